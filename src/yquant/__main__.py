@@ -1,0 +1,3 @@
+from yquant.entrypoints.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Adapters: databases, messaging and brokers. Venue vocabulary stays in here."""

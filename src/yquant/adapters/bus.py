@@ -1,0 +1,240 @@
+"""Messaging between a worker's processes on its local Valkey.
+
+Streams with consumer groups carry everything on the order path (at-least-once: an entry stays
+pending until its handler finished and it is acknowledged; a restarted consumer first re-reads its
+own pending entries, and entries left by a consumer that is gone are claimed after an idle time).
+Pub/Sub carries only what may be missed: live-view events. Heartbeats are keys with a TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import valkey.asyncio as valkey
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import ResponseError
+from valkey.exceptions import TimeoutError as ValkeyTimeoutError
+
+from yquant.errors import BusUnavailableError, RetryableError
+
+logger = logging.getLogger(__name__)
+
+SIGNALS = "yq:signals"
+ORDERS = "yq:orders"
+EXECUTIONS = "yq:executions"
+DEAD = "yq:dead"
+EVENTS = "yq:events"
+STREAM_MAXLEN = 100_000
+HEARTBEAT_TTL_S = 15
+
+BUS_ERRORS = (ValkeyConnectionError, ValkeyTimeoutError, ConnectionError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stream: str
+    entry_id: str
+    data: dict[str, Any]
+    redelivered: bool  # read back from the pending list: it may have been handled already
+
+
+Handler = Callable[[Entry], Awaitable[None]]
+
+
+class Bus:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: valkey.Valkey | None = None
+
+    @property
+    def client(self) -> valkey.Valkey:
+        if self._client is None:
+            self._client = valkey.from_url(
+                self._url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> None:
+        try:
+            await self.client.ping()
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from None
+
+    async def publish(self, stream: str, data: dict[str, Any]) -> str:
+        """Append to a stream; raises BusUnavailableError when Valkey is away."""
+        try:
+            return str(
+                await self.client.xadd(
+                    stream,
+                    {"data": json.dumps(data, separators=(",", ":"))},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            )
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from None
+
+    async def announce(self, event: dict[str, Any]) -> None:
+        """Best-effort live event for dashboards; losing one is harmless."""
+        try:
+            await self.client.publish(EVENTS, json.dumps(event, separators=(",", ":")))
+        except BUS_ERRORS:
+            pass
+
+    async def heartbeat(self, role: str, info: dict[str, Any]) -> None:
+        payload = json.dumps({**info, "at": time.time()})
+        await self.client.set(f"yq:hb:{role}", payload, ex=HEARTBEAT_TTL_S)
+
+    async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]:
+        values = await self.client.mget([f"yq:hb:{r}" for r in roles])
+        return {r: (json.loads(v) if v else None) for r, v in zip(roles, values, strict=True)}
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        try:
+            await self.client.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def consume(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        *,
+        claim_idle_ms: int = 30_000,
+        block_ms: int = 1000,
+        batch: int = 50,
+    ) -> None:
+        """Run ``handler`` for every entry of ``stream`` for this group until ``stop`` is set.
+
+        Order of work: our own pending entries first (left by our previous life), then entries
+        other consumers left idle for ``claim_idle_ms``, then new entries. An entry is
+        acknowledged only after its handler returned; a retryable failure leaves it pending and
+        is retried with backoff; any other failure moves it to the dead-letter stream.
+        """
+        backoff = 0.2
+        recovered = False
+        last_claim = 0.0
+        while not stop.is_set():
+            try:
+                await self.ensure_group(stream, group)
+                if not recovered:
+                    await self._drain_pending(stream, group, consumer, handler, stop)
+                    recovered = True
+                now = time.monotonic()
+                if now - last_claim > claim_idle_ms / 1000 / 2:
+                    last_claim = now
+                    await self._claim_idle(stream, group, consumer, handler, stop, claim_idle_ms)
+                reply = await self.client.xreadgroup(
+                    group, consumer, {stream: ">"}, count=batch, block=block_ms
+                )
+                for _, entries in reply or []:
+                    for entry_id, fields in entries:
+                        await self._handle(stream, group, entry_id, fields, False, handler, stop)
+                backoff = 0.2
+            except BUS_ERRORS as exc:
+                logger.warning("bus unavailable stream=%s error=%s", stream, exc)
+                recovered = False
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _drain_pending(
+        self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
+    ) -> None:
+        start = "0"
+        while not stop.is_set():
+            reply = await self.client.xreadgroup(group, consumer, {stream: start}, count=100)
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            for entry_id, fields in entries:
+                await self._handle(stream, group, entry_id, fields, True, handler, stop)
+                start = entry_id
+
+    async def _claim_idle(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        idle_ms: int,
+    ) -> None:
+        cursor = "0-0"
+        while not stop.is_set():
+            reply = await self.client.xautoclaim(
+                stream, group, consumer, min_idle_time=idle_ms, start_id=cursor, count=100
+            )
+            cursor, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields is not None:
+                    await self._handle(stream, group, entry_id, fields, True, handler, stop)
+            if cursor == "0-0":
+                return
+
+    async def _handle(
+        self,
+        stream: str,
+        group: str,
+        entry_id: str,
+        fields: dict[str, str] | None,
+        redelivered: bool,
+        handler: Handler,
+        stop: asyncio.Event,
+    ) -> None:
+        try:
+            data = json.loads((fields or {}).get("data", "null"))
+            if not isinstance(data, dict):
+                raise ValueError("entry has no JSON object in field 'data'")
+        except ValueError as exc:
+            await self._dead_letter(stream, group, entry_id, fields, f"undecodable: {exc}")
+            return
+        entry = Entry(stream, entry_id, data, redelivered)
+        backoff = 0.2
+        while True:
+            try:
+                await handler(entry)
+                break
+            except RetryableError as exc:
+                if stop.is_set():
+                    return  # stays pending; handled after restart
+                logger.warning("handler will retry stream=%s id=%s error=%s", stream, entry_id, exc)
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:
+                logger.exception("handler failed stream=%s id=%s", stream, entry_id)
+                await self._dead_letter(stream, group, entry_id, fields, repr(exc)[:300])
+                return
+        await self.client.xack(stream, group, entry_id)
+
+    async def _dead_letter(
+        self, stream: str, group: str, entry_id: str, fields: dict[str, str] | None, error: str
+    ) -> None:
+        await self.client.xadd(
+            DEAD,
+            {"stream": stream, "id": entry_id, "error": error, **(fields or {})},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
+        await self.client.xack(stream, group, entry_id)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,1 @@
+"""The system-of-record database (SQLite embedded, MariaDB in production) and the local journal."""

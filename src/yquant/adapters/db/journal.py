@@ -1,0 +1,76 @@
+"""The local durable journal: writes that could not reach the database, kept in order.
+
+One SQLite file (WAL, synchronous=FULL: an append is on disk when it returns) per process in
+the data directory. Entries are replayed in order by `Recorder.relay` and deleted once the
+database has them; every operation is idempotent, so a replay interrupted by a crash is simply
+repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " op TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL)"
+        )
+        # A signal can be recorded only once here too: duplicates are caught while the database
+        # is away.
+        self._db.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS journal_signal_key ON journal (key)"
+            " WHERE op = 'signal.insert'"
+        )
+        self._lock = threading.Lock()
+        self.depth = self._count()
+
+    def append(self, op: str, key: str, row: dict[str, Any]) -> bool:
+        """Store one write durably; False when it is a signal already in the journal."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO journal (op, key, payload, created_at) VALUES (?,?,?,?)",
+                    (op, key, json.dumps(row, separators=(",", ":")),
+                     datetime.now(UTC).isoformat()),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            self.depth += 1
+            return True
+
+    def has_signal(self, key: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM journal WHERE op = 'signal.insert' AND key = ?", (key,)
+            ).fetchone()
+        return row is not None
+
+    def peek(self, limit: int = 200) -> list[tuple[int, str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, op, payload FROM journal ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [(seq, op, json.loads(payload)) for seq, op, payload in rows]
+
+    def remove_through(self, seq: int) -> None:
+        with self._lock:
+            removed = self._db.execute("DELETE FROM journal WHERE seq <= ?", (seq,)).rowcount
+            self.depth = max(self.depth - removed, 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])

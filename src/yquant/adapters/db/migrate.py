@@ -1,0 +1,55 @@
+"""Running the Alembic history programmatically (`yquant db upgrade|current`)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+import yquant
+
+SCRIPT_LOCATION = Path(yquant.__file__).parent / "migrations"
+
+
+def alembic_config(url: str, stdout: io.TextIOBase | None = None) -> Config:
+    cfg = Config(stdout=stdout) if stdout is not None else Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    _outside_loop(command.upgrade, alembic_config(url), revision)
+
+
+def current(url: str) -> str:
+    out = io.StringIO()
+    _outside_loop(command.current, alembic_config(url, stdout=out))
+    return out.getvalue().strip()
+
+
+def _outside_loop(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    """env.py runs its own event loop; from inside a running loop, use a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn(*args)
+        return
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]

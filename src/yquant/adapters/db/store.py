@@ -1,0 +1,217 @@
+"""The system of record: idempotent, order-independent writes and the read queries.
+
+Every write is one of five operations, each safe to repeat and to replay late:
+
+    signal.insert   insert if the signal key is new; tells whether it was new (dedupe)
+    signal.advance  upsert that only moves a signal forward (accepted → ordered/rejected)
+    order.insert    insert if the client order id is new
+    order.advance   upsert that only moves an order forward (by status rank, then fills)
+    fill.insert     insert if the fill id is new
+
+Each is a single statement (ON CONFLICT on SQLite, ON DUPLICATE KEY on MariaDB), so writes from
+several processes need no read-modify-write and no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, and_, case, event, func, or_, select, text
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from yquant.adapters.db import tables
+from yquant.errors import DatabaseUnavailableError
+
+OPS: dict[str, tuple[Table, str, bool]] = {
+    # op: (table, natural key column, monotonic advance?)
+    "signal.insert": (tables.signals, "signal_key", False),
+    "signal.advance": (tables.signals, "signal_key", True),
+    "order.insert": (tables.orders, "client_order_id", False),
+    "order.advance": (tables.orders, "client_order_id", True),
+    "fill.insert": (tables.fills, "fill_id", False),
+}
+
+OPEN_STATUSES = ("submitted", "accepted", "partially_filled", "unknown")
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 15})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=15000")
+            cur.close()
+
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=2,
+        connect_args={"connect_timeout": 2},
+    )
+
+
+class SqlStore:
+    def __init__(self, url: str, timeout_s: float = 2.0) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = make_engine(self._url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self._url.startswith("sqlite") else "mysql"
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute(text("SELECT 1")))
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    async def apply(self, op: str, row: dict[str, Any]) -> bool:
+        """Run one write; True when it inserted a new row or moved one forward."""
+        table, key, monotonic = OPS[op]
+        stmt = self._advance(table, key, row) if monotonic else self._insert_new(table, key, row)
+
+        async def run(conn: Any) -> bool:
+            result = await conn.execute(stmt)
+            return bool(result.rowcount)
+
+        return await self._run(run, write=True)
+
+    def _insert_new(self, table: Table, key: str, row: dict[str, Any]) -> Any:
+        if self.dialect == "sqlite":
+            return sqlite.insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
+        stmt = mysql.insert(table).values(**row)
+        return stmt.on_duplicate_key_update({key: table.c[key]})
+
+    def _advance(self, table: Table, key: str, row: dict[str, Any]) -> Any:
+        """Upsert that applies only if the new row is at least as far along as the stored one."""
+        if table is tables.orders:
+
+            def newer(new: Any) -> Any:
+                return or_(
+                    new.status_rank > table.c.status_rank,
+                    and_(
+                        new.status_rank == table.c.status_rank,
+                        new.filled_quantity >= table.c.filled_quantity,
+                    ),
+                )
+        else:
+
+            def newer(new: Any) -> Any:
+                return new.status_rank >= table.c.status_rank
+
+        # Immutable facts of the row are kept; only the moving parts are updated.
+        moving = [c for c in row if c not in (key, "id", "created_at", "received_at", "worker",
+                                              "payload", "source_ip")]
+        if self.dialect == "sqlite":
+            ins = sqlite.insert(table).values(**row)
+            return ins.on_conflict_do_update(
+                index_elements=[key],
+                set_={c: ins.excluded[c] for c in moving},
+                where=newer(ins.excluded),
+            )
+        ins = mysql.insert(table).values(**row)
+        cond = newer(ins.inserted)
+        # MariaDB evaluates assignments left to right against the updated row: the rank, which
+        # the condition reads, must be assigned last.
+        ordered = [c for c in moving if c != "status_rank"] + ["status_rank"]
+        return ins.on_duplicate_key_update(
+            [(c, case((cond, ins.inserted[c]), else_=table.c[c])) for c in ordered]
+        )
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    async def recent(self, table_name: str, limit: int = 50) -> list[dict[str, Any]]:
+        table = {"signals": tables.signals, "orders": tables.orders, "fills": tables.fills}[
+            table_name
+        ]
+        order_col = {
+            "signals": tables.signals.c.id,
+            "orders": tables.orders.c.id,
+            "fills": tables.fills.c.id,
+        }[table_name]
+        stmt = select(table).order_by(order_col.desc()).limit(limit)
+        return await self._rows(stmt)
+
+    async def order(self, client_order_id: str) -> dict[str, Any] | None:
+        rows = await self._rows(
+            select(tables.orders).where(tables.orders.c.client_order_id == client_order_id)
+        )
+        return rows[0] if rows else None
+
+    async def open_orders(self) -> list[dict[str, Any]]:
+        return await self._rows(
+            select(tables.orders).where(tables.orders.c.status.in_(OPEN_STATUSES))
+        )
+
+    async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
+        s = tables.signals
+        return await self._rows(
+            select(s)
+            .where(s.c.worker == worker, s.c.status == "accepted", s.c.received_at < before)
+            .order_by(s.c.id)
+            .limit(500)
+        )
+
+    async def holdings(self) -> dict[tuple[str, str], Decimal]:
+        """Shares held per (account, ticker), from the recorded fills."""
+        f = tables.fills
+        signed = case((f.c.side == "buy", f.c.quantity), else_=-f.c.quantity)
+        stmt = select(f.c.account, f.c.ticker, func.sum(signed).label("qty")).group_by(
+            f.c.account, f.c.ticker
+        )
+        rows = await self._rows(stmt)
+        return {(r["account"], r["ticker"]): Decimal(r["qty"]) for r in rows}
+
+    async def _rows(self, stmt: Any) -> list[dict[str, Any]]:
+        async def run(conn: Any) -> list[dict[str, Any]]:
+            result = await conn.execute(stmt)
+            return [dict(r._mapping) for r in result]
+
+        return await self._run(run)
+
+    async def _run(self, fn: Any, *, write: bool = False) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if write:
+                    async with self.engine.begin() as conn:
+                        return await fn(conn)
+                async with self.engine.connect() as conn:
+                    return await fn(conn)
+        except TimeoutError as exc:
+            raise DatabaseUnavailableError("database call timed out") from exc
+        except (OperationalError, OSError, ConnectionError) as exc:
+            raise DatabaseUnavailableError(_describe(exc)) from None
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailableError(_describe(exc)) from None
+            raise
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason without the statement or its parameters (which may hold account data)."""
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0][:160] if str(orig) else ''}"

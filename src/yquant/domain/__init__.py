@@ -1,0 +1,1 @@
+"""The pure trading core: no I/O, no frameworks, only values and rules."""

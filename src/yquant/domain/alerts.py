@@ -1,0 +1,259 @@
+"""Turning a TradingView alert body into an `Alert`, or a rejection with a reason code.
+
+Pure functions of (body, now). The rules follow what TradingView really sends: the body is JSON
+whether it arrives as ``application/json`` or ``text/plain``; keys are matched without regard to
+case; numbers may be JSON numbers or strings; a ``{{placeholder}}`` left unreplaced is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from yquant.domain.model import Action, Alert, Market, OrderType
+from yquant.errors import SignalRejectedError
+
+# Reason codes (stable strings; stored with the signal and shown to operators).
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+BAD_FIELD = "bad_field"
+BAD_ACTION = "bad_action"
+BAD_QUANTITY = "bad_quantity"
+BAD_PRICE = "bad_price"
+UNKNOWN_EXCHANGE = "unknown_exchange"
+UNRESOLVED_PLACEHOLDER = "unresolved_placeholder"
+BAD_SECRET = "bad_secret"
+
+MAX_QUANTITY = Decimal(1_000_000)
+MAX_PRICE = Decimal(1_000_000_000)
+
+_ACTIONS = {
+    "buy": Action.BUY,
+    "long": Action.BUY,
+    "sell": Action.SELL,
+    "short": Action.SELL,
+    "exit": Action.EXIT,
+    "close": Action.EXIT,
+    "flat": Action.EXIT,
+}
+
+# Exchange names TradingView and operators use, mapped to our market and canonical exchange.
+EXCHANGES: dict[str, tuple[Market, str]] = {
+    "KRX": (Market.KR, "KRX"),
+    "KOSPI": (Market.KR, "KRX"),
+    "KOSDAQ": (Market.KR, "KOSDAQ"),
+    "KONEX": (Market.KR, "KONEX"),
+    "NASDAQ": (Market.US, "NASDAQ"),
+    "NAS": (Market.US, "NASDAQ"),
+    "NASD": (Market.US, "NASDAQ"),
+    "NYSE": (Market.US, "NYSE"),
+    "NYS": (Market.US, "NYSE"),
+    "AMEX": (Market.US, "AMEX"),
+    "AMS": (Market.US, "AMEX"),
+    "NYSEARCA": (Market.US, "AMEX"),
+    "ARCA": (Market.US, "AMEX"),
+    "BATS": (Market.US, "AMEX"),
+}
+
+_PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
+_TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """JSON object from the raw body, with lower-cased, stripped keys."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise SignalRejectedError(NOT_AN_OBJECT, "body must be a JSON object")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[str(key).strip().lower()] = value.strip() if isinstance(value, str) else value
+    return out
+
+
+def check_secret(fields: dict[str, Any], expected: str) -> None:
+    """Constant-time comparison; the received value is never echoed."""
+    given = fields.get("secret")
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.encode("utf-8"), expected.encode("utf-8")
+    ):
+        raise SignalRejectedError(BAD_SECRET, "missing or wrong secret")
+
+
+def parse_alert(fields: dict[str, Any], now: datetime) -> Alert:
+    """Validate decoded fields into an `Alert`. ``secret`` is ignored here (see check_secret)."""
+    for name, value in fields.items():
+        if name != "secret" and isinstance(value, str) and _PLACEHOLDER.search(value):
+            raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, f"field {name!r} holds {{{{...}}}}")
+
+    strategy = _text(fields, "strategy", required=False) or "default"
+    raw_ticker = _text(fields, "ticker", required=True)
+    ticker, prefix = _split_ticker(raw_ticker)
+    exchange_name = _text(fields, "exchange", required=False) or prefix
+    if not exchange_name:
+        raise SignalRejectedError(
+            UNKNOWN_EXCHANGE, "give the exchange as EXCHANGE:TICKER or in field 'exchange'"
+        )
+    known = EXCHANGES.get(exchange_name.upper())
+    if known is None:
+        raise SignalRejectedError(UNKNOWN_EXCHANGE, f"exchange {exchange_name!r} is not supported")
+    market, exchange = known
+
+    action_raw = _text(fields, "action", required=True).lower()
+    action = _ACTIONS.get(action_raw)
+    if action is None:
+        raise SignalRejectedError(BAD_ACTION, f"action {action_raw!r} is not buy, sell or exit")
+
+    price = _decimal(fields, "price", BAD_PRICE, positive=True, maximum=MAX_PRICE)
+    quantity = _decimal(fields, "quantity", BAD_QUANTITY, positive=True, maximum=MAX_QUANTITY)
+    if quantity is not None and quantity != quantity.to_integral_value():
+        raise SignalRejectedError(BAD_QUANTITY, "quantity must be a whole number of shares")
+    order_type_raw = (_text(fields, "order_type", required=False) or "market").lower()
+    try:
+        order_type = OrderType(order_type_raw)
+    except ValueError:
+        raise SignalRejectedError(BAD_FIELD, "order_type must be market or limit") from None
+    limit_price = _decimal(fields, "limit_price", BAD_PRICE, positive=True, maximum=MAX_PRICE)
+    if order_type is OrderType.LIMIT and limit_price is None:
+        limit_price = price
+        if limit_price is None:
+            raise SignalRejectedError(MISSING_FIELD, "a limit order needs limit_price or price")
+    strength = _decimal(fields, "strength", BAD_FIELD, positive=False, maximum=Decimal(100))
+    position_size = _decimal(fields, "position_size", BAD_FIELD, positive=False, maximum=None)
+    alert_id = _text(fields, "id", required=False)
+    bar_time = _timestamp(fields, "time")
+    sent_at = _timestamp(fields, "timenow")
+
+    key = signal_key(
+        strategy=strategy,
+        ticker=f"{exchange}:{ticker}",
+        action=action.value,
+        alert_id=alert_id,
+        bar_time=bar_time or sent_at,
+        quantity=quantity,
+        now=now,
+    )
+    return Alert(
+        key=key,
+        strategy=strategy,
+        ticker=ticker,
+        exchange=exchange,
+        market=market,
+        action=action,
+        received_at=now,
+        price=price,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price if order_type is OrderType.LIMIT else None,
+        strength=strength,
+        position_size=position_size,
+        market_position=_text(fields, "market_position", required=False),
+        alert_id=alert_id,
+        bar_time=bar_time,
+        sent_at=sent_at,
+        comment=_text(fields, "comment", required=False),
+    )
+
+
+def signal_key(
+    *,
+    strategy: str,
+    ticker: str,
+    action: str,
+    alert_id: str | None,
+    bar_time: datetime | None,
+    quantity: Decimal | None,
+    now: datetime,
+) -> str:
+    """The alert's own id when it sends one; else a hash of what makes the alert unique.
+
+    Without any time from TradingView the minute of arrival stands in, so that TradingView's
+    retries of one alert (seconds apart) collapse into one signal.
+    """
+    if alert_id:
+        basis = f"id\x1f{strategy}\x1f{alert_id}"
+    else:
+        when = bar_time or now.replace(second=0, microsecond=0)
+        qty = "" if quantity is None else format(quantity.normalize(), "f")
+        basis = f"h\x1f{strategy}\x1f{ticker}\x1f{action}\x1f{when.isoformat()}\x1f{qty}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+def _split_ticker(raw: str) -> tuple[str, str | None]:
+    prefix: str | None = None
+    value = raw.strip().upper()
+    if ":" in value:
+        prefix, value = value.split(":", 1)
+    # TradingView delayed-data suffixes and decorations: "AAPL.D", "005930_DL"
+    for suffix in ("_DL", ".D", "_D"):
+        if value.endswith(suffix):
+            value = value[: -len(suffix)]
+    if not _TICKER.match(value):
+        raise SignalRejectedError(BAD_FIELD, f"ticker {raw[:40]!r} is not a valid symbol")
+    return value, prefix
+
+
+def _text(fields: dict[str, Any], name: str, *, required: bool) -> str:
+    value = fields.get(name)
+    if value is None or value == "":
+        if required:
+            raise SignalRejectedError(MISSING_FIELD, f"field {name!r} is required")
+        return ""
+    if isinstance(value, Decimal):
+        value = format(value, "f")
+    if not isinstance(value, str):
+        raise SignalRejectedError(BAD_FIELD, f"field {name!r} must be text")
+    if len(value) > 200:
+        raise SignalRejectedError(BAD_FIELD, f"field {name!r} is longer than 200 characters")
+    return value
+
+
+def _decimal(
+    fields: dict[str, Any],
+    name: str,
+    reason: str,
+    *,
+    positive: bool,
+    maximum: Decimal | None,
+) -> Decimal | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise SignalRejectedError(reason, f"field {name!r} must be a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).replace(",", ""))
+    except InvalidOperation:
+        raise SignalRejectedError(reason, f"field {name!r} must be a number") from None
+    if not number.is_finite():
+        raise SignalRejectedError(reason, f"field {name!r} must be finite")
+    if positive and number <= 0:
+        raise SignalRejectedError(reason, f"field {name!r} must be greater than zero")
+    if maximum is not None and abs(number) > maximum:
+        raise SignalRejectedError(reason, f"field {name!r} is out of range")
+    return number
+
+
+def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, Decimal):
+            # epoch milliseconds (TradingView's {{timenow}} in numeric form) or seconds
+            seconds = value / 1000 if value > 10**11 else value
+            return datetime.fromtimestamp(float(seconds), tz=UTC)
+        text = str(value).strip().replace("Z", "+00:00")
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        raise SignalRejectedError(BAD_FIELD, f"field {name!r} is not a timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,205 @@
+"""Values of the trading core: alerts, orders, fills, and the order state machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+    EXIT = "exit"  # close the whole position (also spelled close / flat)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class Market(StrEnum):
+    KR = "KR"
+    US = "US"
+
+
+CURRENCY = {Market.KR: "KRW", Market.US: "USD"}
+
+
+class SignalStatus(StrEnum):
+    ACCEPTED = "accepted"  # durably recorded, waiting for the engine
+    ORDERED = "ordered"  # the engine made its orders
+    REJECTED = "rejected"  # refused, with a reason code
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
+)
+
+# Which state may follow which. UNKNOWN is entered when a broker call's outcome is not known
+# and left only by asking the broker.
+_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.NEW: frozenset({OrderStatus.SUBMITTED, OrderStatus.REJECTED}),
+    OrderStatus.SUBMITTED: frozenset(
+        {
+            OrderStatus.ACCEPTED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.REJECTED,
+            OrderStatus.UNKNOWN,
+        }
+    ),
+    OrderStatus.UNKNOWN: frozenset(
+        {
+            OrderStatus.NEW,  # the broker has no trace of it: it was never placed
+            OrderStatus.ACCEPTED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.REJECTED,
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.ACCEPTED: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+            OrderStatus.UNKNOWN,
+        }
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+            OrderStatus.UNKNOWN,
+        }
+    ),
+}
+
+
+def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
+    return current == new or new in _TRANSITIONS.get(current, frozenset())
+
+
+# Progress order used to make replays monotonic: a late, older update never wins.
+STATUS_RANK: dict[OrderStatus, int] = {
+    OrderStatus.NEW: 0,
+    OrderStatus.SUBMITTED: 1,
+    OrderStatus.UNKNOWN: 2,
+    OrderStatus.ACCEPTED: 3,
+    OrderStatus.PARTIALLY_FILLED: 4,
+    OrderStatus.FILLED: 9,
+    OrderStatus.REJECTED: 9,
+    OrderStatus.CANCELLED: 9,
+    OrderStatus.EXPIRED: 9,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A TradingView alert that passed validation."""
+
+    key: str
+    strategy: str
+    ticker: str
+    exchange: str
+    market: Market
+    action: Action
+    received_at: datetime
+    price: Decimal | None = None
+    quantity: Decimal | None = None
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    strength: Decimal | None = None
+    position_size: Decimal | None = None
+    market_position: str | None = None
+    alert_id: str | None = None
+    bar_time: datetime | None = None
+    sent_at: datetime | None = None
+    comment: str | None = None
+
+    @property
+    def currency(self) -> str:
+        return CURRENCY[self.market]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    client_order_id: str
+    signal_key: str | None
+    account: str
+    strategy: str
+    ticker: str
+    exchange: str
+    market: Market
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    created_at: datetime
+    updated_at: datetime
+    limit_price: Decimal | None = None
+    reference_price: Decimal | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled_quantity: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    broker_order_id: str | None = None
+    reason: str | None = None
+
+    @property
+    def currency(self) -> str:
+        return CURRENCY[self.market]
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    def evolve(self, **changes: object) -> Order:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str  # unique per order: broker execution id or "<client_order_id>:<seq>"
+    client_order_id: str
+    account: str
+    ticker: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    currency: str
+    filled_at: datetime
+
+
+def client_order_id(signal_key: str, account: str) -> str:
+    """Deterministic: the same signal routed to the same account is always the same order."""
+    digest = hashlib.sha256(f"{signal_key}\x1f{account}".encode()).hexdigest()
+    return "yq" + digest[:22]

@@ -1,0 +1,1 @@
+"""Entrypoints: thin translations from the outside world to use cases."""

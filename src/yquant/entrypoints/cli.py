@@ -1,0 +1,264 @@
+"""The `yquant` command: roles as subcommands, and operator commands beside them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shlex
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from yquant import __version__, i18n
+from yquant.errors import ConfigurationError, DatabaseUnavailableError
+from yquant.settings import Settings, load_settings, masked, webhook_secret
+
+ROLE_NAMES = ("webhook", "engine", "gateway", "dashboard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigurationError as exc:
+        print(f"yquant: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(settings, args) or 0)
+    except ConfigurationError as exc:
+        print(f"yquant: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnavailableError as exc:
+        print(f"yquant: database unavailable ({exc})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yquant", description="TradingView alerts to broker orders.")
+    p.add_argument("--version", action="version", version=f"yquant {__version__}")
+    p.add_argument("--config", type=Path, help="TOML settings file (env vars still win)")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run every role (and the embedded Valkey) under supervision")
+    up.set_defaults(func=_up)
+    for role in ROLE_NAMES:
+        r = sub.add_parser(role, help=f"run the {role} role alone")
+        r.set_defaults(func=_role, role=role)
+
+    config = sub.add_parser("config", help="settings")
+    config_sub = config.add_subparsers(metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the effective settings, secrets masked")
+    show.set_defaults(func=_config_show)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+    db_sub.add_parser("current", help="show the applied revision").set_defaults(func=_db_current)
+
+    for name, helptext in (
+        ("signals", "latest signals with status and reason"),
+        ("orders", "latest orders with fills"),
+        ("fills", "latest fills"),
+    ):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--json", action="store_true", help="a JSON array for scripts")
+        q.add_argument("--limit", type=int, default=50)
+        q.set_defaults(func=_listing, listing=name)
+
+    h = sub.add_parser("health", help="readiness of this worker; exit 1 when not ready")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=_health)
+    return p
+
+
+# ---- roles --------------------------------------------------------------------------------------
+
+
+def _role(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.bootstrap import configure_logging
+
+    configure_logging(settings.log_level, args.role)
+    runner = _role_runner(args.role)
+    asyncio.run(runner(settings))
+    return 0
+
+
+def _role_runner(role: str) -> Callable[[Settings], Coroutine[Any, Any, None]]:
+    if role == "webhook":
+        from yquant.entrypoints.webhook import run_webhook
+
+        return run_webhook
+    if role == "dashboard":
+        from yquant.entrypoints.dashboard import run_dashboard
+
+        return run_dashboard
+    from yquant.entrypoints import workers
+
+    return workers.run_engine if role == "engine" else workers.run_gateway
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.adapters.db import migrate
+    from yquant.bootstrap import configure_logging
+    from yquant.entrypoints.supervisor import Supervisor
+
+    configure_logging(settings.log_level, "up")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    else:
+        current = migrate.current(settings.database_url)
+        if "(head)" not in current:
+            raise ConfigurationError(
+                "database schema is not at head; run `yquant db upgrade` once, from one place"
+            )
+    secret = webhook_secret(settings)
+    supervisor = Supervisor(settings)
+    import threading
+
+    threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
+    return supervisor.run()
+
+
+def _banner_when_ready(settings: Settings, secret: str) -> None:
+    url = f"http://127.0.0.1:{settings.webhook.port}/healthz"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as res:  # noqa: S310 - loopback only
+                if res.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.3)
+    print(banner(settings, secret), flush=True)
+
+
+def banner(settings: Settings, secret: str) -> str:
+    m = i18n.messages(settings.language)
+    host = "127.0.0.1" if settings.webhook.host in ("0.0.0.0", "::") else settings.webhook.host
+    webhook_url = f"http://{host}:{settings.webhook.port}/webhook"
+    dashboard_url = f"http://{settings.dashboard.host}:{settings.dashboard.port}/"
+    sample = {
+        "secret": secret,
+        "strategy": "demo",
+        "ticker": "KRX:005930",
+        "action": "buy",
+        "quantity": 1,
+        "price": 71000,
+    }
+    body = json.dumps(sample)[:-1] + ', "time": "TIME"}'
+    curl = (
+        f"curl -sS -X POST {webhook_url} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}"
+    ).replace("TIME", "'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'")
+    return "\n".join(
+        [
+            "",
+            f"  {m['banner_ready']}  (worker {settings.worker.name}, data {settings.data_dir})",
+            f"  {m['banner_webhook']:<16} {webhook_url}",
+            f"  {m['banner_dashboard']:<16} {dashboard_url}",
+            f"  {m['banner_secret']:<16} {secret}",
+            f"  {m['banner_try']}:",
+            f"    {curl}",
+            "    yquant orders",
+            f"  {m['banner_stop']}",
+            "",
+        ]
+    )
+
+
+# ---- operator commands ---------------------------------------------------------------------------
+
+
+def _config_show(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(masked(settings), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.adapters.db import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    print(migrate.current(settings.database_url) or "(empty)")
+    return 0
+
+
+def _db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.adapters.db import migrate
+
+    print(migrate.current(settings.database_url) or "(no revision applied)")
+    return 0
+
+
+def _listing(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant import views
+    from yquant.adapters.db.store import SqlStore
+
+    async def fetch() -> list[dict[str, Any]]:
+        store = SqlStore(settings.database_url, settings.database.timeout_s)
+        try:
+            fn = {"signals": views.signals, "orders": views.orders, "fills": views.fills}
+            return await fn[args.listing](store, args.limit)
+        finally:
+            await store.close()
+
+    rows = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    columns = {
+        "signals": ["received_at", "status", "reason", "strategy", "ticker", "action"],
+        "orders": ["created_at", "client_order_id", "account", "ticker", "side", "quantity",
+                   "filled_quantity", "avg_fill_price", "status"],
+        "fills": ["filled_at", "client_order_id", "account", "ticker", "side", "quantity",
+                  "price", "commission", "currency"],
+    }[args.listing]
+    print(_table(rows, columns))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[("" if r.get(c) is None else str(r.get(c)))[:32] for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    if not rows:
+        lines.append("(none)")
+    return "\n".join(lines)
+
+
+def _health(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant import health
+    from yquant.bootstrap import build
+
+    async def run() -> tuple[bool, dict[str, Any]]:
+        runtime = build(settings, "cli")
+        try:
+            return await health.check(runtime, database_required=True)
+        finally:
+            await runtime.close()
+
+    ready, report = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"ready": ready, "checks": report}, indent=1))
+    else:
+        for name, info in report.items():
+            print(f"{name:<10} {info}")
+        print("ready" if ready else "NOT READY")
+    return 0 if ready else 1
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,43 @@
+"""Serving a Starlette app with uvicorn inside a process that owns its own signal handling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The process's own handlers (install_stop_handlers) decide when to stop.
+        yield
+
+
+async def serve(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = _Server(config)
+
+    async def stopper() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stopper())
+    try:
+        await server.serve()
+        if not server.started:
+            raise OSError(f"could not listen on {host}:{port}")
+    finally:
+        watcher.cancel()

@@ -1,0 +1,75 @@
+"""What every yQuant process does around its own work: signals, heartbeat, journal relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+
+from yquant.adapters.bus import BUS_ERRORS
+from yquant.bootstrap import Runtime
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 5.0
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def heartbeat(runtime: Runtime, role: str, stop: asyncio.Event) -> None:
+    """Tell the worker's Valkey (and systemd, when it watches) that this role is alive."""
+    info = {"pid": os.getpid(), "worker": runtime.settings.worker.name}
+    while not stop.is_set():
+        try:
+            await runtime.bus.heartbeat(role, info)
+            notify_systemd(b"WATCHDOG=1")
+        except BUS_ERRORS:
+            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_EVERY_S)
+
+
+def notify_systemd(message: bytes) -> None:
+    """sd_notify without a dependency: a datagram to $NOTIFY_SOCKET, if systemd set one."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendto(message, address)
+
+
+async def run_tasks(
+    runtime: Runtime,
+    role: str,
+    stop: asyncio.Event,
+    work: list[Callable[[], Awaitable[None]]],
+) -> None:
+    """Run ``work`` plus heartbeat and journal relay until ``stop``; a crash in one stops all."""
+    tasks = [
+        asyncio.create_task(heartbeat(runtime, role, stop), name="heartbeat"),
+        asyncio.create_task(runtime.recorder.relay(stop), name="relay"),
+        *(asyncio.create_task(w(), name=getattr(w, "__name__", "work")) for w in work),
+    ]
+    notify_systemd(b"READY=1")
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
+    await asyncio.wait(tasks, timeout=10)
+    for t in tasks:
+        t.cancel()
+    stopper.cancel()
+    await runtime.close()
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]

@@ -1,0 +1,63 @@
+"""One exception tree, arranged by the reaction each error needs.
+
+    YquantError
+    ├── RetryableError            retry with backoff; the outcome is not final
+    │   ├── DatabaseUnavailableError
+    │   ├── BusUnavailableError
+    │   └── BrokerUnavailableError
+    ├── RejectedError             final; record the reason code and tell the operator
+    │   ├── SignalRejectedError
+    │   └── OrderRejectedError
+    └── HaltError                 stop the process; a person must act
+        └── ConfigurationError
+
+A broker call that times out is not an error of any branch: it yields the order state
+``unknown``, which is resolved by asking the broker, never by sending again.
+"""
+
+from __future__ import annotations
+
+
+class YquantError(Exception):
+    """Base of every error yQuant raises on purpose."""
+
+
+class RetryableError(YquantError):
+    """Transient: the same call may succeed later."""
+
+
+class DatabaseUnavailableError(RetryableError):
+    """The system-of-record database refused, reset or hung."""
+
+
+class BusUnavailableError(RetryableError):
+    """The local Valkey is unreachable."""
+
+
+class BrokerUnavailableError(RetryableError):
+    """The broker could not be reached; nothing was sent."""
+
+
+class RejectedError(YquantError):
+    """Final refusal with a machine-readable reason code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class SignalRejectedError(RejectedError):
+    """An alert that will not become an order."""
+
+
+class OrderRejectedError(RejectedError):
+    """The broker (or our own checks) refused an order."""
+
+
+class HaltError(YquantError):
+    """The process cannot go on safely."""
+
+
+class ConfigurationError(HaltError):
+    """Settings are invalid; the message names the key."""

@@ -1,0 +1,43 @@
+"""Readiness: each dependency checked and named, for `/healthz` and `yquant health`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from yquant.bootstrap import Runtime
+from yquant.adapters.bus import BUS_ERRORS
+from yquant.errors import BusUnavailableError, DatabaseUnavailableError
+
+ROLES = ("webhook", "engine", "gateway", "dashboard")
+HEARTBEAT_STALE_S = 15.0
+
+
+async def check(runtime: Runtime, *, database_required: bool) -> tuple[bool, dict[str, Any]]:
+    """(ready, report). The database is reported always but required only where asked:
+    the webhook records into its journal when the database is away, so a database outage must
+    not take it out of the load balancer."""
+    report: dict[str, Any] = {}
+    ok = True
+    try:
+        await runtime.store.ping()
+        report["database"] = {"status": "up"}
+    except DatabaseUnavailableError as exc:
+        report["database"] = {"status": "down", "error": str(exc)[:200]}
+        ok = ok and not database_required
+    report["journal"] = {"depth": runtime.recorder.journal.depth}
+    try:
+        await runtime.bus.ping()
+        report["valkey"] = {"status": "up"}
+        beats = await runtime.bus.heartbeats(list(ROLES))
+        now = time.time()
+        for role, beat in beats.items():
+            alive = beat is not None and now - float(beat["at"]) < HEARTBEAT_STALE_S
+            report[role] = {"status": "up" if alive else "down"}
+            if beat is not None:
+                report[role]["age_s"] = round(now - float(beat["at"]), 1)
+            ok = ok and alive
+    except (BusUnavailableError, *BUS_ERRORS) as exc:
+        report["valkey"] = {"status": "down", "error": str(exc)[:200]}
+        ok = False
+    return ok, report

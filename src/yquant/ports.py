@@ -1,0 +1,53 @@
+"""The narrow interfaces the services depend on; adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from yquant.domain.model import Fill, Market, Order, OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """What the broker says about one of our orders."""
+
+    client_order_id: str
+    status: OrderStatus
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    broker_order_id: str | None = None
+    reason: str | None = None
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    account: str
+    ticker: str
+    market: Market
+    quantity: Decimal
+    avg_price: Decimal
+
+
+class Broker(Protocol):
+    """A venue that takes orders. The paper broker and the KIS adapter are peers."""
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, order: Order) -> BrokerOrder:
+        """Place ``order``. Raises BrokerUnavailableError when nothing was sent."""
+        ...
+
+    async def get_order(self, order: Order) -> BrokerOrder | None:
+        """The broker's view of ``order``, or None when the broker has no trace of it."""
+        ...
+
+    async def cancel(self, order: Order) -> BrokerOrder: ...
+
+    async def holdings(self, account: str) -> list[Holding]: ...
+
+    async def cash(self, account: str) -> dict[str, Decimal]: ...

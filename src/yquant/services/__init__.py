@@ -1,0 +1,1 @@
+"""Use cases: the only place that sequences I/O around the pure domain."""

@@ -1,0 +1,185 @@
+"""Domain values to rows and stream messages, and back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from yquant.domain.model import (
+    STATUS_RANK,
+    Action,
+    Alert,
+    Fill,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    SignalStatus,
+)
+
+SIGNAL_RANK = {SignalStatus.ACCEPTED: 0, SignalStatus.ORDERED: 1, SignalStatus.REJECTED: 1}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def alert_to_message(alert: Alert) -> dict[str, Any]:
+    return {f.name: _plain(getattr(alert, f.name)) for f in dataclasses.fields(alert)}
+
+
+def alert_from_message(data: dict[str, Any]) -> Alert:
+    def dec(name: str) -> Decimal | None:
+        return None if data.get(name) is None else Decimal(data[name])
+
+    def ts(name: str) -> datetime | None:
+        return None if data.get(name) is None else datetime.fromisoformat(data[name])
+
+    received = ts("received_at")
+    assert received is not None
+    return Alert(
+        key=data["key"],
+        strategy=data["strategy"],
+        ticker=data["ticker"],
+        exchange=data["exchange"],
+        market=Market(data["market"]),
+        action=Action(data["action"]),
+        received_at=received,
+        price=dec("price"),
+        quantity=dec("quantity"),
+        order_type=OrderType(data["order_type"]),
+        limit_price=dec("limit_price"),
+        strength=dec("strength"),
+        position_size=dec("position_size"),
+        market_position=data.get("market_position"),
+        alert_id=data.get("alert_id"),
+        bar_time=ts("bar_time"),
+        sent_at=ts("sent_at"),
+        comment=data.get("comment"),
+    )
+
+
+def signal_row(
+    *,
+    key: str,
+    worker: str,
+    status: SignalStatus,
+    received_at: datetime,
+    updated_at: datetime,
+    alert: Alert | None = None,
+    reason: str | None = None,
+    detail: str | None = None,
+    source_ip: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A signal log row. ``fields`` is the decoded body; its secret is never stored."""
+    shown = {k: _plain(v) for k, v in (fields or {}).items() if k != "secret"}
+    return {
+        "signal_key": key,
+        "worker": worker,
+        "status": status.value,
+        "status_rank": SIGNAL_RANK[status],
+        "reason": reason,
+        "detail": (detail or None) and detail[:300],
+        "strategy": (alert.strategy if alert else _str(shown.get("strategy")))[:200] or None,
+        "ticker": (f"{alert.exchange}:{alert.ticker}" if alert else _str(shown.get("ticker")))[:40]
+        or None,
+        "exchange": alert.exchange if alert else (_str(shown.get("exchange"))[:16] or None),
+        "action": alert.action.value if alert else (_str(shown.get("action"))[:16] or None),
+        "source_ip": source_ip,
+        "payload": json.dumps(shown, ensure_ascii=False)[:8000] if shown else None,
+        "received_at": received_at,
+        "updated_at": updated_at,
+    }
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "signal_key": order.signal_key,
+        "account": order.account,
+        "strategy": order.strategy[:200],
+        "ticker": order.ticker,
+        "exchange": order.exchange,
+        "market": order.market.value,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "reference_price": order.reference_price,
+        "status": order.status.value,
+        "status_rank": STATUS_RANK[order.status],
+        "filled_quantity": order.filled_quantity,
+        "avg_fill_price": order.avg_fill_price,
+        "broker_order_id": order.broker_order_id,
+        "reason": order.reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def order_from_row(row: dict[str, Any]) -> Order:
+    def dec(name: str) -> Decimal | None:
+        value = row.get(name)
+        return None if value is None else Decimal(str(value))
+
+    def ts(name: str) -> datetime:
+        value = row[name]
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    return Order(
+        client_order_id=row["client_order_id"],
+        signal_key=row.get("signal_key"),
+        account=row["account"],
+        strategy=row["strategy"],
+        ticker=row["ticker"],
+        exchange=row["exchange"],
+        market=Market(row["market"]),
+        side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]),
+        quantity=Decimal(str(row["quantity"])),
+        limit_price=dec("limit_price"),
+        reference_price=dec("reference_price"),
+        status=OrderStatus(row["status"]),
+        filled_quantity=Decimal(str(row["filled_quantity"])),
+        avg_fill_price=dec("avg_fill_price"),
+        broker_order_id=row.get("broker_order_id"),
+        reason=row.get("reason"),
+        created_at=ts("created_at"),
+        updated_at=ts("updated_at"),
+    )
+
+
+def order_to_message(order: Order) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in order_row(order).items()}
+
+
+def fill_row(fill: Fill) -> dict[str, Any]:
+    return {
+        "fill_id": fill.fill_id,
+        "client_order_id": fill.client_order_id,
+        "account": fill.account,
+        "ticker": fill.ticker,
+        "side": fill.side.value,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "commission": fill.commission,
+        "currency": fill.currency,
+        "filled_at": fill.filled_at,
+    }
+
+
+def fill_to_message(fill: Fill) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in fill_row(fill).items()}

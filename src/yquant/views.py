@@ -1,0 +1,55 @@
+"""Read models for the CLI and the dashboard: plain JSON-ready dicts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from yquant.adapters.db.store import SqlStore
+
+SIGNAL_FIELDS = (
+    "signal_key", "status", "reason", "detail", "strategy", "ticker", "action", "worker",
+    "source_ip", "received_at", "updated_at",
+)
+ORDER_FIELDS = (
+    "client_order_id", "account", "strategy", "ticker", "exchange", "market", "side",
+    "order_type", "quantity", "limit_price", "filled_quantity", "avg_fill_price", "status",
+    "reason", "broker_order_id", "signal_id", "created_at", "updated_at",
+)
+FILL_FIELDS = (
+    "fill_id", "client_order_id", "account", "ticker", "side", "quantity", "price",
+    "commission", "currency", "filled_at",
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    row = dict(row)
+    row.setdefault("signal_id", row.get("signal_key"))
+    return {f: _plain(row.get(f)) for f in fields}
+
+
+async def signals(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+    out = []
+    for row in await store.recent("signals", limit):
+        item = _pick(row, SIGNAL_FIELDS)
+        item["payload"] = json.loads(row["payload"]) if row.get("payload") else None
+        out.append(item)
+    return out
+
+
+async def orders(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+    return [_pick(r, ORDER_FIELDS) for r in await store.recent("orders", limit)]
+
+
+async def fills(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+    return [_pick(r, FILL_FIELDS) for r in await store.recent("fills", limit)]
