@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from yquant.bootstrap import Runtime
 from yquant.adapters.bus import BUS_ERRORS
+from yquant.bootstrap import Runtime
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
 ROLES = ("webhook", "engine", "gateway", "dashboard")

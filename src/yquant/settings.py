@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     valkey: ValkeySettings = ValkeySettings()
     paper: PaperBrokerSettings = PaperBrokerSettings()
-    accounts: dict[str, AccountSettings] = Field(default_factory=lambda: {"paper": AccountSettings()})
+    accounts: dict[str, AccountSettings] = Field(
+        default_factory=lambda: {"paper": AccountSettings()}
+    )
     default_accounts: list[str] = Field(default_factory=lambda: ["paper"])
     strategies: dict[str, StrategySettings] = Field(default_factory=dict)
 
@@ -115,7 +117,9 @@ class Settings(BaseSettings):
         for strategy, s in self.strategies.items():
             for name in s.accounts:
                 if name not in self.accounts:
-                    raise ValueError(f"strategies.{strategy}.accounts names unknown account {name!r}")
+                    raise ValueError(
+                        f"strategies.{strategy}.accounts names unknown account {name!r}"
+                    )
         return self
 
     @classmethod
@@ -199,7 +203,9 @@ def masked(settings: Settings) -> dict[str, Any]:
     data["valkey"]["url"] = _mask_url(settings.valkey_url) + (
         "" if settings.valkey.url else "  (embedded)"
     )
-    data["webhook"]["secret"] = "********" if settings.webhook.secret else "(generated, in data_dir)"
+    data["webhook"]["secret"] = (
+        "********" if settings.webhook.secret else "(generated, in data_dir)"
+    )
     return data
 
 

@@ -10,17 +10,49 @@ from typing import Any
 from yquant.adapters.db.store import SqlStore
 
 SIGNAL_FIELDS = (
-    "signal_key", "status", "reason", "detail", "strategy", "ticker", "action", "worker",
-    "source_ip", "received_at", "updated_at",
+    "signal_key",
+    "status",
+    "reason",
+    "detail",
+    "strategy",
+    "ticker",
+    "action",
+    "worker",
+    "source_ip",
+    "received_at",
+    "updated_at",
 )
 ORDER_FIELDS = (
-    "client_order_id", "account", "strategy", "ticker", "exchange", "market", "side",
-    "order_type", "quantity", "limit_price", "filled_quantity", "avg_fill_price", "status",
-    "reason", "broker_order_id", "signal_id", "created_at", "updated_at",
+    "client_order_id",
+    "account",
+    "strategy",
+    "ticker",
+    "exchange",
+    "market",
+    "side",
+    "order_type",
+    "quantity",
+    "limit_price",
+    "filled_quantity",
+    "avg_fill_price",
+    "status",
+    "reason",
+    "broker_order_id",
+    "signal_id",
+    "created_at",
+    "updated_at",
 )
 FILL_FIELDS = (
-    "fill_id", "client_order_id", "account", "ticker", "side", "quantity", "price",
-    "commission", "currency", "filled_at",
+    "fill_id",
+    "client_order_id",
+    "account",
+    "ticker",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "currency",
+    "filled_at",
 )
 
 

@@ -9,6 +9,7 @@ Pub/Sub carries only what may be missed: live-view events. Heartbeats are keys w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -87,10 +88,8 @@ class Bus:
 
     async def announce(self, event: dict[str, Any]) -> None:
         """Best-effort live event for dashboards; losing one is harmless."""
-        try:
+        with contextlib.suppress(BUS_ERRORS):
             await self.client.publish(EVENTS, json.dumps(event, separators=(",", ":")))
-        except BUS_ERRORS:
-            pass
 
     async def heartbeat(self, role: str, info: dict[str, Any]) -> None:
         payload = json.dumps({**info, "at": time.time()})
@@ -234,7 +233,5 @@ class Bus:
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

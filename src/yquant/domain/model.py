@@ -60,8 +60,9 @@ FINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
 )
 
-# Which state may follow which. UNKNOWN is entered when a broker call's outcome is not known
-# and left only by asking the broker.
+# Which state may follow which. UNKNOWN is entered when a submit's outcome is not known and
+# left only by asking the broker. Once the broker has acknowledged an order its existence is
+# known: a cancel whose outcome is unknown leaves the order in its last known state.
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.NEW: frozenset({OrderStatus.SUBMITTED, OrderStatus.REJECTED}),
     OrderStatus.SUBMITTED: frozenset(
@@ -90,7 +91,6 @@ _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             OrderStatus.FILLED,
             OrderStatus.CANCELLED,
             OrderStatus.EXPIRED,
-            OrderStatus.UNKNOWN,
         }
     ),
     OrderStatus.PARTIALLY_FILLED: frozenset(
@@ -99,7 +99,6 @@ _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             OrderStatus.FILLED,
             OrderStatus.CANCELLED,
             OrderStatus.EXPIRED,
-            OrderStatus.UNKNOWN,
         }
     ),
 }

@@ -136,7 +136,7 @@ def _banner_when_ready(settings: Settings, secret: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as res:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=1) as res:
                 if res.status == 200:
                     break
         except OSError:
@@ -160,8 +160,7 @@ def banner(settings: Settings, secret: str) -> str:
     }
     body = json.dumps(sample)[:-1] + ', "time": "TIME"}'
     curl = (
-        f"curl -sS -X POST {webhook_url} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)}"
+        f"curl -sS -X POST {webhook_url} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
     ).replace("TIME", "'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'")
     return "\n".join(
         [
@@ -221,10 +220,28 @@ def _listing(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     columns = {
         "signals": ["received_at", "status", "reason", "strategy", "ticker", "action"],
-        "orders": ["created_at", "client_order_id", "account", "ticker", "side", "quantity",
-                   "filled_quantity", "avg_fill_price", "status"],
-        "fills": ["filled_at", "client_order_id", "account", "ticker", "side", "quantity",
-                  "price", "commission", "currency"],
+        "orders": [
+            "created_at",
+            "client_order_id",
+            "account",
+            "ticker",
+            "side",
+            "quantity",
+            "filled_quantity",
+            "avg_fill_price",
+            "status",
+        ],
+        "fills": [
+            "filled_at",
+            "client_order_id",
+            "account",
+            "ticker",
+            "side",
+            "quantity",
+            "price",
+            "commission",
+            "currency",
+        ],
     }[args.listing]
     print(_table(rows, columns))
     return 0

@@ -47,16 +47,26 @@ def embedded_valkey_argv(settings: Settings) -> list[str]:
     data.mkdir(parents=True, exist_ok=True)
     return [
         valkey_binary(),
-        "--port", str(settings.valkey.embedded_port),
-        "--bind", "127.0.0.1",
-        "--protected-mode", "yes",
-        "--daemonize", "no",
-        "--dir", str(data),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--maxmemory-policy", "noeviction",
-        "--logfile", str(data / "valkey.log"),
+        "--port",
+        str(settings.valkey.embedded_port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(data),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--logfile",
+        str(data / "valkey.log"),
     ]
 
 
@@ -89,9 +99,7 @@ class Supervisor:
         self._settings = settings
         self._stopping = False
         self._valkey: subprocess.Popen[bytes] | None = None
-        self._children = [
-            Child(role, [sys.executable, "-m", "yquant", role]) for role in roles
-        ]
+        self._children = [Child(role, [sys.executable, "-m", "yquant", role]) for role in roles]
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -104,7 +112,9 @@ class Supervisor:
                     f"port {port} for the embedded Valkey is in use; "
                     "set YQUANT__VALKEY__EMBEDDED_PORT to a free port"
                 )
-            self._valkey = subprocess.Popen(embedded_valkey_argv(self._settings))
+            self._valkey = subprocess.Popen(
+                embedded_valkey_argv(self._settings), start_new_session=True
+            )
             wait_for_valkey(port)
             env["YQUANT__VALKEY__URL"] = self._settings.valkey_url
         env["YQUANT__DATA_DIR"] = str(self._settings.data_dir)
@@ -129,7 +139,9 @@ class Supervisor:
         now = time.monotonic()
         if self._valkey is not None and self._valkey.poll() is not None:
             logger.error("embedded valkey exited code=%s; restarting", self._valkey.returncode)
-            self._valkey = subprocess.Popen(embedded_valkey_argv(self._settings))
+            self._valkey = subprocess.Popen(
+                embedded_valkey_argv(self._settings), start_new_session=True
+            )
             wait_for_valkey(self._settings.valkey.embedded_port)
         for child in self._children:
             proc = child.proc
@@ -141,7 +153,9 @@ class Supervisor:
                 # It died: schedule a restart with backoff.
                 logger.error(
                     "role exited role=%s code=%s restart_in=%.0fs",
-                    child.name, proc.returncode, child.backoff_s,
+                    child.name,
+                    proc.returncode,
+                    child.backoff_s,
                 )
                 child.proc = None
                 child.due_at = now + child.backoff_s

@@ -8,6 +8,7 @@ again. The intent (``submitted``) is recorded before the broker call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -65,10 +66,8 @@ class Gateway:
                 known = await self._broker.get_order(order)
                 if known is not None:
                     await self._apply(order, known)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
 
     async def _apply(self, order: Order, known: BrokerOrder) -> None:
         for fill in known.fills:

@@ -205,8 +205,11 @@ class PaperBroker:
             if order.side is Side.BUY:
                 db.execute(
                     "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
-                    (str(self._cash_row(db, order.account, currency)[1] + reserve),
-                     order.account, currency),
+                    (
+                        str(self._cash_row(db, order.account, currency)[1] + reserve),
+                        order.account,
+                        currency,
+                    ),
                 )
             else:
                 held, held_reserved = self._position_row(
@@ -280,15 +283,27 @@ class PaperBroker:
             " VALUES (?,?,?,?,?,?) ON CONFLICT (account, market, ticker) DO UPDATE SET"
             " quantity = excluded.quantity, reserved = excluded.reserved,"
             " avg_price = excluded.avg_price",
-            (account, ticker, market.value, str(new_held), str(max(new_held_reserved, Decimal(0))),
-             str(new_avg.quantize(Decimal("0.00000001")))),
+            (
+                account,
+                ticker,
+                market.value,
+                str(new_held),
+                str(max(new_held_reserved, Decimal(0))),
+                str(new_avg.quantize(Decimal("0.00000001"))),
+            ),
         )
         seq = db.execute("SELECT COUNT(*) FROM fills WHERE client_order_id = ?", (cid,)).fetchone()
         db.execute(
             "INSERT INTO fills (fill_id, client_order_id, quantity, price, commission, filled_at)"
             " VALUES (?,?,?,?,?,?)",
-            (f"{cid}:{seq[0] + 1}", cid, str(quantity), str(fill_price), str(commission),
-             now.isoformat()),
+            (
+                f"{cid}:{seq[0] + 1}",
+                cid,
+                str(quantity),
+                str(fill_price),
+                str(commission),
+                now.isoformat(),
+            ),
         )
         total_filled = Decimal(filled_s) + quantity
         prev_avg = db.execute(
@@ -298,8 +313,12 @@ class PaperBroker:
         db.execute(
             "UPDATE orders SET status = ?, filled_quantity = ?, avg_fill_price = ?, reserved = '0'"
             " WHERE client_order_id = ?",
-            (OrderStatus.FILLED.value, str(total_filled),
-             str((prev_value + gross) / total_filled), cid),
+            (
+                OrderStatus.FILLED.value,
+                str(total_filled),
+                str((prev_value + gross) / total_filled),
+                cid,
+            ),
         )
         return True
 
@@ -316,17 +335,21 @@ class PaperBroker:
         )
         if order.side is Side.BUY:
             currency = CURRENCY[order.market]
-            balance, cash_reserved = self._cash_row(db, order.account, currency)
+            _balance, cash_reserved = self._cash_row(db, order.account, currency)
             db.execute(
                 "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
                 (str(max(cash_reserved - reserved, Decimal(0))), order.account, currency),
             )
         else:
-            held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
+            _held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
             db.execute(
                 "UPDATE positions SET reserved = ? WHERE account = ? AND market = ? AND ticker = ?",
-                (str(max(held_reserved - reserved, Decimal(0))), order.account,
-                 order.market.value, order.ticker),
+                (
+                    str(max(held_reserved - reserved, Decimal(0))),
+                    order.account,
+                    order.market.value,
+                    order.ticker,
+                ),
             )
         db.execute(
             "UPDATE orders SET status = ?, reserved = '0' WHERE client_order_id = ?",
@@ -382,7 +405,9 @@ class PaperBroker:
                 (account, currency, str(amount)),
             )
 
-    def _cash_row(self, db: sqlite3.Connection, account: str, currency: str) -> tuple[Decimal, Decimal]:
+    def _cash_row(
+        self, db: sqlite3.Connection, account: str, currency: str
+    ) -> tuple[Decimal, Decimal]:
         row = db.execute(
             "SELECT balance, reserved FROM cash WHERE account = ? AND currency = ?",
             (account, currency),
@@ -399,7 +424,9 @@ class PaperBroker:
         ).fetchone()
         return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
 
-    def _avg_price(self, db: sqlite3.Connection, account: str, market: Market, ticker: str) -> Decimal:
+    def _avg_price(
+        self, db: sqlite3.Connection, account: str, market: Market, ticker: str
+    ) -> Decimal:
         row = db.execute(
             "SELECT avg_price FROM positions WHERE account = ? AND market = ? AND ticker = ?",
             (account, market.value, ticker),

@@ -41,8 +41,12 @@ class Journal:
             try:
                 self._db.execute(
                     "INSERT INTO journal (op, key, payload, created_at) VALUES (?,?,?,?)",
-                    (op, key, json.dumps(row, separators=(",", ":")),
-                     datetime.now(UTC).isoformat()),
+                    (
+                        op,
+                        key,
+                        json.dumps(row, separators=(",", ":")),
+                        datetime.now(UTC).isoformat(),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 return False

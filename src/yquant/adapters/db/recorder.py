@@ -34,7 +34,7 @@ class Recorder:
         self._wake = asyncio.Event()
 
     async def write(self, op: str, row: dict[str, Any]) -> Written:
-        table, key, _ = OPS[op]
+        _table, key, _ = OPS[op]
         if self.journal.depth == 0:
             try:
                 changed = await self.store.apply(op, row)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Table, and_, case, event, func, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from yquant.adapters.db import tables
@@ -98,13 +98,20 @@ class SqlStore:
             result = await conn.execute(stmt)
             return bool(result.rowcount)
 
-        return await self._run(run, write=True)
+        try:
+            return bool(await self._run(run, write=True))
+        except IntegrityError as exc:
+            # MariaDB: a plain INSERT meeting its natural key (error 1062) is the duplicate case.
+            if not monotonic and _is_duplicate_key(exc):
+                return False
+            raise
 
     def _insert_new(self, table: Table, key: str, row: dict[str, Any]) -> Any:
         if self.dialect == "sqlite":
             return sqlite.insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
-        stmt = mysql.insert(table).values(**row)
-        return stmt.on_duplicate_key_update({key: table.c[key]})
+        # Not INSERT IGNORE (it would also turn bad data into warnings) and not a no-op
+        # ON DUPLICATE KEY (found rows count as affected): a plain INSERT, duplicate caught.
+        return mysql.insert(table).values(**row)
 
     def _advance(self, table: Table, key: str, row: dict[str, Any]) -> Any:
         """Upsert that applies only if the new row is at least as far along as the stored one."""
@@ -124,8 +131,11 @@ class SqlStore:
                 return new.status_rank >= table.c.status_rank
 
         # Immutable facts of the row are kept; only the moving parts are updated.
-        moving = [c for c in row if c not in (key, "id", "created_at", "received_at", "worker",
-                                              "payload", "source_ip")]
+        moving = [
+            c
+            for c in row
+            if c not in (key, "id", "created_at", "received_at", "worker", "payload", "source_ip")
+        ]
         if self.dialect == "sqlite":
             ins = sqlite.insert(table).values(**row)
             return ins.on_conflict_do_update(
@@ -209,6 +219,11 @@ class SqlStore:
             if exc.connection_invalidated:
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
+
+
+def _is_duplicate_key(exc: IntegrityError) -> bool:
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] == 1062
 
 
 def _describe(exc: BaseException) -> str:

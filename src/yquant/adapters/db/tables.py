@@ -53,11 +53,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-def Money() -> Numeric[Any]:  # noqa: N802 - reads as a type in table definitions
+def Money() -> Numeric[Any]:
     return Numeric(24, 8, asdecimal=True)
 
 
-def Quantity() -> Numeric[Any]:  # noqa: N802
+def Quantity() -> Numeric[Any]:
     return Numeric(20, 4, asdecimal=True)
 
 

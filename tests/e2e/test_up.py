@@ -1,0 +1,91 @@
+"""`yquant up` end to end: an alert posted to the webhook comes back as a filled paper order."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.support import YquantUp, mariadb_database, wait_until, yquant
+
+pytestmark = pytest.mark.e2e
+
+
+def _filled(up: YquantUp, count: int) -> list[dict]:
+    orders = up.orders()
+    done = [o for o in orders if o["status"] == "filled"]
+    return done if len(done) >= count else []
+
+
+def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
+    up = YquantUp(tmp_path / "data").start()
+    try:
+        reply = up.post(up.alert(id="e2e-1", quantity="3", price="71000"))
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["status"] == "accepted"
+        [order] = wait_until(lambda: _filled(up, 1))
+        assert order["ticker"] == "005930"
+        assert order["account"] == "paper"
+        assert order["side"] == "buy"
+        assert Decimal(order["quantity"]) == 3
+        assert Decimal(order["filled_quantity"]) == 3
+        assert Decimal(order["avg_fill_price"]) == Decimal("71000")
+        assert order["signal_id"] == reply.json()["signal"]
+        assert order["created_at"] and order["updated_at"]
+
+        # The same alert again is a duplicate and creates nothing.
+        again = up.post(up.alert(id="e2e-1", quantity="3", price="71000"))
+        assert again.json()["status"] == "duplicate"
+        assert len(up.orders()) == 1
+    finally:
+        assert up.stop() == 0, up.log()
+
+
+def test_up_runs_on_mariadb(tmp_path: Path) -> None:
+    with mariadb_database() as url:
+        up = YquantUp(tmp_path / "data", YQUANT__DATABASE__URL=url)
+        # Production databases are migrated once, from one place, not by `up`.
+        refused = yquant("up", env=up.env, timeout_s=30)
+        assert refused.returncode == 2
+        assert "yquant db upgrade" in refused.stderr
+        assert yquant("db", "upgrade", env=up.env).returncode == 0
+        up.start()
+        try:
+            reply = up.post(up.alert(id="maria-1", ticker="NASDAQ:AAPL", price="189.25"))
+            assert reply.status_code == 200, reply.text
+            [order] = wait_until(lambda: _filled(up, 1))
+            assert order["ticker"] == "AAPL"
+            assert Decimal(order["avg_fill_price"]) == Decimal("189.25")
+        finally:
+            assert up.stop() == 0, up.log()
+
+
+def test_a_role_that_dies_is_restarted(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    import httpx
+
+    up = YquantUp(tmp_path / "data").start()
+    try:
+        health = httpx.get(f"http://127.0.0.1:{up.webhook_port}/healthz").json()
+        assert health["checks"]["engine"]["status"] == "up"
+        import valkey
+
+        client = valkey.Valkey(port=up.valkey_port, decode_responses=True)
+        import json
+
+        pid = json.loads(client.get("yq:hb:engine"))["pid"]
+        os.kill(pid, signal.SIGKILL)
+
+        def new_engine() -> bool:
+            beat = client.get("yq:hb:engine")
+            return beat is not None and json.loads(beat)["pid"] != pid
+
+        wait_until(new_engine, timeout_s=20)
+        reply = up.post(up.alert(id="after-restart"))
+        assert reply.status_code == 200
+        wait_until(lambda: _filled(up, 1))
+    finally:
+        assert up.stop() == 0, up.log()

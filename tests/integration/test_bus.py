@@ -1,0 +1,144 @@
+"""Streams on a real Valkey: at-least-once delivery, recovery of pending entries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support import eventually
+from yquant.adapters.bus import DEAD, Bus, Entry
+from yquant.errors import BusUnavailableError, DatabaseUnavailableError
+
+
+async def run_consumer(bus: Bus, stream: str, consumer: str, handler, **kw) -> tuple:
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(stream, "g", consumer, handler, stop, **kw))
+    return stop, task
+
+
+async def test_every_entry_is_handled_and_acknowledged(valkey_url: str) -> None:
+    bus = Bus(valkey_url)
+    seen: list[int] = []
+
+    async def handler(entry: Entry) -> None:
+        seen.append(entry.data["n"])
+
+    stop, task = await run_consumer(bus, "s1", "c1", handler, block_ms=50)
+    for n in range(20):
+        await bus.publish("s1", {"n": n})
+    await eventually(lambda: len(seen) == 20)
+    stop.set()
+    await task
+    assert seen == list(range(20))
+    assert (await bus.client.xpending("s1", "g"))["pending"] == 0
+    await bus.close()
+
+
+async def test_entries_left_pending_by_a_crashed_consumer_come_back_to_it(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    await bus.ensure_group("s2", "g")
+    for n in range(3):
+        await bus.publish("s2", {"n": n})
+    # A consumer read them and died before acknowledging.
+    await bus.client.xreadgroup("g", "c1", {"s2": ">"}, count=10)
+
+    handled: list[tuple[int, bool]] = []
+
+    async def handler(entry: Entry) -> None:
+        handled.append((entry.data["n"], entry.redelivered))
+
+    stop, task = await run_consumer(bus, "s2", "c1", handler, block_ms=50)
+    await eventually(lambda: len(handled) == 3)
+    stop.set()
+    await task
+    assert handled == [(0, True), (1, True), (2, True)]
+    assert (await bus.client.xpending("s2", "g"))["pending"] == 0
+    await bus.close()
+
+
+async def test_idle_entries_of_another_consumer_are_claimed(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    await bus.ensure_group("s3", "g")
+    await bus.publish("s3", {"n": 1})
+    await bus.client.xreadgroup("g", "gone", {"s3": ">"}, count=10)
+
+    handled: list[Entry] = []
+
+    async def handler(entry: Entry) -> None:
+        handled.append(entry)
+
+    stop, task = await run_consumer(bus, "s3", "c2", handler, claim_idle_ms=100, block_ms=50)
+    await eventually(lambda: len(handled) == 1)
+    stop.set()
+    await task
+    assert handled[0].redelivered is True
+    assert (await bus.client.xpending("s3", "g"))["pending"] == 0
+    await bus.close()
+
+
+async def test_retryable_failures_are_retried_until_they_pass(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    attempts = 0
+
+    async def handler(entry: Entry) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise DatabaseUnavailableError("down for a moment")
+
+    stop, task = await run_consumer(bus, "s4", "c1", handler, block_ms=50)
+    await bus.publish("s4", {"n": 1})
+    await eventually(lambda: attempts == 3, timeout_s=10)
+    await eventually(lambda: _pending_is_zero(bus, "s4"))
+    stop.set()
+    await task
+    await bus.close()
+
+
+async def _pending_is_zero(bus: Bus, stream: str) -> bool:
+    return (await bus.client.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_a_poison_entry_goes_to_the_dead_letter_stream(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    good: list[int] = []
+
+    async def handler(entry: Entry) -> None:
+        if entry.data.get("poison"):
+            raise ValueError("cannot handle this")
+        good.append(entry.data["n"])
+
+    stop, task = await run_consumer(bus, "s5", "c1", handler, block_ms=50)
+    await bus.publish("s5", {"poison": True})
+    await bus.client.xadd("s5", {"data": "not json"})
+    await bus.publish("s5", {"n": 2})
+    await eventually(lambda: good == [2])
+    stop.set()
+    await task
+    dead = await bus.client.xrange(DEAD)
+    assert [d[1]["stream"] for d in dead] == ["s5", "s5"]
+    assert "cannot handle this" in dead[0][1]["error"]
+    assert (await bus.client.xpending("s5", "g"))["pending"] == 0
+    await bus.close()
+
+
+async def test_publish_to_an_unreachable_valkey_is_a_retryable_error() -> None:
+    from tests.support import free_port
+
+    bus = Bus(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        await bus.publish("s", {"n": 1})
+    except BusUnavailableError:
+        pass
+    else:
+        raise AssertionError("publish to a closed port must raise BusUnavailableError")
+    finally:
+        await bus.close()
+
+
+async def test_heartbeats_expire(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    await bus.heartbeat("engine", {"pid": 1})
+    beats = await bus.heartbeats(["engine", "gateway"])
+    assert beats["engine"]["pid"] == 1 and beats["gateway"] is None
+    assert 0 < await bus.client.ttl("yq:hb:engine") <= 15
+    await bus.close()

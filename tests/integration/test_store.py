@@ -1,0 +1,169 @@
+"""The repository on the SQLite file and on the real MariaDB server: the same tests for both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from yquant.adapters.db.store import SqlStore
+from yquant.domain.model import Fill, Market, Order, OrderStatus, OrderType, Side, SignalStatus
+from yquant.services.records import fill_row, order_from_row, order_row, signal_row
+
+T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
+
+
+def an_order(**kw) -> Order:
+    base = dict(
+        client_order_id="yqorder1",
+        signal_key="sig1",
+        account="paper",
+        strategy="s",
+        ticker="005930",
+        exchange="KRX",
+        market=Market.KR,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal(10),
+        limit_price=Decimal("70100.5"),
+        reference_price=Decimal("70000"),
+        created_at=T0,
+        updated_at=T0,
+    )
+    base.update(kw)
+    return Order(**base)
+
+
+def a_signal(key: str, status: SignalStatus = SignalStatus.ACCEPTED, **kw):
+    return signal_row(
+        key=key,
+        worker="blue",
+        status=status,
+        received_at=T0,
+        updated_at=T0,
+        fields={"ticker": "KRX:005930", "secret": "never-stored"},
+        **kw,
+    )
+
+
+async def test_signal_key_is_unique(store: SqlStore) -> None:
+    assert await store.apply("signal.insert", a_signal("k1")) is True
+    assert await store.apply("signal.insert", a_signal("k1")) is False
+    [row] = await store.recent("signals")
+    assert row["signal_key"] == "k1"
+    assert "never-stored" not in (row["payload"] or "")
+
+
+async def test_signal_only_moves_forward(store: SqlStore) -> None:
+    await store.apply("signal.insert", a_signal("k2"))
+    assert await store.apply(
+        "signal.advance", a_signal("k2", SignalStatus.REJECTED, reason="no_quantity")
+    )
+    # A late replay of the accepted state does not undo the decision.
+    await store.apply("signal.advance", a_signal("k2"))
+    [row] = await store.recent("signals")
+    assert (row["status"], row["reason"]) == ("rejected", "no_quantity")
+
+
+async def test_advance_creates_the_signal_when_its_insert_is_still_on_its_way(store) -> None:
+    await store.apply("signal.advance", a_signal("k3", SignalStatus.ORDERED))
+    await store.apply("signal.insert", a_signal("k3"))
+    [row] = await store.recent("signals")
+    assert row["status"] == "ordered"
+
+
+async def test_order_round_trip_keeps_exact_decimals_and_aware_utc(store: SqlStore) -> None:
+    order = an_order()
+    assert await store.apply("order.insert", order_row(order))
+    back = order_from_row(await store.order("yqorder1"))
+    assert back == order
+    assert back.created_at.tzinfo is not None
+    assert back.limit_price == Decimal("70100.5")
+
+
+async def test_order_insert_is_idempotent(store: SqlStore) -> None:
+    assert await store.apply("order.insert", order_row(an_order())) is True
+    assert await store.apply("order.insert", order_row(an_order(quantity=Decimal(99)))) is False
+    assert (await store.order("yqorder1"))["quantity"] == Decimal(10)
+
+
+async def test_order_updates_are_monotonic(store: SqlStore) -> None:
+    order = an_order()
+    later = T0 + timedelta(seconds=1)
+    await store.apply("order.insert", order_row(order))
+    partial = order.evolve(
+        status=OrderStatus.PARTIALLY_FILLED,
+        filled_quantity=Decimal(4),
+        avg_fill_price=Decimal(70000),
+        updated_at=later,
+    )
+    filled = order.evolve(
+        status=OrderStatus.FILLED,
+        filled_quantity=Decimal(10),
+        avg_fill_price=Decimal("70050.25"),
+        broker_order_id="B1",
+        updated_at=later,
+    )
+    await store.apply("order.advance", order_row(filled))
+    # Older news replayed late loses: status, fills and price stay as the newest said.
+    await store.apply("order.advance", order_row(partial))
+    await store.apply("order.advance", order_row(order.evolve(status=OrderStatus.SUBMITTED)))
+    row = await store.order("yqorder1")
+    assert (row["status"], row["filled_quantity"], row["avg_fill_price"]) == (
+        "filled",
+        Decimal(10),
+        Decimal("70050.25"),
+    )
+    assert row["broker_order_id"] == "B1"
+
+
+async def test_more_fills_at_the_same_status_are_taken(store: SqlStore) -> None:
+    order = an_order()
+    await store.apply("order.insert", order_row(order))
+    for n in (2, 5):
+        await store.apply(
+            "order.advance",
+            order_row(
+                order.evolve(status=OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal(n))
+            ),
+        )
+    assert (await store.order("yqorder1"))["filled_quantity"] == Decimal(5)
+
+
+async def test_open_orders_and_holdings(store: SqlStore) -> None:
+    await store.apply("order.insert", order_row(an_order(status=OrderStatus.SUBMITTED)))
+    await store.apply(
+        "order.insert", order_row(an_order(client_order_id="done", status=OrderStatus.FILLED))
+    )
+    assert [r["client_order_id"] for r in await store.open_orders()] == ["yqorder1"]
+
+    def fill(fid: str, side: Side, qty: int) -> dict:
+        return fill_row(
+            Fill(
+                fid,
+                "yqorder1",
+                "paper",
+                "005930",
+                side,
+                Decimal(qty),
+                Decimal(70000),
+                Decimal(10),
+                "KRW",
+                T0,
+            )
+        )
+
+    assert await store.apply("fill.insert", fill("f1", Side.BUY, 10))
+    assert await store.apply("fill.insert", fill("f1", Side.BUY, 10)) is False
+    await store.apply("fill.insert", fill("f2", Side.SELL, 3))
+    assert await store.holdings() == {("paper", "005930"): Decimal(7)}
+
+
+async def test_waiting_signals_are_those_of_this_worker_still_accepted(store: SqlStore) -> None:
+    await store.apply("signal.insert", a_signal("w1"))
+    await store.apply("signal.insert", a_signal("w2", SignalStatus.ORDERED))
+    other = a_signal("w3")
+    other["worker"] = "green"
+    await store.apply("signal.insert", other)
+    waiting = await store.signals_waiting("blue", T0 + timedelta(seconds=1))
+    assert [r["signal_key"] for r in waiting] == ["w1"]
+    assert await store.signals_waiting("blue", T0) == []

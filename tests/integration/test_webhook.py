@@ -1,0 +1,146 @@
+"""The webhook app against a real SQLite file and a real Valkey: status codes and durability."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from yquant.adapters.bus import SIGNALS
+from yquant.bootstrap import build
+from yquant.entrypoints.webhook import create_app
+from yquant.services.ingest import Ingest
+from yquant.settings import load_settings
+
+SECRET = "webhook-test-secret-1"
+
+
+@pytest.fixture
+async def client(tmp_path: Path, db_url: str, valkey_url: str, monkeypatch) -> AsyncIterator:
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YQUANT__DATABASE__URL", db_url)
+    monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
+    settings = load_settings()
+    runtime = build(settings, "webhook")
+    ingest = Ingest(recorder=runtime.recorder, bus=runtime.bus, secret=SECRET, worker="blue")
+    app = create_app(runtime, ingest)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
+        c.runtime = runtime  # type: ignore[attr-defined]
+        yield c
+    await runtime.close()
+
+
+def alert(**kw) -> dict:
+    return {
+        "secret": SECRET,
+        "ticker": "KRX:005930",
+        "action": "buy",
+        "quantity": 1,
+        "strategy": "s",
+        "id": "a-1",
+        **kw,
+    }
+
+
+async def post(client, body, content_type="application/json"):
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await client.post("/webhook", content=content, headers={"content-type": content_type})
+
+
+async def test_accepted_alert_is_recorded_and_enqueued(client) -> None:
+    r = await post(client, alert())
+    assert r.status_code == 200
+    assert r.json()["status"] == "accepted"
+    [row] = await client.runtime.store.recent("signals")
+    assert (row["status"], row["ticker"], row["source_ip"]) == (
+        "accepted",
+        "KRX:005930",
+        "203.0.113.7",
+    )
+    assert SECRET not in row["payload"]
+    [(_, fields)] = await client.runtime.bus.client.xrange(SIGNALS)
+    assert json.loads(fields["data"])["key"] == r.json()["signal"]
+
+
+async def test_text_plain_json_is_accepted(client) -> None:
+    r = await post(client, alert(id="plain"), content_type="text/plain; charset=utf-8")
+    assert r.json()["status"] == "accepted"
+
+
+async def test_a_repeat_is_a_duplicate_and_adds_nothing(client) -> None:
+    await post(client, alert())
+    r = await post(client, alert())
+    assert (r.status_code, r.json()["status"]) == (200, "duplicate")
+    assert len(await client.runtime.store.recent("signals")) == 1
+    assert await client.runtime.bus.client.xlen(SIGNALS) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "reason"),
+    [
+        (b"{broken", "application/json", 400, "malformed_json"),
+        (alert(secret="wrong-secret-value"), "application/json", 401, "bad_secret"),
+        (alert(action="hold"), "application/json", 400, "bad_action"),
+        (alert(ticker="{{ticker}}"), "application/json", 400, "unresolved_placeholder"),
+        (alert(quantity=-5), "application/json", 400, "bad_quantity"),
+        (alert(ticker="LSE:VOD"), "application/json", 400, "unknown_exchange"),
+        (alert(), "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b"{" + b" " * 70_000 + b"}", "application/json", 413, "body_too_large"),
+    ],
+)
+async def test_bad_input_gets_a_reason_and_changes_nothing_else(
+    client, body, content_type, status, reason
+) -> None:
+    r = await post(client, body, content_type)
+    assert (r.status_code, r.json()["reason"]) == (status, reason)
+    assert await client.runtime.bus.client.xlen(SIGNALS) == 0
+    rows = await client.runtime.store.recent("signals")
+    if status in (413, 415):
+        assert rows == []
+    else:
+        [row] = rows  # the rejection is in the signal log, with its reason
+        assert (row["status"], row["reason"]) == ("rejected", reason)
+        assert "wrong-secret-value" not in json.dumps(row, default=str)
+
+
+async def test_wrong_method_is_405(client) -> None:
+    r = await client.get("/webhook")
+    assert r.status_code == 405
+
+
+async def test_chunked_body_over_the_limit_is_refused(client) -> None:
+    async def chunks():
+        for _ in range(100):
+            yield b" " * 1024
+
+    r = await client.post("/webhook", content=chunks(), headers={"content-type": "text/plain"})
+    assert r.status_code == 413
+
+
+async def test_valkey_down_still_records_and_the_sweeper_enqueues_later(client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support import free_port
+    from yquant.adapters.bus import Bus
+    from yquant.services.ingest import sweep_waiting
+
+    runtime = client.runtime
+    dead = Bus(f"redis://127.0.0.1:{free_port()}/0")
+    ingest = Ingest(recorder=runtime.recorder, bus=dead, secret=SECRET, worker="blue")
+    transport = httpx.ASGITransport(app=create_app(runtime, ingest))
+    async with httpx.AsyncClient(transport=transport, base_url="http://yq") as no_valkey:
+        r = await post(no_valkey, alert(id="while-valkey-down"))
+    assert (r.status_code, r.json()["status"]) == (200, "accepted")
+    assert await runtime.bus.client.xlen(SIGNALS) == 0
+
+    sent = await sweep_waiting(
+        runtime.recorder, runtime.bus, "blue", datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert sent == 1
+    [(_, fields)] = await runtime.bus.client.xrange(SIGNALS)
+    assert json.loads(fields["data"])["key"] == r.json()["signal"]
+    await dead.close()

@@ -1,0 +1,184 @@
+"""Alert parsing: what TradingView sends becomes an Alert, or a rejection with a reason code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from yquant.domain import alerts
+from yquant.domain.model import Action, Market, OrderType
+from yquant.errors import SignalRejectedError
+
+NOW = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
+
+
+def parse(body: str):
+    return alerts.parse_alert(alerts.decode_body(body.encode()), NOW)
+
+
+def reason_of(body: bytes | str) -> str:
+    raw = body.encode() if isinstance(body, str) else body
+    with pytest.raises(SignalRejectedError) as exc:
+        alerts.parse_alert(alerts.decode_body(raw), NOW)
+    return exc.value.reason
+
+
+def test_prefixed_ticker_with_string_numbers_and_mixed_case_keys() -> None:
+    alert = parse(
+        '{"Ticker": " KRX:005930 ", "ACTION": "Buy", "Quantity": "10", "price": "71,000",'
+        ' "strategy": "s1"}'
+    )
+    assert (alert.ticker, alert.exchange, alert.market) == ("005930", "KRX", Market.KR)
+    assert alert.action is Action.BUY
+    assert alert.quantity == Decimal(10)
+    assert alert.price == Decimal(71000)
+    assert alert.currency == "KRW"
+
+
+def test_exchange_field_and_delayed_suffix() -> None:
+    alert = parse('{"ticker": "AAPL.D", "exchange": "nasdaq", "action": "sell"}')
+    assert (alert.ticker, alert.exchange, alert.market) == ("AAPL", "NASDAQ", Market.US)
+    assert alert.currency == "USD"
+
+
+@pytest.mark.parametrize("word", ["exit", "close", "flat", "CLOSE"])
+def test_exit_words_mean_close_the_position(word: str) -> None:
+    assert parse(f'{{"ticker": "NYSE:KO", "action": "{word}"}}').action is Action.EXIT
+
+
+def test_numbers_stay_exact_decimals() -> None:
+    alert = parse('{"ticker": "NYSE:KO", "action": "buy", "price": 0.1, "quantity": 3}')
+    assert alert.price == Decimal("0.1")
+    assert isinstance(alert.price, Decimal)
+
+
+def test_limit_order_takes_price_when_limit_price_missing() -> None:
+    alert = parse('{"ticker": "NYSE:KO", "action": "buy", "order_type": "limit", "price": "60.5"}')
+    assert alert.order_type is OrderType.LIMIT
+    assert alert.limit_price == Decimal("60.5")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{not json", alerts.MALFORMED_JSON),
+        (b"\xff\xfe", alerts.MALFORMED_JSON),
+        ("[1, 2]", alerts.NOT_AN_OBJECT),
+        ('{"action": "buy", "exchange": "KRX"}', alerts.MISSING_FIELD),
+        ('{"ticker": "KRX:005930"}', alerts.MISSING_FIELD),
+        ('{"ticker": "KRX:005930", "action": "hold"}', alerts.BAD_ACTION),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": -1}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 0}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1.5}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1e12}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": "NaN"}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": true}', alerts.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "price": "abc"}', alerts.BAD_PRICE),
+        ('{"ticker": "LSE:VOD", "action": "buy"}', alerts.UNKNOWN_EXCHANGE),
+        ('{"ticker": "005930", "action": "buy"}', alerts.UNKNOWN_EXCHANGE),
+        ('{"ticker": "{{ticker}}", "action": "buy"}', alerts.UNRESOLVED_PLACEHOLDER),
+        (
+            '{"ticker": "KRX:005930", "action": "buy", "price": "{{close}}"}',
+            alerts.UNRESOLVED_PLACEHOLDER,
+        ),
+        ('{"ticker": "KRX:005930", "action": "buy", "order_type": "stop"}', alerts.BAD_FIELD),
+        ('{"ticker": "KRX:005930", "action": "buy", "order_type": "limit"}', alerts.MISSING_FIELD),
+        ('{"ticker": "KRX:00 5930", "action": "buy"}', alerts.BAD_FIELD),
+        ('{"ticker": "KRX:005930", "action": "buy", "time": "yesterday"}', alerts.BAD_FIELD),
+    ],
+)
+def test_bad_alerts_are_rejected_with_their_reason(body: str | bytes, reason: str) -> None:
+    assert reason_of(body) == reason
+
+
+def test_secret_is_checked_and_never_echoed() -> None:
+    fields = alerts.decode_body(b'{"secret": "guess-123", "ticker": "KRX:005930"}')
+    with pytest.raises(SignalRejectedError) as exc:
+        alerts.check_secret(fields, "the-real-secret")
+    assert exc.value.reason == alerts.BAD_SECRET
+    assert "guess-123" not in str(exc.value)
+    alerts.check_secret({"secret": "the-real-secret"}, "the-real-secret")
+    with pytest.raises(SignalRejectedError):
+        alerts.check_secret({"secret": 12345}, "12345")
+
+
+def test_alert_id_makes_the_key_and_repeats_share_it() -> None:
+    a = parse('{"ticker": "KRX:005930", "action": "buy", "id": "A1", "strategy": "s"}')
+    b = parse('{"ticker": "KRX:005930", "action": "sell", "id": "A1", "strategy": "s"}')
+    c = parse('{"ticker": "KRX:005930", "action": "buy", "id": "A2", "strategy": "s"}')
+    assert a.key == b.key != c.key
+
+
+def test_without_id_the_key_hashes_strategy_ticker_action_time_and_quantity() -> None:
+    base = '{"ticker": "KRX:005930", "action": "buy", "time": "2026-11-27T00:00:00Z"'
+    k1 = parse(base + ', "quantity": 1}').key
+    assert parse(base + ', "quantity": 1}').key == k1
+    assert parse(base + ', "quantity": 2}').key != k1
+    assert parse(base.replace("buy", "sell") + ', "quantity": 1}').key != k1
+    assert parse(base.replace("00:00:00", "00:01:00") + ', "quantity": 1}').key != k1
+
+
+def test_epoch_millisecond_timenow_is_understood() -> None:
+    alert = parse('{"ticker": "KRX:005930", "action": "buy", "timenow": 1764205323000}')
+    assert alert.sent_at == datetime(2025, 11, 27, 1, 2, 3, tzinfo=UTC)
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+)
+_fields = st.dictionaries(
+    st.sampled_from(
+        [
+            "ticker",
+            "action",
+            "quantity",
+            "price",
+            "exchange",
+            "strategy",
+            "id",
+            "time",
+            "timenow",
+            "order_type",
+            "limit_price",
+            "strength",
+            "comment",
+            "position_size",
+            "Ticker",
+            "ACTION",
+        ]
+    ),
+    _values,
+    max_size=10,
+)
+
+
+@given(_fields)
+def test_any_field_values_give_an_alert_or_a_named_rejection(fields: dict) -> None:
+    import json
+
+    body = json.dumps(fields).encode()
+    try:
+        alert = alerts.parse_alert(alerts.decode_body(body), NOW)
+    except SignalRejectedError as exc:
+        assert exc.reason
+        return
+    assert alert.quantity is None or alert.quantity > 0
+    assert alert.price is None or alert.price > 0
+    assert alert.received_at.tzinfo is not None
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_raise_anything_but_a_rejection(body: bytes) -> None:
+    try:
+        alerts.parse_alert(alerts.decode_body(body), NOW)
+    except SignalRejectedError as exc:
+        assert exc.reason

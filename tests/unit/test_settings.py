@@ -1,0 +1,88 @@
+"""Settings: TOML file plus YQUANT__SECTION__KEY variables; errors name the key; secrets masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from yquant.errors import ConfigurationError
+from yquant.settings import CONFIG_ENV, load_settings, masked, webhook_secret
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("YQUANT"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_embedded_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    s = load_settings()
+    assert s.webhook.port == 6000 and s.dashboard.port == 2000
+    assert s.dashboard.host == "127.0.0.1"
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path / 'yquant.sqlite3'}"
+    assert s.valkey.url is None and s.valkey_url.startswith("redis://127.0.0.1:")
+
+
+def test_env_wins_over_the_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text(
+        "[webhook]\nport = 7000\n[dashboard]\nport = 7001\n"
+        '[strategies.momo]\naccounts = ["paper"]\nquantity = "3"\n'
+    )
+    monkeypatch.setenv("YQUANT__WEBHOOK__PORT", "7100")
+    s = load_settings(config)
+    assert (s.webhook.port, s.dashboard.port) == (7100, 7001)
+    assert str(s.strategy("momo").quantity) == "3"
+    assert s.routed_accounts("other") == ["paper"]
+    monkeypatch.delenv(CONFIG_ENV)
+
+
+def test_invalid_setting_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__WEBHOOK__PORT", "not-a-port")
+    with pytest.raises(ConfigurationError, match=r"webhook\.port"):
+        load_settings()
+
+
+def test_route_to_an_unknown_account_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__DEFAULT_ACCOUNTS", '["nobody"]')
+    with pytest.raises(ConfigurationError, match="nobody"):
+        load_settings()
+
+
+def test_unknown_database_driver_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__DATABASE__URL", "postgresql://u:p@h/db")
+    with pytest.raises(ConfigurationError, match=r"database\.url"):
+        load_settings()
+
+
+def test_shown_settings_mask_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__DATABASE__URL", "mysql://yq:db-pass-123@10.0.0.1/yquant")
+    monkeypatch.setenv("YQUANT__WEBHOOK__SECRET", "hook-secret-456789")
+    monkeypatch.setenv("YQUANT__VALKEY__URL", "redis://:vk-pass-789@127.0.0.1:6379/0")
+    s = load_settings()
+    text = json.dumps(masked(s))
+    for secret in ("db-pass-123", "hook-secret-456789", "vk-pass-789"):
+        assert secret not in text
+        assert secret not in repr(s)
+    assert "mysql+asyncmy://yq:********@10.0.0.1/yquant" in text
+
+
+def test_webhook_secret_is_generated_once_and_kept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    s = load_settings()
+    first = webhook_secret(s)
+    assert len(first) >= 24
+    assert webhook_secret(s) == first
+    assert (tmp_path / "webhook-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_short_configured_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__WEBHOOK__SECRET", "short")
+    with pytest.raises(ConfigurationError, match=r"webhook\.secret"):
+        webhook_secret(load_settings())
