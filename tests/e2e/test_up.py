@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import YquantUp, mariadb_database, wait_until, yquant
+from tests.support import YquantUp, mariadb_database, wait_until, yquant, yquant_json
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,21 @@ def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
         again = up.post(up.alert(id="e2e-1", quantity="3", price="71000"))
         assert again.json()["status"] == "duplicate"
         assert len(up.orders()) == 1
+
+        # Exit sells the whole position, sized from the shares held, not from the alert.
+        up.post(up.alert(id="e2e-2", action="exit", quantity="100", price="72000"))
+        sold = wait_until(lambda: [o for o in _filled(up, 2) if o["side"] == "sell"])
+        assert Decimal(sold[0]["quantity"]) == 3
+        # Nothing is held any more: another sell is rejected with its reason.
+        up.post(up.alert(id="e2e-3", action="sell", quantity="1", price="72000"))
+
+        def rejected() -> list:
+            signals = yquant_json("signals", env=up.env)
+            return [s for s in signals if s["status"] == "rejected"]
+
+        [refused] = wait_until(rejected)
+        assert refused["reason"] == "no_position"
+        assert len(up.orders()) == 2
     finally:
         assert up.stop() == 0, up.log()
 

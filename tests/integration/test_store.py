@@ -155,7 +155,8 @@ async def test_open_orders_and_holdings(store: SqlStore) -> None:
     assert await store.apply("fill.insert", fill("f1", Side.BUY, 10))
     assert await store.apply("fill.insert", fill("f1", Side.BUY, 10)) is False
     await store.apply("fill.insert", fill("f2", Side.SELL, 3))
-    assert await store.holdings() == {("paper", "005930"): Decimal(7)}
+    assert await store.holdings("005930", ["paper", "other"]) == {"paper": Decimal(7)}
+    assert await store.holdings("000660", ["paper"]) == {}
 
 
 async def test_waiting_signals_are_those_of_this_worker_still_accepted(store: SqlStore) -> None:

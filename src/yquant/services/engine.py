@@ -9,7 +9,7 @@ from decimal import Decimal
 from yquant import failpoints
 from yquant.adapters.bus import ORDERS, Bus, Entry
 from yquant.adapters.db.recorder import Recorder
-from yquant.domain.model import Alert, SignalStatus
+from yquant.domain.model import Action, Alert, SignalStatus
 from yquant.domain.sizing import plan_orders
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.records import (
@@ -70,8 +70,13 @@ class Engine:
 
     async def _holdings_for(self, alert: Alert, accounts: list[str]) -> dict[str, Decimal]:
         """Shares of this ticker per account: from the database, or the last known values."""
+        if alert.action is Action.BUY:
+            return {}  # a buy is not sized from holdings
         try:
-            self._holdings = await self._recorder.store.holdings()
+            held = await self._recorder.store.holdings(alert.ticker, accounts)
         except DatabaseUnavailableError:
             logger.warning("holdings from memory: database unavailable key=%s", alert.key)
+        else:
+            for account in accounts:
+                self._holdings[(account, alert.ticker)] = held.get(account, Decimal(0))
         return {a: self._holdings.get((a, alert.ticker), Decimal(0)) for a in accounts}

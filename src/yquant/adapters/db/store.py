@@ -186,15 +186,17 @@ class SqlStore:
             .limit(500)
         )
 
-    async def holdings(self) -> dict[tuple[str, str], Decimal]:
-        """Shares held per (account, ticker), from the recorded fills."""
+    async def holdings(self, ticker: str, accounts: list[str]) -> dict[str, Decimal]:
+        """Shares of ``ticker`` held per account, from the recorded fills."""
         f = tables.fills
         signed = case((f.c.side == "buy", f.c.quantity), else_=-f.c.quantity)
-        stmt = select(f.c.account, f.c.ticker, func.sum(signed).label("qty")).group_by(
-            f.c.account, f.c.ticker
+        stmt = (
+            select(f.c.account, func.sum(signed).label("qty"))
+            .where(f.c.ticker == ticker, f.c.account.in_(accounts))
+            .group_by(f.c.account)
         )
         rows = await self._rows(stmt)
-        return {(r["account"], r["ticker"]): Decimal(r["qty"]) for r in rows}
+        return {r["account"]: Decimal(r["qty"]) for r in rows}
 
     async def _rows(self, stmt: Any) -> list[dict[str, Any]]:
         async def run(conn: Any) -> list[dict[str, Any]]:
