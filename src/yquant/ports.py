@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from yquant.domain.model import Fill, Market, Order, OrderStatus
+from yquant.domain.model import Fill, Instrument, Market, Order, OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,12 @@ class Broker(Protocol):
     async def holdings(self, account: str) -> list[Holding]: ...
 
     async def cash(self, account: str) -> dict[str, Decimal]: ...
+
+
+class Instruments(Protocol):
+    """The stock catalog as the engine sees it (in memory on the worker)."""
+
+    def resolve(self, market: Market, exchange: str, ticker: str) -> Instrument:
+        """Exactly one catalog entry, or SignalRejectedError (unknown_ticker, ambiguous_ticker,
+        not_tradable, halted). Never a guess."""
+        ...

@@ -168,3 +168,13 @@ async def test_waiting_signals_are_those_of_this_worker_still_accepted(store: Sq
     waiting = await store.signals_waiting("blue", T0 + timedelta(seconds=1))
     assert [r["signal_key"] for r in waiting] == ["w1"]
     assert await store.signals_waiting("blue", T0) == []
+
+
+async def test_active_role_epoch_grows_with_every_switch(store: SqlStore) -> None:
+    from yquant.adapters.db.store import DeploymentRoles
+
+    roles = DeploymentRoles(store)
+    assert await roles.active() is None
+    assert await roles.set_active("blue", "test", T0) == 1
+    assert await roles.set_active("green", "test", T0) == 2
+    assert await roles.active() == ("green", 2)

@@ -202,3 +202,19 @@ def client_order_id(signal_key: str, account: str) -> str:
     """Deterministic: the same signal routed to the same account is always the same order."""
     digest = hashlib.sha256(f"{signal_key}\x1f{account}".encode()).hexdigest()
     return "yq" + digest[:22]
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable listing from the stock catalog."""
+
+    market: Market
+    exchange: str  # KOSPI, KOSDAQ, KONEX, NASDAQ, NYSE, AMEX
+    ticker: str
+    currency: str
+    name_ko: str | None = None
+    name_en: str | None = None
+    standard_code: str | None = None  # ISIN where known
+    security_type: str | None = None  # stock, etf, etn, preferred, reit ...
+    tradable: bool = True
+    halted: bool = False

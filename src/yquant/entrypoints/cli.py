@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
+import pkgutil
 import shlex
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from yquant import __version__, i18n
+from yquant.entrypoints import commands
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import Settings, load_settings, masked, webhook_secret
 
@@ -79,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("health", help="readiness of this worker; exit 1 when not ready")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=_health)
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return p
 
 

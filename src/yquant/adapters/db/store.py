@@ -232,3 +232,43 @@ def _describe(exc: BaseException) -> str:
     """A short reason without the statement or its parameters (which may hold account data)."""
     orig = getattr(exc, "orig", None) or exc
     return f"{type(orig).__name__}: {str(orig).splitlines()[0][:160] if str(orig) else ''}"
+
+
+class DeploymentRoles:
+    """Which worker holds the active role, with an epoch that every switch increments."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    async def active(self) -> tuple[str, int] | None:
+        rows = await self._store._rows(
+            select(tables.deployment.c.worker, tables.deployment.c.epoch).where(
+                tables.deployment.c.role == "active"
+            )
+        )
+        return (rows[0]["worker"], int(rows[0]["epoch"])) if rows else None
+
+    async def set_active(self, worker: str, actor: str, now: datetime) -> int:
+        """Make ``worker`` active; returns the new epoch (previous + 1)."""
+        d = tables.deployment
+
+        async def run(conn: Any) -> int:
+            current = (
+                await conn.execute(select(d.c.epoch).where(d.c.role == "active").with_for_update())
+            ).scalar_one_or_none()
+            epoch = 1 if current is None else int(current) + 1
+            if current is None:
+                await conn.execute(
+                    d.insert().values(
+                        role="active", worker=worker, epoch=epoch, updated_by=actor, updated_at=now
+                    )
+                )
+            else:
+                await conn.execute(
+                    d.update()
+                    .where(d.c.role == "active")
+                    .values(worker=worker, epoch=epoch, updated_by=actor, updated_at=now)
+                )
+            return epoch
+
+        return int(await self._store._run(run, write=True))

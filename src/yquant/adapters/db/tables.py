@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -128,4 +131,174 @@ fills = Table(
     Column("currency", String(3), nullable=False),
     Column("filled_at", UtcDateTime, nullable=False),
     Index("ix_fills_account_ticker", "account", "ticker"),
+)
+
+# ---- order history, accounts and positions ------------------------------------------------------
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(32), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("filled_quantity", Quantity(), nullable=False),
+    Column("detail", String(300)),
+    Column("at", UtcDateTime, nullable=False),
+    # A state change is recorded once, however often it is replayed.
+    UniqueConstraint("client_order_id", "status", "filled_quantity", name="uq_order_events_step"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("broker", String(16), nullable=False),  # paper | kis
+    Column("environment", String(8)),  # kis: real | paper
+    Column("masked_number", String(32)),  # never the full account number
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("settings", Text),  # JSON of non-secret per-account settings
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("market", String(4), nullable=False),
+    Column("ticker", String(40), nullable=False),
+    Column("quantity", Quantity(), nullable=False),
+    Column("avg_price", Money(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("strategy", String(200)),  # the strategy that opened it, kept across syncs
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account", "market", "ticker", name="uq_positions_key"),
+)
+
+cash_balances = Table(
+    "cash_balances",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cash", Money(), nullable=False),
+    Column("buying_power", Money()),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account", "currency", name="uq_cash_balances_key"),
+)
+
+account_snapshots = Table(
+    "account_snapshots",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cash", Money(), nullable=False),
+    Column("positions_value", Money(), nullable=False),
+    Column("equity", Money(), nullable=False),
+    Column("realized_pnl", Money()),
+    Column("taken_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account", "day", "currency", name="uq_account_snapshots_key"),
+)
+
+scheduled_orders = Table(
+    "scheduled_orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("account", String(64), nullable=False),
+    Column("market", String(4), nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("ticker", String(40), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("quantity", Quantity()),
+    Column("amount", Money()),  # in the market's currency, when sized by amount
+    Column("days_of_week", String(20), nullable=False),  # e.g. "mon,tue,wed,thu,fri"
+    Column("local_time", String(5), nullable=False),  # HH:MM in the market's time zone
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("last_run_at", UtcDateTime),
+    Column("next_run_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# ---- stock catalog -------------------------------------------------------------------------------
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("market", String(4), nullable=False),  # KR, US, JP, HK, CN, VN
+    Column("exchange", String(16), nullable=False),  # KOSPI, KOSDAQ, KONEX, NASDAQ, NYSE, AMEX...
+    Column("ticker", String(40), nullable=False),
+    Column("standard_code", String(20)),  # ISIN where the file gives it
+    Column("name_ko", String(200)),
+    Column("name_en", String(200)),
+    Column("currency", String(3), nullable=False),
+    Column("security_type", String(32)),
+    Column("tradable", Boolean, nullable=False, default=True),
+    Column("halted", Boolean, nullable=False, default=False),
+    Column("extra", Text),  # JSON: whatever else the master file carries that a router needs
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("market", "ticker", name="uq_instruments_key"),
+)
+
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("market", String(4), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("source_bytes", BigInteger),
+    Column("checksum", String(64)),
+    Column("synced_at", UtcDateTime, nullable=False),
+)
+
+# ---- broker tokens, control, audit, deployment ---------------------------------------------------
+
+broker_tokens = Table(
+    "broker_tokens",
+    metadata,
+    # sha256 of (environment, app key): the key itself is never stored.
+    Column("key_id", String(64), primary_key=True),
+    Column("environment", String(8), nullable=False),
+    Column("access_token", Text),  # a secret: never logged, never shown
+    Column("expires_at", UtcDateTime),
+    Column("issued_at", UtcDateTime),
+    Column("lease_owner", String(64)),  # who is issuing a new token right now
+    Column("lease_until", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+kill_switch = Table(
+    "kill_switch",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # "global" or an account name
+    Column("state", String(16), nullable=False),  # active | reduce_only | halted
+    Column("reason", String(300)),
+    Column("actor", String(100), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("detail", Text),  # JSON, secrets never included
+    Index("ix_audit_log_at", "at"),
+)
+
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("role", String(16), primary_key=True),  # "active"
+    Column("worker", String(16), nullable=False),  # blue | green
+    Column("epoch", Integer, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
