@@ -10,10 +10,19 @@ from __future__ import annotations
 import os
 import secrets
 from decimal import Decimal
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,11 +35,28 @@ from yquant.errors import ConfigurationError
 CONFIG_ENV = "YQUANT_CONFIG"
 
 
+# TradingView's published webhook source addresses.
+TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+
+
 class WebhookSettings(BaseModel):
     host: str = "0.0.0.0"
     port: int = Field(6000, ge=1, le=65535)
     secret: SecretStr | None = None
+    # Optional second secret in the URL: POST /webhook/<path_token>; plain /webhook is then 404.
+    path_token: SecretStr | None = None
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
+    # Source allow-list (addresses or CIDR networks); off unless enabled.
+    ip_allowlist_enabled: bool = False
+    allowed_ips: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network(a) for a in TRADINGVIEW_IPS]
+    )
+    # Peers whose X-Forwarded-For is believed (HAProxy on the data node). Nobody else's is.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Alerts whose `timenow` is older than this (or this far in the future) are refused.
+    max_alert_age_s: float = Field(60.0, gt=0, le=86400)
+    # Rejections per source address per minute before the source is throttled (429).
+    max_rejections_per_minute: int = Field(20, ge=1, le=10_000)
 
 
 class DashboardSettings(BaseModel):
@@ -206,6 +232,7 @@ def masked(settings: Settings) -> dict[str, Any]:
     data["webhook"]["secret"] = (
         "********" if settings.webhook.secret else "(generated, in data_dir)"
     )
+    data["webhook"]["path_token"] = "********" if settings.webhook.path_token else None
     return data
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from yquant.domain.model import Action, Alert, Market, OrderType
+from yquant.domain.model import CURRENCY, Action, Alert, Market, OrderType
 from yquant.errors import SignalRejectedError
 
 # Reason codes (stable strings; stored with the signal and shown to operators).
@@ -29,6 +29,8 @@ BAD_PRICE = "bad_price"
 UNKNOWN_EXCHANGE = "unknown_exchange"
 UNRESOLVED_PLACEHOLDER = "unresolved_placeholder"
 BAD_SECRET = "bad_secret"
+STALE = "stale"
+CURRENCY_MISMATCH = "currency_mismatch"
 
 MAX_QUANTITY = Decimal(1_000_000)
 MAX_PRICE = Decimal(1_000_000_000)
@@ -89,8 +91,12 @@ def check_secret(fields: dict[str, Any], expected: str) -> None:
         raise SignalRejectedError(BAD_SECRET, "missing or wrong secret")
 
 
-def parse_alert(fields: dict[str, Any], now: datetime) -> Alert:
-    """Validate decoded fields into an `Alert`. ``secret`` is ignored here (see check_secret)."""
+def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | None = None) -> Alert:
+    """Validate decoded fields into an `Alert`. ``secret`` is ignored here (see check_secret).
+
+    With ``max_age_s``, an alert whose ``timenow`` is older than that (or as far in the future:
+    a wrong clock) is refused as stale: TradingView's own retries come within seconds.
+    """
     for name, value in fields.items():
         if name != "secret" and isinstance(value, str) and _PLACEHOLDER.search(value):
             raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, f"field {name!r} holds {{{{...}}}}")
@@ -98,7 +104,7 @@ def parse_alert(fields: dict[str, Any], now: datetime) -> Alert:
     strategy = _text(fields, "strategy", required=False) or "default"
     raw_ticker = _text(fields, "ticker", required=True)
     ticker, prefix = _split_ticker(raw_ticker)
-    exchange_name = _text(fields, "exchange", required=False) or prefix
+    exchange_name = _strip_delay(_text(fields, "exchange", required=False) or prefix or "")
     if not exchange_name:
         raise SignalRejectedError(
             UNKNOWN_EXCHANGE, "give the exchange as EXCHANGE:TICKER or in field 'exchange'"
@@ -128,10 +134,23 @@ def parse_alert(fields: dict[str, Any], now: datetime) -> Alert:
         if limit_price is None:
             raise SignalRejectedError(MISSING_FIELD, "a limit order needs limit_price or price")
     strength = _decimal(fields, "strength", BAD_FIELD, positive=False, maximum=Decimal(100))
+    if strength is not None and strength < 0:
+        raise SignalRejectedError(BAD_FIELD, "strength must be between 0 and 100")
+    currency = _text(fields, "currency", required=False).upper()
+    if currency and currency != CURRENCY[market]:
+        raise SignalRejectedError(
+            CURRENCY_MISMATCH, f"{exchange} trades in {CURRENCY[market]}, not {currency[:8]}"
+        )
     position_size = _decimal(fields, "position_size", BAD_FIELD, positive=False, maximum=None)
     alert_id = _text(fields, "id", required=False)
     bar_time = _timestamp(fields, "time")
     sent_at = _timestamp(fields, "timenow")
+    if max_age_s is not None and sent_at is not None:
+        lag = (now - sent_at).total_seconds()
+        if abs(lag) > max_age_s:
+            raise SignalRejectedError(
+                STALE, f"timenow is {lag:.0f}s from now (limit {max_age_s:g}s)"
+            )
 
     key = signal_key(
         strategy=strategy,
@@ -186,6 +205,15 @@ def signal_key(
         qty = "" if quantity is None else format(quantity.normalize(), "f")
         basis = f"h\x1f{strategy}\x1f{ticker}\x1f{action}\x1f{when.isoformat()}\x1f{qty}"
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+def _strip_delay(exchange: str) -> str:
+    """TradingView marks delayed-data exchanges with a suffix: KRX_DLY, NASDAQ_DL."""
+    upper = exchange.strip().upper()
+    for suffix in ("_DLY", "_DL"):
+        if upper.endswith(suffix):
+            return upper[: -len(suffix)]
+    return upper
 
 
 def _split_ticker(raw: str) -> tuple[str, str | None]:

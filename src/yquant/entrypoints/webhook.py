@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,8 @@ from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime, build
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
-from yquant.errors import BusUnavailableError, DatabaseUnavailableError
+from yquant.entrypoints.sources import SourceThrottle, allowed, client_address
+from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
 from yquant.services.ingest import Ingest, sweep_waiting
 from yquant.settings import Settings, webhook_secret
 
@@ -47,40 +49,68 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
     settings = runtime.settings
+    hook = settings.webhook
+    token = hook.path_token.get_secret_value().encode() if hook.path_token else None
+    throttle = SourceThrottle(hook.max_rejections_per_minute)
+
+    async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
+        """Count the rejection for its source; log it unless the source is already throttled."""
+        if throttle.record(source) <= hook.max_rejections_per_minute:
+            receipt = await ingest.reject(SignalRejectedError(reason, detail), source, now)
+            return JSONResponse(receipt.body, status_code=receipt.http_status)
+        return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
 
     async def receive(request: Request) -> JSONResponse:
+        now = datetime.now(UTC)
+        peer = request.client.host if request.client else None
+        source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
+        if throttle.throttled(source):
+            return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+        if hook.ip_allowlist_enabled and not allowed(source, hook.allowed_ips):
+            return await refuse(source, "source_not_allowed", f"{source} is not allowed", now)
+        given = request.path_params.get("token")
+        if token is not None and not (
+            given is not None and hmac.compare_digest(given.encode(), token)
+        ):
+            return await refuse(source, "not_found", "unknown webhook path", now)
+        if request.method != "POST":
+            return await refuse(source, "method_not_allowed", "use POST", now)
         content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip()
         if content_type.lower() not in ACCEPTED_TYPES:
-            return JSONResponse(
-                {"status": "rejected", "reason": "unsupported_media_type"}, status_code=415
+            return await refuse(
+                source, "unsupported_media_type", f"{content_type[:60]!r} is not JSON or text", now
             )
         try:
-            body = await read_body(request, settings.webhook.max_body_bytes)
+            body = await read_body(request, hook.max_body_bytes)
         except BodyTooLarge:
-            return JSONResponse({"status": "rejected", "reason": "body_too_large"}, 413)
+            return await refuse(
+                source, "body_too_large", f"more than {hook.max_body_bytes} bytes", now
+            )
         except ClientDisconnect:
             return JSONResponse({"status": "rejected", "reason": "client_disconnected"}, 400)
-        source = request.client.host if request.client else None
         try:
-            receipt = await ingest.receive(body, source_ip=source, now=datetime.now(UTC))
+            receipt = await ingest.receive(body, source_ip=source, now=now)
         except (DatabaseUnavailableError, sqlite3.Error):
-            # Neither the database nor the local journal took it: nothing was recorded.
+            # Neither the database nor the local journal took it: nothing was recorded, and a
+            # 503 makes TradingView send it again.
             return JSONResponse({"status": "error", "reason": "not_recorded"}, 503)
+        if receipt.http_status >= 400:
+            throttle.record(source)
         return JSONResponse(receipt.body, status_code=receipt.http_status)
 
     async def healthz(request: Request) -> JSONResponse:
         ready, report = await health.check(runtime, database_required=False)
+        report["throttled_sources"] = throttle.throttled_sources()
         return JSONResponse(
             {"ready": ready, "worker": settings.worker.name, "checks": report},
             status_code=200 if ready else 503,
         )
 
-    return Starlette(
-        routes=[
-            Route("/webhook", receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    routes = [Route("/webhook/{token}", receive, methods=methods)]
+    routes.append(Route("/webhook", receive, methods=methods))
+    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 async def run_webhook(settings: Settings) -> None:
@@ -92,6 +122,7 @@ async def run_webhook(settings: Settings) -> None:
         bus=runtime.bus,
         secret=webhook_secret(settings),
         worker=settings.worker.name,
+        max_age_s=settings.webhook.max_alert_age_s,
     )
     app = create_app(runtime, ingest)
 

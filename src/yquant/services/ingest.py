@@ -23,7 +23,15 @@ from yquant.services.records import alert_to_message, signal_row
 
 logger = logging.getLogger(__name__)
 
-HTTP_FOR_REASON = {alerts.BAD_SECRET: 401}
+HTTP_FOR_REASON = {
+    alerts.BAD_SECRET: 401,
+    "source_not_allowed": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "body_too_large": 413,
+    "unsupported_media_type": 415,
+    "throttled": 429,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +41,29 @@ class Receipt:
 
 
 class Ingest:
-    def __init__(self, *, recorder: Recorder, bus: Bus, secret: str, worker: str) -> None:
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        bus: Bus,
+        secret: str,
+        worker: str,
+        max_age_s: float | None = None,
+    ) -> None:
         self._recorder = recorder
         self._bus = bus
         self._secret = secret
         self._worker = worker
+        self._max_age_s = max_age_s
 
     async def receive(self, body: bytes, *, source_ip: str | None, now: datetime) -> Receipt:
         fields: dict[str, Any] | None = None
         try:
             fields = alerts.decode_body(body)
             alerts.check_secret(fields, self._secret)
-            alert = alerts.parse_alert(fields, now)
+            alert = alerts.parse_alert(fields, now, max_age_s=self._max_age_s)
         except SignalRejectedError as exc:
-            return await self._reject(exc, fields, source_ip, now)
+            return await self.reject(exc, source_ip, now, fields)
 
         row = signal_row(
             key=alert.key,
@@ -69,13 +86,14 @@ class Ingest:
         await self._bus.announce({"type": "signal", "key": alert.key, "status": "accepted"})
         return Receipt(200, {"status": "accepted", "signal": alert.key, "stored": written.value})
 
-    async def _reject(
+    async def reject(
         self,
         exc: SignalRejectedError,
-        fields: dict[str, Any] | None,
         source_ip: str | None,
         now: datetime,
+        fields: dict[str, Any] | None = None,
     ) -> Receipt:
+        """Record a refused request in the signal log (reason and source) and answer it."""
         # Authentication failures keep nothing the sender wrote: only the reason and the source.
         kept = None if exc.reason == alerts.BAD_SECRET else fields
         row = signal_row(

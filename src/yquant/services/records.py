@@ -95,10 +95,26 @@ def signal_row(
         "exchange": alert.exchange if alert else (_str(shown.get("exchange"))[:16] or None),
         "action": alert.action.value if alert else (_str(shown.get("action"))[:16] or None),
         "source_ip": source_ip,
-        "payload": json.dumps(shown, ensure_ascii=False)[:8000] if shown else None,
+        "payload": _payload(shown),
         "received_at": received_at,
         "updated_at": updated_at,
     }
+
+
+def _payload(shown: dict[str, Any]) -> str | None:
+    """The alert's fields as JSON for the signal log; too large to keep whole: a marker."""
+    if not shown:
+        return None
+    text = json.dumps(shown, ensure_ascii=False, default=_plain_json)
+    if len(text) > 200_000:
+        return json.dumps({"_truncated": True, "_bytes": len(text)})
+    return text
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, Decimal | datetime):
+        return _plain(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _str(value: Any) -> str:

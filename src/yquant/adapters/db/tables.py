@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
@@ -65,6 +66,8 @@ def Quantity() -> Numeric[Any]:
 
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# MariaDB's TEXT holds 64 KiB; an alert body may be that large before JSON escaping.
+LongText = Text().with_variant(MEDIUMTEXT(), "mysql")
 
 signals = Table(
     "signals",
@@ -81,7 +84,7 @@ signals = Table(
     Column("exchange", String(16)),
     Column("action", String(16)),
     Column("source_ip", String(64)),
-    Column("payload", Text),
+    Column("payload", LongText),
     Column("received_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_signals_received_at", "received_at"),

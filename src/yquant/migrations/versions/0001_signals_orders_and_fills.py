@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 from yquant.adapters.db.tables import UtcDateTime
 
@@ -109,7 +110,11 @@ def upgrade() -> None:
         sa.Column("exchange", sa.String(length=16), nullable=True),
         sa.Column("action", sa.String(length=16), nullable=True),
         sa.Column("source_ip", sa.String(length=64), nullable=True),
-        sa.Column("payload", sa.Text(), nullable=True),
+        sa.Column(
+            "payload",
+            sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql"),
+            nullable=True,
+        ),
         sa.Column("received_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signals")),

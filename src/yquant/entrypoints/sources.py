@@ -1,0 +1,76 @@
+"""Who is calling: the client address behind a trusted proxy, the allow-list, and throttling.
+
+`X-Forwarded-For` is believed only when the TCP peer is a configured trusted proxy (HAProxy on the
+data node); the client is then the right-most address in the chain that is not itself a trusted
+proxy. A request from anyone else is judged by its own peer address, loopback included: there is
+no exemption for localhost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+Network = IPv4Network | IPv6Network
+
+
+def _in(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+    """The address to judge a request by (``"unknown"`` when there is none)."""
+    if not peer:
+        return "unknown"
+    if not forwarded_for or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            try:
+                return str(ip_address(hop))
+            except ValueError:
+                return "invalid"
+    return peer
+
+
+def allowed(address: str, allow: Sequence[Network]) -> bool:
+    return _in(address, allow)
+
+
+class SourceThrottle:
+    """Counts rejections per source in a sliding minute; a source past the limit is throttled."""
+
+    def __init__(self, limit_per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit_per_minute
+        self._events: dict[str, deque[float]] = {}
+        self._now = now
+
+    def _window(self, source: str) -> deque[float]:
+        events = self._events.setdefault(source, deque())
+        cutoff = self._now() - 60.0
+        while events and events[0] < cutoff:
+            events.popleft()
+        if not events:
+            # Keep the table small: forget sources that have been quiet for a minute.
+            self._events.pop(source, None)
+            events = self._events.setdefault(source, deque())
+        return events
+
+    def throttled(self, source: str) -> bool:
+        return len(self._window(source)) >= self._limit
+
+    def record(self, source: str) -> int:
+        """Count one rejection; returns the count in the current window."""
+        events = self._window(source)
+        events.append(self._now())
+        return len(events)
+
+    def throttled_sources(self) -> int:
+        return sum(1 for source in list(self._events) if self.throttled(source))

@@ -1,0 +1,281 @@
+"""Security in layers: path token, source allow-list, trusted proxies, throttling, staleness."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from yquant.adapters.bus import SIGNALS
+from yquant.bootstrap import build
+from yquant.entrypoints.webhook import create_app
+from yquant.services.ingest import Ingest
+from yquant.settings import load_settings
+
+SECRET = "webhook-test-secret-1"
+TV_IP = "52.89.214.238"
+HAPROXY_IP = "10.20.0.5"
+
+
+@contextlib.asynccontextmanager
+async def webhook(
+    tmp_path: Path, sqlite_url: str, valkey_url: str, peer: str, monkeypatch, **env: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YQUANT__DATABASE__URL", sqlite_url)
+    monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
+    for key, value in env.items():
+        monkeypatch.setenv(f"YQUANT__WEBHOOK__{key.upper()}", value)
+    s = load_settings()
+    runtime = build(s, "webhook")
+    ingest = Ingest(
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        secret=SECRET,
+        worker="blue",
+        max_age_s=s.webhook.max_alert_age_s,
+    )
+    transport = httpx.ASGITransport(app=create_app(runtime, ingest), client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
+        c.runtime = runtime  # type: ignore[attr-defined]
+        yield c
+    await runtime.close()
+
+
+def alert(**kw: Any) -> dict[str, Any]:
+    return {
+        "secret": SECRET,
+        "ticker": "KRX:005930",
+        "action": "buy",
+        "quantity": 1,
+        "strategy": "s",
+        **kw,
+    }
+
+
+async def post(c: httpx.AsyncClient, path: str, body: dict, **headers: str) -> httpx.Response:
+    return await c.post(
+        path,
+        content=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+    )
+
+
+async def test_path_token_is_required_when_configured(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, path_token="tok-0123456789abcdef"
+    ) as c:
+        assert (await post(c, "/webhook", alert(id="1"))).status_code == 404
+        assert (await post(c, "/webhook/wrong-token", alert(id="2"))).status_code == 404
+        ok = await post(c, "/webhook/tok-0123456789abcdef", alert(id="3"))
+        assert ok.json()["status"] == "accepted"
+        rows = await c.runtime.store.recent("signals")
+        assert sorted(r["reason"] or "-" for r in rows) == ["-", "not_found", "not_found"]
+        assert all("tok-0123456789abcdef" not in json.dumps(r, default=str) for r in rows)
+
+
+async def test_allow_list_refuses_other_sources_even_loopback(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, "127.0.0.1", monkeypatch, ip_allowlist_enabled="true"
+    ) as c:
+        r = await post(c, "/webhook", alert(id="1"))
+        assert (r.status_code, r.json()["reason"]) == (403, "source_not_allowed")
+        assert await c.runtime.bus.client.xlen(SIGNALS) == 0
+
+
+async def test_tradingview_source_passes_the_allow_list(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, ip_allowlist_enabled="true"
+    ) as c:
+        r = await post(c, "/webhook", alert(id="1"))
+        assert r.json()["status"] == "accepted"
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+):
+    trusted = json.dumps([HAPROXY_IP])
+    async with webhook(
+        tmp_path,
+        sqlite_url,
+        valkey_url,
+        HAPROXY_IP,
+        monkeypatch,
+        ip_allowlist_enabled="true",
+        trusted_proxies=trusted,
+    ) as c:
+        via_proxy = await post(c, "/webhook", alert(id="1"), **{"x-forwarded-for": TV_IP})
+        assert via_proxy.json()["status"] == "accepted"
+        [row] = await c.runtime.store.recent("signals")
+        assert row["source_ip"] == TV_IP
+        # A client cannot smuggle an allowed address to the left of its own.
+        spoof = await post(
+            c, "/webhook", alert(id="2"), **{"x-forwarded-for": f"{TV_IP}, 198.51.100.9"}
+        )
+        assert (spoof.status_code, spoof.json()["reason"]) == (403, "source_not_allowed")
+
+    async with webhook(
+        tmp_path,
+        sqlite_url,
+        valkey_url,
+        "198.51.100.9",
+        monkeypatch,
+        ip_allowlist_enabled="true",
+        trusted_proxies=trusted,
+    ) as c:
+        untrusted = await post(c, "/webhook", alert(id="3"), **{"x-forwarded-for": TV_IP})
+        assert (untrusted.status_code, untrusted.json()["reason"]) == (403, "source_not_allowed")
+
+
+async def test_repeated_failures_from_one_source_are_throttled(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(
+        tmp_path,
+        sqlite_url,
+        valkey_url,
+        "198.51.100.20",
+        monkeypatch,
+        max_rejections_per_minute="5",
+    ) as c:
+        codes = [
+            (await post(c, "/webhook", alert(secret=f"guess-{i}"))).status_code for i in range(8)
+        ]
+        assert codes == [401] * 5 + [429] * 3
+        # Throttled even with the right secret; the log holds the five attempts, no flood.
+        assert (await post(c, "/webhook", alert(id="ok"))).status_code == 429
+        rows = await c.runtime.store.recent("signals")
+        assert [r["reason"] for r in rows] == ["bad_secret"] * 5
+        assert {r["source_ip"] for r in rows} == {"198.51.100.20"}
+        health = (await c.get("/healthz")).json()
+        assert health["checks"]["throttled_sources"] == 1
+
+
+async def test_stale_and_future_alerts_are_refused(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    now = datetime.now(UTC)
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, max_alert_age_s="60"
+    ) as c:
+        old = (now - timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ahead = (now + timedelta(seconds=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        fresh = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert (await post(c, "/webhook", alert(timenow=old))).json()["reason"] == "stale"
+        assert (await post(c, "/webhook", alert(timenow=ahead))).json()["reason"] == "stale"
+        assert (await post(c, "/webhook", alert(timenow=fresh))).json()["status"] == "accepted"
+
+
+async def test_currency_that_contradicts_the_market_is_refused(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch) as c:
+        r = await post(c, "/webhook", alert(currency="USD"))
+        assert (r.status_code, r.json()["reason"]) == (400, "currency_mismatch")
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "secret",
+                "ticker",
+                "action",
+                "quantity",
+                "price",
+                "exchange",
+                "id",
+                "timenow",
+                "time",
+                "order_type",
+                "limit_price",
+                "currency",
+                "strategy",
+            ]
+        ),
+        _json_values,
+        max_size=8,
+    ).map(lambda d: json.dumps({"secret": SECRET, **d}).encode()),
+)
+
+
+async def test_no_input_makes_the_handler_fail_or_store_a_partial_record(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, max_rejections_per_minute="10000"
+    ) as c:
+        replies: list[str] = []
+
+        @settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
+        @given(_bodies)
+        def check(body: bytes) -> None:
+            import asyncio
+
+            # Hypothesis drives sync functions; run the request on this test's loop.
+            future = asyncio.run_coroutine_threadsafe(_one(c, body), loop)
+            replies.append(future.result(timeout=30))
+
+        import asyncio
+        import threading
+
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                check()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                loop.call_soon_threadsafe(done.set)
+
+        threading.Thread(target=run).start()
+        await done.wait()
+        if errors:
+            raise errors[0]
+        rows = await c.runtime.store.recent("signals", 10_000)
+        # Every request left exactly one row, except repeats answered "duplicate".
+        assert len(rows) == len(replies) - replies.count("duplicate")
+        for row in rows:
+            if row["status"] == "accepted":
+                assert row["ticker"] and row["action"] and row["strategy"]
+                assert row["reason"] is None
+            else:
+                assert row["status"] == "rejected" and row["reason"]
+            assert SECRET not in (row["payload"] or "")
+
+
+async def _one(c: httpx.AsyncClient, body: bytes) -> str:
+    r = await c.post("/webhook", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400, 401), r.text
+    reply = r.json()
+    assert reply["status"] in ("accepted", "duplicate", "rejected")
+    if r.status_code == 200:
+        assert reply["status"] in ("accepted", "duplicate")
+    else:
+        assert reply["reason"]
+    assert SECRET not in r.text
+    return str(reply["status"])

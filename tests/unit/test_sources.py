@@ -1,0 +1,42 @@
+"""Client address behind trusted proxies, the allow-list, and the rejection throttle."""
+
+from __future__ import annotations
+
+from ipaddress import ip_network
+
+from yquant.entrypoints.sources import SourceThrottle, allowed, client_address
+
+PROXY = [ip_network("10.0.0.0/24")]
+
+
+def test_peer_is_the_client_without_a_trusted_proxy() -> None:
+    assert client_address("198.51.100.1", "52.89.214.238", PROXY) == "198.51.100.1"
+    assert client_address("127.0.0.1", "52.89.214.238", []) == "127.0.0.1"
+
+
+def test_rightmost_untrusted_hop_is_the_client_behind_the_proxy() -> None:
+    assert client_address("10.0.0.5", "52.89.214.238", PROXY) == "52.89.214.238"
+    assert client_address("10.0.0.5", "1.1.1.1, 52.89.214.238, 10.0.0.7", PROXY) == (
+        "52.89.214.238"
+    )
+    assert client_address("10.0.0.5", "garbage", PROXY) == "invalid"
+    assert client_address("10.0.0.5", None, PROXY) == "10.0.0.5"
+
+
+def test_allow_list_has_no_loopback_exemption() -> None:
+    tv = [ip_network("52.89.214.238/32")]
+    assert allowed("52.89.214.238", tv)
+    assert not allowed("127.0.0.1", tv)
+    assert not allowed("not-an-ip", tv)
+
+
+def test_throttle_counts_per_source_in_a_sliding_minute() -> None:
+    now = [1000.0]
+    t = SourceThrottle(3, now=lambda: now[0])
+    for _ in range(3):
+        t.record("a")
+    assert t.throttled("a") and not t.throttled("b")
+    assert t.throttled_sources() == 1
+    now[0] += 61
+    assert not t.throttled("a")
+    assert t.throttled_sources() == 0
