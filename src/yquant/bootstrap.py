@@ -23,6 +23,7 @@ class Runtime:
     bus: Bus
 
     async def close(self) -> None:
+        await self.recorder.close()
         await self.bus.close()
         await self.store.close()
         self.recorder.journal.close()

@@ -178,3 +178,25 @@ async def test_active_role_epoch_grows_with_every_switch(store: SqlStore) -> Non
     assert await roles.set_active("blue", "test", T0) == 1
     assert await roles.set_active("green", "test", T0) == 2
     assert await roles.active() == ("green", 2)
+
+
+async def test_each_state_change_is_recorded_once(store: SqlStore) -> None:
+    from sqlalchemy import select
+
+    from yquant.adapters.db import tables
+
+    order = an_order()
+    filled = order.evolve(status=OrderStatus.FILLED, filled_quantity=Decimal(10))
+    await store.apply("order.insert", order_row(order))
+    for row in (filled, filled, order.evolve(status=OrderStatus.SUBMITTED), filled):
+        await store.apply("order.advance", order_row(row))
+    async with store.engine.connect() as conn:
+        steps = (
+            await conn.execute(
+                select(
+                    tables.order_events.c.status, tables.order_events.c.filled_quantity
+                ).order_by(tables.order_events.c.id)
+            )
+        ).all()
+    # The late "submitted" did not move the order, so it is not part of its history.
+    assert [(s, q) for s, q in steps] == [("new", Decimal(0)), ("filled", Decimal(10))]

@@ -96,8 +96,18 @@ def _role(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level, args.role)
     runner = _role_runner(args.role)
-    asyncio.run(runner(settings))
+    run_event_loop(runner(settings))
     return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a role on uvloop (libuv's event loop) where it is available, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _role_runner(role: str) -> Callable[[Settings], Coroutine[Any, Any, None]]:

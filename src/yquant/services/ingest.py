@@ -79,11 +79,14 @@ class Ingest:
         if written is Written.UNCHANGED:
             return Receipt(200, {"status": "duplicate", "signal": alert.key})
         try:
-            await self._bus.publish(SIGNALS, alert_to_message(alert))
+            await self._bus.publish(
+                SIGNALS,
+                alert_to_message(alert),
+                event={"type": "signal", "key": alert.key, "status": "accepted"},
+            )
         except BusUnavailableError as exc:
             # Recorded durably; the sweeper enqueues it when Valkey is back.
             logger.warning("signal recorded but not enqueued key=%s reason=%s", alert.key, exc)
-        await self._bus.announce({"type": "signal", "key": alert.key, "status": "accepted"})
         return Receipt(200, {"status": "accepted", "signal": alert.key, "stored": written.value})
 
     async def reject(

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, case, event, func, or_, select, text
+from sqlalchemy import Table, and_, bindparam, case, event, func, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -68,6 +68,7 @@ class SqlStore:
         self._url = url
         self._timeout_s = timeout_s
         self._engine: AsyncEngine | None = None
+        self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     @property
     def engine(self) -> AsyncEngine:
@@ -91,29 +92,78 @@ class SqlStore:
 
     async def apply(self, op: str, row: dict[str, Any]) -> bool:
         """Run one write; True when it inserted a new row or moved one forward."""
+        [changed] = await self.apply_many([(op, row)])
+        return changed
+
+    async def apply_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        """Run several writes in ONE transaction (one commit, one fsync), in order.
+
+        Each result tells whether that write inserted a new row or moved one forward. A
+        duplicate natural key on an insert is that write's False, not a failure of the batch.
+        """
+
+        async def run(conn: Any) -> list[bool]:
+            results = []
+            for op, row in items:
+                table, _key, monotonic = OPS[op]
+                stmt = self._statement(op, tuple(row))
+                if monotonic or self.dialect == "sqlite":
+                    result = await conn.execute(stmt, row)
+                    results.append(bool(result.rowcount))
+                else:
+                    # MariaDB: a plain INSERT in a savepoint; the duplicate key (1062) rolls
+                    # back only that statement.
+                    savepoint = await conn.begin_nested()
+                    try:
+                        await conn.execute(stmt, row)
+                    except IntegrityError as exc:
+                        await savepoint.rollback()
+                        if not _is_duplicate_key(exc):
+                            raise
+                        results.append(False)
+                    else:
+                        await savepoint.commit()
+                        results.append(True)
+                if table is tables.orders and (monotonic or results[-1]):
+                    await conn.execute(self._statement("order.event", ()), _order_event(row))
+            return results
+
+        return list(await self._run(run, write=True))
+
+    def _statement(self, op: str, columns: tuple[str, ...]) -> Any:
+        """The statement for ``op`` over ``columns``, built once and executed with parameters
+        (building it per row, values and all, costs more than the database call)."""
+        cache_key = (op, columns)
+        stmt = self._statements.get(cache_key)
+        if stmt is None:
+            stmt = self._build(op, columns)
+            self._statements[cache_key] = stmt
+        return stmt
+
+    def _build(self, op: str, columns: tuple[str, ...]) -> Any:
+        if op == "order.event":
+            # The state change the orders row now shows, once per (order, status, filled
+            # quantity); a late replay that did not move the row records nothing.
+            verb = "INSERT OR IGNORE" if self.dialect == "sqlite" else "INSERT IGNORE"
+            return text(
+                f"{verb} INTO order_events (client_order_id, status, filled_quantity, detail, at)"
+                " SELECT client_order_id, status, filled_quantity, :detail, :at FROM orders"
+                " WHERE client_order_id = :client_order_id AND status = :status"
+                " AND filled_quantity = :filled_quantity"
+            ).bindparams(
+                bindparam("at", type_=tables.UtcDateTime()),
+                bindparam("filled_quantity", type_=tables.Quantity()),
+            )
         table, key, monotonic = OPS[op]
-        stmt = self._advance(table, key, row) if monotonic else self._insert_new(table, key, row)
+        if not monotonic:
+            if self.dialect == "sqlite":
+                return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+            # Not INSERT IGNORE (it would also turn bad data into warnings) and not a no-op
+            # ON DUPLICATE KEY (found rows count as affected): a plain INSERT, duplicate caught.
+            return mysql.insert(table)
+        return self._advance(table, key, columns)
 
-        async def run(conn: Any) -> bool:
-            result = await conn.execute(stmt)
-            return bool(result.rowcount)
-
-        try:
-            return bool(await self._run(run, write=True))
-        except IntegrityError as exc:
-            # MariaDB: a plain INSERT meeting its natural key (error 1062) is the duplicate case.
-            if not monotonic and _is_duplicate_key(exc):
-                return False
-            raise
-
-    def _insert_new(self, table: Table, key: str, row: dict[str, Any]) -> Any:
-        if self.dialect == "sqlite":
-            return sqlite.insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
-        # Not INSERT IGNORE (it would also turn bad data into warnings) and not a no-op
-        # ON DUPLICATE KEY (found rows count as affected): a plain INSERT, duplicate caught.
-        return mysql.insert(table).values(**row)
-
-    def _advance(self, table: Table, key: str, row: dict[str, Any]) -> Any:
+    def _advance(self, table: Table, key: str, columns: tuple[str, ...]) -> Any:
         """Upsert that applies only if the new row is at least as far along as the stored one."""
         if table is tables.orders:
 
@@ -131,19 +181,15 @@ class SqlStore:
                 return new.status_rank >= table.c.status_rank
 
         # Immutable facts of the row are kept; only the moving parts are updated.
-        moving = [
-            c
-            for c in row
-            if c not in (key, "id", "created_at", "received_at", "worker", "payload", "source_ip")
-        ]
+        moving = [c for c in columns if c not in _IMMUTABLE and c != key]
         if self.dialect == "sqlite":
-            ins = sqlite.insert(table).values(**row)
+            ins = sqlite.insert(table)
             return ins.on_conflict_do_update(
                 index_elements=[key],
                 set_={c: ins.excluded[c] for c in moving},
                 where=newer(ins.excluded),
             )
-        ins = mysql.insert(table).values(**row)
+        ins = mysql.insert(table)
         cond = newer(ins.inserted)
         # MariaDB evaluates assignments left to right against the updated row: the rank, which
         # the condition reads, must be assigned last.
@@ -221,6 +267,19 @@ class SqlStore:
             if exc.connection_invalidated:
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
+
+
+_IMMUTABLE = frozenset({"id", "created_at", "received_at", "worker", "payload", "source_ip"})
+
+
+def _order_event(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "client_order_id": row["client_order_id"],
+        "status": row["status"],
+        "filled_quantity": row["filled_quantity"],
+        "detail": row.get("reason"),
+        "at": row["updated_at"],
+    }
 
 
 def _is_duplicate_key(exc: IntegrityError) -> bool:

@@ -1,0 +1,302 @@
+"""Webhook benchmark: ack latency and sustained throughput, next to a bare endpoint.
+
+Starts, on free loopback ports:
+  * the real webhook role (`yquant webhook`) on the embedded defaults: a SQLite file (WAL,
+    synchronous=FULL, so every ack waits for an fsync) and a private valkey-server;
+  * a bare endpoint on the same server stack (Starlette + uvicorn, one process, a route that
+    returns a small JSON body and does nothing else).
+
+Then, from this process (asyncio, raw HTTP/1.1 keep-alive connections, no client library in the
+way), for each target rate (default 200 and 1,000 requests/s, 5 s each, open loop: requests are
+sent on schedule whether or not earlier ones have been answered) it reports ack latency
+p50/p99 and the achieved rate; then the maximum sustained throughput of both servers (closed
+loop, 16 connections, 5 s) and the ratio webhook/bare. Every request is a distinct, valid alert
+(all must be answered 200 "accepted"). Everything stops by itself; loopback only.
+
+    .venv/bin/python bench/webhook.py [--rates 200,1000] [--seconds 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import ValkeyProcess, free_port, wait_until  # noqa: E402
+
+SECRET = "bench-secret-0123456789"
+
+
+# ---- the bare endpoint (run as a subprocess of this script) -------------------------------------
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def bare(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "accepted"})
+
+    app = Starlette(routes=[Route("/webhook", bare, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ---- a minimal HTTP/1.1 keep-alive client -------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        head = (
+            f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return status, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def alert_body(n: int, run: str) -> bytes:
+    ticker = "KRX:005930" if n % 2 else "NASDAQ:AAPL"
+    return json.dumps(
+        {
+            "secret": SECRET,
+            "strategy": "bench",
+            "ticker": ticker,
+            "action": "buy",
+            "quantity": 1,
+            "price": 100,
+            "id": f"{run}-{n}",
+        }
+    ).encode()
+
+
+async def open_pool(port: int, size: int) -> list[Connection]:
+    pool = [Connection(port) for _ in range(size)]
+    await asyncio.gather(*(c.open() for c in pool))
+    return pool
+
+
+async def fixed_rate(port: int, rate: int, seconds: float, run: str) -> dict[str, Any]:
+    """Open loop: request i is sent at start + i/rate on a free connection."""
+    total = int(rate * seconds)
+    pool = await open_pool(port, min(64, max(8, rate // 20)))
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in pool:
+        free.put_nowait(c)
+    latencies: list[float] = []
+    failures = 0
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        nonlocal failures
+        conn = await free.get()
+        t0 = time.perf_counter()
+        status, payload = await conn.post(alert_body(i, run))
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if status != 200 or b'"accepted"' not in payload:
+            failures += 1
+        free.put_nowait(conn)
+
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    for c in pool:
+        c.close()
+    return {
+        "target_rps": rate,
+        "sent": total,
+        "failures": failures,
+        "achieved_rps": round(total / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2),
+    }
+
+
+async def saturate(port: int, seconds: float, run: str, connections: int = 16) -> dict[str, Any]:
+    """Closed loop: every connection sends its next request as soon as the last is answered."""
+    pool = await open_pool(port, connections)
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+    done = 0
+    failures = 0
+
+    async def worker(conn: Connection) -> None:
+        nonlocal done, failures
+        while time.perf_counter() < deadline:
+            status, _ = await conn.post(alert_body(next(counter), run))
+            done += 1
+            failures += status != 200
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in pool))
+    elapsed = time.perf_counter() - start
+    for c in pool:
+        c.close()
+    return {"requests": done, "failures": failures, "rps": round(done / elapsed, 1)}
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+# ---- orchestration ---------------------------------------------------------------------
+
+
+def start_webhook(data: Path, valkey_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
+    env.update(
+        YQUANT__DATA_DIR=str(data),
+        YQUANT__VALKEY__URL=valkey_url,
+        YQUANT__WEBHOOK__PORT=str(port),
+        YQUANT__WEBHOOK__HOST="127.0.0.1",
+        YQUANT__WEBHOOK__SECRET=SECRET,
+        YQUANT__WEBHOOK__MAX_REJECTIONS_PER_MINUTE="10000",
+        YQUANT__LOG_LEVEL="WARNING",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "yquant", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    log = (data / "webhook.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "yquant", "webhook"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def wait_port(port: int) -> None:
+    import socket
+
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    wait_until(up, timeout_s=30, every_s=0.1)
+
+
+async def measure(webhook_port: int, bare_port: int, rates: list[int], seconds: float):
+    run = uuid.uuid4().hex[:8]
+    results: dict[str, Any] = {"fixed_rate": [], "max": {}}
+    # Warm both servers (imports, connection pools, SQLite pages).
+    await fixed_rate(webhook_port, 50, 1, run + "w")
+    await fixed_rate(bare_port, 50, 1, run + "w")
+    for rate in rates:
+        results["fixed_rate"].append(
+            {
+                "webhook": await fixed_rate(webhook_port, rate, seconds, f"{run}-{rate}"),
+                "bare": await fixed_rate(bare_port, rate, seconds, f"{run}-b{rate}"),
+            }
+        )
+    results["max"]["webhook"] = await saturate(webhook_port, seconds, run + "-max")
+    results["max"]["bare"] = await saturate(bare_port, seconds, run + "-bmax")
+    results["max"]["ratio_webhook_to_bare"] = round(
+        results["max"]["webhook"]["rps"] / results["max"]["bare"]["rps"], 3
+    )
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rates", default="200,1000")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return 0
+
+    tmp = Path(tempfile.mkdtemp(prefix="yq-bench-webhook-"))
+    valkey = ValkeyProcess(tmp / "valkey").start()
+    webhook_port, bare_port = free_port(), free_port()
+    (tmp / "data").mkdir()
+    webhook = start_webhook(tmp / "data", valkey.url, webhook_port)
+    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)])
+    try:
+        wait_port(webhook_port)
+        wait_port(bare_port)
+        rates = [int(r) for r in args.rates.split(",")]
+        results = asyncio.run(measure(webhook_port, bare_port, rates, args.seconds))
+    finally:
+        for proc in (webhook, bare):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=15)
+        valkey.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    failures = sum(r["webhook"]["failures"] for r in results["fixed_rate"])
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(
+            f"webhook benchmark (loopback, {os.cpu_count()} cores, SQLite FULL fsync, "
+            f"{args.seconds:g} s per phase)"
+        )
+        for row in results["fixed_rate"]:
+            w, b = row["webhook"], row["bare"]
+            print(
+                f"  {w['target_rps']:>5} req/s  webhook p50 {w['p50_ms']:>7.2f} ms  "
+                f"p99 {w['p99_ms']:>7.2f} ms  achieved {w['achieved_rps']:>7.1f}/s  "
+                f"failures {w['failures']}   |  bare p50 {b['p50_ms']:.2f} ms  "
+                f"p99 {b['p99_ms']:.2f} ms"
+            )
+        m = results["max"]
+        print(
+            f"  max sustained: webhook {m['webhook']['rps']} req/s, bare {m['bare']['rps']} "
+            f"req/s, ratio {m['ratio_webhook_to_bare']}"
+        )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
