@@ -332,3 +332,112 @@ class TcpProxy:
                     dst.transport.abort()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+class ThreadedTcpProxy:
+    """`TcpProxy` on its own event loop in a background thread, for synchronous tests that
+    drive subprocesses while the database behind the proxy comes and goes."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import threading
+
+        self._proxy = TcpProxy(target_host, target_port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._proxy.port
+
+    def start(self) -> ThreadedTcpProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._proxy.start(), self._loop).result(10)
+        return self
+
+    def cut(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.cut)
+
+    def hang(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.hang)
+
+    def restore(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.restore)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._proxy.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+class Roles:
+    """yQuant roles started one by one as subprocesses (for crash and outage tests)."""
+
+    def __init__(self, data_dir: Path, valkey_url: str, **extra_env: str) -> None:
+        self.port = free_port()
+        self.env = yquant_env(
+            data_dir,
+            valkey_url,
+            YQUANT__WEBHOOK__PORT=str(self.port),
+            YQUANT__WEBHOOK__HOST="127.0.0.1",
+            **extra_env,
+        )
+        self.data_dir = data_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def start(self, role: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
+        env = dict(self.env)
+        if failpoint:
+            env["YQUANT_FAILPOINTS"] = failpoint
+        log = (self.data_dir / f"{role}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "yquant", role], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.procs[role] = proc
+        return proc
+
+    def kill(self, role: str) -> None:
+        import signal as _signal
+
+        proc = self.procs[role]
+        proc.send_signal(_signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def webhook_ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code in (
+                200,
+                503,
+            )
+        except httpx.HTTPError:
+            return False
+
+    def journal_depth(self) -> int:
+        import sqlite3
+
+        total = 0
+        for path in (self.data_dir / "journal").glob("*.sqlite3"):
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+                total += int(db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+        return total
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+            for p in self.data_dir.glob("*.log")
+        )

@@ -10,48 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, wait_until, yquant_env, yquant_json
+from tests.support import Roles, wait_until, yquant_json
 
 pytestmark = pytest.mark.e2e
-
-
-class Roles:
-    def __init__(self, data_dir: Path, valkey_url: str) -> None:
-        self.port = free_port()
-        self.env = yquant_env(
-            data_dir,
-            valkey_url,
-            YQUANT__WEBHOOK__PORT=str(self.port),
-            YQUANT__WEBHOOK__HOST="127.0.0.1",
-        )
-        self.data_dir = data_dir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, role: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
-        env = dict(self.env)
-        if failpoint:
-            env["YQUANT_FAILPOINTS"] = failpoint
-        log = (self.data_dir / f"{role}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", role], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.procs[role] = proc
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
-
-    def webhook_ready(self) -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code in (
-                200,
-                503,
-            )
-        except httpx.HTTPError:
-            return False
 
 
 def broker_orders(data_dir: Path) -> list[tuple[str, str]]:

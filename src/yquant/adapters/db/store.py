@@ -263,6 +263,12 @@ class SqlStore:
             raise DatabaseUnavailableError("database call timed out") from exc
         except (OperationalError, OSError, ConnectionError) as exc:
             raise DatabaseUnavailableError(_describe(exc)) from None
+        except RuntimeError as exc:
+            # asyncmy reports a connection reset while it connects (seen under uvloop) as
+            # "Transport does not expose socket instance": the server is not reachable.
+            if "transport" in str(exc).lower() or "socket" in str(exc).lower():
+                raise DatabaseUnavailableError(_describe(exc)) from None
+            raise
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise DatabaseUnavailableError(_describe(exc)) from None
