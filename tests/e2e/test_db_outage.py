@@ -61,15 +61,21 @@ def outage_setup(tmp_path: Path, valkey_url: str) -> Iterator[tuple[Roles, Threa
             proxy.stop()
 
 
-def send_alerts(roles: Roles, proxy: ThreadedTcpProxy, on_sent=None) -> list[str]:
+def send_alerts(
+    roles: Roles,
+    proxy: ThreadedTcpProxy,
+    on_sent=None,
+    cut_at: int = CUT_AT,
+    restore_at: int | None = RESTORE_AT,
+) -> list[str]:
     """Post ALERTS alerts at RATE per second, cutting the database in the middle."""
     keys: list[str] = []
     start = time.monotonic()
     with httpx.Client(timeout=5) as client:
         for i in range(ALERTS):
-            if i == CUT_AT:
+            if i == cut_at:
                 proxy.cut()
-            if i == RESTORE_AT:
+            if i == restore_at:
                 proxy.restore()
             body = {
                 "secret": roles.env["YQUANT__WEBHOOK__SECRET"],
@@ -157,13 +163,7 @@ def test_a_worker_killed_during_the_replay_still_loses_and_doubles_nothing(outag
     wait_until(roles.webhook_ready, timeout_s=30)
 
     # Keep the database away until every alert is in, so the journals are full when it returns.
-    keys: list[str] = []
-    original_restore = RESTORE_AT
-    globals()["RESTORE_AT"] = ALERTS + 1
-    try:
-        keys = send_alerts(roles, proxy)
-    finally:
-        globals()["RESTORE_AT"] = original_restore
+    keys = send_alerts(roles, proxy, restore_at=None)
     depth = roles.journal_depth()
     assert depth > 0
 
