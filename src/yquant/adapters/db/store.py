@@ -34,6 +34,7 @@ OPS: dict[str, tuple[Table, str, bool]] = {
     "order.insert": (tables.orders, "client_order_id", False),
     "order.advance": (tables.orders, "client_order_id", True),
     "fill.insert": (tables.fills, "fill_id", False),
+    "account.upsert": (tables.accounts, "name", True),
 }
 
 OPEN_STATUSES = ("submitted", "accepted", "partially_filled", "unknown")
@@ -182,6 +183,15 @@ class SqlStore:
 
         # Immutable facts of the row are kept; only the moving parts are updated.
         moving = [c for c in columns if c not in _IMMUTABLE and c != key]
+        if "status_rank" not in table.c:
+            # A plain upsert: the newest description wins (accounts).
+            if self.dialect == "sqlite":
+                ins = sqlite.insert(table)
+                return ins.on_conflict_do_update(
+                    index_elements=[key], set_={c: ins.excluded[c] for c in moving}
+                )
+            ins = mysql.insert(table)
+            return ins.on_duplicate_key_update([(c, ins.inserted[c]) for c in moving])
         if self.dialect == "sqlite":
             ins = sqlite.insert(table)
             return ins.on_conflict_do_update(
@@ -243,6 +253,10 @@ class SqlStore:
         )
         rows = await self._rows(stmt)
         return {r["account"]: Decimal(r["qty"]) for r in rows}
+
+    async def rows(self, stmt: Any) -> list[dict[str, Any]]:
+        """Run a read statement (with the store's timeout) and return plain dict rows."""
+        return await self._rows(stmt)
 
     async def _rows(self, stmt: Any) -> list[dict[str, Any]]:
         async def run(conn: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,130 @@
+"""What a worker keeps in memory from the database: the active role and the accounts.
+
+Loaded at start and refreshed periodically. Each successful load is also written to a local
+snapshot in the data directory, so a worker that starts while the database is away still knows
+which worker is active and which accounts exist (and keeps trading), instead of starting empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from yquant.adapters.db import tables
+from yquant.adapters.db.store import DeploymentRoles, SqlStore
+from yquant.errors import DatabaseUnavailableError
+from yquant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LOCAL_WORKER = "local"
+
+
+@dataclass
+class Snapshot:
+    role: tuple[str, int] | None = None  # (active worker, epoch)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    loaded_at: str | None = None
+    source: str = "none"  # database | snapshot | none
+
+
+class WorkerState:
+    def __init__(self, settings: Settings, store: SqlStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._roles = DeploymentRoles(store)
+        self._path = settings.data_dir / "state" / "worker-state.json"
+        self.current = Snapshot()
+
+    @property
+    def worker(self) -> str:
+        return self._settings.worker.name
+
+    def is_active(self) -> bool:
+        """Whether this worker runs the clock-driven jobs (scheduled and queued orders, syncs).
+
+        The embedded single-box worker ("local") is active unless a deployment row says
+        otherwise; a blue/green worker is active only when the recorded role names it.
+        """
+        if self.current.role is None:
+            return self.worker == LOCAL_WORKER
+        return self.current.role[0] == self.worker
+
+    async def load(self) -> Snapshot:
+        try:
+            await self._register_accounts()
+            role = await self._roles.active()
+            accounts = await self._store.rows(
+                select(tables.accounts).order_by(tables.accounts.c.name)
+            )
+        except DatabaseUnavailableError as exc:
+            snapshot = self._read_snapshot()
+            if snapshot is not None:
+                if self.current.source != "snapshot":
+                    logger.warning("worker state from local snapshot reason=%s", exc)
+                self.current = snapshot
+            return self.current
+        self.current = Snapshot(
+            role=role,
+            accounts=[_plain(a) for a in accounts],
+            loaded_at=datetime.now(UTC).isoformat(),
+            source="database",
+        )
+        self._write_snapshot(self.current)
+        return self.current
+
+    async def refresh_forever(self, stop: asyncio.Event, every_s: float = 10.0) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            if not stop.is_set():
+                await self.load()
+
+    async def _register_accounts(self) -> None:
+        """The configured accounts (names, broker; never credentials) into the database."""
+        now = datetime.now(UTC)
+        for name, account in self._settings.accounts.items():
+            await self._store.apply(
+                "account.upsert",
+                {"name": name, "broker": account.broker, "enabled": True, "updated_at": now},
+            )
+
+    def _read_snapshot(self) -> Snapshot | None:
+        try:
+            data = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return None
+        role = data.get("role")
+        return Snapshot(
+            role=(role[0], int(role[1])) if role else None,
+            accounts=list(data.get("accounts", [])),
+            loaded_at=data.get("loaded_at"),
+            source="snapshot",
+        )
+
+    def _write_snapshot(self, snapshot: Snapshot) -> None:
+        """Atomically: a crash mid-write leaves the previous snapshot, never half a file."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        payload = {
+            "role": snapshot.role,
+            "accounts": snapshot.accounts,
+            "loaded_at": snapshot.loaded_at,
+        }
+        with tmp.open("w") as fh:
+            json.dump(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._path)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
