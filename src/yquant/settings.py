@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date, time
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     IPvAnyNetwork,
     SecretStr,
@@ -55,8 +57,11 @@ class WebhookSettings(BaseModel):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # Alerts whose `timenow` is older than this (or this far in the future) are refused.
     max_alert_age_s: float = Field(60.0, gt=0, le=86400)
-    # Rejections per source address per minute before the source is throttled (429).
+    # Rejections per source address per minute before the source is throttled (429); the
+    # allow-listed (TradingView) addresses are never throttled here.
     max_rejections_per_minute: int = Field(20, ge=1, le=10_000)
+    # How long an alert waits for the database before it goes to the local journal instead.
+    database_timeout_s: float = Field(1.0, gt=0, le=2.5)
 
 
 class DashboardSettings(BaseModel):
@@ -94,13 +99,196 @@ class PaperBrokerSettings(BaseModel):
     initial_cash_usd: Decimal = Field(Decimal("100000"), ge=0)
 
 
+_PLACEHOLDERS = ("changeme", "change-me", "your", "xxxx", "placeholder", "todo", "secret")
+
+
+class KisSettings(BaseModel):
+    """One KIS account: real and paper (모의투자) have their own domain, keys and number."""
+
+    environment: Literal["real", "paper"]
+    app_key: SecretStr
+    app_secret: SecretStr
+    account_number: SecretStr  # "12345678-01", "1234567801" or the 8-digit CANO
+    product_code: str | None = Field(None, pattern=r"^\d{2}$")  # else from the number, or 01
+    base_url: str | None = None  # only with broker "kis-sim": the simulator's address
+    rate_limit_per_s: float | None = Field(None, gt=0, le=100)  # default 15 real, 0.8 paper
+    rate_burst: int | None = Field(None, ge=1, le=20)  # default 2 real, 1 paper
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    token_min_interval_s: float = Field(300.0, ge=1, le=86400)  # never issue more often
+    token_refresh_margin_s: float = Field(600.0, ge=30, le=43200)  # renew this long before
+    us_market_band_pct: Decimal = Field(Decimal("3"), gt=0, le=Decimal("20"))
+    legacy_tr_ids: bool = False  # TTTC0801U/0802U/0803U/8001R instead of the current ids
+    poll_interval_s: float = Field(2.0, gt=0, le=60)  # order status inquiries at most this often
+    unknown_settle_s: float = Field(60.0, ge=0, le=3600)  # a lost order is "absent" only after
+
+    @field_validator("app_key", "app_secret")
+    @classmethod
+    def _real_secret(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value().strip()  # a pasted trailing newline breaks KIS (EGW00105)
+        if len(raw) < 8 or any(p in raw.lower() for p in _PLACEHOLDERS):
+            raise ValueError("must be the key KIS issued, not a placeholder")
+        return SecretStr(raw)
+
+    @field_validator("account_number")
+    @classmethod
+    def _account_digits(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value().strip().replace("-", "")
+        if not raw.isdigit() or len(raw) not in (8, 10):
+            raise ValueError("must be 8 digits (CANO) or 10 digits (CANO + product code)")
+        return SecretStr(raw)
+
+    @property
+    def cano(self) -> str:
+        return self.account_number.get_secret_value()[:8]
+
+    @property
+    def acnt_prdt_cd(self) -> str:
+        raw = self.account_number.get_secret_value()
+        return self.product_code or (raw[8:] if len(raw) == 10 else "01")
+
+    @property
+    def rate_per_s(self) -> float:
+        if self.rate_limit_per_s is not None:
+            return self.rate_limit_per_s
+        return 15.0 if self.environment == "real" else 0.8
+
+    @property
+    def burst(self) -> int:
+        """Calls that may go at once after a pause: at most rate + burst - 1 in any second
+        (15 + 1 < 18 on real; on paper, with a limit of 1/s, none extra)."""
+        if self.rate_burst is not None:
+            return self.rate_burst
+        return 2 if self.environment == "real" else 1
+
+
+def _currency_keys(v: dict[str, Decimal]) -> dict[str, Decimal]:
+    out = {}
+    for key, value in v.items():
+        code = key.strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise ValueError(f"{key!r} is not a currency code such as KRW or USD")
+        if value <= 0:
+            raise ValueError(f"{code}: must be greater than zero")
+        out[code] = value
+    return out
+
+
+class SizingSettings(BaseModel):
+    """How an alert is sized on an account (yquant.domain.sizing); money per currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = "alert_quantity"  # a built-in name, or package.module:function
+    quantity: Decimal | None = Field(None, gt=0)
+    amount: dict[str, Decimal] = Field(default_factory=dict)  # {KRW = "1000000", USD = "1000"}
+    percent_of_equity: Decimal | None = Field(None, gt=0, le=100)
+    risk_percent: Decimal | None = Field(None, gt=0, le=100)
+    stop_percent: Decimal | None = Field(None, gt=0, le=100)
+    max_allocation_percent: Decimal | None = Field(None, gt=0, le=100)
+    min_order_amount: dict[str, Decimal] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict)  # for plugin policies
+
+    _currencies = field_validator("amount", "min_order_amount")(_currency_keys)
+
+
+class RiskSettings(BaseModel):
+    """Limits (yquant.domain.risk); unset means no limit. Money per currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_order_notional: dict[str, Decimal] = Field(default_factory=dict)
+    max_position_percent: Decimal | None = Field(None, gt=0, le=100)
+    max_open_positions: int | None = Field(None, ge=0)
+    max_orders_per_minute: int | None = Field(None, ge=1)
+    max_daily_loss: dict[str, Decimal] = Field(default_factory=dict)
+    same_direction_guard: bool = False  # "buy" means "be long": no second buy while long
+
+    _currencies = field_validator("max_order_notional", "max_daily_loss")(_currency_keys)
+
+
+class MarketCalendarSettings(BaseModel):
+    """Corrections to a market's exchange calendar (a new CSAT day, an ad-hoc holiday)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extra_holidays: list[date] = Field(default_factory=list)
+    special_sessions: dict[date, str] = Field(default_factory=dict)  # "10:00-16:30", local
+
+    @field_validator("special_sessions")
+    @classmethod
+    def _hours(cls, v: dict[date, str]) -> dict[date, str]:
+        for day, hours in v.items():
+            opens, _, closes = hours.partition("-")
+            try:
+                if time.fromisoformat(opens.strip()) >= time.fromisoformat(closes.strip()):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{day}: give hours as HH:MM-HH:MM, opening first") from None
+        return v
+
+
+class EngineSettings(BaseModel):
+    """The order engine: signal age, the out-of-session queue, calendar corrections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_signal_delay_s: float = Field(300.0, gt=0, le=86400)  # older undecided: stale_signal
+    queue_poll_s: float = Field(1.0, gt=0, le=60)
+    queue_window_min: int = Field(60, ge=1, le=24 * 60)  # released within this of the open
+    queue_lease_s: float = Field(120.0, ge=5, le=3600)  # a claim older than this is taken over
+    markets: dict[Literal["KR", "US", "JP", "HK", "CN"], MarketCalendarSettings] = Field(
+        default_factory=dict
+    )
+
+
 class AccountSettings(BaseModel):
-    broker: Literal["paper"] = "paper"
+    broker: Literal["paper", "kis", "kis-sim"] = "paper"
+    kis: KisSettings | None = None
+    sizing: SizingSettings | None = None  # the account's policy when the strategy sets none
+    risk: RiskSettings = RiskSettings()
+    sessions: Literal["exchange", "always"] | None = None  # None: "always" on paper
+
+    @model_validator(mode="after")
+    def _broker_section(self) -> AccountSettings:
+        if self.broker == "paper":
+            return self
+        if self.kis is None:
+            raise ValueError(f"kis: required when broker is {self.broker}")
+        if self.broker == "kis-sim" and not self.kis.base_url:
+            raise ValueError("kis.base_url: required for kis-sim (the simulator's address)")
+        if self.broker == "kis" and self.kis.base_url:
+            raise ValueError("kis.base_url: only for broker kis-sim; kis uses KIS's own domains")
+        return self
 
 
 class StrategySettings(BaseModel):
     accounts: list[str] = Field(default_factory=list)
     quantity: Decimal | None = Field(None, gt=0)
+    sizing: SizingSettings | None = None  # wins over the account's
+    risk: RiskSettings = RiskSettings()
+    out_of_session: Literal["reject", "queue"] = "reject"
+
+
+class CatalogSettings(BaseModel):
+    """Stock catalog: where `yquant catalog sync` downloads from, and what it refuses."""
+
+    source_url_base: str = "https://new.real.download.dws.co.kr/common/master/"
+    download_timeout_s: float = Field(60.0, gt=0, le=600)
+    # A master file with fewer rows than this share of the stored ones is refused as partial.
+    min_ratio: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("source_url_base")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return v if v.endswith("/") else v + "/"
+
+
+class GatewaySettings(BaseModel):
+    track_interval_s: float = Field(1.0, gt=0, le=60)  # open orders asked about this often
+    submit_retry_s: float = Field(30.0, ge=0, le=600)  # broker unreachable: retry, then reject
+    sync_interval_s: float = Field(60.0, ge=1, le=86400)  # account sync on the active worker
 
 
 class WorkerSettings(BaseModel):
@@ -124,11 +312,14 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     valkey: ValkeySettings = ValkeySettings()
     paper: PaperBrokerSettings = PaperBrokerSettings()
+    gateway: GatewaySettings = GatewaySettings()
     accounts: dict[str, AccountSettings] = Field(
         default_factory=lambda: {"paper": AccountSettings()}
     )
     default_accounts: list[str] = Field(default_factory=lambda: ["paper"])
     strategies: dict[str, StrategySettings] = Field(default_factory=dict)
+    catalog: CatalogSettings = CatalogSettings()
+    engine: EngineSettings = EngineSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -242,9 +242,14 @@ instruments = Table(
     Column("security_type", String(32)),
     Column("tradable", Boolean, nullable=False, default=True),
     Column("halted", Boolean, nullable=False, default=False),
+    Column("lot_size", Integer),  # shares per order unit (KRX regular lot, overseas order size)
+    Column("price_decimals", Integer),  # decimals the venue quotes (overseas files)
+    Column("base_price", Money()),  # the file's reference price (KRX: the day's base price)
     Column("extra", Text),  # JSON: whatever else the master file carries that a router needs
     Column("updated_at", UtcDateTime, nullable=False),
-    UniqueConstraint("market", "ticker", name="uq_instruments_key"),
+    # A listing is (market, exchange, ticker): the files are per exchange, and a ticker found on
+    # two exchanges of one market must surface as ambiguous, not overwrite one another.
+    UniqueConstraint("market", "exchange", "ticker", name="uq_instruments_key"),
 )
 
 catalog_versions = Table(
@@ -255,6 +260,7 @@ catalog_versions = Table(
     Column("count", Integer, nullable=False),
     Column("source_bytes", BigInteger),
     Column("checksum", String(64)),
+    Column("source", String(200)),  # where the rows came from: a master-file URL base or package
     Column("synced_at", UtcDateTime, nullable=False),
 )
 
@@ -282,6 +288,34 @@ kill_switch = Table(
     Column("reason", String(300)),
     Column("actor", String(100), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Orders decided outside their market's session, waiting for the next open. The active worker
+# claims each row with a compare-and-set on ``state`` (queued -> releasing), so a row becomes an
+# order exactly once however many engines look at it.
+queued_orders = Table(
+    "queued_orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(32), nullable=False, unique=True),
+    Column("signal_key", String(64), nullable=False, index=True),
+    Column("account", String(64), nullable=False),
+    Column("strategy", String(200), nullable=False),
+    Column("market", String(4), nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("ticker", String(40), nullable=False),
+    Column("alert", Text, nullable=False),  # JSON of the alert, re-decided at release
+    Column("state", String(16), nullable=False),  # queued|releasing|released|rejected|expired
+    Column("reason", String(48)),
+    Column("detail", String(300)),
+    Column("release_after", UtcDateTime, nullable=False),  # the session open it waits for
+    Column("expires_at", UtcDateTime, nullable=False),  # not released by then: expired
+    Column("claim_token", String(64)),
+    Column("claimed_at", UtcDateTime),
+    Column("epoch", Integer),  # deployment epoch of the claimer
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_queued_orders_state_release", "state", "release_after"),
 )
 
 audit_log = Table(

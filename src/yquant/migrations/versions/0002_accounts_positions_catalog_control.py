@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("source_bytes", sa.BigInteger(), nullable=True),
         sa.Column("checksum", sa.String(length=64), nullable=True),
+        sa.Column("source", sa.String(length=200), nullable=True),
         sa.Column("synced_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("market", name=op.f("pk_catalog_versions")),
         **MYSQL_OPTS,
@@ -145,10 +146,13 @@ def upgrade() -> None:
         sa.Column("security_type", sa.String(length=32), nullable=True),
         sa.Column("tradable", sa.Boolean(), nullable=False),
         sa.Column("halted", sa.Boolean(), nullable=False),
+        sa.Column("lot_size", sa.Integer(), nullable=True),
+        sa.Column("price_decimals", sa.Integer(), nullable=True),
+        sa.Column("base_price", sa.Numeric(precision=24, scale=8), nullable=True),
         sa.Column("extra", sa.Text(), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instruments")),
-        sa.UniqueConstraint("market", "ticker", name="uq_instruments_key"),
+        sa.UniqueConstraint("market", "exchange", "ticker", name="uq_instruments_key"),
         **MYSQL_OPTS,
     )
     op.create_table(
@@ -201,6 +205,44 @@ def upgrade() -> None:
         **MYSQL_OPTS,
     )
     op.create_table(
+        "queued_orders",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("client_order_id", sa.String(length=32), nullable=False),
+        sa.Column("signal_key", sa.String(length=64), nullable=False),
+        sa.Column("account", sa.String(length=64), nullable=False),
+        sa.Column("strategy", sa.String(length=200), nullable=False),
+        sa.Column("market", sa.String(length=4), nullable=False),
+        sa.Column("exchange", sa.String(length=16), nullable=False),
+        sa.Column("ticker", sa.String(length=40), nullable=False),
+        sa.Column("alert", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=48), nullable=True),
+        sa.Column("detail", sa.String(length=300), nullable=True),
+        sa.Column("release_after", UtcDateTime(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+        sa.Column("claim_token", sa.String(length=64), nullable=True),
+        sa.Column("claimed_at", UtcDateTime(), nullable=True),
+        sa.Column("epoch", sa.Integer(), nullable=True),
+        sa.Column("queued_at", UtcDateTime(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_queued_orders")),
+        sa.UniqueConstraint("client_order_id", name=op.f("uq_queued_orders_client_order_id")),
+        **MYSQL_OPTS,
+    )
+    with op.batch_alter_table("queued_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_queued_orders_state_release", ["state", "release_after"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_queued_orders_signal_key"), ["signal_key"], unique=False
+        )
+
+    op.create_table(
         "scheduled_orders",
         sa.Column(
             "id",
@@ -231,6 +273,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("scheduled_orders")
+    with op.batch_alter_table("queued_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_queued_orders_signal_key"))
+        batch_op.drop_index("ix_queued_orders_state_release")
+
+    op.drop_table("queued_orders")
     op.drop_table("positions")
     op.drop_table("order_events")
     op.drop_table("kill_switch")
