@@ -187,3 +187,16 @@ def test_alert_text_is_shown_as_text_not_html(up: YquantUp, page: Page) -> None:
     )
     expect(page.locator("body")).to_have_attribute("data-control", "1", timeout=WAIT_MS)
     assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_rejections_show_their_reason_and_source_but_never_the_secret(
+    up: YquantUp, page: Page
+) -> None:
+    wrong = "not-the-secret-" + uuid.uuid4().hex[:6]
+    reply = up.post(up.alert(secret=wrong, id="bad-" + uuid.uuid4().hex[:6]))
+    assert reply.status_code == 401
+    page.goto(up.dashboard_url)
+    row = page.locator("#signals tbody tr", has_text="bad_secret").first
+    expect(row).to_be_visible(timeout=20_000)
+    expect(row).to_contain_text("127.0.0.1")
+    assert wrong not in page.content()

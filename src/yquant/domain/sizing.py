@@ -1,72 +1,296 @@
-"""Turning an alert into orders for each routed account: pure, explained, never short.
+"""Position sizing: how many shares an alert buys or sells on one account. Pure; never short.
 
-This is the foundation's sizing: the alert's own ``quantity`` or the strategy's fixed quantity
-for buys; sells are capped by the shares held; exit sells the whole position.
+A policy turns (alert, account figures in the market's currency, parameters) into an intent: a
+side and a wanted quantity. `size` then applies the rules no policy may bend:
+
+- ``exit``/``close``/``flat`` sells the whole position, whatever the policy;
+- a sell never exceeds the shares held (cash accounts cannot go short);
+- a buy is whole shares, needs a price (never defaults to 1), never costs more than the cash in
+  the market's currency, and is refused below the minimum order amount in that currency.
+
+Built-in policies (by name): ``fixed_quantity``, ``alert_quantity`` (the alert's ``quantity``,
+else the configured ``quantity``), ``fixed_amount`` (an amount per currency), ``percent_of_equity``,
+``risk`` (equity x risk% / stop%, capped by a maximum allocation and by cash, scaled by the
+alert's ``strength``) and ``target_position`` (trade the difference between the position held and
+TradingView's ``position_size``). The money-sized policies size buys only: their sell closes the
+long. Other policies come from a dotted path (``package.module:name``) or the ``yquant.sizing``
+entry-point group; `validate` names any that cannot be found, at start-up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from importlib.metadata import entry_points
 
-from yquant.domain.model import Action, Alert, Order, OrderType, Side, client_order_id
+from yquant.domain.model import Action, Alert, Side
+from yquant.errors import ConfigurationError, SignalRejectedError
 
+# Reason codes (stable strings shown to operators).
 NO_QUANTITY = "no_quantity"
 NO_POSITION = "no_position"
+NO_PRICE = "no_price"
+NO_AMOUNT = "no_amount"
+NO_TARGET = "no_target"
+AT_TARGET = "at_target"
+INSUFFICIENT_CASH = "insufficient_cash"
+BELOW_MINIMUM = "below_minimum"
+
+HUNDRED = Decimal(100)
+ENTRY_POINT_GROUP = "yquant.sizing"
+DEFAULT_POLICY = "alert_quantity"
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    orders: tuple[Order, ...]
-    skipped: tuple[tuple[str, str], ...]  # (account, reason code)
+class SizingParams:
+    """A policy's parameters; money is per currency, percentages are percent (1 = 1%)."""
 
-    @property
-    def reason(self) -> str | None:
-        """The rejection reason when no order came out of the alert."""
-        if self.orders:
-            return None
-        return self.skipped[0][1] if self.skipped else NO_QUANTITY
+    quantity: Decimal | None = None
+    amount: Mapping[str, Decimal] = field(default_factory=dict)
+    percent_of_equity: Decimal | None = None
+    risk_percent: Decimal | None = None
+    stop_percent: Decimal | None = None
+    max_allocation_percent: Decimal | None = None
+    min_order_amount: Mapping[str, Decimal] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
-def plan_orders(
-    alert: Alert,
-    accounts: list[str],
-    fixed_quantity: Decimal | None,
-    holdings: dict[str, Decimal],
-) -> Plan:
-    """Orders for ``alert`` on each account; ``holdings`` maps account → shares of this ticker."""
-    orders: list[Order] = []
-    skipped: list[tuple[str, str]] = []
-    wanted = alert.quantity if alert.quantity is not None else fixed_quantity
-    for account in accounts:
-        held = max(holdings.get(account, Decimal(0)), Decimal(0))
-        if alert.action is Action.BUY:
-            side, quantity = Side.BUY, wanted
-            if quantity is None:
-                skipped.append((account, NO_QUANTITY))
-                continue
-        else:
-            side = Side.SELL
-            quantity = held if alert.action is Action.EXIT or wanted is None else min(wanted, held)
-            if quantity <= 0:
-                skipped.append((account, NO_POSITION))
-                continue
-        orders.append(
-            Order(
-                client_order_id=client_order_id(alert.key, account),
-                signal_key=alert.key,
-                account=account,
-                strategy=alert.strategy,
-                ticker=alert.ticker,
-                exchange=alert.exchange,
-                market=alert.market,
-                side=side,
-                order_type=alert.order_type,
-                quantity=quantity,
-                limit_price=alert.limit_price if alert.order_type is OrderType.LIMIT else None,
-                reference_price=alert.price,
-                created_at=alert.received_at,
-                updated_at=alert.received_at,
+@dataclass(frozen=True, slots=True)
+class SizingInput:
+    """Everything a policy may look at, with money in the market's currency."""
+
+    alert: Alert
+    account: str
+    currency: str
+    price: Decimal | None  # what one share is expected to cost: the limit, else the alert price
+    cash: Decimal
+    equity: Decimal
+    held: Decimal  # shares of this instrument held on the account
+    params: SizingParams
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a policy wants before the common rules: a side and a quantity (None = all held)."""
+
+    side: Side
+    quantity: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sized:
+    side: Side
+    quantity: Decimal
+    notes: tuple[str, ...] = ()  # rules that reduced the wanted quantity
+
+
+PolicyFn = Callable[[SizingInput], Intent]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    fn: PolicyFn
+    requires: tuple[str, ...] = ()  # SizingParams fields that must be set
+    follows_target: bool = False  # trades toward a target, so "same direction" is expected
+
+    def __call__(self, inp: SizingInput) -> Intent:
+        return self.fn(inp)
+
+
+# ---- the common rules ----------------------------------------------------------------------------
+
+
+def size(policy: Policy, inp: SizingInput) -> Sized:
+    """The order a policy asks for, within the rules; SignalRejectedError when there is none."""
+    held = max(_whole(inp.held), Decimal(0))
+    intent = Intent(Side.SELL, None) if inp.alert.action is Action.EXIT else policy(inp)
+    if intent.side is Side.SELL:
+        if held <= 0:
+            raise SignalRejectedError(NO_POSITION, "no shares held to sell")
+        wanted = held if intent.quantity is None else _whole(intent.quantity)
+        if wanted <= 0:
+            raise SignalRejectedError(NO_QUANTITY, "sell quantity rounds to zero")
+        if wanted > held:
+            return Sized(Side.SELL, held, ("capped_by_holdings",))
+        return Sized(Side.SELL, wanted)
+    return _buy(intent, inp)
+
+
+def _buy(intent: Intent, inp: SizingInput) -> Sized:
+    if intent.quantity is None:
+        raise SignalRejectedError(NO_QUANTITY, "the policy gave no buy quantity")
+    price = inp.price
+    if price is None or price <= 0:
+        raise SignalRejectedError(NO_PRICE, "a buy needs the alert's price or a limit price")
+    wanted = _whole(intent.quantity)
+    if wanted <= 0:
+        raise SignalRejectedError(NO_QUANTITY, "buy quantity rounds to zero")
+    notes: list[str] = []
+    affordable = _whole(max(inp.cash, Decimal(0)) / price)
+    if wanted > affordable:
+        if affordable <= 0:
+            raise SignalRejectedError(
+                INSUFFICIENT_CASH, f"{_money(inp.cash)} {inp.currency} buys no share at {price}"
             )
+        wanted = affordable
+        notes.append("capped_by_cash")
+    minimum = inp.params.min_order_amount.get(inp.currency)
+    if minimum is not None and wanted * price < minimum:
+        raise SignalRejectedError(
+            BELOW_MINIMUM,
+            f"{_money(wanted * price)} {inp.currency} is below the minimum {minimum}",
         )
-    return Plan(tuple(orders), tuple(skipped))
+    return Sized(Side.BUY, wanted, tuple(notes))
+
+
+def _whole(quantity: Decimal) -> Decimal:
+    return quantity.to_integral_value(rounding=ROUND_FLOOR)
+
+
+def _money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")).normalize(), "f")
+
+
+def _side(alert: Alert) -> Side:
+    return Side.BUY if alert.action is Action.BUY else Side.SELL
+
+
+def _amount_to_shares(amount: Decimal, inp: SizingInput) -> Decimal:
+    if inp.price is None or inp.price <= 0:
+        raise SignalRejectedError(NO_PRICE, "an amount-sized buy needs a price")
+    return _whole(amount / inp.price)
+
+
+# ---- built-in policies ---------------------------------------------------------------------------
+
+
+def _fixed_quantity(inp: SizingInput) -> Intent:
+    return Intent(_side(inp.alert), inp.params.quantity)
+
+
+def _alert_quantity(inp: SizingInput) -> Intent:
+    wanted = inp.alert.quantity if inp.alert.quantity is not None else inp.params.quantity
+    if wanted is None and inp.alert.action is Action.BUY:
+        raise SignalRejectedError(NO_QUANTITY, "the alert has no quantity and none is configured")
+    return Intent(_side(inp.alert), wanted)  # a sell without a quantity sells all held
+
+
+def _fixed_amount(inp: SizingInput) -> Intent:
+    if inp.alert.action is not Action.BUY:
+        return Intent(Side.SELL, None)
+    amount = inp.params.amount.get(inp.currency)
+    if amount is None:
+        raise SignalRejectedError(NO_AMOUNT, f"no amount configured in {inp.currency}")
+    return Intent(Side.BUY, _amount_to_shares(amount, inp))
+
+
+def _percent_of_equity(inp: SizingInput) -> Intent:
+    if inp.alert.action is not Action.BUY:
+        return Intent(Side.SELL, None)
+    percent = inp.params.percent_of_equity or Decimal(0)
+    return Intent(Side.BUY, _amount_to_shares(max(inp.equity, Decimal(0)) * percent / HUNDRED, inp))
+
+
+def _risk(inp: SizingInput) -> Intent:
+    """equity x risk% / stop%, capped by max allocation (of equity) and cash, x strength."""
+    if inp.alert.action is not Action.BUY:
+        return Intent(Side.SELL, None)
+    p = inp.params
+    equity = max(inp.equity, Decimal(0))
+    risk, stop = p.risk_percent or Decimal(0), p.stop_percent or Decimal(1)
+    target = equity * risk / stop
+    if p.max_allocation_percent is not None:
+        target = min(target, equity * p.max_allocation_percent / HUNDRED)
+    strength = inp.alert.strength if inp.alert.strength is not None else HUNDRED
+    target = target * min(max(strength, Decimal(0)), HUNDRED) / HUNDRED
+    target = min(target, max(inp.cash, Decimal(0)))
+    return Intent(Side.BUY, _amount_to_shares(target, inp))
+
+
+def _target_position(inp: SizingInput) -> Intent:
+    """Trade toward TradingView's ``position_size`` (a missed alert is repaired this way)."""
+    target = inp.alert.position_size
+    if target is None:
+        raise SignalRejectedError(NO_TARGET, "the alert carries no position_size")
+    target = max(_whole(target), Decimal(0))  # a cash account's target cannot be short
+    delta = target - max(_whole(inp.held), Decimal(0))
+    if delta == 0:
+        raise SignalRejectedError(AT_TARGET, f"already holding {target}")
+    return Intent(Side.BUY, delta) if delta > 0 else Intent(Side.SELL, -delta)
+
+
+BUILTIN: dict[str, Policy] = {
+    p.name: p
+    for p in (
+        Policy("fixed_quantity", _fixed_quantity, ("quantity",)),
+        Policy("alert_quantity", _alert_quantity),
+        Policy("fixed_amount", _fixed_amount, ("amount",)),
+        Policy("percent_of_equity", _percent_of_equity, ("percent_of_equity",)),
+        Policy("risk", _risk, ("risk_percent", "stop_percent")),
+        Policy("target_position", _target_position, follows_target=True),
+    )
+}
+
+
+# ---- the registry --------------------------------------------------------------------------------
+
+
+def load_policy(name: str) -> Policy:
+    """A built-in by name, an entry point of group ``yquant.sizing``, or a dotted path.
+
+    A dotted path (``package.module:attr`` or ``package.module.attr``) may name a `Policy` or a
+    plain function ``(SizingInput) -> Intent``. Raises ConfigurationError when nothing matches.
+    """
+    if name in BUILTIN:
+        return BUILTIN[name]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return _as_policy(name, ep.load())
+    module_name, sep, attr = name.partition(":")
+    if not sep:
+        module_name, _, attr = name.rpartition(".")
+    if module_name and attr:
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError):
+            pass
+        else:
+            return _as_policy(name, target)
+    raise ConfigurationError(
+        f"sizing policy {name!r} does not exist; built-in: {', '.join(sorted(BUILTIN))}"
+        " (or give package.module:function)"
+    )
+
+
+def _as_policy(name: str, target: object) -> Policy:
+    if isinstance(target, Policy):
+        return target
+    if callable(target):
+        return Policy(name, target)  # type: ignore[arg-type]
+    raise ConfigurationError(f"sizing policy {name!r} is neither a Policy nor a function")
+
+
+def validate(configured: Iterable[tuple[str, str, SizingParams]]) -> dict[str, Policy]:
+    """Load every configured policy; one error naming all that are missing or incomplete.
+
+    ``configured`` holds (settings key, policy name, parameters).
+    """
+    loaded: dict[str, Policy] = {}
+    problems: list[str] = []
+    for key, name, params in configured:
+        try:
+            policy = loaded.get(name) or load_policy(name)
+        except ConfigurationError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        loaded[name] = policy
+        for required in policy.requires:
+            value = getattr(params, required)
+            if value is None or (isinstance(value, Mapping) and not value):
+                problems.append(f"{key}: policy {name!r} needs {required!r}")
+    if problems:
+        raise ConfigurationError("invalid sizing: " + "; ".join(problems))
+    return loaded

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from yquant import health, i18n, views
 from yquant.bootstrap import Runtime, build
+from yquant.entrypoints.dashboard.control import control_routes, switches
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.errors import DatabaseUnavailableError
@@ -50,6 +51,10 @@ def create_app(runtime: Runtime) -> Starlette:
             )
         except DatabaseUnavailableError:
             signals, orders, fills = [], [], []
+        try:
+            control = await switches(runtime)
+        except DatabaseUnavailableError:
+            control = []
         for item in signals:
             item.pop("payload", None)
         return JSONResponse(
@@ -60,6 +65,7 @@ def create_app(runtime: Runtime) -> Starlette:
                 "signals": signals,
                 "orders": orders,
                 "fills": fills,
+                "control": control,
             }
         )
 
@@ -75,6 +81,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/", page),
             Route("/api/summary", summary),
             Route("/healthz", healthz),
+            *control_routes(runtime),
         ]
     )
 

@@ -1,0 +1,221 @@
+"""Operator control of the engine: the kill switch, the out-of-session queue, and `simulate`.
+
+    yquant halt [ACCOUNT] --reason TEXT          stop all trading (of one account)
+    yquant reduce-only [ACCOUNT] --reason TEXT   only orders that shrink positions
+    yquant resume [ACCOUNT] --reason TEXT        back to active
+    yquant control [--json]                      the switches and the latest audit entries
+    yquant queue [--all] [--json]                orders waiting for their market's next open
+    yquant queue-cancel CLIENT_ORDER_ID --reason TEXT
+    yquant simulate --payload FILE [--json] [--at TIME]   what the engine would do now
+
+Every switch change is stored with who (the OS user and host), when and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from yquant import i18n
+from yquant.domain.risk import KillState
+from yquant.settings import Settings
+
+COMMANDS = {
+    "halt": KillState.HALTED,
+    "reduce-only": KillState.REDUCE_ONLY,
+    "resume": KillState.ACTIVE,
+}
+
+
+def register(sub: Any) -> None:
+    for name, state in COMMANDS.items():
+        p = sub.add_parser(name, help=f"kill switch: set {state.value} (globally or one account)")
+        p.add_argument("account", nargs="?", default="global", help="an account (default: all)")
+        p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_switch, state=state)
+    status = sub.add_parser("control", help="kill switch states and the latest audit entries")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--limit", type=int, default=10)
+    status.set_defaults(func=_status)
+    queue = sub.add_parser("queue", help="orders waiting for their market's next session")
+    queue.add_argument("--all", action="store_true", help="also released, rejected, expired")
+    queue.add_argument("--json", action="store_true")
+    queue.add_argument("--limit", type=int, default=50)
+    queue.set_defaults(func=_queue)
+    cancel = sub.add_parser("queue-cancel", help="cancel a queued order before it is released")
+    cancel.add_argument("client_order_id")
+    cancel.add_argument("--reason", required=True)
+    cancel.set_defaults(func=_queue_cancel)
+    sim = sub.add_parser("simulate", help="what the engine would do with an alert now (no trade)")
+    sim.add_argument("--payload", type=Path, required=True, help="the alert body as JSON")
+    sim.add_argument("--json", action="store_true")
+    sim.add_argument(
+        "--at", type=datetime.fromisoformat, help="decide as if at this time (ISO, with offset)"
+    )
+    sim.set_defaults(func=_simulate)
+
+
+def cli_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"[:100]
+
+
+async def _with_store(settings: Settings, fn: Any) -> Any:
+    from yquant.adapters.db.store import SqlStore
+
+    store = SqlStore(settings.database_url, settings.database.timeout_s)
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def _switch(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.services.control import Control, ControlError
+
+    async def run(store: Any) -> Any:
+        control = Control(store, settings.accounts)
+        return await control.set(
+            args.account, args.state, actor=cli_actor(), reason=args.reason, now=datetime.now(UTC)
+        )
+
+    try:
+        before = asyncio.run(_with_store(settings, run))
+    except ControlError as exc:
+        print(f"yquant: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps({"scope": args.account, "state": args.state.value, "before": before}))
+    else:
+        m = i18n.messages(settings.language)
+        print(
+            f"{m.get('control_scope', 'scope')} {args.account}: "
+            f"{_state_word(m, before)} -> {_state_word(m, args.state.value)}"
+        )
+    return 0
+
+
+def _state_word(m: dict[str, str], state: str) -> str:
+    return m.get(f"state_{state}", state)
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.services.control import Control
+
+    async def run(store: Any) -> tuple[Any, Any]:
+        control = Control(store, settings.accounts)
+        return await control.switches(), await control.audit(args.limit)
+
+    switches, audit = asyncio.run(_with_store(settings, run))
+    scopes = ["global", *settings.accounts]
+    rows = []
+    for scope in scopes:
+        rec = switches.get(scope)
+        rows.append(
+            {
+                "scope": scope,
+                "state": rec.state if rec else "active",
+                "reason": rec.reason if rec else None,
+                "actor": rec.actor if rec else None,
+                "updated_at": rec.updated_at.isoformat() if rec else None,
+            }
+        )
+    if args.json:
+        print(json.dumps({"switches": rows, "audit": audit}, default=str, ensure_ascii=False))
+        return 0
+    m = i18n.messages(settings.language)
+    for row in rows:
+        extra = f"  {row['reason']} ({row['actor']}, {row['updated_at']})" if row["actor"] else ""
+        print(f"{row['scope']:<16} {_state_word(m, row['state'])}{extra}")
+    for entry in audit:
+        detail = entry["detail"] if isinstance(entry["detail"], dict) else {}
+        print(
+            f"  {_plain(entry['at'])}  {entry['actor']}  {entry['target']}: "
+            f"{detail.get('from', '?')} -> {detail.get('to', '?')}  {detail.get('reason', '')}"
+        )
+    return 0
+
+
+def _queue(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.adapters.db.order_queue import SqlOrderQueue
+
+    async def run(store: Any) -> list[dict[str, Any]]:
+        return await SqlOrderQueue(store).listing(args.limit, pending_only=not args.all)
+
+    rows = asyncio.run(_with_store(settings, run))
+    fields = (
+        "client_order_id",
+        "signal_key",
+        "account",
+        "strategy",
+        "exchange",
+        "ticker",
+        "state",
+        "reason",
+        "detail",
+        "release_after",
+        "expires_at",
+        "queued_at",
+    )
+    shown = [{f: _plain(r.get(f)) for f in fields} for r in rows]
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=1))
+        return 0
+    if not shown:
+        print(i18n.messages(settings.language).get("none", "(none)"))
+    for r in shown:
+        print(
+            f"{r['queued_at']}  {r['client_order_id']}  {r['account']}  "
+            f"{r['exchange']}:{r['ticker']}  {r['state']}  {r['release_after']}  "
+            f"{r['reason'] or ''}"
+        )
+    return 0
+
+
+def _queue_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.adapters.db.order_queue import SqlOrderQueue
+
+    async def run(store: Any) -> bool:
+        return await SqlOrderQueue(store).cancel(
+            args.client_order_id, f"{cli_actor()}: {args.reason}", datetime.now(UTC)
+        )
+
+    if not asyncio.run(_with_store(settings, run)):
+        print(f"yquant: no queued order {args.client_order_id} (released, gone or unknown)")
+        return 1
+    print(f"cancelled {args.client_order_id}")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from yquant.entrypoints.simulate import render, simulate
+
+    try:
+        body = args.payload.read_bytes()
+    except OSError as exc:
+        print(f"yquant: cannot read {args.payload}: {exc.strerror}")
+        return 2
+    at = args.at or datetime.now(UTC)
+    if at.tzinfo is None:
+        print("yquant: --at needs a UTC offset, e.g. 2026-11-30T09:00:00+09:00")
+        return 2
+    report = asyncio.run(simulate(settings, body, at))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(render(report, i18n.messages(settings.language)))
+    return 0 if report.get("verdict") != "invalid" else 1

@@ -1,0 +1,167 @@
+"""`yquant simulate`: the engine's decision on an alert at this moment, without trading.
+
+The same `Engine.decide` the running engine uses, over the same parts (catalog, broker figures,
+kill switch, calendars, settings); nothing is recorded, queued or published.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from yquant.adapters.calendar_cache import CachedSchedules
+from yquant.bootstrap import build, build_broker
+from yquant.domain import alerts, market_rules
+from yquant.domain.decision import Verdict
+from yquant.errors import SignalRejectedError
+from yquant.services.engine import Decision, Engine
+from yquant.settings import Settings
+
+
+async def simulate(settings: Settings, body: bytes, now: datetime) -> dict[str, Any]:
+    """The decision as plain data: market state, sizing inputs, orders or rejections."""
+    from yquant.adapters.catalog import load_instruments
+
+    try:
+        fields = alerts.decode_body(body)
+        alert = alerts.parse_alert(fields, now)
+    except SignalRejectedError as exc:
+        return {"verdict": "invalid", "reason": exc.reason, "detail": exc.detail, "traded": False}
+    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
+    runtime = build(settings, "cli")
+    broker = build_broker(settings, runtime)
+    try:
+        instruments = await load_instruments(settings, runtime.store)
+        await broker.connect()
+        engine = Engine(
+            settings=settings,
+            recorder=runtime.recorder,
+            bus=runtime.bus,
+            instruments=instruments,
+            broker=broker,
+        )
+        decision = await engine.decide(alert, now)
+        return report(decision, now)
+    finally:
+        await broker.close()
+        await runtime.close()
+
+
+def report(decision: Decision, now: datetime) -> dict[str, Any]:
+    alert = decision.alert
+    out: dict[str, Any] = {
+        "alert": {
+            "strategy": alert.strategy,
+            "symbol": f"{alert.exchange}:{alert.ticker}",
+            "action": alert.action.value,
+            "quantity": _text(alert.quantity),
+            "price": _text(alert.price),
+            "order_type": alert.order_type.value,
+            "limit_price": _text(alert.limit_price),
+            "position_size": _text(alert.position_size),
+            "strength": _text(alert.strength),
+        },
+        "traded": False,
+    }
+    if decision.instrument is not None:
+        i = decision.instrument
+        price = alert.limit_price or alert.price
+        out["instrument"] = {
+            "market": i.market.value,
+            "exchange": i.exchange,
+            "ticker": i.ticker,
+            "name": i.name_ko or i.name_en,
+            "currency": i.currency,
+            "security_type": i.security_type,
+            "tick_size": _text(
+                market_rules.tick_size(i.market.value, price, i.security_type) if price else None
+            ),
+        }
+    if decision.state is not None:
+        s = decision.state
+        out["market"] = {
+            "exchange": s.venue.exchange,
+            "calendar": s.venue.calendar,
+            "phase": s.phase.value,
+            "now": s.local(now),
+            "next_open": s.local(s.next_open_at) or None,
+            "closes_at": s.local(s.closes_at) or None,
+        }
+    status, reason, detail = decision.summary()
+    verdicts = {o.verdict for o in decision.outcomes}
+    if decision.orders:
+        verdict = Verdict.ORDER.value
+    elif Verdict.QUEUED in verdicts:
+        verdict = Verdict.QUEUED.value
+    else:
+        verdict = Verdict.REJECTED.value
+    out.update({"verdict": verdict, "status": status.value, "reason": reason, "detail": detail})
+    out["accounts"] = [
+        {
+            "account": o.account,
+            "verdict": o.verdict.value,
+            "reason": o.reason,
+            "detail": o.detail or None,
+            "inputs": dict(o.inputs),
+            "order": None
+            if o.order is None
+            else {
+                "client_order_id": o.order.client_order_id,
+                "side": o.order.side.value,
+                "quantity": _text(o.order.quantity),
+                "order_type": o.order.order_type.value,
+                "limit_price": _text(o.order.limit_price),
+                "exchange": o.order.exchange,
+            },
+        }
+        for o in decision.outcomes
+    ]
+    return out
+
+
+def render(r: dict[str, Any], m: dict[str, str]) -> str:
+    """The report for a terminal."""
+    if r.get("verdict") == "invalid":
+        return f"{m.get('sim_invalid', 'invalid alert')}: {r['reason']} ({r['detail']})"
+    lines = []
+    a = r["alert"]
+    lines.append(
+        f"{m.get('sim_alert', 'Alert'):<12} {a['strategy']}  {a['action']} {a['symbol']}"
+        f"  qty {a['quantity'] or '-'}  price {a['price'] or '-'}  {a['order_type']}"
+    )
+    if "instrument" in r:
+        i = r["instrument"]
+        lines.append(
+            f"{m.get('sim_instrument', 'Instrument'):<12} {i['exchange']}:{i['ticker']}"
+            f"  {i['name'] or ''}  {i['security_type'] or ''}  {i['currency']}"
+            f"  tick {i['tick_size'] or '-'}"
+        )
+    if "market" in r:
+        k = r["market"]
+        nxt = f"  {m.get('sim_next_open', 'next open')} {k['next_open']}" if k["next_open"] else ""
+        lines.append(
+            f"{m.get('sim_market', 'Market'):<12} {k['exchange']} ({k['calendar']})"
+            f"  {m.get('sim_' + k['phase'], k['phase'])}  {k['now']}{nxt}"
+        )
+    for acc in r["accounts"]:
+        inputs = acc["inputs"]
+        figures = "  ".join(f"{k} {v}" for k, v in inputs.items() if v != "")
+        if acc["order"]:
+            o = acc["order"]
+            what = f"{o['side']} {o['quantity']} {o['order_type']}"
+            if o["limit_price"]:
+                what += f" @ {o['limit_price']}"
+        else:
+            what = f"{acc['reason']} {acc['detail'] or ''}".strip()
+        verdict = m.get(f"sim_{acc['verdict']}", acc["verdict"])
+        lines.append(f"{acc['account']:<12} {verdict}: {what}")
+        lines.append(f"{'':<12} {figures}")
+    if not r["accounts"]:
+        lines.append(f"{m.get('sim_rejected', 'rejected')}: {r['reason']} {r['detail']}".strip())
+    lines.append(m.get("sim_no_trade", "Simulation only: nothing was sent."))
+    return "\n".join(lines)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")

@@ -1,0 +1,159 @@
+"""Releasing queued orders at the next session open: once, by the active worker only.
+
+Every engine runs this loop; it does work only on the worker that holds the active role (the
+``deployment`` row; with no row, the embedded worker ``local`` counts as active). Each due row is
+claimed with a compare-and-set in the database, so it becomes an order exactly once even when
+several engines look at it at the same moment. At release the alert is decided again with that
+moment's figures (kill switch, holdings, cash, limits), so the price and quantity are checked
+when the order really goes out.
+
+A row whose open passed while no engine was running is released only within
+``engine.queue_window_min`` of that open (and before that session's close); after that it expires
+rather than trading hours late. If the planned open does not happen (a holiday added after the
+order was queued) the row waits for the next one. A claim whose holder vanished mid-release is
+taken over after ``engine.queue_lease_s``; if its order was already recorded, that order is used,
+and if a gateway already took it, nothing is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from yquant.adapters.db.order_queue import QUEUED, REJECTED, RELEASED
+from yquant.domain.decision import Verdict
+from yquant.errors import RetryableError, SignalRejectedError
+from yquant.services.engine import Engine
+from yquant.services.records import alert_from_message
+from yquant.services.worker_state import ActiveRole
+
+logger = logging.getLogger(__name__)
+
+QUEUE_EXPIRED = "queue_expired"
+UNKNOWN_ACCOUNT = "unknown_account"  # the account was removed from the settings meanwhile
+
+
+class QueueReleaser:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        role: ActiveRole,
+        poll_s: float,
+        lease_s: float,
+    ) -> None:
+        self._engine = engine
+        self._queue = engine.queue
+        self._role = role
+        self._poll_s = poll_s
+        self._lease_s = lease_s
+        self._holder = f"{role.worker}:{uuid.uuid4().hex[:12]}"
+        self.scans = 0  # completed scans, for tests and health
+        self.released = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.release_due()
+            except RetryableError as exc:
+                # A claimed row waits for its lease to run out and is then released again.
+                logger.warning("queue scan interrupted error=%s", exc)
+            except Exception:
+                logger.exception("queue scan failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
+
+    async def active_epoch(self) -> int | None:
+        """This worker's epoch when it holds the active role, else None."""
+        return await self._role.epoch()
+
+    async def release_due(self) -> int:
+        """One pass over the due rows; returns how many orders it released."""
+        epoch = await self.active_epoch()
+        released = 0
+        if epoch is not None:
+            now = self._engine.clock.now()
+            for row in await self._queue.due(now, self._lease_s):
+                if await self._release(row, epoch, now):
+                    released += 1
+        self.scans += 1
+        self.released += released
+        return released
+
+    async def _release(self, row: dict[str, Any], epoch: int, now: datetime) -> bool:
+        alert = alert_from_message(json.loads(row["alert"]))
+        if row["state"] == QUEUED and not await self._ready(row, alert, now):
+            return False
+        token = f"{self._holder}:{uuid.uuid4().hex[:8]}"
+        if not await self._queue.claim(row, token, epoch, now, self._lease_s):
+            return False  # another engine has it
+        cid = row["client_order_id"]
+        try:
+            if not self._engine.knows_account(row["account"]):
+                await self._finish(row, token, REJECTED, UNKNOWN_ACCOUNT, "not configured", now)
+                return False
+            stored = await self._engine.stored_order(cid)
+            if stored is not None:
+                # A claim taken over after its holder vanished: its order was recorded.
+                if stored.status.value == "new":
+                    await self._engine.publish([stored])
+                await self._finish(row, token, RELEASED, None, f"order {cid}", now)
+                return True
+            decision = await self._engine.decide(
+                alert, now, accounts=[row["account"]], releasing=True
+            )
+            outcome = decision.outcomes[0] if decision.outcomes else None
+            if outcome is None or outcome.order is None or outcome.verdict is not Verdict.ORDER:
+                reason = decision.reason or (outcome.reason if outcome else None) or REJECTED
+                detail = decision.detail or (outcome.detail if outcome else "")
+                await self._finish(row, token, REJECTED, reason, detail, now)
+                logger.info("queued order rejected at release cid=%s reason=%s", cid, reason)
+                return False
+            sent = await self._engine.send([outcome.order])
+            await self._engine.publish(sent)
+            await self._finish(row, token, RELEASED, None, outcome.detail, now)
+            logger.info("queued order released cid=%s quantity=%s", cid, outcome.order.quantity)
+            return True
+        finally:
+            await self._engine.settle_signal(alert, now)
+
+    async def _ready(self, row: dict[str, Any], alert: Any, now: datetime) -> bool:
+        """Whether a queued row may be released now; expires or reschedules it if not."""
+        if now >= row["expires_at"]:
+            await self._queue.expire(
+                row["id"], QUEUE_EXPIRED, f"not released by {row['expires_at'].isoformat()}", now
+            )
+            await self._engine.settle_signal(alert, now)
+            logger.warning("queued order expired cid=%s", row["client_order_id"])
+            return False
+        try:
+            _, calendar = self._engine.locate(alert)
+        except SignalRejectedError:
+            return True  # released into a rejection with the catalog's reason
+        state = calendar.state(now)
+        if state.is_open:
+            return True
+        if state.next_open_at is not None and state.next_open_at > row["release_after"]:
+            # The open it waited for did not happen: wait for the next one.
+            window = row["expires_at"] - row["release_after"]
+            await self._queue.reschedule(
+                row["id"], state.next_open_at, state.next_open_at + window, now
+            )
+        return False
+
+    async def _finish(
+        self,
+        row: dict[str, Any],
+        token: str,
+        state: str,
+        reason: str | None,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        if not await self._queue.finish(row["id"], token, state, reason, detail, now):
+            logger.warning("queue claim lost before finishing cid=%s", row["client_order_id"])

@@ -1,0 +1,107 @@
+"""From settings to the engine's rules: which accounts a strategy trades, and how on each.
+
+Sizing: the strategy's policy when it sets one, else the account's, else ``alert_quantity``
+(the alert's own quantity, falling back to the strategy's ``quantity``). Limits: the account's
+and the strategy's, the stricter of each. Sessions: accounts follow the exchange calendar except
+paper accounts, which trade at any hour unless told ``sessions = "exchange"`` (so the embedded
+default answers a sample alert at night as well).
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from decimal import Decimal
+
+from yquant.domain import market_rules, sizing
+from yquant.domain.decision import AccountRules, OutOfSession
+from yquant.domain.risk import LimitSettings
+from yquant.settings import RiskSettings, Settings, SizingSettings
+
+
+def policy_choice(
+    settings: Settings, strategy: str, account: str
+) -> tuple[str, sizing.SizingParams]:
+    """(policy name, parameters) for ``strategy`` on ``account``."""
+    chosen = settings.strategy(strategy)
+    account_settings = settings.accounts[account]
+    configured: SizingSettings | None = chosen.sizing or account_settings.sizing
+    if configured is None:
+        return sizing.DEFAULT_POLICY, sizing.SizingParams(quantity=chosen.quantity)
+    return configured.policy, _params(configured, fallback=chosen.quantity)
+
+
+def _params(s: SizingSettings, fallback: Decimal | None = None) -> sizing.SizingParams:
+    return sizing.SizingParams(
+        quantity=s.quantity if s.quantity is not None else fallback,
+        amount=dict(s.amount),
+        percent_of_equity=s.percent_of_equity,
+        risk_percent=s.risk_percent,
+        stop_percent=s.stop_percent,
+        max_allocation_percent=s.max_allocation_percent,
+        min_order_amount=dict(s.min_order_amount),
+        options=dict(s.options),
+    )
+
+
+def _limits(r: RiskSettings) -> LimitSettings:
+    return LimitSettings(
+        max_order_notional=dict(r.max_order_notional),
+        max_position_percent=r.max_position_percent,
+        max_open_positions=r.max_open_positions,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_daily_loss=dict(r.max_daily_loss),
+        same_direction_guard=r.same_direction_guard,
+    )
+
+
+def validate_sizing(settings: Settings) -> dict[str, sizing.Policy]:
+    """Every policy the settings name, loaded; ConfigurationError naming any that is not."""
+    configured: list[tuple[str, str, sizing.SizingParams]] = [
+        ("(default)", sizing.DEFAULT_POLICY, sizing.SizingParams())
+    ]
+    for name, s in settings.strategies.items():
+        if s.sizing is not None:
+            configured.append((f"strategies.{name}.sizing", s.sizing.policy, _params(s.sizing)))
+    for name, a in settings.accounts.items():
+        if a.sizing is not None:
+            configured.append((f"accounts.{name}.sizing", a.sizing.policy, _params(a.sizing)))
+    return sizing.validate(configured)
+
+
+def rules_for(
+    settings: Settings,
+    strategy: str,
+    account: str,
+    currency: str,
+    policies: dict[str, sizing.Policy],
+) -> AccountRules:
+    name, params = policy_choice(settings, strategy, account)
+    policy = policies.get(name) or sizing.load_policy(name)
+    chosen = settings.strategy(strategy)
+    account_settings = settings.accounts[account]
+    limits = (
+        _limits(account_settings.risk)
+        .for_currency(currency)
+        .stricter(_limits(chosen.risk).for_currency(currency))
+    )
+    sessions = account_settings.sessions or (
+        "always" if account_settings.broker == "paper" else "exchange"
+    )
+    return AccountRules(
+        policy=policy,
+        params=params,
+        limits=limits,
+        out_of_session=OutOfSession(chosen.out_of_session),
+        follow_sessions=sessions == "exchange",
+    )
+
+
+def calendar_overrides(settings: Settings) -> dict[str, market_rules.CalendarOverrides]:
+    out: dict[str, market_rules.CalendarOverrides] = {}
+    for market, m in settings.engine.markets.items():
+        special: dict[date, tuple[time, time]] = {}
+        for day, hours in m.special_sessions.items():
+            opens, _, closes = hours.partition("-")
+            special[day] = (time.fromisoformat(opens.strip()), time.fromisoformat(closes.strip()))
+        out[market] = market_rules.CalendarOverrides(frozenset(m.extra_holidays), special)
+    return out

@@ -1,0 +1,138 @@
+"""`yquant halt|reduce-only|resume|control` and `yquant simulate`, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import yquant_env
+from yquant.entrypoints import cli
+
+SATURDAY = "2026-11-28T10:00:00+09:00"
+MONDAY_OPEN = "2026-11-30T09:30:00+09:00"
+
+
+class Run:
+    """The `yquant` command in this process (the same parser and handlers as the console
+    script), with its own environment and captured output."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+        self.monkeypatch = monkeypatch
+        self.capsys = capsys
+
+    def env(self, values: dict[str, str]) -> None:
+        for key in [k for k in os.environ if k.startswith("YQUANT")]:
+            self.monkeypatch.delenv(key)
+        for key, value in values.items():
+            if key.startswith("YQUANT"):
+                self.monkeypatch.setenv(key, value)
+
+    def __call__(self, *args: str, **extra_env: str) -> tuple[int, str]:
+        with self.monkeypatch.context() as m:
+            for key, value in extra_env.items():
+                m.setenv(key, value)
+            self.capsys.readouterr()
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse refusing the arguments
+                code = int(exc.code or 0)
+            return code, self.capsys.readouterr().out
+
+    def json(self, *args: str) -> Any:
+        code, out = self(*args, "--json")
+        assert code == 0, out
+        return json.loads(out)
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    r = Run(monkeypatch, capsys)
+    r.env(yquant_env(tmp_path / "data"))
+    assert r("db", "upgrade")[0] == 0
+    return r
+
+
+def test_the_kill_switch_is_set_from_the_cli_and_audited(run: Run) -> None:
+    code, out = run("halt", "--reason", "broker incident", "--json")
+    assert code == 0, out
+    assert json.loads(out) == {"scope": "global", "state": "halted", "before": "active"}
+    assert run("reduce-only", "paper", "--reason", "cut risk")[0] == 0
+    switches = {s["scope"]: s for s in run.json("control")["switches"]}
+    assert switches["global"]["state"] == "halted"
+    assert switches["global"]["reason"] == "broker incident"
+    assert switches["global"]["actor"].startswith("cli:")
+    assert switches["paper"]["state"] == "reduce_only"
+    code, out = run("resume", "--reason", "incident closed")
+    assert code == 0
+    assert "halted -> active" in out
+    audit = run.json("control")["audit"]
+    assert [(a["target"], a["detail"]["to"]) for a in audit] == [
+        ("global", "active"),
+        ("paper", "reduce_only"),
+        ("global", "halted"),
+    ]
+    assert audit[0]["detail"]["reason"] == "incident closed"
+
+
+def test_a_switch_for_an_unknown_account_or_without_reason_changes_nothing(run: Run) -> None:
+    code, out = run("halt", "nosuch", "--reason", "x")
+    assert code == 2
+    assert "unknown account 'nosuch'" in out
+    assert run("halt", "--reason", "   ")[0] == 2
+    assert run("halt")[0] == 2  # --reason is required
+    status = run.json("control")
+    assert {s["state"] for s in status["switches"]} == {"active"}
+    assert status["audit"] == []
+
+
+def test_simulate_shows_market_sizing_and_result_without_trading(run: Run, tmp_path: Path) -> None:
+    payload = tmp_path / "alert.json"
+    payload.write_text(
+        json.dumps(
+            {
+                "ticker": "KRX:005930",
+                "action": "buy",
+                "quantity": 3,
+                "price": "71050",
+                "order_type": "limit",
+                "strategy": "night",
+            }
+        )
+    )
+    exchange = {
+        "YQUANT__ACCOUNTS__PAPER__SESSIONS": "exchange",
+        "YQUANT__STRATEGIES__NIGHT__OUT_OF_SESSION": "queue",
+    }
+    code, out = run("simulate", "--payload", str(payload), "--at", SATURDAY, "--json", **exchange)
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["market"]["phase"] == "closed"
+    assert report["market"]["next_open"] == "2026-11-30T09:00+09:00"
+    assert report["instrument"]["tick_size"] == "100"
+    assert report["verdict"] == "queued"
+    [account] = report["accounts"]
+    assert account["inputs"]["cash"] == "100000000"
+    assert report["traded"] is False
+
+    code, out = run("simulate", "--payload", str(payload), "--at", MONDAY_OPEN, **exchange)
+    assert code == 0, out
+    assert "buy 3 limit @ 71000" in out  # rounded down to the 100-won tick
+    assert "policy alert_quantity" in out
+    assert "nothing was recorded or sent" in out
+
+    # Nothing was recorded or sent.
+    assert run.json("signals") == []
+    assert run.json("orders") == []
+    assert run.json("queue") == []
+
+
+def test_simulate_explains_an_invalid_alert(run: Run, tmp_path: Path) -> None:
+    payload = tmp_path / "bad.json"
+    payload.write_text('{"ticker": "LSE:VOD", "action": "buy"}')
+    code, out = run("simulate", "--payload", str(payload))
+    assert code == 1
+    assert "unknown_exchange" in out

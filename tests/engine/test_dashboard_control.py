@@ -1,0 +1,113 @@
+"""The dashboard's kill-switch control: the endpoint's guards, and the buttons in Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.support import free_port, wait_until, yquant, yquant_env, yquant_json
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+class Dashboard:
+    def __init__(self, data_dir: Path, valkey_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = yquant_env(data_dir, valkey_url, YQUANT__DASHBOARD__PORT=str(self.port))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "dashboard.log"
+
+    def start(self) -> Dashboard:
+        assert yquant("db", "upgrade", env=self.env).returncode == 0
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "yquant", "dashboard"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def up() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+            try:
+                return httpx.get(f"{self.url}/api/control", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout_s=30, every_s=0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path, valkey_url: str) -> Iterator[Dashboard]:
+    d = Dashboard(tmp_path / "data", valkey_url)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def states(d: Dashboard) -> dict[str, str]:
+    return {s["scope"]: s["state"] for s in yquant_json("control", env=d.env)["switches"]}
+
+
+def test_the_control_endpoint_refuses_what_a_foreign_page_could_send(dashboard: Dashboard) -> None:
+    url = f"{dashboard.url}/api/control"
+    body = {"scope": "global", "state": "halted", "reason": "x"}
+    form = httpx.post(url, data=body)
+    assert form.status_code == 415
+    foreign = httpx.post(url, json=body, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    bad_state = httpx.post(url, json={**body, "state": "panic"})
+    assert bad_state.status_code == 400
+    no_reason = httpx.post(url, json={**body, "reason": " "})
+    assert no_reason.status_code == 400
+    assert states(dashboard) == {"global": "active", "paper": "active"}
+
+    ok = httpx.post(url, json=body, headers={"Origin": dashboard.url})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"scope": "global", "state": "halted", "before": "active"}
+    summary = httpx.get(f"{dashboard.url}/api/summary").json()
+    [global_row] = [c for c in summary["control"] if c["scope"] == "global"]
+    assert (global_row["state"], global_row["actor"]) == ("halted", "dashboard:127.0.0.1")
+
+
+def test_the_operator_sets_reduce_only_with_a_reason_from_the_page(dashboard: Dashboard) -> None:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{dashboard.url}/?lang=en")
+            row = page.locator('#control tr[data-key="paper"]')
+            button = row.locator("button.reduce_only")
+            expect(button).to_be_disabled()  # no reason yet
+            page.fill("#control-reason", "earnings tonight")
+            expect(button).to_be_enabled()
+            button.click()
+            expect(row.locator("td").nth(1)).to_have_text("reduce only", timeout=10_000)
+            expect(row.locator("td").nth(2)).to_have_text("earnings tonight")
+            assert errors == []
+        finally:
+            browser.close()
+    assert states(dashboard) == {"global": "active", "paper": "reduce_only"}
+    [entry] = yquant_json("control", env=dashboard.env)["audit"]
+    assert entry["actor"] == "dashboard:127.0.0.1"
+    assert entry["detail"] == {"from": "active", "to": "reduce_only", "reason": "earnings tonight"}

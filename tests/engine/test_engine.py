@@ -1,0 +1,216 @@
+"""The engine on real parts: SQLite, Valkey, the paper broker (a fake catalog, a moved clock)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.engine.harness import Rig, build_rig, krx_alert
+from yquant.adapters.db.order_queue import SqlOrderQueue
+from yquant.domain.model import Action, Alert, Market, Order, OrderType, Side
+from yquant.domain.risk import KillState
+from yquant.errors import ConfigurationError
+from yquant.services.control import Control
+
+KST = ZoneInfo("Asia/Seoul")
+FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
+SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=KST)
+
+EXCHANGE_HOURS = {
+    "accounts": {"paper": {"broker": "paper", "sessions": "exchange"}},
+}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, sqlite_url: str, valkey_url: str) -> AsyncIterator[Rig]:
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN)
+    yield r
+    await r.close()
+
+
+async def test_a_buy_alert_becomes_a_recorded_and_published_order(rig: Rig) -> None:
+    alert = krx_alert("s1", FRIDAY_OPEN)
+    await rig.handle(alert)
+    [message] = await rig.published()
+    assert (message["account"], message["side"], message["quantity"]) == ("paper", "buy", "3")
+    assert message["exchange"] == "KOSPI"  # the catalog's listing, not the alert's alias
+    stored = await rig.store.order(message["client_order_id"])
+    assert stored is not None and stored["status"] == "new"
+    signal = await rig.signal("s1")
+    assert (signal["status"], signal["reason"]) == ("ordered", None)
+
+
+async def test_an_unknown_ticker_is_rejected_with_the_catalogs_reason(rig: Rig) -> None:
+    unknown = Alert(
+        key="s2",
+        strategy="default",
+        ticker="999999",
+        exchange="KRX",
+        market=Market.KR,
+        action=Action.BUY,
+        received_at=FRIDAY_OPEN,
+        price=Decimal(1000),
+        quantity=Decimal(1),
+    )
+    await rig.handle(unknown)
+    assert await rig.published() == []
+    signal = await rig.signal("s2")
+    assert (signal["status"], signal["reason"]) == ("rejected", "unknown_ticker")
+
+
+async def test_a_paper_account_trades_at_any_hour_by_default(rig: Rig) -> None:
+    rig.clock.set(SATURDAY)
+    await rig.handle(krx_alert("s3", SATURDAY))
+    assert len(await rig.published()) == 1
+
+
+async def test_out_of_session_the_strategy_rejects_with_market_closed(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, SATURDAY, **EXCHANGE_HOURS)
+    try:
+        await r.handle(krx_alert("s4", SATURDAY))
+        assert await r.published() == []
+        signal = await r.signal("s4")
+        assert (signal["status"], signal["reason"]) == ("rejected", "market_closed")
+        assert "2026-11-30T09:00+09:00" in signal["detail"]
+    finally:
+        await r.close()
+
+
+async def test_out_of_session_the_strategy_queues_for_the_next_open(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    r = await build_rig(
+        tmp_path,
+        sqlite_url,
+        valkey_url,
+        SATURDAY,
+        strategies={"night": {"accounts": ["paper"], "out_of_session": "queue"}},
+        **EXCHANGE_HOURS,
+    )
+    try:
+        await r.handle(krx_alert("s5", SATURDAY, strategy="night"))
+        assert await r.published() == []
+        signal = await r.signal("s5")
+        assert (signal["status"], signal["reason"]) == ("ordered", "queued")
+        [row] = await SqlOrderQueue(r.store).for_signal("s5")
+        assert row["state"] == "queued"
+        assert row["release_after"] == datetime(2026, 11, 30, 9, 0, tzinfo=KST)
+        assert row["expires_at"] == datetime(2026, 11, 30, 10, 0, tzinfo=KST)
+        # The same signal again (a redelivery) does not queue twice.
+        await r.handle(krx_alert("s5", SATURDAY, strategy="night"), redelivered=True)
+        assert len(await SqlOrderQueue(r.store).for_signal("s5")) == 1
+    finally:
+        await r.close()
+
+
+async def test_a_redelivered_signal_publishes_the_recorded_order_not_a_new_decision(
+    rig: Rig,
+) -> None:
+    await rig.handle(krx_alert("s6", FRIDAY_OPEN, quantity="3"))
+    # The account changed in between (all cash gone): the recorded order still goes out as is.
+    await rig.broker.submit(_order("drain", Side.BUY, "1400", "70000", FRIDAY_OPEN))
+    await rig.handle(krx_alert("s6", FRIDAY_OPEN, quantity="3"), redelivered=True)
+    messages = await rig.published()
+    assert [Decimal(m["quantity"]) for m in messages] == [3, 3]
+    assert len({m["client_order_id"] for m in messages}) == 1
+    assert (await rig.signal("s6"))["status"] == "ordered"
+
+
+async def test_sells_are_sized_from_the_brokers_holdings(rig: Rig) -> None:
+    await rig.broker.submit(_order("seed", Side.BUY, "4", "71000", FRIDAY_OPEN))
+    await rig.handle(krx_alert("s7", FRIDAY_OPEN, Action.SELL, quantity="100"))
+    [message] = await rig.published()
+    assert (message["side"], message["quantity"]) == ("sell", "4")
+    await rig.handle(krx_alert("s8", FRIDAY_OPEN, Action.EXIT, quantity=None))
+    assert (await rig.published())[-1]["quantity"] == "4"
+
+
+async def test_a_buy_beyond_cash_is_capped_and_explained(rig: Rig) -> None:
+    await rig.handle(krx_alert("s9", FRIDAY_OPEN, quantity="5000"))  # 355M KRW > 100M cash
+    [message] = await rig.published()
+    assert message["quantity"] == "1408"
+    assert "capped_by_cash" in ((await rig.signal("s9"))["detail"] or "")
+
+
+async def test_the_kill_switch_halts_reduces_and_resumes(rig: Rig) -> None:
+    control = Control(rig.store, rig.settings.accounts)
+    await control.set("global", KillState.HALTED, actor="test", reason="drill", now=FRIDAY_OPEN)
+    await rig.handle(krx_alert("k1", FRIDAY_OPEN))
+    assert (await rig.signal("k1"))["reason"] == "halted"
+    await control.set("global", KillState.ACTIVE, actor="test", reason="done", now=FRIDAY_OPEN)
+    await control.set("paper", KillState.REDUCE_ONLY, actor="test", reason="x", now=FRIDAY_OPEN)
+    await rig.handle(krx_alert("k2", FRIDAY_OPEN))
+    assert (await rig.signal("k2"))["reason"] == "reduce_only"
+    await control.set("paper", KillState.ACTIVE, actor="test", reason="ok", now=FRIDAY_OPEN)
+    await rig.handle(krx_alert("k3", FRIDAY_OPEN))
+    assert (await rig.signal("k3"))["status"] == "ordered"
+    assert len(await rig.published()) == 1
+
+
+async def test_an_old_undecided_signal_is_stale(rig: Rig) -> None:
+    rig.clock.set(FRIDAY_OPEN + timedelta(minutes=10))
+    await rig.handle(krx_alert("old", FRIDAY_OPEN))
+    assert (await rig.signal("old"))["reason"] == "stale_signal"
+    assert await rig.published() == []
+
+
+async def test_the_order_rate_limit_counts_recorded_orders(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    limits = {"accounts": {"paper": {"risk": {"max_orders_per_minute": 1}}}}
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN, **limits)
+    try:
+        await r.handle(krx_alert("r1", FRIDAY_OPEN))
+        await r.handle(krx_alert("r2", FRIDAY_OPEN))
+        assert (await r.signal("r2"))["reason"] == "order_rate_limit"
+        r.clock.advance(seconds=61)
+        await r.handle(krx_alert("r3", FRIDAY_OPEN + timedelta(seconds=61)))
+        assert (await r.signal("r3"))["status"] == "ordered"
+    finally:
+        await r.close()
+
+
+async def test_limit_orders_go_out_on_the_tick(rig: Rig) -> None:
+    await rig.handle(
+        krx_alert("t1", FRIDAY_OPEN, order_type=OrderType.LIMIT, limit_price=Decimal(71050))
+    )
+    [message] = await rig.published()
+    assert message["limit_price"] == "71000"
+
+
+async def test_an_unknown_sizing_policy_stops_the_engine_at_start(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="kelly"):
+        await build_rig(
+            tmp_path,
+            sqlite_url,
+            valkey_url,
+            FRIDAY_OPEN,
+            strategies={"k": {"accounts": ["paper"], "sizing": {"policy": "kelly"}}},
+        )
+
+
+def _order(cid: str, side: Side, quantity: str, price: str, at: datetime) -> Order:
+    return Order(
+        client_order_id=cid,
+        signal_key=None,
+        account="paper",
+        strategy="seed",
+        ticker="005930",
+        exchange="KOSPI",
+        market=Market.KR,
+        side=side,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(quantity),
+        reference_price=Decimal(price),
+        created_at=at,
+        updated_at=at,
+    )
