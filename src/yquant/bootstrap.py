@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from yquant.adapters.brokers.paper import PaperBroker
+from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import Bus
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
@@ -29,8 +30,8 @@ class Runtime:
         self.recorder.journal.close()
 
 
-def build(settings: Settings, role: str) -> Runtime:
-    store = SqlStore(settings.database_url, settings.database.timeout_s)
+def build(settings: Settings, role: str, db_timeout_s: float | None = None) -> Runtime:
+    store = SqlStore(settings.database_url, db_timeout_s or settings.database.timeout_s)
     journal = Journal(settings.data_dir / "journal" / f"{role}.sqlite3")
     return Runtime(
         settings=settings,
@@ -40,13 +41,48 @@ def build(settings: Settings, role: str) -> Runtime:
     )
 
 
-def build_broker(settings: Settings) -> Broker:
-    paper = settings.paper
-    return PaperBroker(
-        settings.data_dir / "paper-broker.sqlite3",
-        commission_rate=paper.commission_rate,
-        initial_cash={"KRW": paper.initial_cash_krw, "USD": paper.initial_cash_usd},
-    )
+def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountBrokers:
+    """One broker per configured account: paper accounts share the paper ledger, each KIS
+    account (``kis``, or ``kis-sim`` for the simulator) gets its own `KisBroker`. The KIS
+    brokers share the token table (database) and the rate budget (the worker's Valkey) of
+    ``runtime``, or of connections opened here and closed with the brokers."""
+    from yquant.adapters.brokers.kis import build_kis_broker
+    from yquant.adapters.db.accounts import AccountBook
+    from yquant.adapters.db.broker_tokens import SqlTokenRecords
+
+    closers = []
+    brokers: dict[str, Broker] = {}
+    paper: PaperBroker | None = None
+    store: SqlStore | None = runtime.store if runtime else None
+    bus: Bus | None = runtime.bus if runtime else None
+    for name, account in settings.accounts.items():
+        if account.broker == "paper":
+            if paper is None:
+                paper = PaperBroker(
+                    settings.data_dir / "paper-broker.sqlite3",
+                    commission_rate=settings.paper.commission_rate,
+                    initial_cash={
+                        "KRW": settings.paper.initial_cash_krw,
+                        "USD": settings.paper.initial_cash_usd,
+                    },
+                )
+            brokers[name] = paper
+            continue
+        assert account.kis is not None  # settings validation guarantees it
+        if store is None:
+            store = SqlStore(settings.database_url, settings.database.timeout_s)
+            closers.append(store.close)
+        if bus is None:
+            bus = Bus(settings.valkey_url)
+            closers.append(bus.close)
+        brokers[name] = build_kis_broker(
+            name,
+            account.kis,
+            records=SqlTokenRecords(store),
+            valkey=bus.client,
+            known_order_ids=AccountBook(store).known_order_ids,
+        )
+    return AccountBrokers(brokers, on_close=closers)
 
 
 def configure_logging(level: str, role: str) -> None:

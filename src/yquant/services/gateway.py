@@ -1,8 +1,22 @@
-"""The gateway's use case: every order to the broker once, then followed to a final state.
+"""The gateway's use case: every order to its broker once, then followed to a final state.
 
-Before anything is sent the broker is asked whether it already knows the order (a redelivered
-or repeated message, or a crash after sending): what it says is recorded instead of sending
-again. The intent (``submitted``) is recorded before the broker call.
+Lifecycle: ``new → submitted → accepted → partially_filled → filled``, or ``rejected``,
+``cancelled``, ``expired``, ``unknown``. For each order taken from the stream:
+
+1. An order this worker already handled (recorded beyond ``new``, or claimed in the worker's
+   Valkey) is not sent: the broker is asked about it instead.
+2. Otherwise the intent (``submitted``) is recorded, then the order is sent. "Broker
+   unavailable" means nothing was sent: it is retried for ``submit_retry_s``, then rejected.
+3. A send without an answer makes the order ``unknown``. It is resolved only by asking the
+   broker; if the broker settles that it has no trace, the order is rejected (``not_placed``),
+   never sent again. Only an order that was merely ``submitted`` (the process died around the
+   call) and of which the broker has no trace is sent, once.
+4. Open orders are asked about every ``track_interval_s`` (the KIS adapter shares one inquiry
+   per account between them); each new fill is recorded, published on ``yq:executions`` and
+   triggers an account sync.
+
+After a restart, in-flight orders are reconciled with the broker before anything is sent for
+them; orders whose signal another worker received are followed, never sent, here.
 """
 
 from __future__ import annotations
@@ -10,96 +24,258 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from yquant import failpoints
-from yquant.adapters.bus import EXECUTIONS, Bus, Entry
+from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
+from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.recorder import Recorder
-from yquant.domain.model import Order, OrderStatus
-from yquant.errors import DatabaseUnavailableError
+from yquant.domain.model import STATUS_RANK, Order, OrderStatus
+from yquant.errors import (
+    BrokerUnavailableError,
+    BusUnavailableError,
+    DatabaseUnavailableError,
+    OrderRejectedError,
+    RetryableError,
+)
 from yquant.ports import Broker, BrokerOrder
+from yquant.services.account_sync import AccountSync
 from yquant.services.records import fill_row, fill_to_message, order_from_row, order_row
 
 logger = logging.getLogger(__name__)
 
+NOT_PLACED = "not_placed"
+BROKER_UNAVAILABLE = "broker_unavailable"
+CLAIM_TTL_S = 7 * 24 * 3600
+
 
 class Gateway:
-    def __init__(self, *, recorder: Recorder, bus: Bus, broker: Broker) -> None:
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        bus: Bus,
+        broker: Broker,
+        worker: str = "local",
+        book: AccountBook | None = None,
+        sync: AccountSync | None = None,
+        submit_retry_s: float = 30.0,
+        track_interval_s: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._recorder = recorder
         self._bus = bus
         self._broker = broker
+        self._worker = worker
+        self._book = book or AccountBook(recorder.store)
+        self._sync = sync
+        self._submit_retry_s = submit_retry_s
+        self._track_interval_s = track_interval_s
+        self._clock = clock
         self._open: dict[str, Order] = {}
+        self._own: dict[str, bool] = {}
         self._published: set[str] = set()  # fill ids announced by this process
+
+    @property
+    def open_orders(self) -> dict[str, Order]:
+        return dict(self._open)
+
+    # ---- the stream handler ------------------------------------------------------------------
 
     async def handle_order(self, entry: Entry) -> None:
         order = order_from_row(entry.data)
-        known = await self._broker.get_order(order)
-        if known is None:
-            await self._recorder.write(
-                "order.advance",
-                order_row(order.evolve(status=OrderStatus.SUBMITTED, updated_at=_now())),
-            )
-            known = await self._broker.submit(order)
-            failpoints.hit("gateway.after_submit")
-        await self._apply(order, known)
+        cid = order.client_order_id
+        if cid in self._open:
+            await self._follow(self._open[cid], own=True)
+            return
+        stored = await self._stored(cid)
+        if stored is not None and stored.status is not OrderStatus.NEW:
+            if not stored.status.is_final:
+                await self._follow(stored, own=True)
+            return
+        current = stored or order
+        if not await self._claim(cid, "sent"):
+            # This worker took it before (a crash around the call): it may have been sent.
+            # Recorded as submitted (so a restart reconciles it), then the broker is asked.
+            taken = current.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
+            await self._recorder.write("order.advance", order_row(taken))
+            await self._follow(taken, own=True)
+            return
+        await self._send(current)
+
+    # ---- reconciliation and tracking ---------------------------------------------------------
 
     async def reconcile_open(self) -> None:
-        """At start: every order left in flight is settled with the broker before new work."""
+        """At start: every order left in flight is settled with its broker before new work."""
         try:
-            rows = await self._recorder.store.open_orders()
+            rows = await self._book.open_orders()
         except DatabaseUnavailableError:
             logger.warning("open orders not reconciled: database unavailable")
             return
         for row in rows:
             order = order_from_row(row)
-            known = await self._broker.get_order(order)
-            if known is None:
-                # The broker has no trace: it was never placed. Place it now.
-                logger.info("order never reached the broker, sending cid=%s", order.client_order_id)
-                known = await self._broker.submit(order)
-            await self._apply(order, known)
+            own = self._is_own(row.get("signal_worker"))
+            try:
+                await self._follow(order, own=own)
+            except RetryableError as exc:
+                # Followed by `track` once the broker answers; nothing is sent meanwhile.
+                logger.warning("reconcile later cid=%s: %s", order.client_order_id, exc)
+                self._open[order.client_order_id] = order
+                self._own[order.client_order_id] = own
+            except Exception:
+                logger.exception("reconcile failed cid=%s", order.client_order_id)
 
-    async def track(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
+    async def track(self, stop: asyncio.Event) -> None:
         """Follow open orders until they are final."""
         while not stop.is_set():
             for order in list(self._open.values()):
-                known = await self._broker.get_order(order)
-                if known is not None:
-                    await self._apply(order, known)
+                if stop.is_set():
+                    break
+                try:
+                    await self._follow(order, own=self._own.get(order.client_order_id, True))
+                except RetryableError as exc:
+                    logger.warning("tracking paused: %s", exc)
+                    break
+                except Exception:
+                    logger.exception("tracking failed cid=%s", order.client_order_id)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=self._track_interval_s)
 
-    async def _apply(self, order: Order, known: BrokerOrder) -> None:
+    # ---- steps -------------------------------------------------------------------------------
+
+    async def _send(self, order: Order) -> None:
+        intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
+        await self._recorder.write("order.advance", order_row(intent))
+        deadline = asyncio.get_running_loop().time() + self._submit_retry_s
+        backoff = 0.5
+        while True:
+            try:
+                known = await self._broker.submit(intent)
+                break
+            except OrderRejectedError as exc:
+                known = _refused(intent, exc.reason)
+                break
+            except BrokerUnavailableError as exc:
+                # Nothing was sent: trying again cannot place it twice.
+                if asyncio.get_running_loop().time() > deadline:
+                    logger.error("order not sent cid=%s: %s", intent.client_order_id, exc)
+                    known = _refused(intent, BROKER_UNAVAILABLE)
+                    break
+                logger.warning(
+                    "broker unavailable, retrying cid=%s: %s", intent.client_order_id, exc
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        failpoints.hit("gateway.after_submit")
+        await self._apply(intent, known, asked=False)
+
+    async def _follow(self, order: Order, *, own: bool) -> None:
+        cid = order.client_order_id
+        try:
+            known = await self._broker.get_order(order)
+        except OrderRejectedError as exc:
+            # Its account is not configured (any more): nothing here can follow it.
+            logger.error("cannot follow cid=%s: %s", cid, exc)
+            self._open.pop(cid, None)
+            return
+        if known is None:
+            if order.status in (OrderStatus.NEW, OrderStatus.SUBMITTED) and own:
+                # The broker has no trace: it was never placed. Placed now, by one caller.
+                if await self._claim(cid, "resent"):
+                    logger.info("order never reached the broker, sending cid=%s", cid)
+                    self._open.pop(cid, None)
+                    await self._send(order)
+                return
+            if order.status is OrderStatus.UNKNOWN and own:
+                logger.error("unknown order has no trace at the broker cid=%s: not placed", cid)
+                known = _refused(order, NOT_PLACED)
+            else:
+                # Another worker's order not sent yet, or a broker that lost an order: watch.
+                if cid not in self._open:
+                    logger.warning("broker has no trace of cid=%s status=%s", cid, order.status)
+                self._open[cid], self._own[cid] = order, own
+                return
+        self._own[cid] = own
+        await self._apply(order, known, asked=True)
+
+    async def _apply(self, order: Order, known: BrokerOrder, *, asked: bool) -> None:
+        """Record what the broker said. ``asked``: an answer to a question, where "unknown"
+        means "cannot tell yet" and changes nothing (a merely submitted order stays submitted,
+        so that it can still be sent if the broker turns out to have no trace of it)."""
+        if asked and known.status is OrderStatus.UNKNOWN and not known.fills:
+            self._open[order.client_order_id] = order
+            return
+        new_fills = False
         for fill in known.fills:
             if fill.fill_id in self._published:
                 continue
             await self._recorder.write("fill.insert", fill_row(fill))
             await self._bus.publish(EXECUTIONS, fill_to_message(fill))
             self._published.add(fill.fill_id)
+            new_fills = True
+        status = known.status
+        if (
+            STATUS_RANK[status] < STATUS_RANK[order.status]
+            and order.status is not OrderStatus.UNKNOWN
+        ):
+            status = order.status  # a lagging answer never moves an order back
+        filled = max(known.filled_quantity, order.filled_quantity)
         updated = order.evolve(
-            status=known.status,
-            filled_quantity=known.filled_quantity,
-            avg_fill_price=known.avg_fill_price,
-            broker_order_id=known.broker_order_id,
-            reason=known.reason,
-            updated_at=_now(),
+            status=status,
+            filled_quantity=filled,
+            avg_fill_price=known.avg_fill_price if known.avg_fill_price else order.avg_fill_price,
+            broker_order_id=known.broker_order_id or order.broker_order_id,
+            reason=known.reason or order.reason,
         )
-        await self._recorder.write("order.advance", order_row(updated))
-        if known.status.is_final:
-            self._open.pop(order.client_order_id, None)
+        changed = (
+            updated.status,
+            updated.filled_quantity,
+            updated.broker_order_id,
+            updated.reason,
+            updated.avg_fill_price,
+        ) != (
+            order.status,
+            order.filled_quantity,
+            order.broker_order_id,
+            order.reason,
+            order.avg_fill_price,
+        )
+        cid = order.client_order_id
+        if changed:
+            updated = updated.evolve(updated_at=self._clock())
+            await self._recorder.write("order.advance", order_row(updated))
+            logger.info("order cid=%s status=%s filled=%s", cid, status.value, filled)
+            await self._bus.announce({"type": "order", "cid": cid, "status": status.value})
+        if status.is_final:
+            self._open.pop(cid, None)
+            self._own.pop(cid, None)
         else:
-            self._open[order.client_order_id] = updated
-        if (order.status, order.filled_quantity) != (known.status, known.filled_quantity):
-            logger.info(
-                "order cid=%s status=%s filled=%s",
-                order.client_order_id,
-                known.status.value,
-                known.filled_quantity,
-            )
-            await self._bus.announce(
-                {"type": "order", "cid": order.client_order_id, "status": known.status.value}
-            )
+            self._open[cid] = updated
+        if new_fills and self._sync is not None:
+            self._sync.request(order.account)
+
+    async def _stored(self, cid: str) -> Order | None:
+        try:
+            row = await self._recorder.store.order(cid)
+        except DatabaseUnavailableError:
+            return None
+        return order_from_row(row) if row else None
+
+    async def _claim(self, cid: str, what: str) -> bool:
+        """Take ``cid`` for ``what`` in this worker's Valkey; False if it was taken before."""
+        key = f"yq:gw:{what}:{cid}"
+        try:
+            return bool(await self._bus.client.set(key, self._worker, nx=True, ex=CLAIM_TTL_S))
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from None
+
+    def _is_own(self, signal_worker: str | None) -> bool:
+        if signal_worker is None:
+            return self._worker == "local"
+        return signal_worker == self._worker
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _refused(order: Order, reason: str) -> BrokerOrder:
+    return BrokerOrder(order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason=reason)

@@ -1,0 +1,81 @@
+"""Korea Investment & Securities (KIS) Open API adapter: the production broker.
+
+    client.py     HTTP, common headers, shared token, pacing, error envelopes, paging
+    endpoints.py  one function per KIS transaction, TR ids per environment
+    schemas.py    every KIS field name, request builders and response parsers
+    errors.py     KIS codes mapped to our error tree (retry / reject / halt)
+    tokens.py     one access token per app key, shared through the database
+    ratelimit.py  per-app-key pacing shared by the worker's processes (Valkey)
+    tracking.py   inquiry rows to order states and fills
+    prices.py     tick sizes, US market-order emulation
+    broker.py     `KisBroker`, the `Broker` port on one KIS account
+
+`build_kis_broker` wires one account from its settings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from yquant.adapters.brokers.kis.broker import KisBroker
+from yquant.adapters.brokers.kis.client import KisClient
+from yquant.adapters.brokers.kis.endpoints import KisAccount
+from yquant.adapters.brokers.kis.ratelimit import RateLimiter
+from yquant.adapters.brokers.kis.tokens import KisTokens, TokenRecords, key_id
+
+if TYPE_CHECKING:
+    from yquant.settings import KisSettings
+
+__all__ = ["KisBroker", "build_kis_broker"]
+
+
+def build_kis_broker(
+    account: str,
+    settings: KisSettings,
+    *,
+    records: TokenRecords,
+    valkey: Any | None,
+    known_order_ids: Any | None = None,
+) -> KisBroker:
+    app_key = settings.app_key.get_secret_value()
+    limiter = RateLimiter(
+        valkey,
+        f"yq:kis:rl:{key_id(settings.environment, app_key)}",
+        settings.rate_per_s,
+        settings.burst,
+    )
+    client = KisClient(
+        environment=settings.environment,
+        app_key=app_key,
+        app_secret=settings.app_secret.get_secret_value(),
+        limiter=limiter,
+        timeout_s=settings.timeout_s,
+        base_url=settings.base_url,
+    )
+    client.tokens = KisTokens(
+        environment=settings.environment,
+        app_key=app_key,
+        records=records,
+        issue=client.issue_token,
+        valkey=valkey,
+        min_interval_s=settings.token_min_interval_s,
+        refresh_margin_s=settings.token_refresh_margin_s,
+    )
+
+    async def bound_ids(name: str) -> set[str]:
+        if known_order_ids is None:
+            return set()
+        return set(await known_order_ids(name, datetime.now(UTC) - timedelta(days=7)))
+
+    return KisBroker(
+        account=account,
+        client=client,
+        kis_account=KisAccount(
+            settings.cano, settings.acnt_prdt_cd, settings.environment, settings.legacy_tr_ids
+        ),
+        known_order_ids=bound_ids,
+        us_band_pct=settings.us_market_band_pct,
+        poll_interval_s=settings.poll_interval_s,
+        unknown_settle_s=settings.unknown_settle_s,
+    )

@@ -1,0 +1,319 @@
+"""`KisBroker`: the `Broker` port on one KIS account (domestic and US stocks).
+
+Order state comes from KIS's daily order/execution inquiries, fetched for the whole account at
+most once per ``poll_interval_s`` and shared by every order asked about in that time, so
+following many open orders costs a few list pages, not one request per order. Inquiries run at
+low priority in the app key's rate budget; order submissions at high priority.
+
+An order whose request timed out is ``unknown``. Asking about it looks for its number, or for a
+single matching order placed after ours (`tracking.candidates`); KIS's daily inquiry may lag,
+so "KIS has no trace" is concluded only ``unknown_settle_s`` after the attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from yquant.adapters.brokers.kis import endpoints as ep
+from yquant.adapters.brokers.kis import prices, tracking
+from yquant.adapters.brokers.kis.client import KisClient
+from yquant.adapters.brokers.kis.errors import (
+    NO_PRICE,
+    KisConfigurationError,
+    KisOutcomeUnknownError,
+    KisRejectedError,
+)
+from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, Quote, VenueOrder
+from yquant.domain.model import Market, Order, OrderStatus, OrderType
+from yquant.errors import DatabaseUnavailableError, OrderRejectedError
+from yquant.ports import BrokerOrder, Holding
+
+logger = logging.getLogger(__name__)
+
+BROKER_HALTED = "broker_halted"
+UNSUPPORTED = "unsupported_order"
+
+KnownOrderIds = Callable[[str], Awaitable[set[str]]]
+
+
+@dataclass
+class _Sent:
+    attempted_at: datetime
+    broker_order_id: str | None = None
+    branch: str = ""
+
+
+class KisBroker:
+    def __init__(
+        self,
+        *,
+        account: str,
+        client: KisClient,
+        kis_account: ep.KisAccount,
+        known_order_ids: KnownOrderIds | None = None,
+        us_band_pct: Decimal = Decimal("3"),
+        poll_interval_s: float = 2.0,
+        unknown_settle_s: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.account = account
+        self.client = client
+        self._acct = kis_account
+        self._known_order_ids = known_order_ids
+        self._band = us_band_pct
+        self._poll = timedelta(seconds=poll_interval_s)
+        self._settle = timedelta(seconds=unknown_settle_s)
+        self._clock = clock
+        self._sent: dict[str, _Sent] = {}
+        self._snapshots: dict[Market, tuple[datetime, date, list[VenueOrder]]] = {}
+        self._balance: tuple[datetime, int, list[Holding], dict[str, Decimal]] | None = None
+        self._generation = 0  # bumped whenever cash or holdings may have moved
+        self._halted: str | None = None
+
+    async def connect(self) -> None:
+        return None  # the HTTP client opens lazily; the token is fetched on first use
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # ---- orders ------------------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> BrokerOrder:
+        self._own(order)
+        if self._halted:
+            return _rejected(order, BROKER_HALTED)
+        if order.market is Market.US and order.exchange not in ORDER_EXCHANGE:
+            return _rejected(order, UNSUPPORTED)
+        sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
+        try:
+            if order.market is Market.KR:
+                ack = await ep.order_cash(
+                    self.client,
+                    self._acct,
+                    ticker=order.ticker,
+                    side=order.side,
+                    order_type=order.order_type,
+                    quantity=order.quantity,
+                    limit_price=order.limit_price,
+                )
+            else:
+                limit = await self._us_limit(order)
+                if limit is None:
+                    return _rejected(order, NO_PRICE)
+                ack = await ep.overseas_order(
+                    self.client,
+                    self._acct,
+                    exchange=order.exchange,
+                    ticker=order.ticker,
+                    side=order.side,
+                    quantity=order.quantity,
+                    limit_price=limit,
+                )
+        except KisRejectedError as exc:
+            logger.info("kis refused order cid=%s reason=%s", order.client_order_id, exc.reason)
+            return _rejected(order, exc.reason)
+        except KisOutcomeUnknownError as exc:
+            logger.warning("kis order outcome unknown cid=%s: %s", order.client_order_id, exc)
+            return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
+        except KisConfigurationError as exc:
+            self._halted = str(exc)
+            logger.error("kis account %s halted: %s", self.account, exc)
+            return _rejected(order, BROKER_HALTED)
+        sent.broker_order_id, sent.branch = ack.broker_order_id, ack.branch
+        self._snapshots.pop(order.market, None)
+        self._moved()
+        return BrokerOrder(
+            order.client_order_id, OrderStatus.ACCEPTED, Decimal(0), None, ack.broker_order_id
+        )
+
+    async def get_order(self, order: Order) -> BrokerOrder | None:
+        self._own(order)
+        rows = await self._orders(order.market, order.created_at, fresh=False)
+        now = self._clock()
+        sent = self._sent.get(order.client_order_id)
+        broker_id = order.broker_order_id or (sent.broker_order_id if sent else None)
+        today = _venue_today(order.market, now)
+        if broker_id:
+            row = tracking.find(rows, broker_id)
+            if row is None:
+                # Acknowledged but not in the (possibly lagging) inquiry yet: nothing new.
+                status = order.status
+                if status in (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+                    status = OrderStatus.ACCEPTED
+                return BrokerOrder(
+                    order.client_order_id,
+                    status,
+                    order.filled_quantity,
+                    order.avg_fill_price,
+                    broker_id,
+                )
+            return self._seen(tracking.to_broker_order(order, row, rows, today, now))
+        return self._seen(await self._find_lost(order, rows, sent, today, now))
+
+    async def cancel(self, order: Order) -> BrokerOrder:
+        self._own(order)
+        current = await self.get_order(order)
+        if current is None or current.status.is_final or not current.broker_order_id:
+            if current is None:
+                return _rejected(order, "not_found")
+            return current
+        sent = self._sent.get(order.client_order_id)
+        try:
+            if order.market is Market.KR:
+                rows = await self._orders(order.market, order.created_at, fresh=False)
+                row = tracking.find(rows, current.broker_order_id)
+                branch = (sent.branch if sent else "") or (row.branch if row else "")
+                await ep.order_rvsecncl(
+                    self.client, self._acct, branch=branch, broker_order_id=current.broker_order_id
+                )
+            else:
+                await ep.overseas_order_rvsecncl(
+                    self.client,
+                    self._acct,
+                    exchange=order.exchange,
+                    ticker=order.ticker,
+                    broker_order_id=current.broker_order_id,
+                )
+        except KisRejectedError as exc:
+            logger.info("kis refused cancel cid=%s reason=%s", order.client_order_id, exc.reason)
+            return current
+        except KisOutcomeUnknownError:
+            return current  # a cancel with no answer leaves the order in its last known state
+        self._snapshots.pop(order.market, None)
+        self._moved()
+        refreshed = order.evolve(broker_order_id=current.broker_order_id)
+        return await self.get_order(refreshed) or current
+
+    # ---- account ---------------------------------------------------------------------------
+
+    async def holdings(self, account: str) -> list[Holding]:
+        self._own_account(account)
+        return list((await self._balances())[0])
+
+    async def cash(self, account: str) -> dict[str, Decimal]:
+        self._own_account(account)
+        return dict((await self._balances())[1])
+
+    async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
+        if market is Market.KR:
+            return await ep.inquire_price(self.client, self._acct, ticker)
+        return await ep.overseas_price(self.client, self._acct, exchange=exchange, ticker=ticker)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _seen(self, state: BrokerOrder | None) -> BrokerOrder | None:
+        if state is not None and state.fills:
+            self._moved()  # cash and holdings moved
+        return state
+
+    def _own(self, order: Order) -> None:
+        self._own_account(order.account)
+
+    def _own_account(self, account: str) -> None:
+        if account != self.account:
+            raise OrderRejectedError("unknown_account", f"{account!r} is not {self.account!r}")
+
+    async def _us_limit(self, order: Order) -> Decimal | None:
+        if order.order_type is OrderType.LIMIT:
+            assert order.limit_price is not None
+            return prices.us_limit_on_tick(order.limit_price, order.side)
+        quote = await ep.overseas_price(
+            self.client, self._acct, exchange=order.exchange, ticker=order.ticker
+        )
+        if quote is None:
+            return None
+        return prices.us_market_limit(order.side, quote.price, self._band)
+
+    async def _orders(self, market: Market, since: datetime, *, fresh: bool) -> list[VenueOrder]:
+        now = self._clock()
+        start = _venue_date(market, since)
+        today = _venue_today(market, now)
+        cached = self._snapshots.get(market)
+        if cached and not fresh and now - cached[0] < self._poll and cached[1] <= start:
+            return cached[2]
+        start = min(start, cached[1]) if cached and now - cached[0] < self._poll else start
+        start = min(start, today)
+        if market is Market.KR:
+            rows = await ep.inquire_daily_ccld(self.client, self._acct, start=start, end=today)
+        else:
+            rows = await ep.overseas_inquire_ccnl(self.client, self._acct, start=start, end=today)
+        self._snapshots[market] = (now, start, rows)
+        return rows
+
+    async def _find_lost(
+        self,
+        order: Order,
+        rows: list[VenueOrder],
+        sent: _Sent | None,
+        today: date,
+        now: datetime,
+    ) -> BrokerOrder | None:
+        taken = {s.broker_order_id for s in self._sent.values() if s.broker_order_id}
+        if self._known_order_ids is not None:
+            try:
+                taken |= await self._known_order_ids(self.account)
+            except DatabaseUnavailableError:
+                logger.warning(
+                    "cannot match lost order cid=%s: database away", order.client_order_id
+                )
+                return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
+        found = tracking.candidates(order, rows, taken, order.created_at)
+        if len(found) == 1:
+            row = found[0]
+            logger.info(
+                "kis order found cid=%s odno=%s", order.client_order_id, row.broker_order_id
+            )
+            self._sent.setdefault(
+                order.client_order_id, _Sent(now)
+            ).broker_order_id = row.broker_order_id
+            return tracking.to_broker_order(order, row, rows, today, now)
+        if len(found) > 1:
+            logger.error(
+                "kis order ambiguous cid=%s matches=%d; a person must decide",
+                order.client_order_id,
+                len(found),
+            )
+            return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
+        attempted = max(sent.attempted_at if sent else order.updated_at, order.updated_at)
+        if now - attempted < self._settle:
+            return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
+        return None  # KIS has had time to list it and has no trace: it was never placed
+
+    async def _balances(self) -> tuple[list[Holding], dict[str, Decimal]]:
+        """Holdings and cash come from the same inquiries, shared for a second by calls that
+        come together (an account sync, a sizing decision); an order sent, cancelled or seen
+        filling here makes the next call ask KIS again."""
+        now = self._clock()
+        cached = self._balance
+        if cached and cached[1] == self._generation and now - cached[0] < timedelta(seconds=1):
+            return cached[2], cached[3]
+        generation = self._generation
+        kr, krw = await ep.inquire_balance(self.client, self._acct)
+        us = await ep.overseas_inquire_balance(self.client, self._acct)
+        foreign = await ep.overseas_present_balance(self.client, self._acct)
+        holdings = [Holding(self.account, h.ticker, Market.KR, h.quantity, h.avg_price) for h in kr]
+        holdings += [
+            Holding(self.account, h.ticker, Market.US, h.quantity, h.avg_price) for h in us
+        ]
+        cash = {"KRW": krw, **foreign}
+        self._balance = (now, generation, holdings, cash)
+        return holdings, cash
+
+    def _moved(self) -> None:
+        self._generation += 1
+
+
+def _rejected(order: Order, reason: str) -> BrokerOrder:
+    return BrokerOrder(order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason=reason)
+
+
+def _venue_date(market: Market, moment: datetime) -> date:
+    return moment.astimezone(KST if market is Market.KR else NEW_YORK).date()
+
+
+def _venue_today(market: Market, now: datetime) -> date:
+    return _venue_date(market, now)

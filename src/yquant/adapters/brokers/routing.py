@@ -1,0 +1,70 @@
+"""The `Broker` port over several accounts: each call goes to the account's own broker.
+
+Paper accounts share one paper ledger; each KIS account has its own `KisBroker` (its own app
+key, token and rate budget). An order for an account that is not configured is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from yquant.domain.model import Order
+from yquant.errors import OrderRejectedError
+from yquant.ports import Broker, BrokerOrder, Holding
+
+UNKNOWN_ACCOUNT = "unknown_account"
+
+
+class AccountBrokers:
+    def __init__(
+        self,
+        brokers: dict[str, Broker],
+        *,
+        on_close: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        self._brokers = brokers
+        self._on_close = on_close or []
+
+    @property
+    def accounts(self) -> list[str]:
+        return list(self._brokers)
+
+    def for_account(self, account: str) -> Broker:
+        try:
+            return self._brokers[account]
+        except KeyError:
+            raise OrderRejectedError(
+                UNKNOWN_ACCOUNT, f"account {account!r} is not configured"
+            ) from None
+
+    def _distinct(self) -> list[Broker]:
+        seen: dict[int, Broker] = {}
+        for broker in self._brokers.values():
+            seen.setdefault(id(broker), broker)
+        return list(seen.values())
+
+    async def connect(self) -> None:
+        for broker in self._distinct():
+            await broker.connect()
+
+    async def close(self) -> None:
+        for broker in self._distinct():
+            await broker.close()
+        for closer in self._on_close:
+            await closer()
+
+    async def submit(self, order: Order) -> BrokerOrder:
+        return await self.for_account(order.account).submit(order)
+
+    async def get_order(self, order: Order) -> BrokerOrder | None:
+        return await self.for_account(order.account).get_order(order)
+
+    async def cancel(self, order: Order) -> BrokerOrder:
+        return await self.for_account(order.account).cancel(order)
+
+    async def holdings(self, account: str) -> list[Holding]:
+        return await self.for_account(account).holdings(account)
+
+    async def cash(self, account: str) -> dict[str, Decimal]:
+        return await self.for_account(account).cash(account)

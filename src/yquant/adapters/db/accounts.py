@@ -1,0 +1,146 @@
+"""Account state as the broker reports it: ``positions`` and ``cash_balances``, plus the
+order queries the gateway needs (order numbers already bound, open orders with their worker).
+
+A sync replaces an account's rows in one transaction: holdings and balances the broker reports
+are upserted, rows it no longer reports (sold out, balance gone to zero) are deleted. The
+strategy that opened a position is kept across syncs; a position the sync sees for the first
+time is attributed to the strategy of the latest filled buy of that ticker on that account.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from yquant.adapters.db import tables
+from yquant.adapters.db.store import OPEN_STATUSES, SqlStore
+from yquant.domain.model import CURRENCY
+from yquant.ports import Holding
+
+p = tables.positions
+c = tables.cash_balances
+o = tables.orders
+s = tables.signals
+
+
+class AccountBook:
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    async def replace_positions(self, account: str, holdings: list[Holding], now: datetime) -> None:
+        held = {(h.market.value, h.ticker): h for h in holdings if h.quantity > 0}
+
+        async def run(conn: Any) -> None:
+            existing = {
+                (r.market, r.ticker): r
+                for r in await conn.execute(select(p).where(p.c.account == account))
+            }
+            for key in existing.keys() - held.keys():
+                await conn.execute(
+                    delete(p).where(
+                        p.c.account == account, p.c.market == key[0], p.c.ticker == key[1]
+                    )
+                )
+            for (market, ticker), h in held.items():
+                row = existing.get((market, ticker))
+                values = {
+                    "quantity": h.quantity,
+                    "avg_price": h.avg_price,
+                    "currency": CURRENCY[h.market],
+                    "updated_at": now,
+                }
+                if row is None or row.strategy is None:
+                    values["strategy"] = await self._opener(conn, account, market, ticker)
+                if row is None:
+                    await conn.execute(
+                        insert(p).values(account=account, market=market, ticker=ticker, **values)
+                    )
+                else:
+                    await conn.execute(
+                        update(p)
+                        .where(p.c.account == account, p.c.market == market, p.c.ticker == ticker)
+                        .values(**values)
+                    )
+
+        await self._store.run(run, write=True)
+
+    async def replace_cash(self, account: str, cash: dict[str, Decimal], now: datetime) -> None:
+        kept = {currency: amount for currency, amount in cash.items() if amount != 0}
+
+        async def run(conn: Any) -> None:
+            existing = {
+                r.currency for r in await conn.execute(select(c).where(c.c.account == account))
+            }
+            for currency in existing - kept.keys():
+                await conn.execute(
+                    delete(c).where(c.c.account == account, c.c.currency == currency)
+                )
+            for currency, amount in kept.items():
+                if currency in existing:
+                    await conn.execute(
+                        update(c)
+                        .where(c.c.account == account, c.c.currency == currency)
+                        .values(cash=amount, updated_at=now)
+                    )
+                else:
+                    await conn.execute(
+                        insert(c).values(
+                            account=account, currency=currency, cash=amount, updated_at=now
+                        )
+                    )
+
+        await self._store.run(run, write=True)
+
+    async def positions(self, account: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(p).order_by(p.c.account, p.c.market, p.c.ticker)
+        if account is not None:
+            stmt = stmt.where(p.c.account == account)
+        return await self._store.rows(stmt)
+
+    async def cash(self, account: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(c).order_by(c.c.account, c.c.currency)
+        if account is not None:
+            stmt = stmt.where(c.c.account == account)
+        return await self._store.rows(stmt)
+
+    async def known_order_ids(self, account: str, since: datetime) -> set[str]:
+        """Broker order numbers already bound to our orders on ``account``."""
+        rows = await self._store.rows(
+            select(o.c.broker_order_id).where(
+                o.c.account == account,
+                o.c.created_at >= since,
+                o.c.broker_order_id.is_not(None),
+            )
+        )
+        return {r["broker_order_id"] for r in rows}
+
+    async def open_orders(self) -> list[dict[str, Any]]:
+        """Orders not yet final, each with the worker that received its signal."""
+        stmt = (
+            select(o, s.c.worker.label("signal_worker"))
+            .select_from(o.outerjoin(s, s.c.signal_key == o.c.signal_key))
+            .where(o.c.status.in_(OPEN_STATUSES))
+            .order_by(o.c.id)
+        )
+        return await self._store.rows(stmt)
+
+    async def _opener(self, conn: Any, account: str, market: str, ticker: str) -> str | None:
+        result = await conn.execute(
+            select(o.c.strategy)
+            .where(
+                and_(
+                    o.c.account == account,
+                    o.c.market == market,
+                    o.c.ticker == ticker,
+                    o.c.side == "buy",
+                    o.c.filled_quantity > 0,
+                )
+            )
+            .order_by(o.c.created_at.desc(), o.c.id.desc())
+            .limit(1)
+        )
+        value = result.scalar_one_or_none()
+        return None if value is None else str(value)

@@ -1,0 +1,373 @@
+"""Operator commands that talk to the brokers (parity with the reference system's console).
+
+    yquant deposit ACCOUNT [KRW|USD]          cash per currency, asked of the broker now
+    yquant positions ACCOUNT [KR|US]          holdings, asked of the broker now
+    yquant price TICKER [--account A]         the current price from a KIS account
+    yquant buy|sell ACCOUNT TICKER QTY [--price P]
+                                              an order through the same checks and lifecycle
+                                              as an alert (services/manual.py); waits for it
+    yquant accounts check                     per account: broker reachable, token valid,
+                                              the masked key it uses
+    yquant up --broker kis-sim                `yquant up` with every paper account moved to a
+                                              local KIS simulator (a demo of the KIS path)
+
+KIS calls made here share the workers' token (database) and rate budget (Valkey).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from yquant import i18n
+from yquant.domain.model import Market, Side
+from yquant.errors import YquantError
+from yquant.settings import Settings
+
+
+def register(sub: Any) -> None:
+    d = sub.add_parser("deposit", help="cash per currency of an account, from its broker")
+    d.add_argument("account")
+    d.add_argument("currency", nargs="?", choices=["KRW", "USD"])
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_deposit)
+
+    p = sub.add_parser("positions", help="holdings of an account, from its broker")
+    p.add_argument("account")
+    p.add_argument("market", nargs="?", choices=["KR", "US"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_positions)
+
+    q = sub.add_parser("price", help="current price of a ticker (KRX:005930, NASDAQ:AAPL)")
+    q.add_argument("ticker")
+    q.add_argument("--account", help="the KIS account to ask (default: the first one)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_price)
+
+    for side in ("buy", "sell"):
+        o = sub.add_parser(side, help=f"{side} through the same checks and lifecycle as an alert")
+        o.add_argument("account")
+        o.add_argument("ticker", help="KRX:005930, NASDAQ:AAPL, or a ticker the catalog knows")
+        o.add_argument("quantity", type=_decimal)
+        o.add_argument("--price", type=_decimal, help="limit price (default: market order)")
+        o.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outcome")
+        o.add_argument("--json", action="store_true")
+        o.set_defaults(func=_order, side=Side(side))
+
+    a = sub.add_parser("accounts", help="configured broker accounts")
+    a_sub = a.add_subparsers(metavar="ACTION")
+    c = a_sub.add_parser("check", help="broker reachable, token valid, masked key, per account")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_check)
+
+    _extend_up(sub)
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
+    """Open the runtime (database, Valkey) and the brokers around ``fn(runtime, brokers)``."""
+    from yquant.bootstrap import build, build_broker
+
+    async def main() -> int:
+        runtime = build(settings, "cli")
+        brokers = build_broker(settings, runtime)
+        try:
+            await brokers.connect()
+            return await fn(runtime, brokers)
+        finally:
+            await brokers.close()
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except YquantError as exc:
+        print(f"yquant: {exc}", file=sys.stderr)
+        return 1
+
+
+def _known(settings: Settings, account: str) -> None:
+    if account not in settings.accounts:
+        from yquant.errors import ConfigurationError
+
+        raise ConfigurationError(f"accounts.{account}: no such account")
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,f}" if value != value.to_integral_value() else f"{value:,.0f}"
+
+
+# ---- deposit / positions / price --------------------------------------------------------------
+
+
+def _deposit(settings: Settings, args: argparse.Namespace) -> int:
+    _known(settings, args.account)
+    m = i18n.messages(settings.language)
+
+    async def run(runtime: Any, brokers: Any) -> int:
+        cash = await brokers.cash(args.account)
+        shown = {c: v for c, v in sorted(cash.items()) if args.currency in (None, c)}
+        if args.json:
+            print(
+                json.dumps({"account": args.account, "cash": {c: str(v) for c, v in shown.items()}})
+            )
+            return 0
+        print(f"{m['deposit']}  {args.account}")
+        for currency, value in shown.items():
+            print(f"  {currency}  {_money(value):>20}")
+        if not shown:
+            print(f"  {m['none']}")
+        return 0
+
+    return _run(settings, run)
+
+
+def _positions(settings: Settings, args: argparse.Namespace) -> int:
+    _known(settings, args.account)
+    m = i18n.messages(settings.language)
+
+    async def run(runtime: Any, brokers: Any) -> int:
+        from yquant.adapters.db.accounts import AccountBook
+        from yquant.errors import DatabaseUnavailableError
+
+        holdings = await brokers.holdings(args.account)
+        holdings = [h for h in holdings if args.market in (None, h.market.value)]
+        try:
+            known = await AccountBook(runtime.store).positions(args.account)
+            strategies = {(r["market"], r["ticker"]): r["strategy"] for r in known}
+        except DatabaseUnavailableError:
+            strategies = {}
+        rows = [
+            {
+                "market": h.market.value,
+                "ticker": h.ticker,
+                "quantity": str(h.quantity),
+                "avg_price": str(h.avg_price),
+                "strategy": strategies.get((h.market.value, h.ticker)),
+            }
+            for h in sorted(holdings, key=lambda h: (h.market.value, h.ticker))
+        ]
+        if args.json:
+            print(json.dumps({"account": args.account, "positions": rows}, ensure_ascii=False))
+            return 0
+        print(f"{m['positions']}  {args.account}")
+        for r in rows:
+            print(
+                f"  {r['market']}  {r['ticker']:<10} {r['quantity']:>10}  "
+                f"{m['avg_price']} {r['avg_price']:<14} {r['strategy'] or ''}"
+            )
+        if not rows:
+            print(f"  {m['none']}")
+        return 0
+
+    return _run(settings, run)
+
+
+def _price(settings: Settings, args: argparse.Namespace) -> int:
+    kis = [n for n, a in settings.accounts.items() if a.broker != "paper"]
+    account = args.account or (kis[0] if kis else None)
+    m = i18n.messages(settings.language)
+    if account is None or settings.accounts.get(account) is None or account not in kis:
+        print(f"yquant: {m['price_needs_kis']}", file=sys.stderr)
+        return 2
+
+    async def run(runtime: Any, brokers: Any) -> int:
+        from yquant.services.manual import parse_ticker
+
+        market, exchange, ticker = parse_ticker(args.ticker, await _catalog(settings, runtime))
+        quote = await brokers.for_account(account).quote(market, exchange, ticker)
+        if quote is None:
+            print(f"yquant: {m['no_price']}: {exchange}:{ticker}", file=sys.stderr)
+            return 1
+        out = {
+            "ticker": ticker,
+            "exchange": exchange,
+            "market": market.value,
+            "price": str(quote.price),
+            "tick": None if quote.tick is None else str(quote.tick),
+            "upper_limit": None if quote.upper_limit is None else str(quote.upper_limit),
+            "lower_limit": None if quote.lower_limit is None else str(quote.lower_limit),
+        }
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"{exchange}:{ticker}  {m['price']} {_money(quote.price)}")
+        return 0
+
+    return _run(settings, run)
+
+
+async def _catalog(settings: Settings, runtime: Any) -> Any:
+    from yquant.adapters.catalog import load_instruments
+
+    return await load_instruments(settings, runtime.store)
+
+
+# ---- buy / sell --------------------------------------------------------------------------------
+
+
+def _order(settings: Settings, args: argparse.Namespace) -> int:
+    _known(settings, args.account)
+    m = i18n.messages(settings.language)
+
+    async def run(runtime: Any, brokers: Any) -> int:
+        from yquant.services import manual
+        from yquant.services.engine import Engine
+
+        instruments = await _catalog(settings, runtime)
+        market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
+        price = await manual.reference_price(brokers, args.account, market, exchange, ticker)
+        engine = Engine(
+            settings=settings,
+            recorder=runtime.recorder,
+            bus=runtime.bus,
+            instruments=instruments,
+            broker=brokers,
+        )
+        outcome = await manual.place(
+            engine=engine,
+            recorder=runtime.recorder,
+            bus=runtime.bus,
+            worker=settings.worker.name,
+            account=args.account,
+            side=args.side,
+            market=market,
+            exchange=exchange,
+            ticker=ticker,
+            quantity=args.quantity,
+            limit_price=args.price,
+            price=price,
+            wait_s=args.wait,
+        )
+        order = outcome.order or {}
+        result = {
+            "signal": outcome.signal_key,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "detail": outcome.detail,
+            "client_order_id": order.get("client_order_id"),
+            "filled_quantity": _text(order.get("filled_quantity")),
+            "avg_fill_price": _text(order.get("avg_fill_price")),
+        }
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            line = (
+                f"{m['order']} {result['client_order_id'] or '-'}  {m['status']}: {outcome.status}"
+            )
+            if outcome.reason:
+                line += f"  {m['reason']}: {outcome.reason} {outcome.detail}".rstrip()
+            if order.get("filled_quantity"):
+                line += f"  {m['filled']}: {result['filled_quantity']} @ {result['avg_fill_price']}"
+            print(line)
+        good = outcome.status in ("filled", "accepted", "partially_filled")
+        return 0 if good else 1
+
+    return _run(settings, run)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return f"{Decimal(str(value)).normalize():f}"
+
+
+# ---- accounts check ----------------------------------------------------------------------------
+
+
+def mask_key(key: str) -> str:
+    return key[:4] + "*" * 8 + key[-2:] if len(key) > 8 else "*" * len(key)
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    m = i18n.messages(settings.language)
+
+    async def run(runtime: Any, brokers: Any) -> int:
+        rows = [await _check_one(settings, name, brokers) for name in settings.accounts]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+        else:
+            for r in rows:
+                reach = (
+                    m["broker_reachable"]
+                    if r["reachable"]
+                    else f"{m['broker_unreachable']} ({r['error']})"
+                )
+                print(
+                    f"{r['account']:<12} {r['broker']:<8} {r['environment'] or '-':<6} "
+                    f"{m['app_key']} {r['key'] or '-':<16} {reach}  {m['token']}: {r['token']}"
+                )
+        return 0 if all(r["reachable"] for r in rows) else 1
+
+    return _run(settings, run)
+
+
+async def _check_one(settings: Settings, name: str, brokers: Any) -> dict[str, Any]:
+    account = settings.accounts[name]
+    row: dict[str, Any] = {
+        "account": name,
+        "broker": account.broker,
+        "environment": account.kis.environment if account.kis else None,
+        "key": mask_key(account.kis.app_key.get_secret_value()) if account.kis else None,
+        "reachable": False,
+        "token": "-",
+        "error": None,
+    }
+    broker = brokers.for_account(name)
+    try:
+        if account.broker == "paper":
+            await broker.cash(name)
+        else:
+            await broker.quote(Market.KR, "KRX", "005930")
+        row["reachable"] = True
+    except YquantError as exc:
+        row["error"] = str(exc)[:160]
+    if account.kis is not None:
+        stored = await broker.client.tokens.stored()
+        now = datetime.now(UTC)
+        if stored is None or not stored.access_token or stored.expires_at is None:
+            row["token"] = "none"
+        elif stored.expires_at <= now:
+            row["token"] = "expired"
+        else:
+            row["token"] = f"valid until {stored.expires_at.isoformat(timespec='seconds')}"
+    return row
+
+
+# ---- yquant up --broker kis-sim ----------------------------------------------------------------
+
+
+def _extend_up(sub: Any) -> None:
+    up = sub.choices.get("up")
+    if up is None:
+        return
+    original = up.get_default("func")
+    up.add_argument(
+        "--broker",
+        choices=["paper", "kis-sim"],
+        default="paper",
+        help="kis-sim: run the paper accounts against a local KIS simulator",
+    )
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        if args.broker != "kis-sim":
+            return int(original(settings, args))
+        from yquant.entrypoints.kis_sim_up import up_with_simulator
+
+        return up_with_simulator(settings, args, original)
+
+    up.set_defaults(func=run)

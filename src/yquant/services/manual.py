@@ -1,0 +1,166 @@
+"""An operator's order (`yquant buy|sell`): the same checks and lifecycle as an alert.
+
+The order is built as an alert of the strategy ``manual`` and decided by the engine's own
+`Engine.decide` for the one named account (catalog, market session, sizing, risk limits, kill
+switch: everything an alert meets), recorded, and published on ``yq:orders`` like the engine's
+orders, so the gateway sends and follows it the same way. The signal log records it with its
+outcome. The caller waits for the order to reach a final state (or to rest, for a limit).
+
+Why not through ``yq:signals``: the engine routes a signal to the accounts its strategy names,
+and an operator names one account; deciding here with ``accounts=[account]`` keeps every check
+without a second routing rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from yquant.adapters.bus import Bus
+from yquant.adapters.db.recorder import Recorder
+from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
+from yquant.errors import DatabaseUnavailableError, SignalRejectedError
+from yquant.ports import Broker
+from yquant.services.records import signal_row
+
+logger = logging.getLogger(__name__)
+
+STRATEGY = "manual"
+GATEWAY_DOWN = "gateway_not_running"
+UNKNOWN_TICKER = "unknown_ticker"
+KR_EXCHANGES = ("KRX", "KOSPI", "KOSDAQ", "KONEX")
+US_EXCHANGES = ("NASDAQ", "NYSE", "AMEX")
+
+
+@dataclass(frozen=True, slots=True)
+class ManualOutcome:
+    signal_key: str
+    status: str  # the order's last known status, or "rejected" when no order was made
+    reason: str | None = None
+    detail: str = ""
+    order: dict[str, Any] | None = None
+
+
+def parse_ticker(text: str, instruments: Any) -> tuple[Market, str, str]:
+    """(market, exchange, ticker) from ``EXCHANGE:TICKER`` or a plain ticker the catalog knows."""
+    exchange, _, ticker = text.strip().upper().rpartition(":")
+    if exchange:
+        if exchange in KR_EXCHANGES:
+            return Market.KR, exchange, ticker
+        if exchange in US_EXCHANGES:
+            return Market.US, exchange, ticker
+        raise SignalRejectedError("unknown_exchange", f"{exchange!r}: use KRX or NASDAQ/NYSE/AMEX")
+    found = [x for x in instruments.find(ticker) if x.market in ("KR", "US")] if instruments else []
+    if len(found) == 1:
+        return Market(found[0].market), found[0].exchange, found[0].ticker
+    if not found and ticker.isdigit() and len(ticker) == 6:
+        return Market.KR, "KRX", ticker
+    names = ", ".join(f"{x.exchange}:{x.ticker}" for x in found) or "nothing"
+    raise SignalRejectedError(UNKNOWN_TICKER, f"{ticker}: matches {names}; give EXCHANGE:TICKER")
+
+
+async def reference_price(
+    broker: Broker, account: str, market: Market, exchange: str, ticker: str
+) -> Decimal | None:
+    """The account's broker's current price, where it can quote (KIS)."""
+    routed = broker.for_account(account) if hasattr(broker, "for_account") else broker
+    quote = getattr(routed, "quote", None)
+    if quote is None:
+        return None
+    answer = await quote(market, exchange, ticker)
+    return None if answer is None else answer.price
+
+
+async def gateway_alive(bus: Bus) -> bool:
+    beats = await bus.heartbeats(["gateway"])
+    beat = beats.get("gateway")
+    return beat is not None and time.time() - float(beat["at"]) < 15
+
+
+async def place(
+    *,
+    engine: Any,
+    recorder: Recorder,
+    bus: Bus,
+    worker: str,
+    account: str,
+    side: Side,
+    market: Market,
+    exchange: str,
+    ticker: str,
+    quantity: Decimal,
+    limit_price: Decimal | None,
+    price: Decimal | None,
+    wait_s: float,
+) -> ManualOutcome:
+    now = datetime.now(UTC)
+    alert = Alert(
+        key=f"manual-{uuid.uuid4().hex[:24]}",
+        strategy=STRATEGY,
+        ticker=ticker,
+        exchange=exchange,
+        market=market,
+        action=Action.BUY if side is Side.BUY else Action.SELL,
+        received_at=now,
+        price=price if price is not None else limit_price,
+        quantity=quantity,
+        order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+        limit_price=limit_price,
+        comment="operator order (yquant CLI)",
+    )
+    if not await gateway_alive(bus):
+        return ManualOutcome(alert.key, "rejected", GATEWAY_DOWN, "no gateway heartbeat")
+    decision = await engine.decide(alert, now, accounts=[account])
+    status, reason, detail = decision.summary()
+    orders = decision.orders
+    if decision.queued:
+        # An operator order is not kept for the next session: nothing was sent.
+        orders, reason = [], reason or "market_closed"
+        status = SignalStatus.REJECTED
+        detail = detail or "the market is closed; the order was not kept for the next session"
+    await recorder.write(
+        "signal.insert",
+        signal_row(
+            key=alert.key,
+            worker=worker,
+            status=status,
+            received_at=now,
+            updated_at=now,
+            alert=alert,
+            reason=reason,
+            detail=detail,
+            fields={"source": "cli", "account": account, "quantity": str(quantity)},
+        ),
+    )
+    if not orders:
+        return ManualOutcome(alert.key, "rejected", reason, detail)
+    sent = await engine.send(orders)
+    await engine.publish(sent)
+    order = sent[0]
+    logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
+    row = await wait_for_outcome(recorder, order.client_order_id, wait_s)
+    final = row["status"] if row else order.status.value
+    return ManualOutcome(alert.key, final, row.get("reason") if row else None, "", row)
+
+
+async def wait_for_outcome(recorder: Recorder, cid: str, wait_s: float) -> dict[str, Any] | None:
+    """The order's row once it is final (or resting, for a limit), or the last seen at timeout."""
+    deadline = time.monotonic() + wait_s
+    last: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(DatabaseUnavailableError):
+            last = await recorder.store.order(cid) or last
+        if last is not None:
+            status = OrderStatus(last["status"])
+            resting = status is OrderStatus.ACCEPTED and last.get("order_type") == "limit"
+            if status.is_final or resting:
+                return last
+        await asyncio.sleep(0.2)
+    return last

@@ -1,0 +1,178 @@
+"""One contract, two brokers: every scenario runs against the paper broker and against the KIS
+adapter talking to the KIS simulator over HTTP. What the rest of yQuant relies on from the
+`Broker` port is exactly what is asserted here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import valkey.asyncio as valkey
+
+from tests.kis.kit import kis_settings, order, start_sim
+from tests.support import eventually
+from yquant.adapters.brokers.kis import build_kis_broker
+from yquant.adapters.brokers.paper import PaperBroker
+from yquant.adapters.db.broker_tokens import SqlTokenRecords
+from yquant.adapters.db.store import SqlStore
+from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.ports import Broker, BrokerOrder
+
+CASH = {"KRW": Decimal(100_000_000), "USD": Decimal(100_000)}
+
+
+@dataclass
+class Venue:
+    name: str
+    broker: Broker
+    set_price: Callable[[Market, str, str], Awaitable[None]]
+
+    async def settled(self, o: Order) -> BrokerOrder:
+        """The broker's view once the order is no longer merely acknowledged."""
+
+        async def look() -> BrokerOrder | None:
+            state = await self.broker.get_order(o)
+            return state if state and state.status is not OrderStatus.ACCEPTED else None
+
+        return await eventually(look, timeout_s=5)
+
+
+@pytest.fixture(params=["paper", "kis"])
+async def venue(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> AsyncIterator[Venue]:
+    if request.param == "paper":
+        paper = PaperBroker(
+            tmp_path / "paper.sqlite3", commission_rate=Decimal(0), initial_cash=CASH
+        )
+        await paper.connect()
+
+        async def paper_price(market: Market, ticker: str, price: str) -> None:
+            await paper.observe_price(market, ticker, Decimal(price))
+
+        yield Venue("paper", paper, paper_price)
+        await paper.close()
+        return
+    sim = start_sim(rate_limit_per_s=100)
+    store = SqlStore(sqlite_url)
+    client = valkey.from_url(valkey_url, decode_responses=True)
+    kis = build_kis_broker(
+        "main",
+        kis_settings(sim.url, rate_limit_per_s=50),
+        records=SqlTokenRecords(store),
+        valkey=client,
+    )
+
+    async def sim_price(market: Market, ticker: str, price: str) -> None:
+        sim.control("price", market=market.value, ticker=ticker, price=price)
+
+    try:
+        yield Venue("kis", kis, sim_price)
+    finally:
+        await kis.close()
+        await client.aclose()
+        await store.close()
+        sim.stop()
+
+
+def priced(o: Order, price: str) -> Order:
+    return o.evolve(reference_price=Decimal(price))  # the paper broker fills market orders here
+
+
+async def held(venue: Venue) -> dict[str, Decimal]:
+    return {h.ticker: h.quantity for h in await venue.broker.holdings("main")}
+
+
+async def test_market_buy_fills_at_the_market_price_and_books_cash_and_shares(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 3), "70000")
+    assert (await venue.broker.submit(buy)).status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+    state = await venue.settled(buy)
+    assert (state.status, state.filled_quantity) == (OrderStatus.FILLED, Decimal(3))
+    assert state.avg_fill_price == Decimal(70000)
+    assert sum(f.quantity for f in state.fills) == Decimal(3)
+    assert await held(venue) == {"005930": Decimal(3)}
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 210_000
+
+
+async def test_us_market_buy_fills_at_the_market_price(venue: Venue) -> None:
+    await venue.set_price(Market.US, "AAPL", "190.25")
+    buy = priced(order(Side.BUY, 2, ticker="AAPL", market=Market.US), "190.25")
+    await venue.broker.submit(buy)
+    state = await venue.settled(buy)
+    assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, Decimal("190.25"))
+    assert (await venue.broker.cash("main"))["USD"] == CASH["USD"] - Decimal("380.50")
+
+
+async def test_limit_buy_rests_until_the_price_reaches_it(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "000660", "150000")
+    buy = order(Side.BUY, 2, ticker="000660", order_type=OrderType.LIMIT, limit="149000")
+    placed = await venue.broker.submit(buy)
+    assert placed.status is OrderStatus.ACCEPTED
+    resting = await venue.broker.get_order(buy)
+    assert resting is not None and resting.status is OrderStatus.ACCEPTED
+    assert resting.filled_quantity == 0
+    await venue.set_price(Market.KR, "000660", "148500")
+    state = await venue.settled(buy)
+    assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, Decimal(148500))
+
+
+async def test_a_resting_order_can_be_cancelled_and_frees_nothing_it_did_not_spend(
+    venue: Venue,
+) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = order(Side.BUY, 2, order_type=OrderType.LIMIT, limit="60000")
+    await venue.broker.submit(buy)
+    cancelled = await venue.broker.cancel(buy)
+    assert (cancelled.status, cancelled.filled_quantity) == (OrderStatus.CANCELLED, Decimal(0))
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"]
+    await venue.set_price(Market.KR, "005930", "59000")
+    after = await venue.broker.get_order(buy)
+    assert after is not None and after.status is OrderStatus.CANCELLED
+
+
+async def test_selling_more_than_held_is_refused(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "035420", "200000")
+    sell = priced(order(Side.SELL, 1, ticker="035420"), "200000")
+    refused = await venue.broker.submit(sell)
+    assert (refused.status, refused.reason) == (OrderStatus.REJECTED, "insufficient_position")
+
+
+async def test_buying_beyond_cash_is_refused(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 5_000), "70000")  # 350,000,000 KRW
+    refused = await venue.broker.submit(buy)
+    assert (refused.status, refused.reason) == (OrderStatus.REJECTED, "insufficient_cash")
+    assert await held(venue) == {}
+
+
+async def test_selling_the_whole_position_removes_it_from_holdings(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 5), "70000")
+    await venue.broker.submit(buy)
+    await venue.settled(buy)
+    await venue.set_price(Market.KR, "005930", "71000")
+    sell = priced(order(Side.SELL, 5), "71000")
+    await venue.broker.submit(sell)
+    state = await venue.settled(sell)
+    assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, Decimal(71000))
+    assert await held(venue) == {}
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] + 5 * 1000
+
+
+async def test_fills_keep_their_ids_however_often_asked(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 4), "70000")
+    await venue.broker.submit(buy)
+    first = await venue.settled(buy)
+    second = await venue.settled(buy)
+    assert [f.fill_id for f in first.fills] == [f.fill_id for f in second.fills]
+    assert all(f.client_order_id == buy.client_order_id for f in first.fills)
+
+
+async def test_an_order_never_sent_is_unknown_to_the_broker(venue: Venue) -> None:
+    never = order(Side.BUY, 1, age_s=600)
+    assert await venue.broker.get_order(never) is None

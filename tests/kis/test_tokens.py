@@ -1,0 +1,147 @@
+"""KIS access tokens: one per app key, shared through the database, renewed by one caller, never
+issued more often than allowed; an expired token is re-issued once and the call repeated once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.kis.kit import APP_KEY, APP_SECRET, kis_settings, order, start_sim
+from yquant.adapters.brokers.kis import build_kis_broker
+from yquant.adapters.brokers.kis.client import KisClient
+from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisTokenError
+from yquant.adapters.brokers.kis.ratelimit import RateLimiter
+from yquant.adapters.brokers.kis.tokens import KisTokens
+from yquant.adapters.brokers.kis_sim import SimServer
+from yquant.adapters.db.broker_tokens import SqlTokenRecords
+from yquant.adapters.db.store import SqlStore
+from yquant.domain.model import Market, OrderStatus
+from yquant.errors import BrokerUnavailableError
+
+
+class Clock:
+    """A settable clock for the token rules (KIS itself keeps real time)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def tokens_for(sim: SimServer, sql: SqlStore, clock: Any, **kw: Any) -> KisTokens:
+    client = KisClient(
+        environment="real",
+        app_key=APP_KEY,
+        app_secret=kw.pop("secret", APP_SECRET),
+        limiter=RateLimiter(None, "test", 50),
+        base_url=sim.url,
+    )
+    tokens = KisTokens(
+        environment="real",
+        app_key=APP_KEY,
+        records=SqlTokenRecords(sql),
+        issue=client.issue_token,
+        clock=clock,
+        **kw,
+    )
+    client.tokens = tokens
+    return tokens
+
+
+async def test_processes_on_one_app_key_share_one_token(sim: SimServer, make_broker) -> None:
+    first, second = make_broker(), make_broker()  # like the engine and the gateway, or blue/green
+    await first.quote(Market.KR, "KRX", "005930")
+    await second.quote(Market.KR, "KRX", "005930")
+    await first.submit(order())
+    assert sim.sim.stats["tokens_issued"] == 1
+
+
+async def test_only_one_of_many_callers_issues_the_token(sim: SimServer, make_broker) -> None:
+    brokers = [make_broker() for _ in range(6)]
+    await asyncio.gather(*(b.quote(Market.KR, "KRX", "005930") for b in brokers))
+    assert sim.sim.stats["tokens_issued"] == 1
+    assert sim.sim.stats["token_refused"] == 0
+
+
+async def test_token_is_reused_until_shortly_before_expiry_then_renewed(sql: SqlStore) -> None:
+    sim = start_sim(token_ttl_s=3600, token_min_interval_s=0)
+    try:
+        clock = Clock()
+        tokens = tokens_for(sim, sql, clock, min_interval_s=60, refresh_margin_s=600)
+        first = await tokens.get()
+        clock.now += timedelta(seconds=2999)  # 601 s left: still good
+        assert await tokens.get() == first
+        clock.now += timedelta(seconds=2)  # 599 s left: renewed
+        second = await tokens.get()
+        assert second != first
+        assert sim.sim.stats["tokens_issued"] == 2
+        stored = await tokens.stored()
+        assert stored is not None and stored.access_token == second
+    finally:
+        sim.stop()
+
+
+async def test_expired_token_is_reissued_once_and_the_call_repeated(sql: SqlStore, vk: Any) -> None:
+    sim = start_sim(token_min_interval_s=0)
+    try:
+        broker = build_kis_broker(
+            "main",
+            kis_settings(sim.url, token_min_interval_s=1),
+            records=SqlTokenRecords(sql),
+            valkey=vk,
+        )
+        await broker.quote(Market.KR, "KRX", "005930")
+        await SqlTokenRecords(sql).note_issue_attempt(
+            broker.client.tokens.key_id, datetime.now(UTC) - timedelta(seconds=5)
+        )
+        sim.sim.expire_tokens()
+        placed = await broker.submit(order())
+        assert placed.status is OrderStatus.ACCEPTED
+        assert sim.sim.stats["expired_token"] == 1
+        assert sim.sim.stats["tokens_issued"] == 2
+        await broker.close()
+    finally:
+        sim.stop()
+
+
+async def test_no_second_issuance_within_the_minimum_interval(sim: SimServer, make_broker) -> None:
+    broker = make_broker(token_min_interval_s=300)
+    await broker.quote(Market.KR, "KRX", "005930")
+    sim.sim.expire_tokens()
+    with pytest.raises(BrokerUnavailableError):
+        await broker.submit(order())  # EGW00123, and a new token is not allowed yet
+    assert sim.sim.stats["tokens_issued"] == 1
+    assert sim.control("stats")["orders"] == []
+
+
+async def test_kis_throttle_on_issuance_is_reported_as_retryable(
+    sim: SimServer, sql: SqlStore, tmp_path
+) -> None:
+    # A second database (as if two installations shared one key): KIS itself refuses (EGW00133).
+    await tokens_for(sim, sql, Clock(), min_interval_s=1).get()
+    other_url = f"sqlite+aiosqlite:///{tmp_path / 'other.sqlite3'}"
+    from yquant.adapters.db import migrate
+
+    migrate.upgrade(other_url)
+    other = SqlStore(other_url)
+    try:
+        with pytest.raises(KisTokenError):
+            await tokens_for(sim, other, Clock(), min_interval_s=1).get()
+    finally:
+        await other.close()
+    assert sim.sim.stats["token_refused"] == 1
+
+
+async def test_a_wrong_secret_halts_and_no_secret_appears_in_the_error(
+    sim: SimServer, sql: SqlStore
+) -> None:
+    wrong = "W" + "fedcba9876543210" * 11
+    with pytest.raises(KisConfigurationError) as raised:
+        await tokens_for(sim, sql, Clock(), secret=wrong).get()
+    text = str(raised.value)
+    assert "EGW00105" in text
+    assert wrong not in text and APP_KEY not in text and APP_SECRET not in text
