@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# health-check.sh [--json]: on a worker, every part of it in one report: each role's heartbeat,
+# the local Valkey, the database (and the journal of writes waiting for it), the webhook's and
+# the dashboard's /healthz, the systemd units, stored broker tokens, and whether this worker is
+# the active or the standby one. Exit status 0 when all pass, 1 otherwise.
+#
+# The report is `yquant checkup` (src/yquant/entrypoints/commands/checkup.py); this script
+# finds yquant and the worker's settings the way the systemd units do.
+#
+# Environment:
+#   YQUANT_BIN       /opt/yquant/current/.venv/bin/yquant, else `yquant` on PATH
+#   YQUANT_ENV_FILE  /etc/yquant/yquant.env   (read when present)
+#   YQUANT_CONFIG    /etc/yquant/yquant.toml  (used when present)
+set -euo pipefail
+
+case "${1:-}" in
+  "" | --json) ;;
+  *)
+    echo "usage: $0 [--json]" >&2
+    exit 2
+    ;;
+esac
+
+env_file="${YQUANT_ENV_FILE:-/etc/yquant/yquant.env}"
+config="${YQUANT_CONFIG:-/etc/yquant/yquant.toml}"
+if [ -n "${YQUANT_BIN:-}" ]; then
+  yquant_bin="$YQUANT_BIN"
+elif [ -x /opt/yquant/current/.venv/bin/yquant ]; then
+  yquant_bin=/opt/yquant/current/.venv/bin/yquant
+else
+  yquant_bin="$(command -v yquant)" || {
+    echo "health-check: yquant not found (set YQUANT_BIN)" >&2
+    exit 1
+  }
+fi
+if [ -r "$env_file" ]; then
+  set -a
+  # shellcheck disable=SC1090
+  . "$env_file"
+  set +a
+fi
+# The units run with this data directory; the checkup reads the same journals.
+export YQUANT__DATA_DIR="${YQUANT__DATA_DIR:-/var/lib/yquant}"
+
+args=()
+[ -r "$config" ] && args+=(--config "$config")
+exec "$yquant_bin" "${args[@]}" checkup "$@"

@@ -1,0 +1,172 @@
+"""`yquant checkup`: every part of this worker in one report (what scripts/health-check.sh runs).
+
+    roles       each role's heartbeat in this worker's Valkey (webhook, engine, gateway, dashboard)
+    valkey      the worker's own Valkey answers
+    database    MariaDB answers; the local journal's depth (writes waiting for it)
+    http        the webhook's and the dashboard's /healthz, asked over loopback
+    units       systemd's view of the units, where systemd runs
+    broker      stored broker tokens: environment and time left (never the token itself);
+                shown, not judged: the gateway issues a new token when it needs one
+    role        active or standby: this worker's name against the database's record
+
+Exit status 0 when everything needed for trading passes, 1 otherwise. `--json` for machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from yquant.settings import Settings
+
+UNITS = (
+    "yquant-valkey.service",
+    "yquant-webhook.service",
+    "yquant-engine.service",
+    "yquant-gateway.service",
+    "yquant-dashboard.service",
+)
+
+
+def register(sub: Any) -> None:
+    c = sub.add_parser("checkup", help="every part of this worker; exit 1 when one fails")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--timeout-s", type=float, default=3.0)
+    c.set_defaults(func=_checkup)
+
+
+def _checkup(settings: Settings, args: argparse.Namespace) -> int:
+    report = asyncio.run(_gather(settings))
+    report["http"] = {
+        "webhook": _http_status(settings.webhook.host, settings.webhook.port, args.timeout_s),
+        "dashboard": _http_status(settings.dashboard.host, settings.dashboard.port, args.timeout_s),
+    }
+    report["units"] = _units()
+    failures = _failures(report)
+    report["ok"] = not failures
+    report["failures"] = failures
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        _print(report)
+    return 0 if not failures else 1
+
+
+async def _gather(settings: Settings) -> dict[str, Any]:
+    from yquant import health
+    from yquant.bootstrap import build
+
+    runtime = build(settings, "cli")
+    try:
+        ready, checks = await health.check(runtime, database_required=True)
+        report: dict[str, Any] = {"worker": settings.worker.name, "ready": ready, "checks": checks}
+        report["role"] = await _role(runtime, settings.worker.name)
+        report["broker_tokens"] = await _tokens(runtime)
+        return report
+    finally:
+        await runtime.close()
+
+
+async def _role(runtime: Any, worker: str) -> dict[str, Any]:
+    from yquant.adapters.db.store import DeploymentRoles
+    from yquant.errors import DatabaseUnavailableError
+
+    try:
+        current = await DeploymentRoles(runtime.store).active()
+    except DatabaseUnavailableError as exc:
+        return {"status": "unknown", "error": str(exc)[:200]}
+    if current is None:
+        return {"status": "unassigned"}
+    name, epoch = current
+    return {"status": "active" if name == worker else "standby", "active": name, "epoch": epoch}
+
+
+async def _tokens(runtime: Any) -> list[dict[str, Any]] | dict[str, str]:
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from yquant.adapters.db import tables
+
+    t = tables.broker_tokens
+    try:
+        async with asyncio.timeout(runtime.settings.database.timeout_s):
+            async with runtime.store.engine.connect() as conn:
+                rows = (await conn.execute(select(t.c.environment, t.c.expires_at))).all()
+    except (SQLAlchemyError, TimeoutError, OSError) as exc:
+        return {"status": "unknown", "error": type(exc).__name__}
+    now = datetime.now(UTC)
+    tokens = []
+    for environment, expires_at in rows:
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        left = None if expires_at is None else int((expires_at - now).total_seconds())
+        tokens.append({"environment": environment, "expires_in_s": left})
+    return tokens
+
+
+def _http_status(host: str, port: int, timeout_s: float) -> int:
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=timeout_s) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def _units() -> dict[str, str]:
+    """`systemctl is-active` of each unit, or nothing where systemd is not running."""
+    systemctl = shutil.which("systemctl")
+    if systemctl is None or not Path("/run/systemd/system").is_dir():
+        return {}
+    states = {}
+    for unit in UNITS:
+        result = subprocess.run(
+            [systemctl, "is-active", unit], capture_output=True, text=True, timeout=10
+        )
+        states[unit] = result.stdout.strip() or "unknown"
+    return states
+
+
+def _failures(report: dict[str, Any]) -> list[str]:
+    failed = [
+        name
+        for name, check in report["checks"].items()
+        if isinstance(check, dict) and check.get("status") == "down"
+    ]
+    failed += [f"http:{name}" for name, code in report["http"].items() if code != 200]
+    failed += [f"unit:{u}" for u, state in report["units"].items() if state != "active"]
+    if report["role"]["status"] == "unknown":
+        failed.append("role")
+    # An expired stored token is not a failure: the gateway issues a new one when it needs it.
+    return failed
+
+
+def _print(report: dict[str, Any]) -> None:
+    print(f"worker     {report['worker']}  ({report['role']['status']})")
+    for name, check in report["checks"].items():
+        print(f"{name:<10} {check}")
+    for name, code in report["http"].items():
+        print(f"{'http':<10} {name}: {code or 'no answer'}")
+    for unit, state in report["units"].items():
+        print(f"{'unit':<10} {unit}: {state}")
+    tokens = report["broker_tokens"]
+    if isinstance(tokens, list):
+        for t in tokens or [{"environment": "-", "expires_in_s": None}]:
+            left = t["expires_in_s"]
+            state = "none stored" if t["environment"] == "-" else f"expires in {left} s"
+            if left is not None and left <= 0:
+                state = "expired (a new one is issued when needed)"
+            print(f"{'broker':<10} token {t['environment']}: {state}")
+    else:
+        print(f"{'broker':<10} tokens unknown ({tokens['error']})")
+    print("OK" if report["ok"] else "FAILED: " + ", ".join(report["failures"]))
