@@ -5,44 +5,120 @@ from __future__ import annotations
 import asyncio
 
 from yquant.adapters.bus import ORDERS, SIGNALS
+from yquant.adapters.calendar_cache import CachedSchedules
+from yquant.adapters.catalog import load_instruments
 from yquant.bootstrap import build, build_broker
+from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
+from yquant.services import routing
 from yquant.services.engine import Engine
 from yquant.services.gateway import Gateway
+from yquant.services.release import QueueReleaser
+from yquant.services.worker_state import WorkerState
 from yquant.settings import Settings
+
+WARM_CALENDARS = ("KRX", "NASDAQ", "NYSE", "AMEX")
 
 
 async def run_engine(settings: Settings) -> None:
+    """Signals to orders: consume the signal stream, release queued orders at the next open,
+    keep the catalog current. Sizing policies are checked before anything is consumed."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
+    policies = routing.validate_sizing(settings)
+    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
     runtime = build(settings, "engine")
-    engine = Engine(settings=settings, recorder=runtime.recorder, bus=runtime.bus)
+    state = WorkerState(settings, runtime.store)
+    await state.load()
+    instruments = await load_instruments(settings, runtime.store)
+    broker = build_broker(settings, runtime)
+    await broker.connect()
+    engine = Engine(
+        settings=settings,
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        instruments=instruments,
+        broker=broker,
+        policies=policies,
+    )
+    releaser = QueueReleaser(
+        engine=engine,
+        role=state.role,
+        poll_s=settings.engine.queue_poll_s,
+        lease_s=settings.engine.queue_lease_s,
+    )
     consumer = f"engine-{settings.worker.name}"
 
     async def consume_signals() -> None:
+        # The calendars take a second or two to read: not on the first signal's time.
+        await asyncio.to_thread(market_rules.warm_up, WARM_CALENDARS)
         await runtime.bus.consume(SIGNALS, "engine", consumer, engine.handle_signal, stop)
 
-    await run_tasks(runtime, "engine", stop, [consume_signals])
+    async def release_queued() -> None:
+        await releaser.run(stop)
+
+    async def refresh_catalog() -> None:
+        await instruments.refresh_forever(stop)
+
+    async def refresh_state() -> None:
+        await state.refresh_forever(stop)
+
+    try:
+        await run_tasks(
+            runtime,
+            "engine",
+            stop,
+            [consume_signals, release_queued, refresh_catalog, refresh_state],
+        )
+    finally:
+        await broker.close()
 
 
 async def run_gateway(settings: Settings) -> None:
+    """Orders to brokers: reconcile what was in flight, consume the order stream, follow open
+    orders to their end, keep account positions and cash in step with the brokers."""
+    from yquant.adapters.db.accounts import AccountBook
+    from yquant.services.account_sync import AccountSync
+
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "gateway")
-    broker = build_broker(settings)
+    state = WorkerState(settings, runtime.store)
+    await state.load()
+    broker = build_broker(settings, runtime)
     await broker.connect()
-    gateway = Gateway(recorder=runtime.recorder, bus=runtime.bus, broker=broker)
+    book = AccountBook(runtime.store)
+    sync = AccountSync(
+        broker=broker,
+        book=book,
+        role=state.role,
+        accounts=list(settings.accounts),
+        interval_s=settings.gateway.sync_interval_s,
+    )
+    gateway = Gateway(
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        broker=broker,
+        worker=settings.worker.name,
+        book=book,
+        sync=sync,
+        submit_retry_s=settings.gateway.submit_retry_s,
+        track_interval_s=settings.gateway.track_interval_s,
+    )
     consumer = f"gateway-{settings.worker.name}"
 
     async def consume_orders() -> None:
-        # In-flight orders from a previous life are settled before anything new is sent.
+        # In-flight orders from a previous life are settled before anything is sent for them.
         await gateway.reconcile_open()
         await runtime.bus.consume(ORDERS, "gateway", consumer, gateway.handle_order, stop)
 
     async def track_orders() -> None:
         await gateway.track(stop)
 
+    async def sync_accounts() -> None:
+        await sync.run(stop)
+
     try:
-        await run_tasks(runtime, "gateway", stop, [consume_orders, track_orders])
+        await run_tasks(runtime, "gateway", stop, [consume_orders, track_orders, sync_accounts])
     finally:
         await broker.close()

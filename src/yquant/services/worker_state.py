@@ -36,6 +36,38 @@ class Snapshot:
     source: str = "none"  # database | snapshot | none
 
 
+class ActiveRole:
+    """Whether this worker holds the active role, which runs the clock-driven jobs (queued and
+    scheduled orders, account syncs): asked of the database each time, and while the database
+    is away, the last answer it gave.
+
+    The embedded single-box worker ("local") is active unless a deployment row names another;
+    a blue/green worker is active only when the recorded role names it.
+    """
+
+    def __init__(
+        self, roles: DeploymentRoles, worker: str, last_known: tuple[str, int] | None = None
+    ) -> None:
+        self._roles = roles
+        self.worker = worker
+        self.last_known = last_known
+
+    async def epoch(self) -> int | None:
+        """This worker's epoch when it is active, else None."""
+        with contextlib.suppress(DatabaseUnavailableError):
+            self.last_known = await self._roles.active()
+        return self.epoch_of(self.last_known)
+
+    async def is_active(self) -> bool:
+        return await self.epoch() is not None
+
+    def epoch_of(self, role: tuple[str, int] | None) -> int | None:
+        if role is None:
+            return 0 if self.worker == LOCAL_WORKER else None
+        worker, epoch = role
+        return epoch if worker == self.worker else None
+
+
 class WorkerState:
     def __init__(self, settings: Settings, store: SqlStore) -> None:
         self._settings = settings
@@ -43,20 +75,15 @@ class WorkerState:
         self._roles = DeploymentRoles(store)
         self._path = settings.data_dir / "state" / "worker-state.json"
         self.current = Snapshot()
+        self.role = ActiveRole(self._roles, settings.worker.name)
 
     @property
     def worker(self) -> str:
         return self._settings.worker.name
 
     def is_active(self) -> bool:
-        """Whether this worker runs the clock-driven jobs (scheduled and queued orders, syncs).
-
-        The embedded single-box worker ("local") is active unless a deployment row says
-        otherwise; a blue/green worker is active only when the recorded role names it.
-        """
-        if self.current.role is None:
-            return self.worker == LOCAL_WORKER
-        return self.current.role[0] == self.worker
+        """From the last load (see ActiveRole for a fresh answer)."""
+        return self.role.epoch_of(self.current.role) is not None
 
     async def load(self) -> Snapshot:
         try:
@@ -71,6 +98,8 @@ class WorkerState:
                 if self.current.source != "snapshot":
                     logger.warning("worker state from local snapshot reason=%s", exc)
                 self.current = snapshot
+                if self.role.last_known is None:
+                    self.role.last_known = snapshot.role
             return self.current
         self.current = Snapshot(
             role=role,
@@ -78,6 +107,7 @@ class WorkerState:
             loaded_at=datetime.now(UTC).isoformat(),
             source="database",
         )
+        self.role.last_known = role
         self._write_snapshot(self.current)
         return self.current
 
