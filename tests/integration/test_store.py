@@ -178,6 +178,13 @@ async def test_active_role_epoch_grows_with_every_switch(store: SqlStore) -> Non
     assert await roles.set_active("blue", "test", T0) == 1
     assert await roles.set_active("green", "test", T0) == 2
     assert await roles.active() == ("green", 2)
+    from yquant.adapters.db import tables
+
+    audit = await store.rows(tables.audit_log.select().order_by(tables.audit_log.c.id))
+    assert [(a["action"], a["target"], a["actor"]) for a in audit] == [
+        ("role.set_active", "blue", "test"),
+        ("role.set_active", "green", "test"),
+    ]
 
 
 async def test_each_state_change_is_recorded_once(store: SqlStore) -> None:

@@ -15,6 +15,7 @@ several processes need no read-modify-write and no locks.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -87,7 +88,7 @@ class SqlStore:
             self._engine = None
 
     async def ping(self) -> None:
-        await self._run(lambda conn: conn.execute(text("SELECT 1")))
+        await self.run(lambda conn: conn.execute(text("SELECT 1")))
 
     # ---- writes -----------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class SqlStore:
                     await conn.execute(self._statement("order.event", ()), _order_event(row))
             return results
 
-        return list(await self._run(run, write=True))
+        return list(await self.run(run, write=True))
 
     def _statement(self, op: str, columns: tuple[str, ...]) -> Any:
         """The statement for ``op`` over ``columns``, built once and executed with parameters
@@ -220,22 +221,22 @@ class SqlStore:
             "fills": tables.fills.c.id,
         }[table_name]
         stmt = select(table).order_by(order_col.desc()).limit(limit)
-        return await self._rows(stmt)
+        return await self.rows(stmt)
 
     async def order(self, client_order_id: str) -> dict[str, Any] | None:
-        rows = await self._rows(
+        rows = await self.rows(
             select(tables.orders).where(tables.orders.c.client_order_id == client_order_id)
         )
         return rows[0] if rows else None
 
     async def open_orders(self) -> list[dict[str, Any]]:
-        return await self._rows(
+        return await self.rows(
             select(tables.orders).where(tables.orders.c.status.in_(OPEN_STATUSES))
         )
 
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
         s = tables.signals
-        return await self._rows(
+        return await self.rows(
             select(s)
             .where(s.c.worker == worker, s.c.status == "accepted", s.c.received_at < before)
             .order_by(s.c.id)
@@ -251,21 +252,20 @@ class SqlStore:
             .where(f.c.ticker == ticker, f.c.account.in_(accounts))
             .group_by(f.c.account)
         )
-        rows = await self._rows(stmt)
+        rows = await self.rows(stmt)
         return {r["account"]: Decimal(r["qty"]) for r in rows}
 
     async def rows(self, stmt: Any) -> list[dict[str, Any]]:
-        """Run a read statement (with the store's timeout) and return plain dict rows."""
-        return await self._rows(stmt)
-
-    async def _rows(self, stmt: Any) -> list[dict[str, Any]]:
+        """Run a read statement (under the store's timeout) and return plain dict rows."""
         async def run(conn: Any) -> list[dict[str, Any]]:
             result = await conn.execute(stmt)
             return [dict(r._mapping) for r in result]
 
-        return await self._run(run)
+        return await self.run(run)
 
-    async def _run(self, fn: Any, *, write: bool = False) -> Any:
+    async def run(self, fn: Any, *, write: bool = False) -> Any:
+        """Run ``fn(connection)`` under the store's timeout, in a transaction when ``write``;
+        an unreachable, resetting or hung database raises DatabaseUnavailableError."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 if write:
@@ -320,7 +320,7 @@ class DeploymentRoles:
         self._store = store
 
     async def active(self) -> tuple[str, int] | None:
-        rows = await self._store._rows(
+        rows = await self._store.rows(
             select(tables.deployment.c.worker, tables.deployment.c.epoch).where(
                 tables.deployment.c.role == "active"
             )
@@ -348,6 +348,15 @@ class DeploymentRoles:
                     .where(d.c.role == "active")
                     .values(worker=worker, epoch=epoch, updated_by=actor, updated_at=now)
                 )
+            await conn.execute(
+                tables.audit_log.insert().values(
+                    at=now,
+                    actor=actor[:100],
+                    action="role.set_active",
+                    target=worker,
+                    detail=json.dumps({"epoch": epoch}),
+                )
+            )
             return epoch
 
-        return int(await self._store._run(run, write=True))
+        return int(await self._store.run(run, write=True))
