@@ -279,3 +279,19 @@ async def _one(c: httpx.AsyncClient, body: bytes) -> str:
         assert reply["reason"]
     assert SECRET not in r.text
     return str(reply["status"])
+
+
+async def test_tradingview_addresses_are_never_throttled(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    # Every TradingView user's alerts come from these four addresses: another user's bad
+    # alerts must not lock ours out.
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, max_rejections_per_minute="3"
+    ) as c:
+        codes = [
+            (await post(c, "/webhook", alert(secret=f"other-user-{i}"))).status_code
+            for i in range(6)
+        ]
+        assert codes == [401] * 6
+        assert (await post(c, "/webhook", alert(id="ours"))).json()["status"] == "accepted"

@@ -28,11 +28,11 @@ async def heartbeat(runtime: Runtime, role: str, stop: asyncio.Event) -> None:
     """Tell the worker's Valkey (and systemd, when it watches) that this role is alive."""
     info = {"pid": os.getpid(), "worker": runtime.settings.worker.name}
     while not stop.is_set():
-        try:
+        # The watchdog says "this process's loop runs", not "Valkey is up": a Valkey outage must
+        # not make systemd restart every role (the webhook keeps recording into its journal).
+        notify_systemd(b"WATCHDOG=1")
+        with contextlib.suppress(*BUS_ERRORS):
             await runtime.bus.heartbeat(role, info)
-            notify_systemd(b"WATCHDOG=1")
-        except BUS_ERRORS:
-            pass
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_EVERY_S)
 

@@ -53,9 +53,14 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
     token = hook.path_token.get_secret_value().encode() if hook.path_token else None
     throttle = SourceThrottle(hook.max_rejections_per_minute)
 
+    def throttleable(source: str) -> bool:
+        # TradingView's addresses (the allow-list) are shared by every TradingView user: other
+        # people's bad alerts must not throttle ours. HAProxy rate-limits per source in front.
+        return not allowed(source, hook.allowed_ips)
+
     async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
         """Count the rejection for its source; log it unless the source is already throttled."""
-        if throttle.record(source) <= hook.max_rejections_per_minute:
+        if not throttleable(source) or throttle.record(source) <= hook.max_rejections_per_minute:
             receipt = await ingest.reject(SignalRejectedError(reason, detail), source, now)
             return JSONResponse(receipt.body, status_code=receipt.http_status)
         return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
@@ -64,7 +69,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         now = datetime.now(UTC)
         peer = request.client.host if request.client else None
         source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
-        if throttle.throttled(source):
+        if throttleable(source) and throttle.throttled(source):
             return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
         if hook.ip_allowlist_enabled and not allowed(source, hook.allowed_ips):
             return await refuse(source, "source_not_allowed", f"{source} is not allowed", now)
@@ -94,12 +99,14 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
             # Neither the database nor the local journal took it: nothing was recorded, and a
             # 503 makes TradingView send it again.
             return JSONResponse({"status": "error", "reason": "not_recorded"}, 503)
-        if receipt.http_status >= 400:
+        if receipt.http_status >= 400 and throttleable(source):
             throttle.record(source)
         return JSONResponse(receipt.body, status_code=receipt.http_status)
 
     async def healthz(request: Request) -> JSONResponse:
-        ready, report = await health.check(runtime, database_required=False)
+        ready, report = await health.check(
+            runtime, database_required=False, roles_required=health.TRADING_ROLES
+        )
         report["throttled_sources"] = throttle.throttled_sources()
         return JSONResponse(
             {"ready": ready, "worker": settings.worker.name, "checks": report},
@@ -116,7 +123,9 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
 async def run_webhook(settings: Settings) -> None:
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    runtime = build(settings, "webhook")
+    # A short database timeout on the alert path: after it the alert goes to the journal, well
+    # inside TradingView's 3 s.
+    runtime = build(settings, "webhook", db_timeout_s=settings.webhook.database_timeout_s)
     ingest = Ingest(
         recorder=runtime.recorder,
         bus=runtime.bus,
