@@ -195,13 +195,14 @@ class YquantUp:
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}/"
 
-    def start(self, timeout_s: float = 60) -> YquantUp:
+    def start(self, *args: str, timeout_s: float = 60) -> YquantUp:
+        """Start `yquant up ARGS...` and wait until the webhook reports ready."""
         import httpx
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", "up"],
+            [sys.executable, "-m", "yquant", "up", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
