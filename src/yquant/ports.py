@@ -23,6 +23,16 @@ class BrokerOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """A broker's current price for one instrument, with its tick and daily limits if known."""
+
+    price: Decimal
+    tick: Decimal | None = None
+    upper_limit: Decimal | None = None
+    lower_limit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Holding:
     account: str
     ticker: str

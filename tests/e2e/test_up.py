@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +34,10 @@ def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
         assert Decimal(order["avg_fill_price"]) == Decimal("71000")
         assert order["signal_id"] == reply.json()["signal"]
         assert order["created_at"] and order["updated_at"]
+        # The paper broker quotes the last price it saw.
+        quoted = yquant("price", "KRX:005930", "--json", env=up.env)
+        assert quoted.returncode == 0, quoted.stderr
+        assert Decimal(json.loads(quoted.stdout)["price"]) == Decimal("71000")
 
         # The same alert again is a duplicate and creates nothing.
         again = up.post(up.alert(id="e2e-1", quantity="3", price="71000"))

@@ -178,3 +178,10 @@ async def test_ledger_survives_a_restart(tmp_path: Path) -> None:
     assert (await again.get_order(placed)).status is OrderStatus.FILLED
     assert (await again.cash("acct"))["USD"] == Decimal(970)
     await again.close()
+
+
+async def test_quote_is_the_last_price_the_venue_saw(broker) -> None:
+    assert await broker.quote(Market.US, "NASDAQ", "AAPL") is None
+    await broker.submit(order(Side.BUY, 1, price="187.5"))
+    quote = await broker.quote(Market.US, "NASDAQ", "AAPL")
+    assert quote is not None and quote.price == Decimal("187.5")

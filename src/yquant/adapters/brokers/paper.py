@@ -25,7 +25,7 @@ from yquant.domain.model import (
     OrderType,
     Side,
 )
-from yquant.ports import BrokerOrder, Holding
+from yquant.ports import BrokerOrder, Holding, Quote
 
 INSUFFICIENT_CASH = "insufficient_cash"
 INSUFFICIENT_POSITION = "insufficient_position"
@@ -121,6 +121,15 @@ class PaperBroker:
             return {c: Decimal(b) for c, b in rows}
 
         return await asyncio.to_thread(self._tx, read)
+
+    async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
+        """The last price this venue saw for the instrument (from orders' reference prices)."""
+        row = await asyncio.to_thread(
+            self._query,
+            "SELECT price FROM prices WHERE market = ? AND ticker = ?",
+            (market.value, ticker),
+        )
+        return Quote(price=Decimal(row[0][0])) if row else None
 
     async def observe_price(self, market: Market, ticker: str, price: Decimal) -> list[str]:
         """Record a market price; returns the client order ids that it filled."""

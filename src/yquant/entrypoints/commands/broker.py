@@ -2,7 +2,7 @@
 
     yquant deposit ACCOUNT [KRW|USD]          cash per currency, asked of the broker now
     yquant positions ACCOUNT [KR|US]          holdings, asked of the broker now
-    yquant price TICKER [--account A]         the current price from a KIS account
+    yquant price TICKER [--account A]         the current price (KIS), or the paper broker's last
     yquant buy|sell ACCOUNT TICKER QTY [--price P]
                                               an order through the same checks and lifecycle
                                               as an alert (services/manual.py); waits for it
@@ -178,10 +178,11 @@ def _positions(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _price(settings: Settings, args: argparse.Namespace) -> int:
+    # A KIS account quotes the market; the paper broker knows the last price it saw.
     kis = [n for n, a in settings.accounts.items() if a.broker != "paper"]
-    account = args.account or (kis[0] if kis else None)
+    account = args.account or (kis[0] if kis else next(iter(settings.accounts), None))
     m = i18n.messages(settings.language)
-    if account is None or settings.accounts.get(account) is None or account not in kis:
+    if account is None or settings.accounts.get(account) is None:
         print(f"yquant: {m['price_needs_kis']}", file=sys.stderr)
         return 2
 

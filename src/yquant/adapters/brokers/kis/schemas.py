@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from yquant.domain.model import Market, OrderType, Side
+from yquant.ports import Quote
 
 KST = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -422,14 +423,6 @@ def parse_overseas_cash(rows: Any) -> dict[str, Decimal]:
 
 
 # ---- quotes -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    price: Decimal
-    tick: Decimal | None
-    upper_limit: Decimal | None
-    lower_limit: Decimal | None
 
 
 def domestic_price_params(ticker: str) -> dict[str, str]:
