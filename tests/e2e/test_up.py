@@ -109,3 +109,14 @@ def test_a_role_that_dies_is_restarted(tmp_path: Path) -> None:
         wait_until(lambda: _filled(up, 1))
     finally:
         assert up.stop() == 0, up.log()
+
+
+def test_up_refuses_an_unknown_sizing_policy_before_starting_anything(tmp_path: Path) -> None:
+    up = YquantUp(
+        tmp_path / "data",
+        YQUANT__STRATEGIES='{"momo": {"sizing": {"policy": "no_such_policy"}}}',
+    )
+    result = yquant("up", env=up.env, timeout_s=60)
+    assert result.returncode == 2
+    assert "no_such_policy" in result.stderr
+    assert not (tmp_path / "data" / "valkey").exists()  # nothing was started

@@ -128,8 +128,11 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.db import migrate
     from yquant.bootstrap import configure_logging
     from yquant.entrypoints.supervisor import Supervisor
+    from yquant.services import routing
 
     configure_logging(settings.log_level, "up")
+    # What would stop a role at its start stops `up` before anything starts.
+    routing.validate_sizing(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("webhook", "engine", "gateway", "dashboard")
 STOP_GRACE_S = 10.0
+CONFIGURATION_EXIT = 2  # what `yquant ROLE` exits with on invalid settings
 STABLE_AFTER_S = 30.0
 
 
@@ -95,15 +96,32 @@ def wait_for_valkey(port: int, timeout_s: float = 10.0) -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        roles: tuple[str, ...] = ROLES,
+        argv: dict[str, list[str]] | None = None,
+    ) -> None:
         self._settings = settings
         self._stopping = False
+        self.exit_code = 0
         self._valkey: subprocess.Popen[bytes] | None = None
-        self._children = [Child(role, [sys.executable, "-m", "yquant", role]) for role in roles]
+        self._children = [
+            Child(role, (argv or {}).get(role, [sys.executable, "-m", "yquant", role]))
+            for role in roles
+        ]
 
     def run(self) -> int:
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run(self) -> int:
         env = os.environ.copy()
         if self._settings.valkey.url is None:
             port = self._settings.valkey.embedded_port
@@ -126,7 +144,7 @@ class Supervisor:
                 time.sleep(0.2)
         finally:
             self._shutdown()
-        return 0
+        return self.exit_code
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stopping = True
@@ -149,6 +167,12 @@ class Supervisor:
                 if now - child.started_at > STABLE_AFTER_S:
                     child.backoff_s = 1.0
                 continue
+            if proc is not None and proc.returncode == CONFIGURATION_EXIT:
+                # Invalid settings do not heal by restarting: stop everything and say so.
+                logger.error("role refused its settings role=%s; stopping", child.name)
+                self._stopping = True
+                self.exit_code = CONFIGURATION_EXIT
+                return
             if proc is not None:
                 # It died: schedule a restart with backoff.
                 logger.error(
