@@ -130,7 +130,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sim_no_trade": "시뮬레이션입니다: 아무것도 기록하거나 보내지 않았습니다.",
         "deposit": "예수금",
         "positions": "보유 종목",
-        "price_needs_kis": "시세를 조회할 계좌가 없습니다. 계좌를 설정하거나 --account 로 지정하세요",
+        "price_needs_kis": (
+            "시세를 조회할 계좌가 없습니다. 계좌를 설정하거나 --account 로 지정하세요"
+        ),
         "no_price": "시세 없음",
         "broker_reachable": "연결됨",
         "broker_unreachable": "연결 안 됨",

@@ -257,6 +257,7 @@ class SqlStore:
 
     async def rows(self, stmt: Any) -> list[dict[str, Any]]:
         """Run a read statement (under the store's timeout) and return plain dict rows."""
+
         async def run(conn: Any) -> list[dict[str, Any]]:
             result = await conn.execute(stmt)
             return [dict(r._mapping) for r in result]
