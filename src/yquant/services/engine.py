@@ -30,7 +30,7 @@ from yquant.domain import market_rules
 from yquant.domain.decision import AccountFacts, Outcome, Verdict, decide
 from yquant.domain.market_rules import MarketCalendar, MarketState
 from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus, client_order_id
-from yquant.domain.risk import KillState, RiskFacts
+from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import Policy
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Instruments
@@ -210,7 +210,7 @@ class Engine:
             rules = routing.rules_for(
                 self._settings, alert.strategy, account, currency, self._policies
             )
-            facts = await self._facts(account, alert, instrument, state, now, states)
+            facts = await self._facts(account, alert, instrument, state, now, states, rules.limits)
             outcome = decide(
                 alert,
                 instrument,
@@ -231,11 +231,16 @@ class Engine:
         state: MarketState,
         now: datetime,
         states: dict[str, KillState],
+        limits: Limits,
     ) -> AccountFacts:
         price = alert.limit_price if alert.limit_price is not None else alert.price
         figures = await self._book.figures(account, instrument, price)
         today = now.astimezone(state.venue.tz).date()
-        activity = await self._activity(account, instrument, figures.currency, now, today)
+        if _needs_activity(limits):
+            activity = await self._activity(account, instrument, figures.currency, now, today)
+        else:
+            # No limit reads the account's recent activity: no database round trip for it.
+            activity = Activity(0, False, False, None)
         baseline = activity.baseline_equity
         if baseline is None:
             baseline = self._first_equity.setdefault(
@@ -389,3 +394,12 @@ class Engine:
     async def stored_order(self, cid: str) -> Order | None:
         row = (await self._state.orders([cid])).get(cid)
         return None if row is None else order_from_row(row)
+
+
+def _needs_activity(limits: Limits) -> bool:
+    """Whether a limit depends on the orders of the last minute, open orders or the day's loss."""
+    return (
+        limits.max_orders_per_minute is not None
+        or limits.max_daily_loss is not None
+        or limits.same_direction_guard
+    )
