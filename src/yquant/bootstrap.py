@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.brokers.routing import AccountBrokers
@@ -14,6 +15,10 @@ from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.ports import Broker
 from yquant.settings import Settings
+
+if TYPE_CHECKING:
+    from yquant.adapters.catalog import CatalogCache
+    from yquant.services.engine import Engine
 
 
 @dataclass
@@ -95,3 +100,26 @@ def configure_logging(level: str, role: str) -> None:
     # Library loggers that would print request lines (and with them URLs) stay quiet.
     for noisy in ("httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def open_engine(
+    settings: Settings, runtime: Runtime, broker: Broker, policies: dict[str, Any] | None = None
+) -> tuple[Engine, CatalogCache]:
+    """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
+    it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
+    from yquant.adapters.calendar_cache import CachedSchedules
+    from yquant.adapters.catalog import load_instruments
+    from yquant.domain import market_rules
+    from yquant.services.engine import Engine
+
+    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
+    instruments = await load_instruments(settings, runtime.store)
+    engine = Engine(
+        settings=settings,
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        instruments=instruments,
+        broker=broker,
+        policies=policies,
+    )
+    return engine, instruments

@@ -10,37 +10,27 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from yquant.adapters.calendar_cache import CachedSchedules
-from yquant.bootstrap import build, build_broker
+from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import alerts, market_rules
 from yquant.domain.decision import Verdict
 from yquant.errors import SignalRejectedError
-from yquant.services.engine import Decision, Engine
+from yquant.services.engine import Decision
 from yquant.settings import Settings
 
 
 async def simulate(settings: Settings, body: bytes, now: datetime) -> dict[str, Any]:
     """The decision as plain data: market state, sizing inputs, orders or rejections."""
-    from yquant.adapters.catalog import load_instruments
 
     try:
         fields = alerts.decode_body(body)
         alert = alerts.parse_alert(fields, now)
     except SignalRejectedError as exc:
         return {"verdict": "invalid", "reason": exc.reason, "detail": exc.detail, "traded": False}
-    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
     runtime = build(settings, "cli")
     broker = build_broker(settings, runtime)
     try:
-        instruments = await load_instruments(settings, runtime.store)
         await broker.connect()
-        engine = Engine(
-            settings=settings,
-            recorder=runtime.recorder,
-            bus=runtime.bus,
-            instruments=instruments,
-            broker=broker,
-        )
+        engine, _ = await open_engine(settings, runtime, broker)
         decision = await engine.decide(alert, now)
         return report(decision, now)
     finally:

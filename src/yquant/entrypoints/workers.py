@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from yquant.adapters.bus import ORDERS, SIGNALS
-from yquant.adapters.calendar_cache import CachedSchedules
-from yquant.adapters.catalog import load_instruments
-from yquant.bootstrap import build, build_broker
+from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.services import routing
-from yquant.services.engine import Engine
 from yquant.services.gateway import Gateway
 from yquant.services.release import QueueReleaser
 from yquant.services.worker_state import WorkerState
@@ -26,21 +23,12 @@ async def run_engine(settings: Settings) -> None:
     stop = asyncio.Event()
     install_stop_handlers(stop)
     policies = routing.validate_sizing(settings)
-    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
     runtime = build(settings, "engine")
     state = WorkerState(settings, runtime.store)
     await state.load()
-    instruments = await load_instruments(settings, runtime.store)
     broker = build_broker(settings, runtime)
     await broker.connect()
-    engine = Engine(
-        settings=settings,
-        recorder=runtime.recorder,
-        bus=runtime.bus,
-        instruments=instruments,
-        broker=broker,
-        policies=policies,
-    )
+    engine, instruments = await open_engine(settings, runtime, broker, policies)
     releaser = QueueReleaser(
         engine=engine,
         role=state.role,

@@ -226,19 +226,12 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
+        from yquant.bootstrap import open_engine
         from yquant.services import manual
-        from yquant.services.engine import Engine
 
-        instruments = await _catalog(settings, runtime)
+        engine, instruments = await open_engine(settings, runtime, brokers)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
         price = await manual.reference_price(brokers, args.account, market, exchange, ticker)
-        engine = Engine(
-            settings=settings,
-            recorder=runtime.recorder,
-            bus=runtime.bus,
-            instruments=instruments,
-            broker=brokers,
-        )
         outcome = await manual.place(
             engine=engine,
             recorder=runtime.recorder,
