@@ -129,12 +129,17 @@ async def test_more_fills_at_the_same_status_are_taken(store: SqlStore) -> None:
     assert (await store.order("yqorder1"))["filled_quantity"] == Decimal(5)
 
 
-async def test_open_orders_and_holdings(store: SqlStore) -> None:
+async def test_open_orders_are_those_not_final(store: SqlStore) -> None:
+    from yquant.adapters.db.accounts import AccountBook
+
     await store.apply("order.insert", order_row(an_order(status=OrderStatus.SUBMITTED)))
     await store.apply(
         "order.insert", order_row(an_order(client_order_id="done", status=OrderStatus.FILLED))
     )
-    assert [r["client_order_id"] for r in await store.open_orders()] == ["yqorder1"]
+    assert [r["client_order_id"] for r in await AccountBook(store).open_orders()] == ["yqorder1"]
+
+
+async def test_a_fill_is_recorded_once(store: SqlStore) -> None:
 
     def fill(fid: str, side: Side, qty: int) -> dict:
         return fill_row(
@@ -155,8 +160,11 @@ async def test_open_orders_and_holdings(store: SqlStore) -> None:
     assert await store.apply("fill.insert", fill("f1", Side.BUY, 10))
     assert await store.apply("fill.insert", fill("f1", Side.BUY, 10)) is False
     await store.apply("fill.insert", fill("f2", Side.SELL, 3))
-    assert await store.holdings("005930", ["paper", "other"]) == {"paper": Decimal(7)}
-    assert await store.holdings("000660", ["paper"]) == {}
+    fills = await store.recent("fills")
+    assert sorted((f["fill_id"], f["side"], f["quantity"]) for f in fills) == [
+        ("f1", "buy", Decimal(10)),
+        ("f2", "sell", Decimal(3)),
+    ]
 
 
 async def test_waiting_signals_are_those_of_this_worker_still_accepted(store: SqlStore) -> None:

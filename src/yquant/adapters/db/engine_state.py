@@ -14,10 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.store import SqlStore
-
-# Orders that may still trade: counted by the same-direction guard.
-WORKING = ("new", "submitted", "accepted", "partially_filled", "unknown")
+from yquant.adapters.db.store import WORKING_STATUSES, SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +51,7 @@ class SqlEngineState:
         )
         working = (
             select(o.c.side)
-            .where(o.c.account == account, o.c.ticker == ticker, o.c.status.in_(WORKING))
+            .where(o.c.account == account, o.c.ticker == ticker, o.c.status.in_(WORKING_STATUSES))
             .distinct()
         )
         if exclude is not None:

@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, event, func, or_, select, text
+from sqlalchemy import Table, and_, bindparam, case, event, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from yquant.adapters.db import tables
+from yquant.domain.model import OrderStatus
 from yquant.errors import DatabaseUnavailableError
 
 OPS: dict[str, tuple[Table, str, bool]] = {
@@ -38,7 +38,9 @@ OPS: dict[str, tuple[Table, str, bool]] = {
     "account.upsert": (tables.accounts, "name", True),
 }
 
-OPEN_STATUSES = ("submitted", "accepted", "partially_filled", "unknown")
+# Orders the broker may still act on (not final); "new" ones were never sent.
+WORKING_STATUSES = tuple(s.value for s in OrderStatus if not s.is_final)
+OPEN_STATUSES = tuple(s for s in WORKING_STATUSES if s != OrderStatus.NEW.value)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -229,11 +231,6 @@ class SqlStore:
         )
         return rows[0] if rows else None
 
-    async def open_orders(self) -> list[dict[str, Any]]:
-        return await self.rows(
-            select(tables.orders).where(tables.orders.c.status.in_(OPEN_STATUSES))
-        )
-
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
         s = tables.signals
         return await self.rows(
@@ -242,18 +239,6 @@ class SqlStore:
             .order_by(s.c.id)
             .limit(500)
         )
-
-    async def holdings(self, ticker: str, accounts: list[str]) -> dict[str, Decimal]:
-        """Shares of ``ticker`` held per account, from the recorded fills."""
-        f = tables.fills
-        signed = case((f.c.side == "buy", f.c.quantity), else_=-f.c.quantity)
-        stmt = (
-            select(f.c.account, func.sum(signed).label("qty"))
-            .where(f.c.ticker == ticker, f.c.account.in_(accounts))
-            .group_by(f.c.account)
-        )
-        rows = await self.rows(stmt)
-        return {r["account"]: Decimal(r["qty"]) for r in rows}
 
     async def rows(self, stmt: Any) -> list[dict[str, Any]]:
         """Run a read statement (under the store's timeout) and return plain dict rows."""
