@@ -68,3 +68,17 @@ async def test_a_start_during_an_outage_uses_the_last_snapshot(
     assert [a["name"] for a in snapshot.accounts] == ["paper"]
     assert restarted.is_active()
     await proxy.stop()
+
+
+async def test_accounts_are_registered_at_start_not_on_every_refresh(
+    tmp_path, sqlite_url, monkeypatch
+) -> None:
+    from yquant.adapters.db import tables
+
+    store = SqlStore(sqlite_url)
+    state = WorkerState(settings_for(tmp_path, sqlite_url, "local", monkeypatch), store)
+    await state.load()
+    await store.run(lambda conn: conn.execute(tables.accounts.delete()), write=True)
+    refreshed = await state.load(register=False)
+    assert refreshed.accounts == []  # a refresh only reads
+    await store.close()

@@ -85,9 +85,11 @@ class WorkerState:
         """From the last load (see ActiveRole for a fresh answer)."""
         return self.role.epoch_of(self.current.role) is not None
 
-    async def load(self) -> Snapshot:
+    async def load(self, *, register: bool = True) -> Snapshot:
+        """Read role and accounts (after registering the configured accounts, at start)."""
         try:
-            await self._register_accounts()
+            if register:
+                await self._register_accounts()
             role = await self._roles.active()
             accounts = await self._store.rows(
                 select(tables.accounts).order_by(tables.accounts.c.name)
@@ -116,7 +118,7 @@ class WorkerState:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
             if not stop.is_set():
-                await self.load()
+                await self.load(register=False)
 
     async def _register_accounts(self) -> None:
         """The configured accounts (names, broker; never credentials) into the database."""
