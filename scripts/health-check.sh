@@ -21,24 +21,10 @@ case "${1:-}" in
     ;;
 esac
 
-env_file="${YQUANT_ENV_FILE:-/etc/yquant/yquant.env}"
 config="${YQUANT_CONFIG:-/etc/yquant/yquant.toml}"
-if [ -n "${YQUANT_BIN:-}" ]; then
-  yquant_bin="$YQUANT_BIN"
-elif [ -x /opt/yquant/current/.venv/bin/yquant ]; then
-  yquant_bin=/opt/yquant/current/.venv/bin/yquant
-else
-  yquant_bin="$(command -v yquant)" || {
-    echo "health-check: yquant not found (set YQUANT_BIN)" >&2
-    exit 1
-  }
-fi
-if [ -r "$env_file" ]; then
-  set -a
-  # shellcheck disable=SC1090
-  . "$env_file"
-  set +a
-fi
+# shellcheck source=scripts/yquant-env.sh
+. "$(dirname "$0")/yquant-env.sh"
+yquant_env_load health-check
 # The units run with this data directory; the checkup reads the same journals.
 export YQUANT__DATA_DIR="${YQUANT__DATA_DIR:-/var/lib/yquant}"
 

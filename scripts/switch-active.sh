@@ -35,30 +35,16 @@ cfg="${YQ_HAPROXY_CFG:-/etc/haproxy/haproxy.cfg}"
 socket="${YQ_HAPROXY_SOCKET:-/run/haproxy/admin.sock}"
 reload_cmd="${YQ_HAPROXY_RELOAD:-systemctl reload haproxy}"
 haproxy_bin="${YQ_HAPROXY_BIN:-haproxy}"
-env_file="${YQUANT_ENV_FILE:-/etc/yquant/yquant.env}"
 lock="${YQ_SWITCH_LOCK:-/run/lock/yquant-switch-active.lock}"
 actor="${YQ_ACTOR:-${SUDO_USER:-$(id -un)}}"
 
-if [ -n "${YQUANT_BIN:-}" ]; then
-  yquant_bin="$YQUANT_BIN"
-elif [ -x /opt/yquant/current/.venv/bin/yquant ]; then
-  yquant_bin=/opt/yquant/current/.venv/bin/yquant
-else
-  yquant_bin="$(command -v yquant)" || {
-    echo "switch-active: yquant not found (set YQUANT_BIN)" >&2
-    exit 1
-  }
-fi
+# shellcheck source=scripts/yquant-env.sh
+. "$(dirname "$0")/yquant-env.sh"
+yquant_env_load switch-active
 command -v "$haproxy_bin" >/dev/null || {
   echo "switch-active: $haproxy_bin not found (set YQ_HAPROXY_BIN)" >&2
   exit 1
 }
-if [ -r "$env_file" ]; then
-  set -a
-  # shellcheck disable=SC1090
-  . "$env_file"
-  set +a
-fi
 
 # One switch at a time.
 exec 9>"$lock"
