@@ -52,6 +52,7 @@ CREATE INDEX IF NOT EXISTS orders_open ON orders (market, ticker, status);
 CREATE TABLE IF NOT EXISTS fills (
     fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, quantity TEXT NOT NULL,
     price TEXT NOT NULL, commission TEXT NOT NULL, filled_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS fills_order ON fills (client_order_id);
 CREATE TABLE IF NOT EXISTS prices (
     market TEXT NOT NULL, ticker TEXT NOT NULL, price TEXT NOT NULL, seen_at TEXT NOT NULL,
     PRIMARY KEY (market, ticker));
@@ -169,7 +170,9 @@ class PaperBroker:
             # A new price first reaches the orders already resting on this ticker.
             self._observe(db, order.market, order.ticker, order.reference_price)
         price = self._price(db, order.market, order.ticker)
-        broker_id = f"P{db.execute('SELECT COUNT(*) FROM orders').fetchone()[0] + 1:010d}"
+        # The next rowid: O(log n), unlike counting every order the venue ever took.
+        last = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM orders").fetchone()[0]
+        broker_id = f"P{last + 1:010d}"
         currency = CURRENCY[order.market]
         reason: str | None = None
         reserve = Decimal(0)
