@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,3 +83,26 @@ async def test_accounts_are_registered_at_start_not_on_every_refresh(
     refreshed = await state.load(register=False)
     assert refreshed.accounts == []  # a refresh only reads
     await store.close()
+
+
+async def test_roles_of_one_worker_write_the_snapshot_at_the_same_time(
+    tmp_path, sqlite_url, monkeypatch
+) -> None:
+    # The engine and the gateway start together and both write the worker's snapshot.
+    import asyncio
+
+    settings = settings_for(tmp_path, sqlite_url, "local", monkeypatch)
+    stores = [SqlStore(sqlite_url) for _ in range(8)]
+    states = [WorkerState(settings, s) for s in stores]
+    for _ in range(5):
+        loaded = await asyncio.gather(*(asyncio.to_thread(_load_in_thread, st) for st in states))
+        assert all(snapshot.source == "database" for snapshot in loaded)
+    assert json.loads((tmp_path / "state" / "worker-state.json").read_text())["accounts"]
+    for s in stores:
+        await s.close()
+
+
+def _load_in_thread(state: WorkerState):
+    import asyncio
+
+    return asyncio.run(state.load())

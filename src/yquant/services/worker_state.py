@@ -143,19 +143,26 @@ class WorkerState:
         )
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
-        """Atomically: a crash mid-write leaves the previous snapshot, never half a file."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
+        """Atomically: a crash mid-write leaves the previous snapshot, never half a file.
+
+        Several roles of one worker write it; each through its own temporary file. A snapshot
+        that cannot be written is a warning, never a reason to stop trading.
+        """
+        tmp = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
         payload = {
             "role": snapshot.role,
             "accounts": snapshot.accounts,
             "loaded_at": snapshot.loaded_at,
         }
-        with tmp.open("w") as fh:
-            json.dump(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._path)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as fh:
+                json.dump(payload, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            logger.warning("worker state snapshot not written path=%s error=%s", self._path, exc)
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
