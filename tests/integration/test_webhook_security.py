@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -13,8 +14,10 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import free_port
 from yquant.adapters.bus import SIGNALS
 from yquant.bootstrap import build
+from yquant.entrypoints.http import serve
 from yquant.entrypoints.webhook import create_app
 from yquant.services.ingest import Ingest
 from yquant.settings import load_settings
@@ -295,3 +298,36 @@ async def test_tradingview_addresses_are_never_throttled(
         ]
         assert codes == [401] * 6
         assert (await post(c, "/webhook", alert(id="ours"))).json()["status"] == "accepted"
+
+
+async def test_real_server_ignores_forwarded_for_from_an_untrusted_loopback_peer(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    """Through the real HTTP server: a local process cannot claim a TradingView address by
+    sending X-Forwarded-For, because loopback is not a trusted proxy unless configured."""
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YQUANT__DATABASE__URL", sqlite_url)
+    monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
+    monkeypatch.setenv("YQUANT__WEBHOOK__IP_ALLOWLIST_ENABLED", "true")
+    s = load_settings()
+    runtime = build(s, "webhook")
+    ingest = Ingest(recorder=runtime.recorder, bus=runtime.bus, secret=SECRET, worker="blue")
+    port = free_port()
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(create_app(runtime, ingest), "127.0.0.1", port, stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            for _ in range(100):
+                try:
+                    spoof = await post(c, "/webhook", alert(id="1"), **{"x-forwarded-for": TV_IP})
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+        assert (spoof.status_code, spoof.json()["reason"]) == (403, "source_not_allowed")
+        [row] = await runtime.store.recent("signals")
+        assert row["source_ip"] == "127.0.0.1"
+        assert await runtime.bus.client.xlen(SIGNALS) == 0
+    finally:
+        stop.set()
+        await server
+        await runtime.close()

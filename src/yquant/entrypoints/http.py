@@ -26,6 +26,10 @@ async def serve(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None
         access_log=False,
         lifespan="off",
         server_header=False,
+        # The client address is yQuant's own decision (`sources.client_address`, trusted proxies
+        # only). uvicorn's proxy-header handling would otherwise believe X-Forwarded-For from any
+        # loopback peer and let a local process pose as TradingView.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     server = _Server(config)
