@@ -105,3 +105,48 @@ async def test_the_journal_survives_a_restart(tmp_path: Path) -> None:
     assert again.depth == 1
     assert again.has_signal("a")
     assert [op for _, op, _ in again.peek()] == ["signal.insert"]
+
+
+async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_path) -> None:
+    """Writes that share a commit: when another writer adds one of their keys while the batch
+    is on its way, that write is a repeat, the others are stored, and nothing is journaled."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.util import await_only
+
+    from yquant.adapters.db import tables
+    from yquant.adapters.db.store import make_sync_sqlite_engine
+
+    other = SqlStore(db_url, timeout_s=5)
+
+    class RacedStore(SqlStore):
+        async def _in_writer_thread(self, fn, *args):
+            # SQLite: the batch's transaction holds the write lock from its start, so the
+            # other writer can only come just before it.
+            engine = make_sync_sqlite_engine(db_url)
+            with engine.begin() as elsewhere:
+                elsewhere.execute(tables.signals.insert(), sig("raced"))
+            engine.dispose()
+            return await super()._in_writer_thread(fn, *args)
+
+        def _insert_run(self, conn, op, rows):
+            if self.dialect == "mysql":
+                # Pin this transaction's snapshot first, so the batch cannot see the key.
+                conn.execute(text("SELECT COUNT(*) FROM signals"))
+                await_only(other.apply("signal.insert", sig("raced")))
+            return super()._insert_run(conn, op, rows)
+
+    store = RacedStore(db_url, timeout_s=5)
+    recorder = Recorder(store, Journal(tmp_path / "journal.sqlite3"))
+    try:
+        written = await asyncio.gather(
+            *(recorder.write("signal.insert", sig(k)) for k in ("r1", "raced", "r2"))
+        )
+        assert written == [Written.STORED, Written.UNCHANGED, Written.STORED]
+        assert recorder.journal.depth == 0
+        assert await keys_in(db_url) == ["r1", "r2", "raced"]
+    finally:
+        await recorder.close()
+        await store.close()
+        await other.close()

@@ -53,6 +53,33 @@ async def test_signal_key_is_unique(store: SqlStore) -> None:
     assert "never-stored" not in (row["payload"] or "")
 
 
+async def test_a_batch_of_inserts_tells_each_new_row_from_each_repeat(store: SqlStore) -> None:
+    await store.apply("signal.insert", a_signal("old"))
+    batch = ["b1", "old", "b2", "b1", "b3"]
+    results = await store.apply_many([("signal.insert", a_signal(k)) for k in batch])
+    assert results == [True, False, True, False, True]
+    rows = await store.recent("signals")
+    assert sorted(r["signal_key"] for r in rows) == ["b1", "b2", "b3", "old"]
+    # The same again changes nothing: every one is a repeat now.
+    again = await store.apply_many([("signal.insert", a_signal(k)) for k in batch])
+    assert again == [False] * 5
+    assert len(await store.recent("signals")) == 4
+
+
+async def test_a_batch_mixing_inserts_and_advances_keeps_its_order(store: SqlStore) -> None:
+    items = [
+        ("signal.insert", a_signal("m1")),
+        ("signal.insert", a_signal("m2")),
+        ("signal.advance", a_signal("m1", SignalStatus.REJECTED, reason="no_quantity")),
+        ("signal.insert", a_signal("m3")),
+        ("signal.insert", a_signal("m1")),
+    ]
+    assert await store.apply_many(items) == [True, True, True, True, False]
+    rows = {r["signal_key"]: r for r in await store.recent("signals")}
+    assert (rows["m1"]["status"], rows["m1"]["reason"]) == ("rejected", "no_quantity")
+    assert rows["m2"]["status"] == rows["m3"]["status"] == "accepted"
+
+
 async def test_signal_only_moves_forward(store: SqlStore) -> None:
     await store.apply("signal.insert", a_signal("k2"))
     assert await store.apply(

@@ -15,11 +15,26 @@ several processes need no read-modify-write and no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, event, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -43,18 +58,41 @@ WORKING_STATUSES = tuple(s.value for s in OrderStatus if not s.is_final)
 OPEN_STATUSES = tuple(s for s in WORKING_STATUSES if s != OrderStatus.NEW.value)
 
 
+def _sqlite_pragmas(engine: Engine) -> Engine:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=15000")
+        cur.close()
+
+    return engine
+
+
+def make_sync_sqlite_engine(url: str) -> Engine:
+    """The blocking engine for the same SQLite file, for the writer thread. Its transactions
+    take the write lock when they begin (BEGIN IMMEDIATE), so what they read stays true until
+    they commit: another process's commit cannot slip in between."""
+    engine = _sqlite_pragmas(
+        create_engine(url.replace("+aiosqlite", "", 1), connect_args={"timeout": 15})
+    )
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver's own deferred BEGIN, replaced below
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 15})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=15000")
-            cur.close()
-
+        _sqlite_pragmas(engine.sync_engine)
         return engine
     return create_async_engine(
         url,
@@ -73,6 +111,8 @@ class SqlStore:
         self._timeout_s = timeout_s
         self._engine: AsyncEngine | None = None
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -88,6 +128,12 @@ class SqlStore:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await asyncio.get_running_loop().run_in_executor(None, writer.shutdown)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = None
 
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute(text("SELECT 1")))
@@ -106,33 +152,88 @@ class SqlStore:
         duplicate natural key on an insert is that write's False, not a failure of the batch.
         """
 
-        async def run(conn: Any) -> list[bool]:
-            results = []
-            for op, row in items:
-                table, _key, monotonic = OPS[op]
-                stmt = self._statement(op, tuple(row))
-                if monotonic or self.dialect == "sqlite":
-                    result = await conn.execute(stmt, row)
-                    results.append(bool(result.rowcount))
-                else:
-                    # MariaDB: a plain INSERT in a savepoint; the duplicate key (1062) rolls
-                    # back only that statement.
-                    savepoint = await conn.begin_nested()
-                    try:
-                        await conn.execute(stmt, row)
-                    except IntegrityError as exc:
-                        await savepoint.rollback()
-                        if not _is_duplicate_key(exc):
-                            raise
-                        results.append(False)
-                    else:
-                        await savepoint.commit()
-                        results.append(True)
-                if table is tables.orders and (monotonic or results[-1]):
-                    await conn.execute(self._statement("order.event", ()), _order_event(row))
-            return results
+        if self.dialect == "sqlite":
+            # The whole transaction in one call on the writer thread: with aiosqlite every
+            # statement, the commit and the connection's return would each wait for a turn of
+            # the busy event loop.
+            return await self._in_writer_thread(self._write_all, items)
+        return list(await self.run(lambda conn: conn.run_sync(self._write_all, items), write=True))
 
-        return list(await self.run(run, write=True))
+    def _write_all(self, conn: Connection, items: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        results: list[bool] = []
+        start = 0
+        while start < len(items):
+            end = self._run_end(items, start)
+            if end - start > 1:
+                rows = [row for _, row in items[start:end]]
+                results.extend(self._insert_run(conn, items[start][0], rows))
+            else:
+                results.append(self._apply_one(conn, *items[start]))
+            start = end
+        return results
+
+    @staticmethod
+    def _run_end(items: list[tuple[str, dict[str, Any]]], start: int) -> int:
+        """End of the run of plain inserts that can go as one statement, beginning at ``start``:
+        the same insert op over the same columns (orders excluded: each records an event)."""
+        op, row = items[start]
+        table, _key, monotonic = OPS[op]
+        end = start + 1
+        if monotonic or table is tables.orders:
+            return end
+        columns = row.keys()
+        while end < len(items) and items[end][0] == op and items[end][1].keys() == columns:
+            end += 1
+        return end
+
+    def _insert_run(self, conn: Connection, op: str, rows: list[dict[str, Any]]) -> list[bool]:
+        """Insert-if-new for many rows of one op at once; True for each row that was new."""
+        key = OPS[op][1]
+        results: list[bool] = []
+        fresh: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for row in rows:  # the same key twice in one batch: the first one counts
+            new = row[key] not in seen
+            seen.add(row[key])
+            results.append(new)
+            if new:
+                fresh.append(row)
+        # Which keys exist, then one executemany for the others. On SQLite the transaction
+        # holds the write lock from its start; on InnoDB a key that another writer adds in
+        # between fails the INSERT (1062) and with it the transaction, and the caller retries
+        # row by row.
+        found = conn.execute(
+            self._statement(op + ".existing", ()), {"keys": [r[key] for r in fresh]}
+        )
+        existing = set(found.scalars())
+        insert = [r for r in fresh if r[key] not in existing]
+        if insert:
+            conn.execute(self._statement(op + ".plain", ()), insert)
+        stored = {r[key] for r in insert}
+        return [new and row[key] in stored for new, row in zip(results, rows, strict=True)]
+
+    def _apply_one(self, conn: Connection, op: str, row: dict[str, Any]) -> bool:
+        table, _key, monotonic = OPS[op]
+        stmt = self._statement(op, tuple(row))
+        if monotonic or self.dialect == "sqlite":
+            changed = bool(conn.execute(stmt, row).rowcount)
+        else:
+            # MariaDB: a plain INSERT in a savepoint; the duplicate key (1062) rolls back only
+            # that statement.
+            savepoint = conn.begin_nested()
+            try:
+                conn.execute(stmt, row)
+            except IntegrityError as exc:
+                savepoint.rollback()
+                if not _is_duplicate_key(exc):
+                    raise
+                changed = False
+            else:
+                savepoint.commit()
+                changed = True
+        if table is tables.orders and (monotonic or changed):
+            conn.execute(self._statement("order.event", ()), _order_event(row))
+        return changed
 
     def _statement(self, op: str, columns: tuple[str, ...]) -> Any:
         """The statement for ``op`` over ``columns``, built once and executed with parameters
@@ -145,6 +246,11 @@ class SqlStore:
         return stmt
 
     def _build(self, op: str, columns: tuple[str, ...]) -> Any:
+        if op.endswith(".existing"):
+            table, key, _ = OPS[op.removesuffix(".existing")]
+            return select(table.c[key]).where(table.c[key].in_(bindparam("keys", expanding=True)))
+        if op.endswith(".plain"):
+            return OPS[op.removesuffix(".plain")][0].insert()
         if op == "order.event":
             # The state change the orders row now shows, once per (order, status, filled
             # quantity); a late replay that did not move the row records nothing.
@@ -252,13 +358,35 @@ class SqlStore:
     async def run(self, fn: Any, *, write: bool = False) -> Any:
         """Run ``fn(connection)`` under the store's timeout, in a transaction when ``write``;
         an unreachable, resetting or hung database raises DatabaseUnavailableError."""
+        async with self._guarded():
+            if write:
+                async with self.engine.begin() as conn:
+                    return await fn(conn)
+            async with self.engine.connect() as conn:
+                return await fn(conn)
+
+    async def _in_writer_thread(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(connection, *args)`` in one transaction on the SQLite writer thread."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="yq-sqlite-writer")
+            self._sync_engine = make_sync_sqlite_engine(self._url)
+        engine = self._sync_engine
+        assert engine is not None
+
+        def work() -> Any:
+            with engine.begin() as conn:
+                return fn(conn, *args)
+
+        async with self._guarded():
+            # A call cut off by the timeout may still commit later; every write is idempotent,
+            # so the journaled copy then replays as a repeat.
+            return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(self._timeout_s):
-                if write:
-                    async with self.engine.begin() as conn:
-                        return await fn(conn)
-                async with self.engine.connect() as conn:
-                    return await fn(conn)
+                yield
         except TimeoutError as exc:
             raise DatabaseUnavailableError("database call timed out") from exc
         except (OperationalError, OSError, ConnectionError) as exc:
