@@ -30,7 +30,9 @@ async def client(tmp_path: Path, db_url: str, valkey_url: str, monkeypatch) -> A
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
         c.runtime = runtime  # type: ignore[attr-defined]
+        c.ingest = ingest  # type: ignore[attr-defined]
         yield c
+    await ingest.close()
     await runtime.close()
 
 
@@ -62,6 +64,7 @@ async def test_accepted_alert_is_recorded_and_enqueued(client) -> None:
         "203.0.113.7",
     )
     assert SECRET not in row["payload"]
+    await client.ingest.flush()  # the stream gets it right after the reply
     [(_, fields)] = await client.runtime.bus.client.xrange(SIGNALS)
     assert json.loads(fields["data"])["key"] == r.json()["signal"]
 
@@ -76,6 +79,7 @@ async def test_a_repeat_is_a_duplicate_and_adds_nothing(client) -> None:
     r = await post(client, alert())
     assert (r.status_code, r.json()["status"]) == (200, "duplicate")
     assert len(await client.runtime.store.recent("signals")) == 1
+    await client.ingest.flush()
     assert await client.runtime.bus.client.xlen(SIGNALS) == 1
 
 
@@ -97,6 +101,7 @@ async def test_bad_input_gets_a_reason_and_changes_nothing_else(
 ) -> None:
     r = await post(client, body, content_type)
     assert (r.status_code, r.json()["reason"]) == (status, reason)
+    await client.ingest.flush()
     assert await client.runtime.bus.client.xlen(SIGNALS) == 0
     [row] = await client.runtime.store.recent("signals")  # in the log, with its reason
     assert (row["status"], row["reason"]) == ("rejected", reason)
@@ -133,6 +138,7 @@ async def test_valkey_down_still_records_and_the_sweeper_enqueues_later(client) 
     async with httpx.AsyncClient(transport=transport, base_url="http://yq") as no_valkey:
         r = await post(no_valkey, alert(id="while-valkey-down"))
     assert (r.status_code, r.json()["status"]) == (200, "accepted")
+    await ingest.close()  # tried, and failed: Valkey is away
     assert await runtime.bus.client.xlen(SIGNALS) == 0
 
     sent = await sweep_waiting(

@@ -48,7 +48,9 @@ async def webhook(
     transport = httpx.ASGITransport(app=create_app(runtime, ingest), client=(peer, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
         c.runtime = runtime  # type: ignore[attr-defined]
+        c.ingest = ingest  # type: ignore[attr-defined]
         yield c
+    await ingest.close()
     await runtime.close()
 
 
@@ -94,6 +96,7 @@ async def test_allow_list_refuses_other_sources_even_loopback(
     ) as c:
         r = await post(c, "/webhook", alert(id="1"))
         assert (r.status_code, r.json()["reason"]) == (403, "source_not_allowed")
+        await c.ingest.flush()
         assert await c.runtime.bus.client.xlen(SIGNALS) == 0
 
 
@@ -326,8 +329,10 @@ async def test_real_server_ignores_forwarded_for_from_an_untrusted_loopback_peer
         assert (spoof.status_code, spoof.json()["reason"]) == (403, "source_not_allowed")
         [row] = await runtime.store.recent("signals")
         assert row["source_ip"] == "127.0.0.1"
+        await ingest.flush()
         assert await runtime.bus.client.xlen(SIGNALS) == 0
     finally:
         stop.set()
         await server
+        await ingest.close()
         await runtime.close()

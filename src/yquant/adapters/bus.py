@@ -100,6 +100,26 @@ class Bus:
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from None
 
+    async def publish_many(
+        self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
+    ) -> None:
+        """Append several entries in order in one round trip (and, with ``event``, announce
+        them once); raises BusUnavailableError when Valkey is away."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for data in messages:
+                pipe.xadd(
+                    stream,
+                    {"data": json.dumps(data, separators=(",", ":"))},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            if event is not None:
+                pipe.publish(EVENTS, json.dumps(event, separators=(",", ":")))
+            await pipe.execute()
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from None
+
     async def announce(self, event: dict[str, Any]) -> None:
         """Best-effort live event for dashboards; losing one is harmless."""
         with contextlib.suppress(BUS_ERRORS):

@@ -18,7 +18,7 @@ from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime, build
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
-from yquant.entrypoints.sources import SourceThrottle, allowed, client_address
+from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
 from yquant.services.ingest import Ingest, sweep_waiting
 from yquant.settings import Settings, webhook_secret
@@ -52,11 +52,12 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
     hook = settings.webhook
     token = hook.path_token.get_secret_value().encode() if hook.path_token else None
     throttle = SourceThrottle(hook.max_rejections_per_minute)
+    tradingview = AddressSet(hook.allowed_ips)
 
     def throttleable(source: str) -> bool:
         # TradingView's addresses (the allow-list) are shared by every TradingView user: other
         # people's bad alerts must not throttle ours. HAProxy rate-limits per source in front.
-        return not allowed(source, hook.allowed_ips)
+        return source not in tradingview
 
     async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
         """Count the rejection for its source; log it unless the source is already throttled."""
@@ -71,7 +72,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
         if throttleable(source) and throttle.throttled(source):
             return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
-        if hook.ip_allowlist_enabled and not allowed(source, hook.allowed_ips):
+        if hook.ip_allowlist_enabled and source not in tradingview:
             return await refuse(source, "source_not_allowed", f"{source} is not allowed", now)
         given = request.path_params.get("token")
         if token is not None and not (
@@ -136,7 +137,10 @@ async def run_webhook(settings: Settings) -> None:
     app = create_app(runtime, ingest)
 
     async def http() -> None:
-        await serve(app, settings.webhook.host, settings.webhook.port, stop)
+        try:
+            await serve(app, settings.webhook.host, settings.webhook.port, stop)
+        finally:
+            await ingest.close()
 
     async def sweeper() -> None:
         while not stop.is_set():

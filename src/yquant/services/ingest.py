@@ -7,6 +7,8 @@ TradingView); 5xx only when the alert could not be recorded at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -17,7 +19,7 @@ from typing import Any
 from yquant.adapters.bus import SIGNALS, Bus
 from yquant.adapters.db.recorder import Recorder, Written
 from yquant.domain import alerts
-from yquant.domain.model import SignalStatus
+from yquant.domain.model import Alert, SignalStatus
 from yquant.errors import BusUnavailableError, SignalRejectedError
 from yquant.services.records import alert_to_message, signal_row
 
@@ -55,6 +57,15 @@ class Ingest:
         self._secret = secret
         self._worker = worker
         self._max_age_s = max_age_s
+        self._outbox = Outbox(bus)
+
+    async def flush(self) -> None:
+        """Wait until what was accepted so far has been handed to the stream."""
+        await self._outbox.flush()
+
+    async def close(self) -> None:
+        """Hand the engine what was accepted and not yet enqueued (call after the last request)."""
+        await self._outbox.close()
 
     async def receive(self, body: bytes, *, source_ip: str | None, now: datetime) -> Receipt:
         fields: dict[str, Any] | None = None
@@ -78,15 +89,8 @@ class Ingest:
         written = await self._recorder.write("signal.insert", row)
         if written is Written.UNCHANGED:
             return Receipt(200, {"status": "duplicate", "signal": alert.key})
-        try:
-            await self._bus.publish(
-                SIGNALS,
-                alert_to_message(alert),
-                event={"type": "signal", "key": alert.key, "status": "accepted"},
-            )
-        except BusUnavailableError as exc:
-            # Recorded durably; the sweeper enqueues it when Valkey is back.
-            logger.warning("signal recorded but not enqueued key=%s reason=%s", alert.key, exc)
+        # Durable now: answer at once; the engine gets it with the next batch to the stream.
+        self._outbox.put(alert)
         return Receipt(200, {"status": "accepted", "signal": alert.key, "stored": written.value})
 
     async def reject(
@@ -116,6 +120,71 @@ class Ingest:
             HTTP_FOR_REASON.get(exc.reason, 400),
             {"status": "rejected", "reason": exc.reason, "detail": exc.detail},
         )
+
+
+class Outbox:
+    """Accepted alerts on their way to the engine's stream, after the reply: whatever gathered
+    while one batch was being sent goes as the next batch, in order, in one round trip.
+
+    Losing a batch loses nothing: its signals are recorded as accepted, and the sweeper enqueues
+    again what no engine has taken up (a crash here, or Valkey away).
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._pending: list[Alert] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, alert: Alert) -> None:
+        self._pending.append(alert)
+        self._idle.clear()
+        self._ready.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="signal-outbox")
+
+    async def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until everything put so far has been sent (or failed to send)."""
+        async with asyncio.timeout(timeout_s):
+            await self._idle.wait()
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Send what is pending (for at most ``timeout_s``), then stop."""
+        with contextlib.suppress(TimeoutError):
+            await self.flush(timeout_s)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._pending:
+                batch = self._pending[: self.MAX_BATCH]
+                del self._pending[: self.MAX_BATCH]
+                await self._send(batch)
+            self._idle.set()
+
+    async def _send(self, batch: list[Alert]) -> None:
+        try:
+            await self._bus.publish_many(
+                SIGNALS,
+                [alert_to_message(a) for a in batch],
+                event={"type": "signal", "status": "accepted", "count": len(batch)},
+            )
+        except BusUnavailableError as exc:
+            logger.warning(
+                "signals recorded but not enqueued count=%d first=%s reason=%s",
+                len(batch),
+                batch[0].key,
+                exc,
+            )
 
 
 async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datetime) -> int:
