@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_network
 
-from yquant.entrypoints.sources import SourceThrottle, allowed, client_address
+from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
 
 PROXY = [ip_network("10.0.0.0/24")]
 
@@ -24,10 +24,21 @@ def test_rightmost_untrusted_hop_is_the_client_behind_the_proxy() -> None:
 
 
 def test_allow_list_has_no_loopback_exemption() -> None:
-    tv = [ip_network("52.89.214.238/32")]
-    assert allowed("52.89.214.238", tv)
-    assert not allowed("127.0.0.1", tv)
-    assert not allowed("not-an-ip", tv)
+    tv = AddressSet([ip_network("52.89.214.238/32"), ip_network("34.212.75.0/30")])
+    for _ in range(2):  # the second round answers from memory: the same answers
+        assert "52.89.214.238" in tv
+        assert "34.212.75.3" in tv
+        assert "34.212.75.4" not in tv
+        assert "127.0.0.1" not in tv
+        assert "not-an-ip" not in tv
+
+
+def test_address_memory_is_bounded() -> None:
+    tv = AddressSet([ip_network("52.89.214.238/32")])
+    for i in range(AddressSet.MEMO_SIZE * 2 + 1):
+        assert f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" not in tv
+    assert len(tv._memo) <= AddressSet.MEMO_SIZE
+    assert "52.89.214.238" in tv
 
 
 def test_throttle_counts_per_source_in_a_sliding_minute() -> None:

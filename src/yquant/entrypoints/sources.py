@@ -40,8 +40,24 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
     return peer
 
 
-def allowed(address: str, allow: Sequence[Network]) -> bool:
-    return _in(address, allow)
+class AddressSet:
+    """``address in networks``, remembering the answer for addresses already seen: parsing an
+    address costs more than the rest of a request's checks, and alerts come from few sources.
+    The memory is bounded, so a flood of distinct addresses cannot grow it."""
+
+    MEMO_SIZE = 4096
+
+    def __init__(self, networks: Sequence[Network]) -> None:
+        self._networks = tuple(networks)
+        self._memo: dict[str, bool] = {}
+
+    def __contains__(self, address: str) -> bool:
+        known = self._memo.get(address)
+        if known is None:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            known = self._memo[address] = _in(address, self._networks)
+        return known
 
 
 class SourceThrottle:

@@ -32,8 +32,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+
+
 def alert_to_message(alert: Alert) -> dict[str, Any]:
-    return {f.name: _plain(getattr(alert, f.name)) for f in dataclasses.fields(alert)}
+    return {name: _plain(getattr(alert, name)) for name in _ALERT_FIELDS}
 
 
 def alert_from_message(data: dict[str, Any]) -> Alert:
