@@ -13,7 +13,8 @@ from tests.deploy.stack import ROOT, SCRIPTS
 
 def _deploy(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
-    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    # uv on PATH, else the one `make` bootstrapped for this checkout.
+    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     env.update(
         YQ_ROOT=str(root),
         YQ_UV=uv,
