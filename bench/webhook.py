@@ -3,17 +3,20 @@
 Starts, on free loopback ports:
   * the real webhook role (`yquant webhook`) on the embedded defaults: a SQLite file (WAL,
     synchronous=FULL, so every ack waits for an fsync) and a private valkey-server;
-  * a bare endpoint on the same server stack (Starlette + uvicorn, one process, a route that
-    returns a small JSON body and does nothing else).
+  * a bare endpoint on the same server stack (the webhook's own `serve`: uvicorn with uvloop
+    and httptools, Starlette routing, one process) with a route that reads the body, returns a
+    small JSON body and does nothing else.
 
 Then, from this process (asyncio, raw HTTP/1.1 keep-alive connections, no client library in the
 way), for each target rate (default 200 and 1,000 requests/s, 5 s each, open loop: requests are
 sent on schedule whether or not earlier ones have been answered) it reports ack latency
 p50/p99 and the achieved rate; then the maximum sustained throughput of both servers (closed
-loop, 16 connections, 5 s) and the ratio webhook/bare. Every request is a distinct, valid alert
-(all must be answered 200 "accepted"). Everything stops by itself; loopback only.
+loop, the best of 16, 64 and 128 connections, 5 s each) and the ratio webhook/bare. Every
+request is a distinct, valid alert (all must be answered 200 "accepted"). Everything stops by
+itself; loopback only.
 
-    .venv/bin/python bench/webhook.py [--rates 200,1000] [--seconds 5] [--json]
+    .venv/bin/python bench/webhook.py [--rates 200,1000] [--connections 16,64,128]
+                                      [--seconds 5] [--json]
 """
 
 from __future__ import annotations
@@ -44,18 +47,28 @@ SECRET = "bench-secret-0123456789"
 
 
 def serve_bare(port: int) -> None:
-    import uvicorn
+    """The webhook's own server stack (`yquant.entrypoints.http.serve`: uvicorn with uvloop and
+    httptools, Starlette routing) with a route that reads the body and does nothing else."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from yquant.entrypoints.cli import run_event_loop
+    from yquant.entrypoints.http import serve
+    from yquant.entrypoints.process import install_stop_handlers
+
     async def bare(request: Request) -> JSONResponse:
         await request.body()
         return JSONResponse({"status": "accepted"})
 
-    app = Starlette(routes=[Route("/webhook", bare, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_handlers(stop)
+        app = Starlette(routes=[Route("/webhook", bare, methods=["POST"])])
+        await serve(app, "127.0.0.1", port, stop)
+
+    run_event_loop(main())
 
 
 # ---- a minimal HTTP/1.1 keep-alive client -------------------------------------------------------
@@ -223,7 +236,9 @@ def wait_port(port: int) -> None:
     wait_until(up, timeout_s=30, every_s=0.1)
 
 
-async def measure(webhook_port: int, bare_port: int, rates: list[int], seconds: float):
+async def measure(
+    webhook_port: int, bare_port: int, rates: list[int], concurrencies: list[int], seconds: float
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {"fixed_rate": [], "max": {}}
     # Warm both servers (imports, connection pools, SQLite pages).
@@ -236,8 +251,16 @@ async def measure(webhook_port: int, bare_port: int, rates: list[int], seconds: 
                 "bare": await fixed_rate(bare_port, rate, seconds, f"{run}-b{rate}"),
             }
         )
-    results["max"]["webhook"] = await saturate(webhook_port, seconds, run + "-max")
-    results["max"]["bare"] = await saturate(bare_port, seconds, run + "-bmax")
+    # Maximum sustained throughput: the best of several client concurrencies, for each server
+    # (a burst at a bar's close is many alerts at once; the webhook shares commits among
+    # whatever arrives together, the bare endpoint has nothing to share).
+    for name, port in (("webhook", webhook_port), ("bare", bare_port)):
+        tries = [
+            {"connections": n, **await saturate(port, seconds, f"{run}-{name}-{n}", n)}
+            for n in concurrencies
+        ]
+        best = max(tries, key=lambda t: t["rps"])
+        results["max"][name] = {**best, "tries": tries}
     results["max"]["ratio_webhook_to_bare"] = round(
         results["max"]["webhook"]["rps"] / results["max"]["bare"]["rps"], 3
     )
@@ -248,6 +271,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", default="16,64,128", help="closed-loop concurrencies")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,7 +289,8 @@ def main() -> int:
         wait_port(webhook_port)
         wait_port(bare_port)
         rates = [int(r) for r in args.rates.split(",")]
-        results = asyncio.run(measure(webhook_port, bare_port, rates, args.seconds))
+        concurrencies = [int(n) for n in args.connections.split(",")]
+        results = asyncio.run(measure(webhook_port, bare_port, rates, concurrencies, args.seconds))
     finally:
         for proc in (webhook, bare):
             if proc is not None and proc.poll() is None:
@@ -275,6 +300,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     failures = sum(r["webhook"]["failures"] for r in results["fixed_rate"])
+    failures += sum(t["failures"] for t in results["max"]["webhook"]["tries"])
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -291,6 +317,9 @@ def main() -> int:
                 f"p99 {b['p99_ms']:.2f} ms"
             )
         m = results["max"]
+        for name in ("webhook", "bare"):
+            tries = ", ".join(f"{t['rps']}/s @{t['connections']}" for t in m[name]["tries"])
+            print(f"  closed loop {name:>7}: {tries}")
         print(
             f"  max sustained: webhook {m['webhook']['rps']} req/s, bare {m['bare']['rps']} "
             f"req/s, ratio {m['ratio_webhook_to_bare']}"
