@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -55,6 +56,11 @@ async def run_tasks(
     work: list[Callable[[], Awaitable[None]]],
 ) -> None:
     """Run ``work`` plus heartbeat and journal relay until ``stop``; a crash in one stops all."""
+    # What exists by now (modules, settings, table metadata, the app) lives as long as the
+    # process: keep it out of the collector's full passes, which otherwise stall the loop for
+    # tens of milliseconds (65 ms measured on the webhook under load).
+    gc.collect()
+    gc.freeze()
     tasks = [
         asyncio.create_task(heartbeat(runtime, role, stop), name="heartbeat"),
         asyncio.create_task(runtime.recorder.relay(stop), name="relay"),
