@@ -161,10 +161,11 @@ async def test_repeated_failures_from_one_source_are_throttled(
             (await post(c, "/webhook", alert(secret=f"guess-{i}"))).status_code for i in range(8)
         ]
         assert codes == [401] * 5 + [429] * 3
-        # Throttled even with the right secret; the log holds the five attempts, no flood.
+        # Throttled even with the right secret; the log holds the five attempts and the
+        # moment the source was throttled, no flood.
         assert (await post(c, "/webhook", alert(id="ok"))).status_code == 429
         rows = await c.runtime.store.recent("signals")
-        assert [r["reason"] for r in rows] == ["bad_secret"] * 5
+        assert [r["reason"] for r in rows] == ["throttled"] + ["bad_secret"] * 5
         assert {r["source_ip"] for r in rows} == {"198.51.100.20"}
         health = (await c.get("/healthz")).json()
         assert health["checks"]["throttled_sources"] == 1

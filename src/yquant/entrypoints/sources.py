@@ -66,6 +66,7 @@ class SourceThrottle:
     def __init__(self, limit_per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit_per_minute
         self._events: dict[str, deque[float]] = {}
+        self._announced: dict[str, float] = {}
         self._now = now
 
     def _window(self, source: str) -> deque[float]:
@@ -87,6 +88,18 @@ class SourceThrottle:
         events = self._window(source)
         events.append(self._now())
         return len(events)
+
+    def first_refusal(self, source: str) -> bool:
+        """True for the first throttled request of a source in a minute: that one is logged, the
+        flood after it is not."""
+        now = self._now()
+        last = self._announced.get(source)
+        if last is not None and now - last < 60.0:
+            return False
+        if len(self._announced) >= 4096:
+            self._announced = {s: t for s, t in self._announced.items() if now - t < 60.0}
+        self._announced[source] = now
+        return True
 
     def throttled_sources(self) -> int:
         return sum(1 for source in list(self._events) if self.throttled(source))

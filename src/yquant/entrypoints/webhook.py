@@ -59,19 +59,27 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         # people's bad alerts must not throttle ours. HAProxy rate-limits per source in front.
         return source not in tradingview
 
+    async def throttled(source: str, now: datetime) -> JSONResponse:
+        """429; the first of a throttled source's requests in a minute goes to the signal log."""
+        if throttle.first_refusal(source):
+            limit = hook.max_rejections_per_minute
+            detail = f"over {limit} refused requests in a minute; the next ones are not logged"
+            await ingest.reject(SignalRejectedError("throttled", detail), source, now)
+        return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+
     async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
         """Count the rejection for its source; log it unless the source is already throttled."""
         if not throttleable(source) or throttle.record(source) <= hook.max_rejections_per_minute:
             receipt = await ingest.reject(SignalRejectedError(reason, detail), source, now)
             return JSONResponse(receipt.body, status_code=receipt.http_status)
-        return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+        return await throttled(source, now)
 
     async def receive(request: Request) -> JSONResponse:
         now = datetime.now(UTC)
         peer = request.client.host if request.client else None
         source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
         if throttleable(source) and throttle.throttled(source):
-            return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+            return await throttled(source, now)
         if hook.ip_allowlist_enabled and source not in tradingview:
             return await refuse(source, "source_not_allowed", f"{source} is not allowed", now)
         given = request.path_params.get("token")
