@@ -130,6 +130,32 @@ async def test_order_is_followed_to_its_fill_and_the_account_synced(rig: Rig) ->
     assert (await cash(rig))["KRW"] == Decimal(100_000_000 - 210_000)
 
 
+async def test_nothing_reaches_the_broker_after_a_halt(rig: Rig) -> None:
+    """An order decided before the kill switch was thrown (or recorded by a pass that died
+    before publishing it) is refused at the gateway, the last gate before the broker."""
+    from yquant.domain.risk import KillState
+    from yquant.services.control import Control
+
+    rig.sim.control("price", market="KR", ticker="005930", price="70000")
+    control = Control(rig.store, ["main"])
+    now = datetime.now(UTC)
+    await control.set("main", KillState.REDUCE_ONLY, actor="test", reason="drill", now=now)
+    buy = order(Side.BUY, 3)
+    await rig.post(buy)
+    assert ((await rig.status(buy))["status"], (await rig.status(buy))["reason"]) == (
+        "rejected",
+        "reduce_only",
+    )
+    await control.set("global", KillState.HALTED, actor="test", reason="incident", now=now)
+    sell = order(Side.SELL, 1)
+    await rig.post(sell)
+    assert (await rig.status(sell))["reason"] == "halted"
+    assert rig.sim_orders() == []
+    # A redelivery of the refused order changes nothing and sends nothing.
+    await rig.post(buy, redelivered=True)
+    assert rig.sim_orders() == []
+
+
 async def test_partial_fills_update_position_and_cash_as_they_happen(rig: Rig) -> None:
     rig.sim.control("fills", steps=2)
     rig.sim.control("price", market="KR", ticker="000660", price="150000")

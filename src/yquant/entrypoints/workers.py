@@ -9,6 +9,7 @@ from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.services import routing
+from yquant.services.control import KillSwitchView
 from yquant.services.gateway import Gateway
 from yquant.services.release import QueueReleaser
 from yquant.services.worker_state import WorkerState
@@ -90,6 +91,7 @@ async def run_gateway(settings: Settings) -> None:
         worker=settings.worker.name,
         book=book,
         sync=sync,
+        kill_switch=KillSwitchView(runtime.store, settings.data_dir / "kill-switch-gateway.json"),
         submit_retry_s=settings.gateway.submit_retry_s,
         track_interval_s=settings.gateway.track_interval_s,
     )

@@ -115,7 +115,7 @@ class KillSwitchView:
             return
         try:
             self._snapshot.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._snapshot.with_suffix(".tmp")
+            tmp = self._snapshot.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps({k: v.value for k, v in states.items()}))
             os.replace(tmp, self._snapshot)
         except OSError as exc:

@@ -33,15 +33,18 @@ from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import STATUS_RANK, Order, OrderStatus
+from yquant.domain.risk import check_kill_switch
 from yquant.errors import (
     BrokerUnavailableError,
     BusUnavailableError,
     DatabaseUnavailableError,
     OrderRejectedError,
     RetryableError,
+    SignalRejectedError,
 )
 from yquant.ports import Broker, BrokerOrder
 from yquant.services.account_sync import AccountSync
+from yquant.services.control import KillSwitchView
 from yquant.services.records import fill_row, fill_to_message, order_from_row, order_row
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class Gateway:
         worker: str = "local",
         book: AccountBook | None = None,
         sync: AccountSync | None = None,
+        kill_switch: KillSwitchView | None = None,
         submit_retry_s: float = 30.0,
         track_interval_s: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -71,6 +75,7 @@ class Gateway:
         self._worker = worker
         self._book = book or AccountBook(recorder.store)
         self._sync = sync
+        self._kill = kill_switch or KillSwitchView(recorder.store, None)
         self._submit_retry_s = submit_retry_s
         self._track_interval_s = track_interval_s
         self._clock = clock
@@ -146,6 +151,15 @@ class Gateway:
     # ---- steps -------------------------------------------------------------------------------
 
     async def _send(self, order: Order) -> None:
+        # The last gate before the broker: an order decided before a halt (or recorded by a
+        # pass that died before publishing it, or released from the queue) is not sent after it.
+        states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
+        try:
+            check_kill_switch(self._kill.state_for(order.account, states), order.side)
+        except SignalRejectedError as exc:
+            logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
+            await self._apply(order, _refused(order, exc.reason), asked=False)
+            return
         intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
         await self._recorder.write("order.advance", order_row(intent))
         deadline = asyncio.get_running_loop().time() + self._submit_retry_s
