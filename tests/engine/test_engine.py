@@ -123,6 +123,27 @@ async def test_a_redelivered_signal_publishes_the_recorded_order_not_a_new_decis
     assert (await rig.signal("s6"))["status"] == "ordered"
 
 
+async def test_a_second_copy_of_a_refused_signal_is_not_decided_again(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    """The sweeper (or a retry that reached the stream again) can deliver a signal a second
+    time after it was decided; a refusal on record stays a refusal, even when the figures
+    would now allow the order."""
+    limits = {"accounts": {"paper": {"risk": {"max_orders_per_minute": 1}}}}
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN, **limits)
+    try:
+        await r.handle(krx_alert("c1", FRIDAY_OPEN))
+        await r.handle(krx_alert("c2", FRIDAY_OPEN))
+        assert (await r.signal("c2"))["reason"] == "order_rate_limit"
+        r.clock.advance(seconds=61)  # the rate limit would let it through now
+        await r.handle(krx_alert("c2", FRIDAY_OPEN))
+        signal = await r.signal("c2")
+        assert (signal["status"], signal["reason"]) == ("rejected", "order_rate_limit")
+        assert len(await r.published()) == 1
+    finally:
+        await r.close()
+
+
 async def test_sells_are_sized_from_the_brokers_holdings(rig: Rig) -> None:
     await rig.broker.submit(_order("seed", Side.BUY, "4", "71000", FRIDAY_OPEN))
     await rig.handle(krx_alert("s7", FRIDAY_OPEN, Action.SELL, quantity="100"))

@@ -147,12 +147,19 @@ class Engine:
             elif cid in queued:
                 prior.append(Outcome(account, Verdict.QUEUED, None, QUEUED, "queued before"))
         fresh = [a for a, cid in cids.items() if cid not in existing and cid not in queued]
+        # An order recorded by an earlier pass goes out again only if no gateway has taken it.
+        again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
+        if fresh and await self._decided(alert.key):
+            # A second copy (the sweeper's, or a retry that reached the stream again) of a
+            # signal whose decision is on record: the accounts without an order were refused
+            # then, and are not decided again under today's figures.
+            logger.info("signal decided before key=%s: not decided again", alert.key)
+            await self.publish(again)
+            return
         decision = await self.decide(alert, now, accounts=fresh) if fresh else Decision(alert)
         await self._queue(decision, now)
         sent = await self.send(decision.orders)
         failpoints.hit("engine.after_orders_recorded")
-        # An order recorded by an earlier pass goes out again only if no gateway has taken it.
-        again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
         await self.publish(again + sent)
         if prior:
             decision = Decision(
@@ -382,6 +389,16 @@ class Engine:
             return await self._state.orders(cids)
         except DatabaseUnavailableError:
             return {}
+
+    async def _decided(self, key: str) -> bool:
+        """Whether the signal's decision is on record (beyond ``accepted``)."""
+        if not self._recorder.database_up:
+            return False
+        try:
+            row = await self._state.signal(key)
+        except DatabaseUnavailableError:
+            return False
+        return row is not None and row["status"] != SignalStatus.ACCEPTED.value
 
     async def _stored_queue(self, cids: list[str]) -> dict[str, dict[str, object]]:
         if not self._recorder.database_up:
