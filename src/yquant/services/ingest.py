@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from yquant.adapters.bus import SIGNALS, Bus
@@ -21,7 +20,7 @@ from yquant.adapters.db.recorder import Recorder, Written
 from yquant.domain import alerts
 from yquant.domain.model import Alert, SignalStatus
 from yquant.errors import BusUnavailableError, SignalRejectedError
-from yquant.services.records import alert_to_message, signal_row
+from yquant.services.records import SIGNAL_RANK, alert_to_message, signal_row
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +33,9 @@ HTTP_FOR_REASON = {
     "unsupported_media_type": 415,
     "throttled": 429,
 }
+
+# A stored signal the sweeper could not parse back into itself (see sweep_waiting).
+NOT_REBUILDABLE = "not_rebuildable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,23 +193,44 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
     """Enqueue again the signals this worker recorded that no engine has finished yet.
 
     Covers a crash (or a Valkey outage) between the durable record and the enqueue. The alert is
-    rebuilt from the stored fields and its arrival time, which gives back the same signal key;
-    enqueueing twice is harmless because orders are keyed by signal key and account.
+    parsed again from the stored fields and its arrival time, which gives back the same signal;
+    enqueueing twice is harmless because orders are keyed by signal key and account. A row that
+    does not give back its signal is closed as rejected (``not_rebuildable``), so that it leaves
+    the waiting set instead of holding up the signals behind it.
     """
     waiting = await recorder.store.signals_waiting(worker, before)
     sent = 0
     for row in waiting:
         try:
-            fields = json.loads(row["payload"] or "{}")
+            fields = alerts.decode_body((row["payload"] or "{}").encode())
             alert = alerts.parse_alert(fields, row["received_at"])
-        except (SignalRejectedError, ValueError, TypeError):
-            logger.error("stored signal cannot be rebuilt key=%s", row["signal_key"])
+        except (SignalRejectedError, ValueError, TypeError) as exc:
+            why = exc.reason if isinstance(exc, SignalRejectedError) else type(exc).__name__
+            await _give_up(recorder, row, f"the stored fields do not parse: {why}")
             continue
         if alert.key != row["signal_key"]:
-            logger.error("stored signal rebuilds to another key key=%s", row["signal_key"])
+            await _give_up(recorder, row, "the stored fields give another signal key")
             continue
         await bus.publish(SIGNALS, alert_to_message(alert))
         sent += 1
     if sent:
         logger.info("re-enqueued waiting signals count=%d", sent)
     return sent
+
+
+async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str) -> None:
+    logger.error("stored signal cannot be rebuilt key=%s detail=%s", row["signal_key"], detail)
+    await recorder.write(
+        "signal.advance",
+        {
+            "signal_key": row["signal_key"],
+            "worker": row["worker"],
+            "status": SignalStatus.REJECTED.value,
+            # At the rank of "accepted": a decision an engine records for it still wins.
+            "status_rank": SIGNAL_RANK[SignalStatus.ACCEPTED],
+            "reason": NOT_REBUILDABLE,
+            "detail": detail,
+            "received_at": row["received_at"],
+            "updated_at": datetime.now(UTC),
+        },
+    )

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from yquant.domain.model import (
@@ -84,7 +85,7 @@ def signal_row(
     fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A signal log row. ``fields`` is the decoded body; its secret is never stored."""
-    shown = {k: _plain(v) for k, v in (fields or {}).items() if k != "secret"}
+    shown = {k: v for k, v in (fields or {}).items() if k != "secret"}
     return {
         "signal_key": key,
         "worker": worker,
@@ -105,13 +106,25 @@ def signal_row(
 
 
 def _payload(shown: dict[str, Any]) -> str | None:
-    """The alert's fields as JSON for the signal log; too large to keep whole: a marker."""
+    """The alert's fields as JSON for the signal log; too large to keep whole: a marker.
+
+    A number stays the JSON number it was sent as, digits and all: the sweeper parses the
+    stored fields again, and a number and its text mean different things to the parser.
+    """
     if not shown:
         return None
-    text = json.dumps(shown, ensure_ascii=False, default=_plain_json)
+    text = "{" + ", ".join(f"{encode_basestring(k)}: {_json(v)}" for k, v in shown.items()) + "}"
     if len(text) > 200_000:
         return json.dumps({"_truncated": True, "_bytes": len(text)})
     return text
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        return str(value)  # JSON number syntax, as decoded
+    return json.dumps(value, ensure_ascii=False, default=_plain_json)
 
 
 def _plain_json(value: Any) -> Any:
