@@ -28,11 +28,12 @@ from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker
+from yquant.services import routing
 from yquant.services.records import signal_row
 
 logger = logging.getLogger(__name__)
 
-STRATEGY = "manual"
+STRATEGY = routing.MANUAL
 GATEWAY_DOWN = "gateway_not_running"
 UNKNOWN_TICKER = "unknown_ticker"
 KR_EXCHANGES = ("KRX", "KOSPI", "KOSDAQ", "KONEX")

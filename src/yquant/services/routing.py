@@ -1,7 +1,8 @@
 """From settings to the engine's rules: which accounts a strategy trades, and how on each.
 
 Sizing: the strategy's policy when it sets one, else the account's, else ``alert_quantity``
-(the alert's own quantity, falling back to the strategy's ``quantity``). Limits: the account's
+(the alert's own quantity, falling back to the strategy's ``quantity``); an operator's order
+(strategy ``manual``) always has exactly the quantity asked. Limits: the account's
 and the strategy's, the stricter of each. Sessions: accounts follow the exchange calendar except
 paper accounts, which trade at any hour unless told ``sessions = "exchange"`` (so the embedded
 default answers a sample alert at night as well).
@@ -17,11 +18,17 @@ from yquant.domain.decision import AccountRules, OutOfSession
 from yquant.domain.risk import LimitSettings
 from yquant.settings import RiskSettings, Settings, SizingSettings
 
+MANUAL = "manual"  # the strategy of an operator's order (`yquant buy|sell`)
+
 
 def policy_choice(
     settings: Settings, strategy: str, account: str
 ) -> tuple[str, sizing.SizingParams]:
     """(policy name, parameters) for ``strategy`` on ``account``."""
+    if strategy == MANUAL:
+        # The operator names the quantity: no configured policy resizes it (the risk limits,
+        # the cash and the holdings still cap it).
+        return sizing.DEFAULT_POLICY, sizing.SizingParams()
     chosen = settings.strategy(strategy)
     account_settings = settings.accounts[account]
     configured: SizingSettings | None = chosen.sizing or account_settings.sizing
