@@ -187,6 +187,20 @@ async def test_unanswered_order_is_resolved_by_asking_and_never_resent(
     r.recorder.journal.close()
 
 
+async def test_a_gateway_timeout_page_for_an_order_is_resolved_by_asking_never_resent(
+    rig: Rig, sim: SimServer
+) -> None:
+    timeout_page = {"message": "upstream request timeout"}
+    sim.control("faults", order_answer={"status": 504, "body": timeout_page})
+    buy = order(Side.BUY, 3, ticker="035720")
+    await rig.post(buy)
+    assert len(rig.sim_orders()) == 1
+    assert (await rig.status(buy))["status"] == "unknown"
+    async with running(rig):
+        await eventually(lambda: _status_is(rig, buy, "filled"))
+    assert len(rig.sim_orders()) == 1
+
+
 async def test_unknown_order_without_trace_is_rejected_and_never_sent(rig: Rig) -> None:
     lost = order(Side.BUY, 1, age_s=300).evolve(status=OrderStatus.UNKNOWN)
     await rig.recorder.write("order.insert", order_row(lost))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+import pytest
 
 from tests.kis.kit import order, start_sim
 from yquant.adapters.brokers.kis_sim import SimServer
@@ -163,6 +166,35 @@ async def test_unanswered_order_is_unknown_then_found_by_asking(
     assert found is not None and found.status is OrderStatus.FILLED
     [placed_at_kis] = sim.control("stats")["orders"]
     assert found.broker_order_id == placed_at_kis["odno"]  # sent once, found, never resent
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (504, {"message": "upstream request timeout"}),
+        (502, "<html><body>502 Bad Gateway</body></html>"),
+        (500, {"rt_cd": "1", "msg_cd": "EGW00301", "msg1": "Connection timeout"}),
+        (500, {"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "서버 에러가 발생했습니다."}),
+        (500, {"rt_cd": "0", "msg_cd": "APBK0013", "msg1": "주문 전송 완료 되었습니다."}),
+        (408, None),
+        (200, None),
+        (200, "{not json"),
+    ],
+)
+async def test_an_order_answer_that_is_no_refusal_is_unknown_then_found_by_asking(
+    sim: SimServer, make_broker, status: int, body: Any
+) -> None:
+    # KIS processed the order; what came back (a proxy's error page, a gateway timeout or
+    # server error, an unreadable body) does not say it was refused, so it may be live.
+    broker = make_broker()
+    sim.control("faults", order_answer={"status": status, "body": body})
+    lost = order(Side.BUY, 3, ticker="005380")
+    placed = await broker.submit(lost)
+    assert placed.status is OrderStatus.UNKNOWN
+    found = await broker.get_order(lost.evolve(status=OrderStatus.UNKNOWN))
+    assert found is not None and found.status is OrderStatus.FILLED
+    [placed_at_kis] = sim.control("stats")["orders"]
+    assert found.broker_order_id == placed_at_kis["odno"]
 
 
 async def test_an_order_kis_never_saw_is_absent_only_after_the_settle_window(

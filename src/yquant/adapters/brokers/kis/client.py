@@ -6,8 +6,10 @@ even when the HTTP status is not 200, because KIS reports token and rate-limit e
 HTTP 500 or 200 depending on the day. On ``EGW00201`` the call is repeated with a bounded
 backoff; on an expired or invalid token the token is re-issued once and the call repeated once.
 
-An order request that was sent but not answered raises `KisOutcomeUnknownError`: the caller
-must ask KIS what happened, never send it again. Nothing secret is logged or put in an error.
+An order request that was sent and got no answer, or an answer that is not KIS refusing it (a
+gateway timeout or server error, a proxy's error page, an empty or unreadable body), raises
+`KisOutcomeUnknownError`: the caller must ask KIS what happened, never send it again. Nothing
+secret is logged or put in an error.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from yquant.adapters.brokers.kis.errors import (
     KisTokenError,
     KisUnavailableError,
     classify,
+    refused,
 )
 from yquant.adapters.brokers.kis.ratelimit import Priority, RateLimiter
 from yquant.adapters.brokers.kis.tokens import KisTokens
@@ -144,11 +147,9 @@ class KisClient:
             rt_cd, code, message = schemas.envelope(data)
             if response.status_code == 200 and rt_cd == "0":
                 return KisReply(data, response.headers.get("tr_cont", "").strip())
-            if not data and response.status_code >= 500 and is_order:
-                raise KisOutcomeUnknownError(
-                    f"KIS {tr_id} HTTP {response.status_code} without body"
-                )
             failure = KisFailure(tr_id, response.status_code, code, message)
+            if is_order and not refused(rt_cd, failure):
+                raise KisOutcomeUnknownError(f"{failure.describe()} (no refusal: ask KIS)")
             if code in RATE_LIMITED and attempt < RATE_LIMIT_RETRIES:
                 attempt += 1
                 logger.warning("kis rate limited tr=%s retry=%d", tr_id, attempt)

@@ -5,10 +5,12 @@ under HTTP 200 or 500, gateway ``EGW…`` codes in that same body, and the token
 shape (``error_code``/``error_description``, HTTP 403). Each is classified here:
 
     retry    KisRateLimitedError (EGW00201), KisTokenError (expired/invalid token after the one
-             re-issue, issuance throttled), KisUnavailableError (5xx, EGW00001/2, network)
+             re-issue, issuance throttled), KisUnavailableError (5xx, EGW00001/2, network;
+             for an order only when it was not sent)
     reject   KisRejectedError: a business refusal of one order, with our reason code
     halt     KisConfigurationError: wrong key, secret, domain or TR id; a person must act
-    unknown  KisOutcomeUnknownError: an order request was sent and no answer came back
+    unknown  KisOutcomeUnknownError: an order request was sent and no answer came back, or an
+             answer that does not show KIS refused it (see `refused`)
 
 Messages carry the TR id, the KIS code and KIS's text, never a key, secret or token.
 """
@@ -100,7 +102,7 @@ class KisRejectedError(OrderRejectedError):
 
 
 class KisOutcomeUnknownError(YquantError):
-    """An order request left this process and no answer came back: ask, never resend."""
+    """An order request left this process and no answer said it was refused: ask, never resend."""
 
 
 def reject_reason(code: str, message: str) -> str:
@@ -112,6 +114,24 @@ def reject_reason(code: str, message: str) -> str:
     return BROKER_REJECTED
 
 
+def refused(rt_cd: str, failure: KisFailure) -> bool:
+    """Whether a failed answer to an order shows that KIS did not process it.
+
+    Only KIS's own refusal does: an ``rt_cd`` other than "0" with the rate limit, a token code,
+    a configuration refusal or a business ``msg_cd``. A gateway timeout or server error
+    (``EGW00001``/``EGW00002``/``EGW00301``, an EGW code we do not know), a proxy's error page,
+    any other status or an empty or unreadable body can come after the order was placed.
+    """
+    code = failure.code
+    if rt_cd in ("", "0"):
+        return False
+    if code in RATE_LIMITED or code in TOKEN_INVALID or code in TOKEN_THROTTLED:
+        return True
+    if _halts(failure) or code in _REJECT_BY_CODE:
+        return True
+    return bool(code) and not code.startswith("EGW")
+
+
 def classify(failure: KisFailure) -> YquantError:
     """The exception for a failed KIS response (the caller handles retries first)."""
     text = failure.describe()
@@ -120,9 +140,14 @@ def classify(failure: KisFailure) -> YquantError:
         return KisRateLimitedError(text)
     if code in TOKEN_INVALID or code in TOKEN_THROTTLED:
         return KisTokenError(text)
-    if code in HALT or "모의투자 TR" in failure.message or "실전투자 도메인" in failure.message:
+    if _halts(failure):
         return KisConfigurationError(text)
     gateway_level = code.startswith("EGW") and code not in _REJECT_BY_CODE
     if code in TRANSIENT or gateway_level or (failure.http_status >= 500 and not code):
         return KisUnavailableError(text)
     return KisRejectedError(reject_reason(code, failure.message), text)
+
+
+def _halts(failure: KisFailure) -> bool:
+    message = failure.message
+    return failure.code in HALT or "모의투자 TR" in message or "실전투자 도메인" in message

@@ -30,7 +30,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from yquant.adapters.brokers.kis_sim import balances, views
@@ -72,6 +72,9 @@ class SimConfig:
     token_min_interval_s: float = 60.0  # "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"
     order_delay_s: float = 0.0  # fault: order processed, answer delayed by this much
     ccld_lag_s: float = 0.0  # fault: orders younger than this are missing from inquiries
+    # fault: the next order is processed, then answered with this instead of KIS's ack:
+    # {"status": HTTP status, "body": JSON object, text, or None for an empty body}
+    order_answer: dict[str, Any] | None = None
     page_sizes: dict[str, int] = field(default_factory=dict)
 
     def page(self, name: str) -> int:
@@ -150,7 +153,7 @@ class KisSimulator:
 
     # ---- every other KIS call --------------------------------------------------------------
 
-    async def handle(self, request: Request) -> JSONResponse:
+    async def handle(self, request: Request) -> Response:
         path = request.url.path
         headers = request.headers
         key = self.keys.get(headers.get("appkey", ""))
@@ -210,7 +213,7 @@ class KisSimulator:
             raise Refused("OPSQ2000", "ERROR : INPUT INVALID_CHECK_ACNO")
         return account
 
-    async def _post(self, path: str, purpose: str, body: dict[str, str]) -> JSONResponse:
+    async def _post(self, path: str, purpose: str, body: dict[str, str]) -> Response:
         account = (body["CANO"], body["ACNT_PRDT_CD"])
         paper = self.config.environment == "paper"
         branch = "00950" if paper else "06010"
@@ -223,6 +226,9 @@ class KisSimulator:
             order = views.place_overseas(self.exchange, account, purpose, body, branch)
         if self.config.order_delay_s:
             await asyncio.sleep(self.config.order_delay_s)  # processed; the answer comes late
+        answer, self.config.order_answer = self.config.order_answer, None
+        if answer is not None:
+            return _answer(int(answer["status"]), answer.get("body"))  # processed; answer lost
         word = "매수" if purpose == "buy" else "매도"
         return _ack(order.odno, branch, "APBK0013", "주문 전송 완료 되었습니다.", paper, word)
 
@@ -284,6 +290,8 @@ class KisSimulator:
             for name in ("order_delay_s", "ccld_lag_s"):
                 if name in body:
                     setattr(self.config, name, float(body[name]))
+            if "order_answer" in body:
+                self.config.order_answer = body["order_answer"]
         elif what == "config":
             for name in ("rate_limit_per_s", "token_ttl_s", "token_min_interval_s"):
                 if name in body:
@@ -328,6 +336,12 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _fail(code: str, message: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"rt_cd": "1", "msg_cd": code, "msg1": message}, status_code=status)
+
+
+def _answer(status: int, body: Any) -> Response:
+    if isinstance(body, dict):
+        return JSONResponse(body, status_code=status)
+    return Response(body or b"", status_code=status, media_type="text/plain")
 
 
 def _token_error(code: str, message: str) -> JSONResponse:
