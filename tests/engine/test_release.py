@@ -224,6 +224,28 @@ async def test_a_claim_left_by_a_vanished_engine_is_taken_over_once(
         await e.close()
 
 
+async def test_a_claim_taken_over_after_its_window_expires_instead_of_trading_late(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    clock = ManualClock(SATURDAY)
+    e = await two_engines(tmp_path, sqlite_url, valkey_url, clock, ("local", "local"))
+    try:
+        first = e.rigs[0]
+        await first.handle(krx_alert("night-6", SATURDAY, strategy="night"))
+        queue = SqlOrderQueue(first.store)
+        [row] = await queue.due(MONDAY_OPEN, lease_s=120)
+        # Claimed at the open by an engine that died; the engines are back at 14:00.
+        assert await queue.claim(row, "dead:engine", 0, MONDAY_OPEN, 120)
+        clock.set(MONDAY_OPEN + timedelta(hours=5))
+        assert await e.releasers[0].release_due() == 0
+        [row] = await queue.for_signal("night-6")
+        assert (row["state"], row["reason"]) == ("expired", "queue_expired")
+        assert (await first.signal("night-6"))["reason"] == "queue_expired"
+        assert await first.published() == []
+    finally:
+        await e.close()
+
+
 async def _signal_if(rig: Rig, key: str, status: str) -> dict[str, Any] | None:
     rows = await rig.store.recent("signals", 100)
     found = [r for r in rows if r["signal_key"] == key and r["status"] == status]

@@ -25,7 +25,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from yquant.adapters.db.order_queue import QUEUED, REJECTED, RELEASED
+from yquant.adapters.db.order_queue import EXPIRED, QUEUED, REJECTED, RELEASED
 from yquant.domain.decision import Verdict
 from yquant.errors import RetryableError, SignalRejectedError
 from yquant.services.engine import Engine
@@ -104,6 +104,13 @@ class QueueReleaser:
                     await self._engine.publish([stored])
                 await self._finish(row, token, RELEASED, None, f"order {cid}", now)
                 return True
+            if now >= row["expires_at"]:
+                # Taken over after its window: its holder vanished before deciding, and the
+                # order would now trade hours late.
+                detail = f"not released by {row['expires_at'].isoformat()}"
+                await self._finish(row, token, EXPIRED, QUEUE_EXPIRED, detail, now)
+                logger.warning("queued order expired at takeover cid=%s", cid)
+                return False
             decision = await self._engine.decide(
                 alert, now, accounts=[row["account"]], releasing=True
             )
