@@ -150,3 +150,34 @@ async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_
         await recorder.close()
         await store.close()
         await other.close()
+
+
+async def test_a_signal_the_database_has_is_a_repeat_while_older_writes_wait_in_the_journal(
+    db_url, tmp_path
+) -> None:
+    """After a restart with writes still in the journal (or while the relay catches up), a
+    retry of a signal the database already has is a repeat, and new writes still queue
+    behind the older ones."""
+    from tests.support import free_port
+
+    path = tmp_path / "journal.sqlite3"
+    away = SqlStore(f"mysql+asyncmy://root@127.0.0.1:{free_port()}/nope", timeout_s=1.0)
+    before = Recorder(away, Journal(path))
+    assert await before.write("signal.advance", sig("older", SignalStatus.ORDERED)) is (
+        Written.JOURNALED
+    )
+    await before.close()
+    await away.close()
+    before.journal.close()
+
+    store = SqlStore(db_url, timeout_s=5)
+    await store.apply("signal.insert", sig("stored"))
+    recorder = Recorder(store, Journal(path))
+    try:
+        assert recorder.journal.depth == 1
+        assert await recorder.write("signal.insert", sig("stored")) is Written.UNCHANGED
+        assert await recorder.write("signal.insert", sig("new")) is Written.JOURNALED
+        assert [p["signal_key"] for _, _, p in recorder.journal.peek()] == ["older", "new"]
+    finally:
+        await recorder.close()
+        await store.close()

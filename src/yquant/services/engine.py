@@ -248,11 +248,12 @@ class Engine:
         else:
             # No limit reads the account's recent activity: no database round trip for it.
             activity = Activity(0, False, False, None)
+        # The day's loss is measured on book equity (every holding at its average cost), the
+        # same figure whichever instrument the alert names; the day's baseline is the first.
+        book = figures.cash + figures.cost_value
         baseline = activity.baseline_equity
         if baseline is None:
-            baseline = self._first_equity.setdefault(
-                (account, figures.currency, today), figures.equity
-            )
+            baseline = self._first_equity.setdefault((account, figures.currency, today), book)
         return AccountFacts(
             account=account,
             currency=figures.currency,
@@ -265,7 +266,7 @@ class Engine:
                 orders_last_minute=activity.orders_last_minute,
                 open_buy=activity.open_buy,
                 open_sell=activity.open_sell,
-                daily_loss=baseline - figures.equity,
+                daily_loss=baseline - book,
             ),
             # The catalog knows KRX's base price of the day; the Instrument port may carry it.
             base_price=getattr(instrument, "base_price", None),

@@ -2,7 +2,9 @@
 
 `Recorder.write` sends an operation to the database; when the database refuses, resets or hangs
 (or the journal still holds older writes, which must go first) the operation is appended to the
-local journal instead, and `relay` replays the journal in order once the database is back.
+local journal instead, and `relay` replays the journal in order once the database is back. A
+signal already recorded (in the journal, or in the database when it answers) is a repeat either
+way.
 """
 
 from __future__ import annotations
@@ -121,10 +123,27 @@ class Recorder:
             else:
                 self.database_up = True
                 return Written.STORED if changed else Written.UNCHANGED
+        elif op == "signal.insert" and await self._recorded(str(row[key])):
+            return Written.UNCHANGED
         if not self.journal.append(op, str(row[key]), codec.encode(row)):
             return Written.UNCHANGED
         self._wake.set()
         return Written.JOURNALED
+
+    async def _recorded(self, key: str) -> bool:
+        """Whether a signal is recorded already while older writes wait in the journal: in the
+        journal, or in the database when it answers (the journal is checked first, so a signal
+        the relay moves across in between is seen in one or the other)."""
+        if self.journal.has_signal(key):
+            return True
+        if not self.database_up:
+            return False
+        try:
+            return await self.store.has_signal(key)
+        except DatabaseUnavailableError as exc:
+            logger.warning("database unavailable, journaling writes reason=%s", exc)
+            self.database_up = False
+            return False
 
     async def relay(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
         """Replay journaled writes in order until ``stop`` is set."""

@@ -337,6 +337,10 @@ class SqlStore:
         )
         return rows[0] if rows else None
 
+    async def has_signal(self, key: str) -> bool:
+        s = tables.signals
+        return bool(await self.rows(select(s.c.id).where(s.c.signal_key == key)))
+
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
         s = tables.signals
         return await self.rows(
