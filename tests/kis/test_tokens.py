@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from tests.kis.kit import APP_KEY, APP_SECRET, kis_settings, order, start_sim
+from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
 from yquant.adapters.brokers.kis import build_kis_broker
 from yquant.adapters.brokers.kis.client import KisClient
 from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisTokenError
 from yquant.adapters.brokers.kis.ratelimit import RateLimiter
+from yquant.adapters.brokers.kis.schemas import TokenGrant
 from yquant.adapters.brokers.kis.tokens import KisTokens
 from yquant.adapters.brokers.kis_sim import SimServer
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
@@ -116,6 +118,88 @@ async def test_no_second_issuance_within_the_minimum_interval(sim: SimServer, ma
         await broker.submit(order())  # EGW00123, and a new token is not allowed yet
     assert sim.sim.stats["tokens_issued"] == 1
     assert sim.control("stats")["orders"] == []
+
+
+async def test_a_token_granted_while_the_database_drops_is_kept_and_not_issued_again(
+    sim: SimServer, vk: Any, mariadb_url: str
+) -> None:
+    proxy = await TcpProxy(MARIADB_HOST, MARIADB_PORT).start()
+    url = mariadb_url.replace(f"{MARIADB_HOST}:{MARIADB_PORT}", f"127.0.0.1:{proxy.port}")
+    store = SqlStore(url, timeout_s=1.0)
+    client = KisClient(
+        environment="real",
+        app_key=APP_KEY,
+        app_secret=APP_SECRET,
+        limiter=RateLimiter(None, "test", 50),
+        base_url=sim.url,
+    )
+
+    async def issue_then_database_drops() -> TokenGrant:
+        grant = await client.issue_token()
+        proxy.cut()  # KIS granted it; the row cannot be written any more
+        return grant
+
+    def tokens(issue: Any) -> KisTokens:
+        return KisTokens(
+            environment="real",
+            app_key=APP_KEY,
+            records=SqlTokenRecords(store),
+            issue=issue,
+            valkey=vk,
+            min_interval_s=60,
+        )
+
+    try:
+        first = tokens(issue_then_database_drops)
+        granted = await first.get()
+        assert await first.get() == granted
+        # Another process of this worker, while the database is still away: the mirror's copy.
+        assert await tokens(client.issue_token).get() == granted
+        assert sim.sim.stats["tokens_issued"] == 1
+        assert sim.sim.stats["token_refused"] == 0
+    finally:
+        await client.close()
+        await store.close()
+        await proxy.stop()
+
+
+async def test_a_refused_issuance_while_the_database_drops_is_not_tried_again(
+    sim: SimServer, sql: SqlStore, vk: Any, mariadb_url: str
+) -> None:
+    await tokens_for(sim, sql, Clock(), min_interval_s=1).get()  # another installation's token
+    proxy = await TcpProxy(MARIADB_HOST, MARIADB_PORT).start()
+    url = mariadb_url.replace(f"{MARIADB_HOST}:{MARIADB_PORT}", f"127.0.0.1:{proxy.port}")
+    store = SqlStore(url, timeout_s=1.0)
+    client = KisClient(
+        environment="real",
+        app_key=APP_KEY,
+        app_secret=APP_SECRET,
+        limiter=RateLimiter(None, "test", 50),
+        base_url=sim.url,
+    )
+
+    async def issue_then_database_drops() -> TokenGrant:
+        try:
+            return await client.issue_token()
+        finally:
+            proxy.cut()
+
+    tokens = KisTokens(
+        environment="real",
+        app_key=APP_KEY,
+        records=SqlTokenRecords(store),
+        issue=issue_then_database_drops,
+        valkey=vk,
+        min_interval_s=60,
+    )
+    try:
+        with pytest.raises(KisTokenError):
+            await tokens.get()
+        assert sim.sim.stats["token_refused"] == 1
+    finally:
+        await client.close()
+        await store.close()
+        await proxy.stop()
 
 
 async def test_kis_throttle_on_issuance_is_reported_as_retryable(

@@ -9,7 +9,9 @@ sooner than ``min_interval_s`` after the previous issuance. Lookup order:
     →  the worker's Valkey (a mirror, used while the database is unreachable)  →  issue
 
 A token is renewed ``refresh_margin_s`` before it expires; if issuance is not allowed yet, the
-old token is used for as long as it is still valid.
+old token is used for as long as it is still valid. A granted token is kept in memory and in the
+mirror even when the database cannot store it, and an issuance that reached KIS is never
+followed at once by another one through the mirror path.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class KisTokens:
                 try:
                     return await self._renew_under_lease()
                 finally:
-                    await self._records.release(self.key_id, self._owner)
+                    with contextlib.suppress(DatabaseUnavailableError):  # it expires by itself
+                        await self._records.release(self.key_id, self._owner)
             # Another caller is renewing: use its token once it is stored.
             await asyncio.sleep(0.25)
             row = await self._records.read(self.key_id)
@@ -180,15 +183,22 @@ class KisTokens:
         except KisUnavailableError:
             raise  # never reached KIS: it does not count against the issuance limit
         except Exception:
+            if self._mirror is not None:
+                await self._mirror.note_issue(self._owner, self._min_interval)
             await self._records.note_issue_attempt(self.key_id, now)
             raise
-        await self._records.save(
-            self.key_id, self._owner, grant.access_token, grant.expires_at, now
-        )
         logger.info("kis token issued key=%s expires_at=%s", self.key_id[:8], grant.expires_at)
+        # Kept before the database write: a granted token is never dropped for a failed save.
+        token = self._keep(grant.access_token, grant.expires_at)
         if self._mirror is not None:
             await self._mirror.save(grant.access_token, grant.expires_at, self._min_interval)
-        return self._keep(grant.access_token, grant.expires_at)
+        try:
+            await self._records.save(
+                self.key_id, self._owner, grant.access_token, grant.expires_at, now
+            )
+        except DatabaseUnavailableError as exc:
+            logger.warning("kis token not saved to the database key=%s: %s", self.key_id[:8], exc)
+        return token
 
     async def _without_database(self) -> str:
         if self._mirror is None:
@@ -241,6 +251,12 @@ class _ValkeyMirror:
         if mirrored and mirrored[0] == token:
             with contextlib.suppress(ValkeyError, ConnectionError, OSError):
                 await self._valkey.delete(self._key)
+
+    async def note_issue(self, owner: str, min_interval: timedelta) -> None:
+        """An issuance reached KIS: none from this worker without the database for a while."""
+        ttl = max(int(min_interval.total_seconds()), 1)
+        with contextlib.suppress(ValkeyError, ConnectionError, OSError):
+            await self._valkey.set(self._key + ":issued", owner, ex=ttl)
 
     async def may_issue(self, owner: str, min_interval: timedelta) -> bool:
         """One issuer per worker per interval while the database is away."""
