@@ -19,11 +19,10 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from yquant import failpoints
 from yquant.adapters.bus import ORDERS, Bus, Entry
-from yquant.adapters.db.engine_state import Activity, SqlEngineState
+from yquant.adapters.db.engine_state import Activity, Baseline, SqlEngineState
 from yquant.adapters.db.order_queue import QUEUED, SqlOrderQueue
 from yquant.adapters.db.recorder import Recorder, Written
 from yquant.domain import market_rules
@@ -120,7 +119,7 @@ class Engine:
         self._state = SqlEngineState(recorder.store)
         self.queue = SqlOrderQueue(recorder.store)
         self._recent: deque[tuple[str, datetime]] = deque(maxlen=10_000)  # orders made here
-        self._first_equity: dict[tuple[str, str, date], Decimal] = {}
+        self._baselines: dict[tuple[str, str, date], Baseline] = {}  # (account, currency, day)
 
     @property
     def worker(self) -> str:
@@ -243,17 +242,21 @@ class Engine:
         price = alert.limit_price if alert.limit_price is not None else alert.price
         figures = await self._book.figures(account, instrument, price)
         today = now.astimezone(state.venue.tz).date()
+        day = (account, figures.currency, today)
+        # The day's loss is measured on book equity (every holding at its average cost), the
+        # same figure whichever instrument the alert names; the day's baseline is the first.
+        book = Baseline(figures.cash, figures.cost_value)
+        opening = self._baselines.get(day, book)
         if _needs_activity(limits):
-            activity = await self._activity(account, instrument, figures.currency, now, today)
+            recording = opening if limits.max_daily_loss is not None else None
+            activity = await self._activity(
+                account, instrument, figures.currency, now, today, recording
+            )
         else:
             # No limit reads the account's recent activity: no database round trip for it.
             activity = Activity(0, False, False, None)
-        # The day's loss is measured on book equity (every holding at its average cost), the
-        # same figure whichever instrument the alert names; the day's baseline is the first.
-        book = figures.cash + figures.cost_value
-        baseline = activity.baseline_equity
-        if baseline is None:
-            baseline = self._first_equity.setdefault((account, figures.currency, today), book)
+        baseline = opening if activity.baseline is None else activity.baseline
+        self._baselines[day] = baseline
         return AccountFacts(
             account=account,
             currency=figures.currency,
@@ -266,25 +269,42 @@ class Engine:
                 orders_last_minute=activity.orders_last_minute,
                 open_buy=activity.open_buy,
                 open_sell=activity.open_sell,
-                daily_loss=baseline - book,
+                daily_loss=baseline.equity - book.equity,
             ),
             # The catalog knows KRX's base price of the day; the Instrument port may carry it.
             base_price=getattr(instrument, "base_price", None),
         )
 
     async def _activity(
-        self, account: str, instrument: Instrument, currency: str, now: datetime, today: date
+        self,
+        account: str,
+        instrument: Instrument,
+        currency: str,
+        now: datetime,
+        today: date,
+        opening: Baseline | None,
     ) -> Activity:
+        """Recent activity and the day's recorded baseline; with ``opening``, the day's first
+        decision records it (one recorded first, by the other worker or before a restart, wins).
+        During an outage: the orders made here, and no baseline (the caller's memory)."""
         since = now - timedelta(minutes=1)
         if self._recorder.database_up:
             try:
-                return await self._state.activity(
+                activity = await self._state.activity(
                     account=account,
                     ticker=instrument.ticker,
                     since=since,
                     currency=currency,
                     today=today,
                 )
+                if activity.baseline is None and opening is not None:
+                    baseline = await self._state.open_day(
+                        account=account, currency=currency, day=today, baseline=opening, now=now
+                    )
+                    activity = Activity(
+                        activity.orders_last_minute, activity.open_buy, activity.open_sell, baseline
+                    )
+                return activity
             except DatabaseUnavailableError:
                 logger.warning("risk facts from memory: database unavailable account=%s", account)
         recent = sum(1 for a, at in self._recent if a == account and at >= since)

@@ -12,9 +12,23 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import WORKING_STATUSES, SqlStore
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """An account's figures in one currency at its first decision of a venue day, every holding
+    at its average cost: the day's loss is measured from their sum."""
+
+    cash: Decimal
+    positions_value: Decimal
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.positions_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +36,7 @@ class Activity:
     orders_last_minute: int
     open_buy: bool
     open_sell: bool
-    baseline_equity: Decimal | None  # the last daily snapshot's equity before today
+    baseline: Baseline | None  # the day's baseline, once recorded (account_snapshots)
 
 
 class SqlEngineState:
@@ -39,11 +53,10 @@ class SqlEngineState:
         today: date,
         exclude: str | None = None,
     ) -> Activity:
-        """Orders of ``account`` since ``since``, its working orders in ``ticker``, and the
-        equity of its last snapshot before ``today``. ``exclude`` leaves one order out (the
+        """Orders of ``account`` since ``since``, its working orders in ``ticker``, and its
+        baseline for ``today`` in ``currency`` if recorded. ``exclude`` leaves one order out (the
         order being re-decided)."""
         o = tables.orders
-        s = tables.account_snapshots
         recent = (
             select(func.count())
             .select_from(o)
@@ -57,25 +70,51 @@ class SqlEngineState:
         if exclude is not None:
             recent = recent.where(o.c.client_order_id != exclude)
             working = working.where(o.c.client_order_id != exclude)
-        baseline = (
-            select(s.c.equity)
-            .where(s.c.account == account, s.c.currency == currency, s.c.day < today)
-            .order_by(s.c.day.desc())
-            .limit(1)
-        )
+        baseline = _baseline(account, currency, today)
 
         async def run(conn: Any) -> Activity:
             count = (await conn.execute(recent)).scalar_one()
             sides = {r[0] for r in await conn.execute(working)}
-            equity = (await conn.execute(baseline)).scalar_one_or_none()
             return Activity(
                 orders_last_minute=int(count),
                 open_buy="buy" in sides,
                 open_sell="sell" in sides,
-                baseline_equity=None if equity is None else Decimal(str(equity)),
+                baseline=_read_baseline(await conn.execute(baseline)),
             )
 
         return await self._store.run(run)  # type: ignore[no-any-return]
+
+    async def open_day(
+        self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
+    ) -> Baseline:
+        """Record ``baseline`` as the day's for ``account`` in ``currency`` unless one is
+        recorded already (the first writer wins: both workers measure from the same figures);
+        the day's recorded baseline."""
+        s = tables.account_snapshots
+        row = {
+            "account": account,
+            "day": day,
+            "currency": currency,
+            "cash": baseline.cash,
+            "positions_value": baseline.positions_value,
+            "equity": baseline.equity,
+            "realized_pnl": None,
+            "taken_at": now,
+        }
+        if self._store.dialect == "sqlite":
+            create: Any = sqlite.insert(s).values(**row).on_conflict_do_nothing()
+        else:
+            ins = mysql.insert(s).values(**row)
+            create = ins.on_duplicate_key_update(id=s.c.id)  # keeps the recorded row
+        stored = _baseline(account, currency, day)
+
+        async def run(conn: Any) -> Baseline:
+            await conn.execute(create)
+            recorded = _read_baseline(await conn.execute(stored))
+            assert recorded is not None
+            return recorded
+
+        return await self._store.run(run, write=True)  # type: ignore[no-any-return]
 
     async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not client_order_ids:
@@ -92,3 +131,17 @@ class SqlEngineState:
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:
         o = tables.orders
         return await self._store.rows(select(o).where(o.c.signal_key == signal_key))
+
+
+def _baseline(account: str, currency: str, day: date) -> Any:
+    s = tables.account_snapshots
+    return select(s.c.cash, s.c.positions_value).where(
+        s.c.account == account, s.c.currency == currency, s.c.day == day
+    )
+
+
+def _read_baseline(result: Any) -> Baseline | None:
+    row = result.first()
+    if row is None:
+        return None
+    return Baseline(Decimal(str(row.cash)), Decimal(str(row.positions_value)))
