@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from yquant.adapters.db.store import SqlStore
+from yquant.domain import alerts
 from yquant.domain.model import Fill, Market, Order, OrderStatus, OrderType, Side, SignalStatus
 from yquant.services.records import fill_row, order_from_row, order_row, signal_row
 
@@ -96,6 +98,45 @@ async def test_advance_creates_the_signal_when_its_insert_is_still_on_its_way(st
     await store.apply("signal.insert", a_signal("k3"))
     [row] = await store.recent("signals")
     assert row["status"] == "ordered"
+
+
+async def test_a_late_insert_fills_in_the_facts_the_decision_did_not_carry(store) -> None:
+    """The engine's decision reached the database before the webhook's journaled insert: the
+    insert adds what only it knows (payload, source) and keeps the decision."""
+    fields = {"secret": "never-stored", "ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2}
+    received = signal_row(
+        key="k5",
+        worker="blue",
+        status=SignalStatus.ACCEPTED,
+        received_at=T0,
+        updated_at=T0,
+        alert=alerts.parse_alert(fields, T0),
+        source_ip="203.0.113.7",
+        fields=fields,
+    )
+    decided = signal_row(
+        key="k5",
+        worker="blue",
+        status=SignalStatus.REJECTED,
+        received_at=T0,
+        updated_at=T0 + timedelta(seconds=1),
+        reason="no_position",
+        detail="paper: nothing to sell",
+    )
+    assert await store.apply("signal.advance", decided) is True
+    assert await store.apply("signal.insert", received) is False  # not new: a repeat
+    assert await store.apply("signal.insert", {**received, "source_ip": "198.51.100.9"}) is False
+    [row] = await store.recent("signals")
+    assert (row["status"], row["reason"], row["detail"]) == (
+        "rejected",
+        "no_position",
+        "paper: nothing to sell",
+    )
+    assert row["updated_at"] == T0 + timedelta(seconds=1)
+    assert row["source_ip"] == "203.0.113.7"
+    assert json.loads(row["payload"]) == {"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2}
+    facts = (row["strategy"], row["ticker"], row["exchange"], row["action"])
+    assert facts == ("default", "NASDAQ:AAPL", "NASDAQ", "buy")
 
 
 async def test_order_round_trip_keeps_exact_decimals_and_aware_utc(store: SqlStore) -> None:

@@ -2,14 +2,16 @@
 
 Every write is one of five operations, each safe to repeat and to replay late:
 
-    signal.insert   insert if the signal key is new; tells whether it was new (dedupe)
+    signal.insert   insert if the signal key is new; tells whether it was new (dedupe); on a
+                    repeat, fills in the facts the row lacks (its decision may have come first)
     signal.advance  upsert that only moves a signal forward (accepted → ordered/rejected)
     order.insert    insert if the client order id is new
     order.advance   upsert that only moves an order forward (by status rank, then fills)
     fill.insert     insert if the fill id is new
 
-Each is a single statement (ON CONFLICT on SQLite, ON DUPLICATE KEY on MariaDB), so writes from
-several processes need no read-modify-write and no locks.
+Each is a single statement (ON CONFLICT on SQLite, ON DUPLICATE KEY on MariaDB; a repeated
+signal insert adds one UPDATE), so writes from several processes need no read-modify-write and no
+locks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     case,
     create_engine,
     event,
+    func,
     or_,
     select,
     text,
@@ -233,6 +236,12 @@ class SqlStore:
                 changed = True
         if table is tables.orders and (monotonic or changed):
             conn.execute(self._statement("order.event", ()), _order_event(row))
+        if op == "signal.insert" and not changed:
+            # The engine's decision can reach the database before the insert (which waited in a
+            # journal): the facts only the insert carries are added, the decision is kept.
+            facts = self._statement("signal.fill", tuple(row))
+            if facts is not None:
+                conn.execute(facts, {f"new_{c}": v for c, v in row.items()})
         return changed
 
     def _statement(self, op: str, columns: tuple[str, ...]) -> Any:
@@ -251,6 +260,8 @@ class SqlStore:
             return select(table.c[key]).where(table.c[key].in_(bindparam("keys", expanding=True)))
         if op.endswith(".plain"):
             return OPS[op.removesuffix(".plain")][0].insert()
+        if op == "signal.fill":
+            return _fill_signal(columns)
         if op == "order.event":
             # The state change the orders row now shows, once per (order, status, filled
             # quantity); a late replay that did not move the row records nothing.
@@ -408,6 +419,25 @@ class SqlStore:
 
 
 _IMMUTABLE = frozenset({"id", "created_at", "received_at", "worker", "payload", "source_ip"})
+
+# What a signal is, as the webhook recorded it; a decision written first may lack any of them.
+_SIGNAL_FACTS = ("strategy", "ticker", "exchange", "action", "source_ip", "payload")
+
+
+def _fill_signal(columns: tuple[str, ...]) -> Any:
+    """Set the facts the stored signal lacks (NULL) from the given row, and nothing else."""
+    s = tables.signals
+    facts = [c for c in _SIGNAL_FACTS if c in columns]
+    if not facts:
+        return None
+    return (
+        s.update()
+        .where(
+            s.c.signal_key == bindparam("new_signal_key"),
+            or_(*(s.c[c].is_(None) for c in facts)),
+        )
+        .values({c: func.coalesce(s.c[c], bindparam(f"new_{c}", type_=s.c[c].type)) for c in facts})
+    )
 
 
 def _order_event(row: dict[str, Any]) -> dict[str, Any]:
