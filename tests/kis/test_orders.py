@@ -88,6 +88,21 @@ async def test_us_market_order_is_a_limit_inside_the_band_on_a_valid_tick(
     assert buy["filled"] == "1" and sell["filled"] == "1"
 
 
+async def test_us_prices_that_reach_one_dollar_go_out_on_the_cent_tick(
+    sim: SimServer, make_broker
+) -> None:
+    broker = make_broker(us_market_band_pct="3")
+    sim.control("price", market="US", ticker="AAPL", price="1.0309")
+    sim.control("position", cano="12345678", market="US", ticker="AAPL", quantity=5, avg_price=1)
+    # 1.0309 * 0.97 = 0.999973, up on the $0.0001 tick: $1, which KIS takes only as "1.00".
+    sold = await broker.submit(order(Side.SELL, 1, ticker="AAPL", market=Market.US))
+    limit = order(Side.SELL, 1, ticker="AAPL", market=Market.US, order_type=OrderType.LIMIT)
+    resting = await broker.submit(limit.evolve(limit_price=Decimal("0.99995")))
+    assert (sold.status, sold.reason) == (OrderStatus.ACCEPTED, None)
+    assert (resting.status, resting.reason) == (OrderStatus.ACCEPTED, None)
+    assert [Decimal(o["limit_price"]) for o in sim.control("stats")["orders"]] == [1, 1]
+
+
 async def test_refusals_carry_our_reason_codes(sim: SimServer, make_broker) -> None:
     broker = make_broker()
     too_much = await broker.submit(order(Side.BUY, 10_000_000))

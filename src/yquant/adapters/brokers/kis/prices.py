@@ -2,7 +2,8 @@
 
 KIS has no market order type for US stocks: a market order is sent as a limit at a band around
 the current price (above it for a buy, below it for a sell), on a valid tick and never outside
-the band. US ticks are $0.01 at $1 and above, $0.0001 below. KRX ticks follow the price table in
+the band. US ticks are $0.01 at $1 and above, $0.0001 below (a price rounded up to $1 is sent as
+1.00: KIS refuses 4 decimals at $1 and above). KRX ticks follow the price table in
 force since 2023 (the same for KOSPI and KOSDAQ).
 """
 
@@ -38,9 +39,15 @@ def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
     return (steps * tick).quantize(tick)
 
 
+def us_on_tick(price: Decimal, *, up: bool) -> Decimal:
+    """``price`` on the US tick grid; rounding up from below $1 can reach $1, which is 1.00."""
+    rounded = to_tick(price, us_tick(price), up=up)
+    return rounded.quantize(us_tick(rounded))
+
+
 def us_limit_on_tick(price: Decimal, side: Side) -> Decimal:
     """A US limit price on a valid tick, rounded in the order's favour (buy down, sell up)."""
-    return to_tick(price, us_tick(price), up=side is Side.SELL)
+    return us_on_tick(price, up=side is Side.SELL)
 
 
 def us_market_limit(side: Side, last: Decimal, band_pct: Decimal) -> Decimal:
@@ -49,9 +56,7 @@ def us_market_limit(side: Side, last: Decimal, band_pct: Decimal) -> Decimal:
         raise ValueError("no positive last price")
     band = band_pct / Decimal(100)
     if side is Side.BUY:
-        raw = last * (1 + band)
-        price = to_tick(raw, us_tick(raw), up=False)  # inside the band
-        return max(price, to_tick(last, us_tick(last), up=True))
-    raw = last * (1 - band)
-    price = to_tick(raw, us_tick(raw), up=True)
-    return min(price, to_tick(last, us_tick(last), up=False))
+        price = us_on_tick(last * (1 + band), up=False)  # inside the band
+        return max(price, us_on_tick(last, up=True))
+    price = us_on_tick(last * (1 - band), up=True)
+    return min(price, us_on_tick(last, up=False))
