@@ -144,6 +144,25 @@ async def test_a_second_copy_of_a_refused_signal_is_not_decided_again(
         await r.close()
 
 
+async def test_a_target_position_is_not_bought_twice_while_its_buy_is_working(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    strategies = {"t": {"accounts": ["paper"], "sizing": {"policy": "target_position"}}}
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN, strategies=strategies)
+    try:
+        limit = {"order_type": OrderType.LIMIT, "limit_price": Decimal(70000)}
+        first = krx_alert("t1", FRIDAY_OPEN, strategy="t", position_size=Decimal(10), **limit)
+        await r.handle(first)  # a limit buy of 10 below the market: it rests, working
+        later = FRIDAY_OPEN + timedelta(seconds=30)
+        r.clock.set(later)
+        await r.handle(krx_alert("t2", later, strategy="t", position_size=Decimal(15), **limit))
+        assert [m["quantity"] for m in await r.published()] == ["10"]
+        signal = await r.signal("t2")
+        assert (signal["status"], signal["reason"]) == ("rejected", "order_working")
+    finally:
+        await r.close()
+
+
 async def test_sells_are_sized_from_the_brokers_holdings(rig: Rig) -> None:
     await rig.broker.submit(_order("seed", Side.BUY, "4", "71000", FRIDAY_OPEN))
     await rig.handle(krx_alert("s7", FRIDAY_OPEN, Action.SELL, quantity="100"))

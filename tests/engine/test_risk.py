@@ -55,6 +55,14 @@ def test_the_same_direction_guard_means_buy_is_be_long() -> None:
     assert checked.quantity == 2
 
 
+def test_a_target_is_not_traded_while_an_order_for_it_is_working() -> None:
+    for working in (RiskFacts(open_buy=True), RiskFacts(open_sell=True)):
+        for side in (Side.BUY, Side.SELL):
+            with pytest.raises(SignalRejectedError) as refusal:
+                risk.check(side, Decimal(5), PRICE, Limits(), working, follows_target=True)
+            assert refusal.value.reason == risk.ORDER_WORKING
+
+
 def test_order_rate_limit_applies_to_both_sides() -> None:
     busy = RiskFacts(equity=Decimal(1), orders_last_minute=5)
     assert refused(Side.SELL, Limits(max_orders_per_minute=5), busy) == risk.ORDER_RATE

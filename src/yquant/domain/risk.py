@@ -24,6 +24,7 @@ from yquant.errors import SignalRejectedError
 HALTED = "halted"
 REDUCE_ONLY = "reduce_only"
 SAME_DIRECTION = "same_direction"
+ORDER_WORKING = "order_working"
 ORDER_RATE = "order_rate_limit"
 DAILY_LOSS = "daily_loss_limit"
 MAX_OPEN_POSITIONS = "max_open_positions"
@@ -139,6 +140,12 @@ def check(
 ) -> Checked:
     """The quantity that may be sent (possibly trimmed), or SignalRejectedError with the reason."""
     check_kill_switch(facts.kill_state, side)
+    if follows_target and (facts.open_buy or facts.open_sell):
+        # The target is measured against the shares held; an order still working would be
+        # counted twice (a working buy of 10, then a target of 15, would buy 15 more).
+        raise SignalRejectedError(
+            ORDER_WORKING, "an order for this instrument is still working; it is not traded twice"
+        )
     if limits.same_direction_guard and not follows_target:
         if side is Side.BUY and (facts.held > 0 or facts.open_buy):
             raise SignalRejectedError(SAME_DIRECTION, "already long (or a buy is working)")

@@ -216,7 +216,16 @@ class Engine:
             rules = routing.rules_for(
                 self._settings, alert.strategy, account, currency, self._policies
             )
-            facts = await self._facts(account, alert, instrument, state, now, states, rules.limits)
+            facts = await self._facts(
+                account,
+                alert,
+                instrument,
+                state,
+                now,
+                states,
+                rules.limits,
+                working=rules.policy.follows_target,
+            )
             outcome = decide(
                 alert,
                 instrument,
@@ -238,7 +247,11 @@ class Engine:
         now: datetime,
         states: dict[str, KillState],
         limits: Limits,
+        *,
+        working: bool = False,
     ) -> AccountFacts:
+        """The account's figures for a decision; ``working``: the working orders in the
+        instrument are needed even when no limit reads them (trading toward a target)."""
         price = alert.limit_price if alert.limit_price is not None else alert.price
         figures = await self._book.figures(account, instrument, price)
         today = now.astimezone(state.venue.tz).date()
@@ -247,7 +260,7 @@ class Engine:
         # same figure whichever instrument the alert names; the day's baseline is the first.
         book = Baseline(figures.cash, figures.cost_value)
         opening = self._baselines.get(day, book)
-        if _needs_activity(limits):
+        if working or _needs_activity(limits):
             recording = opening if limits.max_daily_loss is not None else None
             activity = await self._activity(
                 account, instrument, figures.currency, now, today, recording
