@@ -357,7 +357,10 @@ class Engine:
             if session is not None:
                 expires_at = min(expires_at, session.close_at)
             alert = decision.alert
-            await self.queue.add(
+            # Through the recorder: during a database outage the row is journaled like the
+            # other writes, and this signal does not hold up the ones behind it.
+            await self._recorder.write(
+                "queue.insert",
                 {
                     "client_order_id": client_order_id(alert.key, outcome.account),
                     "signal_key": alert.key,
@@ -374,7 +377,7 @@ class Engine:
                     "expires_at": expires_at,
                     "queued_at": now,
                     "updated_at": now,
-                }
+                },
             )
 
     async def settle_signal(self, alert: Alert, now: datetime) -> None:

@@ -12,11 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import IntegrityError
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.store import SqlStore, _is_duplicate_key
+from yquant.adapters.db.store import SqlStore
 
 QUEUED = "queued"
 RELEASING = "releasing"
@@ -32,27 +30,6 @@ q = tables.queued_orders
 class SqlOrderQueue:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
-
-    async def add(self, row: dict[str, Any]) -> bool:
-        """Insert if the client order id is new; True when it was."""
-        if self._store.dialect == "sqlite":
-            stmt = (
-                sqlite.insert(q)
-                .values(**row)
-                .on_conflict_do_nothing(index_elements=["client_order_id"])
-            )
-
-            async def run(conn: Any) -> bool:
-                return bool((await conn.execute(stmt)).rowcount)
-
-            return bool(await self._store.run(run, write=True))
-        try:
-            await self._store.run(lambda conn: conn.execute(q.insert().values(**row)), write=True)
-        except IntegrityError as exc:
-            if _is_duplicate_key(exc):
-                return False
-            raise
-        return True
 
     async def due(self, now: datetime, lease_s: float, limit: int = 100) -> list[dict[str, Any]]:
         """Rows whose open has come, and claims whose holder vanished (lease run out)."""

@@ -1,6 +1,6 @@
 """The system of record: idempotent, order-independent writes and the read queries.
 
-Every write is one of five operations, each safe to repeat and to replay late:
+Every write is one of these operations, each safe to repeat and to replay late:
 
     signal.insert   insert if the signal key is new; tells whether it was new (dedupe); on a
                     repeat, fills in the facts the row lacks (its decision may have come first)
@@ -8,6 +8,8 @@ Every write is one of five operations, each safe to repeat and to replay late:
     order.insert    insert if the client order id is new
     order.advance   upsert that only moves an order forward (by status rank, then fills)
     fill.insert     insert if the fill id is new
+    account.upsert  the account's newest description wins
+    queue.insert    insert a queued order if its client order id is new
 
 Each is a single statement (ON CONFLICT on SQLite, ON DUPLICATE KEY on MariaDB; a repeated
 signal insert adds one UPDATE), so writes from several processes need no read-modify-write and no
@@ -54,6 +56,7 @@ OPS: dict[str, tuple[Table, str, bool]] = {
     "order.advance": (tables.orders, "client_order_id", True),
     "fill.insert": (tables.fills, "fill_id", False),
     "account.upsert": (tables.accounts, "name", True),
+    "queue.insert": (tables.queued_orders, "client_order_id", False),
 }
 
 # Orders the broker may still act on (not final); "new" ones were never sent.
