@@ -194,6 +194,7 @@ async def test_unanswered_order_is_unknown_then_found_by_asking(
         (408, None),
         (200, None),
         (200, "{not json"),
+        (200, {"rt_cd": "0", "msg_cd": "APBK0013", "msg1": "주문 전송 완료", "output": {}}),
     ],
 )
 async def test_an_order_answer_that_is_no_refusal_is_unknown_then_found_by_asking(

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from yquant.adapters.brokers.kis.errors import KisOutcomeUnknownError
 from yquant.domain.model import Market, OrderType, Side
 from yquant.ports import Quote
 
@@ -126,7 +127,8 @@ def parse_order_ack(body: dict[str, Any]) -> OrderAck:
     upper = {str(k).upper(): v for k, v in out.items()}
     odno = text(upper.get("ODNO"))
     if not odno:
-        raise ValueError("order response without ODNO")
+        # A success without the order number: the order may well be live. Ask, never resend.
+        raise KisOutcomeUnknownError("order accepted without an order number (ODNO)")
     return OrderAck(odno, text(upper.get("KRX_FWDG_ORD_ORGNO")), text(upper.get("ORD_TMD")))
 
 
