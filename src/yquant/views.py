@@ -74,9 +74,17 @@ async def signals(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
     out = []
     for row in await store.recent("signals", limit):
         item = _pick(row, SIGNAL_FIELDS)
-        item["payload"] = json.loads(row["payload"]) if row.get("payload") else None
+        item["payload"] = _payload(row["payload"]) if row.get("payload") else None
         out.append(item)
     return out
+
+
+def _payload(text: str) -> Any:
+    """The stored alert fields, numbers exactly as sent (as text, never through a float)."""
+    fields = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    if not isinstance(fields, dict):
+        return fields
+    return {k: _plain(v) for k, v in fields.items()}
 
 
 async def orders(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:

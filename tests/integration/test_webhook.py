@@ -69,6 +69,25 @@ async def test_accepted_alert_is_recorded_and_enqueued(client) -> None:
     assert json.loads(fields["data"])["key"] == r.json()["signal"]
 
 
+async def test_the_signal_log_shows_the_alerts_numbers_exactly_as_sent(client) -> None:
+    from yquant import views
+
+    body = (
+        b'{"secret": "%s", "ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2,'
+        % (SECRET.encode())
+        + b' "price": 189.123456789012345678, "time": 1700000000000, "id": "exact-1"}'
+    )
+    assert (await post(client, body)).json()["status"] == "accepted"
+    [signal] = await views.signals(client.runtime.store)
+    payload = signal["payload"]
+    assert (payload["price"], payload["quantity"], payload["time"]) == (
+        "189.123456789012345678",
+        "2",
+        "1700000000000",
+    )
+    assert "secret" not in payload
+
+
 async def test_text_plain_json_is_accepted(client) -> None:
     r = await post(client, alert(id="plain"), content_type="text/plain; charset=utf-8")
     assert r.json()["status"] == "accepted"
