@@ -60,7 +60,9 @@ class Broker(Protocol):
 
     async def holdings(self, account: str) -> list[Holding]: ...
 
-    async def cash(self, account: str) -> dict[str, Decimal]: ...
+    async def cash(self, account: str) -> dict[str, Decimal]:
+        """Cash per currency that new orders can spend (what resting buys hold excluded)."""
+        ...
 
 
 class Instruments(Protocol):

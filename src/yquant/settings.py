@@ -247,6 +247,9 @@ class AccountSettings(BaseModel):
     sizing: SizingSettings | None = None  # the account's policy when the strategy sets none
     risk: RiskSettings = RiskSettings()
     sessions: Literal["exchange", "always"] | None = None  # None: "always" on paper
+    # The broker's commission as a fraction of the amount: a buy capped by the cash leaves room
+    # for it. None: the paper broker's rate on paper accounts, 0 on KIS accounts.
+    commission_rate: Decimal | None = Field(None, ge=0, lt=Decimal("0.05"))
 
     @model_validator(mode="after")
     def _broker_section(self) -> AccountSettings:

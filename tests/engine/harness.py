@@ -93,7 +93,7 @@ async def build_rig(
     bus = Bus(valkey_url)
     broker = PaperBroker(
         tmp_path / "paper.sqlite3",
-        commission_rate=Decimal(0),
+        commission_rate=settings.paper.commission_rate,
         initial_cash={"KRW": Decimal(100_000_000), "USD": Decimal(100_000)},
     )
     await broker.connect()

@@ -12,10 +12,11 @@ import pytest
 
 from tests.engine.harness import Rig, build_rig, krx_alert
 from yquant.adapters.db.order_queue import SqlOrderQueue
-from yquant.domain.model import Action, Alert, Market, Order, OrderType, Side
+from yquant.domain.model import Action, Alert, Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
 from yquant.errors import ConfigurationError
 from yquant.services.control import Control
+from yquant.services.records import order_from_row
 
 KST = ZoneInfo("Asia/Seoul")
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
@@ -177,6 +178,27 @@ async def test_a_buy_beyond_cash_is_capped_and_explained(rig: Rig) -> None:
     [message] = await rig.published()
     assert message["quantity"] == "1408"
     assert "capped_by_cash" in ((await rig.signal("s9"))["detail"] or "")
+
+
+async def test_a_buy_capped_by_cash_leaves_room_for_the_commission(rig: Rig) -> None:
+    # 100,000,000 KRW at 50,000 a share is 2,000 shares, which the commission (0.015 %) makes
+    # 15,000 KRW too dear: the cap is 1,999, and the broker takes it.
+    await rig.handle(krx_alert("f1", FRIDAY_OPEN, quantity="3000", price="50000"))
+    [message] = await rig.published()
+    assert message["quantity"] == "1999"
+    placed = await rig.broker.submit(order_from_row(message))
+    assert placed.status is OrderStatus.FILLED
+
+
+async def test_a_buy_is_sized_from_the_cash_not_held_by_resting_buys(rig: Rig) -> None:
+    await rig.broker.submit(_order("px", Side.BUY, "1", "70000", FRIDAY_OPEN))
+    resting = _order("rest", Side.BUY, "1000", "70000", FRIDAY_OPEN)
+    resting = resting.evolve(order_type=OrderType.LIMIT, limit_price=Decimal(60000))
+    await rig.broker.submit(resting)  # 60,009,000 KRW held for it
+    await rig.handle(krx_alert("f2", FRIDAY_OPEN, quantity="1000", price="70000"))
+    [message] = await rig.published()
+    assert message["quantity"] == "570"  # what the ~39.9M KRW left can buy, with commission
+    assert "capped_by_cash" in ((await rig.signal("f2"))["detail"] or "")
 
 
 async def test_the_kill_switch_halts_reduces_and_resumes(rig: Rig) -> None:

@@ -103,6 +103,17 @@ async def test_market_order_uses_the_last_price_seen(broker) -> None:
     assert result.avg_fill_price == Decimal(50)
 
 
+async def test_cash_is_what_new_orders_can_spend(broker) -> None:
+    await broker.submit(order(Side.BUY, 1, price="100"))  # the market is at 100
+    resting = order(Side.BUY, 50, price="100", order_type=OrderType.LIMIT, limit="90")
+    assert (await broker.submit(resting)).status is OrderStatus.ACCEPTED
+    held = Decimal(50) * 90 * Decimal("1.001")  # the limit's amount and its commission
+    spent = Decimal(100) + Decimal("0.10")
+    assert (await broker.cash("acct"))["USD"] == Decimal(10000) - spent - held
+    await broker.cancel(resting)
+    assert (await broker.cash("acct"))["USD"] == Decimal(10000) - spent
+
+
 async def test_buy_beyond_cash_is_rejected_and_changes_nothing(broker) -> None:
     result = await broker.submit(order(Side.BUY, 100, price="100"))  # 10,000 + commission
     assert (result.status, result.reason) == (OrderStatus.REJECTED, INSUFFICIENT_CASH)

@@ -49,6 +49,7 @@ class AccountRules:
     limits: risk.Limits
     out_of_session: OutOfSession = OutOfSession.REJECT
     follow_sessions: bool = True  # False: the account trades at any hour (the paper default)
+    commission_rate: Decimal = Decimal(0)  # room left for fees when a buy is capped by cash
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def decide(
                 equity=facts.risk.equity,
                 held=facts.risk.held,
                 params=rules.params,
+                commission_rate=rules.commission_rate,
             ),
         )
         limit = _limit_price(limit, sized.side, instrument, facts.base_price)

@@ -69,6 +69,7 @@ class SizingInput:
     equity: Decimal
     held: Decimal  # shares of this instrument held on the account
     params: SizingParams
+    commission_rate: Decimal = Decimal(0)  # the broker's fee on a buy, as a fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,8 @@ def _buy(intent: Intent, inp: SizingInput) -> Sized:
     if wanted <= 0:
         raise SignalRejectedError(NO_QUANTITY, "buy quantity rounds to zero")
     notes: list[str] = []
-    affordable = _whole(max(inp.cash, Decimal(0)) / price)
+    # What the cash buys with the broker's fee on top (a cap at the price alone is refused).
+    affordable = _whole(max(inp.cash, Decimal(0)) / (price * (1 + inp.commission_rate)))
     if wanted > affordable:
         if affordable <= 0:
             raise SignalRejectedError(

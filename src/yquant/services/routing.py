@@ -94,12 +94,17 @@ def rules_for(
     sessions = account_settings.sessions or (
         "always" if account_settings.broker == "paper" else "exchange"
     )
+    commission = account_settings.commission_rate
+    if commission is None:
+        paper = account_settings.broker == "paper"
+        commission = settings.paper.commission_rate if paper else Decimal(0)
     return AccountRules(
         policy=policy,
         params=params,
         limits=limits,
         out_of_session=OutOfSession(chosen.out_of_session),
         follow_sessions=sessions == "exchange",
+        commission_rate=commission,
     )
 
 

@@ -117,9 +117,10 @@ class PaperBroker:
         def read(db: sqlite3.Connection) -> dict[str, Decimal]:
             self._ensure_account(db, account)
             rows = db.execute(
-                "SELECT currency, balance FROM cash WHERE account = ?", (account,)
+                "SELECT currency, balance, reserved FROM cash WHERE account = ?", (account,)
             ).fetchall()
-            return {c: Decimal(b) for c, b in rows}
+            # What new orders can spend: resting buys hold their part of the balance.
+            return {c: Decimal(b) - Decimal(r) for c, b, r in rows}
 
         return await asyncio.to_thread(self._tx, read)
 
