@@ -97,8 +97,9 @@ def configure_logging(level: str, role: str) -> None:
         format=f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s",
         force=True,
     )
-    # Library loggers that would print request lines (and with them URLs) stay quiet.
-    for noisy in ("httpx", "uvicorn.access"):
+    # Library loggers that would print request lines (and with them URLs), or statements with
+    # their parameters (tokens, account data), stay quiet even at DEBUG.
+    for noisy in ("httpx", "uvicorn.access", "aiosqlite", "sqlalchemy.engine", "asyncmy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -431,9 +431,19 @@ def masked(settings: Settings) -> dict[str, Any]:
 
 
 def _mask_url(url: str) -> str:
+    """The URL with its password masked, in the user part and in query parameters
+    (``?password=...``, which both drivers also accept)."""
     scheme, sep, rest = url.partition("://")
+    rest, qmark, query = rest.partition("?")
     if "@" in rest:
         creds, host = rest.rsplit("@", 1)
         user = creds.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:********@{host}"
-    return url
+        rest = f"{user}:********@{host}"
+    if query:
+        params = []
+        for part in query.split("&"):
+            name, eq, _value = part.partition("=")
+            secret = any(w in name.lower() for w in ("pass", "secret", "token", "key"))
+            params.append(f"{name}{eq}********" if secret and eq else part)
+        query = "&".join(params)
+    return f"{scheme}{sep}{rest}{qmark}{query}"

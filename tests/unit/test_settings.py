@@ -73,6 +73,14 @@ def test_shown_settings_mask_every_secret(monkeypatch: pytest.MonkeyPatch) -> No
     assert "mysql+asyncmy://yq:********@10.0.0.1/yquant" in text
 
 
+def test_a_password_given_as_a_url_parameter_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__DATABASE__URL", "mysql://yq@db/yq?password=hunter2&charset=utf8mb4")
+    monkeypatch.setenv("YQUANT__VALKEY__URL", "redis://127.0.0.1:6379/0?password=vk-hunter3")
+    text = json.dumps(masked(load_settings()))
+    assert "hunter2" not in text and "vk-hunter3" not in text
+    assert "mysql+asyncmy://yq:********@db/yq?password=********&charset=utf8mb4" in text
+
+
 def test_webhook_secret_is_generated_once_and_kept(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
     s = load_settings()
