@@ -102,6 +102,24 @@ async def test_a_repeat_is_a_duplicate_and_adds_nothing(client) -> None:
     assert await client.runtime.bus.client.xlen(SIGNALS) == 1
 
 
+async def test_one_strategy_firing_on_two_symbols_in_the_same_second_is_two_signals(
+    client,
+) -> None:
+    # The README's strategy template builds the id from the order id and {{timenow}}: two
+    # charts closing their bar in the same second send the same id for different tickers.
+    same = {"strategy": "trend", "id": "Long-2024-05-02T06:30:00Z", "quantity": 5}
+    aapl = await post(client, alert(ticker="NASDAQ:AAPL", **same))
+    msft = await post(client, alert(ticker="NASDAQ:MSFT", **same))
+    assert [r.json()["status"] for r in (aapl, msft)] == ["accepted", "accepted"]
+    retry = await post(client, alert(ticker="NASDAQ:MSFT", **same))
+    assert (retry.json()["status"], retry.json()["signal"]) == ("duplicate", msft.json()["signal"])
+    await client.ingest.flush()
+    tickers = [
+        json.loads(f["data"])["ticker"] for _, f in await client.runtime.bus.client.xrange(SIGNALS)
+    ]
+    assert tickers == ["AAPL", "MSFT"]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "reason"),
     [

@@ -108,9 +108,21 @@ def test_secret_is_checked_and_never_echoed() -> None:
 
 def test_alert_id_makes_the_key_and_repeats_share_it() -> None:
     a = parse('{"ticker": "KRX:005930", "action": "buy", "id": "A1", "strategy": "s"}')
-    b = parse('{"ticker": "KRX:005930", "action": "sell", "id": "A1", "strategy": "s"}')
+    again = parse('{"ticker": "KRX:005930", "action": "buy", "id": "A1", "strategy": "s"}')
     c = parse('{"ticker": "KRX:005930", "action": "buy", "id": "A2", "strategy": "s"}')
-    assert a.key == b.key != c.key
+    assert a.key == again.key != c.key
+
+
+def test_one_alert_id_on_other_tickers_or_actions_is_another_signal() -> None:
+    # The README's strategy template: "{{strategy.order.id}}-{{timenow}}" is the same on every
+    # chart the strategy runs on when their bars close in the same second.
+    body = '{"ticker": "%s", "action": "%s", "id": "Long-2024-05-02T06:30:00Z", "strategy": "t"}'
+    aapl = parse(body % ("NASDAQ:AAPL", "buy")).key
+    assert parse(body % ("NASDAQ:MSFT", "buy")).key != aapl
+    assert parse(body % ("NYSE:AAPL", "buy")).key != aapl
+    assert parse(body % ("NASDAQ:AAPL", "sell")).key != aapl
+    # TradingView's retry of the same alert (another send time, same everything else)
+    assert parse(body % ("NASDAQ:AAPL", "long")).key == aapl
 
 
 def test_without_id_the_key_hashes_strategy_ticker_action_time_and_quantity() -> None:

@@ -193,13 +193,15 @@ def signal_key(
     quantity: Decimal | None,
     now: datetime,
 ) -> str:
-    """The alert's own id when it sends one; else a hash of what makes the alert unique.
+    """The alert's own id (with its ticker and action) when it sends one; else a hash of what
+    makes the alert unique.
 
-    Without any time from TradingView the minute of arrival stands in, so that TradingView's
-    retries of one alert (seconds apart) collapse into one signal.
+    An id is unique only per chart: one strategy on several symbols sends the same order id, in
+    the same second, for each. Without any time from TradingView the minute of arrival stands
+    in, so that TradingView's retries of one alert (seconds apart) collapse into one signal.
     """
     if alert_id:
-        basis = f"id\x1f{strategy}\x1f{alert_id}"
+        basis = f"id\x1f{strategy}\x1f{ticker}\x1f{action}\x1f{alert_id}"
     else:
         when = bar_time or now.replace(second=0, microsecond=0)
         qty = "" if quantity is None else format(quantity.normalize(), "f")
