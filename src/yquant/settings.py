@@ -67,6 +67,17 @@ class WebhookSettings(BaseModel):
 class DashboardSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(2000, ge=1, le=65535)
+    # Host names the dashboard answers to besides loopback, its own address and *.ts.net
+    # (anything else is 400: a DNS-rebinding page must not reach it through the browser).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name or "*" in name.removeprefix("*."):
+                raise ValueError(f"{name!r}: give a host name, or *.domain for its subdomains")
+        return v
 
 
 class DatabaseSettings(BaseModel):

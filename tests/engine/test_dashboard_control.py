@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,10 +21,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-s
 
 
 class Dashboard:
-    def __init__(self, data_dir: Path, valkey_url: str) -> None:
+    def __init__(
+        self, data_dir: Path, valkey_url: str, host: str = "127.0.0.1", **extra: str
+    ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = yquant_env(data_dir, valkey_url, YQUANT__DASHBOARD__PORT=str(self.port))
+        self.url = f"http://{host}:{self.port}"
+        self.env = yquant_env(
+            data_dir,
+            valkey_url,
+            YQUANT__DASHBOARD__HOST=host,
+            YQUANT__DASHBOARD__PORT=str(self.port),
+            **extra,
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "dashboard.log"
 
@@ -111,3 +120,53 @@ def test_the_operator_sets_reduce_only_with_a_reason_from_the_page(dashboard: Da
     [entry] = yquant_json("control", env=dashboard.env)["audit"]
     assert entry["actor"] == "dashboard:127.0.0.1"
     assert entry["detail"] == {"from": "active", "to": "reduce_only", "reason": "earnings tonight"}
+
+
+def _host_address() -> str | None:
+    """This machine's non-loopback IPv4 address (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_a_page_under_a_foreign_host_name_gets_nothing(tmp_path: Path, valkey_url: str) -> None:
+    # DNS rebinding: evil.example re-pointed to 127.0.0.1 makes the browser send Host and Origin
+    # evil.example:2000, which is same-origin to the browser.
+    d = Dashboard(tmp_path / "data", valkey_url, YQUANT__DASHBOARD__ALLOWED_HOSTS='["yq-green"]')
+    d.start()
+    try:
+        url = f"{d.url}/api/control"
+        body = {"scope": "global", "state": "halted", "reason": "x"}
+        evil = f"rebind.attacker.example:{d.port}"
+        flipped = httpx.post(url, json=body, headers={"Host": evil, "Origin": f"http://{evil}"})
+        assert flipped.status_code == 400
+        assert httpx.get(f"{d.url}/api/summary", headers={"Host": evil}).status_code == 400
+        assert httpx.get(f"{d.url}/", headers={"Host": evil}).status_code == 400
+        # A foreign page's Origin is refused even when the Host is ours.
+        foreign = httpx.post(url, json=body, headers={"Origin": f"http://{evil}"})
+        assert foreign.status_code == 403
+        assert states(d) == {"global": "active", "paper": "active"}
+
+        for host in (
+            f"localhost:{d.port}",
+            f"[::1]:{d.port}",
+            "yq-green.tail1234.ts.net",  # tailscale serve
+            f"yq-green:{d.port}",  # dashboard.allowed_hosts
+        ):
+            assert httpx.get(f"{d.url}/api/summary", headers={"Host": host}).status_code == 200
+        served = httpx.post(
+            url,
+            json=body,
+            headers={
+                "Host": "yq-green.tail1234.ts.net",
+                "Origin": "https://yq-green.tail1234.ts.net",
+            },
+        )
+        assert served.status_code == 200, served.text
+        assert states(d) == {"global": "halted", "paper": "active"}
+    finally:
+        d.stop()

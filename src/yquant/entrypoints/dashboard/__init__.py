@@ -7,13 +7,15 @@ import json
 from importlib import resources
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from yquant import health, i18n, views
 from yquant.bootstrap import Runtime, build
-from yquant.entrypoints.dashboard.control import control_routes, switches
+from yquant.entrypoints.dashboard.control import allowed_hosts, control_routes, switches
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.errors import DatabaseUnavailableError
@@ -82,7 +84,10 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/api/summary", summary),
             Route("/healthz", healthz),
             *control_routes(runtime),
-        ]
+        ],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.dashboard))
+        ],
     )
 
 

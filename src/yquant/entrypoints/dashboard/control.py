@@ -3,7 +3,9 @@
 The dashboard has no login: it is reachable only over Tailscale. A browser page from elsewhere
 must still not be able to flip the switch through the operator's browser, so a change must be a
 JSON request (which a cross-site page cannot send without a CORS preflight that is never
-granted) and, when the browser names its origin, from this dashboard's own origin.
+granted) and, when the browser names its origin, from one of the dashboard's own host names.
+Requests under any other Host are refused outright (`allowed_hosts`): a DNS-rebinding page, its
+name re-pointed to this machine, would otherwise be same-origin to the browser.
 """
 
 from __future__ import annotations
@@ -20,6 +22,31 @@ from yquant.bootstrap import Runtime
 from yquant.domain.risk import KillState
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.control import GLOBAL, Control, ControlError
+from yquant.settings import DashboardSettings
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# Tailscale MagicDNS names resolve only inside the tailnet: nobody can point one elsewhere.
+TAILSCALE_NAMES = "*.ts.net"
+
+
+def allowed_hosts(dashboard: DashboardSettings) -> list[str]:
+    """The Host names the dashboard answers to (patterns as TrustedHostMiddleware takes them)."""
+    hosts = [*LOOPBACK_NAMES, TAILSCALE_NAMES, *dashboard.allowed_hosts]
+    if dashboard.host not in ("", "0.0.0.0", "::"):
+        hosts.append(f"[{dashboard.host}]" if ":" in dashboard.host else dashboard.host)
+    return [h.lower() for h in hosts]
+
+
+def _host_allowed(host: str, patterns: list[str]) -> bool:
+    host = host.lower()
+    return any(host == p or (p.startswith("*.") and host.endswith(p[1:])) for p in patterns)
+
+
+def _origin_allowed(origin: str, patterns: list[str]) -> bool:
+    host = urlsplit(origin).hostname
+    if not host:
+        return False
+    return _host_allowed(f"[{host}]" if ":" in host else host, patterns)
 
 
 async def switches(runtime: Runtime) -> list[dict[str, Any]]:
@@ -42,6 +69,7 @@ async def switches(runtime: Runtime) -> list[dict[str, Any]]:
 
 def control_routes(runtime: Runtime) -> list[Route]:
     control = Control(runtime.store, runtime.settings.accounts)
+    hosts = allowed_hosts(runtime.settings.dashboard)
 
     async def read(request: Request) -> JSONResponse:
         try:
@@ -54,7 +82,7 @@ def control_routes(runtime: Runtime) -> list[Route]:
         if content_type != "application/json":
             return JSONResponse({"error": "send application/json"}, status_code=415)
         origin = request.headers.get("origin")
-        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        if origin and not _origin_allowed(origin, hosts):
             return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
         try:
             body = await request.json()
