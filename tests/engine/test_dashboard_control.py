@@ -170,3 +170,33 @@ def test_a_page_under_a_foreign_host_name_gets_nothing(tmp_path: Path, valkey_ur
         assert states(d) == {"global": "halted", "paper": "active"}
     finally:
         d.stop()
+
+
+def test_the_tailscale_login_is_believed_from_tailscale_serve_on_loopback(
+    dashboard: Dashboard,
+) -> None:
+    body = {"scope": "global", "state": "halted", "reason": "x"}
+    headers = {"Tailscale-User-Login": "ops@example.com"}
+    ok = httpx.post(f"{dashboard.url}/api/control", json=body, headers=headers)
+    assert ok.status_code == 200, ok.text
+    [entry] = yquant_json("control", env=dashboard.env)["audit"]
+    assert entry["actor"] == "dashboard:ops@example.com"
+
+
+def test_a_forged_tailscale_login_is_not_believed_on_a_network_address(
+    tmp_path: Path, valkey_url: str
+) -> None:
+    address = _host_address()
+    if address is None:
+        pytest.skip("no non-loopback address to bind")
+    d = Dashboard(tmp_path / "data", valkey_url, host=address)  # mode B: the Tailscale address
+    d.start()
+    try:
+        body = {"scope": "global", "state": "halted", "reason": "forged"}
+        headers = {"Tailscale-User-Login": "ceo@example.com"}
+        ok = httpx.post(f"{d.url}/api/control", json=body, headers=headers)
+        assert ok.status_code == 200, ok.text
+        [entry] = yquant_json("control", env=d.env)["audit"]
+        assert entry["actor"] == f"dashboard:{address}"
+    finally:
+        d.stop()

@@ -10,6 +10,7 @@ name re-pointed to this machine, would otherwise be same-origin to the browser.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +97,11 @@ def control_routes(runtime: Runtime) -> list[Route]:
             )
         try:
             before = await control.set(
-                scope, state, actor=_actor(request), reason=reason, now=datetime.now(UTC)
+                scope,
+                state,
+                actor=_actor(request, runtime.settings.dashboard.host),
+                reason=reason,
+                now=datetime.now(UTC),
             )
         except ControlError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
@@ -111,8 +116,23 @@ def control_routes(runtime: Runtime) -> list[Route]:
     ]
 
 
-def _actor(request: Request) -> str:
-    """Who: the Tailscale login when `tailscale serve` passes it, else the client address."""
+def _actor(request: Request, bound_host: str) -> str:
+    """Who: the Tailscale login when `tailscale serve` passes it, else the client address.
+
+    Serve sets the login header itself and proxies from loopback; the header is believed only
+    then (loopback peer, dashboard bound to loopback). Any other client could write it.
+    """
+    peer = request.client.host if request.client else None
     login = request.headers.get("tailscale-user-login")
-    who = login or (request.client.host if request.client else "unknown")
+    served = login and peer and _loopback(peer) and _loopback(bound_host)
+    who = login if served else (peer or "unknown")
     return f"dashboard:{who}"[:100]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
