@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,13 +195,23 @@ async def test_currency_that_contradicts_the_market_is_refused(
         assert (r.status_code, r.json()["reason"]) == (400, "currency_mismatch")
 
 
+_huge = st.builds(
+    "{}e{}".format, st.sampled_from(["1", "-1", "9.5"]), st.integers(-(10**20), 10**20)
+)
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | _huge,
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
     ),
     max_leaves=8,
 )
+
+
+def _bare_numbers(body: bytes) -> bytes:
+    """Huge exponents both as strings and as bare JSON numbers (1e999999999)."""
+    return re.sub(rb'"(-?[0-9.]+e-?[0-9]+)"', rb"\1", body, count=1)
+
+
 _bodies = st.one_of(
     st.binary(max_size=300),
     st.dictionaries(
@@ -223,7 +234,7 @@ _bodies = st.one_of(
         ),
         _json_values,
         max_size=8,
-    ).map(lambda d: json.dumps({"secret": SECRET, **d}).encode()),
+    ).map(lambda d: _bare_numbers(json.dumps({"secret": SECRET, **d}).encode())),
 )
 
 
@@ -286,6 +297,21 @@ async def _one(c: httpx.AsyncClient, body: bytes) -> str:
         assert reply["reason"]
     assert SECRET not in r.text
     return str(reply["status"])
+
+
+async def test_a_number_beyond_any_bound_is_a_logged_rejection(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    async with webhook(tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch) as c:
+        body = (
+            json.dumps(alert(id="huge"))
+            .encode()
+            .replace(b'"quantity": 1', b'"quantity": 1e999999999')
+        )
+        r = await c.post("/webhook", content=body, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["reason"]) == (400, "bad_quantity")
+        [row] = await c.runtime.store.recent("signals")
+        assert (row["status"], row["reason"]) == ("rejected", "bad_quantity")
 
 
 async def test_tradingview_addresses_are_never_throttled(

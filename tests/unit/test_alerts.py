@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -95,6 +96,37 @@ def test_bad_alerts_are_rejected_with_their_reason(body: str | bytes, reason: st
     assert reason_of(body) == reason
 
 
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("quantity", alerts.BAD_QUANTITY),
+        ("price", alerts.BAD_PRICE),
+        ("limit_price", alerts.BAD_PRICE),
+        ("strength", alerts.BAD_FIELD),
+        ("time", alerts.BAD_FIELD),
+        ("timenow", alerts.BAD_FIELD),
+    ],
+)
+@pytest.mark.parametrize("number", ["1e999999999", "-1e999999999", '"1e999999999"'])
+def test_numbers_beyond_any_bound_are_refused_by_their_field(
+    field: str, reason: str, number: str
+) -> None:
+    body = f'{{"ticker": "KRX:005930", "action": "buy", "{field}": {number}}}'
+    assert reason_of(body) == reason
+
+
+@pytest.mark.parametrize("field", ["strategy", "id", "comment"])
+def test_a_huge_bare_number_in_a_text_field_is_refused(field: str) -> None:
+    # written out in full it would be 10**14 digits: a MemoryError
+    body = f'{{"ticker": "KRX:005930", "action": "buy", "{field}": 1e100000000000}}'
+    assert reason_of(body) == alerts.BAD_FIELD
+
+
+def test_a_number_beyond_what_a_decimal_holds_is_malformed() -> None:
+    body = '{"ticker": "KRX:005930", "action": "buy", "quantity": 1e99999999999999999999}'
+    assert reason_of(body) == alerts.MALFORMED_JSON
+
+
 def test_secret_is_checked_and_never_echoed() -> None:
     fields = alerts.decode_body(b'{"secret": "guess-123", "ticker": "KRX:005930"}')
     with pytest.raises(SignalRejectedError) as exc:
@@ -139,11 +171,15 @@ def test_epoch_millisecond_timenow_is_understood() -> None:
     assert alert.sent_at == datetime(2025, 11, 27, 1, 2, 3, tzinfo=UTC)
 
 
+_huge = st.builds(
+    "{}e{}".format, st.sampled_from(["1", "-1", "9.5"]), st.integers(-(10**20), 10**20)
+)
 _values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=True),
+    _huge,
     st.text(max_size=30),
     st.lists(st.integers(), max_size=3),
 )
@@ -177,7 +213,10 @@ _fields = st.dictionaries(
 def test_any_field_values_give_an_alert_or_a_named_rejection(fields: dict) -> None:
     import json
 
+    # huge exponents as strings and as bare JSON numbers
     body = json.dumps(fields).encode()
+    if fields:
+        body = re.sub(rb'"(-?[0-9.]+e-?[0-9]+)"', rb"\1", body, count=1)
     try:
         alert = alerts.parse_alert(alerts.decode_body(body), NOW)
     except SignalRejectedError as exc:

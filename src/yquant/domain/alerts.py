@@ -74,6 +74,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         data = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
+    except InvalidOperation:  # an exponent beyond what a Decimal holds: 1e99999999999999999999
+        raise SignalRejectedError(MALFORMED_JSON, "a number in the body is out of range") from None
     if not isinstance(data, dict):
         raise SignalRejectedError(NOT_AN_OBJECT, "body must be a JSON object")
     out: dict[str, Any] = {}
@@ -239,6 +241,8 @@ def _text(fields: dict[str, Any], name: str, *, required: bool) -> str:
             raise SignalRejectedError(MISSING_FIELD, f"field {name!r} is required")
         return ""
     if isinstance(value, Decimal):
+        if abs(value.adjusted()) > 200:  # written out, 1e999999999 is a billion digits
+            raise SignalRejectedError(BAD_FIELD, f"field {name!r} is longer than 200 characters")
         value = format(value, "f")
     if not isinstance(value, str):
         raise SignalRejectedError(BAD_FIELD, f"field {name!r} must be text")
@@ -268,7 +272,8 @@ def _decimal(
         raise SignalRejectedError(reason, f"field {name!r} must be finite")
     if positive and number <= 0:
         raise SignalRejectedError(reason, f"field {name!r} must be greater than zero")
-    if maximum is not None and abs(number) > maximum:
+    # copy_abs and comparisons are exact: no context, no Overflow for 1e999999999
+    if maximum is not None and number.copy_abs() > maximum:
         raise SignalRejectedError(reason, f"field {name!r} is out of range")
     return number
 
@@ -284,6 +289,6 @@ def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
             return datetime.fromtimestamp(float(seconds), tz=UTC)
         text = str(value).strip().replace("Z", "+00:00")
         parsed = datetime.fromisoformat(text)
-    except (ValueError, OverflowError, OSError):
+    except (ValueError, ArithmeticError, OSError):  # ArithmeticError: decimal.Overflow too
         raise SignalRejectedError(BAD_FIELD, f"field {name!r} is not a timestamp") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
