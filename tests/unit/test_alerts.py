@@ -115,6 +115,16 @@ def test_numbers_beyond_any_bound_are_refused_by_their_field(
     assert reason_of(body) == reason
 
 
+@pytest.mark.parametrize("size", ["1e999999999", "1000001", "-1000001", '"-1e999999999"'])
+def test_position_size_has_the_bound_of_a_quantity(size: str) -> None:
+    body = f'{{"ticker": "KRX:005930", "action": "buy", "position_size": {size}}}'
+    assert reason_of(body) == alerts.BAD_FIELD
+    assert (
+        parse('{"ticker": "KRX:005930", "action": "buy", "position_size": -1000000}').position_size
+        == -1000000
+    )
+
+
 @pytest.mark.parametrize("field", ["strategy", "id", "comment"])
 def test_a_huge_bare_number_in_a_text_field_is_refused(field: str) -> None:
     # written out in full it would be 10**14 digits: a MemoryError

@@ -143,7 +143,9 @@ def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | Non
         raise SignalRejectedError(
             CURRENCY_MISMATCH, f"{exchange} trades in {CURRENCY[market]}, not {currency[:8]}"
         )
-    position_size = _decimal(fields, "position_size", BAD_FIELD, positive=False, maximum=None)
+    position_size = _decimal(
+        fields, "position_size", BAD_FIELD, positive=False, maximum=MAX_QUANTITY
+    )
     alert_id = _text(fields, "id", required=False)
     bar_time = _timestamp(fields, "time")
     sent_at = _timestamp(fields, "timenow")
