@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import yquant_env
+from yquant.adapters.bus import Bus
 from yquant.entrypoints import cli
 
 SATURDAY = "2026-11-28T10:00:00+09:00"
@@ -136,3 +138,33 @@ def test_simulate_explains_an_invalid_alert(run: Run, tmp_path: Path) -> None:
     code, out = run("simulate", "--payload", str(payload))
     assert code == 1
     assert "unknown_exchange" in out
+
+
+async def _gateway_alive(valkey_url: str) -> None:
+    bus = Bus(valkey_url)
+    try:
+        await bus.heartbeat("gateway", {"pid": 0, "worker": "local"})
+    finally:
+        await bus.close()
+
+
+def test_an_order_sent_but_not_final_when_the_wait_ends_is_not_reported_as_failed(
+    run: Run, valkey_url: str
+) -> None:
+    # The gateway is alive but slow: the order is published, nothing has come back when --wait
+    # ends. A wrapper that retries on 1 ("nothing was sent") would place a second real order.
+    asyncio.run(_gateway_alive(valkey_url))
+    valkey = {"YQUANT__VALKEY__URL": valkey_url}
+    code, out = run(
+        "buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5", "--json", **valkey
+    )
+    assert code == 3, out
+    result = json.loads(out)
+    assert result["status"] in ("new", "submitted")
+    [order] = run.json("orders")
+    assert order["client_order_id"] == result["client_order_id"]
+
+    # Refused before anything was sent: 1.
+    code, out = run("sell", "paper", "KRX:005930", "5", "--wait", "0.5", "--json", **valkey)
+    assert code == 1, out
+    assert json.loads(out)["status"] == "rejected"

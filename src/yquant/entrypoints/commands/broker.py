@@ -5,7 +5,9 @@
     yquant price TICKER [--account A]         the current price (KIS), or the paper broker's last
     yquant buy|sell ACCOUNT TICKER QTY [--price P]
                                               an order through the same checks and lifecycle
-                                              as an alert (services/manual.py); waits for it
+                                              as an alert (services/manual.py); waits for it.
+                                              Exit 0 filled/accepted, 1 refused (nothing live),
+                                              3 sent but not final: do not retry
     yquant accounts check                     per account: broker reachable, token valid,
                                               the masked key it uses
     yquant up --broker kis-sim                `yquant up` with every paper account moved to a
@@ -30,6 +32,15 @@ from yquant.domain.model import Market, Side
 from yquant.errors import YquantError
 from yquant.settings import Settings
 
+# What an operator order's exit code means; a wrapper must never retry on 3.
+ORDER_EXIT_CODES = """exit codes:
+  0  filled, or accepted by the broker (a limit order resting)
+  1  final and nothing live at the broker: refused before sending or by the broker, or
+     cancelled/expired (see the reason and what was filled)
+  3  sent, outcome pending when --wait ended: do not retry, check `yquant orders`
+"""
+EXIT_PENDING = 3
+
 
 def register(sub: Any) -> None:
     d = sub.add_parser("deposit", help="cash per currency of an account, from its broker")
@@ -51,7 +62,13 @@ def register(sub: Any) -> None:
     q.set_defaults(func=_price)
 
     for side in ("buy", "sell"):
-        o = sub.add_parser(side, help=f"{side} through the same checks and lifecycle as an alert")
+        o = sub.add_parser(
+            side,
+            help=f"{side} through the same checks and lifecycle as an alert",
+            description=f"{side.capitalize()} through the same checks and lifecycle as an alert.",
+            epilog=ORDER_EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         o.add_argument("account")
         o.add_argument("ticker", help="KRX:005930, NASDAQ:AAPL, or a ticker the catalog knows")
         o.add_argument("quantity", type=_decimal)
@@ -268,8 +285,17 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
             if order.get("filled_quantity"):
                 line += f"  {m['filled']}: {result['filled_quantity']} @ {result['avg_fill_price']}"
             print(line)
-        good = outcome.status in ("filled", "accepted", "partially_filled")
-        return 0 if good else 1
+        if outcome.status in ("filled", "accepted", "partially_filled"):
+            return 0
+        if outcome.status in ("new", "submitted", "unknown"):
+            # Published, not final: a second order would be a second real order.
+            print(
+                f"yquant: order {result['client_order_id']} sent, outcome pending: "
+                "do not retry, check `yquant orders`",
+                file=sys.stderr,
+            )
+            return EXIT_PENDING
+        return 1
 
     return _run(settings, run)
 
