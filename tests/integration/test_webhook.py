@@ -145,6 +145,15 @@ async def test_bad_input_gets_a_reason_and_changes_nothing_else(
     assert "wrong-secret-value" not in json.dumps(row, default=str)
 
 
+@pytest.mark.parametrize("where", ['"comment": "\\ud83d"', '"\\udc00": 1'])
+async def test_a_lone_surrogate_is_malformed_and_logged(client, where) -> None:
+    body = json.dumps(alert(id="sur")).encode()[:-1] + b", " + where.encode() + b"}"
+    r = await post(client, body)
+    assert (r.status_code, r.json()["reason"]) == (400, "malformed_json")
+    [row] = await client.runtime.store.recent("signals")
+    assert (row["status"], row["reason"]) == ("rejected", "malformed_json")
+
+
 async def test_wrong_method_is_405_and_logged(client) -> None:
     r = await client.get("/webhook")
     assert (r.status_code, r.json()["reason"]) == (405, "method_not_allowed")

@@ -51,6 +51,13 @@ def test_exit_words_mean_close_the_position(word: str) -> None:
     assert parse(f'{{"ticker": "NYSE:KO", "action": "{word}"}}').action is Action.EXIT
 
 
+def test_an_escaped_surrogate_pair_is_one_character() -> None:
+    assert (
+        parse('{"ticker": "KRX:005930", "action": "buy", "comment": "\\ud83d\\ude80"}').comment
+        == "\U0001f680"
+    )
+
+
 def test_numbers_stay_exact_decimals() -> None:
     alert = parse('{"ticker": "NYSE:KO", "action": "buy", "price": 0.1, "quantity": 3}')
     assert alert.price == Decimal("0.1")
@@ -68,6 +75,12 @@ def test_limit_order_takes_price_when_limit_price_missing() -> None:
     [
         ("{not json", alerts.MALFORMED_JSON),
         (b"\xff\xfe", alerts.MALFORMED_JSON),
+        ('{"ticker": "KRX:005930", "action": "buy", "comment": "\\ud83d"}', alerts.MALFORMED_JSON),
+        ('{"ticker": "KRX:005930", "action": "buy", "x\\udc00": 1}', alerts.MALFORMED_JSON),
+        (
+            '{"ticker": "KRX:005930", "action": "buy", "x": [{"y": "\\udc00"}]}',
+            alerts.MALFORMED_JSON,
+        ),
         ("[1, 2]", alerts.NOT_AN_OBJECT),
         ('{"action": "buy", "exchange": "KRX"}', alerts.MISSING_FIELD),
         ('{"ticker": "KRX:005930"}', alerts.MISSING_FIELD),

@@ -64,6 +64,7 @@ EXCHANGES: dict[str, tuple[Market, str]] = {
 }
 
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
 _TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
 
@@ -76,12 +77,31 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
     except InvalidOperation:  # an exponent beyond what a Decimal holds: 1e99999999999999999999
         raise SignalRejectedError(MALFORMED_JSON, "a number in the body is out of range") from None
+    if _lone_surrogate(data):
+        # "\ud83d" without its pair decodes, but is no text: nothing can store or encode it
+        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 text")
     if not isinstance(data, dict):
         raise SignalRejectedError(NOT_AN_OBJECT, "body must be a JSON object")
     out: dict[str, Any] = {}
     for key, value in data.items():
         out[str(key).strip().lower()] = value.strip() if isinstance(value, str) else value
     return out
+
+
+def _lone_surrogate(data: Any) -> bool:
+    """Whether a key or string anywhere in decoded JSON holds half a surrogate pair."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def check_secret(fields: dict[str, Any], expected: str) -> None:
