@@ -168,6 +168,8 @@ def banner(settings: Settings, secret: str) -> str:
     m = i18n.messages(settings.language)
     host = "127.0.0.1" if settings.webhook.host in ("0.0.0.0", "::") else settings.webhook.host
     webhook_url = f"http://{host}:{settings.webhook.port}/webhook"
+    if settings.webhook.path_token:
+        webhook_url += "/<path_token>"  # a placeholder: the token itself is never printed
     dashboard_url = f"http://{settings.dashboard.host}:{settings.dashboard.port}/"
     sample = {
         "secret": secret,
@@ -179,7 +181,8 @@ def banner(settings: Settings, secret: str) -> str:
     }
     body = json.dumps(sample)[:-1] + ', "time": "TIME"}'
     curl = (
-        f"curl -sS -X POST {webhook_url} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+        f"curl -sS -X POST {shlex.quote(webhook_url)} -H 'Content-Type: application/json'"
+        f" -d {shlex.quote(body)}"
     ).replace("TIME", "'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'")
     return "\n".join(
         [

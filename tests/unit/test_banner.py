@@ -1,0 +1,40 @@
+"""The `yquant up` banner: where to send alerts, and a sample that works as shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from yquant.entrypoints.cli import banner
+from yquant.settings import load_settings
+
+TOKEN = "tok-9f8e7d6c5b4a"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("YQUANT"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+
+
+def test_with_a_path_token_the_banner_shows_the_path_but_never_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("YQUANT__WEBHOOK__PATH_TOKEN", TOKEN)
+    text = banner(load_settings(), "secret-0123456789")
+    assert TOKEN not in text
+    lines = text.splitlines()
+    webhook_line = next(line for line in lines if "/webhook" in line and "curl" not in line)
+    curl_line = next(line for line in lines if "curl" in line)
+    assert webhook_line.split()[-1] == "http://127.0.0.1:6000/webhook/<path_token>"
+    assert " 'http://127.0.0.1:6000/webhook/<path_token>' " in curl_line  # quoted for the shell
+
+
+def test_without_a_path_token_the_banner_shows_plain_webhook() -> None:
+    text = banner(load_settings(), "secret-0123456789")
+    assert "http://127.0.0.1:6000/webhook\n" in text
+    assert "<path_token>" not in text
