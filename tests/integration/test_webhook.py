@@ -154,6 +154,33 @@ async def test_a_lone_surrogate_is_malformed_and_logged(client, where) -> None:
     assert (row["status"], row["reason"]) == ("rejected", "malformed_json")
 
 
+async def test_a_large_accepted_alert_is_stored_whole_and_the_sweeper_rebuilds_it(
+    client, monkeypatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from yquant.services.ingest import sweep_waiting
+
+    # The largest body the settings allow, with the numbers written compactly.
+    monkeypatch.setenv("YQUANT__WEBHOOK__MAX_BODY_BYTES", str(1024 * 1024))
+    client.runtime.settings = load_settings()
+    transport = httpx.ASGITransport(app=create_app(client.runtime, client.ingest))
+    body = json.dumps(alert(id="big-1", plots=[0] * 500_000), separators=(",", ":")).encode()
+    assert len(body) < 1024 * 1024
+    async with httpx.AsyncClient(transport=transport, base_url="http://yq") as big:
+        r = await post(big, body)
+    assert r.json()["status"] == "accepted"
+    await client.ingest.flush()
+    await client.runtime.bus.client.delete(SIGNALS)  # the batch to the stream was lost
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert await sweep_waiting(client.runtime.recorder, client.runtime.bus, "blue", later) == 1
+    [row] = await client.runtime.store.recent("signals")
+    assert (row["status"], row["reason"]) == ("accepted", None)
+    assert len(json.loads(row["payload"])["plots"]) == 500_000
+    [(_, fields)] = await client.runtime.bus.client.xrange(SIGNALS)
+    assert json.loads(fields["data"])["key"] == r.json()["signal"]
+
+
 async def test_wrong_method_is_405_and_logged(client) -> None:
     r = await client.get("/webhook")
     assert (r.status_code, r.json()["reason"]) == (405, "method_not_allowed")

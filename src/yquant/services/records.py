@@ -24,6 +24,13 @@ from yquant.domain.model import (
 
 SIGNAL_RANK = {SignalStatus.ACCEPTED: 0, SignalStatus.ORDERED: 1, SignalStatus.REJECTED: 1}
 
+# The payload column is MEDIUMTEXT on MariaDB: 16 MiB - 1 bytes. An accepted alert is kept whole
+# (the sweeper rebuilds it from these fields); its body is at most 1 MiB (max_body_bytes), and
+# written out again it grows at most about 3 times (a 0 in a list becomes "0", ).
+PAYLOAD_MAX_BYTES = 2**24 - 1
+# A refused request is kept for the operator to read, never rebuilt: a shorter limit.
+REJECTED_PAYLOAD_MAX_CHARS = 200_000
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -99,14 +106,16 @@ def signal_row(
         "exchange": alert.exchange if alert else (_str(shown.get("exchange"))[:16] or None),
         "action": alert.action.value if alert else (_str(shown.get("action"))[:16] or None),
         "source_ip": source_ip,
-        "payload": _payload(shown),
+        "payload": _payload(shown, whole=alert is not None),
         "received_at": received_at,
         "updated_at": updated_at,
     }
 
 
-def _payload(shown: dict[str, Any]) -> str | None:
-    """The alert's fields as JSON for the signal log; too large to keep whole: a marker.
+def _payload(shown: dict[str, Any], *, whole: bool) -> str | None:
+    """The alert's fields as JSON for the signal log; too large to keep: a marker. With
+    ``whole`` (an accepted alert) only what the column cannot hold, which a body within the
+    webhook's size limit never reaches.
 
     A number stays the JSON number it was sent as, digits and all: the sweeper parses the
     stored fields again, and a number and its text mean different things to the parser.
@@ -114,8 +123,9 @@ def _payload(shown: dict[str, Any]) -> str | None:
     if not shown:
         return None
     text = "{" + ", ".join(f"{encode_basestring(k)}: {_json(v)}" for k, v in shown.items()) + "}"
-    if len(text) > 200_000:
-        return json.dumps({"_truncated": True, "_bytes": len(text)})
+    size = len(text.encode("utf-8")) if whole else len(text)
+    if size > (PAYLOAD_MAX_BYTES if whole else REJECTED_PAYLOAD_MAX_CHARS):
+        return json.dumps({"_truncated": True, "_bytes": size})
     return text
 
 
