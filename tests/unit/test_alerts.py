@@ -194,6 +194,41 @@ def test_epoch_millisecond_timenow_is_understood() -> None:
     assert alert.sent_at == datetime(2025, 11, 27, 1, 2, 3, tzinfo=UTC)
 
 
+def test_epoch_millisecond_timenow_as_text_is_understood() -> None:
+    alert = parse('{"ticker": "KRX:005930", "action": "buy", "timenow": "1764205323000"}')
+    assert alert.sent_at == datetime(2025, 11, 27, 1, 2, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("1,000", 1000), ("12,345,678", 12345678), ("1,234.5", Decimal("1234.5"))]
+)
+def test_thousands_separators_are_understood(text: str, number: Decimal) -> None:
+    alert = parse(f'{{"ticker": "NYSE:KO", "action": "buy", "price": "{text}"}}')
+    assert alert.price == number
+
+
+@pytest.mark.parametrize("text", ["1,5", "1,00", ",100", "1,,000", "1000,", "1,000,00", "1.000,5"])
+def test_a_comma_that_is_no_thousands_separator_is_refused(text: str) -> None:
+    body = '{"ticker": "NYSE:KO", "action": "buy", "%s": "%s"}'
+    assert reason_of(body % ("quantity", text)) == alerts.BAD_QUANTITY
+    assert reason_of(body % ("price", text)) == alerts.BAD_PRICE
+
+
+def test_an_unquoted_placeholder_is_named_as_one() -> None:
+    body = '{"ticker": "NYSE:KO", "action": "buy", "quantity": {{strategy.order.contracts}}}'
+    assert reason_of(body) == alerts.UNRESOLVED_PLACEHOLDER
+
+
+def test_looking_for_placeholders_takes_linear_time() -> None:
+    import time
+
+    started = time.monotonic()
+    body = '{"ticker": "NYSE:KO", "action": "buy", "comment": "%s"}' % ("{" * 60_000)
+    assert reason_of(body) == alerts.BAD_FIELD  # too long, after the placeholder check
+    assert reason_of(b"{" * 60_000) == alerts.MALFORMED_JSON
+    assert time.monotonic() - started < 3
+
+
 _huge = st.builds(
     "{}e{}".format, st.sampled_from(["1", "-1", "9.5"]), st.integers(-(10**20), 10**20)
 )

@@ -63,8 +63,11 @@ EXCHANGES: dict[str, tuple[Market, str]] = {
     "BATS": (Market.US, "AMEX"),
 }
 
-_PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+# No brace inside: the search stays linear (".*?" made a string of braces quadratic).
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_GROUPED = re.compile(r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$")
+_EPOCH = re.compile(r"^[0-9]+$")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
 _TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
 
@@ -72,8 +75,14 @@ _TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
 def decode_body(body: bytes) -> dict[str, Any]:
     """JSON object from the raw body, with lower-cased, stripped keys."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except UnicodeDecodeError:
+        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
+    except (json.JSONDecodeError, RecursionError):
+        # "quantity": {{strategy.order.contracts}} left unreplaced is not JSON either
+        if _PLACEHOLDER.search(text):
+            raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, "the body holds {{...}}") from None
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
     except InvalidOperation:  # an exponent beyond what a Decimal holds: 1e99999999999999999999
         raise SignalRejectedError(MALFORMED_JSON, "a number in the body is out of range") from None
@@ -286,8 +295,13 @@ def _decimal(
         return None
     if isinstance(value, bool):
         raise SignalRejectedError(reason, f"field {name!r} must be a number")
+    text = value if isinstance(value, Decimal) else str(value).strip()
+    if isinstance(text, str) and "," in text:
+        if not _GROUPED.match(text):  # "1,5" is no thousands grouping: not fifteen
+            raise SignalRejectedError(reason, f"field {name!r} must be a number")
+        text = text.replace(",", "")
     try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).replace(",", ""))
+        number = Decimal(text)
     except InvalidOperation:
         raise SignalRejectedError(reason, f"field {name!r} must be a number") from None
     if not number.is_finite():
@@ -304,6 +318,8 @@ def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
     value = fields.get(name)
     if value is None or value == "":
         return None
+    if isinstance(value, str) and _EPOCH.match(value):
+        value = Decimal(value)  # "{{timenow}}" quoted, in its numeric form
     try:
         if isinstance(value, Decimal):
             # epoch milliseconds (TradingView's {{timenow}} in numeric form) or seconds
