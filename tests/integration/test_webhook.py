@@ -188,6 +188,19 @@ async def test_wrong_method_is_405_and_logged(client) -> None:
     assert row["reason"] == "method_not_allowed"
 
 
+async def test_options_and_a_trailing_slash_reach_the_signal_log(client) -> None:
+    r = await client.request("OPTIONS", "/webhook")
+    assert (r.status_code, r.json()["reason"]) == (405, "method_not_allowed")
+    slash = await client.post(
+        "/webhook/",
+        content=json.dumps(alert(id="slash")).encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert (slash.status_code, slash.json()["status"]) == (200, "accepted")
+    rows = await client.runtime.store.recent("signals")
+    assert sorted(r["reason"] or r["status"] for r in rows) == ["accepted", "method_not_allowed"]
+
+
 async def test_chunked_body_over_the_limit_is_refused(client) -> None:
     async def chunks():
         for _ in range(100):

@@ -122,9 +122,12 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
             status_code=200 if ready else 503,
         )
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    # Every method and "/webhook/" reach receive, so that each request is in the signal log
+    # (Starlette would answer them itself: 405, or a redirect to "/webhook").
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [Route("/webhook/{token}", receive, methods=methods)]
     routes.append(Route("/webhook", receive, methods=methods))
+    routes.append(Route("/webhook/", receive, methods=methods))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
     return Starlette(routes=routes)
 
