@@ -83,14 +83,14 @@ async def test_a_stored_signal_that_cannot_be_rebuilt_leaves_the_waiting_set(
     recorder: Recorder, bus: Bus
 ) -> None:
     now = datetime.now(UTC)
-    # A row whose fields no longer parse into its alert (here: a numeric time kept as text).
+    # A row whose fields no longer parse into an alert.
     broken = signal_row(
         key="f" * 32,
         worker="blue",
         status=SignalStatus.ACCEPTED,
         received_at=now,
         updated_at=now,
-        fields={"ticker": "NASDAQ:AAPL", "action": "buy", "time": "1700000000000"},
+        fields={"ticker": "NASDAQ:AAPL", "action": "hold"},
     )
     await recorder.store.apply("signal.insert", broken)
     later = {"secret": SECRET, "ticker": "NASDAQ:MSFT", "action": "buy", "id": "after-broken"}
@@ -104,3 +104,28 @@ async def test_a_stored_signal_that_cannot_be_rebuilt_leaves_the_waiting_set(
     [row] = [r for r in await recorder.store.recent("signals") if r["signal_key"] == "f" * 32]
     assert (row["status"], row["reason"]) == ("rejected", "not_rebuildable")
     assert [m["key"] for m in await enqueued(bus)] == [good]
+
+
+async def test_a_signal_recorded_under_an_older_key_is_enqueued_under_that_key(
+    recorder: Recorder, bus: Bus
+) -> None:
+    """A version that derived keys differently recorded it: the recorded key stays its identity,
+    so an order already made for it is found, and none is made twice."""
+    now = datetime.now(UTC)
+    fields = {"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2, "id": "older"}
+    older = signal_row(
+        key="0123456789abcdef0123456789abcdef",
+        worker="blue",
+        status=SignalStatus.ACCEPTED,
+        received_at=now,
+        updated_at=now,
+        fields=fields,
+    )
+    await recorder.store.apply("signal.insert", older)
+    assert await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31)) == 1
+    [message] = await enqueued(bus)
+    assert (message["key"], message["ticker"], message["quantity"]) == (
+        "0123456789abcdef0123456789abcdef",
+        "AAPL",
+        "2",
+    )

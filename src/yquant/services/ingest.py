@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -193,10 +194,10 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
     """Enqueue again the signals this worker recorded that no engine has finished yet.
 
     Covers a crash (or a Valkey outage) between the durable record and the enqueue. The alert is
-    parsed again from the stored fields and its arrival time, which gives back the same signal;
-    enqueueing twice is harmless because orders are keyed by signal key and account. A row that
-    does not give back its signal is closed as rejected (``not_rebuildable``), so that it leaves
-    the waiting set instead of holding up the signals behind it.
+    parsed again from the stored fields and its arrival time, under its recorded key; enqueueing
+    twice is harmless because orders are keyed by signal key and account. A row whose fields do
+    not parse is closed as rejected (``not_rebuildable``), so that it leaves the waiting set
+    instead of holding up the signals behind it.
     """
     waiting = await recorder.store.signals_waiting(worker, before)
     sent = 0
@@ -209,8 +210,10 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
             await _give_up(recorder, row, f"the stored fields do not parse: {why}")
             continue
         if alert.key != row["signal_key"]:
-            await _give_up(recorder, row, "the stored fields give another signal key")
-            continue
+            # Recorded by a version that derived keys differently: the stored key is the
+            # signal's identity (any order already made for it is keyed by it).
+            logger.info("stored signal keeps its recorded key key=%s", row["signal_key"])
+            alert = dataclasses.replace(alert, key=row["signal_key"])
         await bus.publish(SIGNALS, alert_to_message(alert))
         sent += 1
     if sent:
