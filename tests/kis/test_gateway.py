@@ -164,7 +164,9 @@ async def test_partial_fills_update_position_and_cash_as_they_happen(rig: Rig) -
         await rig.post(buy)
         await eventually(lambda: _status_is(rig, buy, "partially_filled"))
         await eventually(lambda: _position_is(rig, "000660", Decimal(5)))
-        assert (await cash(rig))["KRW"] == Decimal(100_000_000 - 750_000)
+        # Cash new orders can spend: the open half of a market buy holds its upper-limit
+        # price (150,000 x 1.3 = 195,000 a share).
+        assert (await cash(rig))["KRW"] == Decimal(100_000_000 - 750_000 - 5 * 195_000)
         rig.sim.control("step")
         await eventually(lambda: _status_is(rig, buy, "filled"))
         await eventually(lambda: _position_is(rig, "000660", Decimal(10)))

@@ -286,13 +286,15 @@ class KisBroker:
     async def _balances(self) -> tuple[list[Holding], dict[str, Decimal]]:
         """Holdings and cash come from the same inquiries, shared for a second by calls that
         come together (an account sync, a sizing decision); an order sent, cancelled or seen
-        filling here makes the next call ask KIS again."""
+        filling here makes the next call ask KIS again. KRW cash is the buying-power inquiry's
+        orderable cash, so what resting buys hold is not offered to new orders."""
         now = self._clock()
         cached = self._balance
         if cached and cached[1] == self._generation and now - cached[0] < timedelta(seconds=1):
             return cached[2], cached[3]
         generation = self._generation
-        kr, krw = await ep.inquire_balance(self.client, self._acct)
+        kr = await ep.inquire_balance(self.client, self._acct)
+        krw = await ep.inquire_psbl_order(self.client, self._acct)
         us = await ep.overseas_inquire_balance(self.client, self._acct)
         foreign = await ep.overseas_present_balance(self.client, self._acct)
         holdings = [Holding(self.account, h.ticker, Market.KR, h.quantity, h.avg_price) for h in kr]

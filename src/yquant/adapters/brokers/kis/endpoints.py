@@ -24,6 +24,7 @@ TR_IDS: dict[str, tuple[str, str, str, str]] = {
     "domestic_cancel": ("TTTC0013U", "VTTC0013U", "TTTC0803U", "VTTC0803U"),
     "domestic_daily_orders": ("TTTC0081R", "VTTC0081R", "TTTC8001R", "VTTC8001R"),
     "domestic_balance": ("TTTC8434R", "VTTC8434R", "TTTC8434R", "VTTC8434R"),
+    "domestic_buying_power": ("TTTC8908R", "VTTC8908R", "TTTC8908R", "VTTC8908R"),
     "domestic_price": ("FHKST01010100",) * 4,
     "us_buy": ("TTTT1002U", "VTTT1002U", "TTTT1002U", "VTTT1002U"),
     # Paper US sell is VTTT1001U (KIS portal, Postman collection, python-kis), not VTTT1006U.
@@ -40,6 +41,7 @@ PATHS = {
     "domestic_cancel": "/uapi/domestic-stock/v1/trading/order-rvsecncl",
     "domestic_daily_orders": "/uapi/domestic-stock/v1/trading/inquire-daily-ccld",
     "domestic_balance": "/uapi/domestic-stock/v1/trading/inquire-balance",
+    "domestic_buying_power": "/uapi/domestic-stock/v1/trading/inquire-psbl-order",
     "domestic_price": "/uapi/domestic-stock/v1/quotations/inquire-price",
     "us_order": "/uapi/overseas-stock/v1/trading/order",
     "us_cancel": "/uapi/overseas-stock/v1/trading/order-rvsecncl",
@@ -123,16 +125,24 @@ async def inquire_daily_ccld(
     return [schemas.parse_domestic_order_row(r) for b in bodies for r in b.get("output1") or []]
 
 
-async def inquire_balance(
-    client: KisClient, account: KisAccount
-) -> tuple[list[VenueHolding], Decimal]:
-    """주식잔고조회: holdings (all pages) and KRW cash."""
+async def inquire_balance(client: KisClient, account: KisAccount) -> list[VenueHolding]:
+    """주식잔고조회: holdings, all pages."""
     params = schemas.domestic_balance_params(account.cano, account.product)
     bodies = await client.pages(
         PATHS["domestic_balance"], tr_id("domestic_balance", account), params
     )
-    holdings = [h for b in bodies for h in schemas.parse_domestic_holdings(b.get("output1") or [])]
-    return holdings, schemas.parse_domestic_cash(bodies[-1].get("output2"))
+    return [h for b in bodies for h in schemas.parse_domestic_holdings(b.get("output1") or [])]
+
+
+async def inquire_psbl_order(client: KisClient, account: KisAccount) -> Decimal:
+    """매수가능조회: KRW cash new orders can spend (what open buy orders hold excluded)."""
+    reply = await client.call(
+        "GET",
+        PATHS["domestic_buying_power"],
+        tr_id("domestic_buying_power", account),
+        params=schemas.domestic_buying_power_params(account.cano, account.product),
+    )
+    return schemas.parse_orderable_cash(reply.body)
 
 
 async def inquire_price(client: KisClient, account: KisAccount, ticker: str) -> Quote | None:

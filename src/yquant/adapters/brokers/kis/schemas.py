@@ -371,11 +371,25 @@ def parse_domestic_holdings(rows: list[dict[str, Any]]) -> list[VenueHolding]:
     ]
 
 
-def parse_domestic_cash(summary: Any) -> Decimal:
-    """KRW cash after today's trades settle (prvs_rcdl_excc_amt, the D+2 deposit)."""
-    row = summary[0] if isinstance(summary, list) and summary else summary or {}
-    value = num(row.get("prvs_rcdl_excc_amt"))
-    return value if value is not None else num0(row.get("dnca_tot_amt"))
+def domestic_buying_power_params(cano: str, product: str) -> dict[str, str]:
+    # Cash only, for no stock: PDNO and ORD_UNPR blank ask for the amounts without a quantity;
+    # ORD_DVSN 01 (market) is the form KIS asks buying-power checks to use.
+    return {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "PDNO": "",
+        "ORD_UNPR": "",
+        "ORD_DVSN": "01",
+        "CMA_EVLU_AMT_ICLD_YN": "N",
+        "OVRS_ICLD_YN": "N",
+    }
+
+
+def parse_orderable_cash(body: dict[str, Any]) -> Decimal:
+    """KRW cash new orders can spend (ord_psbl_cash): the deposit less what open buys hold."""
+    out = body.get("output")
+    row = out[0] if isinstance(out, list) and out else out or {}
+    return num0(row.get("ord_psbl_cash"))
 
 
 def overseas_balance_params(cano: str, product: str, exchange_code: str) -> dict[str, str]:

@@ -49,6 +49,7 @@ REAL_TR = {
     },
     "/uapi/domestic-stock/v1/trading/inquire-daily-ccld": {"TTTC0081R": "", "TTTC8001R": ""},
     "/uapi/domestic-stock/v1/trading/inquire-balance": {"TTTC8434R": ""},
+    "/uapi/domestic-stock/v1/trading/inquire-psbl-order": {"TTTC8908R": ""},
     "/uapi/domestic-stock/v1/quotations/inquire-price": {"FHKST01010100": ""},
     "/uapi/overseas-stock/v1/trading/order": {"TTTT1002U": "buy", "TTTT1006U": "sell"},
     "/uapi/overseas-stock/v1/trading/order-rvsecncl": {"TTTT1004U": "cancel"},
@@ -257,6 +258,8 @@ class KisSimulator:
             return balances.domestic_balance(
                 self.exchange, account, params, tr_cont, self.config.page("balance")
             )
+        if path.endswith("inquire-psbl-order"):
+            return balances.buying_power(self.exchange, account, params)
         if path.endswith("overseas-stock/v1/trading/inquire-balance"):
             return balances.overseas_balance(
                 self.exchange,

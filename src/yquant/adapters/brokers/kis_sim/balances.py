@@ -7,7 +7,7 @@ from decimal import Decimal
 from starlette.responses import JSONResponse
 
 from yquant.adapters.brokers.kis_sim.exchange import US_LISTINGS, Exchange, Refused, krx_tick
-from yquant.adapters.brokers.kis_sim.views import OK, paged, text_num, upper_keys
+from yquant.adapters.brokers.kis_sim.views import OK, _dec, paged, text_num, upper_keys
 
 US_QUOTE = {"NAS": "NASD", "NYS": "NYSE", "AMS": "AMEX"}
 
@@ -75,6 +75,41 @@ def domestic_balance(
     return JSONResponse(
         {**cursors, "output1": page, "output2": [summary], **OK}, headers={"tr_cont": cont}
     )
+
+
+def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) -> JSONResponse:
+    """매수가능조회: orderable cash is the deposit less what open buys hold (at their order price,
+    commission included); with a stock and a price, the quantity that buys."""
+    p = upper_keys(raw)
+    for name in ("PDNO", "ORD_UNPR", "ORD_DVSN", "CMA_EVLU_AMT_ICLD_YN", "OVRS_ICLD_YN"):
+        if name not in p:
+            raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
+    if p["CMA_EVLU_AMT_ICLD_YN"] not in ("Y", "N") or p["OVRS_ICLD_YN"] not in ("Y", "N"):
+        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME CMA_EVLU_AMT_ICLD_YN")
+    ticker = p["PDNO"].strip()
+    with ex.lock:
+        acct = ex.accounts[account]
+        orderable = acct.cash["KRW"] - acct.reserved["KRW"]
+        price = Decimal(0)
+        if ticker:
+            price = _dec(p["ORD_UNPR"].strip() or "0", "ORD_UNPR") or ex.price("KR", ticker)
+        fee = 1 + ex.commission_rate
+    quantity = orderable // (price * fee) if price else Decimal(0)
+    out = {
+        "ord_psbl_cash": text_num(orderable),
+        "ord_psbl_sbst": "0",
+        "ruse_psbl_amt": "0",
+        "fund_rpch_chgs": "0",
+        "psbl_qty_calc_unpr": text_num(price),
+        "nrcvb_buy_amt": text_num(orderable),
+        "nrcvb_buy_qty": text_num(quantity),
+        "max_buy_amt": text_num(orderable),
+        "max_buy_qty": text_num(quantity),
+        "cma_evlu_amt": "0",
+        "ovrs_re_use_amt_wcrc": "0",
+        "ord_psbl_frcr_amt_wcrc": "0",
+    }
+    return JSONResponse({"output": out, **OK})
 
 
 def overseas_balance(
