@@ -75,13 +75,13 @@ async def test_the_signal_log_shows_the_alerts_numbers_exactly_as_sent(client) -
     body = (
         b'{"secret": "%s", "ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2,'
         % (SECRET.encode())
-        + b' "price": 189.123456789012345678, "time": 1700000000000, "id": "exact-1"}'
+        + b' "price": 123456789.12345678, "time": 1700000000000, "id": "exact-1"}'
     )
     assert (await post(client, body)).json()["status"] == "accepted"
     [signal] = await views.signals(client.runtime.store)
     payload = signal["payload"]
     assert (payload["price"], payload["quantity"], payload["time"]) == (
-        "189.123456789012345678",
+        "123456789.12345678",
         "2",
         "1700000000000",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -212,6 +213,22 @@ def test_a_comma_that_is_no_thousands_separator_is_refused(text: str) -> None:
     body = '{"ticker": "NYSE:KO", "action": "buy", "%s": "%s"}'
     assert reason_of(body % ("quantity", text)) == alerts.BAD_QUANTITY
     assert reason_of(body % ("price", text)) == alerts.BAD_PRICE
+
+
+@pytest.mark.parametrize("text", ["1_0", "1_000", "1e-30", "0.000000001", "1.123456789"])
+def test_underscores_and_absurd_precision_are_refused(text: str) -> None:
+    body = '{"ticker": "NYSE:KO", "action": "buy", "%s": "%s"}'
+    assert reason_of(body % ("price", text)) == alerts.BAD_PRICE
+    if "_" not in text:  # the same as a bare JSON number
+        bare = '{"ticker": "NYSE:KO", "action": "buy", "price": ' + text + "}"
+        assert reason_of(bare) == alerts.BAD_PRICE
+
+
+@pytest.mark.parametrize("text", ["0.00000001", "12.3400000000", "0.0001", "70100"])
+def test_precision_up_to_eight_places_is_kept(text: str) -> None:
+    body = {"ticker": "NYSE:KO", "action": "buy", "price": text}
+    fields = alerts.decode_body(json.dumps(body).encode())
+    assert alerts.parse_alert(fields, NOW).price == Decimal(text)
 
 
 def test_an_unquoted_placeholder_is_named_as_one() -> None:

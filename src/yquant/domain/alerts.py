@@ -34,6 +34,7 @@ CURRENCY_MISMATCH = "currency_mismatch"
 
 MAX_QUANTITY = Decimal(1_000_000)
 MAX_PRICE = Decimal(1_000_000_000)
+MAX_DECIMAL_PLACES = 8  # no price, size or strength is finer (US prices under $1: 4)
 
 _ACTIONS = {
     "buy": Action.BUY,
@@ -296,6 +297,8 @@ def _decimal(
     if isinstance(value, bool):
         raise SignalRejectedError(reason, f"field {name!r} must be a number")
     text = value if isinstance(value, Decimal) else str(value).strip()
+    if isinstance(text, str) and "_" in text:  # Decimal reads "1_0" as ten
+        raise SignalRejectedError(reason, f"field {name!r} must be a number")
     if isinstance(text, str) and "," in text:
         if not _GROUPED.match(text):  # "1,5" is no thousands grouping: not fifteen
             raise SignalRejectedError(reason, f"field {name!r} must be a number")
@@ -311,7 +314,19 @@ def _decimal(
     # copy_abs and comparisons are exact: no context, no Overflow for 1e999999999
     if maximum is not None and number.copy_abs() > maximum:
         raise SignalRejectedError(reason, f"field {name!r} is out of range")
+    if _decimal_places(number) > MAX_DECIMAL_PLACES:
+        raise SignalRejectedError(
+            reason, f"field {name!r} has more than {MAX_DECIMAL_PLACES} decimal places"
+        )
     return number
+
+
+def _decimal_places(number: Decimal) -> int:
+    """Significant digits after the point (1.500 has one), without rounding anything."""
+    _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + min(trailing, max(0, -exponent))))
 
 
 def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
