@@ -69,6 +69,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "broker_unreachable": "UNREACHABLE",
         "app_key": "key",
         "token": "token",
+        "depth": "depth",
     },
     "ko": {
         "title": "yQuant 대시보드",
@@ -138,6 +139,101 @@ MESSAGES: dict[str, dict[str, str]] = {
         "broker_unreachable": "연결 안 됨",
         "app_key": "앱키",
         "token": "토큰",
+        "depth": "대기",
+    },
+}
+
+# Codes the operator sees: statuses, reason codes, health checks and control errors. English
+# shows the code itself; a code missing here is shown as it is (operators search logs by code).
+CODES: dict[str, dict[str, str]] = {
+    "en": {},
+    "ko": {
+        # signal and order statuses
+        "accepted": "접수됨",
+        "ordered": "주문됨",
+        "rejected": "거부됨",
+        "new": "신규",
+        "submitted": "전송됨",
+        "partially_filled": "일부 체결",
+        "filled": "체결 완료",
+        "cancelled": "취소됨",
+        "expired": "만료됨",
+        "unknown": "결과 확인 중",
+        "released": "주문 전환됨",
+        "releasing": "주문 전환 중",
+        # alerts
+        "malformed_json": "잘못된 JSON",
+        "not_an_object": "JSON 객체가 아님",
+        "missing_field": "필수 항목 누락",
+        "bad_field": "잘못된 항목",
+        "bad_action": "잘못된 매매 동작",
+        "bad_quantity": "잘못된 수량",
+        "bad_price": "잘못된 가격",
+        "unknown_exchange": "알 수 없는 거래소",
+        "unresolved_placeholder": "치환되지 않은 자리표시자",
+        "bad_secret": "시크릿 불일치",
+        "stale": "오래된 알림",
+        "currency_mismatch": "통화 불일치",
+        "throttled": "요청 과다",
+        "client_disconnected": "연결 끊김",
+        "not_recorded": "기록 실패",
+        # risk
+        "halted": "거래 정지",
+        "reduce_only": "축소만 허용",
+        "same_direction": "같은 방향 중복",
+        "order_working": "미체결 주문 있음",
+        "order_rate_limit": "주문 빈도 제한",
+        "daily_loss_limit": "일일 손실 한도",
+        "max_open_positions": "최대 보유 종목 수",
+        "max_order_notional": "주문 금액 한도",
+        "max_position_share": "종목 비중 한도",
+        # sizing
+        "no_quantity": "수량 없음",
+        "no_position": "보유 없음",
+        "no_price": "시세 없음",
+        "no_amount": "금액 없음",
+        "no_target": "목표 포지션 없음",
+        "at_target": "이미 목표 포지션",
+        "insufficient_cash": "현금 부족",
+        "below_minimum": "최소 수량 미만",
+        "capped_by_cash": "현금 한도로 축소",
+        "capped_by_holdings": "보유 수량으로 축소",
+        # engine, queue, gateway, brokers
+        "queued": "다음 개장 때 주문 예정",
+        "queue_expired": "대기 주문 만료",
+        "unknown_account": "알 수 없는 계좌",
+        "no_accounts": "대상 계좌 없음",
+        "stale_signal": "오래된 신호",
+        "not_placed": "주문 미전송",
+        "broker_unavailable": "브로커 연결 불가",
+        "insufficient_position": "보유 수량 부족",
+        "broker_halted": "브로커 주문 정지",
+        "broker_rejected": "브로커 거부",
+        "unsupported_order": "지원하지 않는 주문",
+        "market_closed": "휴장",
+        "not_tradable": "거래 불가 종목",
+        "unknown_ticker": "알 수 없는 종목",
+        "ambiguous_ticker": "종목 모호",
+        "not_found": "주문 없음",
+        "gateway_not_running": "게이트웨이 미실행",
+        # health
+        "up": "정상",
+        "down": "중단",
+        "database": "데이터베이스",
+        "valkey": "메시지 버스(Valkey)",
+        "journal": "저널",
+        "webhook": "웹훅",
+        "engine": "엔진",
+        "gateway": "게이트웨이",
+        "dashboard": "대시보드",
+        # kill-switch control errors (the API answers the code and an English message)
+        "unknown_scope": "알 수 없는 계좌입니다",
+        "reason_required": "사유를 입력해야 합니다",
+        "reason_too_long": "사유가 너무 깁니다",
+        "json_required": "JSON 요청만 받습니다",
+        "cross_origin": "다른 출처의 요청은 거부됩니다",
+        "bad_request": "범위, 상태(active|reduce_only|halted), 사유를 주세요",
+        "database_unavailable": "데이터베이스에 연결할 수 없습니다",
     },
 }
 
@@ -148,3 +244,8 @@ def messages(language: str) -> dict[str, str]:
 
 def t(language: str, key: str) -> str:
     return messages(language).get(key, MESSAGES["en"][key])
+
+
+def label(language: str, code: str) -> str:
+    """The word for a code in ``language``; the code itself where there is none."""
+    return CODES.get(language, {}).get(code, code)

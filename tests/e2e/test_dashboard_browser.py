@@ -156,6 +156,27 @@ def test_korean_dashboard_speaks_korean(up: YquantUp, page: Page) -> None:
     _wait_first_render(page)
     expect(page.locator("#ready")).to_contain_text(ko["ready"])
 
+    # Statuses, reason codes and health checks are in Korean; the raw code stays in the tooltip.
+    codes = i18n.CODES["ko"]
+    database = page.locator('#health [data-check="database"]')
+    expect(database).to_have_text(f"{codes['database']}: {codes['up']}")
+    expect(database).to_have_attribute("title", "database: up")
+    reply = up.post(up.alert(id="ko-" + uuid.uuid4().hex[:8], quantity="1", price="71000"))
+    assert reply.status_code == 200, reply.text
+    signal_key = reply.json()["signal"]
+    order = wait_until(lambda: _filled_order(up, signal_key))
+    ordered = page.locator(f'#signals tbody tr[data-key="{signal_key}"] td.st-ordered')
+    expect(ordered).to_have_text(codes["ordered"], timeout=WAIT_MS)
+    expect(ordered).to_have_attribute("title", "ordered")
+    filled = page.locator(f'#orders tbody tr[data-key="{order["client_order_id"]}"] td.st-filled')
+    expect(filled).to_have_text(codes["filled"], timeout=WAIT_MS)
+    wrong = up.post(up.alert(secret="wrong-" + uuid.uuid4().hex[:6], id="ko-bad"))
+    assert wrong.status_code == 401
+    reason = page.locator('#signals tbody td[title="bad_secret"]').first
+    expect(reason).to_have_text(codes["bad_secret"], timeout=WAIT_MS)
+    rejected = page.locator('#signals tbody tr:has(td[title="bad_secret"]) td.st-rejected').first
+    expect(rejected).to_have_text(codes["rejected"])
+
     # An unknown language falls back to the configured one (English) and is never echoed.
     page.goto(up.dashboard_url + '?lang="><b id=injected>x</b>')
     expect(page.locator("html")).to_have_attribute("lang", "en")

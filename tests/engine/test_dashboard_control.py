@@ -87,6 +87,15 @@ def test_the_control_endpoint_refuses_what_a_foreign_page_could_send(dashboard: 
     assert bad_state.status_code == 400
     no_reason = httpx.post(url, json={**body, "reason": " "})
     assert no_reason.status_code == 400
+    unknown = httpx.post(url, json={**body, "scope": "nope"})
+    assert unknown.status_code == 400
+    # A stable code the page translates, and the English message.
+    assert form.json() == {"code": "json_required", "error": "send application/json"}
+    assert foreign.json()["code"] == "cross_origin"
+    assert bad_state.json()["code"] == "bad_request"
+    assert no_reason.json() == {"code": "reason_required", "error": "a reason is required"}
+    assert unknown.json()["code"] == "unknown_scope"
+    assert unknown.json()["error"].startswith("unknown account 'nope'")
     assert states(dashboard) == {"global": "active", "paper": "active"}
 
     ok = httpx.post(url, json=body, headers={"Origin": dashboard.url})

@@ -30,7 +30,14 @@ MAX_REASON = 300
 
 
 class ControlError(YquantError):
-    """A kill-switch request that cannot be carried out as asked (bad scope, no reason)."""
+    """A kill-switch request that cannot be carried out as asked (bad scope, no reason).
+
+    ``code`` is stable (a client translates it); the message is English, for logs and the CLI.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Control:
@@ -47,12 +54,16 @@ class Control:
         scope = scope.strip() or GLOBAL
         if scope != GLOBAL and scope not in self._accounts:
             known = ", ".join(sorted(self._accounts))
-            raise ControlError(f"unknown account {scope!r} (known: {known}, or global)")
+            raise ControlError(
+                f"unknown account {scope!r} (known: {known}, or global)", "unknown_scope"
+            )
         reason = " ".join(reason.split())
         if not reason:
-            raise ControlError("a reason is required")
+            raise ControlError("a reason is required", "reason_required")
         if len(reason) > MAX_REASON:
-            raise ControlError(f"the reason is longer than {MAX_REASON} characters")
+            raise ControlError(
+                f"the reason is longer than {MAX_REASON} characters", "reason_too_long"
+            )
         before = await self._sql.set_switch(scope, state.value, actor=actor, reason=reason, now=now)
         logger.info(
             "kill switch scope=%s state=%s actor=%s before=%s", scope, state.value, actor, before

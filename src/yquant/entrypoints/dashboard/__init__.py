@@ -31,8 +31,10 @@ def create_app(runtime: Runtime) -> Starlette:
         language = request.query_params.get("lang", settings.language)
         if language not in i18n.MESSAGES:
             language = settings.language
-        html = PAGE.replace("__LANG__", language).replace(
-            "__MESSAGES__", json.dumps(i18n.messages(language), ensure_ascii=False)
+        html = (
+            PAGE.replace("__LANG__", language)
+            .replace("__MESSAGES__", json.dumps(i18n.messages(language), ensure_ascii=False))
+            .replace("__CODES__", json.dumps(i18n.CODES.get(language, {}), ensure_ascii=False))
         )
         return HTMLResponse(
             html,

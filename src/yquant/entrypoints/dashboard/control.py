@@ -76,24 +76,23 @@ def control_routes(runtime: Runtime) -> list[Route]:
         try:
             return JSONResponse({"switches": await switches(runtime)})
         except DatabaseUnavailableError:
-            return JSONResponse({"error": "database unavailable"}, status_code=503)
+            return _error("database_unavailable", "database unavailable", 503)
 
     async def change(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return JSONResponse({"error": "send application/json"}, status_code=415)
+            return _error("json_required", "send application/json", 415)
         origin = request.headers.get("origin")
         if origin and not _origin_allowed(origin, hosts):
-            return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
+            return _error("cross_origin", "cross-origin request refused", 403)
         try:
             body = await request.json()
             scope = str(body.get("scope") or GLOBAL)
             state = KillState(str(body.get("state")))
             reason = str(body.get("reason") or "")
         except (ValueError, AttributeError):
-            return JSONResponse(
-                {"error": "give scope, state (active|reduce_only|halted) and reason"},
-                status_code=400,
+            return _error(
+                "bad_request", "give scope, state (active|reduce_only|halted) and reason", 400
             )
         try:
             before = await control.set(
@@ -104,9 +103,9 @@ def control_routes(runtime: Runtime) -> list[Route]:
                 now=datetime.now(UTC),
             )
         except ControlError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return _error(exc.code, str(exc), 400)
         except DatabaseUnavailableError:
-            return JSONResponse({"error": "database unavailable"}, status_code=503)
+            return _error("database_unavailable", "database unavailable", 503)
         await runtime.bus.announce({"type": "control", "scope": scope, "state": state.value})
         return JSONResponse({"scope": scope, "state": state.value, "before": before})
 
@@ -114,6 +113,11 @@ def control_routes(runtime: Runtime) -> list[Route]:
         Route("/api/control", read, methods=["GET"]),
         Route("/api/control", change, methods=["POST"]),
     ]
+
+
+def _error(code: str, message: str, status: int) -> JSONResponse:
+    """A refusal: a stable code (the page shows it in its language) and the English message."""
+    return JSONResponse({"code": code, "error": message}, status_code=status)
 
 
 def _actor(request: Request, bound_host: str) -> str:
