@@ -70,6 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "app_key": "key",
         "token": "token",
         "depth": "depth",
+        "order_pending": "order {order} sent, outcome pending: do not retry, check `yquant orders`",
     },
     "ko": {
         "title": "yQuant 대시보드",
@@ -140,6 +141,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "app_key": "앱키",
         "token": "토큰",
         "depth": "대기",
+        "order_pending": (
+            "주문 {order} 전송됨, 결과 대기 중: 다시 보내지 말고 `yquant orders` 로 확인하세요"
+        ),
     },
 }
 

@@ -290,8 +290,7 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         if outcome.status in ("new", "submitted", "unknown"):
             # Published, not final: a second order would be a second real order.
             print(
-                f"yquant: order {result['client_order_id']} sent, outcome pending: "
-                "do not retry, check `yquant orders`",
+                "yquant: " + m["order_pending"].format(order=result["client_order_id"]),
                 file=sys.stderr,
             )
             return EXIT_PENDING

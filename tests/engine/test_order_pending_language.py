@@ -1,0 +1,48 @@
+"""`yquant buy|sell` tells, in the configured language, that a pending order must not be retried."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import yquant_env
+from yquant.adapters.bus import Bus
+from yquant.entrypoints import cli
+
+
+async def _gateway_alive(valkey_url: str) -> None:
+    bus = Bus(valkey_url)
+    try:
+        await bus.heartbeat("gateway", {"pid": 0, "worker": "local"})
+    finally:
+        await bus.close()
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_the_pending_order_warning_follows_the_language(
+    language: str,
+    tmp_path: Path,
+    valkey_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key in [k for k in os.environ if k.startswith("YQUANT")]:
+        monkeypatch.delenv(key)
+    env = yquant_env(tmp_path / "data", valkey_url, YQUANT__LANGUAGE=language)
+    for key, value in env.items():
+        if key.startswith("YQUANT"):
+            monkeypatch.setenv(key, value)
+    assert cli.main(["db", "upgrade"]) == 0
+    # The gateway is alive but answers nothing: the order is sent, its outcome pending.
+    asyncio.run(_gateway_alive(valkey_url))
+    capsys.readouterr()
+    code = cli.main(["buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    korean = any("\uac00" <= ch <= "\ud7a3" for ch in err)
+    assert korean is (language == "ko"), err
+    assert ("outcome pending" in err) is (language == "en"), err
+    assert "yquant orders" in err
