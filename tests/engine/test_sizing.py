@@ -131,6 +131,51 @@ def test_a_buy_is_capped_by_cash_and_refused_when_nothing_is_affordable() -> Non
     )
 
 
+def test_the_cash_cap_covers_the_commission_and_a_banded_market_buy() -> None:
+    from dataclasses import replace
+
+    from yquant.domain.model import OrderType
+
+    base = inp(alert(quantity=Decimal(100)), cash="700000")
+    # 700,000 buys 10 at 70,000, but not with 0.015 % on top.
+    assert sized("alert_quantity", replace(base, commission_rate=Decimal("0.00015"))).quantity == 9
+    # A market buy held 3 % above its price: 700,000 / 72,100 is 9 shares.
+    banded = replace(base, market_buy_margin=Decimal("0.03"))
+    assert sized("alert_quantity", banded).quantity == 9
+    # A limit buy is held at its limit: the band does not apply.
+    limit = replace(
+        banded,
+        alert=alert(quantity=Decimal(100), order_type=OrderType.LIMIT, limit_price=Decimal(70000)),
+    )
+    assert sized("alert_quantity", limit).quantity == 10
+
+
+def test_kis_us_market_buys_are_capped_at_the_band_paper_ones_are_not() -> None:
+    from yquant.services import routing
+    from yquant.settings import Settings
+
+    kis = {
+        "broker": "kis",
+        "kis": {
+            "environment": "paper",
+            "app_key": "k" * 36,
+            "app_secret": "s" * 180,
+            "account_number": "12345678-01",
+        },
+    }
+    settings = Settings(accounts={"real": kis, "paper": {"broker": "paper"}})
+    policies = routing.validate_sizing(settings)
+    us = routing.rules_for(settings, "default", "real", "USD", policies)
+    kr = routing.rules_for(settings, "default", "real", "KRW", policies)
+    paper = routing.rules_for(settings, "default", "paper", "USD", policies)
+    assert (us.market_buy_margin, kr.market_buy_margin, paper.market_buy_margin) == (
+        Decimal("0.03"),
+        Decimal(0),
+        Decimal(0),
+    )
+    assert (us.commission_rate, paper.commission_rate) == (Decimal(0), Decimal("0.00015"))
+
+
 def test_sells_come_from_holdings_never_from_cash() -> None:
     got = sized("alert_quantity", inp(alert(Action.SELL, quantity=Decimal(10)), held="4"))
     assert (got.side, got.quantity, got.notes) == (Side.SELL, Decimal(4), ("capped_by_holdings",))

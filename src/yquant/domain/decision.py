@@ -50,6 +50,7 @@ class AccountRules:
     out_of_session: OutOfSession = OutOfSession.REJECT
     follow_sessions: bool = True  # False: the account trades at any hour (the paper default)
     commission_rate: Decimal = Decimal(0)  # room left for fees when a buy is capped by cash
+    market_buy_margin: Decimal = Decimal(0)  # a market buy held above its price (KIS US band)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ def decide(
                 held=facts.risk.held,
                 params=rules.params,
                 commission_rate=rules.commission_rate,
+                market_buy_margin=rules.market_buy_margin,
             ),
         )
         limit = _limit_price(limit, sized.side, instrument, facts.base_price)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from importlib.metadata import entry_points
 
-from yquant.domain.model import Action, Alert, Side
+from yquant.domain.model import Action, Alert, OrderType, Side
 from yquant.errors import ConfigurationError, SignalRejectedError
 
 # Reason codes (stable strings shown to operators).
@@ -70,6 +70,9 @@ class SizingInput:
     held: Decimal  # shares of this instrument held on the account
     params: SizingParams
     commission_rate: Decimal = Decimal(0)  # the broker's fee on a buy, as a fraction
+    # A market buy the broker sends as a limit this far above the price (KIS, US stocks):
+    # what it holds, and so what the cash must cover, is the price plus this fraction.
+    market_buy_margin: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,12 @@ def _buy(intent: Intent, inp: SizingInput) -> Sized:
     if wanted <= 0:
         raise SignalRejectedError(NO_QUANTITY, "buy quantity rounds to zero")
     notes: list[str] = []
-    # What the cash buys with the broker's fee on top (a cap at the price alone is refused).
-    affordable = _whole(max(inp.cash, Decimal(0)) / (price * (1 + inp.commission_rate)))
+    # What the cash buys with the broker's fee on top (a cap at the price alone is refused),
+    # at the price the broker will hold for it.
+    held_at = price
+    if inp.alert.order_type is OrderType.MARKET:
+        held_at = price * (1 + inp.market_buy_margin)
+    affordable = _whole(max(inp.cash, Decimal(0)) / (held_at * (1 + inp.commission_rate)))
     if wanted > affordable:
         if affordable <= 0:
             raise SignalRejectedError(

@@ -98,6 +98,11 @@ def rules_for(
     if commission is None:
         paper = account_settings.broker == "paper"
         commission = settings.paper.commission_rate if paper else Decimal(0)
+    # KIS has no US market order: it sends a limit us_market_band_pct above the last price and
+    # holds that amount, so a market buy is capped at that price.
+    margin = Decimal(0)
+    if account_settings.kis is not None and currency == "USD":
+        margin = account_settings.kis.us_market_band_pct / 100
     return AccountRules(
         policy=policy,
         params=params,
@@ -105,6 +110,7 @@ def rules_for(
         out_of_session=OutOfSession(chosen.out_of_session),
         follow_sessions=sessions == "exchange",
         commission_rate=commission,
+        market_buy_margin=margin,
     )
 
 
