@@ -7,8 +7,6 @@ TradingView); 5xx only when the alert could not be recorded at all.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import uuid
@@ -18,6 +16,7 @@ from typing import Any
 
 from yquant.adapters.bus import SIGNALS, Bus
 from yquant.adapters.db.recorder import Recorder, Written
+from yquant.batching import Batcher
 from yquant.domain import alerts
 from yquant.domain.model import Alert, SignalStatus
 from yquant.errors import BusUnavailableError, SignalRejectedError
@@ -68,7 +67,7 @@ class Ingest:
 
     async def close(self) -> None:
         """Hand the engine what was accepted and not yet enqueued (call after the last request)."""
-        await self._outbox.close()
+        await self._outbox.close(timeout_s=5.0)
 
     async def receive(self, body: bytes, *, source_ip: str | None, now: datetime) -> Receipt:
         fields: dict[str, Any] | None = None
@@ -125,7 +124,7 @@ class Ingest:
         )
 
 
-class Outbox:
+class Outbox(Batcher[Alert]):
     """Accepted alerts on their way to the engine's stream, after the reply: whatever gathered
     while one batch was being sent goes as the next batch, in order, in one round trip.
 
@@ -133,48 +132,11 @@ class Outbox:
     again what no engine has taken up (a crash here, or Valkey away).
     """
 
-    MAX_BATCH = 500
-
     def __init__(self, bus: Bus) -> None:
+        super().__init__(max_batch=500, name="signal-outbox")
         self._bus = bus
-        self._pending: list[Alert] = []
-        self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
 
-    def put(self, alert: Alert) -> None:
-        self._pending.append(alert)
-        self._idle.clear()
-        self._ready.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="signal-outbox")
-
-    async def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait until everything put so far has been sent (or failed to send)."""
-        async with asyncio.timeout(timeout_s):
-            await self._idle.wait()
-
-    async def close(self, timeout_s: float = 5.0) -> None:
-        """Send what is pending (for at most ``timeout_s``), then stop."""
-        with contextlib.suppress(TimeoutError):
-            await self.flush(timeout_s)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._pending:
-                batch = self._pending[: self.MAX_BATCH]
-                del self._pending[: self.MAX_BATCH]
-                await self._send(batch)
-            self._idle.set()
-
-    async def _send(self, batch: list[Alert]) -> None:
+    async def handle(self, batch: list[Alert]) -> None:
         try:
             await self._bus.publish_many(
                 SIGNALS,

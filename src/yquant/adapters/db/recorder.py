@@ -10,7 +10,6 @@ way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from enum import StrEnum
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from yquant.adapters.db import codec
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.store import OPS, SqlStore
+from yquant.batching import Batcher
 from yquant.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -29,45 +29,26 @@ class Written(StrEnum):
     JOURNALED = "journaled"  # on local disk, to be replayed
 
 
-class GroupCommit:
+_Write = tuple[str, dict[str, Any], "asyncio.Future[bool]"]
+
+
+class GroupCommit(Batcher[_Write]):
     """Writes that arrive while a commit is in flight share the next commit (one fsync).
 
     At low load every write commits alone, at once; under load the batch grows by itself, so
     throughput follows the disk's commit rate times the batch size instead of the commit rate.
     """
 
-    MAX_BATCH = 256
-
     def __init__(self, store: SqlStore) -> None:
+        super().__init__(max_batch=256, name="group-commit")
         self._store = store
-        self._pending: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def submit(self, op: str, row: dict[str, Any]) -> bool:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-commit")
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, row, future))
-        self._ready.set()
+        self.put((op, row, future))
         return await future
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._pending:
-                batch = self._pending[: self.MAX_BATCH]
-                del self._pending[: self.MAX_BATCH]
-                await self._commit(batch)
-
-    async def _commit(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[bool]]]) -> None:
+    async def handle(self, batch: list[_Write]) -> None:
         try:
             results = await self._store.apply_many([(op, row) for op, row, _ in batch])
         except DatabaseUnavailableError as exc:

@@ -1,0 +1,62 @@
+"""Work items that arrive while a batch is being handled go together as the next batch.
+
+At low load every item is handled alone, at once; under load the batch grows by itself, so one
+round trip (a commit, a pipeline) serves many items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Batcher(Generic[T]):
+    """Hands items to ``handle`` in arrival order, at most ``max_batch`` at a time, from one task
+    (started with the first item). ``handle`` must not raise: it settles its own failures."""
+
+    def __init__(self, max_batch: int, name: str) -> None:
+        self._max_batch = max_batch
+        self._name = name
+        self._pending: list[T] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, item: T) -> None:
+        self._pending.append(item)
+        self._idle.clear()
+        self._ready.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until everything put so far has been handled."""
+        async with asyncio.timeout(timeout_s):
+            await self._idle.wait()
+
+    async def close(self, timeout_s: float = 0.0) -> None:
+        """Handle what is pending (for at most ``timeout_s``), then stop."""
+        if timeout_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await self.flush(timeout_s)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def handle(self, batch: list[T]) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self.handle(batch)
+            self._idle.set()
