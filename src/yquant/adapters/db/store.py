@@ -119,6 +119,8 @@ class SqlStore:
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
+        self._writer_conn: Connection | None = None  # used on the writer thread only
+        self._plain_inserts: dict[tuple[str, tuple[str, ...]], _PlainInsert] = {}
 
     @property
     def engine(self) -> AsyncEngine:
@@ -136,7 +138,10 @@ class SqlStore:
             self._engine = None
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            await asyncio.get_running_loop().run_in_executor(None, writer.shutdown)
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(writer, self._drop_writer_conn)
+            await loop.run_in_executor(None, writer.shutdown)
         if self._sync_engine is not None:
             self._sync_engine.dispose()
             self._sync_engine = None
@@ -208,15 +213,39 @@ class SqlStore:
         # holds the write lock from its start; on InnoDB a key that another writer adds in
         # between fails the INSERT (1062) and with it the transaction, and the caller retries
         # row by row.
-        found = conn.execute(
-            self._statement(op + ".existing", ()), {"keys": [r[key] for r in fresh]}
-        )
-        existing = set(found.scalars())
+        if self.dialect == "sqlite":
+            stored = self._insert_run_sqlite(conn, op, fresh)
+        else:
+            found = conn.execute(
+                self._statement(op + ".existing", ()), {"keys": [r[key] for r in fresh]}
+            )
+            existing = set(found.scalars())
+            insert = [r for r in fresh if r[key] not in existing]
+            if insert:
+                conn.execute(self._statement(op + ".plain", ()), insert)
+            stored = {r[key] for r in insert}
+        return [new and row[key] in stored for new, row in zip(results, rows, strict=True)]
+
+    def _insert_run_sqlite(self, conn: Connection, op: str, fresh: list[dict[str, Any]]) -> set:
+        """The same as plain SQL with the driver's parameters: SQLAlchemy's per-row parameter
+        handling cost more than the inserts themselves. The values are converted by the
+        columns' own bind processors, so what is stored is what SQLAlchemy would store (and
+        errors arrive as SQLAlchemy's, as from any other statement)."""
+        table, key, _ = OPS[op]
+        columns = tuple(fresh[0])
+        plain = self._plain_inserts.get((op, columns))
+        if plain is None:
+            plain = _PlainInsert(table, key, columns, conn.dialect)
+            self._plain_inserts[(op, columns)] = plain
+        keys = [r[key] for r in fresh]
+        existing: set[Any] = set()
+        for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
+            chunk = tuple(keys[start : start + 500])
+            existing.update(conn.exec_driver_sql(plain.existing(len(chunk)), chunk).scalars())
         insert = [r for r in fresh if r[key] not in existing]
         if insert:
-            conn.execute(self._statement(op + ".plain", ()), insert)
-        stored = {r[key] for r in insert}
-        return [new and row[key] in stored for new, row in zip(results, rows, strict=True)]
+            conn.exec_driver_sql(plain.sql, [plain.values(r) for r in insert])
+        return {r[key] for r in insert}
 
     def _apply_one(self, conn: Connection, op: str, row: dict[str, Any]) -> bool:
         table, _key, monotonic = OPS[op]
@@ -388,17 +417,31 @@ class SqlStore:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="yq-sqlite-writer")
             self._sync_engine = make_sync_sqlite_engine(self._url)
-        engine = self._sync_engine
-        assert engine is not None
 
         def work() -> Any:
-            with engine.begin() as conn:
-                return fn(conn, *args)
+            # One connection kept open on this thread: taking one from the pool and giving it
+            # back (with its reset) for every transaction cost more than a small commit.
+            conn = self._writer_conn
+            if conn is None:
+                assert self._sync_engine is not None
+                conn = self._writer_conn = self._sync_engine.connect()
+            try:
+                with conn.begin():
+                    return fn(conn, *args)
+            except BaseException:
+                self._drop_writer_conn()  # the next transaction starts on a fresh connection
+                raise
 
         async with self._guarded():
             # A call cut off by the timeout may still commit later; every write is idempotent,
             # so the journaled copy then replays as a repeat.
             return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+
+    def _drop_writer_conn(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     @contextlib.asynccontextmanager
     async def _guarded(self) -> AsyncIterator[None]:
@@ -419,6 +462,32 @@ class SqlStore:
             if exc.connection_invalidated:
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
+
+
+class _PlainInsert:
+    """A plain INSERT of ``columns`` into ``table`` for the SQLite driver's own cursor, with the
+    columns' bind processors (the conversions SQLAlchemy applies) and the lookup of existing
+    keys."""
+
+    def __init__(self, table: Table, key: str, columns: tuple[str, ...], dialect: Any) -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+        self._columns = columns
+        self._processors = tuple(table.c[c].type.bind_processor(dialect) for c in columns)
+        self._lookup = f'SELECT "{key}" FROM "{table.name}" WHERE "{key}" IN '
+        self._lookups: dict[int, str] = {}
+
+    def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if (value := row[c]) is None or p is None else p(value)
+            for c, p in zip(self._columns, self._processors, strict=True)
+        )
+
+    def existing(self, count: int) -> str:
+        sql = self._lookups.get(count)
+        if sql is None:
+            sql = self._lookups[count] = self._lookup + "(" + ", ".join("?" * count) + ")"
+        return sql
 
 
 _IMMUTABLE = frozenset({"id", "created_at", "received_at", "worker", "payload", "source_ip"})
