@@ -71,13 +71,15 @@ _GROUPED = re.compile(r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$")
 _EPOCH = re.compile(r"^[0-9]+$")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
 _TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
+# Every number exact: decimals and integers alike (one decoder, built once).
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
     """JSON object from the raw body, with lower-cased, stripped keys."""
     try:
         text = body.decode("utf-8")
-        data = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+        data = _DECODER.decode(text)
     except UnicodeDecodeError:
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
     except (json.JSONDecodeError, RecursionError):
@@ -87,7 +89,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
     except InvalidOperation:  # an exponent beyond what a Decimal holds: 1e99999999999999999999
         raise SignalRejectedError(MALFORMED_JSON, "a number in the body is out of range") from None
-    if _lone_surrogate(data):
+    # Only a \\u escape can make one: UTF-8 bytes never decode to a surrogate.
+    if "\\u" in text and _lone_surrogate(data):
         # "\ud83d" without its pair decodes, but is no text: nothing can store or encode it
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 text")
     if not isinstance(data, dict):
@@ -130,7 +133,12 @@ def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | Non
     a wrong clock) is refused as stale: TradingView's own retries come within seconds.
     """
     for name, value in fields.items():
-        if name != "secret" and isinstance(value, str) and _PLACEHOLDER.search(value):
+        if (
+            name != "secret"
+            and isinstance(value, str)
+            and "{{" in value
+            and _PLACEHOLDER.search(value)
+        ):
             raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, f"field {name!r} holds {{{{...}}}}")
 
     strategy = _text(fields, "strategy", required=False) or "default"
@@ -314,7 +322,9 @@ def _decimal(
     # copy_abs and comparisons are exact: no context, no Overflow for 1e999999999
     if maximum is not None and number.copy_abs() > maximum:
         raise SignalRejectedError(reason, f"field {name!r} is out of range")
-    if _decimal_places(number) > MAX_DECIMAL_PLACES:
+    # An exponent of -8 or more cannot hold more than 8 places (the exact count is slower).
+    exponent = number.as_tuple().exponent
+    if exponent < -MAX_DECIMAL_PLACES and _decimal_places(number) > MAX_DECIMAL_PLACES:
         raise SignalRejectedError(
             reason, f"field {name!r} has more than {MAX_DECIMAL_PLACES} decimal places"
         )

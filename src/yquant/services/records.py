@@ -41,10 +41,21 @@ def _plain(value: Any) -> Any:
 
 
 _ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+# The fields that need writing out as text (Decimal, datetime); the others go as they are.
+_ALERT_CONVERTED = tuple(
+    f.name
+    for f in dataclasses.fields(Alert)
+    if any(kind in str(f.type) for kind in ("Decimal", "datetime"))
+)
 
 
 def alert_to_message(alert: Alert) -> dict[str, Any]:
-    return {name: _plain(getattr(alert, name)) for name in _ALERT_FIELDS}
+    message = {name: getattr(alert, name) for name in _ALERT_FIELDS}
+    for name in _ALERT_CONVERTED:
+        value = message[name]
+        if value is not None:
+            message[name] = _plain(value)
+    return message
 
 
 def alert_from_message(data: dict[str, Any]) -> Alert:
