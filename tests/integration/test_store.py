@@ -139,9 +139,13 @@ async def test_advance_creates_the_signal_when_its_insert_is_still_on_its_way(st
     assert row["status"] == "ordered"
 
 
-async def test_a_late_insert_fills_in_the_facts_the_decision_did_not_carry(store) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["alone", "in-a-batch"])
+async def test_a_late_insert_fills_in_the_facts_the_decision_did_not_carry(
+    store, batched: bool
+) -> None:
     """The engine's decision reached the database before the webhook's journaled insert: the
-    insert adds what only it knows (payload, source) and keeps the decision."""
+    insert adds what only it knows (payload, source) and keeps the decision, whether it is
+    written alone or among others."""
     fields = {"secret": "never-stored", "ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 2}
     received = signal_row(
         key="k5",
@@ -163,9 +167,14 @@ async def test_a_late_insert_fills_in_the_facts_the_decision_did_not_carry(store
         detail="paper: nothing to sell",
     )
     assert await store.apply("signal.advance", decided) is True
-    assert await store.apply("signal.insert", received) is False  # not new: a repeat
-    assert await store.apply("signal.insert", {**received, "source_ip": "198.51.100.9"}) is False
-    [row] = await store.recent("signals")
+    later = {**received, "source_ip": "198.51.100.9"}
+    if batched:
+        items = [("signal.insert", r) for r in (a_signal("other"), received, later)]
+        assert await store.apply_many(items) == [True, False, False]
+    else:
+        assert await store.apply("signal.insert", received) is False  # not new: a repeat
+        assert await store.apply("signal.insert", later) is False
+    [row] = [r for r in await store.recent("signals") if r["signal_key"] == "k5"]
     assert (row["status"], row["reason"], row["detail"]) == (
         "rejected",
         "no_position",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -90,9 +91,27 @@ def make_sync_sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        sqlite_driver(conn, "BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_driver(conn: Connection, sql: str, params: Any = (), *, many: bool = False) -> list[Any]:
+    """Run ``sql`` on the SQLite driver's own cursor, inside whatever transaction ``conn``
+    holds, and return its rows. For the writer's hot path: SQLAlchemy's handling of a
+    statement costs more than SQLite's. Errors arrive as SQLAlchemy's (OperationalError,
+    IntegrityError, ...), without the parameters, as from any other statement."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return cursor.fetchall()
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from None
+    finally:
+        cursor.close()
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -175,22 +194,29 @@ class SqlStore:
         start = 0
         while start < len(items):
             end = self._run_end(items, start)
-            if end - start > 1:
+            op = items[start][0]
+            # On SQLite even one insert goes the cheaper way of a run.
+            if end - start > 1 or (self.dialect == "sqlite" and self._plain_insert(op)):
                 rows = [row for _, row in items[start:end]]
-                results.extend(self._insert_run(conn, items[start][0], rows))
+                results.extend(self._insert_run(conn, op, rows))
             else:
                 results.append(self._apply_one(conn, *items[start]))
             start = end
         return results
 
     @staticmethod
-    def _run_end(items: list[tuple[str, dict[str, Any]]], start: int) -> int:
-        """End of the run of plain inserts that can go as one statement, beginning at ``start``:
-        the same insert op over the same columns (orders excluded: each records an event)."""
-        op, row = items[start]
+    def _plain_insert(op: str) -> bool:
+        """Whether ``op`` inserts a row if new and nothing else (orders also record an event)."""
         table, _key, monotonic = OPS[op]
+        return not monotonic and table is not tables.orders
+
+    @classmethod
+    def _run_end(cls, items: list[tuple[str, dict[str, Any]]], start: int) -> int:
+        """End of the run of plain inserts that can go as one statement, beginning at ``start``:
+        the same insert op over the same columns."""
+        op, row = items[start]
         end = start + 1
-        if monotonic or table is tables.orders:
+        if not cls._plain_insert(op):
             return end
         columns = row.keys()
         while end < len(items) and items[end][0] == op and items[end][1].keys() == columns:
@@ -224,13 +250,17 @@ class SqlStore:
             if insert:
                 conn.execute(self._statement(op + ".plain", ()), insert)
             stored = {r[key] for r in insert}
+        if op == "signal.insert":
+            for row in fresh:
+                if row[key] not in stored:
+                    self._fill_facts(conn, row)
         return [new and row[key] in stored for new, row in zip(results, rows, strict=True)]
 
     def _insert_run_sqlite(self, conn: Connection, op: str, fresh: list[dict[str, Any]]) -> set:
-        """The same as plain SQL with the driver's parameters: SQLAlchemy's per-row parameter
-        handling cost more than the inserts themselves. The values are converted by the
-        columns' own bind processors, so what is stored is what SQLAlchemy would store (and
-        errors arrive as SQLAlchemy's, as from any other statement)."""
+        """The same on the driver's own cursor (`sqlite_driver`): SQLAlchemy's handling of each
+        statement and each row cost more than the inserts themselves. The values are converted
+        by the columns' own bind processors, so what is stored is what SQLAlchemy would
+        store."""
         table, key, _ = OPS[op]
         columns = tuple(fresh[0])
         plain = self._plain_inserts.get((op, columns))
@@ -240,11 +270,13 @@ class SqlStore:
         keys = [r[key] for r in fresh]
         existing: set[Any] = set()
         for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
-            chunk = tuple(keys[start : start + 500])
-            existing.update(conn.exec_driver_sql(plain.existing(len(chunk)), chunk).scalars())
+            chunk = keys[start : start + 500]
+            existing.update(
+                found for (found,) in sqlite_driver(conn, plain.existing(len(chunk)), chunk)
+            )
         insert = [r for r in fresh if r[key] not in existing]
         if insert:
-            conn.exec_driver_sql(plain.sql, [plain.values(r) for r in insert])
+            sqlite_driver(conn, plain.sql, [plain.values(r) for r in insert], many=True)
         return {r[key] for r in insert}
 
     def _apply_one(self, conn: Connection, op: str, row: dict[str, Any]) -> bool:
@@ -269,12 +301,16 @@ class SqlStore:
         if table is tables.orders and (monotonic or changed):
             conn.execute(self._statement("order.event", ()), _order_event(row))
         if op == "signal.insert" and not changed:
-            # The engine's decision can reach the database before the insert (which waited in a
-            # journal): the facts only the insert carries are added, the decision is kept.
-            facts = self._statement("signal.fill", tuple(row))
-            if facts is not None:
-                conn.execute(facts, {f"new_{c}": v for c, v in row.items()})
+            self._fill_facts(conn, row)
         return changed
+
+    def _fill_facts(self, conn: Connection, row: dict[str, Any]) -> None:
+        """For a signal insert that found its key taken: the engine's decision can reach the
+        database before the insert (which waited in a journal), so the facts only the insert
+        carries are added; the decision is kept."""
+        facts = self._statement("signal.fill", tuple(row))
+        if facts is not None:
+            conn.execute(facts, {f"new_{c}": v for c, v in row.items()})
 
     def _statement(self, op: str, columns: tuple[str, ...]) -> Any:
         """The statement for ``op`` over ``columns``, built once and executed with parameters
