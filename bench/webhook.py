@@ -169,8 +169,21 @@ async def fixed_rate(port: int, rate: int, seconds: float, run: str) -> dict[str
     }
 
 
-async def saturate(port: int, seconds: float, run: str, connections: int = 16) -> dict[str, Any]:
-    """Closed loop: every connection sends its next request as soon as the last is answered."""
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def saturate(
+    port: int, seconds: float, run: str, connections: int = 16, pid: int | None = None
+) -> dict[str, Any]:
+    """Closed loop: every connection sends its next request as soon as the last is answered.
+    With the server's ``pid``, also its CPU time per request (less sensitive than the rate to
+    what else the machine is doing)."""
     pool = await open_pool(port, connections)
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
@@ -184,12 +197,18 @@ async def saturate(port: int, seconds: float, run: str, connections: int = 16) -
             done += 1
             failures += status != 200
 
+    cpu_before = cpu_seconds(pid)
     start = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in pool))
     elapsed = time.perf_counter() - start
+    cpu_after = cpu_seconds(pid)
     for c in pool:
         c.close()
-    return {"requests": done, "failures": failures, "rps": round(done / elapsed, 1)}
+    result: dict[str, Any] = {"requests": done, "failures": failures}
+    result["rps"] = round(done / elapsed, 1)
+    if cpu_before is not None and cpu_after is not None and done:
+        result["cpu_us_per_request"] = round((cpu_after - cpu_before) / done * 1e6, 1)
+    return result
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -237,8 +256,10 @@ def wait_port(port: int) -> None:
 
 
 async def measure(
-    webhook_port: int, bare_port: int, rates: list[int], concurrencies: list[int], seconds: float
+    servers: dict[str, tuple[int, int]], rates: list[int], concurrencies: list[int], seconds: float
 ) -> dict[str, Any]:
+    """``servers``: "webhook" and "bare", each (port, pid)."""
+    webhook_port, bare_port = servers["webhook"][0], servers["bare"][0]
     run = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {"fixed_rate": [], "max": {}}
     # Warm both servers (imports, connection pools, SQLite pages).
@@ -254,9 +275,9 @@ async def measure(
     # Maximum sustained throughput: the best of several client concurrencies, for each server
     # (a burst at a bar's close is many alerts at once; the webhook shares commits among
     # whatever arrives together, the bare endpoint has nothing to share).
-    for name, port in (("webhook", webhook_port), ("bare", bare_port)):
+    for name, (port, pid) in servers.items():
         tries = [
-            {"connections": n, **await saturate(port, seconds, f"{run}-{name}-{n}", n)}
+            {"connections": n, **await saturate(port, seconds, f"{run}-{name}-{n}", n, pid)}
             for n in concurrencies
         ]
         best = max(tries, key=lambda t: t["rps"])
@@ -264,6 +285,10 @@ async def measure(
     results["max"]["ratio_webhook_to_bare"] = round(
         results["max"]["webhook"]["rps"] / results["max"]["bare"]["rps"], 3
     )
+    cpu = [results["max"][n].get("cpu_us_per_request") for n in ("webhook", "bare")]
+    if None not in cpu:
+        # At the best rate of each: the server's CPU per request, the bare's over the webhook's.
+        results["max"]["cpu_ratio_bare_to_webhook"] = round(cpu[1] / cpu[0], 3)
     return results
 
 
@@ -290,7 +315,8 @@ def main() -> int:
         wait_port(bare_port)
         rates = [int(r) for r in args.rates.split(",")]
         concurrencies = [int(n) for n in args.connections.split(",")]
-        results = asyncio.run(measure(webhook_port, bare_port, rates, concurrencies, args.seconds))
+        servers = {"webhook": (webhook_port, webhook.pid), "bare": (bare_port, bare.pid)}
+        results = asyncio.run(measure(servers, rates, concurrencies, args.seconds))
     finally:
         for proc in (webhook, bare):
             if proc is not None and proc.poll() is None:
@@ -318,12 +344,21 @@ def main() -> int:
             )
         m = results["max"]
         for name in ("webhook", "bare"):
-            tries = ", ".join(f"{t['rps']}/s @{t['connections']}" for t in m[name]["tries"])
+            tries = ", ".join(
+                f"{t['rps']}/s @{t['connections']} ({t.get('cpu_us_per_request', '?')} us CPU)"
+                for t in m[name]["tries"]
+            )
             print(f"  closed loop {name:>7}: {tries}")
         print(
             f"  max sustained: webhook {m['webhook']['rps']} req/s, bare {m['bare']['rps']} "
             f"req/s, ratio {m['ratio_webhook_to_bare']}"
         )
+        if "cpu_ratio_bare_to_webhook" in m:
+            print(
+                f"  server CPU per request at those rates: webhook "
+                f"{m['webhook']['cpu_us_per_request']} us, bare {m['bare']['cpu_us_per_request']}"
+                f" us, ratio {m['cpu_ratio_bare_to_webhook']}"
+            )
     return 1 if failures else 0
 
 
