@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
 from yquant.domain.model import Fill, Market, Order, OrderStatus, OrderType, Side, SignalStatus
+from yquant.errors import DatabaseUnavailableError
 from yquant.services.records import fill_row, order_from_row, order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
@@ -331,3 +332,24 @@ async def test_each_state_change_is_recorded_once(store: SqlStore) -> None:
         ).all()
     # The late "submitted" did not move the order, so it is not part of its history.
     assert [(s, q) for s, q in steps] == [("new", Decimal(0)), ("filled", Decimal(10))]
+
+
+async def test_a_sqlite_failure_on_the_writer_reads_as_the_database_unavailable(
+    sqlite_url: str,
+) -> None:
+    """The writer runs its statements on the driver's own cursor; a failure there must still
+    reach the outage handling (journal the write) rather than escape as a driver error."""
+    path = sqlite_url.split("///", 1)[1]
+    read_only = SqlStore(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true", timeout_s=5)
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="readonly"):
+            await read_only.apply_many([("signal.insert", a_signal(k)) for k in ("r1", "r2")])
+        with pytest.raises(DatabaseUnavailableError, match="readonly"):
+            await read_only.apply("signal.insert", a_signal("r3"))
+    finally:
+        await read_only.close()
+    writable = SqlStore(sqlite_url, timeout_s=5)
+    try:
+        assert await writable.recent("signals") == []
+    finally:
+        await writable.close()
