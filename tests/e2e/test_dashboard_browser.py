@@ -6,8 +6,12 @@ downloaded. One `yquant up` serves the whole module; every test opens its own br
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import YquantUp, wait_until
 from yquant import i18n
+from yquant.adapters.brokers import paper
+from yquant.adapters.db.store import SqlStore
+from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.services.records import order_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -40,6 +48,7 @@ ORDER_HEADINGS = (
     "filled",
     "avg_price",
     "status",
+    "reason",
 )
 
 
@@ -221,3 +230,46 @@ def test_rejections_show_their_reason_and_source_but_never_the_secret(
     expect(row).to_be_visible(timeout=20_000)
     expect(row).to_contain_text("127.0.0.1")
     assert wrong not in page.content()
+
+
+def test_a_refused_order_shows_why_in_the_operators_language(up: YquantUp, page: Page) -> None:
+    """An order the broker refused carries its reason code: the page shows its words, the code
+    in the tooltip. (Written as the gateway records a refusal: the engine's sizing keeps the
+    paper venue from refusing orders on its own.)"""
+    now = datetime.now(UTC)
+    cid = "refused-" + uuid.uuid4().hex[:8]
+    refused = Order(
+        client_order_id=cid,
+        signal_key=None,
+        account="paper",
+        strategy="demo",
+        ticker="005930",
+        exchange="KRX",
+        market=Market.KR,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(3),
+        limit_price=None,
+        reference_price=Decimal(71000),
+        status=OrderStatus.REJECTED,
+        reason=paper.INSUFFICIENT_CASH,
+        created_at=now,
+        updated_at=now,
+    )
+
+    async def record() -> None:
+        store = SqlStore(f"sqlite+aiosqlite:///{up.data_dir / 'yquant.sqlite3'}")
+        try:
+            assert await store.apply("order.insert", order_row(refused)) is True
+        finally:
+            await store.close()
+
+    # Playwright's sync API holds this thread's event loop: record from another thread.
+    with ThreadPoolExecutor(1) as other:
+        other.submit(asyncio.run, record()).result()
+    page.goto(up.dashboard_url + "?lang=ko")
+    row = page.locator(f'#orders tbody tr[data-key="{cid}"]')
+    reason = row.locator("td").last
+    expect(reason).to_have_text(i18n.CODES["ko"][paper.INSUFFICIENT_CASH], timeout=WAIT_MS)
+    expect(reason).to_have_attribute("title", paper.INSUFFICIENT_CASH)
+    expect(row.locator("td.st-rejected")).to_have_text(i18n.CODES["ko"]["rejected"])
