@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import yquant_env
+from yquant import i18n
 from yquant.adapters.bus import Bus
 from yquant.entrypoints import cli
 
@@ -40,8 +41,13 @@ def test_the_pending_order_warning_follows_the_language(
     asyncio.run(_gateway_alive(valkey_url))
     capsys.readouterr()
     code = cli.main(["buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5"])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 3, err
+    # The status ("new": nothing answered) in the operator's words, its code beside them.
+    [line] = out.splitlines()
+    status = line.split(":", 2)[1].split("  ")[0].strip()
+    assert status == {"ko": f"{i18n.label('ko', 'new')} (new)", "en": "new"}[language], out
+    assert i18n.label("ko", "new") != "new"
     korean = any("\uac00" <= ch <= "\ud7a3" for ch in err)
     assert korean is (language == "ko"), err
     assert ("outcome pending" in err) is (language == "en"), err

@@ -277,11 +277,11 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
-            line = (
-                f"{m['order']} {result['client_order_id'] or '-'}  {m['status']}: {outcome.status}"
-            )
+            word = _word(settings.language, outcome.status)
+            line = f"{m['order']} {result['client_order_id'] or '-'}  {m['status']}: {word}"
             if outcome.reason:
-                line += f"  {m['reason']}: {outcome.reason} {outcome.detail}".rstrip()
+                reason = _word(settings.language, outcome.reason)
+                line += f"  {m['reason']}: {reason} {outcome.detail}".rstrip()
             if order.get("filled_quantity"):
                 line += f"  {m['filled']}: {result['filled_quantity']} @ {result['avg_fill_price']}"
             print(line)
@@ -297,6 +297,13 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
     return _run(settings, run)
+
+
+def _word(language: str, code: str) -> str:
+    """A status or reason code in the operator's words, the code itself beside them (to search
+    the logs and the JSON output by)."""
+    label = i18n.label(language, code)
+    return code if label == code else f"{label} ({code})"
 
 
 def _text(value: Any) -> str | None:
