@@ -11,6 +11,7 @@ import pkgutil
 import shlex
 import sys
 import time
+import unicodedata
 import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -240,43 +241,75 @@ def _listing(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    columns = {
-        "signals": ["received_at", "status", "reason", "strategy", "ticker", "action"],
-        "orders": [
-            "created_at",
-            "client_order_id",
-            "account",
-            "ticker",
-            "side",
-            "quantity",
-            "filled_quantity",
-            "avg_fill_price",
-            "status",
-        ],
-        "fills": [
-            "filled_at",
-            "client_order_id",
-            "account",
-            "ticker",
-            "side",
-            "quantity",
-            "price",
-            "commission",
-            "currency",
-        ],
-    }[args.listing]
-    print(_table(rows, columns))
+    print(_table(rows, LISTING_COLUMNS[args.listing], settings.language))
     return 0
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[("" if r.get(c) is None else str(r.get(c)))[:32] for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+# Each listing's columns: (field, heading in i18n.MESSAGES, whether the value is a code shown
+# in the operator's words).
+LISTING_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
+    "signals": [
+        ("received_at", "time", False),
+        ("status", "status", True),
+        ("reason", "reason", True),
+        ("strategy", "strategy", False),
+        ("ticker", "ticker", False),
+        ("action", "action", False),
+    ],
+    "orders": [
+        ("created_at", "time", False),
+        ("client_order_id", "order", False),
+        ("account", "account", False),
+        ("ticker", "ticker", False),
+        ("side", "side", False),
+        ("quantity", "quantity", False),
+        ("filled_quantity", "filled", False),
+        ("avg_fill_price", "avg_price", False),
+        ("status", "status", True),
+        ("reason", "reason", True),
+    ],
+    "fills": [
+        ("filled_at", "time", False),
+        ("client_order_id", "order", False),
+        ("account", "account", False),
+        ("ticker", "ticker", False),
+        ("side", "side", False),
+        ("quantity", "quantity", False),
+        ("price", "price", False),
+        ("commission", "commission", False),
+        ("currency", "currency", False),
+    ],
+}
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, bool]], language: str) -> str:
+    """Rows as aligned text in the operator's language (--json keeps the raw codes)."""
+    m = i18n.messages(language)
+    heads = [m[heading] for _, heading, _ in columns]
+
+    def shown(row: dict[str, Any], field: str, code: bool) -> str:
+        value = row.get(field)
+        if value is None:
+            return ""
+        text = i18n.label(language, str(value)) if code else str(value)
+        return text[:32]
+
+    cells = [[shown(r, field, code) for field, _, code in columns] for r in rows]
+    widths = [max([_width(h)] + [_width(row[i]) for row in cells]) for i, h in enumerate(heads)]
+    lines = [_line(heads, widths)] + [_line(row, widths) for row in cells]
     if not rows:
-        lines.append("(none)")
+        lines.append(f"({m['none']})")
     return "\n".join(lines)
+
+
+def _line(values: list[str], widths: list[int]) -> str:
+    padded = (v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True))
+    return "  ".join(padded).rstrip()
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _health(settings: Settings, args: argparse.Namespace) -> int:
