@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
 from yquant.domain.model import Fill, Market, Order, OrderStatus, OrderType, Side, SignalStatus
@@ -71,28 +72,64 @@ async def test_a_batch_of_inserts_tells_each_new_row_from_each_repeat(store: Sql
     assert len(await store.recent("signals")) == 4
 
 
-async def test_a_batch_stores_each_value_as_a_single_insert_does(store: SqlStore) -> None:
-    """Batches take a faster path than single writes; what lands in each column is the same."""
-    fields = {"ticker": "KRX:005930", "price": Decimal("70100.50"), "comment": "한글 \u2603"}
-    one = a_signal("one", fields=fields, source_ip="10.0.0.1", detail="d", reason="r")
-    many = [a_signal(k, fields=fields, source_ip="10.0.0.1", detail="d", reason="r") for k in "xy"]
-    assert await store.apply("signal.insert", one) is True
-    assert await store.apply_many([("signal.insert", r) for r in many]) == [True, True]
+def _stored(conn, table: str, key: str, columns: list[str]) -> dict[str, tuple]:
+    """Each column as the database holds it, its type included (text, not a parsed value)."""
+    shown = ", ".join(f"CONCAT(COALESCE({c}, 'NULL'), '')" for c in columns)
+    if conn.dialect.name == "sqlite":
+        shown = ", ".join(f"typeof({c}) || ':' || COALESCE({c}, 'NULL')" for c in columns)
+    rows = conn.exec_driver_sql(f"SELECT {key}, {shown} FROM {table}").all()
+    return {row[0]: tuple(row[1:]) for row in rows}
 
-    def stored(conn):
-        columns = [c for c in one if c != "signal_key"]
-        # Each column as the database holds it, its type included (text, not a parsed value).
-        shown = ", ".join(f"CONCAT(COALESCE({c}, 'NULL'), '')" for c in columns)
-        if store.dialect == "sqlite":
-            shown = ", ".join(f"typeof({c}) || ':' || COALESCE({c}, 'NULL')" for c in columns)
-        rows = conn.exec_driver_sql(f"SELECT signal_key, {shown} FROM signals").all()
-        return {row[0]: tuple(row[1:]) for row in rows}
 
-    by_key = await store.run(lambda conn: conn.run_sync(stored))
-    assert by_key["x"] == by_key["y"] == by_key["one"]
-    [row] = [r for r in await store.recent("signals") if r["signal_key"] == "x"]
-    assert row["received_at"] == T0 and row["received_at"].tzinfo is not None
-    assert json.loads(row["payload"])["comment"] == "한글 \u2603"
+@pytest.mark.parametrize("op", ["signal.insert", "fill.insert"])
+async def test_the_writers_inserts_store_what_sqlalchemy_itself_stores(
+    store: SqlStore, op: str
+) -> None:
+    """The writer's inserts take a faster path than SQLAlchemy's own (on SQLite, the driver's
+    cursor with the columns' bind processors): alone or in a batch, each column holds exactly
+    what a plain SQLAlchemy insert of the same row puts there."""
+    if op == "signal.insert":
+        fields = {"ticker": "KRX:005930", "price": Decimal("70100.50"), "comment": "한글 \u2603"}
+
+        def make(k: str) -> dict:
+            return a_signal(k, fields=fields, source_ip="10.0.0.1", detail="d", reason="r")
+
+        table, key = tables.signals, "signal_key"
+    else:
+
+        def make(k: str) -> dict:
+            at = T0 + timedelta(microseconds=7)
+            return fill_row(
+                Fill(
+                    k,
+                    "yqorder1",
+                    "us",
+                    "AAPL",
+                    Side.BUY,
+                    Decimal("0.5"),
+                    Decimal("187.1234"),
+                    Decimal("0.0123"),
+                    "USD",
+                    at,
+                )
+            )
+
+        table, key = tables.fills, "fill_id"
+    reference = make("by-sqlalchemy")
+    await store.run(lambda conn: conn.execute(table.insert(), reference), write=True)
+    assert await store.apply(op, make("alone")) is True
+    assert await store.apply_many([(op, make(k)) for k in ("b1", "b2")]) == [True, True]
+
+    columns = [c for c in reference if c != key]
+    by_key = await store.run(lambda conn: conn.run_sync(_stored, table.name, key, columns))
+    assert by_key["alone"] == by_key["b1"] == by_key["b2"] == by_key["by-sqlalchemy"]
+    [row] = [r for r in await store.recent(table.name) if r[key] == "b1"]
+    if op == "signal.insert":
+        assert row["received_at"] == T0 and row["received_at"].tzinfo is not None
+        assert json.loads(row["payload"])["comment"] == "한글 \u2603"
+    else:
+        assert (row["price"], row["commission"]) == (Decimal("187.1234"), Decimal("0.0123"))
+        assert row["filled_at"] == T0 + timedelta(microseconds=7)
 
 
 async def test_a_failed_batch_leaves_the_next_one_unharmed(store: SqlStore) -> None:
