@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from yquant.adapters.db import tables
@@ -81,24 +83,25 @@ def _stored(conn, table: str, key: str, columns: list[str]) -> dict[str, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+@pytest.mark.parametrize("at", [T0, T0.replace(microsecond=0)], ids=["micro", "whole-second"])
 @pytest.mark.parametrize("op", ["signal.insert", "fill.insert"])
 async def test_the_writers_inserts_store_what_sqlalchemy_itself_stores(
-    store: SqlStore, op: str
+    store: SqlStore, op: str, at: datetime
 ) -> None:
     """The writer's inserts take a faster path than SQLAlchemy's own (on SQLite, the driver's
     cursor with the columns' bind processors): alone or in a batch, each column holds exactly
-    what a plain SQLAlchemy insert of the same row puts there."""
+    what a plain SQLAlchemy insert of the same row puts there, whole seconds included."""
     if op == "signal.insert":
         fields = {"ticker": "KRX:005930", "price": Decimal("70100.50"), "comment": "한글 \u2603"}
 
         def make(k: str) -> dict:
-            return a_signal(k, fields=fields, source_ip="10.0.0.1", detail="d", reason="r")
+            row = a_signal(k, fields=fields, source_ip="10.0.0.1", detail="d", reason="r")
+            return {**row, "received_at": at, "updated_at": at}
 
         table, key = tables.signals, "signal_key"
     else:
 
         def make(k: str) -> dict:
-            at = T0 + timedelta(microseconds=7)
             return fill_row(
                 Fill(
                     k,
@@ -125,11 +128,24 @@ async def test_the_writers_inserts_store_what_sqlalchemy_itself_stores(
     assert by_key["alone"] == by_key["b1"] == by_key["b2"] == by_key["by-sqlalchemy"]
     [row] = [r for r in await store.recent(table.name) if r[key] == "b1"]
     if op == "signal.insert":
-        assert row["received_at"] == T0 and row["received_at"].tzinfo is not None
+        assert row["received_at"] == at and row["received_at"].tzinfo is not None
         assert json.loads(row["payload"])["comment"] == "한글 \u2603"
     else:
         assert (row["price"], row["commission"]) == (Decimal("187.1234"), Decimal("0.0123"))
-        assert row["filled_at"] == T0 + timedelta(microseconds=7)
+        assert row["filled_at"] == at
+    # Stored alike, they are found alike by an equality on the time.
+    time_column = "received_at" if op == "signal.insert" else "filled_at"
+    found = await store.rows(select(table.c[key]).where(table.c[time_column] == at))
+    assert sorted(r[key] for r in found) == sorted(["alone", "b1", "b2", "by-sqlalchemy"])
+
+
+async def test_a_column_the_row_leaves_out_gets_its_default(store: SqlStore) -> None:
+    row = a_signal("defaulted")
+    del row["status_rank"]  # the table's default (0) applies, as with SQLAlchemy's insert
+    assert await store.apply("signal.insert", row) is True
+    assert await store.apply_many([("signal.insert", {**row, "signal_key": "d2"})]) == [True]
+    ranks = {r["signal_key"]: r["status_rank"] for r in await store.recent("signals")}
+    assert ranks == {"defaulted": 0, "d2": 0}
 
 
 async def test_a_failed_batch_leaves_the_next_one_unharmed(store: SqlStore) -> None:
@@ -390,3 +406,16 @@ async def test_a_sqlite_failure_on_the_writer_reads_as_the_database_unavailable(
         assert await writable.recent("signals") == []
     finally:
         await writable.close()
+
+
+async def test_a_write_racing_close_lands_and_nothing_is_shared(store: SqlStore) -> None:
+    """A write that arrives while the store closes (tasks are stopped without waiting for
+    them) gets a writer of its own, never the closing one's connection."""
+    await store.apply("signal.insert", a_signal("before"))
+    results = await asyncio.gather(
+        store.close(), store.apply("signal.insert", a_signal("during")), return_exceptions=True
+    )
+    assert results == [None, True]
+    assert await store.apply("signal.insert", a_signal("after")) is True
+    keys = sorted(r["signal_key"] for r in await store.recent("signals"))
+    assert keys == ["after", "before", "during"]

@@ -136,9 +136,7 @@ class SqlStore:
         self._timeout_s = timeout_s
         self._engine: AsyncEngine | None = None
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
-        self._writer: ThreadPoolExecutor | None = None
-        self._sync_engine: Engine | None = None
-        self._writer_conn: Connection | None = None  # used on the writer thread only
+        self._writer: _Writer | None = None
         self._plain_inserts: dict[tuple[str, tuple[str, ...]], _PlainInsert] = {}
 
     @property
@@ -157,13 +155,7 @@ class SqlStore:
             self._engine = None
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(Exception):
-                await loop.run_in_executor(writer, self._drop_writer_conn)
-            await loop.run_in_executor(None, writer.shutdown)
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
-            self._sync_engine = None
+            await writer.close()
 
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute(text("SELECT 1")))
@@ -239,8 +231,11 @@ class SqlStore:
         # holds the write lock from its start; on InnoDB a key that another writer adds in
         # between fails the INSERT (1062) and with it the transaction, and the caller retries
         # row by row.
-        if self.dialect == "sqlite":
-            stored = self._insert_run_sqlite(conn, op, fresh)
+        driver = (
+            self._driver_insert(op, tuple(fresh[0]), conn) if self.dialect == "sqlite" else None
+        )
+        if driver is not None:
+            stored = self._insert_run_sqlite(conn, driver, key, fresh)
         else:
             found = conn.execute(
                 self._statement(op + ".existing", ()), {"keys": [r[key] for r in fresh]}
@@ -256,17 +251,26 @@ class SqlStore:
                     self._fill_facts(conn, row)
         return [new and row[key] in stored for new, row in zip(results, rows, strict=True)]
 
-    def _insert_run_sqlite(self, conn: Connection, op: str, fresh: list[dict[str, Any]]) -> set:
-        """The same on the driver's own cursor (`sqlite_driver`): SQLAlchemy's handling of each
-        statement and each row cost more than the inserts themselves. The values are converted
-        by the columns' own bind processors, so what is stored is what SQLAlchemy would
-        store."""
-        table, key, _ = OPS[op]
-        columns = tuple(fresh[0])
+    def _driver_insert(
+        self, op: str, columns: tuple[str, ...], conn: Connection
+    ) -> _PlainInsert | None:
+        """The driver-level insert for ``op`` over ``columns``, or None where only SQLAlchemy
+        can fill in a left-out column."""
         plain = self._plain_inserts.get((op, columns))
         if plain is None:
-            plain = _PlainInsert(table, key, columns, conn.dialect)
-            self._plain_inserts[(op, columns)] = plain
+            table, key, _ = OPS[op]
+            plain = self._plain_inserts[(op, columns)] = _PlainInsert(
+                table, key, columns, conn.dialect
+            )
+        return plain if plain.usable else None
+
+    @staticmethod
+    def _insert_run_sqlite(
+        conn: Connection, plain: _PlainInsert, key: str, fresh: list[dict[str, Any]]
+    ) -> set[Any]:
+        """The same on the driver's own cursor (`sqlite_driver`): SQLAlchemy's handling of each
+        statement and each row cost more than the inserts themselves. `_PlainInsert` applies
+        SQLAlchemy's own conversions, so what is stored is what SQLAlchemy would store."""
         keys = [r[key] for r in fresh]
         existing: set[Any] = set()
         for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
@@ -451,33 +455,14 @@ class SqlStore:
     async def _in_writer_thread(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(connection, *args)`` in one transaction on the SQLite writer thread."""
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="yq-sqlite-writer")
-            self._sync_engine = make_sync_sqlite_engine(self._url)
-
-        def work() -> Any:
-            # One connection kept open on this thread: taking one from the pool and giving it
-            # back (with its reset) for every transaction cost more than a small commit.
-            conn = self._writer_conn
-            if conn is None:
-                assert self._sync_engine is not None
-                conn = self._writer_conn = self._sync_engine.connect()
-            try:
-                with conn.begin():
-                    return fn(conn, *args)
-            except BaseException:
-                self._drop_writer_conn()  # the next transaction starts on a fresh connection
-                raise
-
+            self._writer = _Writer(self._url)
+        writer = self._writer
         async with self._guarded():
             # A call cut off by the timeout may still commit later; every write is idempotent,
             # so the journaled copy then replays as a repeat.
-            return await asyncio.get_running_loop().run_in_executor(self._writer, work)
-
-    def _drop_writer_conn(self) -> None:
-        conn, self._writer_conn = self._writer_conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+            return await asyncio.get_running_loop().run_in_executor(
+                writer.thread, writer.transaction, fn, args
+            )
 
     @contextlib.asynccontextmanager
     async def _guarded(self) -> AsyncIterator[None]:
@@ -500,23 +485,65 @@ class SqlStore:
             raise
 
 
+class _Writer:
+    """The SQLite writer: one thread, its engine, and one connection kept open on that thread
+    (taking one from the pool and giving it back, with its reset, for every transaction cost
+    more than a small commit). Everything here but ``close`` runs on the thread."""
+
+    def __init__(self, url: str) -> None:
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="yq-sqlite-writer")
+        self._engine = make_sync_sqlite_engine(url)
+        self._conn: Connection | None = None
+
+    def transaction(self, fn: Any, args: tuple[Any, ...]) -> Any:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                return fn(self._conn, *args)
+        except BaseException:
+            self._drop()  # the next transaction starts on a fresh connection
+            raise
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(self.thread, self._drop)
+        await loop.run_in_executor(None, self.thread.shutdown)
+        self._engine.dispose()
+
+
 class _PlainInsert:
     """A plain INSERT of ``columns`` into ``table`` for the SQLite driver's own cursor, with the
-    columns' bind processors (the conversions SQLAlchemy applies) and the lookup of existing
-    keys."""
+    conversions SQLAlchemy applies (each column's bind processor for this dialect, and the
+    columns' constant defaults for what the row leaves out), and the lookup of existing keys.
+    ``usable`` is False when a left-out column has a default only SQLAlchemy can compute."""
 
     def __init__(self, table: Table, key: str, columns: tuple[str, ...], dialect: Any) -> None:
-        names = ", ".join(f'"{c}"' for c in columns)
-        self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+        left_out = [c for c in table.c if c.name not in columns and c.default is not None]
+        self.usable = all(c.default.is_scalar for c in left_out)  # type: ignore[union-attr]
+        self._defaults = tuple(c.default.arg for c in left_out if self.usable)  # type: ignore[union-attr]
+        names = [*columns, *(c.name for c in left_out)]
+        quoted = ", ".join(f'"{c}"' for c in names)
+        self.sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
         self._columns = columns
-        self._processors = tuple(table.c[c].type.bind_processor(dialect) for c in columns)
+        self._processors = tuple(
+            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names
+        )
         self._lookup = f'SELECT "{key}" FROM "{table.name}" WHERE "{key}" IN '
         self._lookups: dict[int, str] = {}
 
     def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        raw = (*(row[c] for c in self._columns), *self._defaults)
         return tuple(
-            value if (value := row[c]) is None or p is None else p(value)
-            for c, p in zip(self._columns, self._processors, strict=True)
+            value if value is None or p is None else p(value)
+            for value, p in zip(raw, self._processors, strict=True)
         )
 
     def existing(self, count: int) -> str:
