@@ -58,6 +58,12 @@ def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
         [refused] = wait_until(rejected)
         assert refused["reason"] == "no_position"
         assert len(up.orders()) == 2
+
+        # Its output goes to a file here, not a terminal: the banner (printed once ready)
+        # says where the secret is, and the secret is nowhere in the log.
+        wait_until(lambda: "Webhook secret" in up.log())
+        assert "YQUANT__WEBHOOK__SECRET" in up.log()
+        assert up.secret not in up.log()
     finally:
         assert up.stop() == 0, up.log()
 

@@ -38,3 +38,24 @@ def test_without_a_path_token_the_banner_shows_plain_webhook() -> None:
     text = banner(load_settings(), "secret-0123456789")
     assert "http://127.0.0.1:6000/webhook\n" in text
     assert "<path_token>" not in text
+
+
+def test_when_the_output_is_no_terminal_the_banner_says_where_the_secret_is() -> None:
+    settings = load_settings()
+    shown = banner(settings, "secret-0123456789", show_secret=True)
+    assert "secret-0123456789" in shown
+    hidden = banner(settings, "secret-0123456789", show_secret=False)
+    assert "secret-0123456789" not in hidden
+    secret_line = next(line for line in hidden.splitlines() if "Webhook secret" in line)
+    assert secret_line.endswith(str(settings.data_dir / "webhook-secret"))
+    assert '"secret": "YOUR-SECRET"' in hidden  # the sample keeps its shape
+
+
+def test_a_configured_secret_is_pointed_to_by_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("YQUANT__WEBHOOK__SECRET", "configured-0123456789")
+    monkeypatch.setenv("YQUANT__LANGUAGE", "ko")
+    hidden = banner(load_settings(), "configured-0123456789", show_secret=False)
+    assert "configured-0123456789" not in hidden
+    assert "YQUANT__WEBHOOK__SECRET" in hidden and "표시하지 않음" in hidden

@@ -162,11 +162,23 @@ def _banner_when_ready(settings: Settings, secret: str) -> None:
         except OSError:
             pass
         time.sleep(0.3)
-    print(banner(settings, secret), flush=True)
+    # On a terminal the operator reads the secret once; redirected to a file, the banner would
+    # put it in a log, so it says where the secret is kept instead.
+    print(banner(settings, secret, show_secret=sys.stdout.isatty()), flush=True)
 
 
-def banner(settings: Settings, secret: str) -> str:
+def banner(settings: Settings, secret: str, *, show_secret: bool = True) -> str:
     m = i18n.messages(settings.language)
+    if show_secret:
+        shown = secret
+    else:
+        where = (
+            "YQUANT__WEBHOOK__SECRET"
+            if settings.webhook.secret is not None
+            else str(settings.data_dir / "webhook-secret")
+        )
+        shown = m["banner_secret_hidden"].format(where=where)
+        secret = "YOUR-SECRET"
     host = "127.0.0.1" if settings.webhook.host in ("0.0.0.0", "::") else settings.webhook.host
     webhook_url = f"http://{host}:{settings.webhook.port}/webhook"
     if settings.webhook.path_token:
@@ -191,7 +203,7 @@ def banner(settings: Settings, secret: str) -> str:
             f"  {m['banner_ready']}  (worker {settings.worker.name}, data {settings.data_dir})",
             f"  {m['banner_webhook']:<16} {webhook_url}",
             f"  {m['banner_dashboard']:<16} {dashboard_url}",
-            f"  {m['banner_secret']:<16} {secret}",
+            f"  {m['banner_secret']:<16} {shown}",
             f"  {m['banner_try']}:",
             f"    {curl}",
             "    yquant orders",
