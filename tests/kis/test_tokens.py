@@ -4,13 +4,15 @@ issued more often than allowed; an expired token is re-issued once and the call 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import valkey.asyncio as valkey
 
 from tests.kis.kit import APP_KEY, APP_SECRET, kis_settings, order, start_sim
-from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
+from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy, ValkeyProcess
 from yquant.adapters.brokers.kis import build_kis_broker
 from yquant.adapters.brokers.kis.client import KisClient
 from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisTokenError
@@ -229,3 +231,24 @@ async def test_a_wrong_secret_halts_and_no_secret_appears_in_the_error(
     text = str(raised.value)
     assert "EGW00105" in text
     assert wrong not in text and APP_KEY not in text and APP_SECRET not in text
+
+
+async def test_a_refused_mirror_write_logs_no_token(
+    sim: SimServer, sql: SqlStore, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Valkey that refuses the mirror's write (out of memory here; a full disk or a replica
+    does the same) answers with an error that quotes the command, token and all: the log
+    keeps only the kind of failure."""
+    server = ValkeyProcess(tmp_path / "valkey").start()
+    client = valkey.from_url(server.url, decode_responses=True)
+    try:
+        await client.config_set("maxmemory-policy", "noeviction")
+        await client.config_set("maxmemory", "1")
+        with caplog.at_level(logging.WARNING):
+            token = await tokens_for(sim, sql, Clock(), valkey=client).get()
+        assert "kis token not mirrored to valkey" in caplog.text
+        assert token and token not in caplog.text
+        assert APP_SECRET not in caplog.text
+    finally:
+        await client.aclose()
+        server.stop()
