@@ -14,6 +14,7 @@ from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -102,6 +103,26 @@ class DatabaseSettings(BaseModel):
 class ValkeySettings(BaseModel):
     url: SecretStr | None = None  # unset: a private valkey-server started by `yquant up`
     embedded_port: int = Field(16379, ge=1, le=65535)
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, v: SecretStr | None) -> SecretStr | None:
+        """Refused here, without its text: read later, a password with an unencoded '#', '/'
+        or '?' ends up quoted in the client's error as the "port"."""
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v.get_secret_value())
+            parts.port  # noqa: B018 - raises on a port that is no number
+        except ValueError:
+            raise ValueError(
+                "not a valid URL (percent-encode '#', '/', '?' and '@' in the password)"
+            ) from None
+        if parts.scheme not in ("redis", "rediss", "valkey", "valkeys", "unix") or not (
+            parts.hostname or parts.scheme == "unix"
+        ):
+            raise ValueError("use redis://[:password@]host:port/db or unix:///path")
+        return v
 
 
 class PaperBrokerSettings(BaseModel):

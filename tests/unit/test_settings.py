@@ -94,3 +94,24 @@ def test_short_configured_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("YQUANT__WEBHOOK__SECRET", "short")
     with pytest.raises(ConfigurationError, match=r"webhook\.secret"):
         webhook_secret(load_settings())
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:Abc123xyz#rest@10.0.0.5:6379/0", "redis://:Abc123xyz?q@10.0.0.5:6379/0"]
+)
+def test_a_valkey_url_that_does_not_parse_is_refused_without_its_password(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left to the client, an unencoded '#' or '?' in the password made the password the
+    "port" in an error that reached the logs."""
+    monkeypatch.setenv("YQUANT__VALKEY__URL", url)
+    with pytest.raises(ConfigurationError, match=r"valkey\.url") as refused:
+        load_settings()
+    assert "Abc123xyz" not in str(refused.value)
+
+
+def test_a_valkey_url_with_an_encoded_password_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YQUANT__VALKEY__URL", "redis://:Abc%23xyz@10.0.0.5:6379/0")
+    settings = load_settings()
+    assert settings.valkey.url is not None
+    assert settings.valkey.url.get_secret_value().endswith("@10.0.0.5:6379/0")
