@@ -264,3 +264,18 @@ def _served_certificate(port: int) -> bytes | None:
             return tls.getpeercert(binary_form=True)
     except OSError:
         return None
+
+
+def test_the_request_log_masks_the_path_token(tmp_path: Path, workers: dict[str, Recorder]) -> None:
+    """TradingView puts the path token in the URL; HAProxy's request log must not keep it."""
+    token = "tok-" + "9f8e7d6c5b4a"
+    with edge(tmp_path, workers) as proxy, _client(tmp_path) as client:
+        reply = client.post(_url(proxy, f"/webhook/{token}?x=1"), content=b"{}")
+        assert reply.status_code == 200
+        plain = httpx.get(f"http://127.0.0.1:{proxy.http_port}/webhook/{token}", timeout=5)
+        assert plain.status_code == 301
+        wait_until(lambda: proxy.log().count("/webhook/<token>") >= 2, timeout_s=10)
+        assert '"POST /webhook/<token> HTTP/1.1"' in proxy.log()
+        assert " 200 " in proxy.log() and " 301 " in proxy.log()
+    assert token not in proxy.log()
+    assert [p.path for p in workers["blue"].posts()] == [f"/webhook/{token}?x=1"]
