@@ -442,3 +442,59 @@ class Roles:
             f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
             for p in self.data_dir.glob("*.log")
         )
+
+
+def refused_order(client_order_id: str, reason: str, at: Any, **changes: Any) -> Any:
+    """A KRX buy on the paper account that the broker refused for ``reason``, as the gateway
+    records one (the engine's sizing keeps the paper venue from refusing on its own)."""
+    from decimal import Decimal
+
+    from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+
+    fields: dict[str, Any] = dict(
+        client_order_id=client_order_id,
+        signal_key=None,
+        account="paper",
+        strategy="demo",
+        ticker="005930",
+        exchange="KRX",
+        market=Market.KR,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(3),
+        reference_price=Decimal(71000),
+        status=OrderStatus.REJECTED,
+        reason=reason,
+        created_at=at,
+        updated_at=at,
+    )
+    return Order(**{**fields, **changes})
+
+
+def record_rows(data_dir: Path, writes: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    """Apply ``writes`` (op, row) to the SQLite file of ``data_dir``, from a thread of its own
+    (so that it works under Playwright's sync API, which holds the caller's event loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from yquant.adapters.db.store import SqlStore
+
+    async def apply() -> list[bool]:
+        store = SqlStore(f"sqlite+aiosqlite:///{data_dir / 'yquant.sqlite3'}")
+        try:
+            return [await store.apply(op, row) for op, row in writes]
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as other:
+        return other.submit(asyncio.run, apply()).result()
+
+
+async def gateway_alive(valkey_url: str) -> None:
+    """A gateway heartbeat on ``valkey_url``: commands see a gateway that answers nothing."""
+    from yquant.adapters.bus import Bus
+
+    bus = Bus(valkey_url)
+    try:
+        await bus.heartbeat("gateway", {"pid": 0, "worker": "local"})
+    finally:
+        await bus.close()

@@ -6,22 +6,17 @@ downloaded. One `yquant up` serves the whole module; every test opens its own br
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support import YquantUp, wait_until
+from tests.support import YquantUp, record_rows, refused_order, wait_until
 from yquant import i18n
 from yquant.adapters.brokers import paper
-from yquant.adapters.db.store import SqlStore
-from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
 from yquant.services.records import order_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -236,37 +231,9 @@ def test_a_refused_order_shows_why_in_the_operators_language(up: YquantUp, page:
     """An order the broker refused carries its reason code: the page shows its words, the code
     in the tooltip. (Written as the gateway records a refusal: the engine's sizing keeps the
     paper venue from refusing orders on its own.)"""
-    now = datetime.now(UTC)
     cid = "refused-" + uuid.uuid4().hex[:8]
-    refused = Order(
-        client_order_id=cid,
-        signal_key=None,
-        account="paper",
-        strategy="demo",
-        ticker="005930",
-        exchange="KRX",
-        market=Market.KR,
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=Decimal(3),
-        limit_price=None,
-        reference_price=Decimal(71000),
-        status=OrderStatus.REJECTED,
-        reason=paper.INSUFFICIENT_CASH,
-        created_at=now,
-        updated_at=now,
-    )
-
-    async def record() -> None:
-        store = SqlStore(f"sqlite+aiosqlite:///{up.data_dir / 'yquant.sqlite3'}")
-        try:
-            assert await store.apply("order.insert", order_row(refused)) is True
-        finally:
-            await store.close()
-
-    # Playwright's sync API holds this thread's event loop: record from another thread.
-    with ThreadPoolExecutor(1) as other:
-        other.submit(asyncio.run, record()).result()
+    refused = refused_order(cid, paper.INSUFFICIENT_CASH, datetime.now(UTC))
+    assert record_rows(up.data_dir, [("order.insert", order_row(refused))]) == [True]
     page.goto(up.dashboard_url + "?lang=ko")
     row = page.locator(f'#orders tbody tr[data-key="{cid}"]')
     reason = row.locator("td").last

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import yquant_env
-from yquant.adapters.bus import Bus
+from tests.support import gateway_alive, yquant_env
 from yquant.entrypoints import cli
 
 SATURDAY = "2026-11-28T10:00:00+09:00"
@@ -140,20 +139,12 @@ def test_simulate_explains_an_invalid_alert(run: Run, tmp_path: Path) -> None:
     assert "unknown_exchange" in out
 
 
-async def _gateway_alive(valkey_url: str) -> None:
-    bus = Bus(valkey_url)
-    try:
-        await bus.heartbeat("gateway", {"pid": 0, "worker": "local"})
-    finally:
-        await bus.close()
-
-
 def test_an_order_sent_but_not_final_when_the_wait_ends_is_not_reported_as_failed(
     run: Run, valkey_url: str
 ) -> None:
     # The gateway is alive but slow: the order is published, nothing has come back when --wait
     # ends. A wrapper that retries on 1 ("nothing was sent") would place a second real order.
-    asyncio.run(_gateway_alive(valkey_url))
+    asyncio.run(gateway_alive(valkey_url))
     valkey = {"YQUANT__VALKEY__URL": valkey_url}
     code, out = run(
         "buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5", "--json", **valkey

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import yquant_env
+from tests.support import gateway_alive, yquant_env
 from yquant import i18n
-from yquant.adapters.bus import Bus
 from yquant.entrypoints import cli
-
-
-async def _gateway_alive(valkey_url: str) -> None:
-    bus = Bus(valkey_url)
-    try:
-        await bus.heartbeat("gateway", {"pid": 0, "worker": "local"})
-    finally:
-        await bus.close()
 
 
 @pytest.mark.parametrize("language", ["ko", "en"])
@@ -38,7 +29,7 @@ def test_the_pending_order_warning_follows_the_language(
             monkeypatch.setenv(key, value)
     assert cli.main(["db", "upgrade"]) == 0
     # The gateway is alive but answers nothing: the order is sent, its outcome pending.
-    asyncio.run(_gateway_alive(valkey_url))
+    asyncio.run(gateway_alive(valkey_url))
     capsys.readouterr()
     code = cli.main(["buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5"])
     out, err = capsys.readouterr()

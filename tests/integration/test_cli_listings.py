@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import unicodedata
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.support import yquant, yquant_env
+from tests.support import record_rows, refused_order, yquant, yquant_env
 from yquant import i18n
 from yquant.adapters.brokers import paper
-from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
-from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side, SignalStatus
+from yquant.domain.model import SignalStatus
 from yquant.services.records import order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
@@ -36,22 +33,7 @@ REFUSED_SIGNAL = signal_row(
     detail="timenow is 120s from now",
     fields={"strategy": "데모 전략", "ticker": "KRX:005930", "action": "buy"},
 )
-REFUSED_ORDER = Order(
-    client_order_id="yq-cli-1",
-    signal_key="rej-cli",
-    account="paper",
-    strategy="demo",
-    ticker="005930",
-    exchange="KRX",
-    market=Market.KR,
-    side=Side.BUY,
-    order_type=OrderType.MARKET,
-    quantity=Decimal(3),
-    status=OrderStatus.REJECTED,
-    reason=paper.INSUFFICIENT_CASH,
-    created_at=T0,
-    updated_at=T0,
-)
+REFUSED_ORDER = refused_order("yq-cli-1", paper.INSUFFICIENT_CASH, T0, signal_key="rej-cli")
 
 
 @pytest.fixture
@@ -60,15 +42,8 @@ def data_dir(tmp_path: Path) -> Path:
     env = yquant_env(data)
     assert yquant("db", "upgrade", env=env).returncode == 0
 
-    async def record() -> None:
-        store = SqlStore(f"sqlite+aiosqlite:///{data / 'yquant.sqlite3'}")
-        try:
-            await store.apply("signal.insert", REFUSED_SIGNAL)
-            await store.apply("order.insert", order_row(REFUSED_ORDER))
-        finally:
-            await store.close()
-
-    asyncio.run(record())
+    writes = [("signal.insert", REFUSED_SIGNAL), ("order.insert", order_row(REFUSED_ORDER))]
+    assert record_rows(data, writes) == [True, True]
     return data
 
 
