@@ -188,7 +188,7 @@ class SqlStore:
             end = self._run_end(items, start)
             op = items[start][0]
             # On SQLite even one insert goes the cheaper way of a run.
-            if end - start > 1 or (self.dialect == "sqlite" and self._plain_insert(op)):
+            if end - start > 1 or (self.dialect == "sqlite" and self._is_plain_insert(op)):
                 rows = [row for _, row in items[start:end]]
                 results.extend(self._insert_run(conn, op, rows))
             else:
@@ -197,7 +197,7 @@ class SqlStore:
         return results
 
     @staticmethod
-    def _plain_insert(op: str) -> bool:
+    def _is_plain_insert(op: str) -> bool:
         """Whether ``op`` inserts a row if new and nothing else (orders also record an event)."""
         table, _key, monotonic = OPS[op]
         return not monotonic and table is not tables.orders
@@ -208,7 +208,7 @@ class SqlStore:
         the same insert op over the same columns."""
         op, row = items[start]
         end = start + 1
-        if not cls._plain_insert(op):
+        if not cls._is_plain_insert(op):
             return end
         columns = row.keys()
         while end < len(items) and items[end][0] == op and items[end][1].keys() == columns:
