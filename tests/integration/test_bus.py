@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from tests.support import eventually
-from yquant.adapters.bus import DEAD, Bus, Entry
+from yquant.adapters.bus import DEAD, EVENTS, Bus, Entry
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
 
@@ -131,6 +132,37 @@ async def test_publish_to_an_unreachable_valkey_is_a_retryable_error() -> None:
     try:
         with pytest.raises(BusUnavailableError):
             await bus.publish("s", {"n": 1})
+    finally:
+        await bus.close()
+
+
+async def test_a_batch_is_appended_in_order_and_announced_once(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    listener = bus.client.pubsub()
+    await listener.subscribe(EVENTS)
+    await listener.get_message(timeout=1)  # the subscription's confirmation
+    messages = [{"n": n, "name": "삼성전자", "price": "70100.5"} for n in range(5)]
+    await bus.publish_many("s6", messages, event={"type": "signal", "count": 5})
+    # Valkey restarted or flushed its scripts: the next batch loads the script again.
+    await bus.client.script_flush()
+    await bus.publish_many("s6", [{"n": 5}])
+    await bus.publish_many("s6", [])
+    stored = await bus.client.xrange("s6")
+    assert [json.loads(fields["data"]) for _, fields in stored] == [*messages, {"n": 5}]
+    announced = await listener.get_message(timeout=1)
+    assert announced is not None and json.loads(announced["data"]) == {"type": "signal", "count": 5}
+    assert await listener.get_message(timeout=0.2) is None  # one event, and none without one
+    await listener.aclose()
+    await bus.close()
+
+
+async def test_a_batch_to_an_unreachable_valkey_is_a_retryable_error() -> None:
+    from tests.support import free_port
+
+    bus = Bus(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(BusUnavailableError):
+            await bus.publish_many("s", [{"n": 1}])
     finally:
         await bus.close()
 

@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import valkey.asyncio as valkey
+from valkey.commands.core import AsyncScript
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
@@ -33,6 +35,17 @@ DEAD = "yq:dead"
 EVENTS = "yq:events"
 STREAM_MAXLEN = 100_000
 HEARTBEAT_TTL_S = 15
+
+# KEYS[1]: the stream; ARGV: maxlen, the events channel, the event ("" for none), the entries.
+_APPEND_MANY = """
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i])
+end
+if ARGV[3] ~= '' then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return #ARGV - 3
+"""
 
 BUS_ERRORS = (ValkeyConnectionError, ValkeyTimeoutError, ConnectionError, OSError)
 
@@ -52,6 +65,7 @@ class Bus:
     def __init__(self, url: str) -> None:
         self._url = url
         self._client: valkey.Valkey | None = None
+        self._append_many: AsyncScript | None = None
 
     @property
     def client(self) -> valkey.Valkey:
@@ -65,6 +79,7 @@ class Bus:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            self._append_many = None
 
     async def ping(self) -> None:
         try:
@@ -103,20 +118,22 @@ class Bus:
     async def publish_many(
         self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
     ) -> None:
-        """Append several entries in order in one round trip (and, with ``event``, announce
-        them once); raises BusUnavailableError when Valkey is away."""
+        """Append several entries in order with one command (and, with ``event``, announce them
+        once); raises BusUnavailableError when Valkey is away.
+
+        One script call instead of a pipeline of XADDs: the client then encodes one command and
+        reads one reply per batch, not one per entry (most of the cost of a burst of alerts).
+        """
+        if not messages:
+            return
+        if self._append_many is None:
+            self._append_many = self.client.register_script(_APPEND_MANY)
+        entries = [orjson.dumps(data) for data in messages]
+        announcement = orjson.dumps(event) if event is not None else b""
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for data in messages:
-                pipe.xadd(
-                    stream,
-                    {"data": json.dumps(data, separators=(",", ":"))},
-                    maxlen=STREAM_MAXLEN,
-                    approximate=True,
-                )
-            if event is not None:
-                pipe.publish(EVENTS, json.dumps(event, separators=(",", ":")))
-            await pipe.execute()
+            await self._append_many(
+                keys=[stream], args=[STREAM_MAXLEN, EVENTS, announcement, *entries]
+            )
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from None
 
