@@ -5,13 +5,16 @@ Starts, on free loopback ports:
     synchronous=FULL, so every ack waits for an fsync) and a private valkey-server;
   * a bare endpoint on the same server stack (the webhook's own `serve`: uvicorn with uvloop
     and httptools, Starlette routing, one process) with a route that reads the body, returns a
-    small JSON body and does nothing else.
+    small JSON body and does nothing else, and a second route (`bare_wait`) that also waits for
+    a future another thread settles, as a write's commit is settled: the HTTP side's share of
+    waiting for a durable write, without the write.
 
 Then, from this process (asyncio, raw HTTP/1.1 keep-alive connections, no client library in the
 way), for each target rate (default 200 and 1,000 requests/s, 5 s each, open loop: requests are
 sent on schedule whether or not earlier ones have been answered) it reports ack latency
-p50/p99 and the achieved rate; then the maximum sustained throughput of both servers (closed
-loop, the best of 16, 64 and 128 connections, 5 s each) and the ratio webhook/bare. Every
+p50/p99 and the achieved rate; then the maximum sustained throughput of each (closed loop, the
+best of 16, 64 and 128 connections, 5 s each), the ratio webhook/bare and each server's CPU
+time per request (from /proc: it moves less than the rate with the machine's neighbours). Every
 request is a distinct, valid alert (all must be answered 200 "accepted"). Everything stops by
 itself; loopback only.
 
@@ -48,7 +51,15 @@ SECRET = "bench-secret-0123456789"
 
 def serve_bare(port: int) -> None:
     """The webhook's own server stack (`yquant.entrypoints.http.serve`: uvicorn with uvloop and
-    httptools, Starlette routing) with a route that reads the body and does nothing else."""
+    httptools, Starlette routing) with two routes that do no work:
+
+    * ``/webhook`` reads the body and answers;
+    * ``/wait`` also waits, before answering, for a future that another thread settles (in
+      batches, as the group commit's writer thread settles its writes): the least that waiting
+      for a durable write adds on the HTTP side, with no database and no parsing.
+    """
+    import threading
+
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -58,15 +69,41 @@ def serve_bare(port: int) -> None:
     from yquant.entrypoints.http import serve
     from yquant.entrypoints.process import install_stop_handlers
 
+    waiting: list[asyncio.Future[None]] = []
+    arrived = threading.Condition()
+
+    def settler(loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with arrived:
+                arrived.wait_for(lambda: bool(waiting))
+                batch = waiting[:]
+                waiting.clear()
+            loop.call_soon_threadsafe(settle, batch)
+
+    def settle(batch: list[asyncio.Future[None]]) -> None:
+        for future in batch:
+            future.set_result(None)
+
     async def bare(request: Request) -> JSONResponse:
         await request.body()
+        return JSONResponse({"status": "accepted"})
+
+    async def wait(request: Request) -> JSONResponse:
+        await request.body()
+        future = asyncio.get_running_loop().create_future()
+        with arrived:
+            waiting.append(future)
+            arrived.notify()
+        await future
         return JSONResponse({"status": "accepted"})
 
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        app = Starlette(routes=[Route("/webhook", bare, methods=["POST"])])
-        await serve(app, "127.0.0.1", port, stop)
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=settler, args=(loop,), daemon=True).start()
+        routes = [Route("/webhook", bare, methods=["POST"]), Route("/wait", wait, methods=["POST"])]
+        await serve(Starlette(routes=routes), "127.0.0.1", port, stop)
 
     run_event_loop(main())
 
@@ -75,8 +112,9 @@ def serve_bare(port: int) -> None:
 
 
 class Connection:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, path: str = "/webhook") -> None:
         self.port = port
+        self.path = path
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -86,7 +124,7 @@ class Connection:
     async def post(self, body: bytes) -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
         head = (
-            f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         self.writer.write(head + body)
@@ -121,8 +159,8 @@ def alert_body(n: int, run: str) -> bytes:
     ).encode()
 
 
-async def open_pool(port: int, size: int) -> list[Connection]:
-    pool = [Connection(port) for _ in range(size)]
+async def open_pool(port: int, size: int, path: str = "/webhook") -> list[Connection]:
+    pool = [Connection(port, path) for _ in range(size)]
     await asyncio.gather(*(c.open() for c in pool))
     return pool
 
@@ -179,12 +217,17 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 
 async def saturate(
-    port: int, seconds: float, run: str, connections: int = 16, pid: int | None = None
+    port: int,
+    seconds: float,
+    run: str,
+    connections: int = 16,
+    pid: int | None = None,
+    path: str = "/webhook",
 ) -> dict[str, Any]:
     """Closed loop: every connection sends its next request as soon as the last is answered.
     With the server's ``pid``, also its CPU time per request (less sensitive than the rate to
     what else the machine is doing)."""
-    pool = await open_pool(port, connections)
+    pool = await open_pool(port, connections, path)
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
     done = 0
@@ -256,9 +299,12 @@ def wait_port(port: int) -> None:
 
 
 async def measure(
-    servers: dict[str, tuple[int, int]], rates: list[int], concurrencies: list[int], seconds: float
+    servers: dict[str, tuple[int, int, str]],
+    rates: list[int],
+    concurrencies: list[int],
+    seconds: float,
 ) -> dict[str, Any]:
-    """``servers``: "webhook" and "bare", each (port, pid)."""
+    """``servers``: "webhook", "bare" and "bare_wait", each (port, pid, path)."""
     webhook_port, bare_port = servers["webhook"][0], servers["bare"][0]
     run = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {"fixed_rate": [], "max": {}}
@@ -275,9 +321,12 @@ async def measure(
     # Maximum sustained throughput: the best of several client concurrencies, for each server
     # (a burst at a bar's close is many alerts at once; the webhook shares commits among
     # whatever arrives together, the bare endpoint has nothing to share).
-    for name, (port, pid) in servers.items():
+    for name, (port, pid, path) in servers.items():
         tries = [
-            {"connections": n, **await saturate(port, seconds, f"{run}-{name}-{n}", n, pid)}
+            {
+                "connections": n,
+                **await saturate(port, seconds, f"{run}-{name}-{n}", n, pid, path),
+            }
             for n in concurrencies
         ]
         best = max(tries, key=lambda t: t["rps"])
@@ -285,10 +334,16 @@ async def measure(
     results["max"]["ratio_webhook_to_bare"] = round(
         results["max"]["webhook"]["rps"] / results["max"]["bare"]["rps"], 3
     )
-    cpu = [results["max"][n].get("cpu_us_per_request") for n in ("webhook", "bare")]
+    results["max"]["ratio_bare_wait_to_bare"] = round(
+        results["max"]["bare_wait"]["rps"] / results["max"]["bare"]["rps"], 3
+    )
+    cpu = [results["max"][n].get("cpu_us_per_request") for n in ("webhook", "bare", "bare_wait")]
     if None not in cpu:
         # At the best rate of each: the server's CPU per request, the bare's over the webhook's.
         results["max"]["cpu_ratio_bare_to_webhook"] = round(cpu[1] / cpu[0], 3)
+        # What the webhook's CPU per request would be at half the bare endpoint's throughput,
+        # and how much of that waiting for a write already takes on the HTTP side.
+        results["max"]["cpu_budget_for_half_us"] = round(2 * cpu[1], 1)
     return results
 
 
@@ -315,7 +370,11 @@ def main() -> int:
         wait_port(bare_port)
         rates = [int(r) for r in args.rates.split(",")]
         concurrencies = [int(n) for n in args.connections.split(",")]
-        servers = {"webhook": (webhook_port, webhook.pid), "bare": (bare_port, bare.pid)}
+        servers = {
+            "webhook": (webhook_port, webhook.pid, "/webhook"),
+            "bare": (bare_port, bare.pid, "/webhook"),
+            "bare_wait": (bare_port, bare.pid, "/wait"),
+        }
         results = asyncio.run(measure(servers, rates, concurrencies, args.seconds))
     finally:
         for proc in (webhook, bare):
@@ -343,21 +402,30 @@ def main() -> int:
                 f"p99 {b['p99_ms']:.2f} ms"
             )
         m = results["max"]
-        for name in ("webhook", "bare"):
+        for name in ("webhook", "bare", "bare_wait"):
             tries = ", ".join(
                 f"{t['rps']}/s @{t['connections']} ({t.get('cpu_us_per_request', '?')} us CPU)"
                 for t in m[name]["tries"]
             )
-            print(f"  closed loop {name:>7}: {tries}")
+            print(f"  closed loop {name:>9}: {tries}")
         print(
             f"  max sustained: webhook {m['webhook']['rps']} req/s, bare {m['bare']['rps']} "
             f"req/s, ratio {m['ratio_webhook_to_bare']}"
         )
+        print(
+            f"  bare_wait (bare + waiting for a future another thread settles): "
+            f"{m['bare_wait']['rps']} req/s, ratio to bare {m['ratio_bare_wait_to_bare']}"
+        )
         if "cpu_ratio_bare_to_webhook" in m:
+            cpu = {n: m[n]["cpu_us_per_request"] for n in ("webhook", "bare", "bare_wait")}
             print(
-                f"  server CPU per request at those rates: webhook "
-                f"{m['webhook']['cpu_us_per_request']} us, bare {m['bare']['cpu_us_per_request']}"
-                f" us, ratio {m['cpu_ratio_bare_to_webhook']}"
+                f"  server CPU per request at those rates: webhook {cpu['webhook']} us, bare "
+                f"{cpu['bare']} us, bare_wait {cpu['bare_wait']} us; ratio bare/webhook "
+                f"{m['cpu_ratio_bare_to_webhook']}"
+            )
+            print(
+                f"  half the bare throughput leaves the webhook {m['cpu_budget_for_half_us']} us "
+                f"per request, of which waiting for the write takes {cpu['bare_wait']} us"
             )
     return 1 if failures else 0
 
