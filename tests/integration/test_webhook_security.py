@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -312,6 +313,28 @@ async def test_a_number_beyond_any_bound_is_a_logged_rejection(
         assert (r.status_code, r.json()["reason"]) == (400, "bad_quantity")
         [row] = await c.runtime.store.recent("signals")
         assert (row["status"], row["reason"]) == ("rejected", "bad_quantity")
+
+
+async def test_deeply_nested_values_are_a_logged_rejection_at_any_depth(
+    tmp_path, sqlite_url, valkey_url, monkeypatch
+) -> None:
+    # A depth the decoder takes but re-encoding the fields for the signal log would not (the
+    # encoder recurses a few frames deeper) once made the handler raise: a 500, nothing logged.
+    limit = sys.getrecursionlimit()
+    depths = [2, 15, 16, 17, 100, *range(limit - 150, limit + 10)]
+    async with webhook(
+        tmp_path, sqlite_url, valkey_url, TV_IP, monkeypatch, max_rejections_per_minute="10000"
+    ) as c:
+        replies = []
+        for depth in depths:
+            nested = "[" * depth + "]" * depth
+            body = json.dumps(alert(id=f"deep-{depth}"))[:-1] + f', "x": {nested}}}'
+            r = await c.post("/webhook", content=body, headers={"content-type": "text/plain"})
+            replies.append((depth, r.status_code, r.json().get("reason")))
+        # The object holding "x" is the first level.
+        assert replies == [(d, 200, None) if d < 16 else (d, 400, "malformed_json") for d in depths]
+        rows = await c.runtime.store.recent("signals", 1000)
+        assert len(rows) == len(depths)
 
 
 async def test_tradingview_addresses_are_never_throttled(

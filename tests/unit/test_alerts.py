@@ -103,6 +103,9 @@ def test_limit_order_takes_price_when_limit_price_missing() -> None:
         ('{"ticker": "KRX:005930", "action": "buy", "order_type": "stop"}', alerts.BAD_FIELD),
         ('{"ticker": "KRX:005930", "action": "buy", "order_type": "limit"}', alerts.MISSING_FIELD),
         ('{"ticker": "KRX:00 5930", "action": "buy"}', alerts.BAD_FIELD),
+        # A newline inside, left at the end once the delayed-data suffix is cut off.
+        ('{"ticker": "NASDAQ:AAPL\\n_DL", "action": "buy"}', alerts.BAD_FIELD),
+        ('{"ticker": "NASDAQ:AAPL\\n.D", "action": "buy"}', alerts.BAD_FIELD),
         ('{"ticker": "KRX:005930", "action": "buy", "time": "yesterday"}', alerts.BAD_FIELD),
     ],
 )

@@ -67,10 +67,14 @@ EXCHANGES: dict[str, tuple[Market, str]] = {
 # No brace inside: the search stays linear (".*?" made a string of braces quadratic).
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_GROUPED = re.compile(r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$")
-_EPOCH = re.compile(r"^[0-9]+$")
-_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
+# Used with fullmatch: "$" would also match before a final newline ("AAPL\n").
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+_EPOCH = re.compile(r"[0-9]+")
+_TICKER = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,19}")
 _TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
+# An alert is flat; a little nesting is kept for the operator to read, no more (what the decoder
+# accepts, re-encoding for the signal log could not: RecursionError a few levels deeper).
+MAX_NESTING = 16
 # Every number exact: decimals and integers alike (one decoder, built once).
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
 
@@ -82,7 +86,11 @@ def decode_body(body: bytes) -> dict[str, Any]:
         data = _DECODER.decode(text)
     except UnicodeDecodeError:
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
-    except (json.JSONDecodeError, RecursionError):
+    except RecursionError:
+        raise SignalRejectedError(
+            MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
+        ) from None
+    except json.JSONDecodeError:
         # "quantity": {{strategy.order.contracts}} left unreplaced is not JSON either
         if _PLACEHOLDER.search(text):
             raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, "the body holds {{...}}") from None
@@ -95,10 +103,26 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 text")
     if not isinstance(data, dict):
         raise SignalRejectedError(NOT_AN_OBJECT, "body must be a JSON object")
+    if (text.count("{") + text.count("[") > MAX_NESTING) and _nesting(data) > MAX_NESTING:
+        raise SignalRejectedError(
+            MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
+        )
     out: dict[str, Any] = {}
     for key, value in data.items():
         out[str(key).strip().lower()] = value.strip() if isinstance(value, str) else value
     return out
+
+
+def _nesting(data: Any) -> int:
+    """How many objects and arrays deep decoded JSON goes (1 for a flat object)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _lone_surrogate(data: Any) -> bool:
@@ -269,7 +293,7 @@ def _split_ticker(raw: str) -> tuple[str, str | None]:
     for suffix in ("_DL", ".D", "_D"):
         if value.endswith(suffix):
             value = value[: -len(suffix)]
-    if not _TICKER.match(value):
+    if not _TICKER.fullmatch(value):
         raise SignalRejectedError(BAD_FIELD, f"ticker {raw[:40]!r} is not a valid symbol")
     return value, prefix
 
@@ -308,7 +332,7 @@ def _decimal(
     if isinstance(text, str) and "_" in text:  # Decimal reads "1_0" as ten
         raise SignalRejectedError(reason, f"field {name!r} must be a number")
     if isinstance(text, str) and "," in text:
-        if not _GROUPED.match(text):  # "1,5" is no thousands grouping: not fifteen
+        if not _GROUPED.fullmatch(text):  # "1,5" is no thousands grouping: not fifteen
             raise SignalRejectedError(reason, f"field {name!r} must be a number")
         text = text.replace(",", "")
     try:
@@ -343,7 +367,7 @@ def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
     value = fields.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str) and _EPOCH.match(value):
+    if isinstance(value, str) and _EPOCH.fullmatch(value):
         value = Decimal(value)  # "{{timenow}}" quoted, in its numeric form
     try:
         if isinstance(value, Decimal):
