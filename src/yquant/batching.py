@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class Batcher(Generic[T]):
@@ -58,5 +61,9 @@ class Batcher(Generic[T]):
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                await self.handle(batch)
+                try:
+                    await self.handle(batch)
+                except Exception:
+                    # A fault of handle's own: the items behind this batch must not wait for it.
+                    logger.exception("batch failed name=%s size=%d", self._name, len(batch))
             self._idle.set()

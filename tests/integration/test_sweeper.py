@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import ValkeyProcess, free_port
 from yquant.adapters.bus import SIGNALS, Bus
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
 from yquant.domain.model import SignalStatus
+from yquant.errors import BusUnavailableError
 from yquant.services.ingest import Ingest, sweep_waiting
 from yquant.services.records import alert_to_message, signal_row
 
@@ -129,3 +131,39 @@ async def test_a_signal_recorded_under_an_older_key_is_enqueued_under_that_key(
         "AAPL",
         "2",
     )
+
+
+async def test_a_valkey_refusing_writes_delays_the_enqueue_and_stops_nothing(
+    recorder: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Valkey up but refusing writes (out of memory here; a failing disk, MISCONF, or a
+    read-only replica answer the same way): the alert is still accepted, the outbox and the
+    sweeper report it and carry on, and the sweep after Valkey recovers enqueues it."""
+    server = ValkeyProcess(tmp_path / "valkey").start()
+    bus = Bus(server.url)
+    ingest = Ingest(recorder=recorder, bus=bus, secret=SECRET, worker="blue")
+    now = datetime.now(UTC)
+    body = {"secret": SECRET, "ticker": "KRX:005930", "action": "buy", "quantity": 3, "id": "oom"}
+    try:
+        await bus.client.config_set("maxmemory-policy", "noeviction")
+        await bus.client.config_set("maxmemory", "1")
+        with caplog.at_level(logging.WARNING):
+            reply = await ingest.receive(json.dumps(body).encode(), source_ip=None, now=now)
+            await ingest.flush()
+            with pytest.raises(BusUnavailableError):
+                await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31))
+        assert reply.body["status"] == "accepted"
+        assert "signals recorded but not enqueued count=1" in caplog.text
+        assert await bus.client.xlen(SIGNALS) == 0
+
+        # The outbox is still alive: the next alert goes through once Valkey takes writes.
+        await bus.client.config_set("maxmemory", "0")
+        assert await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31)) == 1
+        later = {**body, "id": "after"}
+        await ingest.receive(json.dumps(later).encode(), source_ip=None, now=now)
+        await ingest.flush()
+        assert [m["alert_id"] for m in await enqueued(bus)] == ["oom", "after"]
+    finally:
+        await ingest.close()
+        await bus.close()
+        server.stop()

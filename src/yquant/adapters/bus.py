@@ -47,7 +47,9 @@ end
 return #ARGV - 3
 """
 
-BUS_ERRORS = (ValkeyConnectionError, ValkeyTimeoutError, ConnectionError, OSError)
+# Valkey away, or up and refusing the command (out of memory, a read-only replica, persistence
+# failing: MISCONF): either way the caller waits and tries again, nothing crashes.
+BUS_ERRORS = (ValkeyConnectionError, ValkeyTimeoutError, ResponseError, ConnectionError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
