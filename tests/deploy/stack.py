@@ -318,7 +318,8 @@ class AlertLoad:
 
 async def recorded(database_url: str, strategy: str) -> dict[str, list[str]]:
     """The alert id of every signal recorded for ``strategy`` -> the workers that recorded it
-    (a list, so that a duplicate would show)."""
+    (a list, so that a duplicate would show). Repeats answered "duplicate" are log rows of
+    their own (reason ``duplicate``), not signals: left out."""
     from sqlalchemy import select
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -329,7 +330,12 @@ async def recorded(database_url: str, strategy: str) -> dict[str, list[str]]:
         s = tables.signals
         async with engine.connect() as conn:
             rows = (
-                await conn.execute(select(s.c.payload, s.c.worker).where(s.c.strategy == strategy))
+                await conn.execute(
+                    select(s.c.payload, s.c.worker).where(
+                        s.c.strategy == strategy,
+                        s.c.reason.is_(None) | (s.c.reason != "duplicate"),
+                    )
+                )
             ).all()
     finally:
         await engine.dispose()

@@ -39,10 +39,12 @@ def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
         assert quoted.returncode == 0, quoted.stderr
         assert Decimal(json.loads(quoted.stdout)["price"]) == Decimal("71000")
 
-        # The same alert again is a duplicate and creates nothing.
+        # The same alert again is a duplicate and creates nothing (the log shows the repeat).
         again = up.post(up.alert(id="e2e-1", quantity="3", price="71000"))
         assert again.json()["status"] == "duplicate"
         assert len(up.orders()) == 1
+        logged = yquant_json("signals", env=up.env)
+        assert [s["reason"] for s in logged if s["status"] == "rejected"] == ["duplicate"]
 
         # Exit sells the whole position, sized from the shares held, not from the alert.
         up.post(up.alert(id="e2e-2", action="exit", quantity="100", price="72000"))
@@ -53,7 +55,7 @@ def test_alert_becomes_filled_paper_order(tmp_path: Path) -> None:
 
         def rejected() -> list:
             signals = yquant_json("signals", env=up.env)
-            return [s for s in signals if s["status"] == "rejected"]
+            return [s for s in signals if s["status"] == "rejected" and s["reason"] != "duplicate"]
 
         [refused] = wait_until(rejected)
         assert refused["reason"] == "no_position"

@@ -25,7 +25,13 @@ async def client(tmp_path: Path, db_url: str, valkey_url: str, monkeypatch) -> A
     monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
     settings = load_settings()
     runtime = build(settings, "webhook")
-    ingest = Ingest(recorder=runtime.recorder, bus=runtime.bus, secret=SECRET, worker="blue")
+    ingest = Ingest(
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        secret=SECRET,
+        worker="blue",
+        max_age_s=settings.webhook.max_alert_age_s,  # as the webhook role builds it
+    )
     app = create_app(runtime, ingest)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
@@ -94,10 +100,19 @@ async def test_text_plain_json_is_accepted(client) -> None:
 
 
 async def test_a_repeat_is_a_duplicate_and_adds_nothing(client) -> None:
-    await post(client, alert())
+    first = await post(client, alert())
     r = await post(client, alert())
     assert (r.status_code, r.json()["status"]) == (200, "duplicate")
-    assert len(await client.runtime.store.recent("signals")) == 1
+    assert r.json()["signal"] == first.json()["signal"]
+    # The log shows the repeat; the signal stays the first copy, enqueued once.
+    rows = await client.runtime.store.recent("signals")
+    assert sorted((row["status"], row["reason"]) for row in rows) == [
+        ("accepted", None),
+        ("rejected", "duplicate"),
+    ]
+    [repeat] = [row for row in rows if row["reason"] == "duplicate"]
+    assert repeat["detail"] == f"repeat of signal {first.json()['signal']}"
+    assert repeat["ticker"] == "KRX:005930" and SECRET not in (repeat["payload"] or "")
     await client.ingest.flush()
     assert await client.runtime.bus.client.xlen(SIGNALS) == 1
 
@@ -129,6 +144,9 @@ async def test_one_strategy_firing_on_two_symbols_in_the_same_second_is_two_sign
         (alert(ticker="{{ticker}}"), "application/json", 400, "unresolved_placeholder"),
         (alert(quantity=-5), "application/json", 400, "bad_quantity"),
         (alert(ticker="LSE:VOD"), "application/json", 400, "unknown_exchange"),
+        ({k: v for k, v in alert().items() if k != "action"}, "text/plain", 400, "missing_field"),
+        (alert(quantity="1e12"), "application/json", 400, "bad_quantity"),
+        (alert(timenow="2020-01-02T03:04:05Z"), "application/json", 400, "stale"),
         (alert(), "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
         (b"{" + b" " * 70_000 + b"}", "application/json", 413, "body_too_large"),
     ],
@@ -199,6 +217,47 @@ async def test_options_and_a_trailing_slash_reach_the_signal_log(client) -> None
     assert (slash.status_code, slash.json()["status"]) == (200, "accepted")
     rows = await client.runtime.store.recent("signals")
     assert sorted(r["reason"] or r["status"] for r in rows) == ["accepted", "method_not_allowed"]
+
+
+async def test_trace_reaches_the_signal_log(client) -> None:
+    r = await client.request("TRACE", "/webhook")
+    assert (r.status_code, r.json()["reason"]) == (405, "method_not_allowed")
+    [row] = await client.runtime.store.recent("signals")
+    assert row["reason"] == "method_not_allowed"
+
+
+async def test_a_sender_gone_before_its_body_arrived_is_logged(client) -> None:
+    app = create_app(client.runtime, client.ingest)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhook",
+        "raw_path": b"/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("203.0.113.9", 50000),
+        "server": ("yq", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    [row] = await client.runtime.store.recent("signals")
+    assert (row["status"], row["reason"], row["source_ip"]) == (
+        "rejected",
+        "client_disconnected",
+        "203.0.113.9",
+    )
 
 
 async def test_chunked_body_over_the_limit_is_refused(client) -> None:

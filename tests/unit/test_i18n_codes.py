@@ -23,6 +23,7 @@ REASONS = (
     alerts.BAD_SECRET,
     alerts.STALE,
     alerts.CURRENCY_MISMATCH,
+    alerts.DUPLICATE,
     risk.HALTED,
     risk.REDUCE_ONLY,
     risk.SAME_DIRECTION,

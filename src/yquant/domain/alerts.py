@@ -31,6 +31,7 @@ UNRESOLVED_PLACEHOLDER = "unresolved_placeholder"
 BAD_SECRET = "bad_secret"
 STALE = "stale"
 CURRENCY_MISMATCH = "currency_mismatch"
+DUPLICATE = "duplicate"  # a repeat of a recorded signal: answered 200, logged, nothing created
 
 MAX_QUANTITY = Decimal(1_000_000)
 MAX_PRICE = Decimal(1_000_000_000)

@@ -101,7 +101,9 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
                 source, "body_too_large", f"more than {hook.max_body_bytes} bytes", now
             )
         except ClientDisconnect:
-            return JSONResponse({"status": "rejected", "reason": "client_disconnected"}, 400)
+            gone = SignalRejectedError("client_disconnected", "closed before the body arrived")
+            receipt = await ingest.reject(gone, source, now)
+            return JSONResponse(receipt.body, status_code=receipt.http_status)
         try:
             receipt = await ingest.receive(body, source_ip=source, now=now)
         except (DatabaseUnavailableError, sqlite3.Error):
@@ -124,7 +126,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
 
     # Every method and "/webhook/" reach receive, so that each request is in the signal log
     # (Starlette would answer them itself: 405, or a redirect to "/webhook").
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]  # HEAD with GET
     routes = [Route("/webhook/{token}", receive, methods=methods)]
     routes.append(Route("/webhook", receive, methods=methods))
     routes.append(Route("/webhook/", receive, methods=methods))

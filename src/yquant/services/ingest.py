@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from yquant.adapters.db.recorder import Recorder, Written
 from yquant.batching import Batcher
 from yquant.domain import alerts
 from yquant.domain.model import Alert, SignalStatus
-from yquant.errors import BusUnavailableError, SignalRejectedError
+from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
 from yquant.services.records import SIGNAL_RANK, alert_to_message, signal_row
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ class Ingest:
         )
         written = await self._recorder.write("signal.insert", row)
         if written is Written.UNCHANGED:
+            # Nothing new: the first copy stays the signal. The repeat still goes in the log.
+            try:
+                await self._log_refusal(
+                    alerts.DUPLICATE, f"repeat of signal {alert.key}", source_ip, now, fields
+                )
+            except (DatabaseUnavailableError, sqlite3.Error) as exc:
+                logger.warning("repeat not logged signal=%s reason=%s", alert.key, exc)
             return Receipt(200, {"status": "duplicate", "signal": alert.key})
         # Durable now: answer at once; the engine gets it with the next batch to the stream.
         self._outbox.put(alert)
@@ -105,23 +113,33 @@ class Ingest:
         """Record a refused request in the signal log (reason and source) and answer it."""
         # Authentication failures keep nothing the sender wrote: only the reason and the source.
         kept = None if exc.reason == alerts.BAD_SECRET else fields
+        await self._log_refusal(exc.reason, exc.detail, source_ip, now, kept)
+        return Receipt(
+            HTTP_FOR_REASON.get(exc.reason, 400),
+            {"status": "rejected", "reason": exc.reason, "detail": exc.detail},
+        )
+
+    async def _log_refusal(
+        self,
+        reason: str,
+        detail: str,
+        source_ip: str | None,
+        now: datetime,
+        fields: dict[str, Any] | None,
+    ) -> None:
         row = signal_row(
             key="rej-" + uuid.uuid4().hex,
             worker=self._worker,
             status=SignalStatus.REJECTED,
             received_at=now,
             updated_at=now,
-            reason=exc.reason,
-            detail=exc.detail,
+            reason=reason,
+            detail=detail,
             source_ip=source_ip,
-            fields=kept,
+            fields=fields,
         )
         await self._recorder.write("signal.insert", row)
-        await self._bus.announce({"type": "signal", "status": "rejected", "reason": exc.reason})
-        return Receipt(
-            HTTP_FOR_REASON.get(exc.reason, 400),
-            {"status": "rejected", "reason": exc.reason, "detail": exc.detail},
-        )
+        await self._bus.announce({"type": "signal", "status": "rejected", "reason": reason})
 
 
 class Outbox(Batcher[Alert]):
