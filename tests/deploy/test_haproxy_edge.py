@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 
 from tests.deploy.stack import ROOT, Haproxy, client_tls, make_certificate
 from tests.support import free_port, wait_until
+from yquant.settings import TRADINGVIEW_IPS
 
 HOOK = ROOT / "deploy" / "haproxy" / "certbot-deploy-hook.sh"
 
@@ -164,6 +166,19 @@ def test_requests_over_the_rate_limit_get_429(tmp_path: Path, workers: dict[str,
         codes = [client.post(_url(proxy), content=b"{}").status_code for _ in range(8)]
     assert codes == [200] * 5 + [429] * 3
     assert len(workers["blue"].posts()) == 5
+
+
+def test_shared_senders_are_not_rate_limited(tmp_path: Path, workers: dict[str, Recorder]) -> None:
+    # TradingView's addresses carry every TradingView user's alerts: exempt by default; here
+    # loopback stands in for them.
+    args = ("--no-allow-tradingview-ips", "--rate-limit", "5", "--exempt-source", "127.0.0.1")
+    with edge(tmp_path, workers, *args) as proxy, _client(tmp_path) as client:
+        codes = [client.post(_url(proxy), content=b"{}").status_code for _ in range(8)]
+    assert codes == [200] * 8
+    cfg = (tmp_path / "haproxy" / "haproxy.cfg").read_text()
+    exempt = re.search(r"acl shared_sender src (.+)", cfg)
+    assert exempt is not None
+    assert exempt.group(1).split() == [*TRADINGVIEW_IPS, "127.0.0.1/32"]
 
 
 def test_tradingview_allow_list_refuses_other_sources(

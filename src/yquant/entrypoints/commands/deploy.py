@@ -61,6 +61,15 @@ def register(sub: Any) -> None:
     r.add_argument("--allow-source", action="append", default=[], type=_network, metavar="CIDR")
     r.add_argument("--stats-socket", type=_path, default="/run/haproxy/admin.sock")
     r.add_argument("--rate-limit", type=int, default=100, help="requests per source per 10 s")
+    r.add_argument(
+        "--exempt-source",
+        action="append",
+        default=[],
+        type=_network,
+        metavar="CIDR",
+        help="a sender shared by many users, kept out of the per-source rate limit, like "
+        "TradingView's four addresses (always exempt)",
+    )
     r.add_argument("--max-body-bytes", type=int, default=8192)
     r.add_argument("--acme-port", type=_port, default=8888, help="certbot --http-01-port")
     r.add_argument("--webhook-path", default="/webhook", type=_path)
@@ -244,6 +253,7 @@ def _render_haproxy(settings: Settings, args: argparse.Namespace) -> int:
         _address(args.log_target)
     allowed = list(TRADINGVIEW_IPS) if args.allow_tradingview_ips else []
     allowed += [a for a in args.allow_source if a not in allowed]
+    exempt = [*TRADINGVIEW_IPS, *(a for a in args.exempt_source if a not in TRADINGVIEW_IPS)]
     text = render(
         "haproxy/haproxy.cfg.j2",
         domain=args.domain,
@@ -257,6 +267,7 @@ def _render_haproxy(settings: Settings, args: argparse.Namespace) -> int:
         allowed_sources=allowed,
         stats_socket=args.stats_socket,
         rate_limit=args.rate_limit,
+        exempt_sources=exempt,
         max_body_bytes=args.max_body_bytes,
         acme_port=args.acme_port,
         webhook_path=args.webhook_path.rstrip("/") or "/webhook",
