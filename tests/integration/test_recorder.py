@@ -66,6 +66,45 @@ async def test_outage_is_journaled_and_replayed_in_order(proxied, mariadb_url) -
     assert rows["during"]["status"] == "ordered"
 
 
+async def test_a_repeat_of_a_signal_the_database_holds_is_caught_while_it_is_away(
+    proxied,
+) -> None:
+    proxy, recorder = proxied
+    assert await recorder.write("signal.insert", sig("first")) is Written.STORED
+    assert await recorder.write("signal.insert", sig("refused", SignalStatus.REJECTED)) is (
+        Written.STORED
+    )
+    proxy.cut()
+    # Only the database holds "first"; the journal is empty.
+    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
+    assert recorder.journal.depth == 0
+    assert recorder.database_up is False
+    # Then with older writes waiting in the journal.
+    assert await recorder.write("signal.insert", sig("during")) is Written.JOURNALED
+    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
+    assert await recorder.write("signal.insert", sig("during")) is Written.UNCHANGED
+    assert recorder.journal.depth == 1
+    proxy.restore()
+    assert await recorder.replay_batch() == 1
+
+
+def test_recent_keys_forget_the_oldest_beyond_their_size_and_age(monkeypatch) -> None:
+    from yquant.adapters.db import recorder as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    recent = module.RecentKeys(size=3, ttl_s=60)
+    for key in ("a", "b", "c", "d"):
+        recent.add(key)
+    assert [k in recent for k in "abcd"] == [False, True, True, True]
+    clock[0] += 59
+    recent.add("b")  # recorded again: the newest now
+    clock[0] += 2
+    assert [k in recent for k in "bcd"] == [True, False, False]
+    recent.add("e")  # adding drops what has aged out
+    assert len(recent) == 2
+
+
 async def test_a_hanging_database_is_cut_off_by_the_timeout(proxied) -> None:
     proxy, recorder = proxied
     await recorder.store.ping()  # a pooled connection exists

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +19,7 @@ from yquant.adapters.db import codec
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.store import OPS, SqlStore
 from yquant.batching import Batcher
+from yquant.domain.model import SignalStatus
 from yquant.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,34 @@ def _settle(
         future.set_result(result)
 
 
+class RecentKeys:
+    """Signal keys this process recorded in the last ``ttl_s`` seconds (at most ``size``).
+
+    While the database is out of reach, a repeat of a signal it already holds would otherwise
+    look new: the journal only knows what waits in it. A process restarted during an outage
+    starts empty; the database's unique key still catches the repeat on replay.
+    """
+
+    def __init__(self, size: int = 100_000, ttl_s: float = 86_400.0) -> None:
+        self._size = size
+        self._ttl_s = ttl_s
+        self._at: dict[str, float] = {}  # in the order recorded: the oldest first
+
+    def add(self, key: str) -> None:
+        now = time.monotonic()
+        self._at.pop(key, None)
+        self._at[key] = now
+        while len(self._at) > self._size or next(iter(self._at.values())) < now - self._ttl_s:
+            del self._at[next(iter(self._at))]
+
+    def __contains__(self, key: str) -> bool:
+        at = self._at.get(key)
+        return at is not None and at >= time.monotonic() - self._ttl_s
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
 class Recorder:
     def __init__(self, store: SqlStore, journal: Journal) -> None:
         self.store = store
@@ -88,12 +118,14 @@ class Recorder:
         self.database_up = True
         self._wake = asyncio.Event()
         self._commits = GroupCommit(store)
+        self._recent = RecentKeys()
 
     async def close(self) -> None:
         await self._commits.close()
 
     async def write(self, op: str, row: dict[str, Any]) -> Written:
         _table, key, _ = OPS[op]
+        remember = op == "signal.insert" and row.get("status") != SignalStatus.REJECTED.value
         if self.journal.depth == 0:
             try:
                 changed = await self._commits.submit(op, row)
@@ -103,19 +135,24 @@ class Recorder:
                 self.database_up = False
             else:
                 self.database_up = True
+                if changed and remember:
+                    self._recent.add(str(row[key]))
                 return Written.STORED if changed else Written.UNCHANGED
-        elif op == "signal.insert" and await self._recorded(str(row[key])):
+        if op == "signal.insert" and await self._recorded(str(row[key])):
             return Written.UNCHANGED
         if not self.journal.append(op, str(row[key]), codec.encode(row)):
             return Written.UNCHANGED
+        if remember:
+            self._recent.add(str(row[key]))
         self._wake.set()
         return Written.JOURNALED
 
     async def _recorded(self, key: str) -> bool:
-        """Whether a signal is recorded already while older writes wait in the journal: in the
-        journal, or in the database when it answers (the journal is checked first, so a signal
-        the relay moves across in between is seen in one or the other)."""
-        if self.journal.has_signal(key):
+        """Whether a signal is recorded already while the database is away or older writes wait
+        in the journal: recorded by this process lately, in the journal, or in the database
+        when it answers (the journal is checked first, so a signal the relay moves across in
+        between is seen in one or the other)."""
+        if key in self._recent or self.journal.has_signal(key):
             return True
         if not self.database_up:
             return False
