@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,9 +84,31 @@ async def test_a_repeat_of_a_signal_the_database_holds_is_caught_while_it_is_awa
     assert await recorder.write("signal.insert", sig("during")) is Written.JOURNALED
     assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
     assert await recorder.write("signal.insert", sig("during")) is Written.UNCHANGED
-    assert recorder.journal.depth == 1
+    # A rejection's log row is no signal: its key was not kept as recorded.
+    assert await recorder.write("signal.insert", sig("refused")) is Written.JOURNALED
+    assert recorder.journal.depth == 2
+    proxy.restore()
+    assert await recorder.replay_batch() == 2
+
+
+async def test_a_log_row_does_not_wait_out_the_timeout_again_while_the_database_is_away(
+    proxied,
+) -> None:
+    proxy, recorder = proxied
+    assert await recorder.write("signal.insert", sig("first")) is Written.STORED
+    proxy.hang()
+    # The repeat waits out the database's timeout (1 s here) once and is caught in memory.
+    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
+    assert recorder.database_up is False and recorder.journal.depth == 0
+    # The log row of that repeat goes to the journal without a second wait on the database.
+    refused = sig("rej-repeat", SignalStatus.REJECTED)
+    written = await asyncio.wait_for(
+        recorder.write("signal.insert", refused, wait_for_database=False), timeout=0.5
+    )
+    assert written is Written.JOURNALED
     proxy.restore()
     assert await recorder.replay_batch() == 1
+    assert recorder.journal.depth == 0
 
 
 def test_recent_keys_forget_the_oldest_beyond_their_size_and_age(monkeypatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,8 @@ from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_addres
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
 from yquant.services.ingest import Ingest, sweep_waiting
 from yquant.settings import Settings, webhook_secret
+
+logger = logging.getLogger(__name__)
 
 ACCEPTED_TYPES = ("application/json", "text/plain")
 SWEEP_EVERY_S = 10.0
@@ -56,7 +59,8 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
 
     def throttleable(source: str) -> bool:
         # TradingView's addresses (the allow-list) are shared by every TradingView user: other
-        # people's bad alerts must not throttle ours. HAProxy rate-limits per source in front.
+        # people's bad alerts must not throttle ours. HAProxy exempts them from its per-source
+        # limit too; what comes through them is bounded by TradingView's own alert limits.
         return source not in tradingview
 
     async def throttled(source: str, now: datetime) -> JSONResponse:
@@ -162,7 +166,9 @@ async def run_webhook(settings: Settings) -> None:
             if stop.is_set():
                 return
             before = datetime.now(UTC) - timedelta(seconds=SWEEP_AFTER_S)
-            with contextlib.suppress(DatabaseUnavailableError, BusUnavailableError, *BUS_ERRORS):
+            try:
                 await sweep_waiting(runtime.recorder, runtime.bus, settings.worker.name, before)
+            except (DatabaseUnavailableError, BusUnavailableError, *BUS_ERRORS) as exc:
+                logger.warning("sweep put off reason=%s", type(exc).__name__)
 
     await run_tasks(runtime, "webhook", stop, [http, sweeper])

@@ -138,7 +138,9 @@ class Ingest:
             source_ip=source_ip,
             fields=fields,
         )
-        await self._recorder.write("signal.insert", row)
+        # A log row does not wait out the database timeout again while the database is known
+        # to be away: the reply must stay inside TradingView's 3 s.
+        await self._recorder.write("signal.insert", row, wait_for_database=False)
         await self._bus.announce({"type": "signal", "status": "rejected", "reason": reason})
 
 

@@ -3,8 +3,8 @@
 `Recorder.write` sends an operation to the database; when the database refuses, resets or hangs
 (or the journal still holds older writes, which must go first) the operation is appended to the
 local journal instead, and `relay` replays the journal in order once the database is back. A
-signal already recorded (in the journal, or in the database when it answers) is a repeat either
-way.
+signal already recorded (recorded by this process in the last day, in the journal, or in the
+database when it answers) is a repeat either way.
 """
 
 from __future__ import annotations
@@ -123,10 +123,15 @@ class Recorder:
     async def close(self) -> None:
         await self._commits.close()
 
-    async def write(self, op: str, row: dict[str, Any]) -> Written:
+    async def write(
+        self, op: str, row: dict[str, Any], *, wait_for_database: bool = True
+    ) -> Written:
+        """Store ``row``; without ``wait_for_database``, a write made while the database is
+        known to be away goes straight to the journal instead of waiting out the timeout again
+        (the journal's relay finds out when the database is back)."""
         _table, key, _ = OPS[op]
         remember = op == "signal.insert" and row.get("status") != SignalStatus.REJECTED.value
-        if self.journal.depth == 0:
+        if self.journal.depth == 0 and (wait_for_database or self.database_up):
             try:
                 changed = await self._commits.submit(op, row)
             except DatabaseUnavailableError as exc:

@@ -68,7 +68,8 @@ def register(sub: Any) -> None:
         type=_network,
         metavar="CIDR",
         help="a sender shared by many users, kept out of the per-source rate limit, like "
-        "TradingView's four addresses (always exempt)",
+        "TradingView's four addresses (always exempt); list it in the workers' "
+        "webhook.allowed_ips too, which their own throttle exempts",
     )
     r.add_argument("--max-body-bytes", type=int, default=8192)
     r.add_argument("--acme-port", type=_port, default=8888, help="certbot --http-01-port")
@@ -253,7 +254,8 @@ def _render_haproxy(settings: Settings, args: argparse.Namespace) -> int:
         _address(args.log_target)
     allowed = list(TRADINGVIEW_IPS) if args.allow_tradingview_ips else []
     allowed += [a for a in args.allow_source if a not in allowed]
-    exempt = [*TRADINGVIEW_IPS, *(a for a in args.exempt_source if a not in TRADINGVIEW_IPS)]
+    exempt = [*TRADINGVIEW_IPS]
+    exempt += [a for a in args.exempt_source if a.removesuffix("/32") not in exempt]
     text = render(
         "haproxy/haproxy.cfg.j2",
         domain=args.domain,
