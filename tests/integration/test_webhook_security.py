@@ -47,8 +47,10 @@ async def webhook(
         worker="blue",
         max_age_s=s.webhook.max_alert_age_s,
     )
-    transport = httpx.ASGITransport(app=create_app(runtime, ingest), client=(peer, 40000))
+    app = create_app(runtime, ingest)
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
+        c.app = app  # type: ignore[attr-defined]
         c.runtime = runtime  # type: ignore[attr-defined]
         c.ingest = ingest  # type: ignore[attr-defined]
         yield c
@@ -171,6 +173,16 @@ async def test_repeated_failures_from_one_source_are_throttled(
         assert {r["source_ip"] for r in rows} == {"198.51.100.20"}
         health = (await c.get("/healthz")).json()
         assert health["checks"]["throttled_sources"] == 1
+        # The flood after it is logged as one count per source (every 10 s in the role).
+        await c.app.state.log_unlogged()
+        await c.app.state.log_unlogged()  # nothing new: no row
+        rows = await c.runtime.store.recent("signals")
+        assert [(r["reason"], r["source_ip"]) for r in rows[:2]] == [
+            ("throttled", "198.51.100.20"),
+            ("throttled", "198.51.100.20"),
+        ]
+        assert rows[0]["detail"] == "3 more throttled requests, not logged one by one"
+        assert len(rows) == 7  # nine requests: five rows, one at the throttle, one count of 3
 
 
 async def test_stale_and_future_alerts_are_refused(

@@ -41,6 +41,14 @@ def test_address_memory_is_bounded() -> None:
     assert "52.89.214.238" in tv
 
 
+def test_throttled_requests_without_a_row_are_counted_per_source_until_taken() -> None:
+    t = SourceThrottle(3)
+    for source in ("a", "b", "a"):
+        t.unlogged(source)
+    assert t.take_unlogged() == {"a": 2, "b": 1}
+    assert t.take_unlogged() == {}
+
+
 def test_throttle_counts_per_source_in_a_sliding_minute() -> None:
     now = [1000.0]
     t = SourceThrottle(3, now=lambda: now[0])

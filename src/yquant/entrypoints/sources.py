@@ -67,6 +67,7 @@ class SourceThrottle:
         self._limit = limit_per_minute
         self._events: dict[str, deque[float]] = {}
         self._announced: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
         self._now = now
 
     def _window(self, source: str) -> deque[float]:
@@ -100,6 +101,15 @@ class SourceThrottle:
             self._announced = {s: t for s, t in self._announced.items() if now - t < 60.0}
         self._announced[source] = now
         return True
+
+    def unlogged(self, source: str) -> None:
+        """Count a throttled request that got no row of its own in the signal log."""
+        self._unlogged[source] = self._unlogged.get(source, 0) + 1
+
+    def take_unlogged(self) -> dict[str, int]:
+        """The throttled requests counted since the last call, per source (then forgotten)."""
+        counts, self._unlogged = self._unlogged, {}
+        return counts
 
     def throttled_sources(self) -> int:
         return sum(1 for source in list(self._events) if self.throttled(source))

@@ -64,12 +64,23 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         return source not in tradingview
 
     async def throttled(source: str, now: datetime) -> JSONResponse:
-        """429; the first of a throttled source's requests in a minute goes to the signal log."""
+        """429; the first of a throttled source's requests in a minute goes to the signal log,
+        the ones after it are counted and logged together (see log_unlogged)."""
         if throttle.first_refusal(source):
             limit = hook.max_rejections_per_minute
-            detail = f"over {limit} refused requests in a minute; the next ones are not logged"
+            detail = f"over {limit} refused requests in a minute; the next are logged as a count"
             await ingest.reject(SignalRejectedError("throttled", detail), source, now)
+        else:
+            throttle.unlogged(source)
         return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+
+    async def log_unlogged() -> None:
+        """One signal-log row per source for the throttled requests that got none of their own,
+        so that a flood leaves a bounded number of rows and still every request is counted."""
+        now = datetime.now(UTC)
+        for source, count in throttle.take_unlogged().items():
+            detail = f"{count} more throttled requests, not logged one by one"
+            await ingest.reject(SignalRejectedError("throttled", detail), source, now)
 
     async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
         """Count the rejection for its source; log it unless the source is already throttled."""
@@ -135,7 +146,9 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
     routes.append(Route("/webhook", receive, methods=methods))
     routes.append(Route("/webhook/", receive, methods=methods))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.log_unlogged = log_unlogged
+    return app
 
 
 async def run_webhook(settings: Settings) -> None:
@@ -157,6 +170,8 @@ async def run_webhook(settings: Settings) -> None:
         try:
             await serve(app, settings.webhook.host, settings.webhook.port, stop)
         finally:
+            with contextlib.suppress(DatabaseUnavailableError, sqlite3.Error):
+                await app.state.log_unlogged()
             await ingest.close()
 
     async def sweeper() -> None:
@@ -165,6 +180,8 @@ async def run_webhook(settings: Settings) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=SWEEP_EVERY_S)
             if stop.is_set():
                 return
+            with contextlib.suppress(DatabaseUnavailableError, sqlite3.Error):
+                await app.state.log_unlogged()
             before = datetime.now(UTC) - timedelta(seconds=SWEEP_AFTER_S)
             try:
                 await sweep_waiting(runtime.recorder, runtime.bus, settings.worker.name, before)
