@@ -293,3 +293,38 @@ async def test_valkey_down_still_records_and_the_sweeper_enqueues_later(client) 
     [(_, fields)] = await runtime.bus.client.xrange(SIGNALS)
     assert json.loads(fields["data"])["key"] == r.json()["signal"]
     await dead.close()
+
+
+async def test_only_an_alert_nothing_could_record_gets_a_5xx(
+    tmp_path: Path, valkey_url: str, monkeypatch, caplog
+) -> None:
+    """The database refuses writes (read-only) and so does the journal: a valid alert is 503
+    (TradingView sends it again); a refused request keeps its 4xx, logged or not."""
+    import logging
+
+    from yquant.adapters.db import migrate
+
+    path = tmp_path / "db.sqlite3"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")  # the schema, then only reads are allowed
+    monkeypatch.setenv("YQUANT__DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
+    monkeypatch.setenv("YQUANT__DATABASE__URL", f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+    runtime = build(load_settings(), "webhook")
+    runtime.recorder.journal._db.execute("PRAGMA query_only=ON")  # the journal refuses too
+    ingest = Ingest(recorder=runtime.recorder, bus=runtime.bus, secret=SECRET, worker="blue")
+    transport = httpx.ASGITransport(app=create_app(runtime, ingest))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
+            with caplog.at_level(logging.ERROR):
+                accepted = await post(c, alert(id="nowhere"))
+                malformed = await post(c, b"{broken")
+                form = await post(c, alert(), "application/x-www-form-urlencoded")
+        assert (accepted.status_code, accepted.json()["reason"]) == (503, "not_recorded")
+        assert (malformed.status_code, malformed.json()["reason"]) == (400, "malformed_json")
+        assert (form.status_code, form.json()["reason"]) == (415, "unsupported_media_type")
+        assert "refusal not logged reason=malformed_json" in caplog.text
+        await ingest.flush()
+        assert await runtime.bus.client.xlen(SIGNALS) == 0
+    finally:
+        await ingest.close()
+        await runtime.close()

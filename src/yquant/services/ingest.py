@@ -92,12 +92,9 @@ class Ingest:
         written = await self._recorder.write("signal.insert", row)
         if written is Written.UNCHANGED:
             # Nothing new: the first copy stays the signal. The repeat still goes in the log.
-            try:
-                await self._log_refusal(
-                    alerts.DUPLICATE, f"repeat of signal {alert.key}", source_ip, now, fields
-                )
-            except (DatabaseUnavailableError, sqlite3.Error) as exc:
-                logger.warning("repeat not logged signal=%s reason=%s", alert.key, exc)
+            await self._log_refusal(
+                alerts.DUPLICATE, f"repeat of signal {alert.key}", source_ip, now, fields
+            )
             return Receipt(200, {"status": "duplicate", "signal": alert.key})
         # Durable now: answer at once; the engine gets it with the next batch to the stream.
         self._outbox.put(alert)
@@ -140,7 +137,18 @@ class Ingest:
         )
         # A log row does not wait out the database timeout again while the database is known
         # to be away: the reply must stay inside TradingView's 3 s.
-        await self._recorder.write("signal.insert", row, wait_for_database=False)
+        try:
+            await self._recorder.write("signal.insert", row, wait_for_database=False)
+        except (DatabaseUnavailableError, sqlite3.Error) as exc:
+            # Neither the database nor the journal takes it. The answer stays the refusal (a
+            # 5xx would make TradingView send the same refused request again).
+            logger.error(
+                "refusal not logged reason=%s source=%s error=%s",
+                reason,
+                source_ip,
+                type(exc).__name__,
+            )
+            return
         await self._bus.announce({"type": "signal", "status": "rejected", "reason": reason})
 
 
