@@ -182,6 +182,7 @@ CODES: dict[str, dict[str, str]] = {
         "bad_secret": "시크릿 불일치",
         "stale": "오래된 알림",
         "currency_mismatch": "통화 불일치",
+        "stale_order": "오래된 주문",
         "duplicate": "중복 알림",
         "throttled": "요청 과다",
         "client_disconnected": "연결 끊김",

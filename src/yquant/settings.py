@@ -323,6 +323,8 @@ class CatalogSettings(BaseModel):
 class GatewaySettings(BaseModel):
     track_interval_s: float = Field(1.0, gt=0, le=60)  # open orders asked about this often
     submit_retry_s: float = Field(30.0, ge=0, le=600)  # broker unreachable: retry, then reject
+    # An order decided longer ago than this is not sent (stale_order): the market has moved.
+    max_send_delay_s: float = Field(300.0, gt=0, le=86400)
     sync_interval_s: float = Field(60.0, ge=1, le=86400)  # account sync on the active worker
 
 

@@ -216,7 +216,7 @@ async def test_after_a_restart_an_order_that_never_left_is_sent_once(
     rig: Rig, sim: SimServer, sql: SqlStore, bus: Bus, tmp_path: Path, make_broker
 ) -> None:
     # The intent was recorded, then the process died before the call.
-    crashed = order(Side.BUY, 4, ticker="005380", age_s=300).evolve(status=OrderStatus.SUBMITTED)
+    crashed = order(Side.BUY, 4, ticker="005380", age_s=120).evolve(status=OrderStatus.SUBMITTED)
     await rig.recorder.write("order.insert", order_row(crashed))
     await rig.gateway.reconcile_open()
     assert len(rig.sim_orders()) == 1
@@ -240,6 +240,25 @@ async def test_a_submitted_order_kis_has_not_listed_is_sent_only_after_the_settl
         await eventually(lambda: _status_is(r, crashed, "filled"))
     assert len(r.sim_orders()) == 1
     r.recorder.journal.close()
+
+
+async def test_an_order_decided_too_long_ago_is_never_sent(rig: Rig) -> None:
+    # The gateway was down for an hour while the engine decided: its backlog trades no more.
+    late = order(Side.BUY, 2, ticker="035720", age_s=3600)
+    await rig.post(late)
+    row = await rig.status(late)
+    assert (row["status"], row["reason"]) == ("rejected", "stale_order")
+    # A crash left one at "submitted" long ago and KIS has no trace: not resent either.
+    crashed = order(Side.BUY, 3, ticker="005380", age_s=900).evolve(status=OrderStatus.SUBMITTED)
+    await rig.recorder.write("order.insert", order_row(crashed))
+    await rig.gateway.reconcile_open()
+    row = await rig.status(crashed)
+    assert (row["status"], row["reason"]) == ("rejected", "stale_order")
+    assert rig.sim_orders() == []
+    # Within the limit, it goes.
+    fresh = order(Side.BUY, 1, ticker="035720", age_s=60)
+    await rig.post(fresh)
+    assert len(rig.sim_orders()) == 1
 
 
 async def test_a_redelivered_order_is_asked_about_not_sent_again(rig: Rig) -> None:

@@ -47,6 +47,7 @@ REASONS = (
     release.QUEUE_EXPIRED,
     release.UNKNOWN_ACCOUNT,
     gateway.NOT_PLACED,
+    gateway.STALE_ORDER,
     gateway.BROKER_UNAVAILABLE,
     paper.INSUFFICIENT_CASH,
     paper.INSUFFICIENT_POSITION,

@@ -93,6 +93,7 @@ async def run_gateway(settings: Settings) -> None:
         sync=sync,
         kill_switch=KillSwitchView(runtime.store, settings.data_dir / "kill-switch-gateway.json"),
         submit_retry_s=settings.gateway.submit_retry_s,
+        max_send_delay_s=settings.gateway.max_send_delay_s,
         track_interval_s=settings.gateway.track_interval_s,
     )
     consumer = f"gateway-{settings.worker.name}"

@@ -7,6 +7,8 @@ Lifecycle: ``new → submitted → accepted → partially_filled → filled``, o
    Valkey) is not sent: the broker is asked about it instead.
 2. Otherwise the intent (``submitted``) is recorded, then the order is sent. "Broker
    unavailable" means nothing was sent: it is retried for ``submit_retry_s``, then rejected.
+   An order decided more than ``max_send_delay_s`` ago (a gateway that was down, an order
+   published again, a queued order taken over late) is not sent at all: ``stale_order``.
 3. A send without an answer makes the order ``unknown``. It is resolved only by asking the
    broker; if the broker settles that it has no trace, the order is rejected (``not_placed``),
    never sent again. Only an order that was merely ``submitted`` (the process died around the
@@ -51,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 NOT_PLACED = "not_placed"
 BROKER_UNAVAILABLE = "broker_unavailable"
+STALE_ORDER = "stale_order"
 CLAIM_TTL_S = 7 * 24 * 3600
 
 
@@ -66,6 +69,7 @@ class Gateway:
         sync: AccountSync | None = None,
         kill_switch: KillSwitchView | None = None,
         submit_retry_s: float = 30.0,
+        max_send_delay_s: float = 300.0,
         track_interval_s: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -77,6 +81,7 @@ class Gateway:
         self._sync = sync
         self._kill = kill_switch or KillSwitchView(recorder.store, None)
         self._submit_retry_s = submit_retry_s
+        self._max_send_delay_s = max_send_delay_s
         self._track_interval_s = track_interval_s
         self._clock = clock
         self._open: dict[str, Order] = {}
@@ -159,6 +164,18 @@ class Gateway:
         except SignalRejectedError as exc:
             logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
             await self._apply(order, _refused(order, exc.reason), asked=False)
+            return
+        # Sized from the prices and figures of its decision: long after it, it would trade on
+        # a market that has moved (or in the next session).
+        age_s = (self._clock() - order.created_at).total_seconds()
+        if age_s > self._max_send_delay_s:
+            logger.warning(
+                "order not sent cid=%s: decided %d s ago (limit %g s)",
+                order.client_order_id,
+                age_s,
+                self._max_send_delay_s,
+            )
+            await self._apply(order, _refused(order, STALE_ORDER), asked=False)
             return
         intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
         await self._recorder.write("order.advance", order_row(intent))
