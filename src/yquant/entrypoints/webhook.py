@@ -170,8 +170,7 @@ async def run_webhook(settings: Settings) -> None:
         try:
             await serve(app, settings.webhook.host, settings.webhook.port, stop)
         finally:
-            with contextlib.suppress(DatabaseUnavailableError, sqlite3.Error):
-                await app.state.log_unlogged()
+            await app.state.log_unlogged()
             await ingest.close()
 
     async def sweeper() -> None:
@@ -180,8 +179,7 @@ async def run_webhook(settings: Settings) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=SWEEP_EVERY_S)
             if stop.is_set():
                 return
-            with contextlib.suppress(DatabaseUnavailableError, sqlite3.Error):
-                await app.state.log_unlogged()
+            await app.state.log_unlogged()  # a row that cannot be written is logged, not raised
             before = datetime.now(UTC) - timedelta(seconds=SWEEP_AFTER_S)
             try:
                 await sweep_waiting(runtime.recorder, runtime.bus, settings.worker.name, before)
