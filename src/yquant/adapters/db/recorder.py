@@ -140,7 +140,7 @@ class Recorder:
                 self.database_up = False
             else:
                 self.database_up = True
-                if changed and remember:
+                if remember:  # stored now, or the database had it already: recorded either way
                     self._recent.add(str(row[key]))
                 return Written.STORED if changed else Written.UNCHANGED
         if op == "signal.insert" and await self._recorded(str(row[key])):
