@@ -111,6 +111,21 @@ async def test_a_log_row_does_not_wait_out_the_timeout_again_while_the_database_
     assert recorder.journal.depth == 0
 
 
+async def test_a_signal_the_other_worker_recorded_is_still_a_repeat_during_an_outage(
+    proxied, mariadb_url
+) -> None:
+    proxy, recorder = proxied
+    other = SqlStore(mariadb_url)
+    try:
+        await other.apply("signal.insert", sig("theirs"))
+    finally:
+        await other.close()
+    assert await recorder.write("signal.insert", sig("theirs")) is Written.UNCHANGED
+    proxy.cut()
+    assert await recorder.write("signal.insert", sig("theirs")) is Written.UNCHANGED
+    assert recorder.journal.depth == 0
+
+
 def test_recent_keys_forget_the_oldest_beyond_their_size_and_age(monkeypatch) -> None:
     from yquant.adapters.db import recorder as module
 
