@@ -135,10 +135,8 @@ class Ingest:
             source_ip=source_ip,
             fields=fields,
         )
-        # A log row does not wait out the database timeout again while the database is known
-        # to be away: the reply must stay inside TradingView's 3 s.
         try:
-            await self._recorder.write("signal.insert", row, wait_for_database=False)
+            await self._recorder.write("signal.insert", row)
         except (DatabaseUnavailableError, sqlite3.Error) as exc:
             # Neither the database nor the journal takes it. The answer stays the refusal (a
             # 5xx would make TradingView send the same refused request again).

@@ -123,15 +123,13 @@ class Recorder:
     async def close(self) -> None:
         await self._commits.close()
 
-    async def write(
-        self, op: str, row: dict[str, Any], *, wait_for_database: bool = True
-    ) -> Written:
-        """Store ``row``; without ``wait_for_database``, a write made while the database is
-        known to be away goes straight to the journal instead of waiting out the timeout again
-        (the journal's relay finds out when the database is back)."""
+    async def write(self, op: str, row: dict[str, Any]) -> Written:
+        """Store ``row`` in the database, or in the journal while the database is away (known
+        from the last call) or older writes wait there. A write does not wait out the database
+        timeout again once it is known to be away: the relay finds out when it is back."""
         _table, key, _ = OPS[op]
         remember = op == "signal.insert" and row.get("status") != SignalStatus.REJECTED.value
-        if self.journal.depth == 0 and (wait_for_database or self.database_up):
+        if self.journal.depth == 0 and self.database_up:
             try:
                 changed = await self._commits.submit(op, row)
             except DatabaseUnavailableError as exc:
