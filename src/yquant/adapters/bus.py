@@ -89,33 +89,9 @@ class Bus:
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from None
 
-    async def publish(
-        self, stream: str, data: dict[str, Any], *, event: dict[str, Any] | None = None
-    ) -> str:
-        """Append to a stream (and, with ``event``, announce it in the same round trip);
-        raises BusUnavailableError when Valkey is away."""
-        try:
-            if event is None:
-                return str(
-                    await self.client.xadd(
-                        stream,
-                        {"data": json.dumps(data, separators=(",", ":"))},
-                        maxlen=STREAM_MAXLEN,
-                        approximate=True,
-                    )
-                )
-            pipe = self.client.pipeline(transaction=False)
-            pipe.xadd(
-                stream,
-                {"data": json.dumps(data, separators=(",", ":"))},
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
-            )
-            pipe.publish(EVENTS, json.dumps(event, separators=(",", ":")))
-            entry_id, _ = await pipe.execute()
-            return str(entry_id)
-        except BUS_ERRORS as exc:
-            raise BusUnavailableError(f"valkey: {exc}") from None
+    async def publish(self, stream: str, data: dict[str, Any]) -> None:
+        """Append one entry (see publish_many); raises BusUnavailableError when Valkey is away."""
+        await self.publish_many(stream, [data])
 
     async def publish_many(
         self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
