@@ -156,17 +156,8 @@ class Gateway:
     # ---- steps -------------------------------------------------------------------------------
 
     async def _send(self, order: Order) -> None:
-        # The last gate before the broker: an order decided before a halt (or recorded by a
-        # pass that died before publishing it, or released from the queue) is not sent after it.
-        states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
-        try:
-            check_kill_switch(self._kill.state_for(order.account, states), order.side)
-        except SignalRejectedError as exc:
-            logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
-            await self._apply(order, _refused(order, exc.reason), asked=False)
-            return
-        # Sized from the prices and figures of its decision: long after it, it would trade on
-        # a market that has moved (or in the next session).
+        # Sized from the prices and figures of its decision: long after it, it would trade on a
+        # market that has moved (or in the next session). Checked first: it needs no I/O.
         age_s = (self._clock() - order.created_at).total_seconds()
         if age_s > self._max_send_delay_s:
             logger.warning(
@@ -176,6 +167,15 @@ class Gateway:
                 self._max_send_delay_s,
             )
             await self._apply(order, _refused(order, STALE_ORDER), asked=False)
+            return
+        # The last gate before the broker: an order decided before a halt (or recorded by a
+        # pass that died before publishing it, or released from the queue) is not sent after it.
+        states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
+        try:
+            check_kill_switch(self._kill.state_for(order.account, states), order.side)
+        except SignalRejectedError as exc:
+            logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
+            await self._apply(order, _refused(order, exc.reason), asked=False)
             return
         intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
         await self._recorder.write("order.advance", order_row(intent))
