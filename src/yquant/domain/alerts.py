@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -114,32 +115,27 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return out
 
 
-def _nesting(data: Any) -> int:
-    """How many objects and arrays deep decoded JSON goes (1 for a flat object)."""
-    deepest = 0
+def _walk(data: Any) -> Iterator[tuple[Any, int]]:
+    """Every value in decoded JSON, object keys included, with its depth (1 for the body)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+        yield value, depth
+        if isinstance(value, dict):
+            stack.extend((key, depth + 1) for key in value)
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+
+
+def _nesting(data: Any) -> int:
+    """How many objects and arrays deep decoded JSON goes (1 for a flat object)."""
+    return max(depth for value, depth in _walk(data) if isinstance(value, dict | list))
 
 
 def _lone_surrogate(data: Any) -> bool:
     """Whether a key or string anywhere in decoded JSON holds half a surrogate pair."""
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value)
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
+    return any(isinstance(value, str) and _SURROGATE.search(value) for value, _ in _walk(data))
 
 
 def check_secret(fields: dict[str, Any], expected: str) -> None:
