@@ -444,12 +444,13 @@ class Roles:
         )
 
 
-def refused_order(client_order_id: str, reason: str, at: Any, **changes: Any) -> Any:
-    """A KRX buy on the paper account that the broker refused for ``reason``, as the gateway
-    records one (the engine's sizing keeps the paper venue from refusing on its own)."""
+def krx_order(client_order_id: str, at: Any, **changes: Any) -> Any:
+    """An order as the engine records one: by default a market buy of one share of 005930 on
+    KRX for the paper account, decided (and last changed) at ``at``; ``changes`` replace any
+    field."""
     from decimal import Decimal
 
-    from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+    from yquant.domain.model import Market, Order, OrderType, Side
 
     fields: dict[str, Any] = dict(
         client_order_id=client_order_id,
@@ -461,14 +462,23 @@ def refused_order(client_order_id: str, reason: str, at: Any, **changes: Any) ->
         market=Market.KR,
         side=Side.BUY,
         order_type=OrderType.MARKET,
-        quantity=Decimal(3),
-        reference_price=Decimal(71000),
-        status=OrderStatus.REJECTED,
-        reason=reason,
+        quantity=Decimal(1),
         created_at=at,
         updated_at=at,
     )
     return Order(**{**fields, **changes})
+
+
+def refused_order(client_order_id: str, reason: str, at: Any, **changes: Any) -> Any:
+    """A KRX buy on the paper account that the broker refused for ``reason``, as the gateway
+    records one (the engine's sizing keeps the paper venue from refusing on its own)."""
+    from decimal import Decimal
+
+    from yquant.domain.model import OrderStatus
+
+    refused = {"status": OrderStatus.REJECTED, "reason": reason}
+    fields = {"quantity": Decimal(3), "reference_price": Decimal(71000), **refused}
+    return krx_order(client_order_id, at, **{**fields, **changes})
 
 
 def record_rows(data_dir: Path, writes: list[tuple[str, dict[str, Any]]]) -> list[bool]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.engine.harness import Rig, build_rig, krx_alert
+from tests.support import krx_order
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.domain.model import Action, Alert, Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
@@ -261,18 +262,12 @@ async def test_an_unknown_sizing_policy_stops_the_engine_at_start(
 
 
 def _order(cid: str, side: Side, quantity: str, price: str, at: datetime) -> Order:
-    return Order(
-        client_order_id=cid,
-        signal_key=None,
-        account="paper",
+    return krx_order(
+        cid,
+        at,
         strategy="seed",
-        ticker="005930",
         exchange="KOSPI",
-        market=Market.KR,
         side=side,
-        order_type=OrderType.MARKET,
         quantity=Decimal(quantity),
         reference_price=Decimal(price),
-        created_at=at,
-        updated_at=at,
     )

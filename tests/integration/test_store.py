@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tests.support import krx_order
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
-from yquant.domain.model import Fill, Market, Order, OrderStatus, OrderType, Side, SignalStatus
+from yquant.domain.model import Fill, Order, OrderStatus, OrderType, Side, SignalStatus
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.records import fill_row, order_from_row, order_row, signal_row
 
@@ -23,23 +24,14 @@ T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
 
 def an_order(**kw) -> Order:
     base = dict(
-        client_order_id="yqorder1",
         signal_key="sig1",
-        account="paper",
         strategy="s",
-        ticker="005930",
-        exchange="KRX",
-        market=Market.KR,
-        side=Side.BUY,
         order_type=OrderType.LIMIT,
         quantity=Decimal(10),
         limit_price=Decimal("70100.5"),
         reference_price=Decimal("70000"),
-        created_at=T0,
-        updated_at=T0,
     )
-    base.update(kw)
-    return Order(**base)
+    return krx_order(kw.pop("client_order_id", "yqorder1"), T0, **{**base, **kw})
 
 
 def a_signal(key: str, status: SignalStatus = SignalStatus.ACCEPTED, **kw):
