@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,16 @@ def _network(v: str) -> str:
         raise argparse.ArgumentTypeError(f"not an address or network: {v!r}") from None
 
 
+def _sources(base: Sequence[str], extra: list[str]) -> list[str]:
+    """``base`` then the networks of ``extra`` that are not in it already (a single address
+    given as CIDR, "x/32", is the address itself)."""
+    merged = list(base)
+    for network in extra:
+        if network not in merged and network.removesuffix("/32") not in merged:
+            merged.append(network)
+    return merged
+
+
 def _bind(v: str) -> str:
     if v:
         try:
@@ -252,10 +262,8 @@ def _render_haproxy(settings: Settings, args: argparse.Namespace) -> int:
         _path(args.chroot)
     if args.log_target != "stderr" and not _SAFE_PATH.match(args.log_target):
         _address(args.log_target)
-    allowed = list(TRADINGVIEW_IPS) if args.allow_tradingview_ips else []
-    allowed += [a for a in args.allow_source if a not in allowed]
-    exempt = [*TRADINGVIEW_IPS]
-    exempt += [a for a in args.exempt_source if a.removesuffix("/32") not in exempt]
+    allowed = _sources(TRADINGVIEW_IPS if args.allow_tradingview_ips else (), args.allow_source)
+    exempt = _sources(TRADINGVIEW_IPS, args.exempt_source)
     text = render(
         "haproxy/haproxy.cfg.j2",
         domain=args.domain,
