@@ -17,6 +17,8 @@ A broker call that times out is not an error of any branch: it yields the order 
 
 from __future__ import annotations
 
+from yquant.domain.reasons import ReasonCode
+
 
 class YquantError(Exception):
     """Base of every error yQuant raises on purpose."""
@@ -41,7 +43,7 @@ class BrokerUnavailableError(RetryableError):
 class RejectedError(YquantError):
     """Final refusal with a machine-readable reason code."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: ReasonCode, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

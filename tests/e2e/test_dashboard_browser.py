@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import YquantUp, record_rows, refused_order, wait_until
 from yquant import i18n
-from yquant.adapters.brokers import paper
+from yquant.domain.reasons import ReasonCode
 from yquant.services.records import order_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -232,11 +232,11 @@ def test_a_refused_order_shows_why_in_the_operators_language(up: YquantUp, page:
     in the tooltip. (Written as the gateway records a refusal: the engine's sizing keeps the
     paper venue from refusing orders on its own.)"""
     cid = "refused-" + uuid.uuid4().hex[:8]
-    refused = refused_order(cid, paper.INSUFFICIENT_CASH, datetime.now(UTC))
+    refused = refused_order(cid, ReasonCode.INSUFFICIENT_CASH, datetime.now(UTC))
     assert record_rows(up.data_dir, [("order.insert", order_row(refused))]) == [True]
     page.goto(up.dashboard_url + "?lang=ko")
     row = page.locator(f'#orders tbody tr[data-key="{cid}"]')
     reason = row.locator("td").last
-    expect(reason).to_have_text(i18n.CODES["ko"][paper.INSUFFICIENT_CASH], timeout=WAIT_MS)
-    expect(reason).to_have_attribute("title", paper.INSUFFICIENT_CASH)
+    expect(reason).to_have_text(i18n.CODES["ko"][ReasonCode.INSUFFICIENT_CASH], timeout=WAIT_MS)
+    expect(reason).to_have_attribute("title", ReasonCode.INSUFFICIENT_CASH)
     expect(row.locator("td.st-rejected")).to_have_text(i18n.CODES["ko"]["rejected"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from yquant.domain.model import CURRENCY, Instrument, Market
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
 
@@ -17,11 +18,11 @@ class FakeInstruments:
     def resolve(self, market: Market, exchange: str, ticker: str) -> Instrument:
         found = self.by_key.get((market, ticker))
         if found is None:
-            raise SignalRejectedError("unknown_ticker", f"{exchange}:{ticker}")
+            raise SignalRejectedError(ReasonCode.UNKNOWN_TICKER, f"{exchange}:{ticker}")
         if not found.tradable:
-            raise SignalRejectedError("not_tradable", ticker)
+            raise SignalRejectedError(ReasonCode.NOT_TRADABLE, ticker)
         if found.halted:
-            raise SignalRejectedError("halted", ticker)
+            raise SignalRejectedError(ReasonCode.HALTED, ticker)
         return found
 
 

@@ -16,7 +16,7 @@ from tests.engine.harness import Rig, build_rig, krx_alert
 from tests.engine.test_engine import _order
 from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
 from yquant.domain.model import Action, Alert, Market, Side
-from yquant.domain.risk import DAILY_LOSS
+from yquant.domain.reasons import ReasonCode
 
 KST = ZoneInfo("Asia/Seoul")
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
@@ -61,7 +61,7 @@ async def test_the_days_loss_does_not_depend_on_which_ticker_the_alert_names(
         # A real (realised) loss is still a loss, whatever the next alert names.
         await seed_and_lose(rig, FRIDAY_OPEN)
         await rig.handle(kodex_alert("d4", FRIDAY_OPEN))
-        assert (await rig.signal("d4"))["reason"] == DAILY_LOSS
+        assert (await rig.signal("d4"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
     finally:
         await rig.close()
 
@@ -75,7 +75,7 @@ async def test_a_tripped_daily_loss_limit_holds_after_an_engine_restart(
         await rig.handle(krx_alert("e1", FRIDAY_OPEN, quantity="1"))  # the day's first decision
         await seed_and_lose(rig, FRIDAY_OPEN)
         await rig.handle(krx_alert("e2", FRIDAY_OPEN, quantity="1"))
-        assert (await rig.signal("e2"))["reason"] == DAILY_LOSS
+        assert (await rig.signal("e2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
     finally:
         await rig.close()
     # The engine process restarts (deploy, crash): same database, same broker ledger.
@@ -83,7 +83,7 @@ async def test_a_tripped_daily_loss_limit_holds_after_an_engine_restart(
     rig = await build_rig(tmp_path, db_url, valkey_url, later, name="b", **LIMITED)
     try:
         await rig.handle(krx_alert("e3", later, quantity="1"))
-        assert (await rig.signal("e3"))["reason"] == DAILY_LOSS
+        assert (await rig.signal("e3"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
         # The next venue day starts from its own baseline.
         monday = datetime(2026, 11, 30, 9, 30, tzinfo=KST)
         rig.clock.set(monday)
@@ -117,8 +117,8 @@ async def test_two_workers_measure_the_day_from_the_same_baseline(
             green.handle(kodex_alert("g2", FRIDAY_OPEN)),
             blue.handle(krx_alert("b2", FRIDAY_OPEN, quantity="1")),
         )
-        assert (await blue.signal("g2"))["reason"] == DAILY_LOSS
-        assert (await blue.signal("b2"))["reason"] == DAILY_LOSS
+        assert (await blue.signal("g2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
+        assert (await blue.signal("b2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
     finally:
         await blue.close()
         await green.close()
@@ -145,16 +145,16 @@ async def test_during_a_database_outage_the_day_is_measured_from_memory(
         assert [o.reason for o in first.outcomes] == [None]
         await seed_and_lose(rig, FRIDAY_OPEN)
         second = await rig.engine.decide(kodex_alert("o2", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in second.outcomes] == [DAILY_LOSS]
+        assert [o.reason for o in second.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
         # Back: the baseline this engine knew is the one the database keeps for the day.
         cut.restore()
         third = await rig.engine.decide(kodex_alert("o3", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in third.outcomes] == [DAILY_LOSS]
+        assert [o.reason for o in third.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
     finally:
         await rig.close()
     other = await build_rig(tmp_path, mariadb_url, valkey_url, FRIDAY_OPEN, name="b", **LIMITED)
     try:
         fourth = await other.engine.decide(kodex_alert("o4", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in fourth.outcomes] == [DAILY_LOSS]
+        assert [o.reason for o in fourth.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
     finally:
         await other.close()

@@ -13,6 +13,7 @@ from tests.engine.fakes import APPLE, KODEX, SAMSUNG
 from yquant.domain import market_rules as mr
 from yquant.domain.decision import AccountFacts, AccountRules, OutOfSession, Verdict, decide
 from yquant.domain.model import Action, Alert, Instrument, Market, OrderType, Side
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import BUILTIN, SizingParams
 
@@ -72,7 +73,7 @@ def test_an_open_market_gives_an_order_with_the_instruments_listing() -> None:
 
 def test_a_closed_market_rejects_with_market_closed_and_says_when_it_opens() -> None:
     out = decide(alert(), SAMSUNG, krx_at(SATURDAY), rules(), facts(), SATURDAY)
-    assert (out.verdict, out.reason) == (Verdict.REJECTED, mr.MARKET_CLOSED)
+    assert (out.verdict, out.reason) == (Verdict.REJECTED, ReasonCode.MARKET_CLOSED)
     assert "2026-11-30T09:00+09:00" in out.detail
 
 
@@ -82,7 +83,7 @@ def test_a_closed_market_queues_when_the_strategy_says_queue() -> None:
     assert (out.verdict, out.reason) == (Verdict.QUEUED, "queued")
     # At release the market must be open; a queued order is never queued again.
     again = decide(alert(), SAMSUNG, krx_at(SATURDAY), queue, facts(), SATURDAY, releasing=True)
-    assert again.reason == mr.MARKET_CLOSED
+    assert again.reason == ReasonCode.MARKET_CLOSED
 
 
 def test_an_account_that_ignores_sessions_trades_at_any_hour() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from yquant.adapters.calendar_cache import CachedSchedules, library_version
 from yquant.domain import market_rules as mr
 from yquant.domain.model import Side
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
 KST = ZoneInfo("Asia/Seoul")
@@ -57,7 +58,7 @@ def test_exchange_aliases_map_to_a_market_and_its_calendar(
 def test_an_unknown_exchange_is_a_rejection_not_a_guess() -> None:
     with pytest.raises(SignalRejectedError) as err:
         mr.venue_for("LSE")
-    assert err.value.reason == mr.UNKNOWN_EXCHANGE
+    assert err.value.reason == ReasonCode.UNKNOWN_EXCHANGE
 
 
 def test_krx_is_closed_on_chuseok_and_opens_the_next_business_day() -> None:

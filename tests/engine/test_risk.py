@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from yquant.domain import risk
 from yquant.domain.model import Side
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, LimitSettings, RiskFacts
 from yquant.errors import SignalRejectedError
 
@@ -31,22 +32,22 @@ def test_the_strictest_kill_switch_applies() -> None:
 
 def test_halted_refuses_everything_and_reduce_only_refuses_buys() -> None:
     halted = RiskFacts(kill_state=KillState.HALTED, equity=Decimal(1))
-    assert refused(Side.SELL, Limits(), halted) == risk.HALTED
+    assert refused(Side.SELL, Limits(), halted) == ReasonCode.HALTED
     reduce_only = RiskFacts(kill_state=KillState.REDUCE_ONLY, equity=Decimal(1))
-    assert refused(Side.BUY, Limits(), reduce_only) == risk.REDUCE_ONLY
+    assert refused(Side.BUY, Limits(), reduce_only) == ReasonCode.REDUCE_ONLY
     assert risk.check(Side.SELL, Decimal(3), PRICE, Limits(), reduce_only).quantity == 3
 
 
 def test_the_same_direction_guard_means_buy_is_be_long() -> None:
     guard = Limits(same_direction_guard=True)
     assert refused(Side.BUY, guard, RiskFacts(equity=Decimal(1), held=Decimal(5))) == (
-        risk.SAME_DIRECTION
+        ReasonCode.SAME_DIRECTION
     )
     assert refused(Side.BUY, guard, RiskFacts(equity=Decimal(1), open_buy=True)) == (
-        risk.SAME_DIRECTION
+        ReasonCode.SAME_DIRECTION
     )
     assert refused(Side.SELL, guard, RiskFacts(equity=Decimal(1), open_sell=True)) == (
-        risk.SAME_DIRECTION
+        ReasonCode.SAME_DIRECTION
     )
     # A target-position policy trades toward a target: adding to a long is expected.
     checked = risk.check(
@@ -60,25 +61,25 @@ def test_a_target_is_not_traded_while_an_order_for_it_is_working() -> None:
         for side in (Side.BUY, Side.SELL):
             with pytest.raises(SignalRejectedError) as refusal:
                 risk.check(side, Decimal(5), PRICE, Limits(), working, follows_target=True)
-            assert refusal.value.reason == risk.ORDER_WORKING
+            assert refusal.value.reason == ReasonCode.ORDER_WORKING
 
 
 def test_order_rate_limit_applies_to_both_sides() -> None:
     busy = RiskFacts(equity=Decimal(1), orders_last_minute=5)
-    assert refused(Side.SELL, Limits(max_orders_per_minute=5), busy) == risk.ORDER_RATE
+    assert refused(Side.SELL, Limits(max_orders_per_minute=5), busy) == ReasonCode.ORDER_RATE_LIMIT
     assert risk.check(Side.SELL, Decimal(1), PRICE, Limits(max_orders_per_minute=6), busy)
 
 
 def test_daily_loss_stops_new_buys_but_not_sells() -> None:
     lost = RiskFacts(equity=Decimal(1), daily_loss=Decimal(500_000))
     limits = Limits(max_daily_loss=Decimal(500_000))
-    assert refused(Side.BUY, limits, lost) == risk.DAILY_LOSS
+    assert refused(Side.BUY, limits, lost) == ReasonCode.DAILY_LOSS_LIMIT
     assert risk.check(Side.SELL, Decimal(1), PRICE, limits, lost).quantity == 1
 
 
 def test_max_open_positions_refuses_a_new_position_but_not_adding_to_one() -> None:
     full = RiskFacts(equity=Decimal(10**9), open_positions=3)
-    assert refused(Side.BUY, Limits(max_open_positions=3), full) == risk.MAX_OPEN_POSITIONS
+    assert refused(Side.BUY, Limits(max_open_positions=3), full) == ReasonCode.MAX_OPEN_POSITIONS
     holding = RiskFacts(equity=Decimal(10**9), open_positions=3, held=Decimal(1))
     assert risk.check(Side.BUY, Decimal(1), PRICE, Limits(max_open_positions=3), holding)
 
@@ -98,10 +99,10 @@ def test_order_notional_and_position_share_trim_the_quantity() -> None:
     assert share.quantity == 42
     full = RiskFacts(equity=Decimal(100_000_000), held=Decimal(143))
     assert refused(Side.BUY, Limits(max_position_percent=Decimal(10)), full) == (
-        risk.MAX_POSITION_SHARE
+        ReasonCode.MAX_POSITION_SHARE
     )
     assert refused(Side.BUY, Limits(max_order_notional=Decimal(1)), FACTS) == (
-        risk.MAX_ORDER_NOTIONAL
+        ReasonCode.MAX_ORDER_NOTIONAL
     )
 
 
@@ -145,7 +146,7 @@ def test_a_checked_buy_never_breaks_a_limit(
     try:
         checked = risk.check(Side.BUY, quantity, price, limits, facts)
     except SignalRejectedError as exc:
-        assert exc.reason in (risk.MAX_ORDER_NOTIONAL, risk.MAX_POSITION_SHARE)
+        assert exc.reason in (ReasonCode.MAX_ORDER_NOTIONAL, ReasonCode.MAX_POSITION_SHARE)
         return
     assert 0 < checked.quantity <= quantity
     if max_notional is not None:

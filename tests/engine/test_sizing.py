@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from yquant.domain import sizing
 from yquant.domain.model import Action, Alert, Market, Side
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.sizing import Intent, Policy, SizingInput, SizingParams
 from yquant.errors import ConfigurationError, SignalRejectedError
 
@@ -66,7 +67,7 @@ def reason(name: str, i: SizingInput) -> str:
 def test_alert_quantity_uses_the_alert_then_the_configured_quantity() -> None:
     assert sized("alert_quantity", inp(alert(quantity=Decimal(5)))).quantity == 5
     assert sized("alert_quantity", inp(alert(), quantity=Decimal(7))).quantity == 7
-    assert reason("alert_quantity", inp(alert())) == sizing.NO_QUANTITY
+    assert reason("alert_quantity", inp(alert())) == ReasonCode.NO_QUANTITY
 
 
 def test_fixed_quantity_ignores_the_alert_quantity() -> None:
@@ -78,7 +79,7 @@ def test_fixed_amount_is_in_the_market_currency() -> None:
     i = inp(alert(), amount={"KRW": Decimal(1_000_000), "USD": Decimal(1_000)})
     assert sized("fixed_amount", i).quantity == 14  # 1,000,000 / 70,000
     us = inp(alert(price=Decimal("189.25")), price="189.25", currency="USD", amount={"KRW": 1})
-    assert reason("fixed_amount", us) == sizing.NO_AMOUNT
+    assert reason("fixed_amount", us) == ReasonCode.NO_AMOUNT
 
 
 def test_percent_of_equity() -> None:
@@ -114,20 +115,22 @@ def test_the_minimum_order_amount_is_compared_in_the_market_currency() -> None:
     us = alert(price=Decimal(10))
     params = {"quantity": Decimal(5), "min_order_amount": {"USD": Decimal(100), "KRW": 10_000}}
     i = inp(us, price="10", currency="USD", cash="100000", **params)
-    assert reason("fixed_quantity", i) == sizing.BELOW_MINIMUM  # $50 < $100
+    assert reason("fixed_quantity", i) == ReasonCode.BELOW_MINIMUM  # $50 < $100
     i = inp(alert(), **params)  # 5 x 70,000 KRW >= 10,000 KRW
     assert sized("fixed_quantity", i).quantity == 5
 
 
 def test_a_buy_without_a_price_is_refused_never_priced_at_one() -> None:
-    assert reason("alert_quantity", inp(alert(quantity=Decimal(5)), price=None)) == sizing.NO_PRICE
+    assert (
+        reason("alert_quantity", inp(alert(quantity=Decimal(5)), price=None)) == ReasonCode.NO_PRICE
+    )
 
 
 def test_a_buy_is_capped_by_cash_and_refused_when_nothing_is_affordable() -> None:
     got = sized("alert_quantity", inp(alert(quantity=Decimal(100)), cash="700000"))
     assert (got.quantity, got.notes) == (Decimal(10), ("capped_by_cash",))
     assert reason("alert_quantity", inp(alert(quantity=Decimal(1)), cash="69999")) == (
-        sizing.INSUFFICIENT_CASH
+        ReasonCode.INSUFFICIENT_CASH
     )
 
 
@@ -180,7 +183,7 @@ def test_sells_come_from_holdings_never_from_cash() -> None:
     got = sized("alert_quantity", inp(alert(Action.SELL, quantity=Decimal(10)), held="4"))
     assert (got.side, got.quantity, got.notes) == (Side.SELL, Decimal(4), ("capped_by_holdings",))
     assert reason("alert_quantity", inp(alert(Action.SELL), held="0", cash="1e9")) == (
-        sizing.NO_POSITION
+        ReasonCode.NO_POSITION
     )
     # money-sized policies close the long on a sell
     assert sized("risk", inp(alert(Action.SELL), held="9")).quantity == 9
@@ -201,9 +204,9 @@ def test_target_position_trades_the_difference_and_repairs_a_missed_alert() -> N
     short = sized("target_position", inp(alert(Action.SELL, position_size=Decimal(-5)), held="4"))
     assert (short.side, short.quantity) == (Side.SELL, Decimal(4))  # never short
     assert reason("target_position", inp(alert(position_size=Decimal(4)), held="4")) == (
-        sizing.AT_TARGET
+        ReasonCode.AT_TARGET
     )
-    assert reason("target_position", inp(alert(), held="4")) == sizing.NO_TARGET
+    assert reason("target_position", inp(alert(), held="4")) == ReasonCode.NO_TARGET
 
 
 # ---- the registry --------------------------------------------------------------------------------

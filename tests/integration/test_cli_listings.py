@@ -11,9 +11,8 @@ import pytest
 
 from tests.support import record_rows, refused_order, yquant, yquant_env
 from yquant import i18n
-from yquant.adapters.brokers import paper
-from yquant.domain import alerts
 from yquant.domain.model import SignalStatus
+from yquant.domain.reasons import ReasonCode
 from yquant.services.records import order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
@@ -29,11 +28,11 @@ REFUSED_SIGNAL = signal_row(
     status=SignalStatus.REJECTED,
     received_at=T0,
     updated_at=T0,
-    reason=alerts.STALE,
+    reason=ReasonCode.STALE,
     detail="timenow is 120s from now",
     fields={"strategy": "데모 전략", "ticker": "KRX:005930", "action": "buy"},
 )
-REFUSED_ORDER = refused_order("yq-cli-1", paper.INSUFFICIENT_CASH, T0, signal_key="rej-cli")
+REFUSED_ORDER = refused_order("yq-cli-1", ReasonCode.INSUFFICIENT_CASH, T0, signal_key="rej-cli")
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_korean_tables_use_korean_words_and_stay_aligned(data_dir: Path, listing
     ko, codes = i18n.MESSAGES["ko"], i18n.CODES["ko"]
     assert head.split()[:2] == [ko["time"], ko["order"] if listing == "orders" else ko["status"]]
     assert codes["rejected"] in row
-    reason = alerts.STALE if listing == "signals" else paper.INSUFFICIENT_CASH
+    reason = ReasonCode.STALE if listing == "signals" else ReasonCode.INSUFFICIENT_CASH
     assert codes[reason] in row and reason not in row
     # Columns line up on a terminal, where each Hangul syllable takes two cells.
     status_at = _width(head[: head.index(ko["status"])])
@@ -68,10 +67,10 @@ def test_english_tables_show_the_codes_and_json_keeps_them(data_dir: Path) -> No
     assert result.returncode == 0, result.stderr
     head, row = result.stdout.splitlines()
     assert head.split()[-2:] == ["Status", "Reason"]
-    assert row.split()[-2:] == ["rejected", paper.INSUFFICIENT_CASH]
+    assert row.split()[-2:] == ["rejected", ReasonCode.INSUFFICIENT_CASH]
     as_json = yquant("orders", "--json", env=yquant_env(data_dir, YQUANT__LANGUAGE="ko"))
     [order] = json.loads(as_json.stdout)
-    assert (order["status"], order["reason"]) == ("rejected", paper.INSUFFICIENT_CASH)
+    assert (order["status"], order["reason"]) == ("rejected", ReasonCode.INSUFFICIENT_CASH)
 
 
 def test_an_empty_listing_says_so_in_the_operators_language(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from yquant.domain import alerts
 from yquant.domain.model import Action, Market, OrderType
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
 NOW = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
@@ -74,39 +75,45 @@ def test_limit_order_takes_price_when_limit_price_missing() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("{not json", alerts.MALFORMED_JSON),
-        (b"\xff\xfe", alerts.MALFORMED_JSON),
-        ('{"ticker": "KRX:005930", "action": "buy", "comment": "\\ud83d"}', alerts.MALFORMED_JSON),
-        ('{"ticker": "KRX:005930", "action": "buy", "x\\udc00": 1}', alerts.MALFORMED_JSON),
+        ("{not json", ReasonCode.MALFORMED_JSON),
+        (b"\xff\xfe", ReasonCode.MALFORMED_JSON),
+        (
+            '{"ticker": "KRX:005930", "action": "buy", "comment": "\\ud83d"}',
+            ReasonCode.MALFORMED_JSON,
+        ),
+        ('{"ticker": "KRX:005930", "action": "buy", "x\\udc00": 1}', ReasonCode.MALFORMED_JSON),
         (
             '{"ticker": "KRX:005930", "action": "buy", "x": [{"y": "\\udc00"}]}',
-            alerts.MALFORMED_JSON,
+            ReasonCode.MALFORMED_JSON,
         ),
-        ("[1, 2]", alerts.NOT_AN_OBJECT),
-        ('{"action": "buy", "exchange": "KRX"}', alerts.MISSING_FIELD),
-        ('{"ticker": "KRX:005930"}', alerts.MISSING_FIELD),
-        ('{"ticker": "KRX:005930", "action": "hold"}', alerts.BAD_ACTION),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": -1}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 0}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1.5}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1e12}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": "NaN"}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "quantity": true}', alerts.BAD_QUANTITY),
-        ('{"ticker": "KRX:005930", "action": "buy", "price": "abc"}', alerts.BAD_PRICE),
-        ('{"ticker": "LSE:VOD", "action": "buy"}', alerts.UNKNOWN_EXCHANGE),
-        ('{"ticker": "005930", "action": "buy"}', alerts.UNKNOWN_EXCHANGE),
-        ('{"ticker": "{{ticker}}", "action": "buy"}', alerts.UNRESOLVED_PLACEHOLDER),
+        ("[1, 2]", ReasonCode.NOT_AN_OBJECT),
+        ('{"action": "buy", "exchange": "KRX"}', ReasonCode.MISSING_FIELD),
+        ('{"ticker": "KRX:005930"}', ReasonCode.MISSING_FIELD),
+        ('{"ticker": "KRX:005930", "action": "hold"}', ReasonCode.BAD_ACTION),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": -1}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 0}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1.5}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": 1e12}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": "NaN"}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "quantity": true}', ReasonCode.BAD_QUANTITY),
+        ('{"ticker": "KRX:005930", "action": "buy", "price": "abc"}', ReasonCode.BAD_PRICE),
+        ('{"ticker": "LSE:VOD", "action": "buy"}', ReasonCode.UNKNOWN_EXCHANGE),
+        ('{"ticker": "005930", "action": "buy"}', ReasonCode.UNKNOWN_EXCHANGE),
+        ('{"ticker": "{{ticker}}", "action": "buy"}', ReasonCode.UNRESOLVED_PLACEHOLDER),
         (
             '{"ticker": "KRX:005930", "action": "buy", "price": "{{close}}"}',
-            alerts.UNRESOLVED_PLACEHOLDER,
+            ReasonCode.UNRESOLVED_PLACEHOLDER,
         ),
-        ('{"ticker": "KRX:005930", "action": "buy", "order_type": "stop"}', alerts.BAD_FIELD),
-        ('{"ticker": "KRX:005930", "action": "buy", "order_type": "limit"}', alerts.MISSING_FIELD),
-        ('{"ticker": "KRX:00 5930", "action": "buy"}', alerts.BAD_FIELD),
+        ('{"ticker": "KRX:005930", "action": "buy", "order_type": "stop"}', ReasonCode.BAD_FIELD),
+        (
+            '{"ticker": "KRX:005930", "action": "buy", "order_type": "limit"}',
+            ReasonCode.MISSING_FIELD,
+        ),
+        ('{"ticker": "KRX:00 5930", "action": "buy"}', ReasonCode.BAD_FIELD),
         # A newline inside, left at the end once the delayed-data suffix is cut off.
-        ('{"ticker": "NASDAQ:AAPL\\n_DL", "action": "buy"}', alerts.BAD_FIELD),
-        ('{"ticker": "NASDAQ:AAPL\\n.D", "action": "buy"}', alerts.BAD_FIELD),
-        ('{"ticker": "KRX:005930", "action": "buy", "time": "yesterday"}', alerts.BAD_FIELD),
+        ('{"ticker": "NASDAQ:AAPL\\n_DL", "action": "buy"}', ReasonCode.BAD_FIELD),
+        ('{"ticker": "NASDAQ:AAPL\\n.D", "action": "buy"}', ReasonCode.BAD_FIELD),
+        ('{"ticker": "KRX:005930", "action": "buy", "time": "yesterday"}', ReasonCode.BAD_FIELD),
     ],
 )
 def test_bad_alerts_are_rejected_with_their_reason(body: str | bytes, reason: str) -> None:
@@ -116,12 +123,12 @@ def test_bad_alerts_are_rejected_with_their_reason(body: str | bytes, reason: st
 @pytest.mark.parametrize(
     ("field", "reason"),
     [
-        ("quantity", alerts.BAD_QUANTITY),
-        ("price", alerts.BAD_PRICE),
-        ("limit_price", alerts.BAD_PRICE),
-        ("strength", alerts.BAD_FIELD),
-        ("time", alerts.BAD_FIELD),
-        ("timenow", alerts.BAD_FIELD),
+        ("quantity", ReasonCode.BAD_QUANTITY),
+        ("price", ReasonCode.BAD_PRICE),
+        ("limit_price", ReasonCode.BAD_PRICE),
+        ("strength", ReasonCode.BAD_FIELD),
+        ("time", ReasonCode.BAD_FIELD),
+        ("timenow", ReasonCode.BAD_FIELD),
     ],
 )
 @pytest.mark.parametrize("number", ["1e999999999", "-1e999999999", '"1e999999999"'])
@@ -135,7 +142,7 @@ def test_numbers_beyond_any_bound_are_refused_by_their_field(
 @pytest.mark.parametrize("size", ["1e999999999", "1000001", "-1000001", '"-1e999999999"'])
 def test_position_size_has_the_bound_of_a_quantity(size: str) -> None:
     body = f'{{"ticker": "KRX:005930", "action": "buy", "position_size": {size}}}'
-    assert reason_of(body) == alerts.BAD_FIELD
+    assert reason_of(body) == ReasonCode.BAD_FIELD
     assert (
         parse('{"ticker": "KRX:005930", "action": "buy", "position_size": -1000000}').position_size
         == -1000000
@@ -146,19 +153,19 @@ def test_position_size_has_the_bound_of_a_quantity(size: str) -> None:
 def test_a_huge_bare_number_in_a_text_field_is_refused(field: str) -> None:
     # written out in full it would be 10**14 digits: a MemoryError
     body = f'{{"ticker": "KRX:005930", "action": "buy", "{field}": 1e100000000000}}'
-    assert reason_of(body) == alerts.BAD_FIELD
+    assert reason_of(body) == ReasonCode.BAD_FIELD
 
 
 def test_a_number_beyond_what_a_decimal_holds_is_malformed() -> None:
     body = '{"ticker": "KRX:005930", "action": "buy", "quantity": 1e99999999999999999999}'
-    assert reason_of(body) == alerts.MALFORMED_JSON
+    assert reason_of(body) == ReasonCode.MALFORMED_JSON
 
 
 def test_secret_is_checked_and_never_echoed() -> None:
     fields = alerts.decode_body(b'{"secret": "guess-123", "ticker": "KRX:005930"}')
     with pytest.raises(SignalRejectedError) as exc:
         alerts.check_secret(fields, "the-real-secret")
-    assert exc.value.reason == alerts.BAD_SECRET
+    assert exc.value.reason == ReasonCode.BAD_SECRET
     assert "guess-123" not in str(exc.value)
     alerts.check_secret({"secret": "the-real-secret"}, "the-real-secret")
     with pytest.raises(SignalRejectedError):
@@ -214,17 +221,17 @@ def test_thousands_separators_are_understood(text: str, number: Decimal) -> None
 @pytest.mark.parametrize("text", ["1,5", "1,00", ",100", "1,,000", "1000,", "1,000,00", "1.000,5"])
 def test_a_comma_that_is_no_thousands_separator_is_refused(text: str) -> None:
     body = '{"ticker": "NYSE:KO", "action": "buy", "%s": "%s"}'
-    assert reason_of(body % ("quantity", text)) == alerts.BAD_QUANTITY
-    assert reason_of(body % ("price", text)) == alerts.BAD_PRICE
+    assert reason_of(body % ("quantity", text)) == ReasonCode.BAD_QUANTITY
+    assert reason_of(body % ("price", text)) == ReasonCode.BAD_PRICE
 
 
 @pytest.mark.parametrize("text", ["1_0", "1_000", "1e-30", "0.000000001", "1.123456789"])
 def test_underscores_and_absurd_precision_are_refused(text: str) -> None:
     body = '{"ticker": "NYSE:KO", "action": "buy", "%s": "%s"}'
-    assert reason_of(body % ("price", text)) == alerts.BAD_PRICE
+    assert reason_of(body % ("price", text)) == ReasonCode.BAD_PRICE
     if "_" not in text:  # the same as a bare JSON number
         bare = '{"ticker": "NYSE:KO", "action": "buy", "price": ' + text + "}"
-        assert reason_of(bare) == alerts.BAD_PRICE
+        assert reason_of(bare) == ReasonCode.BAD_PRICE
 
 
 @pytest.mark.parametrize("text", ["0.00000001", "12.3400000000", "0.0001", "70100"])
@@ -236,7 +243,7 @@ def test_precision_up_to_eight_places_is_kept(text: str) -> None:
 
 def test_an_unquoted_placeholder_is_named_as_one() -> None:
     body = '{"ticker": "NYSE:KO", "action": "buy", "quantity": {{strategy.order.contracts}}}'
-    assert reason_of(body) == alerts.UNRESOLVED_PLACEHOLDER
+    assert reason_of(body) == ReasonCode.UNRESOLVED_PLACEHOLDER
 
 
 def test_looking_for_placeholders_takes_linear_time() -> None:
@@ -244,8 +251,8 @@ def test_looking_for_placeholders_takes_linear_time() -> None:
 
     started = time.monotonic()
     body = '{"ticker": "NYSE:KO", "action": "buy", "comment": "%s"}' % ("{" * 60_000)
-    assert reason_of(body) == alerts.BAD_FIELD  # too long, after the placeholder check
-    assert reason_of(b"{" * 60_000) == alerts.MALFORMED_JSON
+    assert reason_of(body) == ReasonCode.BAD_FIELD  # too long, after the placeholder check
+    assert reason_of(b"{" * 60_000) == ReasonCode.MALFORMED_JSON
     assert time.monotonic() - started < 3
 
 

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from yquant.adapters.brokers.paper import (
-    INSUFFICIENT_CASH,
-    INSUFFICIENT_POSITION,
-    NO_PRICE,
-    PaperBroker,
-)
+from yquant.adapters.brokers.paper import PaperBroker
 from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.domain.reasons import ReasonCode
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 _seq = iter(range(10**6))
@@ -94,7 +90,7 @@ async def test_submitting_the_same_client_order_id_twice_places_it_once(broker) 
 
 async def test_market_order_without_any_known_price_is_rejected(broker) -> None:
     result = await broker.submit(order(Side.BUY, 1, price=None, ticker="MSFT"))
-    assert (result.status, result.reason) == (OrderStatus.REJECTED, NO_PRICE)
+    assert (result.status, result.reason) == (OrderStatus.REJECTED, ReasonCode.NO_PRICE)
 
 
 async def test_market_order_uses_the_last_price_seen(broker) -> None:
@@ -116,7 +112,7 @@ async def test_cash_is_what_new_orders_can_spend(broker) -> None:
 
 async def test_buy_beyond_cash_is_rejected_and_changes_nothing(broker) -> None:
     result = await broker.submit(order(Side.BUY, 100, price="100"))  # 10,000 + commission
-    assert (result.status, result.reason) == (OrderStatus.REJECTED, INSUFFICIENT_CASH)
+    assert (result.status, result.reason) == (OrderStatus.REJECTED, ReasonCode.INSUFFICIENT_CASH)
     assert (await broker.cash("acct"))["USD"] == Decimal(10000)
     assert await broker.holdings("acct") == []
 
@@ -124,7 +120,10 @@ async def test_buy_beyond_cash_is_rejected_and_changes_nothing(broker) -> None:
 async def test_selling_more_than_held_is_rejected(broker) -> None:
     await broker.submit(order(Side.BUY, 2))
     result = await broker.submit(order(Side.SELL, 3))
-    assert (result.status, result.reason) == (OrderStatus.REJECTED, INSUFFICIENT_POSITION)
+    assert (result.status, result.reason) == (
+        OrderStatus.REJECTED,
+        ReasonCode.INSUFFICIENT_POSITION,
+    )
 
 
 async def test_sell_returns_cash_and_clears_the_position(broker) -> None:
@@ -165,7 +164,7 @@ async def test_resting_buy_reserves_cash_and_cancel_releases_it(broker) -> None:
     assert (await broker.submit(big)).status is OrderStatus.ACCEPTED
     # 9,000 + commission is reserved: another 20 shares at 100 no longer fit.
     refused = await broker.submit(order(Side.BUY, 20, price="100", ticker="MSFT"))
-    assert refused.reason == INSUFFICIENT_CASH
+    assert refused.reason == ReasonCode.INSUFFICIENT_CASH
     cancelled = await broker.cancel(big)
     assert cancelled.status is OrderStatus.CANCELLED
     accepted = await broker.submit(order(Side.BUY, 20, price="100", ticker="MSFT"))

@@ -17,22 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from yquant.domain.model import CURRENCY, Action, Alert, Market, OrderType
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
-
-# Reason codes (stable strings; stored with the signal and shown to operators).
-MALFORMED_JSON = "malformed_json"
-NOT_AN_OBJECT = "not_an_object"
-MISSING_FIELD = "missing_field"
-BAD_FIELD = "bad_field"
-BAD_ACTION = "bad_action"
-BAD_QUANTITY = "bad_quantity"
-BAD_PRICE = "bad_price"
-UNKNOWN_EXCHANGE = "unknown_exchange"
-UNRESOLVED_PLACEHOLDER = "unresolved_placeholder"
-BAD_SECRET = "bad_secret"
-STALE = "stale"
-CURRENCY_MISMATCH = "currency_mismatch"
-DUPLICATE = "duplicate"  # a repeat of a recorded signal: answered 200, logged, nothing created
 
 MAX_QUANTITY = Decimal(1_000_000)
 MAX_PRICE = Decimal(1_000_000_000)
@@ -87,27 +73,35 @@ def decode_body(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
         data = _DECODER.decode(text)
     except UnicodeDecodeError:
-        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
+        raise SignalRejectedError(
+            ReasonCode.MALFORMED_JSON, "body is not valid UTF-8 JSON"
+        ) from None
     except RecursionError:
         raise SignalRejectedError(
-            MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
+            ReasonCode.MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
         ) from None
     except json.JSONDecodeError:
         # "quantity": {{strategy.order.contracts}} left unreplaced is not JSON either
         if _PLACEHOLDER.search(text):
-            raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, "the body holds {{...}}") from None
-        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 JSON") from None
+            raise SignalRejectedError(
+                ReasonCode.UNRESOLVED_PLACEHOLDER, "the body holds {{...}}"
+            ) from None
+        raise SignalRejectedError(
+            ReasonCode.MALFORMED_JSON, "body is not valid UTF-8 JSON"
+        ) from None
     except InvalidOperation:  # an exponent beyond what a Decimal holds: 1e99999999999999999999
-        raise SignalRejectedError(MALFORMED_JSON, "a number in the body is out of range") from None
+        raise SignalRejectedError(
+            ReasonCode.MALFORMED_JSON, "a number in the body is out of range"
+        ) from None
     # Only a \\u escape can make one: UTF-8 bytes never decode to a surrogate.
     if "\\u" in text and _lone_surrogate(data):
         # "\ud83d" without its pair decodes, but is no text: nothing can store or encode it
-        raise SignalRejectedError(MALFORMED_JSON, "body is not valid UTF-8 text")
+        raise SignalRejectedError(ReasonCode.MALFORMED_JSON, "body is not valid UTF-8 text")
     if not isinstance(data, dict):
-        raise SignalRejectedError(NOT_AN_OBJECT, "body must be a JSON object")
+        raise SignalRejectedError(ReasonCode.NOT_AN_OBJECT, "body must be a JSON object")
     if (text.count("{") + text.count("[") > MAX_NESTING) and _nesting(data) > MAX_NESTING:
         raise SignalRejectedError(
-            MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
+            ReasonCode.MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
         )
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -144,7 +138,7 @@ def check_secret(fields: dict[str, Any], expected: str) -> None:
     if not isinstance(given, str) or not hmac.compare_digest(
         given.encode("utf-8"), expected.encode("utf-8")
     ):
-        raise SignalRejectedError(BAD_SECRET, "missing or wrong secret")
+        raise SignalRejectedError(ReasonCode.BAD_SECRET, "missing or wrong secret")
 
 
 def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | None = None) -> Alert:
@@ -160,7 +154,9 @@ def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | Non
             and "{{" in value
             and _PLACEHOLDER.search(value)
         ):
-            raise SignalRejectedError(UNRESOLVED_PLACEHOLDER, f"field {name!r} holds {{{{...}}}}")
+            raise SignalRejectedError(
+                ReasonCode.UNRESOLVED_PLACEHOLDER, f"field {name!r} holds {{{{...}}}}"
+            )
 
     strategy = _text(fields, "strategy", required=False) or "default"
     raw_ticker = _text(fields, "ticker", required=True)
@@ -168,42 +164,60 @@ def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | Non
     exchange_name = _strip_delay(_text(fields, "exchange", required=False) or prefix or "")
     if not exchange_name:
         raise SignalRejectedError(
-            UNKNOWN_EXCHANGE, "give the exchange as EXCHANGE:TICKER or in field 'exchange'"
+            ReasonCode.UNKNOWN_EXCHANGE,
+            "give the exchange as EXCHANGE:TICKER or in field 'exchange'",
         )
     known = EXCHANGES.get(exchange_name.upper())
     if known is None:
-        raise SignalRejectedError(UNKNOWN_EXCHANGE, f"exchange {exchange_name!r} is not supported")
+        raise SignalRejectedError(
+            ReasonCode.UNKNOWN_EXCHANGE, f"exchange {exchange_name!r} is not supported"
+        )
     market, exchange = known
 
     action_raw = _text(fields, "action", required=True).lower()
     action = _ACTIONS.get(action_raw)
     if action is None:
-        raise SignalRejectedError(BAD_ACTION, f"action {action_raw!r} is not buy, sell or exit")
+        raise SignalRejectedError(
+            ReasonCode.BAD_ACTION, f"action {action_raw!r} is not buy, sell or exit"
+        )
 
-    price = _decimal(fields, "price", BAD_PRICE, positive=True, maximum=MAX_PRICE)
-    quantity = _decimal(fields, "quantity", BAD_QUANTITY, positive=True, maximum=MAX_QUANTITY)
+    price = _decimal(fields, "price", ReasonCode.BAD_PRICE, positive=True, maximum=MAX_PRICE)
+    quantity = _decimal(
+        fields, "quantity", ReasonCode.BAD_QUANTITY, positive=True, maximum=MAX_QUANTITY
+    )
     if quantity is not None and quantity != quantity.to_integral_value():
-        raise SignalRejectedError(BAD_QUANTITY, "quantity must be a whole number of shares")
+        raise SignalRejectedError(
+            ReasonCode.BAD_QUANTITY, "quantity must be a whole number of shares"
+        )
     order_type_raw = (_text(fields, "order_type", required=False) or "market").lower()
     try:
         order_type = OrderType(order_type_raw)
     except ValueError:
-        raise SignalRejectedError(BAD_FIELD, "order_type must be market or limit") from None
-    limit_price = _decimal(fields, "limit_price", BAD_PRICE, positive=True, maximum=MAX_PRICE)
+        raise SignalRejectedError(
+            ReasonCode.BAD_FIELD, "order_type must be market or limit"
+        ) from None
+    limit_price = _decimal(
+        fields, "limit_price", ReasonCode.BAD_PRICE, positive=True, maximum=MAX_PRICE
+    )
     if order_type is OrderType.LIMIT and limit_price is None:
         limit_price = price
         if limit_price is None:
-            raise SignalRejectedError(MISSING_FIELD, "a limit order needs limit_price or price")
-    strength = _decimal(fields, "strength", BAD_FIELD, positive=False, maximum=Decimal(100))
+            raise SignalRejectedError(
+                ReasonCode.MISSING_FIELD, "a limit order needs limit_price or price"
+            )
+    strength = _decimal(
+        fields, "strength", ReasonCode.BAD_FIELD, positive=False, maximum=Decimal(100)
+    )
     if strength is not None and strength < 0:
-        raise SignalRejectedError(BAD_FIELD, "strength must be between 0 and 100")
+        raise SignalRejectedError(ReasonCode.BAD_FIELD, "strength must be between 0 and 100")
     currency = _text(fields, "currency", required=False).upper()
     if currency and currency != CURRENCY[market]:
         raise SignalRejectedError(
-            CURRENCY_MISMATCH, f"{exchange} trades in {CURRENCY[market]}, not {currency[:8]}"
+            ReasonCode.CURRENCY_MISMATCH,
+            f"{exchange} trades in {CURRENCY[market]}, not {currency[:8]}",
         )
     position_size = _decimal(
-        fields, "position_size", BAD_FIELD, positive=False, maximum=MAX_QUANTITY
+        fields, "position_size", ReasonCode.BAD_FIELD, positive=False, maximum=MAX_QUANTITY
     )
     alert_id = _text(fields, "id", required=False)
     bar_time = _timestamp(fields, "time")
@@ -212,7 +226,7 @@ def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | Non
         lag = (now - sent_at).total_seconds()
         if abs(lag) > max_age_s:
             raise SignalRejectedError(
-                STALE, f"timenow is {lag:.0f}s from now (limit {max_age_s:g}s)"
+                ReasonCode.STALE, f"timenow is {lag:.0f}s from now (limit {max_age_s:g}s)"
             )
 
     key = signal_key(
@@ -291,7 +305,9 @@ def _split_ticker(raw: str) -> tuple[str, str | None]:
         if value.endswith(suffix):
             value = value[: -len(suffix)]
     if not _TICKER.fullmatch(value):
-        raise SignalRejectedError(BAD_FIELD, f"ticker {raw[:40]!r} is not a valid symbol")
+        raise SignalRejectedError(
+            ReasonCode.BAD_FIELD, f"ticker {raw[:40]!r} is not a valid symbol"
+        )
     return value, prefix
 
 
@@ -299,23 +315,27 @@ def _text(fields: dict[str, Any], name: str, *, required: bool) -> str:
     value = fields.get(name)
     if value is None or value == "":
         if required:
-            raise SignalRejectedError(MISSING_FIELD, f"field {name!r} is required")
+            raise SignalRejectedError(ReasonCode.MISSING_FIELD, f"field {name!r} is required")
         return ""
     if isinstance(value, Decimal):
         if abs(value.adjusted()) > 200:  # written out, 1e999999999 is a billion digits
-            raise SignalRejectedError(BAD_FIELD, f"field {name!r} is longer than 200 characters")
+            raise SignalRejectedError(
+                ReasonCode.BAD_FIELD, f"field {name!r} is longer than 200 characters"
+            )
         value = format(value, "f")
     if not isinstance(value, str):
-        raise SignalRejectedError(BAD_FIELD, f"field {name!r} must be text")
+        raise SignalRejectedError(ReasonCode.BAD_FIELD, f"field {name!r} must be text")
     if len(value) > 200:
-        raise SignalRejectedError(BAD_FIELD, f"field {name!r} is longer than 200 characters")
+        raise SignalRejectedError(
+            ReasonCode.BAD_FIELD, f"field {name!r} is longer than 200 characters"
+        )
     return value
 
 
 def _decimal(
     fields: dict[str, Any],
     name: str,
-    reason: str,
+    reason: ReasonCode,
     *,
     positive: bool,
     maximum: Decimal | None,
@@ -374,5 +394,7 @@ def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
         text = str(value).strip().replace("Z", "+00:00")
         parsed = datetime.fromisoformat(text)
     except (ValueError, ArithmeticError, OSError):  # ArithmeticError: decimal.Overflow too
-        raise SignalRejectedError(BAD_FIELD, f"field {name!r} is not a timestamp") from None
+        raise SignalRejectedError(
+            ReasonCode.BAD_FIELD, f"field {name!r} is not a timestamp"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

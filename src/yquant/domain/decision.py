@@ -24,9 +24,8 @@ from enum import StrEnum
 from yquant.domain import market_rules, risk, sizing
 from yquant.domain.market_rules import MarketState
 from yquant.domain.model import Alert, Instrument, Order, OrderType, Side, client_order_id
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
-
-QUEUED = "queued"
 
 
 class Verdict(StrEnum):
@@ -69,7 +68,7 @@ class Outcome:
     account: str
     verdict: Verdict
     order: Order | None = None
-    reason: str | None = None
+    reason: ReasonCode | None = None
     detail: str = ""
     inputs: Mapping[str, str] = field(default_factory=dict)  # what the decision looked at
 
@@ -111,11 +110,13 @@ def decide(
         if rules.out_of_session is OutOfSession.QUEUE and not releasing:
             if state.next_open_at is None:
                 return rejected(
-                    SignalRejectedError(market_rules.MARKET_CLOSED, "no known next session")
+                    SignalRejectedError(ReasonCode.MARKET_CLOSED, "no known next session")
                 )
-            return Outcome(account, Verdict.QUEUED, None, QUEUED, f"until {opens}", inputs)
+            return Outcome(
+                account, Verdict.QUEUED, None, ReasonCode.QUEUED, f"until {opens}", inputs
+            )
         return rejected(
-            SignalRejectedError(market_rules.MARKET_CLOSED, f"{state.venue.exchange} opens {opens}")
+            SignalRejectedError(ReasonCode.MARKET_CLOSED, f"{state.venue.exchange} opens {opens}")
         )
 
     limit = alert.limit_price if alert.order_type is OrderType.LIMIT else None

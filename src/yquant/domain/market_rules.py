@@ -33,13 +33,10 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from yquant.domain.model import Side
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
 logger = logging.getLogger(__name__)
-
-UNKNOWN_EXCHANGE = "unknown_exchange"
-MARKET_CLOSED = "market_closed"
-BAD_PRICE = "bad_price"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +81,9 @@ def venue_for(exchange: str) -> Venue:
     """The venue an exchange name stands for; an unknown name is a rejection, never a guess."""
     venue = EXCHANGE_ALIASES.get(exchange.strip().upper())
     if venue is None:
-        raise SignalRejectedError(UNKNOWN_EXCHANGE, f"exchange {exchange[:20]!r} is not supported")
+        raise SignalRejectedError(
+            ReasonCode.UNKNOWN_EXCHANGE, f"exchange {exchange[:20]!r} is not supported"
+        )
     return venue
 
 
@@ -398,7 +397,9 @@ def round_to_tick(
     mode = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
     rounded = (price / tick).to_integral_value(rounding=mode) * tick
     if rounded <= 0:
-        raise SignalRejectedError(BAD_PRICE, f"a buy limit of {price} is below the smallest tick")
+        raise SignalRejectedError(
+            ReasonCode.BAD_PRICE, f"a buy limit of {price} is below the smallest tick"
+        )
     return rounded.quantize(tick)
 
 

@@ -19,17 +19,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from yquant.domain.model import Side
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
-
-HALTED = "halted"
-REDUCE_ONLY = "reduce_only"
-SAME_DIRECTION = "same_direction"
-ORDER_WORKING = "order_working"
-ORDER_RATE = "order_rate_limit"
-DAILY_LOSS = "daily_loss_limit"
-MAX_OPEN_POSITIONS = "max_open_positions"
-MAX_ORDER_NOTIONAL = "max_order_notional"
-MAX_POSITION_SHARE = "max_position_share"
 
 HUNDRED = Decimal(100)
 _N = TypeVar("_N", Decimal, int)
@@ -124,9 +115,11 @@ class Checked:
 def check_kill_switch(state: KillState, side: Side | None) -> None:
     """Refuse what the kill switch forbids; ``side`` None checks before sizing (halt only)."""
     if state is KillState.HALTED:
-        raise SignalRejectedError(HALTED, "trading is halted")
+        raise SignalRejectedError(ReasonCode.HALTED, "trading is halted")
     if state is KillState.REDUCE_ONLY and side is Side.BUY:
-        raise SignalRejectedError(REDUCE_ONLY, "only orders that reduce a position are allowed")
+        raise SignalRejectedError(
+            ReasonCode.REDUCE_ONLY, "only orders that reduce a position are allowed"
+        )
 
 
 def check(
@@ -144,19 +137,24 @@ def check(
         # The target is measured against the shares held; an order still working would be
         # counted twice (a working buy of 10, then a target of 15, would buy 15 more).
         raise SignalRejectedError(
-            ORDER_WORKING, "an order for this instrument is still working; it is not traded twice"
+            ReasonCode.ORDER_WORKING,
+            "an order for this instrument is still working; it is not traded twice",
         )
     if limits.same_direction_guard and not follows_target:
         if side is Side.BUY and (facts.held > 0 or facts.open_buy):
-            raise SignalRejectedError(SAME_DIRECTION, "already long (or a buy is working)")
+            raise SignalRejectedError(
+                ReasonCode.SAME_DIRECTION, "already long (or a buy is working)"
+            )
         if side is Side.SELL and facts.open_sell:
-            raise SignalRejectedError(SAME_DIRECTION, "a sell of this position is working")
+            raise SignalRejectedError(
+                ReasonCode.SAME_DIRECTION, "a sell of this position is working"
+            )
     if (
         limits.max_orders_per_minute is not None
         and facts.orders_last_minute >= limits.max_orders_per_minute
     ):
         raise SignalRejectedError(
-            ORDER_RATE, f"{facts.orders_last_minute} orders in the last minute"
+            ReasonCode.ORDER_RATE_LIMIT, f"{facts.orders_last_minute} orders in the last minute"
         )
     if side is Side.SELL:
         return Checked(quantity)
@@ -171,24 +169,27 @@ def _check_buy(
         and facts.daily_loss is not None
         and facts.daily_loss >= limits.max_daily_loss
     ):
-        raise SignalRejectedError(DAILY_LOSS, f"today's loss {facts.daily_loss} reached the limit")
+        raise SignalRejectedError(
+            ReasonCode.DAILY_LOSS_LIMIT, f"today's loss {facts.daily_loss} reached the limit"
+        )
     if (
         limits.max_open_positions is not None
         and facts.held <= 0
         and facts.open_positions >= limits.max_open_positions
     ):
         raise SignalRejectedError(
-            MAX_OPEN_POSITIONS, f"{facts.open_positions} positions already open"
+            ReasonCode.MAX_OPEN_POSITIONS, f"{facts.open_positions} positions already open"
         )
     notes: list[str] = []
     needs_price = limits.max_order_notional is not None or limits.max_position_percent is not None
     if needs_price and (price is None or price <= 0):
-        raise SignalRejectedError(MAX_ORDER_NOTIONAL, "limits need a price to check")
+        raise SignalRejectedError(ReasonCode.MAX_ORDER_NOTIONAL, "limits need a price to check")
     if limits.max_order_notional is not None and price is not None:
         fits = _whole(limits.max_order_notional / price)
         if fits <= 0:
             raise SignalRejectedError(
-                MAX_ORDER_NOTIONAL, f"one share costs more than {limits.max_order_notional}"
+                ReasonCode.MAX_ORDER_NOTIONAL,
+                f"one share costs more than {limits.max_order_notional}",
             )
         if quantity > fits:
             quantity = fits
@@ -199,7 +200,7 @@ def _check_buy(
         fits = _whole(room / price) if room > 0 else Decimal(0)
         if fits <= 0:
             raise SignalRejectedError(
-                MAX_POSITION_SHARE,
+                ReasonCode.MAX_POSITION_SHARE,
                 f"position would exceed {limits.max_position_percent}% of equity",
             )
         if quantity > fits:

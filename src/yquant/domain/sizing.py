@@ -26,17 +26,8 @@ from decimal import ROUND_FLOOR, Decimal
 from importlib.metadata import entry_points
 
 from yquant.domain.model import Action, Alert, OrderType, Side
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import ConfigurationError, SignalRejectedError
-
-# Reason codes (stable strings shown to operators).
-NO_QUANTITY = "no_quantity"
-NO_POSITION = "no_position"
-NO_PRICE = "no_price"
-NO_AMOUNT = "no_amount"
-NO_TARGET = "no_target"
-AT_TARGET = "at_target"
-INSUFFICIENT_CASH = "insufficient_cash"
-BELOW_MINIMUM = "below_minimum"
 
 HUNDRED = Decimal(100)
 ENTRY_POINT_GROUP = "yquant.sizing"
@@ -113,25 +104,27 @@ def size(policy: Policy, inp: SizingInput) -> Sized:
     intent = Intent(Side.SELL, None) if inp.alert.action is Action.EXIT else policy(inp)
     if intent.side is Side.SELL:
         if held <= 0:
-            raise SignalRejectedError(NO_POSITION, "no shares held to sell")
+            raise SignalRejectedError(ReasonCode.NO_POSITION, "no shares held to sell")
         wanted = held if intent.quantity is None else _whole(intent.quantity)
         if wanted <= 0:
-            raise SignalRejectedError(NO_QUANTITY, "sell quantity rounds to zero")
+            raise SignalRejectedError(ReasonCode.NO_QUANTITY, "sell quantity rounds to zero")
         if wanted > held:
-            return Sized(Side.SELL, held, ("capped_by_holdings",))
+            return Sized(Side.SELL, held, (ReasonCode.CAPPED_BY_HOLDINGS,))
         return Sized(Side.SELL, wanted)
     return _buy(intent, inp)
 
 
 def _buy(intent: Intent, inp: SizingInput) -> Sized:
     if intent.quantity is None:
-        raise SignalRejectedError(NO_QUANTITY, "the policy gave no buy quantity")
+        raise SignalRejectedError(ReasonCode.NO_QUANTITY, "the policy gave no buy quantity")
     price = inp.price
     if price is None or price <= 0:
-        raise SignalRejectedError(NO_PRICE, "a buy needs the alert's price or a limit price")
+        raise SignalRejectedError(
+            ReasonCode.NO_PRICE, "a buy needs the alert's price or a limit price"
+        )
     wanted = _whole(intent.quantity)
     if wanted <= 0:
-        raise SignalRejectedError(NO_QUANTITY, "buy quantity rounds to zero")
+        raise SignalRejectedError(ReasonCode.NO_QUANTITY, "buy quantity rounds to zero")
     notes: list[str] = []
     # What the cash buys with the broker's fee on top (a cap at the price alone is refused),
     # at the price the broker will hold for it.
@@ -142,14 +135,15 @@ def _buy(intent: Intent, inp: SizingInput) -> Sized:
     if wanted > affordable:
         if affordable <= 0:
             raise SignalRejectedError(
-                INSUFFICIENT_CASH, f"{_money(inp.cash)} {inp.currency} buys no share at {price}"
+                ReasonCode.INSUFFICIENT_CASH,
+                f"{_money(inp.cash)} {inp.currency} buys no share at {price}",
             )
         wanted = affordable
-        notes.append("capped_by_cash")
+        notes.append(ReasonCode.CAPPED_BY_CASH)
     minimum = inp.params.min_order_amount.get(inp.currency)
     if minimum is not None and wanted * price < minimum:
         raise SignalRejectedError(
-            BELOW_MINIMUM,
+            ReasonCode.BELOW_MINIMUM,
             f"{_money(wanted * price)} {inp.currency} is below the minimum {minimum}",
         )
     return Sized(Side.BUY, wanted, tuple(notes))
@@ -169,7 +163,7 @@ def _side(alert: Alert) -> Side:
 
 def _amount_to_shares(amount: Decimal, inp: SizingInput) -> Decimal:
     if inp.price is None or inp.price <= 0:
-        raise SignalRejectedError(NO_PRICE, "an amount-sized buy needs a price")
+        raise SignalRejectedError(ReasonCode.NO_PRICE, "an amount-sized buy needs a price")
     return _whole(amount / inp.price)
 
 
@@ -183,7 +177,9 @@ def _fixed_quantity(inp: SizingInput) -> Intent:
 def _alert_quantity(inp: SizingInput) -> Intent:
     wanted = inp.alert.quantity if inp.alert.quantity is not None else inp.params.quantity
     if wanted is None and inp.alert.action is Action.BUY:
-        raise SignalRejectedError(NO_QUANTITY, "the alert has no quantity and none is configured")
+        raise SignalRejectedError(
+            ReasonCode.NO_QUANTITY, "the alert has no quantity and none is configured"
+        )
     return Intent(_side(inp.alert), wanted)  # a sell without a quantity sells all held
 
 
@@ -192,7 +188,7 @@ def _fixed_amount(inp: SizingInput) -> Intent:
         return Intent(Side.SELL, None)
     amount = inp.params.amount.get(inp.currency)
     if amount is None:
-        raise SignalRejectedError(NO_AMOUNT, f"no amount configured in {inp.currency}")
+        raise SignalRejectedError(ReasonCode.NO_AMOUNT, f"no amount configured in {inp.currency}")
     return Intent(Side.BUY, _amount_to_shares(amount, inp))
 
 
@@ -223,11 +219,11 @@ def _target_position(inp: SizingInput) -> Intent:
     """Trade toward TradingView's ``position_size`` (a missed alert is repaired this way)."""
     target = inp.alert.position_size
     if target is None:
-        raise SignalRejectedError(NO_TARGET, "the alert carries no position_size")
+        raise SignalRejectedError(ReasonCode.NO_TARGET, "the alert carries no position_size")
     target = max(_whole(target), Decimal(0))  # a cash account's target cannot be short
     delta = target - max(_whole(inp.held), Decimal(0))
     if delta == 0:
-        raise SignalRejectedError(AT_TARGET, f"already holding {target}")
+        raise SignalRejectedError(ReasonCode.AT_TARGET, f"already holding {target}")
     return Intent(Side.BUY, delta) if delta > 0 else Intent(Side.SELL, -delta)
 
 

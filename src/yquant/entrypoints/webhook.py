@@ -17,6 +17,7 @@ from starlette.routing import Route
 from yquant import health
 from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime, build
+from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
@@ -69,10 +70,10 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         if throttle.first_refusal(source):
             limit = hook.max_rejections_per_minute
             detail = f"over {limit} refused requests in a minute; the next are logged as a count"
-            await ingest.reject(SignalRejectedError("throttled", detail), source, now)
+            await ingest.reject(SignalRejectedError(ReasonCode.THROTTLED, detail), source, now)
         else:
             throttle.unlogged(source)
-        return JSONResponse({"status": "rejected", "reason": "throttled"}, status_code=429)
+        return JSONResponse({"status": "rejected", "reason": ReasonCode.THROTTLED}, status_code=429)
 
     async def log_unlogged() -> None:
         """One signal-log row per source for the throttled requests that got none of their own,
@@ -80,9 +81,9 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         now = datetime.now(UTC)
         for source, count in throttle.take_unlogged().items():
             detail = f"{count} more throttled requests, not logged one by one"
-            await ingest.reject(SignalRejectedError("throttled", detail), source, now)
+            await ingest.reject(SignalRejectedError(ReasonCode.THROTTLED, detail), source, now)
 
-    async def refuse(source: str, reason: str, detail: str, now: datetime) -> JSONResponse:
+    async def refuse(source: str, reason: ReasonCode, detail: str, now: datetime) -> JSONResponse:
         """Count the rejection for its source; log it unless the source is already throttled."""
         if not throttleable(source) or throttle.record(source) <= hook.max_rejections_per_minute:
             receipt = await ingest.reject(SignalRejectedError(reason, detail), source, now)
@@ -96,27 +97,34 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         if throttleable(source) and throttle.throttled(source):
             return await throttled(source, now)
         if hook.ip_allowlist_enabled and source not in tradingview:
-            return await refuse(source, "source_not_allowed", f"{source} is not allowed", now)
+            return await refuse(
+                source, ReasonCode.SOURCE_NOT_ALLOWED, f"{source} is not allowed", now
+            )
         given = request.path_params.get("token")
         if token is not None and not (
             given is not None and hmac.compare_digest(given.encode(), token)
         ):
-            return await refuse(source, "not_found", "unknown webhook path", now)
+            return await refuse(source, ReasonCode.NOT_FOUND, "unknown webhook path", now)
         if request.method != "POST":
-            return await refuse(source, "method_not_allowed", "use POST", now)
+            return await refuse(source, ReasonCode.METHOD_NOT_ALLOWED, "use POST", now)
         content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip()
         if content_type.lower() not in ACCEPTED_TYPES:
             return await refuse(
-                source, "unsupported_media_type", f"{content_type[:60]!r} is not JSON or text", now
+                source,
+                ReasonCode.UNSUPPORTED_MEDIA_TYPE,
+                f"{content_type[:60]!r} is not JSON or text",
+                now,
             )
         try:
             body = await read_body(request, hook.max_body_bytes)
         except BodyTooLarge:
             return await refuse(
-                source, "body_too_large", f"more than {hook.max_body_bytes} bytes", now
+                source, ReasonCode.BODY_TOO_LARGE, f"more than {hook.max_body_bytes} bytes", now
             )
         except ClientDisconnect:
-            gone = SignalRejectedError("client_disconnected", "closed before the body arrived")
+            gone = SignalRejectedError(
+                ReasonCode.CLIENT_DISCONNECTED, "closed before the body arrived"
+            )
             receipt = await ingest.reject(gone, source, now)
             return JSONResponse(receipt.body, status_code=receipt.http_status)
         try:
@@ -124,7 +132,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
         except (DatabaseUnavailableError, sqlite3.Error):
             # Neither the database nor the local journal took it: nothing was recorded, and a
             # 503 makes TradingView send it again.
-            return JSONResponse({"status": "error", "reason": "not_recorded"}, 503)
+            return JSONResponse({"status": "error", "reason": ReasonCode.NOT_RECORDED}, 503)
         if receipt.http_status >= 400 and throttleable(source):
             throttle.record(source)
         return JSONResponse(receipt.body, status_code=receipt.http_status)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from yquant.adapters.db.control import SqlControl, SwitchRecord
 from yquant.adapters.db.store import SqlStore
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
 from yquant.errors import DatabaseUnavailableError, YquantError
 
@@ -35,7 +36,7 @@ class ControlError(YquantError):
     ``code`` is stable (a client translates it); the message is English, for logs and the CLI.
     """
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: ReasonCode) -> None:
         super().__init__(message)
         self.code = code
 
@@ -55,14 +56,14 @@ class Control:
         if scope != GLOBAL and scope not in self._accounts:
             known = ", ".join(sorted(self._accounts))
             raise ControlError(
-                f"unknown account {scope!r} (known: {known}, or global)", "unknown_scope"
+                f"unknown account {scope!r} (known: {known}, or global)", ReasonCode.UNKNOWN_SCOPE
             )
         reason = " ".join(reason.split())
         if not reason:
-            raise ControlError("a reason is required", "reason_required")
+            raise ControlError("a reason is required", ReasonCode.REASON_REQUIRED)
         if len(reason) > MAX_REASON:
             raise ControlError(
-                f"the reason is longer than {MAX_REASON} characters", "reason_too_long"
+                f"the reason is longer than {MAX_REASON} characters", ReasonCode.REASON_TOO_LONG
             )
         before = await self._sql.set_switch(scope, state.value, actor=actor, reason=reason, now=now)
         logger.info(

@@ -29,6 +29,7 @@ from yquant.domain import market_rules
 from yquant.domain.decision import AccountFacts, Outcome, Verdict, decide
 from yquant.domain.market_rules import MarketCalendar, MarketState
 from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus, client_order_id
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import Policy
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
@@ -48,9 +49,6 @@ from yquant.services.records import (
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-STALE_SIGNAL = "stale_signal"
-NO_ACCOUNTS = "no_accounts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +84,8 @@ class Decision:
         if self.orders:
             return SignalStatus.ORDERED, None, detail
         if self.queued:
-            return SignalStatus.ORDERED, QUEUED, detail
-        first = others[0].reason if others else NO_ACCOUNTS
+            return SignalStatus.ORDERED, ReasonCode.QUEUED, detail
+        first = others[0].reason if others else ReasonCode.NO_ACCOUNTS
         return SignalStatus.REJECTED, first, detail
 
 
@@ -144,7 +142,9 @@ class Engine:
             if cid in existing:
                 prior.append(Outcome(account, Verdict.ORDER, order_from_row(existing[cid])))
             elif cid in queued:
-                prior.append(Outcome(account, Verdict.QUEUED, None, QUEUED, "queued before"))
+                prior.append(
+                    Outcome(account, Verdict.QUEUED, None, ReasonCode.QUEUED, "queued before")
+                )
         fresh = [a for a, cid in cids.items() if cid not in existing and cid not in queued]
         # An order recorded by an earlier pass goes out again only if no gateway has taken it.
         again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
@@ -205,7 +205,7 @@ class Engine:
         age = (now - alert.received_at).total_seconds()
         if not releasing and age > self._settings.engine.max_signal_delay_s:
             return Decision(
-                alert, instrument, state, reason=STALE_SIGNAL, detail=f"{int(age)} s old"
+                alert, instrument, state, reason=ReasonCode.STALE_SIGNAL, detail=f"{int(age)} s old"
             )
         routed = self._settings.routed_accounts(alert.strategy) if accounts is None else accounts
         # The switches are read for every decision; during an outage, the last ones read.
@@ -393,7 +393,7 @@ class Engine:
         if orders:
             await self._record_signal(alert, SignalStatus.ORDERED, None, detail, now)
         else:
-            reason = left[0]["reason"] if left else NO_ACCOUNTS
+            reason = left[0]["reason"] if left else ReasonCode.NO_ACCOUNTS
             await self._record_signal(alert, SignalStatus.REJECTED, reason, detail, now)
 
     async def _record_signal(

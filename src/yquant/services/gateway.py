@@ -35,6 +35,7 @@ from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import STATUS_RANK, Order, OrderStatus
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.errors import (
     BrokerUnavailableError,
@@ -51,9 +52,6 @@ from yquant.services.records import fill_row, fill_to_message, order_from_row, o
 
 logger = logging.getLogger(__name__)
 
-NOT_PLACED = "not_placed"
-BROKER_UNAVAILABLE = "broker_unavailable"
-STALE_ORDER = "stale_order"
 CLAIM_TTL_S = 7 * 24 * 3600
 
 
@@ -166,7 +164,7 @@ class Gateway:
                 age_s,
                 self._max_send_delay_s,
             )
-            await self._apply(order, _refused(order, STALE_ORDER), asked=False)
+            await self._apply(order, _refused(order, ReasonCode.STALE_ORDER), asked=False)
             return
         # The last gate before the broker: an order decided before a halt (or recorded by a
         # pass that died before publishing it, or released from the queue) is not sent after it.
@@ -192,7 +190,7 @@ class Gateway:
                 # Nothing was sent: trying again cannot place it twice.
                 if asyncio.get_running_loop().time() > deadline:
                     logger.error("order not sent cid=%s: %s", intent.client_order_id, exc)
-                    known = _refused(intent, BROKER_UNAVAILABLE)
+                    known = _refused(intent, ReasonCode.BROKER_UNAVAILABLE)
                     break
                 logger.warning(
                     "broker unavailable, retrying cid=%s: %s", intent.client_order_id, exc
@@ -221,7 +219,7 @@ class Gateway:
                 return
             if order.status is OrderStatus.UNKNOWN and own:
                 logger.error("unknown order has no trace at the broker cid=%s: not placed", cid)
-                known = _refused(order, NOT_PLACED)
+                known = _refused(order, ReasonCode.NOT_PLACED)
             else:
                 # Another worker's order not sent yet, or a broker that lost an order: watch.
                 if cid not in self._open:

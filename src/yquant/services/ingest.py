@@ -20,23 +20,21 @@ from yquant.adapters.db.recorder import Recorder, Written
 from yquant.batching import Batcher
 from yquant.domain import alerts
 from yquant.domain.model import Alert, SignalStatus
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
 from yquant.services.records import SIGNAL_RANK, alert_to_message, signal_row
 
 logger = logging.getLogger(__name__)
 
 HTTP_FOR_REASON = {
-    alerts.BAD_SECRET: 401,
-    "source_not_allowed": 403,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "body_too_large": 413,
-    "unsupported_media_type": 415,
-    "throttled": 429,
+    ReasonCode.BAD_SECRET: 401,
+    ReasonCode.SOURCE_NOT_ALLOWED: 403,
+    ReasonCode.NOT_FOUND: 404,
+    ReasonCode.METHOD_NOT_ALLOWED: 405,
+    ReasonCode.BODY_TOO_LARGE: 413,
+    ReasonCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ReasonCode.THROTTLED: 429,
 }
-
-# A stored signal the sweeper could not parse back into itself (see sweep_waiting).
-NOT_REBUILDABLE = "not_rebuildable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ class Ingest:
         if written is Written.UNCHANGED:
             # Nothing new: the first copy stays the signal. The repeat still goes in the log.
             await self._log_refusal(
-                alerts.DUPLICATE, f"repeat of signal {alert.key}", source_ip, now, fields
+                ReasonCode.DUPLICATE, f"repeat of signal {alert.key}", source_ip, now, fields
             )
             return Receipt(200, {"status": "duplicate", "signal": alert.key})
         # Durable now: answer at once; the engine gets it with the next batch to the stream.
@@ -109,7 +107,7 @@ class Ingest:
     ) -> Receipt:
         """Record a refused request in the signal log (reason and source) and answer it."""
         # Authentication failures keep nothing the sender wrote: only the reason and the source.
-        kept = None if exc.reason == alerts.BAD_SECRET else fields
+        kept = None if exc.reason == ReasonCode.BAD_SECRET else fields
         await self._log_refusal(exc.reason, exc.detail, source_ip, now, kept)
         return Receipt(
             HTTP_FOR_REASON.get(exc.reason, 400),
@@ -219,7 +217,7 @@ async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str) -> None
             "status": SignalStatus.REJECTED.value,
             # At the rank of "accepted": a decision an engine records for it still wins.
             "status_rank": SIGNAL_RANK[SignalStatus.ACCEPTED],
-            "reason": NOT_REBUILDABLE,
+            "reason": ReasonCode.NOT_REBUILDABLE,
             "detail": detail,
             "received_at": row["received_at"],
             "updated_at": datetime.now(UTC),

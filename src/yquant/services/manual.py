@@ -26,6 +26,7 @@ from typing import Any
 from yquant.adapters.bus import Bus
 from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker
 from yquant.services import routing
@@ -34,8 +35,6 @@ from yquant.services.records import signal_row
 logger = logging.getLogger(__name__)
 
 STRATEGY = routing.MANUAL
-GATEWAY_DOWN = "gateway_not_running"
-UNKNOWN_TICKER = "unknown_ticker"
 KR_EXCHANGES = ("KRX", "KOSPI", "KOSDAQ", "KONEX")
 US_EXCHANGES = ("NASDAQ", "NYSE", "AMEX")
 
@@ -57,14 +56,18 @@ def parse_ticker(text: str, instruments: Any) -> tuple[Market, str, str]:
             return Market.KR, exchange, ticker
         if exchange in US_EXCHANGES:
             return Market.US, exchange, ticker
-        raise SignalRejectedError("unknown_exchange", f"{exchange!r}: use KRX or NASDAQ/NYSE/AMEX")
+        raise SignalRejectedError(
+            ReasonCode.UNKNOWN_EXCHANGE, f"{exchange!r}: use KRX or NASDAQ/NYSE/AMEX"
+        )
     found = [x for x in instruments.find(ticker) if x.market in ("KR", "US")] if instruments else []
     if len(found) == 1:
         return Market(found[0].market), found[0].exchange, found[0].ticker
     if not found and ticker.isdigit() and len(ticker) == 6:
         return Market.KR, "KRX", ticker
     names = ", ".join(f"{x.exchange}:{x.ticker}" for x in found) or "nothing"
-    raise SignalRejectedError(UNKNOWN_TICKER, f"{ticker}: matches {names}; give EXCHANGE:TICKER")
+    raise SignalRejectedError(
+        ReasonCode.UNKNOWN_TICKER, f"{ticker}: matches {names}; give EXCHANGE:TICKER"
+    )
 
 
 async def reference_price(
@@ -117,13 +120,15 @@ async def place(
         comment="operator order (yquant CLI)",
     )
     if not await gateway_alive(bus):
-        return ManualOutcome(alert.key, "rejected", GATEWAY_DOWN, "no gateway heartbeat")
+        return ManualOutcome(
+            alert.key, "rejected", ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
+        )
     decision = await engine.decide(alert, now, accounts=[account])
     status, reason, detail = decision.summary()
     orders = decision.orders
     if decision.queued:
         # An operator order is not kept for the next session: nothing was sent.
-        orders, reason = [], reason or "market_closed"
+        orders, reason = [], reason or ReasonCode.MARKET_CLOSED
         status = SignalStatus.REJECTED
         detail = detail or "the market is closed; the order was not kept for the next session"
     await recorder.write(

@@ -27,15 +27,13 @@ from typing import Any
 
 from yquant.adapters.db.order_queue import EXPIRED, QUEUED, REJECTED, RELEASED
 from yquant.domain.decision import Verdict
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import RetryableError, SignalRejectedError
 from yquant.services.engine import Engine
 from yquant.services.records import alert_from_message
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
-
-QUEUE_EXPIRED = "queue_expired"
-UNKNOWN_ACCOUNT = "unknown_account"  # the account was removed from the settings meanwhile
 
 
 class QueueReleaser:
@@ -95,7 +93,9 @@ class QueueReleaser:
         cid = row["client_order_id"]
         try:
             if not self._engine.knows_account(row["account"]):
-                await self._finish(row, token, REJECTED, UNKNOWN_ACCOUNT, "not configured", now)
+                await self._finish(
+                    row, token, REJECTED, ReasonCode.UNKNOWN_ACCOUNT, "not configured", now
+                )
                 return False
             stored = await self._engine.stored_order(cid)
             if stored is not None:
@@ -108,7 +108,7 @@ class QueueReleaser:
                 # Taken over after its window: its holder vanished before deciding, and the
                 # order would now trade hours late.
                 detail = f"not released by {row['expires_at'].isoformat()}"
-                await self._finish(row, token, EXPIRED, QUEUE_EXPIRED, detail, now)
+                await self._finish(row, token, EXPIRED, ReasonCode.QUEUE_EXPIRED, detail, now)
                 logger.warning("queued order expired at takeover cid=%s", cid)
                 return False
             decision = await self._engine.decide(
@@ -116,7 +116,9 @@ class QueueReleaser:
             )
             outcome = decision.outcomes[0] if decision.outcomes else None
             if outcome is None or outcome.order is None or outcome.verdict is not Verdict.ORDER:
-                reason = decision.reason or (outcome.reason if outcome else None) or REJECTED
+                reason = (
+                    decision.reason or (outcome.reason if outcome else None) or ReasonCode.REJECTED
+                )
                 detail = decision.detail or (outcome.detail if outcome else "")
                 await self._finish(row, token, REJECTED, reason, detail, now)
                 logger.info("queued order rejected at release cid=%s reason=%s", cid, reason)
@@ -133,7 +135,10 @@ class QueueReleaser:
         """Whether a queued row may be released now; expires or reschedules it if not."""
         if now >= row["expires_at"]:
             await self._queue.expire(
-                row["id"], QUEUE_EXPIRED, f"not released by {row['expires_at'].isoformat()}", now
+                row["id"],
+                ReasonCode.QUEUE_EXPIRED,
+                f"not released by {row['expires_at'].isoformat()}",
+                now,
             )
             await self._engine.settle_signal(alert, now)
             logger.warning("queued order expired cid=%s", row["client_order_id"])

@@ -25,11 +25,8 @@ from yquant.domain.model import (
     OrderType,
     Side,
 )
+from yquant.domain.reasons import ReasonCode
 from yquant.ports import BrokerOrder, Holding, Quote
-
-INSUFFICIENT_CASH = "insufficient_cash"
-INSUFFICIENT_POSITION = "insufficient_position"
-NO_PRICE = "no_price"
 
 _MINOR_UNIT = {"KRW": Decimal(1), "USD": Decimal("0.01")}
 
@@ -179,18 +176,18 @@ class PaperBroker:
         reserve = Decimal(0)
 
         if order.order_type is OrderType.MARKET and price is None:
-            reason = NO_PRICE
+            reason = ReasonCode.NO_PRICE
         elif order.side is Side.BUY:
             basis = order.limit_price if order.order_type is OrderType.LIMIT else price
             assert basis is not None
             reserve = self._with_commission(order.quantity * basis, currency)
             balance, reserved = self._cash_row(db, order.account, currency)
             if balance - reserved < reserve:
-                reason = INSUFFICIENT_CASH
+                reason = ReasonCode.INSUFFICIENT_CASH
         else:
             held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
             if held - held_reserved < order.quantity:
-                reason = INSUFFICIENT_POSITION
+                reason = ReasonCode.INSUFFICIENT_POSITION
             reserve = order.quantity
 
         status = OrderStatus.REJECTED if reason else OrderStatus.ACCEPTED
@@ -339,7 +336,11 @@ class PaperBroker:
         current = self._load(db, order.client_order_id)
         if current is None or current.status.is_final:
             return current or BrokerOrder(
-                order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason="not_found"
+                order.client_order_id,
+                OrderStatus.REJECTED,
+                Decimal(0),
+                None,
+                reason=ReasonCode.NOT_FOUND,
             )
         reserved = Decimal(
             db.execute(

@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from yquant.domain.model import Order
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import OrderRejectedError
 from yquant.ports import Broker, BrokerOrder, Holding
-
-UNKNOWN_ACCOUNT = "unknown_account"
 
 
 class AccountBrokers:
@@ -35,7 +34,7 @@ class AccountBrokers:
             return self._brokers[account]
         except KeyError:
             raise OrderRejectedError(
-                UNKNOWN_ACCOUNT, f"account {account!r} is not configured"
+                ReasonCode.UNKNOWN_ACCOUNT, f"account {account!r} is not configured"
             ) from None
 
     def _distinct(self) -> list[Broker]:

@@ -20,10 +20,6 @@ from typing import TYPE_CHECKING, Any
 # Names are imported on first use: `yquant` builds its command line from every command module,
 # and none of them should pay for SQLAlchemy and httpx just to print --help.
 _EXPORTS = {
-    "AMBIGUOUS_TICKER": "cache",
-    "HALTED": "cache",
-    "NOT_TRADABLE": "cache",
-    "UNKNOWN_TICKER": "cache",
     "CatalogCache": "cache",
     "load_instruments": "cache",
     "read_catalog": "cache",
@@ -43,12 +39,8 @@ _EXPORTS = {
     "sync_catalog": "sync",
 }
 __all__ = [
-    "AMBIGUOUS_TICKER",
-    "HALTED",
     "MARKETS",
     "MASTER_FILES",
-    "NOT_TRADABLE",
-    "UNKNOWN_TICKER",
     "CatalogCache",
     "CatalogInstrument",
     "CatalogRepository",
@@ -68,10 +60,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from yquant.adapters.catalog.cache import (
-        AMBIGUOUS_TICKER,
-        HALTED,
-        NOT_TRADABLE,
-        UNKNOWN_TICKER,
         CatalogCache,
         load_instruments,
         read_catalog,

@@ -27,16 +27,13 @@ from yquant.adapters.catalog.snapshot import local_path, read_local, shipped_lis
 from yquant.adapters.catalog.sources import exchange_scope
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Market
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Reason codes of a resolution that found no single tradable listing.
-UNKNOWN_TICKER = "unknown_ticker"
-AMBIGUOUS_TICKER = "ambiguous_ticker"
-NOT_TRADABLE = "not_tradable"
-HALTED = "halted"
 
 TRADED_MARKETS: tuple[str, ...] = tuple(m.value for m in Market)
 
@@ -88,7 +85,7 @@ class CatalogCache:
         symbol = f"{exchange}:{ticker}"
         if market_code not in self._markets:
             raise SignalRejectedError(
-                UNKNOWN_TICKER, f"{symbol}: no {market_code} catalog is loaded"
+                ReasonCode.UNKNOWN_TICKER, f"{symbol}: no {market_code} catalog is loaded"
             )
         scope = exchange_scope(exchange)
         found = self._index.get((market_code, ticker_key(ticker)), [])
@@ -96,16 +93,18 @@ class CatalogCache:
         if not matches:
             elsewhere = sorted({x.exchange for x in found})
             where = f" (listed on {', '.join(elsewhere)} instead)" if elsewhere else ""
-            raise SignalRejectedError(UNKNOWN_TICKER, f"{symbol} is not in the catalog{where}")
+            raise SignalRejectedError(
+                ReasonCode.UNKNOWN_TICKER, f"{symbol} is not in the catalog{where}"
+            )
         if len(matches) > 1:
             names = ", ".join(f"{x.exchange}:{x.ticker}" for x in matches)
-            raise SignalRejectedError(AMBIGUOUS_TICKER, f"{symbol} matches {names}")
+            raise SignalRejectedError(ReasonCode.AMBIGUOUS_TICKER, f"{symbol} matches {names}")
         listing = matches[0]
         if not listing.tradable:
             kind = listing.security_type or "this kind of security"
-            raise SignalRejectedError(NOT_TRADABLE, f"{symbol} is a {kind}, not routed")
+            raise SignalRejectedError(ReasonCode.NOT_TRADABLE, f"{symbol} is a {kind}, not routed")
         if listing.halted:
-            raise SignalRejectedError(HALTED, f"{symbol}: trading is halted")
+            raise SignalRejectedError(ReasonCode.HALTED, f"{symbol}: trading is halted")
         return listing
 
     # ---- what else the worker and the CLI ask ----------------------------------------------

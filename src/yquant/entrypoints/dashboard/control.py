@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from yquant.bootstrap import Runtime
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.control import GLOBAL, Control, ControlError
@@ -76,15 +77,15 @@ def control_routes(runtime: Runtime) -> list[Route]:
         try:
             return JSONResponse({"switches": await switches(runtime)})
         except DatabaseUnavailableError:
-            return _error("database_unavailable", "database unavailable", 503)
+            return _error(ReasonCode.DATABASE_UNAVAILABLE, "database unavailable", 503)
 
     async def change(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return _error("json_required", "send application/json", 415)
+            return _error(ReasonCode.JSON_REQUIRED, "send application/json", 415)
         origin = request.headers.get("origin")
         if origin and not _origin_allowed(origin, hosts):
-            return _error("cross_origin", "cross-origin request refused", 403)
+            return _error(ReasonCode.CROSS_ORIGIN, "cross-origin request refused", 403)
         try:
             body = await request.json()
             scope = str(body.get("scope") or GLOBAL)
@@ -92,7 +93,9 @@ def control_routes(runtime: Runtime) -> list[Route]:
             reason = str(body.get("reason") or "")
         except (ValueError, AttributeError):
             return _error(
-                "bad_request", "give scope, state (active|reduce_only|halted) and reason", 400
+                ReasonCode.BAD_REQUEST,
+                "give scope, state (active|reduce_only|halted) and reason",
+                400,
             )
         try:
             before = await control.set(
@@ -105,7 +108,7 @@ def control_routes(runtime: Runtime) -> list[Route]:
         except ControlError as exc:
             return _error(exc.code, str(exc), 400)
         except DatabaseUnavailableError:
-            return _error("database_unavailable", "database unavailable", 503)
+            return _error(ReasonCode.DATABASE_UNAVAILABLE, "database unavailable", 503)
         await runtime.bus.announce({"type": "control", "scope": scope, "state": state.value})
         return JSONResponse({"scope": scope, "state": state.value, "before": before})
 
@@ -115,7 +118,7 @@ def control_routes(runtime: Runtime) -> list[Route]:
     ]
 
 
-def _error(code: str, message: str, status: int) -> JSONResponse:
+def _error(code: ReasonCode, message: str, status: int) -> JSONResponse:
     """A refusal: a stable code (the page shows it in its language) and the English message."""
     return JSONResponse({"code": code, "error": message}, status_code=status)
 

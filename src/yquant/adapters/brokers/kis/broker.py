@@ -22,20 +22,18 @@ from yquant.adapters.brokers.kis import endpoints as ep
 from yquant.adapters.brokers.kis import prices, tracking
 from yquant.adapters.brokers.kis.client import KisClient
 from yquant.adapters.brokers.kis.errors import (
-    NO_PRICE,
     KisConfigurationError,
     KisOutcomeUnknownError,
     KisRejectedError,
 )
 from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, Quote, VenueOrder
 from yquant.domain.model import Market, Order, OrderStatus, OrderType
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, OrderRejectedError
 from yquant.ports import BrokerOrder, Holding
 
 logger = logging.getLogger(__name__)
 
-BROKER_HALTED = "broker_halted"
-UNSUPPORTED = "unsupported_order"
 
 KnownOrderIds = Callable[[str], Awaitable[set[str]]]
 
@@ -85,9 +83,9 @@ class KisBroker:
     async def submit(self, order: Order) -> BrokerOrder:
         self._own(order)
         if self._halted:
-            return _rejected(order, BROKER_HALTED)
+            return _rejected(order, ReasonCode.BROKER_HALTED)
         if order.market is Market.US and order.exchange not in ORDER_EXCHANGE:
-            return _rejected(order, UNSUPPORTED)
+            return _rejected(order, ReasonCode.UNSUPPORTED_ORDER)
         sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
         try:
             if order.market is Market.KR:
@@ -103,7 +101,7 @@ class KisBroker:
             else:
                 limit = await self._us_limit(order)
                 if limit is None:
-                    return _rejected(order, NO_PRICE)
+                    return _rejected(order, ReasonCode.NO_PRICE)
                 ack = await ep.overseas_order(
                     self.client,
                     self._acct,
@@ -122,7 +120,7 @@ class KisBroker:
         except KisConfigurationError as exc:
             self._halted = str(exc)
             logger.error("kis account %s halted: %s", self.account, exc)
-            return _rejected(order, BROKER_HALTED)
+            return _rejected(order, ReasonCode.BROKER_HALTED)
         sent.broker_order_id, sent.branch = ack.broker_order_id, ack.branch
         self._snapshots.pop(order.market, None)
         self._moved()
@@ -159,7 +157,7 @@ class KisBroker:
         current = await self.get_order(order)
         if current is None or current.status.is_final or not current.broker_order_id:
             if current is None:
-                return _rejected(order, "not_found")
+                return _rejected(order, ReasonCode.NOT_FOUND)
             return current
         sent = self._sent.get(order.client_order_id)
         try:
@@ -215,7 +213,9 @@ class KisBroker:
 
     def _own_account(self, account: str) -> None:
         if account != self.account:
-            raise OrderRejectedError("unknown_account", f"{account!r} is not {self.account!r}")
+            raise OrderRejectedError(
+                ReasonCode.UNKNOWN_ACCOUNT, f"{account!r} is not {self.account!r}"
+            )
 
     async def _us_limit(self, order: Order) -> Decimal | None:
         if order.order_type is OrderType.LIMIT:

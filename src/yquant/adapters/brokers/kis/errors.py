@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from yquant.domain.reasons import ReasonCode
 from yquant.errors import (
     BrokerUnavailableError,
     ConfigurationError,
@@ -35,36 +36,28 @@ HALT = frozenset(
 TRANSIENT = frozenset({"EGW00001", "EGW00002", "EGW00301"})
 ROUTING = frozenset({"EGW00202"})  # reported when the overseas session is closed
 
-# Reason codes shared with the paper broker and the rest of the system.
-INSUFFICIENT_CASH = "insufficient_cash"
-INSUFFICIENT_POSITION = "insufficient_position"
-MARKET_CLOSED = "market_closed"
-UNKNOWN_TICKER = "unknown_ticker"
-NOT_TRADABLE = "not_tradable"
-BROKER_REJECTED = "broker_rejected"
-NO_PRICE = "no_price"
 
 _REJECT_BY_CODE = {
-    "APBK0952": INSUFFICIENT_CASH,  # 주문가능금액을 초과 했습니다
-    "APBK0918": MARKET_CLOSED,  # 장운영시간이 아닙니다
-    "40580000": MARKET_CLOSED,  # 모의투자 장종료
-    "MCA05918": UNKNOWN_TICKER,  # 종목코드 오류입니다
-    "40070000": NOT_TRADABLE,  # 매매불가 종목입니다
-    "EGW00202": MARKET_CLOSED,
+    "APBK0952": ReasonCode.INSUFFICIENT_CASH,  # 주문가능금액을 초과 했습니다
+    "APBK0918": ReasonCode.MARKET_CLOSED,  # 장운영시간이 아닙니다
+    "40580000": ReasonCode.MARKET_CLOSED,  # 모의투자 장종료
+    "MCA05918": ReasonCode.UNKNOWN_TICKER,  # 종목코드 오류입니다
+    "40070000": ReasonCode.NOT_TRADABLE,  # 매매불가 종목입니다
+    "EGW00202": ReasonCode.MARKET_CLOSED,
 }
 # Codes we have not seen documented are classified by KIS's own words.
 _REJECT_BY_TEXT = (
-    ("주문가능금액", INSUFFICIENT_CASH),
-    ("매수가능금액", INSUFFICIENT_CASH),
-    ("주문가능수량", INSUFFICIENT_POSITION),
-    ("매도가능수량", INSUFFICIENT_POSITION),
-    ("잔고", INSUFFICIENT_POSITION),
-    ("장운영", MARKET_CLOSED),
-    ("장종료", MARKET_CLOSED),
-    ("장시작전", MARKET_CLOSED),
-    ("주문가능시간", MARKET_CLOSED),
-    ("종목코드", UNKNOWN_TICKER),
-    ("매매불가", NOT_TRADABLE),
+    ("주문가능금액", ReasonCode.INSUFFICIENT_CASH),
+    ("매수가능금액", ReasonCode.INSUFFICIENT_CASH),
+    ("주문가능수량", ReasonCode.INSUFFICIENT_POSITION),
+    ("매도가능수량", ReasonCode.INSUFFICIENT_POSITION),
+    ("잔고", ReasonCode.INSUFFICIENT_POSITION),
+    ("장운영", ReasonCode.MARKET_CLOSED),
+    ("장종료", ReasonCode.MARKET_CLOSED),
+    ("장시작전", ReasonCode.MARKET_CLOSED),
+    ("주문가능시간", ReasonCode.MARKET_CLOSED),
+    ("종목코드", ReasonCode.UNKNOWN_TICKER),
+    ("매매불가", ReasonCode.NOT_TRADABLE),
 )
 
 
@@ -105,13 +98,13 @@ class KisOutcomeUnknownError(YquantError):
     """An order request left this process and no answer said it was refused: ask, never resend."""
 
 
-def reject_reason(code: str, message: str) -> str:
+def reject_reason(code: str, message: str) -> ReasonCode:
     if code in _REJECT_BY_CODE:
         return _REJECT_BY_CODE[code]
     for needle, reason in _REJECT_BY_TEXT:
         if needle in message:
             return reason
-    return BROKER_REJECTED
+    return ReasonCode.BROKER_REJECTED
 
 
 def refused(rt_cd: str, failure: KisFailure) -> bool:

@@ -18,9 +18,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from yquant.adapters.brokers.kis.errors import BROKER_REJECTED, reject_reason
+from yquant.adapters.brokers.kis.errors import reject_reason
 from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, VenueOrder
 from yquant.domain.model import CURRENCY, Fill, Market, Order, OrderStatus, OrderType
+from yquant.domain.reasons import ReasonCode
 from yquant.ports import BrokerOrder
 
 _PRICE_PLACES = {"KRW": Decimal("0.01"), "USD": Decimal("0.0001")}
@@ -84,7 +85,9 @@ def to_broker_order(
     avg = (row.filled_amount / row.filled_quantity) if row.filled_quantity else None
     reason = None
     if status is OrderStatus.REJECTED:
-        reason = reject_reason("", row.reject_text) if row.reject_text else BROKER_REJECTED
+        reason = (
+            reject_reason("", row.reject_text) if row.reject_text else ReasonCode.BROKER_REJECTED
+        )
     return BrokerOrder(
         client_order_id=order.client_order_id,
         status=status,

@@ -1,0 +1,94 @@
+"""Every reason yQuant gives for refusing something, one code each.
+
+A code is what the signal log, the order log, the order queue, the JSON replies and the journal
+store, and what operators search the logs by: the values are stable strings, never renamed. The
+operator's words for each code live in ``entrypoints/i18n.py`` (its test walks this enum).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    # ---- the webhook: the request itself ---------------------------------------------------
+    BAD_SECRET = "bad_secret"
+    SOURCE_NOT_ALLOWED = "source_not_allowed"
+    NOT_FOUND = "not_found"  # an unknown webhook path; a broker with no such order
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BODY_TOO_LARGE = "body_too_large"
+    THROTTLED = "throttled"
+    CLIENT_DISCONNECTED = "client_disconnected"
+    NOT_RECORDED = "not_recorded"  # neither the database nor the journal took the alert
+
+    # ---- the alert's body ------------------------------------------------------------------
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    BAD_FIELD = "bad_field"
+    BAD_ACTION = "bad_action"
+    BAD_QUANTITY = "bad_quantity"
+    BAD_PRICE = "bad_price"
+    UNKNOWN_EXCHANGE = "unknown_exchange"
+    UNRESOLVED_PLACEHOLDER = "unresolved_placeholder"
+    STALE = "stale"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    DUPLICATE = "duplicate"  # a repeat of a recorded signal: answered 200, nothing created
+    NOT_REBUILDABLE = "not_rebuildable"  # a stored signal whose fields no longer parse
+
+    # ---- the catalog -------------------------------------------------------------------------
+    UNKNOWN_TICKER = "unknown_ticker"
+    AMBIGUOUS_TICKER = "ambiguous_ticker"
+    NOT_TRADABLE = "not_tradable"
+
+    # ---- the engine, the market and the order queue ------------------------------------------
+    STALE_SIGNAL = "stale_signal"
+    NO_ACCOUNTS = "no_accounts"
+    MARKET_CLOSED = "market_closed"
+    QUEUED = "queued"  # not a refusal: decided again at the next open
+    QUEUE_EXPIRED = "queue_expired"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    REJECTED = "rejected"  # refused at release with no more specific reason
+    GATEWAY_NOT_RUNNING = "gateway_not_running"
+
+    # ---- risk limits and the kill switch -----------------------------------------------------
+    HALTED = "halted"
+    REDUCE_ONLY = "reduce_only"
+    SAME_DIRECTION = "same_direction"
+    ORDER_WORKING = "order_working"
+    ORDER_RATE_LIMIT = "order_rate_limit"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION_SHARE = "max_position_share"
+
+    # ---- sizing (the capped_by_* codes are notes on an order that was made smaller) ----------
+    NO_QUANTITY = "no_quantity"
+    NO_POSITION = "no_position"
+    NO_PRICE = "no_price"
+    NO_AMOUNT = "no_amount"
+    NO_TARGET = "no_target"
+    AT_TARGET = "at_target"
+    INSUFFICIENT_CASH = "insufficient_cash"
+    BELOW_MINIMUM = "below_minimum"
+    CAPPED_BY_CASH = "capped_by_cash"
+    CAPPED_BY_HOLDINGS = "capped_by_holdings"
+
+    # ---- the gateway and the brokers ---------------------------------------------------------
+    STALE_ORDER = "stale_order"
+    NOT_PLACED = "not_placed"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    INSUFFICIENT_POSITION = "insufficient_position"
+    BROKER_HALTED = "broker_halted"
+    BROKER_REJECTED = "broker_rejected"
+    UNSUPPORTED_ORDER = "unsupported_order"
+
+    # ---- the kill-switch control (the API answers the code and an English message) -----------
+    UNKNOWN_SCOPE = "unknown_scope"
+    REASON_REQUIRED = "reason_required"
+    REASON_TOO_LONG = "reason_too_long"
+    JSON_REQUIRED = "json_required"
+    CROSS_ORIGIN = "cross_origin"
+    BAD_REQUEST = "bad_request"
+    DATABASE_UNAVAILABLE = "database_unavailable"
