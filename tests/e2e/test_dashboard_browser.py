@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import YquantUp, record_rows, refused_order, wait_until
-from yquant import i18n
 from yquant.domain.reasons import ReasonCode
+from yquant.entrypoints import i18n
 from yquant.services.records import order_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

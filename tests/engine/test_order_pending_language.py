@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import gateway_alive, yquant_env
-from yquant import i18n
-from yquant.entrypoints import cli
+from yquant.entrypoints import cli, i18n
 
 
 @pytest.mark.parametrize("language", ["ko", "en"])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import record_rows, refused_order, yquant, yquant_env
-from yquant import i18n
 from yquant.domain.model import SignalStatus
 from yquant.domain.reasons import ReasonCode
+from yquant.entrypoints import i18n
 from yquant.services.records import order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)

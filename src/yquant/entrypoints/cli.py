@@ -17,8 +17,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from yquant import __version__, i18n
-from yquant.entrypoints import commands
+from yquant import __version__
+from yquant.entrypoints import commands, i18n
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import Settings, load_settings, masked, webhook_secret
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from yquant import i18n
 from yquant.domain.model import Market, Side
+from yquant.entrypoints import i18n
 from yquant.errors import YquantError
 from yquant.settings import Settings
 

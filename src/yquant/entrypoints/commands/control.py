@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from yquant import i18n
 from yquant.domain.risk import KillState
+from yquant.entrypoints import i18n
 from yquant.settings import Settings
 
 COMMANDS = {

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from yquant import i18n
+from yquant.entrypoints import i18n
 from yquant.settings import Settings
 
 WORKERS = ("blue", "green")

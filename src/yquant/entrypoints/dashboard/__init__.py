@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from yquant import health, i18n, views
+from yquant import health, views
 from yquant.bootstrap import Runtime, build
+from yquant.entrypoints import i18n
 from yquant.entrypoints.dashboard.control import allowed_hosts, control_routes, switches
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks

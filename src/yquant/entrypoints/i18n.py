@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from yquant.domain.model import Action, OrderStatus, Side, SignalStatus
+from yquant.domain.reasons import ReasonCode
+
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "title": "yQuant dashboard",
@@ -151,100 +156,137 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-# Codes the operator sees: statuses, reason codes, health checks and control errors. English
-# shows the code itself; a code missing here is shown as it is (operators search logs by code).
+# ---- codes: statuses, sides, reasons and health checks ---------------------------------------
+# English shows a code as it is: the code is its own English label (operators search the logs
+# and the JSON output by it). Korean has a word for every one; `label` falls back to the code.
+
+STATUS_LABELS: dict[str, str] = {
+    # signals (SignalStatus), orders (OrderStatus) and the order queue's states
+    SignalStatus.ACCEPTED: "접수됨",
+    SignalStatus.ORDERED: "주문됨",
+    SignalStatus.REJECTED: "거부됨",
+    OrderStatus.NEW: "신규",
+    OrderStatus.SUBMITTED: "전송됨",
+    OrderStatus.PARTIALLY_FILLED: "일부 체결",
+    OrderStatus.FILLED: "체결 완료",
+    OrderStatus.CANCELLED: "취소됨",
+    OrderStatus.EXPIRED: "만료됨",
+    OrderStatus.UNKNOWN: "결과 확인 중",
+    "queued": "다음 개장 때 주문 예정",
+    "releasing": "주문 전환 중",
+    "released": "주문 전환됨",
+}
+
+SIDE_LABELS: dict[str, str] = {
+    Side.BUY: "매수",
+    Side.SELL: "매도",
+    Action.EXIT: "청산",
+}
+
+REASON_LABELS: dict[ReasonCode, str] = {
+    # the webhook: the request itself
+    ReasonCode.BAD_SECRET: "시크릿 불일치",
+    ReasonCode.SOURCE_NOT_ALLOWED: "허용되지 않은 발신 주소",
+    ReasonCode.NOT_FOUND: "찾을 수 없음",
+    ReasonCode.METHOD_NOT_ALLOWED: "허용되지 않은 요청 방식",
+    ReasonCode.UNSUPPORTED_MEDIA_TYPE: "지원하지 않는 본문 형식",
+    ReasonCode.BODY_TOO_LARGE: "요청 본문이 너무 큼",
+    ReasonCode.THROTTLED: "요청 과다",
+    ReasonCode.CLIENT_DISCONNECTED: "연결 끊김",
+    ReasonCode.NOT_RECORDED: "기록 실패",
+    # the alert's body
+    ReasonCode.MALFORMED_JSON: "잘못된 JSON",
+    ReasonCode.NOT_AN_OBJECT: "JSON 객체가 아님",
+    ReasonCode.MISSING_FIELD: "필수 항목 누락",
+    ReasonCode.BAD_FIELD: "잘못된 항목",
+    ReasonCode.BAD_ACTION: "잘못된 매매 동작",
+    ReasonCode.BAD_QUANTITY: "잘못된 수량",
+    ReasonCode.BAD_PRICE: "잘못된 가격",
+    ReasonCode.UNKNOWN_EXCHANGE: "알 수 없는 거래소",
+    ReasonCode.UNRESOLVED_PLACEHOLDER: "치환되지 않은 자리표시자",
+    ReasonCode.STALE: "오래된 알림",
+    ReasonCode.CURRENCY_MISMATCH: "통화 불일치",
+    ReasonCode.DUPLICATE: "중복 알림",
+    ReasonCode.NOT_REBUILDABLE: "저장된 신호 복원 불가",
+    # the catalog
+    ReasonCode.UNKNOWN_TICKER: "알 수 없는 종목",
+    ReasonCode.AMBIGUOUS_TICKER: "종목 모호",
+    ReasonCode.NOT_TRADABLE: "거래 불가 종목",
+    # the engine, the market and the order queue
+    ReasonCode.STALE_SIGNAL: "오래된 신호",
+    ReasonCode.NO_ACCOUNTS: "대상 계좌 없음",
+    ReasonCode.MARKET_CLOSED: "휴장",
+    ReasonCode.QUEUED: "다음 개장 때 주문 예정",
+    ReasonCode.QUEUE_EXPIRED: "대기 주문 만료",
+    ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
+    ReasonCode.REJECTED: "거부됨",
+    ReasonCode.GATEWAY_NOT_RUNNING: "게이트웨이 미실행",
+    # risk limits and the kill switch
+    ReasonCode.HALTED: "거래 정지",
+    ReasonCode.REDUCE_ONLY: "축소만 허용",
+    ReasonCode.SAME_DIRECTION: "같은 방향 중복",
+    ReasonCode.ORDER_WORKING: "미체결 주문 있음",
+    ReasonCode.ORDER_RATE_LIMIT: "주문 빈도 제한",
+    ReasonCode.DAILY_LOSS_LIMIT: "일일 손실 한도",
+    ReasonCode.MAX_OPEN_POSITIONS: "최대 보유 종목 수",
+    ReasonCode.MAX_ORDER_NOTIONAL: "주문 금액 한도",
+    ReasonCode.MAX_POSITION_SHARE: "종목 비중 한도",
+    # sizing
+    ReasonCode.NO_QUANTITY: "수량 없음",
+    ReasonCode.NO_POSITION: "보유 없음",
+    ReasonCode.NO_PRICE: "시세 없음",
+    ReasonCode.NO_AMOUNT: "금액 없음",
+    ReasonCode.NO_TARGET: "목표 포지션 없음",
+    ReasonCode.AT_TARGET: "이미 목표 포지션",
+    ReasonCode.INSUFFICIENT_CASH: "현금 부족",
+    ReasonCode.BELOW_MINIMUM: "최소 수량 미만",
+    ReasonCode.CAPPED_BY_CASH: "현금 한도로 축소",
+    ReasonCode.CAPPED_BY_HOLDINGS: "보유 수량으로 축소",
+    # the gateway and the brokers
+    ReasonCode.STALE_ORDER: "오래된 주문",
+    ReasonCode.NOT_PLACED: "주문 미전송",
+    ReasonCode.BROKER_UNAVAILABLE: "브로커 연결 불가",
+    ReasonCode.INSUFFICIENT_POSITION: "보유 수량 부족",
+    ReasonCode.BROKER_HALTED: "브로커 주문 정지",
+    ReasonCode.BROKER_REJECTED: "브로커 거부",
+    ReasonCode.UNSUPPORTED_ORDER: "지원하지 않는 주문",
+    # the kill-switch control (the API answers the code and an English message)
+    ReasonCode.UNKNOWN_SCOPE: "알 수 없는 계좌입니다",
+    ReasonCode.REASON_REQUIRED: "사유를 입력해야 합니다",
+    ReasonCode.REASON_TOO_LONG: "사유가 너무 깁니다",
+    ReasonCode.JSON_REQUIRED: "JSON 요청만 받습니다",
+    ReasonCode.CROSS_ORIGIN: "다른 출처의 요청은 거부됩니다",
+    ReasonCode.BAD_REQUEST: "범위, 상태(active|reduce_only|halted), 사유를 주세요",
+    ReasonCode.DATABASE_UNAVAILABLE: "데이터베이스에 연결할 수 없습니다",
+}
+
+HEALTH_LABELS: dict[str, str] = {
+    "up": "정상",
+    "down": "중단",
+    "database": "데이터베이스",
+    "valkey": "메시지 버스(Valkey)",
+    "journal": "저널",
+    "webhook": "웹훅",
+    "engine": "엔진",
+    "gateway": "게이트웨이",
+    "dashboard": "대시보드",
+}
+
+
+def _merged(*tables: Mapping[str, str]) -> dict[str, str]:
+    """One table of words by code; a code in two tables (``rejected`` is a status and a reason,
+    ``queued`` a queue state and a reason) has one word in both."""
+    merged: dict[str, str] = {}
+    for table in tables:
+        for code, word in table.items():
+            if merged.setdefault(str(code), word) != word:
+                raise ValueError(f"two words for the code {code!r}")
+    return merged
+
+
 CODES: dict[str, dict[str, str]] = {
     "en": {},
-    "ko": {
-        # signal and order statuses
-        "accepted": "접수됨",
-        "ordered": "주문됨",
-        "rejected": "거부됨",
-        "new": "신규",
-        "submitted": "전송됨",
-        "partially_filled": "일부 체결",
-        "filled": "체결 완료",
-        "cancelled": "취소됨",
-        "expired": "만료됨",
-        "unknown": "결과 확인 중",
-        "released": "주문 전환됨",
-        "releasing": "주문 전환 중",
-        # alerts
-        "malformed_json": "잘못된 JSON",
-        "not_an_object": "JSON 객체가 아님",
-        "missing_field": "필수 항목 누락",
-        "bad_field": "잘못된 항목",
-        "bad_action": "잘못된 매매 동작",
-        "bad_quantity": "잘못된 수량",
-        "bad_price": "잘못된 가격",
-        "unknown_exchange": "알 수 없는 거래소",
-        "unresolved_placeholder": "치환되지 않은 자리표시자",
-        "bad_secret": "시크릿 불일치",
-        "stale": "오래된 알림",
-        "currency_mismatch": "통화 불일치",
-        "duplicate": "중복 알림",
-        "throttled": "요청 과다",
-        "client_disconnected": "연결 끊김",
-        "not_recorded": "기록 실패",
-        # risk
-        "halted": "거래 정지",
-        "reduce_only": "축소만 허용",
-        "same_direction": "같은 방향 중복",
-        "order_working": "미체결 주문 있음",
-        "order_rate_limit": "주문 빈도 제한",
-        "daily_loss_limit": "일일 손실 한도",
-        "max_open_positions": "최대 보유 종목 수",
-        "max_order_notional": "주문 금액 한도",
-        "max_position_share": "종목 비중 한도",
-        # sizing
-        "no_quantity": "수량 없음",
-        "no_position": "보유 없음",
-        "no_price": "시세 없음",
-        "no_amount": "금액 없음",
-        "no_target": "목표 포지션 없음",
-        "at_target": "이미 목표 포지션",
-        "insufficient_cash": "현금 부족",
-        "below_minimum": "최소 수량 미만",
-        "capped_by_cash": "현금 한도로 축소",
-        "capped_by_holdings": "보유 수량으로 축소",
-        # engine, queue, gateway, brokers
-        "queued": "다음 개장 때 주문 예정",
-        "queue_expired": "대기 주문 만료",
-        "unknown_account": "알 수 없는 계좌",
-        "no_accounts": "대상 계좌 없음",
-        "stale_signal": "오래된 신호",
-        "not_placed": "주문 미전송",
-        "stale_order": "오래된 주문",
-        "broker_unavailable": "브로커 연결 불가",
-        "insufficient_position": "보유 수량 부족",
-        "broker_halted": "브로커 주문 정지",
-        "broker_rejected": "브로커 거부",
-        "unsupported_order": "지원하지 않는 주문",
-        "market_closed": "휴장",
-        "not_tradable": "거래 불가 종목",
-        "unknown_ticker": "알 수 없는 종목",
-        "ambiguous_ticker": "종목 모호",
-        "not_found": "주문 없음",
-        "gateway_not_running": "게이트웨이 미실행",
-        # health
-        "up": "정상",
-        "down": "중단",
-        "database": "데이터베이스",
-        "valkey": "메시지 버스(Valkey)",
-        "journal": "저널",
-        "webhook": "웹훅",
-        "engine": "엔진",
-        "gateway": "게이트웨이",
-        "dashboard": "대시보드",
-        # kill-switch control errors (the API answers the code and an English message)
-        "unknown_scope": "알 수 없는 계좌입니다",
-        "reason_required": "사유를 입력해야 합니다",
-        "reason_too_long": "사유가 너무 깁니다",
-        "json_required": "JSON 요청만 받습니다",
-        "cross_origin": "다른 출처의 요청은 거부됩니다",
-        "bad_request": "범위, 상태(active|reduce_only|halted), 사유를 주세요",
-        "database_unavailable": "데이터베이스에 연결할 수 없습니다",
-    },
+    "ko": _merged(STATUS_LABELS, SIDE_LABELS, REASON_LABELS, HEALTH_LABELS),
 }
 
 
