@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from yquant.domain.model import Fill, Instrument, Market, Order, OrderStatus
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerOrder:
-    """What the broker says about one of our orders."""
-
-    client_order_id: str
-    status: OrderStatus
-    filled_quantity: Decimal
-    avg_fill_price: Decimal | None
-    broker_order_id: str | None = None
-    reason: str | None = None
-    fills: tuple[Fill, ...] = field(default_factory=tuple)
+# BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
+from yquant.domain.model import BrokerOrder, Instrument, Market, Order
 
 
 @dataclass(frozen=True, slots=True)

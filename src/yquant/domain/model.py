@@ -1,10 +1,10 @@
-"""Values of the trading core: alerts, orders, fills, and the order state machine."""
+"""Values of the trading core: alerts, orders, fills, broker reports and the order state machine."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -60,55 +60,14 @@ FINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
 )
 
-# Which state may follow which. UNKNOWN is entered when a submit's outcome is not known and
-# left only by asking the broker. Once the broker has acknowledged an order its existence is
-# known: a cancel whose outcome is unknown leaves the order in its last known state.
-_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.NEW: frozenset({OrderStatus.SUBMITTED, OrderStatus.REJECTED}),
-    OrderStatus.SUBMITTED: frozenset(
-        {
-            OrderStatus.ACCEPTED,
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.REJECTED,
-            OrderStatus.UNKNOWN,
-        }
-    ),
-    OrderStatus.UNKNOWN: frozenset(
-        {
-            OrderStatus.NEW,  # the broker has no trace of it: it was never placed
-            OrderStatus.ACCEPTED,
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.REJECTED,
-            OrderStatus.CANCELLED,
-            OrderStatus.EXPIRED,
-        }
-    ),
-    OrderStatus.ACCEPTED: frozenset(
-        {
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.CANCELLED,
-            OrderStatus.EXPIRED,
-        }
-    ),
-    OrderStatus.PARTIALLY_FILLED: frozenset(
-        {
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.CANCELLED,
-            OrderStatus.EXPIRED,
-        }
-    ),
-}
-
-
-def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
-    return current == new or new in _TRANSITIONS.get(current, frozenset())
-
-
-# Progress order used to make replays monotonic: a late, older update never wins.
+# How far along an order is: the one rule of the order state machine. A broker's report may
+# keep an order where it is or move it further along, never back (a late, older answer never
+# wins), and a final state is never left. UNKNOWN is entered when a submit's outcome is not known
+# and left only by asking the broker, whose answer is taken whatever it is (NEW included: the
+# broker has no trace of the order, it was never placed). An order may skip steps: a NEW order
+# found at the broker (sent by a worker that died before recording it) moves straight on.
+# The ranks are stored (orders.status_rank, which makes the database's upsert move forward only):
+# they are never renumbered.
 STATUS_RANK: dict[OrderStatus, int] = {
     OrderStatus.NEW: 0,
     OrderStatus.SUBMITTED: 1,
@@ -120,6 +79,16 @@ STATUS_RANK: dict[OrderStatus, int] = {
     OrderStatus.CANCELLED: 9,
     OrderStatus.EXPIRED: 9,
 }
+
+
+def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
+    if current is new:
+        return True
+    if current.is_final:
+        return False
+    if current is OrderStatus.UNKNOWN:
+        return True
+    return STATUS_RANK[new] >= STATUS_RANK[current]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +117,33 @@ class Alert:
     @property
     def currency(self) -> str:
         return CURRENCY[self.market]
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str  # unique per order: broker execution id or "<client_order_id>:<seq>"
+    client_order_id: str
+    account: str
+    ticker: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    currency: str
+    filled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """What the broker says about one of our orders (its report)."""
+
+    client_order_id: str
+    status: OrderStatus
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    broker_order_id: str | None = None
+    reason: str | None = None
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,22 +176,30 @@ class Order:
     def remaining(self) -> Decimal:
         return self.quantity - self.filled_quantity
 
+    @property
+    def status_rank(self) -> int:
+        return STATUS_RANK[self.status]
+
     def evolve(self, **changes: object) -> Order:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    def apply(self, report: BrokerOrder) -> Order:
+        """This order as the broker's report leaves it.
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    fill_id: str  # unique per order: broker execution id or "<client_order_id>:<seq>"
-    client_order_id: str
-    account: str
-    ticker: str
-    side: Side
-    quantity: Decimal
-    price: Decimal
-    commission: Decimal
-    currency: str
-    filled_at: datetime
+        The status moves only as ``can_transition`` allows: a report that would move the order
+        back (or out of a final state) is refused and the order keeps its status. The filled
+        quantity only grows; the average price, the broker's id and the reason are taken from
+        the report where it has them and kept where it does not. ``updated_at`` is the caller's.
+        """
+        status = report.status if can_transition(self.status, report.status) else self.status
+        return dataclasses.replace(
+            self,
+            status=status,
+            filled_quantity=max(report.filled_quantity, self.filled_quantity),
+            avg_fill_price=report.avg_fill_price if report.avg_fill_price else self.avg_fill_price,
+            broker_order_id=report.broker_order_id or self.broker_order_id,
+            reason=report.reason or self.reason,
+        )
 
 
 def client_order_id(signal_key: str, account: str) -> str:

@@ -34,7 +34,7 @@ from yquant import failpoints
 from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.recorder import Recorder
-from yquant.domain.model import STATUS_RANK, Order, OrderStatus
+from yquant.domain.model import Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.errors import (
@@ -244,20 +244,8 @@ class Gateway:
             await self._bus.publish(EXECUTIONS, fill_to_message(fill))
             self._published.add(fill.fill_id)
             new_fills = True
-        status = known.status
-        if (
-            STATUS_RANK[status] < STATUS_RANK[order.status]
-            and order.status is not OrderStatus.UNKNOWN
-        ):
-            status = order.status  # a lagging answer never moves an order back
-        filled = max(known.filled_quantity, order.filled_quantity)
-        updated = order.evolve(
-            status=status,
-            filled_quantity=filled,
-            avg_fill_price=known.avg_fill_price if known.avg_fill_price else order.avg_fill_price,
-            broker_order_id=known.broker_order_id or order.broker_order_id,
-            reason=known.reason or order.reason,
-        )
+        updated = order.apply(known)  # a lagging answer never moves an order back
+        status, filled = updated.status, updated.filled_quantity
         changed = (
             updated.status,
             updated.filled_quantity,

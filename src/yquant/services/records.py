@@ -10,7 +10,6 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from yquant.domain.model import (
-    STATUS_RANK,
     Action,
     Alert,
     Fill,
@@ -173,7 +172,7 @@ def order_row(order: Order) -> dict[str, Any]:
         "limit_price": order.limit_price,
         "reference_price": order.reference_price,
         "status": order.status.value,
-        "status_rank": STATUS_RANK[order.status],
+        "status_rank": order.status_rank,
         "filled_quantity": order.filled_quantity,
         "avg_fill_price": order.avg_fill_price,
         "broker_order_id": order.broker_order_id,
