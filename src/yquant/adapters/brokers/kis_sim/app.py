@@ -20,12 +20,16 @@ faults, and report what was received.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import secrets
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from email.utils import formatdate
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,33 +40,50 @@ from starlette.routing import Route
 from yquant.adapters.brokers.kis_sim import balances, views
 from yquant.adapters.brokers.kis_sim.exchange import KST, US_LISTINGS, Exchange, Refused
 
+DOMESTIC = "/uapi/domestic-stock/v1"
+OVERSEAS = "/uapi/overseas-stock/v1"
 REAL_TR = {
-    "/uapi/domestic-stock/v1/trading/order-cash": {
+    f"{DOMESTIC}/trading/order-cash": {
         "TTTC0012U": "buy",
         "TTTC0011U": "sell",
         "TTTC0802U": "buy",
         "TTTC0801U": "sell",
     },
-    "/uapi/domestic-stock/v1/trading/order-rvsecncl": {
-        "TTTC0013U": "cancel",
-        "TTTC0803U": "cancel",
+    # RVSE_CNCL_DVSN_CD in the body says which: 01 modify (정정), 02 cancel (취소)
+    f"{DOMESTIC}/trading/order-rvsecncl": {"TTTC0013U": "revise", "TTTC0803U": "revise"},
+    f"{DOMESTIC}/trading/inquire-daily-ccld": {
+        "TTTC0081R": "",  # within 3 months
+        "TTTC8001R": "",
+        "CTSC9215R": "",  # older than 3 months
+        "CTSC9115R": "",
     },
-    "/uapi/domestic-stock/v1/trading/inquire-daily-ccld": {"TTTC0081R": "", "TTTC8001R": ""},
-    "/uapi/domestic-stock/v1/trading/inquire-balance": {"TTTC8434R": ""},
-    "/uapi/domestic-stock/v1/trading/inquire-psbl-order": {"TTTC8908R": ""},
-    "/uapi/domestic-stock/v1/quotations/inquire-price": {"FHKST01010100": ""},
-    "/uapi/overseas-stock/v1/trading/order": {"TTTT1002U": "buy", "TTTT1006U": "sell"},
-    "/uapi/overseas-stock/v1/trading/order-rvsecncl": {"TTTT1004U": "cancel"},
-    "/uapi/overseas-stock/v1/trading/inquire-ccnl": {"TTTS3035R": ""},
-    "/uapi/overseas-stock/v1/trading/inquire-balance": {"TTTS3012R": ""},
-    "/uapi/overseas-stock/v1/trading/inquire-present-balance": {"CTRP6504R": ""},
+    f"{DOMESTIC}/trading/inquire-psbl-rvsecncl": {"TTTC0084R": "", "TTTC8036R": ""},
+    f"{DOMESTIC}/trading/inquire-psbl-sell": {"TTTC8408R": ""},
+    f"{DOMESTIC}/trading/inquire-balance": {"TTTC8434R": ""},
+    f"{DOMESTIC}/trading/inquire-psbl-order": {"TTTC8908R": ""},
+    f"{DOMESTIC}/quotations/inquire-price": {"FHKST01010100": ""},
+    f"{OVERSEAS}/trading/order": {"TTTT1002U": "buy", "TTTT1006U": "sell"},
+    f"{OVERSEAS}/trading/order-rvsecncl": {"TTTT1004U": "revise"},
+    f"{OVERSEAS}/trading/inquire-ccnl": {"TTTS3035R": ""},
+    f"{OVERSEAS}/trading/inquire-nccs": {"TTTS3018R": ""},
+    f"{OVERSEAS}/trading/inquire-balance": {"TTTS3012R": ""},
+    f"{OVERSEAS}/trading/inquire-present-balance": {"CTRP6504R": ""},
+    f"{OVERSEAS}/trading/inquire-psamount": {"TTTS3007R": ""},
     "/uapi/overseas-price/v1/quotations/price": {"HHDFS00000300": ""},
+}
+# KIS's paper domain does not offer these ("모의투자 미지원").
+REAL_ONLY = {
+    f"{DOMESTIC}/trading/inquire-psbl-rvsecncl",
+    f"{DOMESTIC}/trading/inquire-psbl-sell",
 }
 PAPER_TR = {
     path: {("V" + t[1:] if t[0] in "TJC" else t): side for t, side in ids.items()}
     for path, ids in REAL_TR.items()
+    if path not in REAL_ONLY
 }
-PAPER_TR["/uapi/overseas-stock/v1/trading/order"] = {"VTTT1002U": "buy", "VTTT1001U": "sell"}
+PAPER_TR[f"{OVERSEAS}/trading/order"] = {"VTTT1002U": "buy", "VTTT1001U": "sell"}
+HASHKEY = "/uapi/hashkey"
+JSON_TYPE = "application/json; charset=UTF-8"
 
 
 @dataclass
@@ -71,6 +92,9 @@ class SimConfig:
     rate_limit_per_s: int = 18  # KIS since 2026-04: 18/s real, 1/s paper
     token_ttl_s: int = 86_400
     token_min_interval_s: float = 60.0  # "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"
+    # KIS: a token asked for again within 6 hours of its issuance is the same token (while it
+    # is still valid); only later does a request issue a new one.
+    token_reuse_s: float = 6 * 3600.0
     order_delay_s: float = 0.0  # fault: order processed, answer delayed by this much
     ccld_lag_s: float = 0.0  # fault: orders younger than this are missing from inquiries
     # fault: the next order is processed, then answered with this instead of KIS's ack:
@@ -79,8 +103,22 @@ class SimConfig:
     page_sizes: dict[str, int] = field(default_factory=dict)
 
     def page(self, name: str) -> int:
-        real = {"ccld": 100, "balance": 50, "us_ccnl": 100, "us_balance": 50}
-        paper = {"ccld": 15, "balance": 20, "us_ccnl": 15, "us_balance": 20}
+        real = {
+            "ccld": 100,
+            "balance": 50,
+            "rvsecncl": 50,
+            "us_ccnl": 100,
+            "us_nccs": 100,
+            "us_balance": 50,
+        }
+        paper = {
+            "ccld": 15,
+            "balance": 20,
+            "rvsecncl": 20,
+            "us_ccnl": 15,
+            "us_nccs": 15,
+            "us_balance": 20,
+        }
         return self.page_sizes.get(name) or (real if self.environment == "real" else paper)[name]
 
 
@@ -88,8 +126,9 @@ class SimConfig:
 class AppKey:
     secret: str
     accounts: set[tuple[str, str]]
-    issued_at: float | None = None
+    issued_at: float | None = None  # last successful token request (the once-a-minute rule)
     token: str | None = None
+    token_born: float | None = None  # when ``token`` was issued (the 6-hour reuse rule)
     calls: deque[float] = field(default_factory=deque)
 
 
@@ -103,7 +142,13 @@ class KisSimulator:
         self.tokens: dict[str, tuple[str, datetime]] = {}  # token -> (app key, expires_at)
         self.received: list[tuple[str, str]] = []  # (path, tr_id) of every accepted call
         self.received_at: list[float] = []  # time.time() of each of them
-        self.stats = {"rate_limited": 0, "tokens_issued": 0, "token_refused": 0, "expired_token": 0}
+        self.stats = {
+            "rate_limited": 0,
+            "tokens_issued": 0,
+            "tokens_repeated": 0,
+            "token_refused": 0,
+            "expired_token": 0,
+        }
 
     def add_app(
         self,
@@ -136,11 +181,22 @@ class KisSimulator:
             self.stats["token_refused"] += 1
             return _token_error("EGW00133", "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)")
         key.issued_at = now
-        token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9." + secrets.token_urlsafe(48)
-        expires_at = datetime.now(UTC) + timedelta(seconds=self.config.token_ttl_s)
-        self.tokens[token] = (str(body["appkey"]), expires_at)
-        key.token = token
-        self.stats["tokens_issued"] += 1
+        current = self.tokens.get(key.token or "")
+        if (
+            key.token is not None
+            and key.token_born is not None
+            and current is not None
+            and now - key.token_born < self.config.token_reuse_s
+            and current[1] > datetime.now(UTC)
+        ):
+            token, expires_at = key.token, current[1]  # within 6 hours: the same token
+            self.stats["tokens_repeated"] += 1
+        else:
+            token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9." + secrets.token_urlsafe(48)
+            expires_at = datetime.now(UTC) + timedelta(seconds=self.config.token_ttl_s)
+            self.tokens[token] = (str(body["appkey"]), expires_at)
+            key.token, key.token_born = token, now
+            self.stats["tokens_issued"] += 1
         return JSONResponse(
             {
                 "access_token": token,
@@ -148,20 +204,38 @@ class KisSimulator:
                     "%Y-%m-%d %H:%M:%S"
                 ),
                 "token_type": "Bearer",
-                "expires_in": self.config.token_ttl_s,
+                "expires_in": max(round((expires_at - datetime.now(UTC)).total_seconds()), 0),
             }
         )
 
     # ---- every other KIS call --------------------------------------------------------------
 
+    def _credentials(self, headers: Any) -> AppKey:
+        key = self.keys.get(headers.get("appkey", ""))
+        if key is None:
+            raise Refused("EGW00103", "유효하지 않은 AppKey입니다.", 500)
+        if headers.get("appsecret") != key.secret:
+            raise Refused("EGW00105", "유효하지 않은 AppSecret입니다.", 500)
+        return key
+
+    async def hashkey(self, request: Request) -> Response:
+        """``/uapi/hashkey``: the hash of a POST body, for the ``hashkey`` header of that POST
+        (optional at KIS; when sent, the POST's body must be the bytes that were hashed)."""
+        try:
+            self._credentials(request.headers)
+        except Refused as exc:
+            return _fail(exc.code, exc.message, exc.http_status)
+        raw = await request.body()
+        body = _json_object(raw)
+        return JSONResponse({"BODY": body, "HASH": _hash(raw)})
+
     async def handle(self, request: Request) -> Response:
         path = request.url.path
         headers = request.headers
-        key = self.keys.get(headers.get("appkey", ""))
-        if key is None:
-            return _fail("EGW00103", "유효하지 않은 AppKey입니다.", 500)
-        if headers.get("appsecret") != key.secret:
-            return _fail("EGW00105", "유효하지 않은 AppSecret입니다.", 500)
+        try:
+            key = self._credentials(headers)
+        except Refused as exc:
+            return _fail(exc.code, exc.message, exc.http_status)
         auth = headers.get("authorization", "")
         owner = self.tokens.get(auth.removeprefix("Bearer ").strip())
         if not auth.startswith("Bearer ") or owner is None or owner[0] != headers["appkey"]:
@@ -173,21 +247,32 @@ class KisSimulator:
             self.stats["rate_limited"] += 1
             return _fail("EGW00201", "초당 거래건수를 초과하였습니다.", 500)
         tr_id = headers.get("tr_id", "")
-        table = REAL_TR if self.config.environment == "real" else PAPER_TR
-        other = PAPER_TR if self.config.environment == "real" else REAL_TR
+        paper = self.config.environment == "paper"
+        table = PAPER_TR if paper else REAL_TR
+        other = REAL_TR if paper else PAPER_TR
+        if paper and path in REAL_ONLY:
+            # The simulator's own code: KIS's for this refusal is not documented.
+            return _fail("SIM00013", "모의투자에서는 해당업무가 제공되지 않습니다.", 500)
         if tr_id not in table.get(path, {}):
             if tr_id in other.get(path, {}):
-                env = "모의투자" if self.config.environment == "paper" else "실전투자"
+                env = "모의투자" if paper else "실전투자"
                 return _fail("", f"{env} TR 이 아닙니다.", 500)
             return _fail("OPSQ0002", "없는 서비스 코드 입니다", 500)
         if headers.get("custtype") not in ("P", "B"):
             return _fail("OPSQ2001", "ERROR : INPUT_FIELD_NAME custtype", 500)
+        purpose = table[path][tr_id]
+        writes = purpose != ""
+        if (request.method == "POST") != writes:
+            return _fail("SIM00012", f"{request.method} 방식으로 호출할 수 없는 서비스입니다", 405)
         self.received.append((path, tr_id))
         self.received_at.append(time.time())
-        purpose = table[path][tr_id]
         try:
-            if request.method == "POST":
-                body = await _body(request)
+            if writes:
+                raw = await request.body()
+                sent_hash = headers.get("hashkey", "")
+                if sent_hash and sent_hash != _hash(raw):
+                    raise Refused("EGW00131", "유효하지 않은 hashkey 입니다.", 500)
+                body = _json_object(raw)
                 for name, value in body.items():
                     if name != name.upper() or not isinstance(value, str):
                         raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
@@ -209,6 +294,7 @@ class KisSimulator:
         return True
 
     def _account(self, key: AppKey, fields: dict[str, str]) -> tuple[str, str]:
+        fields = views.upper_keys(fields)
         account = (fields.get("CANO", ""), fields.get("ACNT_PRDT_CD", ""))
         if account not in key.accounts:
             raise Refused("OPSQ2000", "ERROR : INPUT INVALID_CHECK_ACNO")
@@ -218,10 +304,19 @@ class KisSimulator:
         account = (body["CANO"], body["ACNT_PRDT_CD"])
         paper = self.config.environment == "paper"
         branch = "00950" if paper else "06010"
-        if purpose == "cancel":
-            row = self.exchange.cancel(account, body.get("ORGN_ODNO", ""), branch)
-            return _ack(row.odno, branch, "APBK0013", "주문 전송 완료 되었습니다.", paper, "취소")
-        if path.endswith("order-cash"):
+        domestic = path.startswith(DOMESTIC)
+        if purpose == "revise":
+            code = body.get("RVSE_CNCL_DVSN_CD", "")
+            if code == "02":
+                row = views.cancel(self.exchange, account, body, branch, domestic)
+                word = "취소"
+            elif code == "01":
+                row = views.modify(self.exchange, account, body, branch, domestic)
+                word = "정정"
+            else:
+                raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME RVSE_CNCL_DVSN_CD")
+            return _ack(row.odno, branch, "APBK0013", "주문 전송 완료 되었습니다.", paper, word)
+        if domestic:
             order = views.place_domestic(self.exchange, account, purpose, body, branch, paper)
         else:
             order = views.place_overseas(self.exchange, account, purpose, body, branch)
@@ -234,42 +329,35 @@ class KisSimulator:
         return _ack(order.odno, branch, "APBK0013", "주문 전송 완료 되었습니다.", paper, word)
 
     def _get(self, path: str, key: AppKey, params: dict[str, str], tr_cont: str) -> JSONResponse:
+        ex, page = self.exchange, self.config.page
+        paper = self.config.environment == "paper"
         if path.endswith("inquire-price"):
-            return balances.domestic_price(self.exchange, params)
+            return balances.domestic_price(ex, params)
         if path.endswith("quotations/price"):
-            return balances.overseas_price(self.exchange, params)
+            return balances.overseas_price(ex, params)
         account = self._account(key, params)
         lag = self.config.ccld_lag_s
         if path.endswith("inquire-daily-ccld"):
-            return views.daily_ccld(
-                self.exchange, account, params, tr_cont, self.config.page("ccld"), lag
-            )
+            return views.daily_ccld(ex, account, params, tr_cont, page("ccld"), lag)
+        if path.endswith("inquire-psbl-rvsecncl"):
+            return views.psbl_rvsecncl(ex, account, params, tr_cont, page("rvsecncl"))
         if path.endswith("inquire-ccnl"):
-            return views.overseas_ccnl(
-                self.exchange,
-                account,
-                params,
-                tr_cont,
-                self.config.page("us_ccnl"),
-                lag,
-                self.config.environment == "paper",
-            )
+            return views.overseas_ccnl(ex, account, params, tr_cont, page("us_ccnl"), lag, paper)
+        if path.endswith("inquire-nccs"):
+            return views.overseas_nccs(ex, account, params, tr_cont, page("us_nccs"))
         if path.endswith("domestic-stock/v1/trading/inquire-balance"):
-            return balances.domestic_balance(
-                self.exchange, account, params, tr_cont, self.config.page("balance")
-            )
+            return balances.domestic_balance(ex, account, params, tr_cont, page("balance"))
         if path.endswith("inquire-psbl-order"):
-            return balances.buying_power(self.exchange, account, params)
+            return balances.buying_power(ex, account, params)
+        if path.endswith("inquire-psbl-sell"):
+            return balances.sellable(ex, account, params)
+        if path.endswith("inquire-psamount"):
+            return balances.overseas_buying_power(ex, account, params)
         if path.endswith("overseas-stock/v1/trading/inquire-balance"):
             return balances.overseas_balance(
-                self.exchange,
-                account,
-                params,
-                tr_cont,
-                self.config.page("us_balance"),
-                self.config.environment == "paper",
+                ex, account, params, tr_cont, page("us_balance"), paper
             )
-        return balances.present_balance(self.exchange, account)
+        return balances.present_balance(ex, account)
 
     # ---- control (not KIS) -----------------------------------------------------------------
 
@@ -319,22 +407,102 @@ class KisSimulator:
         return {"stats": dict(self.stats), "received": list(self.received), "orders": orders}
 
 
-def build_app(sim: KisSimulator) -> Starlette:
-    kis_paths = list(REAL_TR)
+def build_app(sim: KisSimulator) -> KisWire:
     routes = [
         Route("/oauth2/tokenP", sim.token, methods=["POST"]),
+        Route(HASHKEY, sim.hashkey, methods=["POST"]),
         Route("/_sim/{what}", sim.control, methods=["GET", "POST"]),
-        *(Route(p, sim.handle, methods=["GET", "POST"]) for p in kis_paths),
+        *(Route(p, sim.handle, methods=["GET", "POST"]) for p in REAL_TR),
     ]
-    return Starlette(routes=routes)
+    handlers: dict[Any, Any] = {
+        404: _not_found,
+        405: _not_allowed,
+        Exception: _crashed,
+    }
+    return KisWire(Starlette(routes=routes, exception_handlers=handlers))
+
+
+class KisWire:
+    """What every reply carries on the wire, the way KIS sends it.
+
+    Header names keep KIS's spelling: standard HTTP headers capitalised (``Content-Type:
+    application/json; charset=UTF-8``, ``Content-Length``, ``Date``), KIS's own in lowercase
+    with underscores (``tr_id``, ``tr_cont``, ``gt_uid``). KIS's sample client turns every
+    all-lowercase header name into an attribute name, so a lowercase ``content-type`` breaks it.
+    Every ``/uapi/`` reply, errors included, carries ``tr_id`` (the request's), ``tr_cont``
+    (``D`` unless the TR said more follows) and ``gt_uid`` (the request's, else a new one).
+    Needs a server that writes header names as given (uvicorn with ``http="h11"``; its
+    httptools writer lowercases them).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        asked = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
+        kis = scope["path"].startswith("/uapi/")
+
+        async def send_kis(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = _kis_headers(message.get("headers", []), asked, kis)
+            await send(message)
+
+        await self.app(scope, receive, send_kis)
+
+
+def _kis_headers(
+    given: list[tuple[bytes, bytes]], asked: dict[str, bytes], kis: bool
+) -> list[tuple[bytes, bytes]]:
+    out: dict[str, bytes] = {"Date": formatdate(usegmt=True).encode("latin-1")}
+    for raw, value in given:
+        name = raw.decode("latin-1").lower()
+        if name == "content-type" and value.startswith(b"application/json"):
+            value = JSON_TYPE.encode("latin-1")
+        out[_spelled(name)] = value
+    if kis:
+        out.setdefault("tr_id", asked.get("tr_id", b""))
+        out.setdefault("tr_cont", b"D")
+        out.setdefault("gt_uid", asked.get("gt_uid") or uuid.uuid4().hex.encode("latin-1"))
+    return [(k.encode("latin-1"), v) for k, v in out.items()]
+
+
+def _spelled(name: str) -> str:
+    if "_" in name:
+        return name  # KIS's own: tr_id, tr_cont, gt_uid
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _fail("OPSQ0002", "없는 서비스 코드 입니다", 404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    # The simulator's own code: KIS's for a wrong method is not documented.
+    return _fail("SIM00012", f"{request.method} 방식으로 호출할 수 없는 서비스입니다", 405)
+
+
+async def _crashed(request: Request, exc: Exception) -> Response:
+    return _fail("SIM00500", "시뮬레이터 내부 오류입니다", 500)
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    return _json_object(await request.body())
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        data = await request.json()
-    except (ValueError, InvalidOperation):
+        data = json.loads(raw or b"{}")
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _fail(code: str, message: str, status: int = 200) -> JSONResponse:
@@ -365,4 +533,4 @@ def _ack(odno: str, branch: str, code: str, message: str, paper: bool, word: str
     )
 
 
-__all__ = ["US_LISTINGS", "KisSimulator", "SimConfig", "build_app"]
+__all__ = ["US_LISTINGS", "KisSimulator", "KisWire", "SimConfig", "build_app"]

@@ -86,13 +86,21 @@ def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) ->
             raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
     if p["CMA_EVLU_AMT_ICLD_YN"] not in ("Y", "N") or p["OVRS_ICLD_YN"] not in ("Y", "N"):
         raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME CMA_EVLU_AMT_ICLD_YN")
+    kind = p["ORD_DVSN"]
+    if kind not in ("00", "01"):
+        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
     ticker = p["PDNO"].strip()
     with ex.lock:
         acct = ex.accounts[account]
         orderable = acct.cash["KRW"] - acct.reserved["KRW"]
         price = Decimal(0)
         if ticker:
-            price = _dec(p["ORD_UNPR"].strip() or "0", "ORD_UNPR") or ex.price("KR", ticker)
+            current = ex.price("KR", ticker)
+            if kind == "01":
+                # Market: counted at the upper-limit price, where KIS reserves a market buy.
+                price = ex.upper_limit("KR", current)
+            else:
+                price = _dec(p["ORD_UNPR"].strip() or "0", "ORD_UNPR") or current
         fee = 1 + ex.commission_rate
     quantity = orderable // (price * fee) if price else Decimal(0)
     out = {
@@ -108,6 +116,70 @@ def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) ->
         "cma_evlu_amt": "0",
         "ovrs_re_use_amt_wcrc": "0",
         "ord_psbl_frcr_amt_wcrc": "0",
+    }
+    return JSONResponse({"output": out, **OK})
+
+
+def sellable(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) -> JSONResponse:
+    """매도가능수량조회: what is held of one stock and how much of it can be sold now."""
+    p = upper_keys(raw)
+    ticker = p.get("PDNO", "")
+    if not ticker:
+        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME PDNO")
+    with ex.lock:
+        pos = ex.accounts[account].positions.get(("KR", ticker))
+        held = pos.quantity if pos else Decimal(0)
+        avg = pos.avg_price if pos else Decimal(0)
+        free = held - pos.reserved if pos else Decimal(0)
+        price = ex.price("KR", ticker)
+    out = {
+        "pdno": ticker,
+        "prdt_name": f"SIM {ticker}",
+        "buy_qty": "0",
+        "sll_qty": "0",
+        "cblc_qty": text_num(held),
+        "nsvg_qty": "0",
+        "ord_psbl_qty": text_num(free),
+        "pchs_avg_pric": text_num(avg, 4),
+        "pchs_amt": text_num(held * avg),
+        "now_pric": text_num(price),
+        "evlu_amt": text_num(held * price),
+        "evlu_pfls_amt": text_num(held * (price - avg)),
+        "evlu_pfls_rt": "0.00",
+    }
+    return JSONResponse({"output": out, **OK})
+
+
+def overseas_buying_power(
+    ex: Exchange, account: tuple[str, str], raw: dict[str, str]
+) -> JSONResponse:
+    """해외주식 매수가능금액조회: USD new orders can spend (the deposit less what open buys
+    hold) and the quantity of ITEM_CD that buys at OVRS_ORD_UNPR (blank: the current price)."""
+    p = upper_keys(raw)
+    code = p.get("OVRS_EXCG_CD", "")
+    if code not in ("NASD", "NYSE", "AMEX"):
+        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
+    ticker = p.get("ITEM_CD", "")
+    with ex.lock:
+        acct = ex.accounts[account]
+        orderable = acct.cash["USD"] - acct.reserved["USD"]
+        price = _dec(p.get("OVRS_ORD_UNPR", "").strip() or "0", "OVRS_ORD_UNPR")
+        if not price and ticker:
+            price = ex.price("US", ticker)
+        fee = 1 + ex.commission_rate
+    quantity = (orderable // (price * fee)) if price else Decimal(0)
+    out = {
+        "tr_crcy_cd": "USD",
+        "ord_psbl_frcr_amt": text_num(orderable, 2),
+        "sll_ruse_psbl_amt": "0.00",
+        "ovrs_ord_psbl_amt": text_num(orderable, 2),
+        "max_ord_psbl_qty": text_num(quantity),
+        "echm_af_ord_psbl_amt": "0.00",
+        "echm_af_ord_psbl_qty": "0",
+        "ord_psbl_qty": text_num(quantity),
+        "exrt": "1350.00000000",
+        "frcr_ord_psbl_amt1": text_num(orderable, 2),
+        "ovrs_max_ord_psbl_qty": text_num(quantity),
     }
     return JSONResponse({"output": out, **OK})
 

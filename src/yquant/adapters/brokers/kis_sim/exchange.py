@@ -97,6 +97,7 @@ class SimOrder:
     amount: Decimal = Decimal(0)
     cancelled: Decimal = Decimal(0)
     is_cancel: bool = False
+    is_modify: bool = False  # a working order that a modify (정정) made from ``original``
     original: str = ""
     steps_done: int = 0
 
@@ -204,7 +205,7 @@ class Exchange:
             now = datetime.now(UTC)
             price = self.price(market, ticker)
             if side == "buy":
-                basis = limit_price if limit_price is not None else self._upper_limit(market, price)
+                basis = limit_price if limit_price is not None else self.upper_limit(market, price)
                 need = quantity * basis * (1 + self.commission_rate)
                 if account.cash[currency] - account.reserved[currency] < need:
                     raise Refused("APBK0952", "주문가능금액을 초과 했습니다")
@@ -234,26 +235,40 @@ class Exchange:
             self._try_fill(order)
             return order
 
-    def cancel(self, key: tuple[str, str], odno: str, branch: str) -> SimOrder:
+    def _working(self, key: tuple[str, str], odno: str) -> SimOrder:
+        """The original order a modify or cancel names; it must still have quantity left."""
+        target = next(
+            (
+                o
+                for o in self.orders
+                if not o.is_cancel and o.account == key and o.odno.lstrip("0") == odno.lstrip("0")
+            ),
+            None,
+        )
+        if target is None:
+            raise Refused("SIM00002", "원주문번호가 존재하지 않습니다")
+        if target.remaining <= 0:
+            raise Refused("SIM00003", "정정취소가능수량이 없습니다")
+        return target
+
+    def _portion(self, target: SimOrder, quantity: Decimal | None) -> Decimal:
+        left = target.remaining
+        if quantity is None:
+            return left
+        if quantity <= 0 or quantity != quantity.to_integral_value() or quantity > left:
+            raise Refused("SIM00003", "정정취소가능수량이 없습니다")
+        return quantity
+
+    def cancel(
+        self, key: tuple[str, str], odno: str, branch: str, quantity: Decimal | None = None
+    ) -> SimOrder:
+        """Cancel ``quantity`` (None: all) of what is left of a working order (취소, code 02)."""
         with self.lock:
             self.release_due()
-            target = next(
-                (
-                    o
-                    for o in self.orders
-                    if not o.is_cancel
-                    and o.account == key
-                    and o.odno.lstrip("0") == odno.lstrip("0")
-                ),
-                None,
-            )
-            if target is None:
-                raise Refused("SIM00002", "원주문번호가 존재하지 않습니다")
-            if target.remaining <= 0:
-                raise Refused("SIM00003", "정정취소가능수량이 없습니다")
-            left = target.remaining
-            target.cancelled += left
-            self._release(target, left)
+            target = self._working(key, odno)
+            part = self._portion(target, quantity)
+            target.cancelled += part
+            self._release(target, part)
             row = SimOrder(
                 odno=self.next_odno(),
                 branch=branch,
@@ -262,13 +277,68 @@ class Exchange:
                 exchange=target.exchange,
                 ticker=target.ticker,
                 side=target.side,
-                quantity=left,
+                quantity=part,
                 limit_price=target.limit_price,
                 ordered_at=datetime.now(UTC),
                 is_cancel=True,
                 original=target.odno,
             )
             self.orders.append(row)
+            return row
+
+    def modify(
+        self,
+        key: tuple[str, str],
+        odno: str,
+        branch: str,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+    ) -> SimOrder:
+        """Modify (정정, code 01) ``quantity`` (None: all) of what is left of a working order to
+        a new price or type: that part leaves the original and becomes a new working order under
+        a new number whose ``original`` is the old one; what is filled stays filled."""
+        with self.lock:
+            self.release_due()
+            target = self._working(key, odno)
+            part = self._portion(target, quantity)
+            account = self.accounts[key]
+            need = Decimal(0)
+            if target.side == "buy":
+                price = self.price(target.market, target.ticker)
+                basis = (
+                    limit_price
+                    if limit_price is not None
+                    else self.upper_limit(target.market, price)
+                )
+                need = part * basis * (1 + self.commission_rate)
+                freed = target.reserved * part / target.remaining
+                spare = account.cash[target.currency] - account.reserved[target.currency]
+                if spare + freed < need:
+                    raise Refused("APBK0952", "주문가능금액을 초과 했습니다")
+            target.cancelled += part
+            self._release(target, part)
+            row = SimOrder(
+                odno=self.next_odno(),
+                branch=branch,
+                account=key,
+                market=target.market,
+                exchange=target.exchange,
+                ticker=target.ticker,
+                side=target.side,
+                quantity=part,
+                limit_price=limit_price,
+                ordered_at=datetime.now(UTC),
+                original=target.odno,
+                is_modify=True,
+            )
+            if target.side == "buy":
+                account.reserved[target.currency] += need
+                row.reserved = need
+            else:
+                account.positions[(target.market, target.ticker)].reserved += part
+                row.reserved = part
+            self.orders.append(row)
+            self._try_fill(row)
             return row
 
     def step(self) -> int:
@@ -290,7 +360,8 @@ class Exchange:
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _upper_limit(self, market: str, price: Decimal) -> Decimal:
+    def upper_limit(self, market: str, price: Decimal) -> Decimal:
+        """The price a market buy is reserved (and its buying power counted) at."""
         if market == "KR":
             raw = price * Decimal("1.3")
             return (raw / krx_tick(raw)).to_integral_value(ROUND_FLOOR) * krx_tick(raw)
@@ -325,7 +396,7 @@ class Exchange:
         key = (order.market, order.ticker)
         position = account.positions.setdefault(key, Position(exchange=order.exchange))
         if order.side == "buy":
-            share = order.reserved * quantity / (order.quantity - order.filled)
+            share = order.reserved * quantity / order.remaining
             order.reserved -= share
             account.reserved[order.currency] -= share
             account.cash[order.currency] -= gross + fee
@@ -342,9 +413,13 @@ class Exchange:
         order.amount += gross
 
     def _release(self, order: SimOrder, quantity: Decimal) -> None:
+        """Free what ``quantity`` of ``order`` held; call after moving it out of ``remaining``."""
         account = self.accounts[order.account]
         if order.side == "buy":
-            account.reserved[order.currency] -= order.reserved
+            left = order.remaining
+            share = order.reserved if left <= 0 else order.reserved * quantity / (left + quantity)
+            account.reserved[order.currency] -= share
+            order.reserved -= share
         else:
             account.positions[(order.market, order.ticker)].reserved -= quantity
-        order.reserved = Decimal(0)
+            order.reserved -= quantity

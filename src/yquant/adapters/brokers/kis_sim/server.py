@@ -34,14 +34,7 @@ class SimServer:
         self.sim = sim or KisSimulator()
         self.port = port or _free_port()
         self._server = uvicorn.Server(
-            uvicorn.Config(
-                build_app(self.sim),
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
+            server_config(build_app(self.sim), self.port, access_log=False)
         )
         self._thread: threading.Thread | None = None
 
@@ -84,6 +77,23 @@ def control(url: str, what: str, **body: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
+def server_config(app: Any, port: int, **extra: Any) -> uvicorn.Config:
+    """uvicorn as KIS looks on the wire: the h11 writer, which writes header names as the app
+    spells them (httptools lowercases them), and no ``date``/``server`` of its own (the app
+    sends ``Date`` as KIS does)."""
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="h11",
+        date_header=False,
+        server_header=False,
+        log_level="warning",
+        lifespan="off",
+        **extra,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sim.exchange.partial_steps = max(args.partial_steps, 1)
     sim.exchange.fill_interval_s = args.fill_interval_s
-    config = uvicorn.Config(
-        build_app(sim), host="127.0.0.1", port=args.port, log_level="warning", lifespan="off"
-    )
+    config = server_config(build_app(sim), args.port)
     logger.info("KIS simulator (%s) on http://127.0.0.1:%d", args.environment, args.port)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(uvicorn.Server(config).serve())

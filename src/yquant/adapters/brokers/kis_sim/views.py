@@ -57,16 +57,12 @@ def place_domestic(
     ticker = body.get("PDNO", "")
     if not (len(ticker) == 6 and ticker.isalnum()) and not (len(ticker) == 7 and ticker[0] == "Q"):
         raise Refused("APBK0656", "해당종목정보가 없습니다.")
-    kind = body.get("ORD_DVSN", "")
-    if kind not in ("00", "01"):
-        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
+    limit = _domestic_limit(body)
     quantity = _dec(body.get("ORD_QTY", ""), "ORD_QTY")
     if quantity <= 0 or quantity != quantity.to_integral_value():
         raise Refused("SIM00005", "주문수량을 확인하십시오")
-    limit = _dec(body.get("ORD_UNPR", "0"), "ORD_UNPR") if kind == "00" else None
-    if limit is not None and (limit <= 0 or limit % krx_tick(limit)):
-        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
-    if side == "sell" and body.get("SLL_TYPE", "01") not in ("01", "02", "05"):
+    # SLL_TYPE: 01 normal (the default: KIS's own sample sends it blank), 02, 05
+    if side == "sell" and (body.get("SLL_TYPE") or "01") not in ("01", "02", "05"):
         raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
     closed = (
         Refused("40580000", "모의투자 장종료 입니다.")
@@ -95,13 +91,10 @@ def place_overseas(
         raise Refused("APBK0656", "해당종목정보가 없습니다.")
     if body.get("ORD_DVSN") != "00" or body.get("ORD_SVR_DVSN_CD") != "0":
         raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
-    if side == "sell" and body.get("SLL_TYPE") != "00":
+    if side == "sell" and (body.get("SLL_TYPE") or "00") != "00":
         raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
     quantity = _dec(body.get("ORD_QTY", ""), "ORD_QTY")
-    limit = _dec(body.get("OVRS_ORD_UNPR", ""), "OVRS_ORD_UNPR")
-    places = -limit.as_tuple().exponent if isinstance(limit.as_tuple().exponent, int) else 0
-    if limit <= 0 or (limit >= 1 and places > 2) or places > 4:
-        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
+    limit = _us_price(body)
     if quantity <= 0 or quantity != quantity.to_integral_value():
         raise Refused("SIM00005", "주문수량을 확인하십시오")
     closed = Refused("EGW00202", "GW라우팅 중 오류가 발생했습니다.", 500)
@@ -116,6 +109,78 @@ def place_overseas(
         branch=branch,
         closed=closed,
     )
+
+
+def _us_price(body: dict[str, str]) -> Decimal:
+    limit = _dec(body.get("OVRS_ORD_UNPR", ""), "OVRS_ORD_UNPR")
+    places = -limit.as_tuple().exponent if isinstance(limit.as_tuple().exponent, int) else 0
+    if limit <= 0 or (limit >= 1 and places > 2) or places > 4:
+        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
+    return limit
+
+
+def _domestic_limit(body: dict[str, str]) -> Decimal | None:
+    kind = body.get("ORD_DVSN", "")
+    if kind not in ("00", "01"):
+        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
+    if kind == "01":
+        return None
+    limit = _dec(body.get("ORD_UNPR", "0"), "ORD_UNPR")
+    if limit <= 0 or limit % krx_tick(limit):
+        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
+    return limit
+
+
+def _revised_quantity(
+    body: dict[str, str], domestic: bool, ex: Exchange, odno: str
+) -> Decimal | None:
+    """How much a modify or cancel covers; None: all that is left.
+
+    Domestic: ``QTY_ALL_ORD_YN`` Y is all that is left (``ORD_QTY`` ignored), N is ``ORD_QTY``.
+    Overseas (no such field): ``ORD_QTY``; KIS's sample sends the order's quantity, so a
+    quantity at or above what is left (or "0") means all that is left."""
+    if domestic:
+        every = body.get("QTY_ALL_ORD_YN", "")
+        if every not in ("Y", "N"):
+            raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME QTY_ALL_ORD_YN")
+        return None if every == "Y" else _dec(body.get("ORD_QTY", ""), "ORD_QTY")
+    quantity = _dec(body.get("ORD_QTY", "") or "0", "ORD_QTY")
+    with ex.lock:
+        left = next(
+            (o.remaining for o in ex.orders if not o.is_cancel and o.odno == odno), Decimal(0)
+        )
+    return None if quantity == 0 or quantity >= left else quantity
+
+
+def _check_original(ex: Exchange, body: dict[str, str], domestic: bool) -> str:
+    odno = body.get("ORGN_ODNO", "")
+    if not domestic:
+        with ex.lock:
+            order = next((o for o in ex.orders if o.odno.lstrip("0") == odno.lstrip("0")), None)
+        if order is not None and (
+            order.ticker != body.get("PDNO") or order.exchange != body.get("OVRS_EXCG_CD")
+        ):
+            raise Refused("SIM00014", "원주문의 종목 또는 거래소와 일치하지 않습니다")
+        if order is not None:
+            odno = order.odno
+    return odno
+
+
+def cancel(
+    ex: Exchange, account: tuple[str, str], body: dict[str, str], branch: str, domestic: bool
+) -> SimOrder:
+    """취소 (RVSE_CNCL_DVSN_CD 02): the price sent is ignored."""
+    odno = _check_original(ex, body, domestic)
+    return ex.cancel(account, odno, branch, _revised_quantity(body, domestic, ex, odno))
+
+
+def modify(
+    ex: Exchange, account: tuple[str, str], body: dict[str, str], branch: str, domestic: bool
+) -> SimOrder:
+    """정정 (RVSE_CNCL_DVSN_CD 01): a new price (and, domestic, order type) for what is left."""
+    odno = _check_original(ex, body, domestic)
+    limit = _domestic_limit(body) if domestic else _us_price(body)
+    return ex.modify(account, odno, branch, _revised_quantity(body, domestic, ex, odno), limit)
 
 
 # ---- paging ------------------------------------------------------------------------------------
@@ -278,8 +343,8 @@ def _overseas_row(o: SimOrder) -> dict[str, Any]:
         "orgn_odno": o.original,
         "sll_buy_dvsn_cd": "01" if o.side == "sell" else "02",
         "sll_buy_dvsn_cd_name": "매도" if o.side == "sell" else "매수",
-        "rvse_cncl_dvsn": "02" if o.is_cancel else "00",
-        "rvse_cncl_dvsn_name": "취소" if o.is_cancel else "",
+        "rvse_cncl_dvsn": _revision_code(o),
+        "rvse_cncl_dvsn_name": _revision_name(o),
         "pdno": o.ticker,
         "prdt_name": f"SIM {o.ticker}",
         "ft_ord_qty": text_num(o.quantity),
@@ -307,6 +372,121 @@ def _overseas_row(o: SimOrder) -> dict[str, Any]:
     }
 
 
+def _revision_code(o: SimOrder) -> str:
+    return "02" if o.is_cancel else "01" if o.is_modify else "00"
+
+
+def _revision_name(o: SimOrder) -> str:
+    return "취소" if o.is_cancel else "정정" if o.is_modify else ""
+
+
+def psbl_rvsecncl(
+    ex: Exchange, account: tuple[str, str], raw: dict[str, str], tr_cont: str, size: int
+) -> JSONResponse:
+    """주식정정취소가능주문조회: domestic orders with quantity left to modify or cancel
+    (``psbl_qty``). INQR_DVSN_1: 0 by order, 1 by stock; INQR_DVSN_2: 0 all, 1 sell, 2 buy."""
+    p = upper_keys(raw)
+    by_stock = p.get("INQR_DVSN_1", "0") == "1"
+    side = {"1": "sell", "2": "buy"}.get(p.get("INQR_DVSN_2", "0"))
+    with ex.lock:
+        orders = [
+            o
+            for o in ex.open_orders("KR")
+            if o.account == account and (side is None or o.side == side)
+        ]
+        if by_stock:
+            orders.sort(key=lambda o: (o.ticker, o.odno))
+        rows = [
+            {
+                "ord_gno_brno": o.branch,
+                "odno": o.odno,
+                "orgn_odno": o.original,
+                "ord_dvsn_name": "지정가" if o.limit_price is not None else "시장가",
+                "pdno": o.ticker,
+                "prdt_name": f"SIM {o.ticker}",
+                "rvse_cncl_dvsn_name": _revision_name(o),
+                "ord_qty": text_num(o.quantity),
+                "ord_unpr": text_num(o.limit_price or Decimal(0)),
+                "ord_tmd": o.ordered_at.astimezone(KST).strftime("%H%M%S"),
+                "tot_ccld_qty": text_num(o.filled),
+                "tot_ccld_amt": text_num(o.amount),
+                "psbl_qty": text_num(o.remaining),
+                "sll_buy_dvsn_cd": "01" if o.side == "sell" else "02",
+                "ord_dvsn_cd": "00" if o.limit_price is not None else "01",
+                "mgco_aptm_odno": "",
+                "excg_dvsn_cd": "01",
+                "excg_id_dvsn_cd": "KRX",
+            }
+            for o in orders
+        ]
+    sig = f"{account[0]}^{account[1]}^{p.get('INQR_DVSN_1', '')}^{p.get('INQR_DVSN_2', '')}^"
+    page, cont, cursors = paged(rows, p, tr_cont, size, 100, sig)
+    return JSONResponse({**cursors, "output": page, **OK}, headers={"tr_cont": cont})
+
+
+def overseas_nccs(
+    ex: Exchange, account: tuple[str, str], raw: dict[str, str], tr_cont: str, size: int
+) -> JSONResponse:
+    """해외주식 미체결내역: US orders with quantity left. OVRS_EXCG_CD NASD means every US
+    exchange; SORT_SQN DS oldest first, anything else newest first."""
+    p = upper_keys(raw)
+    code = p.get("OVRS_EXCG_CD", "")
+    if code not in ("NASD", "NYSE", "AMEX"):
+        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
+    with ex.lock:
+        orders = [
+            o
+            for o in ex.open_orders("US")
+            if o.account == account and (code == "NASD" or o.exchange == code)
+        ]
+        if p.get("SORT_SQN", "") != "DS":
+            orders.reverse()
+        rows = []
+        for o in orders:
+            row = _overseas_row(o)
+            rows.append(
+                {
+                    **{k: row[k] for k in _NCCS_FIELDS},
+                    "rvse_cncl_dvsn_cd": row["rvse_cncl_dvsn"],
+                    "rvse_cncl_dvsn_cd_name": row["rvse_cncl_dvsn_name"],
+                    "natn_cd": "840",
+                    "natn_kor_name": "미국",
+                }
+            )
+    sig = f"{account[0]}^{code}^{p.get('SORT_SQN', '')}^"
+    page, cont, cursors = paged(rows, p, tr_cont, size, 200, sig)
+    return JSONResponse({**cursors, "output": page, **OK}, headers={"tr_cont": cont})
+
+
+_NCCS_FIELDS = (
+    "ord_dt",
+    "ord_gno_brno",
+    "odno",
+    "orgn_odno",
+    "pdno",
+    "prdt_name",
+    "sll_buy_dvsn_cd",
+    "sll_buy_dvsn_cd_name",
+    "rjct_rson",
+    "rjct_rson_name",
+    "ord_tmd",
+    "tr_mket_name",
+    "tr_crcy_cd",
+    "ft_ord_qty",
+    "ft_ccld_qty",
+    "nccs_qty",
+    "ft_ord_unpr3",
+    "ft_ccld_unpr3",
+    "ft_ccld_amt3",
+    "ovrs_excg_cd",
+    "prcs_stat_name",
+    "loan_type_cd",
+    "loan_dt",
+    "usa_amk_exts_rqst_yn",
+    "splt_buy_attr_name",
+)
+
+
 def order_summary(o: SimOrder) -> dict[str, Any]:
     return {
         "odno": o.odno,
@@ -320,6 +500,7 @@ def order_summary(o: SimOrder) -> dict[str, Any]:
         "amount": str(o.amount),
         "cancelled": str(o.cancelled),
         "is_cancel": o.is_cancel,
+        "is_modify": o.is_modify,
         "original": o.original,
         "ordered_at": o.ordered_at.isoformat(),
     }
