@@ -5,7 +5,14 @@ and answers the way KIS answers:
 
 - ``/oauth2/tokenP``: tokens valid ``token_ttl_s``; a second issuance for the same app key
   within ``token_min_interval_s`` is refused with HTTP 403 ``EGW00133`` (KIS: once a minute);
+  asked again within ``token_reuse_s`` (KIS: 6 hours) the same, still valid token comes back;
   bad keys with ``EGW00103``/``EGW00105``; errors in the token endpoint's own shape.
+- the wire (`KisWire`): header names spelled as KIS sends them, ``tr_id``/``tr_cont``/``gt_uid``
+  on every ``/uapi/`` reply, KIS's ``rt_cd``/``msg_cd``/``msg1`` envelope for every failure
+  (unknown paths and wrong methods included); ``/uapi/hashkey``, and a ``hashkey`` header, when
+  sent, checked against the body.
+- ``order-rvsecncl``: ``RVSE_CNCL_DVSN_CD`` 01 modifies (new price or type for what is left,
+  under a new order number), 02 cancels; all that is left or a part.
 - every other call: ``appkey``/``appsecret`` headers, a live bearer token (expired: HTTP 500
   ``EGW00123``; unknown: ``EGW00121``), more than ``rate_limit_per_s`` calls in any second for
   one app key: HTTP 500 ``EGW00201``; a TR id of the other environment or of another service is
