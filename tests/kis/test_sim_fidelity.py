@@ -163,7 +163,7 @@ class DocClient:
         }
         return self.get(US_NCCS, "TTTS3018R", params)
 
-    def daily_ccld(self) -> Any:
+    def daily_ccld(self, **over: str) -> Any:
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
@@ -184,6 +184,7 @@ class DocClient:
             "CTX_AREA_FK100": "",
             "CTX_AREA_NK100": "",
             "EXCG_ID_DVSN_CD": "KRX",
+            **over,
         }
         return self.get(DAILY_CCLD, "TTTC0081R", params)
 
@@ -405,6 +406,20 @@ def test_modify_cancel_able_orders_page_and_are_real_only(sim: SimServer, kis: D
         refused(client.psbl_rvsecncl(), 500, "SIM00013")
     finally:
         paper.stop()
+
+
+def test_order_inquiries_filter_and_order_as_documented(sim: SimServer, kis: DocClient) -> None:
+    sim.control("price", market="KR", ticker="005930", price="70000")
+    filled = ok(kis.order_cash("buy", "005930", 1, "0"))["output"]["ODNO"]
+    resting = ok(kis.order_cash("buy", "005930", 1, "60000"))["output"]["ODNO"]
+
+    def odnos(**over: str) -> list[str]:
+        return [r["odno"] for r in ok(kis.daily_ccld(**over))["output1"]]
+
+    assert odnos(INQR_DVSN="00") == [resting, filled]  # 역순: newest first
+    assert odnos(INQR_DVSN="01") == [filled, resting]  # 정순
+    assert odnos(CCLD_DVSN="01") == [filled] and odnos(CCLD_DVSN="02") == [resting]
+    assert odnos(SLL_BUY_DVSN_CD="01") == []
 
 
 # ---- buying power by order type --------------------------------------------------------------

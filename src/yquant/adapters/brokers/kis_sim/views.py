@@ -211,6 +211,15 @@ def paged(
     return page, MORE if more else LAST, cursors
 
 
+def _fill_state(order: SimOrder, wanted: str) -> bool:
+    """CCLD_DVSN / CCLD_NCCS_DVSN: 00 all, 01 filled (any part), 02 not (fully) filled."""
+    if wanted == "01":
+        return order.filled > 0
+    if wanted == "02":
+        return order.remaining > 0
+    return True
+
+
 def _listed(order: SimOrder, lag_s: float) -> bool:
     return (datetime.now(order.ordered_at.tzinfo) - order.ordered_at).total_seconds() >= lag_s
 
@@ -239,7 +248,10 @@ def daily_ccld(
             and (not p.get("ODNO") or o.odno.lstrip("0") == p["ODNO"].lstrip("0"))
             and (not p.get("PDNO") or o.ticker == p["PDNO"])
             and (side is None or o.side == side)
+            and _fill_state(o, p.get("CCLD_DVSN", "00"))
         ]
+        if p.get("INQR_DVSN", "00") != "01":
+            orders.reverse()  # INQR_DVSN 00: newest first (역순); 01: oldest first (정순)
         rows = [_domestic_row(o) for o in orders]
     sig = f"{account[0]}^{account[1]}^{start}^{end}^{p.get('ODNO', '')}^"
     page, cont, cursors = paged(rows, p, tr_cont, size, 100, sig)
@@ -317,6 +329,7 @@ def overseas_ccnl(
     start, end = p.get("ORD_STRT_DT", ""), p.get("ORD_END_DT", "")
     wanted = p.get("PDNO", "")
     exchange = p.get("OVRS_EXCG_CD", "")
+    side = {"01": "sell", "02": "buy"}.get(p.get("SLL_BUY_DVSN", "00"))
     with ex.lock:
         orders = [
             o
@@ -327,7 +340,11 @@ def overseas_ccnl(
             and start <= o.ordered_at.astimezone(NEW_YORK).strftime("%Y%m%d") <= end
             and wanted in ("", "%", o.ticker)
             and (exchange in ("", "%", "NASD") or exchange == o.exchange)
+            and (side is None or o.side == side)
+            and _fill_state(o, p.get("CCLD_NCCS_DVSN", "00"))
         ]
+        if p.get("SORT_SQN", "DS") != "DS":
+            orders.reverse()  # SORT_SQN DS: oldest first (정순); anything else newest first
         rows = [_overseas_row(o) for o in orders]
     page, cont, cursors = paged(rows, p, tr_cont, size, 200, f"{account[0]}^{start}^{end}^")
     return JSONResponse({**cursors, "output": page, **OK}, headers={"tr_cont": cont})
