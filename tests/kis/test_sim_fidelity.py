@@ -445,6 +445,8 @@ def test_orderable_quantity_follows_the_order_type(sim: SimServer, kis: DocClien
     # A market buy is reserved at the upper limit (70,000 x 1.3 = 91,000), so fewer shares.
     assert market["psbl_qty_calc_unpr"] == "91000" and market["nrcvb_buy_qty"] == "1098"
     assert Decimal(market["max_buy_qty"]) < Decimal(limit["max_buy_qty"])
+    assert asked("13")["psbl_qty_calc_unpr"] == "91000"  # IOC market: also the upper limit
+    assert asked("11")["psbl_qty_calc_unpr"] == "70000"  # IOC limit: the price given
 
 
 # ---- overseas --------------------------------------------------------------------------------

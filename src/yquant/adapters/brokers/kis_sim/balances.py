@@ -10,6 +10,11 @@ from yquant.adapters.brokers.kis_sim.exchange import US_LISTINGS, Exchange, Refu
 from yquant.adapters.brokers.kis_sim.views import OK, _dec, paged, text_num, upper_keys
 
 US_QUOTE = {"NAS": "NASD", "NYS": "NYSE", "AMS": "AMEX"}
+# Domestic ORD_DVSN codes (00 limit, 01 market, 02 conditional, 03 best, 04 top priority, 05-07
+# off-hours, 08-10 treasury stock, 11-16 IOC/FOK, 21-24 mid-price and stop-limit) and those
+# without a price of their own, which KIS counts at the upper limit.
+ORDER_TYPES = {f"{n:02d}" for n in (*range(17), 21, 22, 23, 24)}
+PRICED_AT_UPPER_LIMIT = {"01", "03", "04", "13", "14", "15", "16"}
 
 
 # ---- balances ----------------------------------------------------------------------------------
@@ -87,8 +92,8 @@ def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) ->
     if p["CMA_EVLU_AMT_ICLD_YN"] not in ("Y", "N") or p["OVRS_ICLD_YN"] not in ("Y", "N"):
         raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME CMA_EVLU_AMT_ICLD_YN")
     kind = p["ORD_DVSN"]
-    if kind not in ("00", "01"):
-        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
+    if kind not in ORDER_TYPES:
+        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME ORD_DVSN")
     ticker = p["PDNO"].strip()
     with ex.lock:
         acct = ex.accounts[account]
@@ -96,8 +101,8 @@ def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) ->
         price = Decimal(0)
         if ticker:
             current = ex.price("KR", ticker)
-            if kind == "01":
-                # Market: counted at the upper-limit price, where KIS reserves a market buy.
+            if kind in PRICED_AT_UPPER_LIMIT:
+                # Market-type: counted at the upper-limit price, where KIS reserves the buy.
                 price = ex.upper_limit("KR", current)
             else:
                 price = _dec(p["ORD_UNPR"].strip() or "0", "ORD_UNPR") or current
