@@ -298,6 +298,21 @@ def test_a_token_asked_again_within_six_hours_is_the_same_token() -> None:
         server.stop()
 
 
+def test_a_revoked_token_stops_working_and_the_next_is_new() -> None:
+    server = start_sim(token_min_interval_s=0)
+    try:
+        client = DocClient(server.url).login()
+        first = client.token
+        revoke = {"appkey": APP_KEY, "appsecret": APP_SECRET, "token": first}
+        assert client.http.post("/oauth2/revokeP", json=revoke).status_code == 200
+        params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"}
+        refused(client.get(PRICE, "FHKST01010100", params), 500, "EGW00121")
+        assert client.login().token != first
+        ok(client.get(PRICE, "FHKST01010100", params))
+    finally:
+        server.stop()
+
+
 def test_a_second_token_request_within_a_minute_is_refused(kis: DocClient) -> None:
     again = kis.issue_token()
     assert again.status_code == 403

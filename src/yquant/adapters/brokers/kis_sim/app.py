@@ -7,6 +7,7 @@ and answers the way KIS answers:
   within ``token_min_interval_s`` is refused with HTTP 403 ``EGW00133`` (KIS: once a minute);
   asked again within ``token_reuse_s`` (KIS: 6 hours) the same, still valid token comes back;
   bad keys with ``EGW00103``/``EGW00105``; errors in the token endpoint's own shape.
+  ``/oauth2/revokeP`` ends a token.
 - the wire (`KisWire`): header names spelled as KIS sends them, ``tr_id``/``tr_cont``/``gt_uid``
   on every ``/uapi/`` reply, KIS's ``rt_cd``/``msg_cd``/``msg1`` envelope for every failure
   (unknown paths and wrong methods included); ``/uapi/hashkey``, and a ``hashkey`` header, when
@@ -215,6 +216,22 @@ class KisSimulator:
             }
         )
 
+    async def revoke(self, request: Request) -> JSONResponse:
+        """``/oauth2/revokeP``: the token stops working; the next request issues a new one."""
+        body = await _body(request)
+        key = self.keys.get(str(body.get("appkey", "")))
+        if key is None:
+            return _token_error("EGW00103", "유효하지 않은 AppKey입니다.")
+        if body.get("appsecret") != key.secret:
+            return _token_error("EGW00105", "유효하지 않은 AppSecret입니다.")
+        owner = self.tokens.get(str(body.get("token", "")))
+        if owner is None or owner[0] != body["appkey"]:
+            return _token_error("EGW00121", "유효하지 않은 token 입니다.")
+        del self.tokens[str(body["token"])]
+        if key.token == body["token"]:
+            key.token = key.token_born = None
+        return JSONResponse({"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
+
     # ---- every other KIS call --------------------------------------------------------------
 
     def _credentials(self, headers: Any) -> AppKey:
@@ -417,6 +434,7 @@ class KisSimulator:
 def build_app(sim: KisSimulator) -> KisWire:
     routes = [
         Route("/oauth2/tokenP", sim.token, methods=["POST"]),
+        Route("/oauth2/revokeP", sim.revoke, methods=["POST"]),
         Route(HASHKEY, sim.hashkey, methods=["POST"]),
         Route("/_sim/{what}", sim.control, methods=["GET", "POST"]),
         *(Route(p, sim.handle, methods=["GET", "POST"]) for p in REAL_TR),
