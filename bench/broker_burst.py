@@ -45,9 +45,10 @@ from yquant.adapters.bus import ORDERS, Bus  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
 from yquant.adapters.db.accounts import AccountBook  # noqa: E402
 from yquant.adapters.db.broker_tokens import SqlTokenRecords  # noqa: E402
+from yquant.adapters.db.deployment import DeploymentRoles  # noqa: E402
 from yquant.adapters.db.journal import Journal  # noqa: E402
 from yquant.adapters.db.recorder import Recorder  # noqa: E402
-from yquant.adapters.db.store import DeploymentRoles, SqlStore  # noqa: E402
+from yquant.adapters.db.store import SqlStore  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
 from yquant.services.account_sync import AccountSync  # noqa: E402
 from yquant.services.gateway import Gateway  # noqa: E402

@@ -61,7 +61,8 @@ class Roles:
         self._timeout_s = timeout_s
 
     def _run(self, fn: Callable[[Any], Any]) -> Any:
-        from yquant.adapters.db.store import DeploymentRoles, SqlStore
+        from yquant.adapters.db.deployment import DeploymentRoles
+        from yquant.adapters.db.store import SqlStore
 
         async def go() -> Any:
             store = SqlStore(self._url, self._timeout_s)

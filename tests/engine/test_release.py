@@ -17,8 +17,8 @@ from tests.engine.fakes import ManualClock
 from tests.engine.harness import Rig, build_rig, krx_alert
 from tests.support import eventually
 from yquant.adapters.bus import SIGNALS
+from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.order_queue import SqlOrderQueue
-from yquant.adapters.db.store import DeploymentRoles
 from yquant.domain.risk import KillState
 from yquant.services.control import Control
 from yquant.services.records import alert_to_message

@@ -191,11 +191,24 @@ async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_
     from sqlalchemy.util import await_only
 
     from yquant.adapters.db import tables
-    from yquant.adapters.db.store import make_sync_sqlite_engine
+    from yquant.adapters.db.engine import make_sync_sqlite_engine
+    from yquant.adapters.db.writes import Writes
 
     other = SqlStore(db_url, timeout_s=5)
 
+    class RacedWrites(Writes):
+        def _insert_run(self, conn, op, rows):
+            if conn.dialect.name == "mysql":
+                # Pin this transaction's snapshot first, so the batch cannot see the key.
+                conn.execute(text("SELECT COUNT(*) FROM signals"))
+                await_only(other.apply("signal.insert", sig("raced")))
+            return super()._insert_run(conn, op, rows)
+
     class RacedStore(SqlStore):
+        def __init__(self, url, timeout_s):
+            super().__init__(url, timeout_s)
+            self._writes = RacedWrites(self.dialect)
+
         async def _in_writer_thread(self, fn, *args):
             # SQLite: the batch's transaction holds the write lock from its start, so the
             # other writer can only come just before it.
@@ -204,13 +217,6 @@ async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_
                 elsewhere.execute(tables.signals.insert(), sig("raced"))
             engine.dispose()
             return await super()._in_writer_thread(fn, *args)
-
-        def _insert_run(self, conn, op, rows):
-            if self.dialect == "mysql":
-                # Pin this transaction's snapshot first, so the batch cannot see the key.
-                conn.execute(text("SELECT COUNT(*) FROM signals"))
-                await_only(other.apply("signal.insert", sig("raced")))
-            return super()._insert_run(conn, op, rows)
 
     store = RacedStore(db_url, timeout_s=5)
     recorder = Recorder(store, Journal(tmp_path / "journal.sqlite3"))

@@ -341,7 +341,7 @@ async def test_waiting_signals_are_those_of_this_worker_still_accepted(store: Sq
 
 
 async def test_active_role_epoch_grows_with_every_switch(store: SqlStore) -> None:
-    from yquant.adapters.db.store import DeploymentRoles
+    from yquant.adapters.db.deployment import DeploymentRoles
 
     roles = DeploymentRoles(store)
     assert await roles.active() is None

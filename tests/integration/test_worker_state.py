@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
-from yquant.adapters.db.store import DeploymentRoles, SqlStore
+from yquant.adapters.db.deployment import DeploymentRoles
+from yquant.adapters.db.store import SqlStore
 from yquant.services.worker_state import WorkerState
 from yquant.settings import load_settings
 

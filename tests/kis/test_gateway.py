@@ -22,9 +22,10 @@ from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import ORDERS, Bus, Entry
 from yquant.adapters.db import tables
 from yquant.adapters.db.accounts import AccountBook
+from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
-from yquant.adapters.db.store import DeploymentRoles, SqlStore
+from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Order, OrderStatus, Side
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from yquant.adapters.db.store import make_engine
+from yquant.adapters.db.engine import make_engine
 from yquant.adapters.db.tables import metadata
 
 config = context.config

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import select
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.store import DeploymentRoles, SqlStore
+from yquant.adapters.db.deployment import DeploymentRoles
+from yquant.adapters.db.store import SqlStore
 from yquant.errors import DatabaseUnavailableError
 from yquant.settings import Settings
 

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.store import OPEN_STATUSES, SqlStore
+from yquant.adapters.db.queries import OPEN_STATUSES
+from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import CURRENCY
 from yquant.ports import Holding
 

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.store import WORKING_STATUSES, SqlStore
+from yquant.adapters.db.queries import WORKING_STATUSES
+from yquant.adapters.db.store import SqlStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from typing import Any
 
 from yquant.adapters.db import codec
 from yquant.adapters.db.journal import Journal
-from yquant.adapters.db.store import OPS, SqlStore
+from yquant.adapters.db.statements import OPS
+from yquant.adapters.db.store import SqlStore
 from yquant.batching import Batcher
 from yquant.domain.model import SignalStatus
 from yquant.errors import DatabaseUnavailableError

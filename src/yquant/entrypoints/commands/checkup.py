@@ -76,7 +76,7 @@ async def _gather(settings: Settings) -> dict[str, Any]:
 
 
 async def _role(runtime: Any, worker: str) -> dict[str, Any]:
-    from yquant.adapters.db.store import DeploymentRoles
+    from yquant.adapters.db.deployment import DeploymentRoles
     from yquant.errors import DatabaseUnavailableError
 
     try:

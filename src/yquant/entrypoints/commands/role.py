@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
 
 
 async def _with_roles(settings: Settings, fn: Any) -> Any:
-    from yquant.adapters.db.store import DeploymentRoles, SqlStore
+    from yquant.adapters.db.deployment import DeploymentRoles
+    from yquant.adapters.db.store import SqlStore
 
     store = SqlStore(settings.database_url, settings.database.timeout_s)
     try:

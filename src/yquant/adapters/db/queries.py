@@ -1,0 +1,43 @@
+"""Read statements shared by the stores: the listings and the order status filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from yquant.adapters.db import tables
+from yquant.domain.model import OrderStatus
+
+# Orders the broker may still act on (not final); "new" ones were never sent.
+WORKING_STATUSES = tuple(s.value for s in OrderStatus if not s.is_final)
+OPEN_STATUSES = tuple(s for s in WORKING_STATUSES if s != OrderStatus.NEW.value)
+
+_LISTED = {"signals": tables.signals, "orders": tables.orders, "fills": tables.fills}
+
+
+def recent(table_name: str, limit: int) -> Any:
+    """The newest ``limit`` rows of signals, orders or fills, newest first."""
+    table = _LISTED[table_name]
+    return select(table).order_by(table.c.id.desc()).limit(limit)
+
+
+def order(client_order_id: str) -> Any:
+    return select(tables.orders).where(tables.orders.c.client_order_id == client_order_id)
+
+
+def signal_id(key: str) -> Any:
+    s = tables.signals
+    return select(s.c.id).where(s.c.signal_key == key)
+
+
+def signals_waiting(worker: str, before: datetime) -> Any:
+    """A worker's signals still accepted (not yet decided) since before ``before``."""
+    s = tables.signals
+    return (
+        select(s)
+        .where(s.c.worker == worker, s.c.status == "accepted", s.c.received_at < before)
+        .order_by(s.c.id)
+        .limit(500)
+    )
