@@ -8,12 +8,9 @@ from typing import Any
 
 from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime
+from yquant.domain.roles import ROLES
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
-ROLES = ("webhook", "engine", "gateway", "dashboard")
-# What the load balancer needs from a worker to send it alerts: the order path. Neither the
-# dashboard nor the database (the webhook journals while it is away) takes a worker out.
-TRADING_ROLES = ("webhook", "engine", "gateway")
 HEARTBEAT_STALE_S = 15.0
 DATABASE_PING_S = 0.5
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from yquant import files
 from yquant.adapters import haproxy
 from yquant.errors import DatabaseUnavailableError
 
@@ -155,7 +154,7 @@ def switch(site: Site, roles: Roles, target: str, actor: str, say: Say) -> str:
     if seen != "UP":
         raise SwitchRefusedError(f"HAProxy sees {target} as {seen}, not UP; nothing changed")
 
-    new_cfg = _write_beside(site.cfg, haproxy.with_active(text, target))
+    new_cfg = files.write_beside(site.cfg, haproxy.with_active(text, target))
     try:
         check = subprocess.run(
             [site.haproxy_bin, "-c", "-q", "-f", str(new_cfg)], capture_output=True, text=True
@@ -198,7 +197,7 @@ def _apply(
 
         step = "install config"
         shutil.copy2(site.cfg, prev_cfg)
-        os.replace(new_cfg, site.cfg)
+        files.replace(new_cfg, site.cfg)
         done.append("install")
 
         step = "reload"
@@ -227,8 +226,7 @@ def _rollback(
 ) -> None:
     if "install" in done:
         try:
-            restored = _write_beside(site.cfg, prev_cfg.read_text())
-            os.replace(restored, site.cfg)
+            files.atomic_write(site.cfg, prev_cfg.read_text())
             say(f"  config restored from {prev_cfg}")
             if "reload" in done:
                 _reload(site)
@@ -268,14 +266,3 @@ def _wait_active(admin: haproxy.HaproxyAdmin, worker: str, timeout_s: float) -> 
             last = exc
         time.sleep(0.1)
     raise haproxy.HaproxyError(f"HAProxy did not come up with {worker} active: {last}")
-
-
-def _write_beside(path: Path, text: str) -> Path:
-    """``text`` in a new file in ``path``'s directory with ``path``'s mode (for os.replace)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(name, path.stat().st_mode & 0o7777)
-    return Path(name)

@@ -23,12 +23,12 @@ import httpx
 
 from tests.support import ValkeyProcess, free_port, wait_until, yquant, yquant_env
 from yquant.adapters.haproxy import HaproxyAdmin
+from yquant.domain.roles import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 YQUANT_BIN = str(Path(sys.executable).with_name("yquant"))
 HAPROXY_BIN = "/usr/sbin/haproxy"
-ROLES = ("webhook", "engine", "gateway", "dashboard")
 SECRET = "test-secret-0123456789"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from yquant.domain import market_rules
 from yquant.domain.market_rules import Session
+from yquant.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ class CachedSchedules:
             "sessions": [_row(s) for s in sessions.values()],
         }
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, separators=(",", ":")))
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(data, separators=(",", ":")))
         except OSError as exc:
             logger.warning("calendar cache not written code=%s error=%s", code, exc)
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from yquant import __version__
+from yquant.domain.roles import ROLES
 from yquant.entrypoints import commands, i18n
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import Settings, load_settings, masked, webhook_secret
-
-ROLE_NAMES = ("webhook", "engine", "gateway", "dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run every role (and the embedded Valkey) under supervision")
     up.set_defaults(func=_up)
-    for role in ROLE_NAMES:
+    for role in ROLES:
         r = sub.add_parser(role, help=f"run the {role} role alone")
         r.set_defaults(func=_role, role=role)
 

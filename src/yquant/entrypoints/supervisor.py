@@ -15,11 +15,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from yquant.domain.roles import ROLES
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("webhook", "engine", "gateway", "dashboard")
 STOP_GRACE_S = 10.0
 CONFIGURATION_EXIT = 2  # what `yquant ROLE` exits with on invalid settings
 STABLE_AFTER_S = 30.0

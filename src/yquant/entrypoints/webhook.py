@@ -18,6 +18,7 @@ from yquant import health
 from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime, build
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.roles import TRADING_ROLES
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
@@ -139,7 +140,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         ready, report = await health.check(
-            runtime, database_required=False, roles_required=health.TRADING_ROLES
+            runtime, database_required=False, roles_required=TRADING_ROLES
         )
         report["throttled_sources"] = throttle.throttled_sources()
         return JSONResponse(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from yquant.adapters.db.store import SqlStore
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
 from yquant.errors import DatabaseUnavailableError, YquantError
+from yquant.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +126,7 @@ class KillSwitchView:
         if self._snapshot is None:
             return
         try:
-            self._snapshot.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._snapshot.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({k: v.value for k, v in states.items()}))
-            os.replace(tmp, self._snapshot)
+            atomic_write(self._snapshot, json.dumps({k: v.value for k, v in states.items()}))
         except OSError as exc:
             logger.warning("kill switch snapshot not written error=%s", exc)
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from yquant.adapters.db import tables
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.store import SqlStore
 from yquant.errors import DatabaseUnavailableError
+from yquant.files import atomic_write
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -149,19 +149,13 @@ class WorkerState:
         Several roles of one worker write it; each through its own temporary file. A snapshot
         that cannot be written is a warning, never a reason to stop trading.
         """
-        tmp = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
         payload = {
             "role": snapshot.role,
             "accounts": snapshot.accounts,
             "loaded_at": snapshot.loaded_at,
         }
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w") as fh:
-                json.dump(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path)
+            atomic_write(self._path, json.dumps(payload))
         except OSError as exc:
             logger.warning("worker state snapshot not written path=%s error=%s", self._path, exc)
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 import zipfile
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -37,6 +35,7 @@ import orjson
 from yquant.adapters.catalog.listing import Listing
 from yquant.adapters.catalog.parse import parse_master
 from yquant.adapters.catalog.sources import MASTER_FILES
+from yquant.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +74,7 @@ def write_local(path: Path, listings: list[Listing], versions: dict[str, int]) -
         "versions": versions,
         "listings": [x.as_json() for x in listings],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(payload))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, orjson.dumps(payload))
 
 
 def read_local(path: Path) -> tuple[list[Listing], dict[str, int]] | None:

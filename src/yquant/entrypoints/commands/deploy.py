@@ -20,17 +20,17 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from yquant import switching
 from yquant.adapters import haproxy
+from yquant.domain.roles import ROLES
+from yquant.files import atomic_write
 from yquant.settings import TRADINGVIEW_IPS, Settings
 
 # TradingView's published webhook source addresses (its "How to configure webhook alerts" page).
-ROLES = ("webhook", "engine", "gateway", "dashboard")
 VALKEY_UNIT = "yquant-valkey.service"
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*$"
@@ -231,26 +231,11 @@ def render(template: str, **values: Any) -> str:
     return env.get_template(template).render(**values)
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _emit(output: str, text: str) -> None:
     if output == "-":
         sys.stdout.write(text)
     else:
-        write_atomically(Path(output), text)
+        atomic_write(Path(output), text, mode=0o644)
 
 
 def _render_haproxy(settings: Settings, args: argparse.Namespace) -> int:
@@ -353,7 +338,7 @@ def _render_units(settings: Settings, args: argparse.Namespace) -> int:
             "systemd/yquant-catalog-sync.timer.j2", **common
         )
     for name, text in units.items():
-        write_atomically(args.output / name, text)
+        atomic_write(args.output / name, text, mode=0o644)
         print(args.output / name)
     return 0
 
