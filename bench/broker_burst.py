@@ -39,6 +39,7 @@ for p in (ROOT, ROOT / "src"):
 from tests.support import ValkeyProcess  # noqa: E402
 
 from yquant.adapters.brokers.kis import build_kis_broker  # noqa: E402
+from yquant.adapters.brokers.kis.settings import KisSettings  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
 from yquant.adapters.brokers.routing import AccountBrokers  # noqa: E402
 from yquant.adapters.bus import ORDERS, Bus  # noqa: E402
@@ -53,7 +54,6 @@ from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
 from yquant.services.account_sync import AccountSync  # noqa: E402
 from yquant.services.gateway import Gateway  # noqa: E402
 from yquant.services.records import order_row, order_to_message  # noqa: E402
-from yquant.settings import KisSettings  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
 APP_SECRET = "B" + "0123456789abcdef" * 11

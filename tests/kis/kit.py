@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from yquant.adapters.brokers.kis.settings import KisSettings
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer
 from yquant.domain.model import Market, Order, OrderType, Side
-from yquant.settings import KisSettings
 
 APP_KEY = "PSkisSimKey0123456789abcdefghijklmn"
 APP_SECRET = "S" + "0123456789abcdef" * 11

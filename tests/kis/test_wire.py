@@ -13,9 +13,10 @@ import pytest
 from tests.kis.kit import APP_KEY, APP_SECRET, order
 from yquant.adapters.brokers.kis import errors, prices, schemas, tracking
 from yquant.adapters.brokers.kis.endpoints import KisAccount, tr_id
+from yquant.adapters.brokers.kis.settings import KisSettings
 from yquant.domain.model import Market, OrderStatus, Side
 from yquant.errors import BrokerUnavailableError, ConfigurationError, OrderRejectedError
-from yquant.settings import AccountSettings, KisSettings
+from yquant.settings import AccountSettings
 
 
 def test_order_answers_keep_odno_as_kis_wrote_it() -> None:

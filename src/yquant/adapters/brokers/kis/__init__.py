@@ -25,7 +25,7 @@ from yquant.adapters.brokers.kis.ratelimit import RateLimiter
 from yquant.adapters.brokers.kis.tokens import KisTokens, TokenRecords, key_id
 
 if TYPE_CHECKING:
-    from yquant.settings import KisSettings
+    from yquant.adapters.brokers.kis.settings import KisSettings
 
 __all__ = ["KisBroker", "build_kis_broker"]
 
