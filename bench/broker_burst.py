@@ -36,7 +36,6 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from tests.support import ValkeyProcess  # noqa: E402
 
 from yquant.adapters.brokers.kis import build_kis_broker  # noqa: E402
 from yquant.adapters.brokers.kis.settings import KisSettings  # noqa: E402
@@ -50,10 +49,13 @@ from yquant.adapters.db.deployment import DeploymentRoles  # noqa: E402
 from yquant.adapters.db.journal import Journal  # noqa: E402
 from yquant.adapters.db.recorder import Recorder  # noqa: E402
 from yquant.adapters.db.store import SqlStore  # noqa: E402
+from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
+from yquant.processes import free_port  # noqa: E402
 from yquant.services.account_sync import AccountSync  # noqa: E402
 from yquant.services.gateway import Gateway  # noqa: E402
 from yquant.services.records import order_row, order_to_message  # noqa: E402
+from yquant.services.worker_state import ActiveRole  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
 APP_SECRET = "B" + "0123456789abcdef" * 11
@@ -89,7 +91,7 @@ def orders(count: int, us_share: float) -> list[Order]:
 
 
 async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    valkey_server = ValkeyProcess(work / "valkey", appendonly=False).start()
+    valkey_server = ValkeyServer(work / "valkey", free_port(), appendonly=False).start()
     url = f"sqlite+aiosqlite:///{work / 'yquant.sqlite3'}"
     migrate.upgrade(url)
     sim = KisSimulator(SimConfig(environment="real", rate_limit_per_s=args.kis_limit))
@@ -118,8 +120,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     sync = AccountSync(
         broker=brokers,
         book=book,
-        roles=DeploymentRoles(store),
-        worker="local",
+        role=ActiveRole(DeploymentRoles(store), "local"),
         accounts=["burst"],
         interval_s=60,
     )

@@ -43,7 +43,7 @@ for p in (ROOT, ROOT / "src"):
         sys.path.insert(0, str(p))
 
 import httpx  # noqa: E402
-from tests.support import YquantUp  # noqa: E402
+from bench._support import YquantUp  # noqa: E402
 
 # (ticker, price) alternated; the paper account is given cash enough for every one-share buy.
 TICKERS = (("KRX:005930", 71000), ("NASDAQ:AAPL", 190))

@@ -39,9 +39,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+for p in (ROOT, ROOT / "src"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
 
-from tests.support import ValkeyProcess, free_port, wait_until  # noqa: E402
+from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
+from yquant.processes import die_with_parent, free_port, wait_until  # noqa: E402
 
 SECRET = "bench-secret-0123456789"
 
@@ -281,7 +284,11 @@ def start_webhook(data: Path, valkey_url: str, port: int) -> subprocess.Popen[by
     )
     log = (data / "webhook.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "yquant", "webhook"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "yquant", "webhook"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(),
     )
 
 
@@ -309,8 +316,8 @@ async def measure(
     run = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {"fixed_rate": [], "max": {}}
     # Warm both servers (imports, connection pools, SQLite pages).
-    await fixed_rate(webhook_port, 50, 1, run + "w")
-    await fixed_rate(bare_port, 50, 1, run + "w")
+    await fixed_rate(webhook_port, 50, min(seconds, 1), run + "w")
+    await fixed_rate(bare_port, 50, min(seconds, 1), run + "w")
     for rate in rates:
         results["fixed_rate"].append(
             {
@@ -353,19 +360,29 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", default="16,64,128", help="closed-loop concurrencies")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: one low rate, 0.5 s phases"
+    )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.rates, args.seconds, args.connections = "50", 0.5, "4"
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="yq-bench-webhook-"))
-    valkey = ValkeyProcess(tmp / "valkey").start()
+    valkey = ValkeyServer(tmp / "valkey", free_port())
     webhook_port, bare_port = free_port(), free_port()
     (tmp / "data").mkdir()
-    webhook = start_webhook(tmp / "data", valkey.url, webhook_port)
-    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)])
+    webhook = bare = None
     try:
+        valkey.start()
+        webhook = start_webhook(tmp / "data", valkey.url, webhook_port)
+        bare = subprocess.Popen(
+            [sys.executable, __file__, "--serve-bare", str(bare_port)],
+            preexec_fn=die_with_parent(),
+        )
         wait_port(webhook_port)
         wait_port(bare_port)
         rates = [int(r) for r in args.rates.split(",")]

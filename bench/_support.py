@@ -1,0 +1,145 @@
+"""Helpers the benchmarks share with the tests: `yquant` as subprocesses on private ports.
+
+Every process started here dies with its starter (`yquant.processes.die_with_parent`), so a
+benchmark or a test that crashes, or is killed, leaves nothing running on its ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from yquant.processes import die_with_parent, free_port, wait_until
+
+
+def yquant_env(data_dir: Path, valkey_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
+    env["YQUANT__DATA_DIR"] = str(data_dir)
+    env["YQUANT__WEBHOOK__SECRET"] = "test-secret-0123456789"
+    if valkey_url:
+        env["YQUANT__VALKEY__URL"] = valkey_url
+    env.update(extra)
+    return env
+
+
+def yquant(
+    *args: str, env: dict[str, str], timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "yquant", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def yquant_json(*args: str, env: dict[str, str]) -> Any:
+    result = yquant(*args, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class YquantUp:
+    """`yquant up` as a subprocess on free ports with its own data directory."""
+
+    def __init__(self, data_dir: Path, **extra_env: str) -> None:
+        self.data_dir = data_dir
+        self.webhook_port = free_port()
+        self.dashboard_port = free_port()
+        self.valkey_port = free_port()
+        self.env = yquant_env(
+            data_dir,
+            YQUANT__WEBHOOK__PORT=str(self.webhook_port),
+            YQUANT__WEBHOOK__HOST="127.0.0.1",
+            YQUANT__DASHBOARD__PORT=str(self.dashboard_port),
+            YQUANT__VALKEY__EMBEDDED_PORT=str(self.valkey_port),
+            **extra_env,
+        )
+        self.secret = self.env["YQUANT__WEBHOOK__SECRET"]
+        self.proc: subprocess.Popen[str] | None = None
+        self.log_path = data_dir / "up.log"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}/webhook"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}/"
+
+    def start(self, *args: str, timeout_s: float = 60) -> YquantUp:
+        """Start `yquant up ARGS...` and wait until the webhook reports ready."""
+        import httpx
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "yquant", "up", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=die_with_parent(),
+        )
+
+        def ready() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log()
+            try:
+                r = httpx.get(f"http://127.0.0.1:{self.webhook_port}/healthz", timeout=1)
+            except httpx.HTTPError:
+                return False
+            return r.status_code == 200
+
+        wait_until(ready, timeout_s=timeout_s, every_s=0.2)
+        return self
+
+    def alert(self, **fields: Any) -> dict[str, Any]:
+        body = {
+            "secret": self.secret,
+            "strategy": "demo",
+            "ticker": "KRX:005930",
+            "action": "buy",
+            "quantity": 1,
+            "price": 71000,
+            **fields,
+        }
+        return body
+
+    def post(self, body: dict[str, Any] | bytes, timeout_s: float = 5) -> Any:
+        import httpx
+
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return httpx.post(
+            self.webhook_url,
+            content=content,
+            headers={"Content-Type": "application/json"},
+            timeout=timeout_s,
+        )
+
+    def orders(self) -> list[dict[str, Any]]:
+        return list(yquant_json("orders", "--limit", "1000", env=self.env))
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self, timeout_s: float = 30) -> int:
+        import signal as _signal
+
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return int(code)
