@@ -128,3 +128,90 @@ def test_up_refuses_an_unknown_sizing_policy_before_starting_anything(tmp_path: 
     assert result.returncode == 2
     assert "no_such_policy" in result.stderr
     assert not (tmp_path / "data" / "valkey").exists()  # nothing was started
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_up_killed_by_sigkill_leaves_nothing_running_and_starts_again(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    up = YquantUp(tmp_path / "data").start()
+    try:
+        assert up.proc is not None
+        pidfile = json.loads((tmp_path / "data" / "valkey" / "valkey.pid").read_text())
+        valkey_pid = pidfile["pid"]
+        assert pidfile["port"] == up.valkey_port and _alive(valkey_pid)
+        children = _children(up.proc.pid)
+        assert valkey_pid in children and len(children) == 5  # Valkey and the four roles
+        os.kill(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(timeout=10)
+        # Valkey and every role die with their owner.
+        wait_until(lambda: not any(_alive(p) for p in children), timeout_s=10)
+        # The same data directory and ports start again.
+        up.start()
+        reply = up.post(up.alert(id="after-sigkill"))
+        assert reply.status_code == 200, reply.text
+        wait_until(lambda: _filled(up, 1))
+    finally:
+        assert up.stop() == 0, up.log()
+
+
+def test_up_replaces_a_valkey_left_by_a_dead_owner_of_its_data_dir(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from yquant.adapters.valkey_server import ValkeyServer
+
+    up = YquantUp(tmp_path / "data")
+    # A valkey-server on the embedded port with the pidfile of an owner that is gone, as one
+    # left by a `yquant up` that died before it could stop it.
+    dead_owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_owner.wait()
+    data = tmp_path / "data" / "valkey"
+    stale = ValkeyServer(data, up.valkey_port).start()
+    assert stale.proc is not None
+    stale_proc = stale.proc
+    (data / "valkey.pid").write_text(
+        json.dumps({"pid": stale_proc.pid, "port": up.valkey_port, "owner": dead_owner.pid})
+    )
+    try:
+        up.start()
+        stale_proc.wait(timeout=10)  # stopped, and replaced
+        assert up.post(up.alert(id="after-stale")).status_code == 200
+        new = json.loads((data / "valkey.pid").read_text())
+        assert new["pid"] != stale_proc.pid and _alive(new["pid"])
+    finally:
+        assert up.stop() == 0, up.log()
+        stale.stop()
+
+
+def test_up_leaves_alone_a_valkey_of_a_living_owner(tmp_path: Path) -> None:
+    """Two `yquant up` on one data directory: the second refuses, the first keeps its Valkey."""
+    first = YquantUp(tmp_path / "data").start()
+    try:
+        pid = json.loads((tmp_path / "data" / "valkey" / "valkey.pid").read_text())["pid"]
+        second = yquant("up", env=first.env, timeout_s=60)
+        assert second.returncode != 0
+        assert "belongs to the running process" in second.stderr
+        assert _alive(pid)
+    finally:
+        assert first.stop() == 0, first.log()

@@ -1,0 +1,101 @@
+"""Every benchmark in bench/ runs, with tiny counts, and prints its figures: none can rot."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+
+pytestmark = pytest.mark.e2e
+
+# Each script with its smoke arguments, and a line it prints with the figures it measures.
+SMOKES = {
+    "broker_burst.py": (
+        ["--count", "5", "--timeout", "30"],
+        r"drain rate\s+[\d.]+/s = [\d.]+% of the configured rate",
+    ),
+    "e2e.py": (
+        ["--count", "5", "--rate", "20", "--timeout", "60"],
+        r"ack latency \(ms\)\s+p50 [\d.]+\s+p95 [\d.]+",
+    ),
+    "webhook.py": (
+        ["--quick"],
+        r"max sustained: webhook [\d.]+ req/s, bare [\d.]+ req/s",
+    ),
+}
+
+
+def test_every_bench_script_has_a_smoke() -> None:
+    scripts = {p.name for p in BENCH.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(SMOKES)
+
+
+@pytest.mark.parametrize("script", sorted(SMOKES))
+def test_bench_runs_and_prints_its_figures(script: str, tmp_path: Path) -> None:
+    args, figures = SMOKES[script]
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(figures, result.stdout), result.stdout[-3000:]
+
+
+def _valkey_children_of(pid: int) -> list[int]:
+    """valkey-server processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        fields = rest.split()
+        if name.startswith("valkey-server") and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_bench_killed_mid_run_leaves_no_valkey_behind(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / "broker_burst.py"), "--count", "2000", "--timeout", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    valkey = None
+    try:
+        [valkey] = wait_until(lambda: _valkey_children_of(proc.pid), timeout_s=30)
+        time.sleep(1.0)  # mid-run: the orders are being written and sent
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_until(lambda: not _alive(valkey), timeout_s=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if valkey is not None and _alive(valkey):  # the failure above: do not leave it running
+            os.kill(valkey, signal.SIGKILL)
