@@ -1,22 +1,36 @@
 # yQuant: two commands.
-#   make run   bootstrap .venv (locked dependencies) and start yQuant on the embedded defaults
-#   make test  run the whole test suite (what CI runs)
+#   make run    bootstrap .venv with the locked runtime dependencies and start yQuant on the
+#               embedded defaults
+#   make test   the static checks (make check), then the whole test suite (what CI runs)
+#   make check  ruff (lint and format), mypy --strict on src/, the import contracts
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test bootstrap bench lint
+.PHONY: run test check bootstrap bootstrap-run bench lint
 
-run: bootstrap
+run: bootstrap-run
 	.venv/bin/yquant up
 
 test: bootstrap
 	scripts/test
 
-bootstrap: .venv/.synced
+check: bootstrap
+	scripts/check
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+# The full environment: runtime plus the dev group (pytest, ruff, mypy, import-linter, ...).
+bootstrap: .venv/.synced-dev
+
+# Only what running needs. --inexact keeps dev tools a previous `make test` installed, so
+# switching between `make run` and `make test` reinstalls nothing.
+bootstrap-run: .venv/.synced-run
+
+.venv/.synced-dev: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
+	@touch $@ .venv/.synced-run
+
+.venv/.synced-run: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --no-dev --inexact --python $(PYTHON)
 	@touch $@
 
 .tools/bin/uv:
@@ -26,5 +40,4 @@ bootstrap: .venv/.synced
 bench: bootstrap
 	.venv/bin/python bench/e2e.py
 
-lint: bootstrap
-	.venv/bin/ruff check src tests bench
+lint: check
