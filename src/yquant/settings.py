@@ -44,7 +44,8 @@ TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.
 
 
 class WebhookSettings(BaseModel):
-    host: str = "0.0.0.0"
+    # TradingView reaches the webhook from outside; in production HAProxy fronts it.
+    host: str = "0.0.0.0"  # noqa: S104 - the webhook is meant to be reachable
     port: int = Field(6000, ge=1, le=65535)
     secret: SecretStr | None = None
     # Optional second secret in the URL: POST /webhook/<path_token>; plain /webhook is then 404.
@@ -92,7 +93,7 @@ class DatabaseSettings(BaseModel):
         if v is None:
             return v
         raw = v.get_secret_value()
-        if raw.startswith("mysql://") or raw.startswith("mariadb://"):
+        if raw.startswith(("mysql://", "mariadb://")):
             raw = "mysql+asyncmy://" + raw.split("://", 1)[1]
         if raw.startswith("sqlite:///"):
             raw = "sqlite+aiosqlite:///" + raw.removeprefix("sqlite:///")

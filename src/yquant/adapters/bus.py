@@ -227,7 +227,8 @@ class Bus:
         try:
             data = json.loads((fields or {}).get("data", "null"))
             if not isinstance(data, dict):
-                raise ValueError("entry has no JSON object in field 'data'")
+                # Caught below with json's own ValueError: both are an undecodable entry.
+                raise ValueError("entry has no JSON object in field 'data'")  # noqa: TRY004
         except ValueError as exc:
             await self._dead_letter(stream, group, entry_id, fields, f"undecodable: {exc}")
             return

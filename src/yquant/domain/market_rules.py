@@ -288,7 +288,7 @@ def _schedule(code: str) -> _Table:
 def read_library_schedule(code: str) -> dict[date, Session]:
     """Sessions from ``CALENDAR_START`` to a year from today, from the library (slow: it loads
     pandas and computes every holiday rule)."""
-    import exchange_calendars
+    import exchange_calendars  # noqa: PLC0415 - loads pandas: only when a calendar is read
 
     with warnings.catch_warnings():
         # The library's own use of deprecated pandas API; nothing we can act on.
@@ -315,7 +315,7 @@ _reader: ScheduleReader = read_library_schedule
 
 def use_schedule_reader(reader: ScheduleReader) -> None:
     """Read schedules through ``reader`` (a cache in front of the library) from now on."""
-    global _reader
+    global _reader  # noqa: PLW0603 - one reader per process, chosen at start-up
     _reader = reader
 
 

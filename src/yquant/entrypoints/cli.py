@@ -177,8 +177,9 @@ def banner(settings: Settings, secret: str, *, show_secret: bool = True) -> str:
             else str(settings.data_dir / "webhook-secret")
         )
         shown = m["banner_secret_hidden"].format(where=where)
-        secret = "YOUR-SECRET"
-    host = "127.0.0.1" if settings.webhook.host in ("0.0.0.0", "::") else settings.webhook.host
+        secret = "YOUR-SECRET"  # noqa: S105 - the placeholder printed instead of the secret
+    wildcard = settings.webhook.host in ("0.0.0.0", "::")  # noqa: S104 - a test, not a bind
+    host = "127.0.0.1" if wildcard else settings.webhook.host
     webhook_url = f"http://{host}:{settings.webhook.port}/webhook"
     if settings.webhook.path_token:
         webhook_url += "/<path_token>"  # a placeholder: the token itself is never printed

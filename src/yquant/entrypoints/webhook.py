@@ -33,7 +33,7 @@ SWEEP_EVERY_S = 10.0
 SWEEP_AFTER_S = 30.0
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     pass
 
 
@@ -41,18 +41,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than ``limit`` bytes whether or not a length was declared."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+        raise BodyTooLargeError
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
+def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 - handlers as closures
     settings = runtime.settings
     hook = settings.webhook
     token = hook.path_token.get_secret_value().encode() if hook.path_token else None
@@ -118,7 +118,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:
             )
         try:
             body = await read_body(request, hook.max_body_bytes)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             return await refuse(
                 source, ReasonCode.BODY_TOO_LARGE, f"more than {hook.max_body_bytes} bytes", now
             )

@@ -317,9 +317,10 @@ class Engine:
                     activity = Activity(
                         activity.orders_last_minute, activity.open_buy, activity.open_sell, baseline
                     )
-                return activity
             except DatabaseUnavailableError:
                 logger.warning("risk facts from memory: database unavailable account=%s", account)
+            else:
+                return activity
         recent = sum(1 for a, at in self._recent if a == account and at >= since)
         return Activity(recent, False, False, None)
 
@@ -338,7 +339,8 @@ class Engine:
                 except DatabaseUnavailableError:
                     stored = None
                 if stored is not None:
-                    order = order_from_row(stored)
+                    out.append(order_from_row(stored))
+                    continue
             out.append(order)
         return out
 
@@ -349,7 +351,9 @@ class Engine:
     async def _queue(self, decision: Decision, now: datetime) -> None:
         state, instrument = decision.state, decision.instrument
         for outcome in decision.queued:
-            assert state is not None and state.next_open_at is not None and instrument
+            assert state is not None
+            assert state.next_open_at is not None
+            assert instrument
             release_after = state.next_open_at
             expires_at = release_after + timedelta(minutes=self._settings.engine.queue_window_min)
             calendar = self._calendars[state.venue]

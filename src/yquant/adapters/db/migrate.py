@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -38,14 +39,13 @@ def _outside_loop(fn, *args) -> None:  # type: ignore[no-untyped-def]
     except RuntimeError:
         fn(*args)
         return
-    import threading
 
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
             fn(*args)
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
     t = threading.Thread(target=target)

@@ -58,7 +58,7 @@ class GroupCommit(Batcher[_Write]):
             for _, _, future in batch:
                 _settle(future, exc=exc)
             return
-        except Exception as failure:
+        except Exception as failure:  # noqa: BLE001 - handed to the writers' futures
             if len(batch) == 1:
                 _settle(batch[0][2], exc=failure)
                 return
@@ -66,7 +66,7 @@ class GroupCommit(Batcher[_Write]):
             for op, row, future in batch:
                 try:
                     _settle(future, result=await self._store.apply(op, row))
-                except Exception as single:
+                except Exception as single:  # noqa: BLE001 - handed to the writer's future
                     _settle(future, exc=single)
             return
         for (_, _, future), changed in zip(batch, results, strict=True):

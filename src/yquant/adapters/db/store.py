@@ -95,7 +95,7 @@ class SqlStore:
 
         async def run(conn: Any) -> list[dict[str, Any]]:
             result = await conn.execute(stmt)
-            return [dict(r._mapping) for r in result]
+            return [dict(r._mapping) for r in result]  # noqa: SLF001 - Row._mapping is public API
 
         return await self.run(run)
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.mysql import MEDIUMTEXT
+from sqlalchemy.dialects.mysql import DATETIME, MEDIUMTEXT
 from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
@@ -41,8 +41,6 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "mysql":
-            from sqlalchemy.dialects.mysql import DATETIME
-
             return dialect.type_descriptor(DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 
@@ -57,11 +55,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-def Money() -> Numeric[Any]:
+def Money() -> Numeric[Any]:  # noqa: N802 - reads as a column type, like Numeric
     return Numeric(24, 8, asdecimal=True)
 
 
-def Quantity() -> Numeric[Any]:
+def Quantity() -> Numeric[Any]:  # noqa: N802 - reads as a column type, like Numeric
     return Numeric(20, 4, asdecimal=True)
 
 

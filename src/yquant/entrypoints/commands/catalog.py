@@ -204,8 +204,10 @@ def summary(report: SyncReport, t: dict[str, str]) -> str:
             ]
         )
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    for row in (columns, *cells):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    lines.extend(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in (columns, *cells)
+    )
     for m in report.markets:
         exchanges = ", ".join(f"{e} {n:,}" for e, n in sorted(m.by_exchange.items()))
         lines.append(f"  {m.market}: {exchanges}")

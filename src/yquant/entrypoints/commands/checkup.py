@@ -104,16 +104,19 @@ async def _tokens(runtime: Any) -> list[dict[str, Any]] | dict[str, str]:
         return {"status": "unknown", "error": type(exc).__name__}
     now = datetime.now(UTC)
     tokens = []
-    for environment, expires_at in rows:
-        if expires_at is not None and expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
+    for environment, stored_at in rows:
+        expires_at = (
+            stored_at.replace(tzinfo=UTC)
+            if stored_at is not None and stored_at.tzinfo is None
+            else stored_at
+        )
         left = None if expires_at is None else int((expires_at - now).total_seconds())
         tokens.append({"environment": environment, "expires_in_s": left})
     return tokens
 
 
 def _http_status(host: str, port: int, timeout_s: float) -> int:
-    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a test, not a bind
     try:
         with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=timeout_s) as r:
             return int(r.status)
@@ -131,7 +134,7 @@ def _units() -> dict[str, str]:
     states = {}
     for unit in UNITS:
         result = subprocess.run(
-            [systemctl, "is-active", unit], capture_output=True, text=True, timeout=10
+            [systemctl, "is-active", unit], capture_output=True, text=True, timeout=10, check=False
         )
         states[unit] = result.stdout.strip() or "unknown"
     return states

@@ -44,7 +44,7 @@ DOMAINS = {
     "real": "https://openapi.koreainvestment.com:9443",
     "paper": "https://openapivts.koreainvestment.com:29443",
 }
-TOKEN_PATH = "/oauth2/tokenP"
+TOKEN_PATH = "/oauth2/tokenP"  # noqa: S105 - a URL path, not a secret
 RATE_LIMIT_RETRIES = 5
 MAX_PAGES = 200
 

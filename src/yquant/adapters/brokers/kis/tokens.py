@@ -139,7 +139,8 @@ class KisTokens:
     async def _from_database(self) -> str:
         row = await self._records.read(self.key_id)
         if row and self._usable(row.access_token, row.expires_at):
-            assert row.access_token and row.expires_at
+            assert row.access_token
+            assert row.expires_at
             return self._keep(row.access_token, row.expires_at)
         deadline = self._clock() + timedelta(seconds=WAIT_FOR_OTHER_S)
         while True:
@@ -157,7 +158,8 @@ class KisTokens:
             await asyncio.sleep(0.25)
             row = await self._records.read(self.key_id)
             if row and self._usable(row.access_token, row.expires_at):
-                assert row.access_token and row.expires_at
+                assert row.access_token
+                assert row.expires_at
                 return self._keep(row.access_token, row.expires_at)
             if self._clock() > deadline:
                 raise KisTokenError("another process is renewing the KIS token; none arrived")
@@ -166,7 +168,8 @@ class KisTokens:
         now = self._clock()
         row = await self._records.read(self.key_id)
         if row and self._usable(row.access_token, row.expires_at):
-            assert row.access_token and row.expires_at
+            assert row.access_token
+            assert row.expires_at
             return self._keep(row.access_token, row.expires_at)
         if self._mirror is not None:
             mirrored = await self._mirror.read()

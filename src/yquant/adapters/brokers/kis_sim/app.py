@@ -385,7 +385,7 @@ class KisSimulator:
 
     # ---- control (not KIS) -----------------------------------------------------------------
 
-    async def control(self, request: Request) -> JSONResponse:
+    async def control(self, request: Request) -> JSONResponse:  # noqa: PLR0912 - one branch per verb
         what = request.path_params["what"]
         body = await _body(request) if request.method == "POST" else {}
         ex = self.exchange

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import uvicorn
@@ -58,7 +58,7 @@ class SimServer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> SimServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
