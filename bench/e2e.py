@@ -116,7 +116,7 @@ async def paced(
             code, body = await request(shot.index)
             shot.latency_ms = (time.perf_counter() - t) * 1000.0
             shot.status_code, shot.body = code, body
-        except Exception as exc:  # recorded, counted as a failure
+        except Exception as exc:  # noqa: BLE001 - recorded, counted as a failure
             shot.error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             sem.release()
@@ -261,7 +261,8 @@ def fmt(v: float | None, digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+# One benchmark run as one readable sequence: start, warm up, send, wait, measure, stop.
+def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0912, PLR0915
     run_id = uuid.uuid4().hex[:10]
     strategy = f"bench-{run_id}"
     tmp = Path(tempfile.mkdtemp(prefix="yquant-bench-"))
@@ -379,28 +380,44 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def report(r: dict[str, Any]) -> str:
     ack, e2e, base = r["ack_ms"], r["accepted_to_filled_ms"], r["baseline_healthz_ms"]
     lines = [
-        f"yquant e2e benchmark: {r['count']} alerts at {r['rate']:g}/s, "
-        f"concurrency {r['concurrency']} (startup {r['startup_s']} s)",
-        f"  count                     sent {r['count']}  accepted {r['accepted']}  "
-        f"filled {r['filled']}  (not accepted {r['not_accepted']}, not filled {r['not_filled']})",
-        f"  ack latency (ms)          p50 {fmt(ack['p50'], 2)}  p95 {fmt(ack['p95'], 2)}  "
-        f"p99 {fmt(ack['p99'], 2)}  max {fmt(ack['max'], 2)}",
-        f"  accepted->filled (ms)     p50 {fmt(e2e['p50'], 2)}  p95 {fmt(e2e['p95'], 2)}  "
-        f"p99 {fmt(e2e['p99'], 2)}  max {fmt(e2e['max'], 2)}",
-        f"  achieved alerts/s         {fmt(r['achieved_alerts_per_s'], 1)}  "
-        f"({r['count']} in {r['send_elapsed_s']} s)",
-        f"  end-to-end filled/s       {fmt(r['end_to_end_filled_per_s'], 1)}  "
-        f"({r['filled']} from first send to last fill in "
-        f"{fmt(r['first_send_to_last_fill_s'], 3)} s)",
-        f"  baseline GET /healthz ms  p50 {fmt(base['p50'], 2)}  p99 {fmt(base['p99'], 2)}  "
-        f"(n={base['n']}, failures {r['baseline_failures']})",
+        (
+            f"yquant e2e benchmark: {r['count']} alerts at {r['rate']:g}/s, "
+            f"concurrency {r['concurrency']} (startup {r['startup_s']} s)"
+        ),
+        (
+            f"  count                     sent {r['count']}  accepted {r['accepted']}  "
+            f"filled {r['filled']}  (not accepted {r['not_accepted']}, "
+            f"not filled {r['not_filled']})"
+        ),
+        (
+            f"  ack latency (ms)          p50 {fmt(ack['p50'], 2)}  p95 {fmt(ack['p95'], 2)}  "
+            f"p99 {fmt(ack['p99'], 2)}  max {fmt(ack['max'], 2)}"
+        ),
+        (
+            f"  accepted->filled (ms)     p50 {fmt(e2e['p50'], 2)}  p95 {fmt(e2e['p95'], 2)}  "
+            f"p99 {fmt(e2e['p99'], 2)}  max {fmt(e2e['max'], 2)}"
+        ),
+        (
+            f"  achieved alerts/s         {fmt(r['achieved_alerts_per_s'], 1)}  "
+            f"({r['count']} in {r['send_elapsed_s']} s)"
+        ),
+        (
+            f"  end-to-end filled/s       {fmt(r['end_to_end_filled_per_s'], 1)}  "
+            f"({r['filled']} from first send to last fill in "
+            f"{fmt(r['first_send_to_last_fill_s'], 3)} s)"
+        ),
+        (
+            f"  baseline GET /healthz ms  p50 {fmt(base['p50'], 2)}  p99 {fmt(base['p99'], 2)}  "
+            f"(n={base['n']}, failures {r['baseline_failures']})"
+        ),
         f"  ack p50 / baseline p50    {fmt(r['ack_p50_over_baseline_p50'], 2)}",
-        f"  log warnings/errors       {r['log_problem_lines']}   "
-        f"yquant exit code {r['yquant_exit_code']}",
+        (
+            f"  log warnings/errors       {r['log_problem_lines']}   "
+            f"yquant exit code {r['yquant_exit_code']}"
+        ),
     ]
     for name in ("not_accepted_examples", "not_filled_examples", "log_problem_examples"):
-        for item in r.get(name, []):
-            lines.append(f"    {name.split('_examples')[0]}: {item}")
+        lines.extend(f"    {name.split('_examples')[0]}: {item}" for item in r.get(name, []))
     if r.get("kept_dir"):
         lines.append(f"  data kept in {r['kept_dir']}")
     return "\n".join(lines)
@@ -426,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         code, result = bench(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # start-up failure and the like
+    except Exception as exc:  # noqa: BLE001 - start-up failure and the like, reported
         print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=1, default=str) if args.json else report(result))

@@ -46,7 +46,7 @@ for p in (ROOT, ROOT / "src"):
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
 from yquant.processes import die_with_parent, free_port, wait_until  # noqa: E402
 
-SECRET = "bench-secret-0123456789"
+SECRET = "bench-secret-0123456789"  # noqa: S105 - the benchmark's own throwaway secret
 
 
 # ---- the bare endpoint (run as a subprocess of this script) -------------------------------------
@@ -125,7 +125,8 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"

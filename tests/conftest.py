@@ -27,14 +27,14 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyProcess]:
 
 
 @pytest.fixture
-async def valkey_url(valkey: ValkeyProcess) -> AsyncIterator[str]:
+async def valkey_url(valkey: ValkeyProcess) -> str:
     """The shared test Valkey, emptied before each test."""
     import valkey as valkey_client
 
     client = valkey_client.asyncio.from_url(valkey.url)
     await client.flushall()
     await client.aclose()
-    yield valkey.url
+    return valkey.url
 
 
 @pytest.fixture

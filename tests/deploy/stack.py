@@ -189,7 +189,7 @@ class Haproxy:
     def _answers(self) -> bool:
         try:
             self.admin().servers()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure means not answering yet
             return False
         return True
 

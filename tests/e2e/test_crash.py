@@ -47,7 +47,7 @@ def test_killed_role_restarts_and_the_order_is_placed_once(
         ).returncode
         == 0
     )
-    victim_role = failpoint.split(".")[0]
+    victim_role = failpoint.split(".", 1)[0]
     try:
         roles.start("webhook")
         roles.start("engine", failpoint if victim_role == "engine" else None)

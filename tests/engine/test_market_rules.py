@@ -172,7 +172,7 @@ def test_past_the_calendars_reach_there_is_no_next_open() -> None:
 
 
 def test_naive_times_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="naive datetime refused"):
         krx().state(datetime(2026, 11, 30, 10, 0))  # noqa: DTZ001
 
 

@@ -310,7 +310,8 @@ async def test_only_an_alert_nothing_could_record_gets_a_5xx(
     monkeypatch.setenv("YQUANT__VALKEY__URL", valkey_url)
     monkeypatch.setenv("YQUANT__DATABASE__URL", f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
     runtime = build(load_settings(), "webhook")
-    runtime.recorder.journal._db.execute("PRAGMA query_only=ON")  # the journal refuses too
+    # The journal refuses too (no public seam opens its connection read-only).
+    runtime.recorder.journal._db.execute("PRAGMA query_only=ON")  # noqa: SLF001
     ingest = Ingest(recorder=runtime.recorder, bus=runtime.bus, secret=SECRET, worker="blue")
     transport = httpx.ASGITransport(app=create_app(runtime, ingest))
     try:

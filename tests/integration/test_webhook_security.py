@@ -278,7 +278,7 @@ async def test_no_input_makes_the_handler_fail_or_store_a_partial_record(
         def run() -> None:
             try:
                 check()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
                 errors.append(exc)
             finally:
                 loop.call_soon_threadsafe(done.set)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from tests.kis.kit import APP_KEY, APP_SECRET, order
 from yquant.adapters.brokers.kis import errors, prices, schemas, tracking
@@ -212,7 +213,7 @@ def test_kis_settings_refuse_to_start_wrong() -> None:
         {"app_secret": "changeme"},
         {"account_number": "1234"},
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValidationError):
             KisSettings(**{**good, **bad})
     with pytest.raises(ValueError, match="kis: required"):
         AccountSettings(broker="kis")
