@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from yquant.adapters.brokers.kis_sim import balances, views
-from yquant.adapters.brokers.kis_sim.exchange import KST, US_LISTINGS, Exchange, Refused
+from yquant.adapters.brokers.kis_sim.exchange import KST, US_LISTINGS, Exchange, RefusedError
 
 DOMESTIC = "/uapi/domestic-stock/v1"
 OVERSEAS = "/uapi/overseas-stock/v1"
@@ -299,13 +299,13 @@ class KisSimulator:
                 body = _json_object(raw)
                 for name, value in body.items():
                     if name != name.upper() or not isinstance(value, str):
-                        raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
+                        raise RefusedError("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
                 self._account(key, body)
                 return await self._post(path, purpose, body)
             params = dict(request.query_params)
             self.exchange.release_due()
             return self._get(path, key, params, headers.get("tr_cont", ""))
-        except Refused as exc:
+        except RefusedError as exc:
             return _fail(exc.code, exc.message, exc.http_status)
 
     def _admit(self, key: AppKey) -> bool:
@@ -321,7 +321,7 @@ class KisSimulator:
         fields = views.upper_keys(fields)
         account = (fields.get("CANO", ""), fields.get("ACNT_PRDT_CD", ""))
         if account not in key.accounts:
-            raise Refused("OPSQ2000", "ERROR : INPUT INVALID_CHECK_ACNO")
+            raise RefusedError("OPSQ2000", "ERROR : INPUT INVALID_CHECK_ACNO")
         return account
 
     async def _post(self, path: str, purpose: str, body: dict[str, str]) -> Response:
