@@ -117,7 +117,7 @@ class Bus:
 
     async def announce(self, event: dict[str, Any]) -> None:
         """Best-effort live event for dashboards; losing one is harmless."""
-        with contextlib.suppress(BUS_ERRORS):
+        with contextlib.suppress(*BUS_ERRORS):
             await self.client.publish(EVENTS, json.dumps(event, separators=(",", ":")))
 
     async def heartbeat(self, role: str, info: dict[str, Any]) -> None:

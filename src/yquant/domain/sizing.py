@@ -274,7 +274,7 @@ def _as_policy(name: str, target: object) -> Policy:
     if isinstance(target, Policy):
         return target
     if callable(target):
-        return Policy(name, target)  # type: ignore[arg-type]
+        return Policy(name, target)
     raise ConfigurationError(f"sizing policy {name!r} is neither a Policy nor a function")
 
 

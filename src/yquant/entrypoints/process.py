@@ -9,7 +9,8 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime
@@ -53,7 +54,7 @@ async def run_tasks(
     runtime: Runtime,
     role: str,
     stop: asyncio.Event,
-    work: list[Callable[[], Awaitable[None]]],
+    work: list[Callable[[], Coroutine[Any, Any, None]]],
 ) -> None:
     """Run ``work`` plus heartbeat and journal relay until ``stop``; a crash in one stops all."""
     # What exists by now (modules, settings, table metadata, the app) lives as long as the

@@ -198,7 +198,8 @@ class Gateway:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         failpoints.hit("gateway.after_submit")
-        await self._apply(intent, known, asked=False)
+        # The loop above leaves only by a break that has just set ``known``.
+        await self._apply(intent, known, asked=False)  # type: ignore[possibly-undefined]
 
     async def _follow(self, order: Order, *, own: bool) -> None:
         cid = order.client_order_id

@@ -6,7 +6,7 @@ key, token and rate budget). An order for an account that is not configured is r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from yquant.domain.model import Order
@@ -20,10 +20,10 @@ class AccountBrokers:
         self,
         brokers: dict[str, Broker],
         *,
-        on_close: list[Callable[[], Awaitable[None]]] | None = None,
+        on_close: Sequence[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self._brokers = brokers
-        self._on_close = on_close or []
+        self._on_close = list(on_close or [])
 
     @property
     def accounts(self) -> list[str]:

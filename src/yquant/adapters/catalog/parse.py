@@ -209,7 +209,7 @@ def _cod_listing(file: MasterFile, number: int, c: dict[str, str]) -> Listing:
         security_type = _ETP_CLASSES.get(c["etp_class"], "etf")
     elif security_type == "stock" and c["dr"] == "Y":
         security_type = "dr"
-    extra = {
+    extra: dict[str, Any] = {
         k: c[k]
         for k in (
             "realtime_symbol",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
@@ -48,6 +48,7 @@ class SqlControl:
             "actor": actor[:100],
             "updated_at": now,
         }
+        ensure: Executable
         if self._store.dialect == "sqlite":
             ensure = sqlite.insert(k).values(**placeholder).on_conflict_do_nothing()
         else:

@@ -83,7 +83,7 @@ class SqlEngineState:
                 baseline=_read_baseline(await conn.execute(baseline)),
             )
 
-        return await self._store.run(run)  # type: ignore[no-any-return]
+        return await self._store.run(run)
 
     async def open_day(
         self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
@@ -115,7 +115,7 @@ class SqlEngineState:
             assert recorded is not None
             return recorded
 
-        return await self._store.run(run, write=True)  # type: ignore[no-any-return]
+        return await self._store.run(run, write=True)
 
     async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not client_order_ids:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -15,7 +16,7 @@ import yquant
 SCRIPT_LOCATION = Path(yquant.__file__).parent / "migrations"
 
 
-def alembic_config(url: str, stdout: io.TextIOBase | None = None) -> Config:
+def alembic_config(url: str, stdout: TextIO | None = None) -> Config:
     cfg = Config(stdout=stdout) if stdout is not None else Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -118,7 +118,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
     switches, audit = asyncio.run(_with_store(settings, run))
     scopes = ["global", *settings.accounts]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for scope in scopes:
         rec = switches.get(scope)
         rows.append(

@@ -45,7 +45,8 @@ async def _with_roles(settings: Settings, fn: Any) -> Any:
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     async def read(roles: Any) -> tuple[str, int] | None:
-        return await roles.active()
+        active: tuple[str, int] | None = await roles.active()
+        return active
 
     current = asyncio.run(_with_roles(settings, read))
     if args.json:

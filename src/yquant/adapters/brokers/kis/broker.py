@@ -26,11 +26,11 @@ from yquant.adapters.brokers.kis.errors import (
     KisOutcomeUnknownError,
     KisRejectedError,
 )
-from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, Quote, VenueOrder
+from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, VenueOrder
 from yquant.domain.model import Market, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, OrderRejectedError
-from yquant.ports import BrokerOrder, Holding
+from yquant.ports import BrokerOrder, Holding, Quote
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 from yquant.adapters.brokers.kis import schemas
 from yquant.adapters.brokers.kis.client import KisClient
-from yquant.adapters.brokers.kis.schemas import OrderAck, Quote, VenueHolding, VenueOrder
+from yquant.adapters.brokers.kis.schemas import OrderAck, VenueHolding, VenueOrder
 from yquant.domain.model import OrderType, Side
+from yquant.ports import Quote
 
 # name: (real, paper, real legacy, paper legacy)
 TR_IDS: dict[str, tuple[str, str, str, str]] = {

@@ -42,7 +42,7 @@ class SimServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> SimServer:
+    def start(self, timeout_s: float = 10.0) -> Self:
         self._thread = threading.Thread(target=self._server.run, name="kis-sim", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
