@@ -283,14 +283,14 @@ def start_webhook(data: Path, valkey_url: str, port: int) -> subprocess.Popen[by
     subprocess.run(
         [sys.executable, "-m", "yquant", "db", "upgrade"], env=env, check=True, capture_output=True
     )
-    log = (data / "webhook.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "yquant", "webhook"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent(),
-    )
+    with (data / "webhook.log").open("ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "yquant", "webhook"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),
+        )
 
 
 def wait_port(port: int) -> None:

@@ -218,14 +218,14 @@ class Roles:
         env = dict(self.env)
         if failpoint:
             env["YQUANT_FAILPOINTS"] = failpoint
-        log = (self.data_dir / f"{role}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", role],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(),
-        )
+        with (self.data_dir / f"{role}.log").open("ab") as log:  # the child keeps its own
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "yquant", role],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
+            )
         self.procs[role] = proc
         return proc
 

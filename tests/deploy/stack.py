@@ -89,14 +89,14 @@ class Worker:
         return self
 
     def start_role(self, role: str) -> None:
-        log = (self.data_dir / f"{role}.log").open("ab")
-        self.procs[role] = subprocess.Popen(
-            [sys.executable, "-m", "yquant", role],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.data_dir / f"{role}.log").open("ab") as log:  # the child keeps its own
+            self.procs[role] = subprocess.Popen(
+                [sys.executable, "-m", "yquant", role],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def healthz(self) -> int:
         try:
@@ -167,22 +167,22 @@ class Haproxy:
     def start(self) -> Haproxy:
         check = subprocess.run([HAPROXY_BIN, "-c", "-f", str(self.cfg)], capture_output=True)
         assert check.returncode == 0, check.stderr.decode() + check.stdout.decode()
-        log = (self.dir / "haproxy.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                HAPROXY_BIN,
-                "-W",
-                "-S",
-                str(self.master),
-                "-f",
-                str(self.cfg),
-                "-p",
-                str(self.pidfile),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.dir / "haproxy.log").open("ab") as log:  # the child keeps its own
+            self.proc = subprocess.Popen(
+                [
+                    HAPROXY_BIN,
+                    "-W",
+                    "-S",
+                    str(self.master),
+                    "-f",
+                    str(self.cfg),
+                    "-p",
+                    str(self.pidfile),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(lambda: self.socket.exists() and self._answers(), timeout_s=15)
         return self
 

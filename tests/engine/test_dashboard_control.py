@@ -38,13 +38,13 @@ class Dashboard:
 
     def start(self) -> Dashboard:
         assert yquant("db", "upgrade", env=self.env).returncode == 0
-        log = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", "dashboard"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "yquant", "dashboard"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
         def up() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()

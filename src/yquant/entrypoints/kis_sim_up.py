@@ -73,13 +73,13 @@ def up_with_simulator(
     key = "SIM" + secrets.token_hex(16)
     secret = "SIM" + secrets.token_hex(88)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = (settings.data_dir / "kis-sim.log").open("ab")
     argv = [
         sys.executable, "-m", "yquant.adapters.brokers.kis_sim", "--port", str(port),
         "--app-key", key, "--app-secret", secret,
         "--account", f"{SIM_ACCOUNT[:8]}-{SIM_ACCOUNT[8:]}",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (settings.data_dir / "kis-sim.log").open("ab") as log:  # the child keeps its own
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_port(port, proc)
         url = f"http://127.0.0.1:{port}"
