@@ -45,8 +45,11 @@ class SqlStore:
 
     async def close(self) -> None:
         if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+            # Detached before the first await: a write racing the close opens an engine of its
+            # own instead of checking a connection out of the pool being disposed (which would
+            # then never be closed).
+            engine, self._engine = self._engine, None
+            await engine.dispose()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
