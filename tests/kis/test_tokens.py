@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,24 +37,37 @@ class Clock:
         return self.now
 
 
-def tokens_for(sim: SimServer, sql: SqlStore, clock: Any, **kw: Any) -> KisTokens:
-    client = KisClient(
-        environment="real",
-        app_key=APP_KEY,
-        app_secret=kw.pop("secret", APP_SECRET),
-        limiter=RateLimiter(None, "test", 50),
-        base_url=sim.url,
-    )
-    tokens = KisTokens(
-        environment="real",
-        app_key=APP_KEY,
-        records=SqlTokenRecords(sql),
-        issue=client.issue_token,
-        clock=clock,
-        **kw,
-    )
-    client.tokens = tokens
-    return tokens
+TokensFor = Callable[..., KisTokens]
+
+
+@pytest.fixture
+async def tokens_for() -> AsyncIterator[TokensFor]:
+    """Tokens with their own KIS client, as a process holds them; the clients are closed after."""
+    clients: list[KisClient] = []
+
+    def make(sim: SimServer, sql: SqlStore, clock: Any, **kw: Any) -> KisTokens:
+        client = KisClient(
+            environment="real",
+            app_key=APP_KEY,
+            app_secret=kw.pop("secret", APP_SECRET),
+            limiter=RateLimiter(None, "test", 50),
+            base_url=sim.url,
+        )
+        clients.append(client)
+        tokens = KisTokens(
+            environment="real",
+            app_key=APP_KEY,
+            records=SqlTokenRecords(sql),
+            issue=client.issue_token,
+            clock=clock,
+            **kw,
+        )
+        client.tokens = tokens
+        return tokens
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
 async def test_processes_on_one_app_key_share_one_token(sim: SimServer, make_broker) -> None:
@@ -71,7 +85,9 @@ async def test_only_one_of_many_callers_issues_the_token(sim: SimServer, make_br
     assert sim.sim.stats["token_refused"] == 0
 
 
-async def test_token_is_reused_until_shortly_before_expiry_then_renewed(sql: SqlStore) -> None:
+async def test_token_is_reused_until_shortly_before_expiry_then_renewed(
+    sql: SqlStore, tokens_for: TokensFor
+) -> None:
     # The client's clock runs ahead of the simulator's, so KIS's 6-hour same-token window is
     # switched off here: the renewal must reach a token the simulator really issues anew.
     sim = start_sim(token_ttl_s=3600, token_min_interval_s=0, token_reuse_s=0)
@@ -168,7 +184,7 @@ async def test_a_token_granted_while_the_database_drops_is_kept_and_not_issued_a
 
 
 async def test_a_refused_issuance_while_the_database_drops_is_not_tried_again(
-    sim: SimServer, sql: SqlStore, vk: Any, mariadb_url: str
+    sim: SimServer, sql: SqlStore, vk: Any, mariadb_url: str, tokens_for: TokensFor
 ) -> None:
     await tokens_for(sim, sql, Clock(), min_interval_s=1).get()  # another installation's token
     proxy = await TcpProxy(MARIADB_HOST, MARIADB_PORT).start()
@@ -207,7 +223,7 @@ async def test_a_refused_issuance_while_the_database_drops_is_not_tried_again(
 
 
 async def test_kis_throttle_on_issuance_is_reported_as_retryable(
-    sim: SimServer, sql: SqlStore, tmp_path
+    sim: SimServer, sql: SqlStore, tmp_path, tokens_for: TokensFor
 ) -> None:
     # A second database (as if two installations shared one key): KIS itself refuses (EGW00133).
     await tokens_for(sim, sql, Clock(), min_interval_s=1).get()
@@ -225,7 +241,7 @@ async def test_kis_throttle_on_issuance_is_reported_as_retryable(
 
 
 async def test_a_wrong_secret_halts_and_no_secret_appears_in_the_error(
-    sim: SimServer, sql: SqlStore
+    sim: SimServer, sql: SqlStore, tokens_for: TokensFor
 ) -> None:
     wrong = "W" + "fedcba9876543210" * 11
     with pytest.raises(KisConfigurationError) as raised:
@@ -236,7 +252,11 @@ async def test_a_wrong_secret_halts_and_no_secret_appears_in_the_error(
 
 
 async def test_a_refused_mirror_write_logs_no_token(
-    sim: SimServer, sql: SqlStore, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    sim: SimServer,
+    sql: SqlStore,
+    tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+    tokens_for: TokensFor,
 ) -> None:
     """A Valkey that refuses the mirror's write (out of memory here; a full disk or a replica
     does the same) answers with an error that quotes the command, token and all: the log
