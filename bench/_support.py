@@ -78,15 +78,15 @@ class YquantUp:
         import httpx
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yquant", "up", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            preexec_fn=die_with_parent(),
-        )
+        with self.log_path.open("a") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "yquant", "up", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                preexec_fn=die_with_parent(),
+            )
 
         def ready() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log()
