@@ -182,11 +182,13 @@ def _limit_price(
         band = market_rules.krx_price_limits(base_price, instrument.security_type)
         if side is Side.SELL and rounded > band[1]:
             raise SignalRejectedError(
-                "price_out_of_band", f"sell limit {rounded} is above the upper limit {band[1]}"
+                ReasonCode.PRICE_OUT_OF_BAND,
+                f"sell limit {rounded} is above the upper limit {band[1]}",
             )
         if side is Side.BUY and rounded < band[0]:
             raise SignalRejectedError(
-                "price_out_of_band", f"buy limit {rounded} is below the lower limit {band[0]}"
+                ReasonCode.PRICE_OUT_OF_BAND,
+                f"buy limit {rounded} is below the lower limit {band[0]}",
             )
         rounded = market_rules.clamp_to_limits(rounded, band)
     return rounded

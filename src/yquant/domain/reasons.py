@@ -12,7 +12,7 @@ from enum import StrEnum
 
 class ReasonCode(StrEnum):
     # ---- the webhook: the request itself ---------------------------------------------------
-    BAD_SECRET = "bad_secret"
+    BAD_SECRET = "bad_secret"  # noqa: S105 - a reason code, not a secret
     SOURCE_NOT_ALLOWED = "source_not_allowed"
     NOT_FOUND = "not_found"  # an unknown webhook path; a broker with no such order
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -46,6 +46,7 @@ class ReasonCode(StrEnum):
     STALE_SIGNAL = "stale_signal"
     NO_ACCOUNTS = "no_accounts"
     MARKET_CLOSED = "market_closed"
+    PRICE_OUT_OF_BAND = "price_out_of_band"  # a KRX limit outside the daily price band
     QUEUED = "queued"  # not a refusal: decided again at the next open
     QUEUE_EXPIRED = "queue_expired"
     UNKNOWN_ACCOUNT = "unknown_account"

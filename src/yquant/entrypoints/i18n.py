@@ -216,6 +216,7 @@ REASON_LABELS: dict[ReasonCode, str] = {
     ReasonCode.STALE_SIGNAL: "오래된 신호",
     ReasonCode.NO_ACCOUNTS: "대상 계좌 없음",
     ReasonCode.MARKET_CLOSED: "휴장",
+    ReasonCode.PRICE_OUT_OF_BAND: "가격제한폭 밖",
     ReasonCode.QUEUED: "다음 개장 때 주문 예정",
     ReasonCode.QUEUE_EXPIRED: "대기 주문 만료",
     ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
@@ -273,7 +274,7 @@ HEALTH_LABELS: dict[str, str] = {
 }
 
 
-def _merged(*tables: Mapping[str, str]) -> dict[str, str]:
+def _merged(*tables: Mapping[str, str] | Mapping[ReasonCode, str]) -> dict[str, str]:
     """One table of words by code; a code in two tables (``rejected`` is a status and a reason,
     ``queued`` a queue state and a reason) has one word in both."""
     merged: dict[str, str] = {}
