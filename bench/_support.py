@@ -19,7 +19,7 @@ from yquant.processes import die_with_parent, free_port, wait_until
 def yquant_env(data_dir: Path, valkey_url: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
     env["YQUANT__DATA_DIR"] = str(data_dir)
-    env["YQUANT__WEBHOOK__SECRET"] = "test-secret-0123456789"
+    env["YQUANT__WEBHOOK__SECRET"] = "test-secret-0123456789"  # noqa: S105 - a throwaway test secret
     if valkey_url:
         env["YQUANT__VALKEY__URL"] = valkey_url
     env.update(extra)
@@ -89,7 +89,8 @@ class YquantUp:
             )
 
         def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log()
+            assert self.proc is not None
+            assert self.proc.poll() is None, self.log()
             try:
                 r = httpx.get(f"http://127.0.0.1:{self.webhook_port}/healthz", timeout=1)
             except httpx.HTTPError:
@@ -100,7 +101,7 @@ class YquantUp:
         return self
 
     def alert(self, **fields: Any) -> dict[str, Any]:
-        body = {
+        return {
             "secret": self.secret,
             "strategy": "demo",
             "ticker": "KRX:005930",
@@ -109,7 +110,6 @@ class YquantUp:
             "price": 71000,
             **fields,
         }
-        return body
 
     def post(self, body: dict[str, Any] | bytes, timeout_s: float = 5) -> Any:
         import httpx

@@ -355,7 +355,7 @@ async def measure(
     return results
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - argparse options, then one run per rate
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--seconds", type=float, default=5.0)

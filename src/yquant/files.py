@@ -35,7 +35,7 @@ def write_beside(path: Path, data: str | bytes, mode: int | None = None) -> Path
             fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path) if mode is None else mode)
+        tmp.chmod(_mode_for(path) if mode is None else mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -44,7 +44,7 @@ def write_beside(path: Path, data: str | bytes, mode: int | None = None) -> Path
 
 def replace(tmp: Path, path: Path) -> None:
     """Rename ``tmp`` over ``path`` and make the rename durable (fsync of the directory)."""
-    os.replace(tmp, path)
+    tmp.replace(path)
     fsync_dir(path.parent)
 
 

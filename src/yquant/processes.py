@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -72,7 +73,7 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 15.0, every_s: f
 def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` exists (a zombie counts as gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with Path(f"/proc/{pid}/stat").open() as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         try:

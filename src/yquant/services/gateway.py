@@ -34,7 +34,7 @@ from yquant import failpoints
 from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.recorder import Recorder
-from yquant.domain.model import Order, OrderStatus
+from yquant.domain.model import BrokerOrder, Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.errors import (
@@ -45,7 +45,7 @@ from yquant.errors import (
     RetryableError,
     SignalRejectedError,
 )
-from yquant.ports import Broker, BrokerOrder
+from yquant.ports import Broker
 from yquant.services.account_sync import AccountSync
 from yquant.services.control import KillSwitchView
 from yquant.services.records import fill_row, fill_to_message, order_from_row, order_row

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from yquant.domain.model import (
     CURRENCY,
+    BrokerOrder,
     Fill,
     Market,
     Order,
@@ -26,7 +27,7 @@ from yquant.domain.model import (
     Side,
 )
 from yquant.domain.reasons import ReasonCode
-from yquant.ports import BrokerOrder, Holding, Quote
+from yquant.ports import Holding, Quote
 
 _MINOR_UNIT = {"KRW": Decimal(1), "USD": Decimal("0.01")}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
-from yquant.domain.model import Order
+from yquant.domain.model import BrokerOrder, Order
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import OrderRejectedError
-from yquant.ports import Broker, BrokerOrder, Holding
+from yquant.ports import Broker, Holding
 
 
 class AccountBrokers:

@@ -58,11 +58,12 @@ def sqlite_driver(conn: Connection, sql: str, params: Any = (), *, many: bool = 
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[Any] = cursor.fetchall()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from None
     finally:
         cursor.close()
+    return rows
 
 
 def make_engine(url: str) -> AsyncEngine:

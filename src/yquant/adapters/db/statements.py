@@ -104,18 +104,18 @@ class Statements:
         if "status_rank" not in table.c:
             # A plain upsert: the newest description wins (accounts).
             if self._dialect == "sqlite":
-                ins = sqlite.insert(table)
-                return ins.on_conflict_do_update(
-                    index_elements=[key], set_={c: ins.excluded[c] for c in moving}
+                lite = sqlite.insert(table)
+                return lite.on_conflict_do_update(
+                    index_elements=[key], set_={c: lite.excluded[c] for c in moving}
                 )
             ins = mysql.insert(table)
             return ins.on_duplicate_key_update([(c, ins.inserted[c]) for c in moving])
         if self._dialect == "sqlite":
-            ins = sqlite.insert(table)
-            return ins.on_conflict_do_update(
+            lite = sqlite.insert(table)
+            return lite.on_conflict_do_update(
                 index_elements=[key],
-                set_={c: ins.excluded[c] for c in moving},
-                where=newer(ins.excluded),
+                set_={c: lite.excluded[c] for c in moving},
+                where=newer(lite.excluded),
             )
         ins = mysql.insert(table)
         cond = newer(ins.inserted)

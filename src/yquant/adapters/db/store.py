@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -23,6 +23,8 @@ from yquant.adapters.db.engine import dialect_of, make_engine
 from yquant.adapters.db.writer import SqliteWriter
 from yquant.adapters.db.writes import Writes
 from yquant.errors import DatabaseUnavailableError
+
+T = TypeVar("T")
 
 
 class SqlStore:
@@ -104,7 +106,7 @@ class SqlStore:
 
     # ---- guarded calls ----------------------------------------------------------------------
 
-    async def run(self, fn: Any, *, write: bool = False) -> Any:
+    async def run(self, fn: Callable[[Any], Awaitable[T]], *, write: bool = False) -> T:
         """Run ``fn(connection)`` under the store's timeout, in a transaction when ``write``;
         an unreachable, resetting or hung database raises DatabaseUnavailableError."""
         async with self._guarded():

@@ -184,5 +184,5 @@ def _order_event(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_duplicate_key(exc: IntegrityError) -> bool:
-    args = getattr(exc.orig, "args", ())
+    args: tuple[object, ...] = getattr(exc.orig, "args", ())
     return bool(args) and args[0] == 1062

@@ -39,7 +39,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+-]*$")
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> None:  # noqa: PLR0915 - one statement per argparse option
     deploy = sub.add_parser("deploy", help="blue/green deployment: HAProxy and systemd")
     ds = deploy.add_subparsers(metavar="ACTION")
 
@@ -226,7 +226,8 @@ def render(template: str, **values: Any) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # configuration files, not HTML; every value is validated above
+        # Configuration files, not HTML; every value is validated above.
+        autoescape=False,  # noqa: S701 - HTML escaping would corrupt these files
     )
     return env.get_template(template).render(**values)
 

@@ -27,10 +27,10 @@ from yquant.adapters.brokers.kis.errors import (
     KisRejectedError,
 )
 from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, VenueOrder
-from yquant.domain.model import Market, Order, OrderStatus, OrderType
+from yquant.domain.model import BrokerOrder, Market, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, OrderRejectedError
-from yquant.ports import BrokerOrder, Holding, Quote
+from yquant.ports import Holding, Quote
 
 logger = logging.getLogger(__name__)
 

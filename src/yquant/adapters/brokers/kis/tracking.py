@@ -20,9 +20,8 @@ from decimal import Decimal
 
 from yquant.adapters.brokers.kis.errors import reject_reason
 from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, VenueOrder
-from yquant.domain.model import CURRENCY, Fill, Market, Order, OrderStatus, OrderType
+from yquant.domain.model import CURRENCY, BrokerOrder, Fill, Market, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
-from yquant.ports import BrokerOrder
 
 _PRICE_PLACES = {"KRW": Decimal("0.01"), "USD": Decimal("0.0001")}
 CLOCK_SKEW = timedelta(seconds=90)

@@ -237,9 +237,9 @@ class KisSimulator:
     def _credentials(self, headers: Any) -> AppKey:
         key = self.keys.get(headers.get("appkey", ""))
         if key is None:
-            raise Refused("EGW00103", "유효하지 않은 AppKey입니다.", 500)
+            raise RefusedError("EGW00103", "유효하지 않은 AppKey입니다.", 500)
         if headers.get("appsecret") != key.secret:
-            raise Refused("EGW00105", "유효하지 않은 AppSecret입니다.", 500)
+            raise RefusedError("EGW00105", "유효하지 않은 AppSecret입니다.", 500)
         return key
 
     async def hashkey(self, request: Request) -> Response:
@@ -247,18 +247,19 @@ class KisSimulator:
         (optional at KIS; when sent, the POST's body must be the bytes that were hashed)."""
         try:
             self._credentials(request.headers)
-        except Refused as exc:
+        except RefusedError as exc:
             return _fail(exc.code, exc.message, exc.http_status)
         raw = await request.body()
         body = _json_object(raw)
         return JSONResponse({"BODY": body, "HASH": _hash(raw)})
 
-    async def handle(self, request: Request) -> Response:
+    # One branch per refusal, in the order KIS checks a request.
+    async def handle(self, request: Request) -> Response:  # noqa: PLR0912
         path = request.url.path
         headers = request.headers
         try:
             key = self._credentials(headers)
-        except Refused as exc:
+        except RefusedError as exc:
             return _fail(exc.code, exc.message, exc.http_status)
         auth = headers.get("authorization", "")
         owner = self.tokens.get(auth.removeprefix("Bearer ").strip())
@@ -295,7 +296,7 @@ class KisSimulator:
                 raw = await request.body()
                 sent_hash = headers.get("hashkey", "")
                 if sent_hash and sent_hash != _hash(raw):
-                    raise Refused("EGW00131", "유효하지 않은 hashkey 입니다.", 500)
+                    raise RefusedError("EGW00131", "유효하지 않은 hashkey 입니다.", 500)
                 body = _json_object(raw)
                 for name, value in body.items():
                     if name != name.upper() or not isinstance(value, str):
@@ -338,7 +339,7 @@ class KisSimulator:
                 row = views.modify(self.exchange, account, body, branch, domestic)
                 word = "정정"
             else:
-                raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME RVSE_CNCL_DVSN_CD")
+                raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME RVSE_CNCL_DVSN_CD")
             return _ack(row.odno, branch, "APBK0013", "주문 전송 완료 되었습니다.", paper, word)
         if domestic:
             order = views.place_domestic(self.exchange, account, purpose, body, branch, paper)
@@ -485,9 +486,8 @@ def _kis_headers(
     out: dict[str, bytes] = {"Date": formatdate(usegmt=True).encode("latin-1")}
     for raw, value in given:
         name = raw.decode("latin-1").lower()
-        if name == "content-type" and value.startswith(b"application/json"):
-            value = JSON_TYPE.encode("latin-1")
-        out[_spelled(name)] = value
+        json_type = name == "content-type" and value.startswith(b"application/json")
+        out[_spelled(name)] = JSON_TYPE.encode("latin-1") if json_type else value
     if kis:
         out.setdefault("tr_id", asked.get("tr_id", b""))
         out.setdefault("tr_cont", b"D")

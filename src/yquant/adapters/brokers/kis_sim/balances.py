@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from starlette.responses import JSONResponse
 
-from yquant.adapters.brokers.kis_sim.exchange import US_LISTINGS, Exchange, Refused, krx_tick
+from yquant.adapters.brokers.kis_sim.exchange import US_LISTINGS, Exchange, RefusedError, krx_tick
 from yquant.adapters.brokers.kis_sim.views import OK, _dec, paged, text_num, upper_keys
 
 US_QUOTE = {"NAS": "NASD", "NYS": "NYSE", "AMS": "AMEX"}
@@ -88,12 +88,12 @@ def buying_power(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) ->
     p = upper_keys(raw)
     for name in ("PDNO", "ORD_UNPR", "ORD_DVSN", "CMA_EVLU_AMT_ICLD_YN", "OVRS_ICLD_YN"):
         if name not in p:
-            raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
+            raise RefusedError("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}")
     if p["CMA_EVLU_AMT_ICLD_YN"] not in ("Y", "N") or p["OVRS_ICLD_YN"] not in ("Y", "N"):
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME CMA_EVLU_AMT_ICLD_YN")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME CMA_EVLU_AMT_ICLD_YN")
     kind = p["ORD_DVSN"]
     if kind not in ORDER_TYPES:
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME ORD_DVSN")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME ORD_DVSN")
     ticker = p["PDNO"].strip()
     with ex.lock:
         acct = ex.accounts[account]
@@ -130,7 +130,7 @@ def sellable(ex: Exchange, account: tuple[str, str], raw: dict[str, str]) -> JSO
     p = upper_keys(raw)
     ticker = p.get("PDNO", "")
     if not ticker:
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME PDNO")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME PDNO")
     with ex.lock:
         pos = ex.accounts[account].positions.get(("KR", ticker))
         held = pos.quantity if pos else Decimal(0)
@@ -163,7 +163,7 @@ def overseas_buying_power(
     p = upper_keys(raw)
     code = p.get("OVRS_EXCG_CD", "")
     if code not in ("NASD", "NYSE", "AMEX"):
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
     ticker = p.get("ITEM_CD", "")
     with ex.lock:
         acct = ex.accounts[account]
@@ -200,7 +200,7 @@ def overseas_balance(
     p = upper_keys(raw)
     code = p.get("OVRS_EXCG_CD", "")
     if code not in ("NASD", "NYSE", "AMEX") or p.get("TR_CRCY_CD") != "USD":
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
     with ex.lock:
         rows = []
         for (market, ticker), pos in sorted(ex.accounts[account].positions.items()):
@@ -314,9 +314,8 @@ def overseas_price(ex: Exchange, raw: dict[str, str]) -> JSONResponse:
     listed = US_QUOTE.get(excd) == US_LISTINGS.get(ticker, "NASD")
     if not listed:
         # KIS answers an unknown symbol or exchange code with blank fields, not an error.
-        blank = {
-            k: ""
-            for k in (
+        blank = dict.fromkeys(
+            (
                 "rsym",
                 "zdiv",
                 "base",
@@ -328,8 +327,9 @@ def overseas_price(ex: Exchange, raw: dict[str, str]) -> JSONResponse:
                 "tvol",
                 "tamt",
                 "ordy",
-            )
-        }
+            ),
+            "",
+        )
         return JSONResponse({"output": blank, **OK})
     price = ex.price("US", ticker)
     out = {

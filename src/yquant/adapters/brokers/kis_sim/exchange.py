@@ -50,7 +50,7 @@ SEED_PRICES = {
 }
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """A business refusal: becomes rt_cd "1" with ``code`` and ``message``."""
 
     def __init__(self, code: str, message: str, http_status: int = 200) -> None:
@@ -195,7 +195,7 @@ class Exchange:
         quantity: Decimal,
         limit_price: Decimal | None,
         branch: str,
-        closed: Refused,
+        closed: RefusedError,
     ) -> SimOrder:
         with self.lock:
             if not self.market_open[market]:
@@ -208,14 +208,14 @@ class Exchange:
                 basis = limit_price if limit_price is not None else self.upper_limit(market, price)
                 need = quantity * basis * (1 + self.commission_rate)
                 if account.cash[currency] - account.reserved[currency] < need:
-                    raise Refused("APBK0952", "주문가능금액을 초과 했습니다")
+                    raise RefusedError("APBK0952", "주문가능금액을 초과 했습니다")
                 account.reserved[currency] += need
                 reserved = need
             else:
                 held = account.positions.get((market, ticker))
                 if held is None or held.quantity - held.reserved < quantity:
                     # The simulator's own code: KIS's is not documented for this refusal.
-                    raise Refused("SIM00001", "주문가능수량을 초과 했습니다")
+                    raise RefusedError("SIM00001", "주문가능수량을 초과 했습니다")
                 held.reserved += quantity
                 reserved = quantity
             order = SimOrder(
@@ -246,9 +246,9 @@ class Exchange:
             None,
         )
         if target is None:
-            raise Refused("SIM00002", "원주문번호가 존재하지 않습니다")
+            raise RefusedError("SIM00002", "원주문번호가 존재하지 않습니다")
         if target.remaining <= 0:
-            raise Refused("SIM00003", "정정취소가능수량이 없습니다")
+            raise RefusedError("SIM00003", "정정취소가능수량이 없습니다")
         return target
 
     def _portion(self, target: SimOrder, quantity: Decimal | None) -> Decimal:
@@ -256,7 +256,7 @@ class Exchange:
         if quantity is None:
             return left
         if quantity <= 0 or quantity != quantity.to_integral_value() or quantity > left:
-            raise Refused("SIM00003", "정정취소가능수량이 없습니다")
+            raise RefusedError("SIM00003", "정정취소가능수량이 없습니다")
         return quantity
 
     def cancel(
@@ -314,7 +314,7 @@ class Exchange:
                 freed = target.reserved * part / target.remaining
                 spare = account.cash[target.currency] - account.reserved[target.currency]
                 if spare + freed < need:
-                    raise Refused("APBK0952", "주문가능금액을 초과 했습니다")
+                    raise RefusedError("APBK0952", "주문가능금액을 초과 했습니다")
             target.cancelled += part
             self._release(target, part)
             row = SimOrder(

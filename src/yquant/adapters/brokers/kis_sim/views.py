@@ -17,7 +17,7 @@ from yquant.adapters.brokers.kis_sim.exchange import (
     NEW_YORK,
     US_LISTINGS,
     Exchange,
-    Refused,
+    RefusedError,
     SimOrder,
     krx_tick,
 )
@@ -35,7 +35,7 @@ def _dec(value: str, name: str) -> Decimal:
     try:
         result = Decimal(value)
     except (InvalidOperation, TypeError):
-        raise Refused("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}") from None
+        raise RefusedError("OPSQ2001", f"ERROR : INPUT_FIELD_NAME {name}") from None
     return result
 
 
@@ -56,18 +56,18 @@ def place_domestic(
 ) -> SimOrder:
     ticker = body.get("PDNO", "")
     if not (len(ticker) == 6 and ticker.isalnum()) and not (len(ticker) == 7 and ticker[0] == "Q"):
-        raise Refused("APBK0656", "해당종목정보가 없습니다.")
+        raise RefusedError("APBK0656", "해당종목정보가 없습니다.")
     limit = _domestic_limit(body)
     quantity = _dec(body.get("ORD_QTY", ""), "ORD_QTY")
     if quantity <= 0 or quantity != quantity.to_integral_value():
-        raise Refused("SIM00005", "주문수량을 확인하십시오")
+        raise RefusedError("SIM00005", "주문수량을 확인하십시오")
     # SLL_TYPE: 01 normal (the default: KIS's own sample sends it blank), 02, 05
     if side == "sell" and (body.get("SLL_TYPE") or "01") not in ("01", "02", "05"):
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
     closed = (
-        Refused("40580000", "모의투자 장종료 입니다.")
+        RefusedError("40580000", "모의투자 장종료 입니다.")
         if paper
-        else Refused("APBK0918", "장운영시간이 아닙니다.")
+        else RefusedError("APBK0918", "장운영시간이 아닙니다.")
     )
     return ex.place(
         account,
@@ -88,16 +88,16 @@ def place_overseas(
     ticker = body.get("PDNO", "")
     code = body.get("OVRS_EXCG_CD", "")
     if code not in ("NASD", "NYSE", "AMEX") or US_LISTINGS.get(ticker, "NASD") != code:
-        raise Refused("APBK0656", "해당종목정보가 없습니다.")
+        raise RefusedError("APBK0656", "해당종목정보가 없습니다.")
     if body.get("ORD_DVSN") != "00" or body.get("ORD_SVR_DVSN_CD") != "0":
-        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
+        raise RefusedError("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
     if side == "sell" and (body.get("SLL_TYPE") or "00") != "00":
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME SLL_TYPE")
     quantity = _dec(body.get("ORD_QTY", ""), "ORD_QTY")
     limit = _us_price(body)
     if quantity <= 0 or quantity != quantity.to_integral_value():
-        raise Refused("SIM00005", "주문수량을 확인하십시오")
-    closed = Refused("EGW00202", "GW라우팅 중 오류가 발생했습니다.", 500)
+        raise RefusedError("SIM00005", "주문수량을 확인하십시오")
+    closed = RefusedError("EGW00202", "GW라우팅 중 오류가 발생했습니다.", 500)
     return ex.place(
         account,
         market="US",
@@ -113,21 +113,22 @@ def place_overseas(
 
 def _us_price(body: dict[str, str]) -> Decimal:
     limit = _dec(body.get("OVRS_ORD_UNPR", ""), "OVRS_ORD_UNPR")
-    places = -limit.as_tuple().exponent if isinstance(limit.as_tuple().exponent, int) else 0
+    exponent = limit.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) else 0
     if limit <= 0 or (limit >= 1 and places > 2) or places > 4:
-        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
+        raise RefusedError("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
     return limit
 
 
 def _domestic_limit(body: dict[str, str]) -> Decimal | None:
     kind = body.get("ORD_DVSN", "")
     if kind not in ("00", "01"):
-        raise Refused("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
+        raise RefusedError("SIM00004", "시뮬레이터가 지원하지 않는 주문구분입니다")
     if kind == "01":
         return None
     limit = _dec(body.get("ORD_UNPR", "0"), "ORD_UNPR")
     if limit <= 0 or limit % krx_tick(limit):
-        raise Refused("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
+        raise RefusedError("SIM00006", "주문단가가 호가단위에 맞지 않습니다")
     return limit
 
 
@@ -142,7 +143,7 @@ def _revised_quantity(
     if domestic:
         every = body.get("QTY_ALL_ORD_YN", "")
         if every not in ("Y", "N"):
-            raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME QTY_ALL_ORD_YN")
+            raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME QTY_ALL_ORD_YN")
         return None if every == "Y" else _dec(body.get("ORD_QTY", ""), "ORD_QTY")
     quantity = _dec(body.get("ORD_QTY", "") or "0", "ORD_QTY")
     with ex.lock:
@@ -160,7 +161,7 @@ def _check_original(ex: Exchange, body: dict[str, str], domestic: bool) -> str:
         if order is not None and (
             order.ticker != body.get("PDNO") or order.exchange != body.get("OVRS_EXCG_CD")
         ):
-            raise Refused("SIM00014", "원주문의 종목 또는 거래소와 일치하지 않습니다")
+            raise RefusedError("SIM00014", "원주문의 종목 또는 거래소와 일치하지 않습니다")
         if order is not None:
             odno = order.odno
     return odno
@@ -199,11 +200,11 @@ def paged(
     offset = 0
     if tr_cont == "N":
         if params.get(fk_name, "") != fk:
-            raise Refused("SIM00007", "연속조회검색조건이 일치하지 않습니다")
+            raise RefusedError("SIM00007", "연속조회검색조건이 일치하지 않습니다")
         try:
             offset = int(params.get(nk_name, "").split("^")[0])
         except ValueError:
-            raise Refused("SIM00008", "연속조회키가 올바르지 않습니다") from None
+            raise RefusedError("SIM00008", "연속조회키가 올바르지 않습니다") from None
     page = rows[offset : offset + size]
     more = offset + size < len(rows)
     nk = (f"{offset + size:010d}^" if more else "").ljust(width)
@@ -235,7 +236,7 @@ def daily_ccld(
     p = upper_keys(raw)
     start, end = p.get("INQR_STRT_DT", ""), p.get("INQR_END_DT", "")
     if len(start) != 8 or len(end) != 8:
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME INQR_STRT_DT")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME INQR_STRT_DT")
     side = {"01": "sell", "02": "buy"}.get(p.get("SLL_BUY_DVSN_CD", "00"))
     with ex.lock:
         orders = [
@@ -318,14 +319,14 @@ def overseas_ccnl(
 ) -> JSONResponse:
     p = upper_keys(raw)
     if p.get("ODNO"):
-        raise Refused("SIM00009", "주문번호로 검색할 수 없습니다")
+        raise RefusedError("SIM00009", "주문번호로 검색할 수 없습니다")
     if paper and (
         p.get("PDNO")
         or p.get("OVRS_EXCG_CD")
         or p.get("SLL_BUY_DVSN") != "00"
         or p.get("CCLD_NCCS_DVSN") != "00"
     ):
-        raise Refused("SIM00010", "모의투자에서는 전체 조회만 가능합니다")
+        raise RefusedError("SIM00010", "모의투자에서는 전체 조회만 가능합니다")
     start, end = p.get("ORD_STRT_DT", ""), p.get("ORD_END_DT", "")
     wanted = p.get("PDNO", "")
     exchange = p.get("OVRS_EXCG_CD", "")
@@ -449,12 +450,10 @@ def overseas_nccs(
     p = upper_keys(raw)
     code = p.get("OVRS_EXCG_CD", "")
     if code not in ("NASD", "NYSE", "AMEX"):
-        raise Refused("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
+        raise RefusedError("OPSQ2001", "ERROR : INPUT_FIELD_NAME OVRS_EXCG_CD")
     with ex.lock:
         orders = [
-            o
-            for o in ex.open_orders("US")
-            if o.account == account and (code == "NASD" or o.exchange == code)
+            o for o in ex.open_orders("US") if o.account == account and code in ("NASD", o.exchange)
         ]
         if p.get("SORT_SQN", "") != "DS":
             orders.reverse()
