@@ -285,8 +285,8 @@ def test_non_list_replies_carry_tr_cont(sim: SimServer, kis: DocClient) -> None:
 
 def test_a_token_asked_again_within_six_hours_is_the_same_token() -> None:
     server = start_sim(token_min_interval_s=0)
+    client = DocClient(server.url)
     try:
-        client = DocClient(server.url)
         first, again = client.issue_token().json(), client.issue_token().json()
         assert again["access_token"] == first["access_token"]
         assert again["access_token_token_expired"] == first["access_token_token_expired"]
@@ -295,14 +295,15 @@ def test_a_token_asked_again_within_six_hours_is_the_same_token() -> None:
         server.sim.expire_tokens()  # an expired token is not handed out again
         assert client.issue_token().json()["access_token"] != first["access_token"]
     finally:
+        client.http.close()
         server.stop()
 
 
 def test_a_revoked_token_stops_working_and_the_next_is_new() -> None:
     server = start_sim(token_min_interval_s=0)
+    client = DocClient(server.url)
     try:
-        client = DocClient(server.url).login()
-        first = client.token
+        first = client.login().token
         revoke = {"appkey": APP_KEY, "appsecret": APP_SECRET, "token": first}
         assert client.http.post("/oauth2/revokeP", json=revoke).status_code == 200
         params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"}
@@ -310,6 +311,7 @@ def test_a_revoked_token_stops_working_and_the_next_is_new() -> None:
         assert client.login().token != first
         ok(client.get(PRICE, "FHKST01010100", params))
     finally:
+        client.http.close()
         server.stop()
 
 
@@ -416,10 +418,11 @@ def test_modify_cancel_able_orders_page_and_are_real_only(sim: SimServer, kis: D
     second = kis.psbl_rvsecncl("N", fk, nk)
     assert second.headers["tr_cont"] == "D" and len(ok(second)["output"]) == 1
     paper = start_sim(environment="paper", rate_limit_per_s=50)
+    client = DocClient(paper.url, "paper")
     try:
-        client = DocClient(paper.url, "paper").login()
-        refused(client.psbl_rvsecncl(), 500, "SIM00013")
+        refused(client.login().psbl_rvsecncl(), 500, "SIM00013")
     finally:
+        client.http.close()
         paper.stop()
 
 
