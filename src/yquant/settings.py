@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from datetime import date, time
 from decimal import Decimal
 from ipaddress import ip_network
@@ -26,13 +27,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from yquant import settings_names
 from yquant.adapters.brokers.kis.settings import KisSettings
 from yquant.errors import ConfigurationError
 
@@ -325,7 +330,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
         path = os.environ.get(CONFIG_ENV)
         if path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
@@ -356,12 +361,40 @@ class Settings(BaseSettings):
         return self.strategy(strategy).accounts or list(self.default_accounts)
 
 
+class _EnvSource(EnvSettingsSource):
+    """The environment, where a list may also be given comma-separated (``a,b``): the form
+    that bash's ``set -a; . file`` and systemd's ``EnvironmentFile=`` read alike."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            listed = field is not None and settings_names.is_list(field.annotation)
+            if listed and isinstance(value, str):
+                return settings_names.split_list(value)
+            # Without the text: it may hold a secret.
+            raise ValueError(f"{field_name}: not valid JSON") from None
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings, turning validation errors into a message that names each key."""
+    """Build the settings; every problem is reported on one line that names its key (an
+    unknown variable or TOML key too, with the closest valid name)."""
     if config is not None:
         if not config.is_file():
             raise ConfigurationError(f"config file not found: {config}")
         os.environ[CONFIG_ENV] = str(config.resolve())
+    problems = settings_names.unknown_env_names(Settings, os.environ)
+    path = os.environ.get(CONFIG_ENV)
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigurationError(f"config file {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"config file {path}: not valid TOML ({exc})") from None
+        problems += settings_names.unknown_toml_keys(Settings, data, path)
+    if problems:
+        raise ConfigurationError("invalid settings: " + "; ".join(problems))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -370,6 +403,10 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             key = ".".join(str(p) for p in err["loc"]) or "(settings)"
             problems.append(f"{key}: {err['msg']}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+    except SettingsError as exc:
+        cause = exc.__cause__
+        detail = str(cause).splitlines()[0] if cause else str(exc)
+        raise ConfigurationError(f"invalid settings: {detail}") from None
 
 
 def webhook_secret(settings: Settings) -> str:

@@ -115,3 +115,92 @@ def test_a_valkey_url_with_an_encoded_password_is_taken(monkeypatch: pytest.Monk
     settings = load_settings()
     assert settings.valkey.url is not None
     assert settings.valkey.url.get_secret_value().endswith("@10.0.0.5:6379/0")
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("YQUANT__WEBHOK__PORT", "YQUANT__WEBHOOK__PORT"),
+        ("YQUANT__WEBHOOK__PROT", "YQUANT__WEBHOOK__PORT"),
+        ("YQUANT_WEBHOOK_PORT", "YQUANT__WEBHOOK__PORT"),
+        ("YQUANT__ACCOUNTS__MAIN__KIS__APP_KY", "YQUANT__ACCOUNTS__MAIN__KIS__APP_KEY"),
+    ],
+)
+def test_a_misspelt_variable_is_refused_with_the_closest_name(
+    variable: str, meant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo used to leave the default in force without a word (exit 0, port 6000)."""
+    monkeypatch.setenv(variable, "7000")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert variable in str(refused.value)
+    assert f"did you mean {meant}?" in str(refused.value)
+
+
+def test_variables_of_other_tools_with_one_underscore_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("YQUANT_BIN", "YQUANT_ENV_FILE", "YQUANT_FAILPOINTS", "YQUANT_TEST_MARIADB_HOST"):
+        monkeypatch.setenv(name, "x")
+    assert load_settings().webhook.port == 6000
+
+
+def test_an_unknown_toml_key_at_any_depth_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text(
+        '[webhook]\nprot = 7000\n[accounts.main]\nbroker = "paper"\n'
+        "[accounts.main.risk]\nmax_open_positon = 3\n[engine.markets.KR]\nextra_holiday = []\n"
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(config)
+    text = str(refused.value)
+    assert "\n" not in text
+    assert "webhook.prot: unknown setting; did you mean webhook.port?" in text
+    assert "accounts.main.risk.max_open_positon" in text
+    assert "did you mean accounts.main.risk.max_open_positions?" in text
+    assert "engine.markets.KR.extra_holiday" in text
+    monkeypatch.delenv(CONFIG_ENV)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.10", ["10.0.0.10/32"]),
+        ("10.0.0.10,10.0.0.11", ["10.0.0.10/32", "10.0.0.11/32"]),
+        ("10.0.0.0/24, 10.0.1.0/24", ["10.0.0.0/24", "10.0.1.0/24"]),
+        ('["10.0.0.0/24"]', ["10.0.0.0/24"]),
+        ("[10.0.0.0/24]", ["10.0.0.0/24"]),  # the JSON form once bash has removed its quotes
+    ],
+)
+def test_a_list_is_json_or_comma_separated(
+    value: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YQUANT__WEBHOOK__TRUSTED_PROXIES", value)
+    monkeypatch.setenv("YQUANT__DEFAULT_ACCOUNTS", "paper")
+    settings = load_settings()
+    assert [str(n) for n in settings.webhook.trusted_proxies] == expected
+    assert settings.default_accounts == ["paper"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("YQUANT__WEBHOOK__TRUSTED_PROXIES", "not-a-network", "webhook.trusted_proxies"),
+        ("YQUANT__WEBHOOK", "{not json", "webhook"),
+        ("YQUANT__WEBHOOK__PROT", "7000", "YQUANT__WEBHOOK__PROT"),
+    ],
+)
+def test_a_settings_error_is_one_line_naming_the_key_and_exit_code_2(
+    variable: str, value: str, named: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from yquant.entrypoints.cli import main
+
+    monkeypatch.setenv(variable, value)
+    assert main(["config", "show"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    [line] = out.err.splitlines()
+    assert line.startswith("yquant: invalid settings: ") and named in line
+    assert "Traceback" not in out.err
