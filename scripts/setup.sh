@@ -53,7 +53,10 @@ write_once() {
   local path="$1" mode="$2" owner="$3" content
   content="$(cat)"
   if [ -e "$path" ]; then say "keeping $path"; return; fi
-  if [ "$dry" = 1 ]; then printf '+ write %s (%s %s)\n' "$path" "$mode" "$owner"; return; fi
+  if [ "$dry" = 1 ]; then
+    printf '+ write %s (%s %s) <<EOF\n%s\nEOF\n' "$path" "$mode" "$owner" "$content"
+    return
+  fi
   install -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" /dev/null "$path"
   printf '%s\n' "$content" >"$path"
 }
@@ -67,6 +70,8 @@ case "$role" in
   *) die "usage: setup.sh data|worker [options] (see the top of this file)" ;;
 esac
 [ "$dry" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (or with --dry-run)"
+# Written into yquant.env unquoted: only characters that bash and systemd read alike.
+[[ "$private_net" =~ ^[0-9a-fA-F.:]+/[0-9]+$ ]] || die "--private-net: one network such as 10.0.0.0/24"
 
 # ---- packages ------------------------------------------------------------------------------------
 . /etc/os-release
@@ -134,13 +139,15 @@ EOF
 if [ "$role" = worker ]; then
   write_once /etc/yquant/yquant.env 0640 root:yquant <<EOF
 # yQuant worker $worker. Read by the systemd units; keep it 0640 root:yquant.
+# Read by systemd (EnvironmentFile=) and by the scripts (bash): write values without quotes,
+# spaces or backslashes, which the two read differently; a list is comma-separated (a,b).
 YQUANT__WORKER__NAME=$worker
 YQUANT__DATABASE__URL=mysql+asyncmy://yquant_app:CHANGE-ME@yq-data/yquant
 YQUANT__VALKEY__URL=redis://127.0.0.1:6379/0
 YQUANT__WEBHOOK__SECRET=$webhook_secret
 YQUANT__WEBHOOK__HOST=0.0.0.0
 YQUANT__WEBHOOK__PORT=6000
-YQUANT__WEBHOOK__TRUSTED_PROXIES=["$private_net"]
+YQUANT__WEBHOOK__TRUSTED_PROXIES=$private_net
 YQUANT__DASHBOARD__HOST=127.0.0.1
 YQUANT__DASHBOARD__PORT=2000
 EOF

@@ -99,3 +99,180 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+# ---- setup.sh's env file, read by bash and by systemd alike ------------------------------------
+
+
+def systemd_environment_file(text: str) -> dict[str, str]:
+    """The assignments systemd takes from an ``EnvironmentFile=`` (systemd.exec(5); the state
+    machine of parse_env_file_internal in src/basic/env-file.c): ``#``/``;`` comment lines;
+    whitespace around the key and the value stripped; single quotes literal; in double quotes
+    a backslash escapes only ``"\\`$`` (and a newline), else it stays; outside quotes a
+    backslash escapes the next character; quotes in the middle of a bare value are literal;
+    a backslash before a newline continues the line."""
+    out: dict[str, str] = {}
+    state, key, value, trailing = "pre_key", "", "", None
+
+    def push() -> None:
+        name = key.rstrip(" \t")
+        text_value = value[:trailing] if trailing is not None else value
+        valid = bool(name) and not name[0].isdigit()
+        if valid and all(ch.isalnum() or ch == "_" for ch in name):
+            out[name] = text_value
+
+    for c in text + "\n":
+        if state == "pre_key":
+            if c in "#;":
+                state = "comment"
+            elif c not in " \t\n\r":
+                state, key, value, trailing = "key", c, "", None
+        elif state == "key":
+            if c in "\n\r":
+                state = "pre_key"
+            elif c == "=":
+                state = "pre_value"
+            else:
+                key += c
+        elif state == "pre_value":
+            if c in "\n\r":
+                push()
+                state = "pre_key"
+            elif c == "'":
+                state = "single"
+            elif c == '"':
+                state = "double"
+            elif c == "\\":
+                state = "value_escape"
+            elif c not in " \t":
+                state, value = "value", value + c
+        elif state == "value":
+            if c in "\n\r":
+                push()
+                state = "pre_key"
+            elif c == "\\":
+                state, trailing = "value_escape", None
+            else:
+                if c not in " \t":
+                    trailing = None
+                elif trailing is None:
+                    trailing = len(value)
+                value += c
+        elif state == "value_escape":
+            state = "value"
+            if c not in "\n\r":
+                value += c
+        elif state == "single":
+            if c == "'":
+                state = "pre_value"
+            else:
+                value += c
+        elif state == "double":
+            if c == '"':
+                state = "pre_value"
+            elif c == "\\":
+                state = "double_escape"
+            else:
+                value += c
+        elif state == "double_escape":
+            state = "double"
+            if c in '"\\`$':
+                value += c
+            elif c != "\n":
+                value += "\\" + c
+        elif state == "comment":
+            if c == "\\":
+                state = "comment_escape"
+            elif c in "\n\r":
+                state = "pre_key"
+        elif state == "comment_escape":
+            state = "comment"
+    return out
+
+
+def test_the_environment_file_reader_follows_systemds_rules() -> None:
+    text = (
+        '# comment\n; comment too\nA=["x"]\nB = \'a b\' \nC="q\\"\\n\\$"\nD=x\\ y  \n'
+        "E=1\\\n2\nF=\"a\"b'c'\n"
+    )
+    assert systemd_environment_file(text) == {
+        "A": '["x"]', "B": "a b", "C": 'q"\\n$', "D": "x y", "E": "12", "F": "ab'c'",
+    }  # fmt: skip
+
+
+def _setup_writes(plan: str, path: str) -> str:
+    """The content setup.sh --dry-run shows for a file it would write."""
+    head = f"+ write {path} "
+    lines = plan.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(head))
+    assert lines[start].endswith("<<EOF"), lines[start]
+    end = lines.index("EOF", start)
+    return "\n".join(lines[start + 1 : end]) + "\n"
+
+
+def _bash_environment(env_file: Path) -> dict[str, str]:
+    """What scripts/yquant-env.sh gives the operator scripts: bash `set -a; . FILE`."""
+    shown = subprocess.run(
+        ["bash", "-c", 'set -a; . "$0"; set +a; env -0', str(env_file)],
+        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pairs = (item.split("=", 1) for item in shown.stdout.split("\0") if "=" in item)
+    return {k: v for k, v in pairs if k.startswith("YQUANT")}
+
+
+def test_setups_env_file_reads_alike_in_bash_and_systemd_and_health_check_runs_with_it(
+    tmp_path: Path,
+) -> None:
+    """setup.sh wrote TRUSTED_PROXIES=["10.0.0.0/24"]: systemd kept the quotes, bash took
+    them away, and health-check.sh (bash) then died on a settings traceback."""
+    import json
+    import sys
+
+    from tests.support import YquantUp
+
+    plan = subprocess.run(
+        ["bash", str(SCRIPTS / "setup.sh"), "worker", "--worker", "blue", "--dry-run"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    env_text = _setup_writes(plan.stdout, "/etc/yquant/yquant.env")
+    env_file = tmp_path / "yquant.env"
+    env_file.write_text(env_text)
+    by_systemd = systemd_environment_file(env_text)
+    assert by_systemd["YQUANT__WEBHOOK__TRUSTED_PROXIES"] == "10.0.0.0/24"
+    assert _bash_environment(env_file) == by_systemd
+    config = tmp_path / "yquant.toml"
+    config.write_text(_setup_writes(plan.stdout, "/etc/yquant/yquant.toml"))
+
+    up = YquantUp(tmp_path / "data").start()
+    try:
+        # The node's file as written, but for what points at this machine's test services
+        # (no MariaDB: the SQLite file of `yquant up`).
+        local = {
+            "YQUANT__VALKEY__URL": f"redis://127.0.0.1:{up.valkey_port}/0",
+            "YQUANT__WEBHOOK__PORT": str(up.webhook_port),
+            "YQUANT__DASHBOARD__PORT": str(up.dashboard_port),
+        }
+        lines = []
+        for line in env_text.splitlines():
+            name = line.split("=", 1)[0]
+            if name != "YQUANT__DATABASE__URL":
+                lines.append(f"{name}={local[name]}" if name in local else line)
+        env_file.write_text("\n".join(lines) + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
+        env.update(
+            YQUANT_BIN=str(Path(sys.executable).parent / "yquant"),
+            YQUANT_ENV_FILE=str(env_file),
+            YQUANT_CONFIG=str(config),
+            YQUANT__DATA_DIR=str(up.data_dir),
+        )
+        check = subprocess.run(
+            ["bash", str(SCRIPTS / "health-check.sh"), "--json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        up.stop()
+    assert "Traceback" not in check.stderr and "invalid settings" not in check.stderr, check.stderr
+    report = json.loads(check.stdout)
+    assert report["worker"] == "blue"
+    assert report["http"] == {"webhook": 200, "dashboard": 200}
