@@ -104,6 +104,18 @@ class DatabaseSettings(BaseModel):
             raw = "sqlite+aiosqlite:///" + raw.removeprefix("sqlite:///")
         if not raw.startswith(("mysql+asyncmy://", "sqlite+aiosqlite:///")):
             raise ValueError("use mysql+asyncmy://user:pass@host/db or sqlite+aiosqlite:///path")
+        if raw.startswith("mysql"):
+            # Refused here, without its text (it holds the password), not as a traceback later.
+            try:
+                parts = urlsplit(raw)
+                parts.port  # noqa: B018 - raises on a port that is no number
+            except ValueError:
+                parts = None
+            if parts is None or not parts.hostname or parts.path.strip("/") == "":
+                raise ValueError(
+                    "not a valid URL: use mysql+asyncmy://user:pass@host[:port]/db and "
+                    "percent-encode '#', '/', '?' and '@' in the password"
+                )
         return SecretStr(raw)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import json
 import logging
 import pkgutil
 import shlex
+import socket
 import sys
+import tempfile
 import time
 import unicodedata
 import urllib.request
@@ -32,25 +35,50 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(args.config)
-    except ConfigurationError as exc:
-        print(f"yquant: {exc}", file=sys.stderr)
-        return 2
-    try:
         return int(args.func(settings, args) or 0)
-    except ConfigurationError as exc:
-        print(f"yquant: {exc}", file=sys.stderr)
-        return 2
-    except DatabaseUnavailableError as exc:
-        print(f"yquant: database unavailable ({exc})", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # What a user can cause (settings, the data directory, a port, the database) is one
+        # line saying what to do; --debug shows the traceback as well.
+        said = user_error(exc)
+        if said is None or args.debug:
+            if said is not None:
+                print(f"yquant: {said[0]}", file=sys.stderr)
+            raise
+        print(f"yquant: {said[0]}", file=sys.stderr)
+        return said[1]
+
+
+def user_error(exc: BaseException) -> tuple[str, int] | None:
+    """(one line, exit code) for an error the user can fix; None for a bug."""
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, ConfigurationError):
+        return str(exc), 2
+    if isinstance(exc, DatabaseUnavailableError):
+        return f"database unavailable ({exc})", 1
+    if isinstance(exc, OperationalError):  # raised before any store wraps it: at start-up
+        orig = exc.orig if exc.orig is not None else exc
+        code_and_text = getattr(orig, "args", ())  # MariaDB: (2003, "Can't connect ...")
+        text = code_and_text[-1] if code_and_text else ""
+        reason = str(text).splitlines()[0][:200] if str(text) else type(orig).__name__
+        return (
+            f"cannot reach the database ({reason}): check that it runs and that "
+            "YQUANT__DATABASE__URL names it",
+            2,
+        )
+    if isinstance(exc, OSError) and exc.filename is not None:
+        what = exc.strerror or type(exc).__name__
+        return f"{exc.filename}: {what}: check that it exists and this user may use it", 2
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yquant", description="TradingView alerts to broker orders.")
     p.add_argument("--version", action="version", version=f"yquant {__version__}")
     p.add_argument("--config", type=Path, help="TOML settings file (env vars still win)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(metavar="COMMAND")
 
     up = sub.add_parser("up", help="run every role (and the embedded Valkey) under supervision")
@@ -133,7 +161,9 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, "up")
     # What would stop a role at its start stops `up` before anything starts.
     routing.validate_sizing(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
+    ensure_port_free("webhook", settings.webhook.host, settings.webhook.port)
+    ensure_port_free("dashboard", settings.dashboard.host, settings.dashboard.port)
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)
     else:
@@ -148,6 +178,55 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
 
     threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
     return supervisor.run()
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """The data directory exists and this user may write in it, or one line says why not."""
+    path = settings.data_dir
+    fix = "set YQUANT__DATA_DIR to a directory this user may write, or fix its permissions"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigurationError(
+            f"data directory {path}: a file is in the way; move it, or {fix}"
+        ) from None
+    except NotADirectoryError:
+        raise ConfigurationError(
+            f"data directory {path}: a part of its path is a file, not a directory; {fix}"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"data directory {path}: cannot create it ({exc.strerror}); {fix}"
+        ) from None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(
+            f"data directory {path}: cannot write in it ({exc.strerror}); {fix}"
+        ) from None
+
+
+def ensure_port_free(role: str, host: str, port: int) -> None:
+    """Refused before anything starts: a role that cannot listen would restart forever."""
+    setting = f"YQUANT__{role.upper()}__PORT"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"{role} port {port} on {host} is in use: stop what listens there "
+                f"(ss -ltnp 'sport = :{port}') or set {setting}"
+            ) from None
+        raise ConfigurationError(
+            f"{role} cannot listen on {host}:{port} ({reason}): "
+            f"set YQUANT__{role.upper()}__HOST to an address of this machine"
+        ) from None
 
 
 def _banner_when_ready(settings: Settings, secret: str) -> None:
@@ -224,7 +303,7 @@ def _config_show(settings: Settings, args: argparse.Namespace) -> int:
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.db import migrate
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     migrate.upgrade(settings.database_url)
     print(migrate.current(settings.database_url) or "(empty)")
     return 0
