@@ -67,16 +67,30 @@ def test_the_kill_switch_is_set_from_the_cli_and_audited(run: Run) -> None:
     assert switches["global"]["reason"] == "broker incident"
     assert switches["global"]["actor"].startswith("cli:")
     assert switches["paper"]["state"] == "reduce_only"
+    # Without an account, resume means all of them (as its help says): the global switch
+    # and every account's, the global one last.
     code, out = run("resume", "--reason", "incident closed")
     assert code == 0
-    assert "halted -> active" in out
+    assert "global: halted -> active" in out and "paper: reduce only -> active" in out
     audit = run.json("control")["audit"]
     assert [(a["target"], a["detail"]["to"]) for a in audit] == [
         ("global", "active"),
+        ("paper", "active"),
         ("paper", "reduce_only"),
         ("global", "halted"),
     ]
     assert audit[0]["detail"]["reason"] == "incident closed"
+    assert {s["state"] for s in run.json("control")["switches"]} == {"active"}
+
+
+def test_resume_of_one_account_leaves_the_others(run: Run) -> None:
+    assert run("halt", "--reason", "incident")[0] == 0
+    assert run("halt", "paper", "--reason", "paper incident")[0] == 0
+    assert run.json("resume", "paper", "--reason", "paper fine") == {
+        "scope": "paper", "state": "active", "before": "halted",
+    }  # fmt: skip
+    switches = {s["scope"]: s["state"] for s in run.json("control")["switches"]}
+    assert switches == {"global": "halted", "paper": "active"}
 
 
 def test_a_switch_for_an_unknown_account_or_without_reason_changes_nothing(run: Run) -> None:
@@ -129,6 +143,20 @@ def test_simulate_shows_market_sizing_and_result_without_trading(run: Run, tmp_p
     assert run.json("signals") == []
     assert run.json("orders") == []
     assert run.json("queue") == []
+
+
+def test_simulate_takes_the_alert_as_json_text_or_as_a_file(run: Run, tmp_path: Path) -> None:
+    alert = {"ticker": "KRX:005930", "action": "buy", "quantity": 1, "price": "71000"}
+    payload = tmp_path / "alert.json"
+    payload.write_text(json.dumps(alert))
+    reports = [
+        run.json("simulate", "--payload", given, "--at", MONDAY_OPEN)
+        for given in (json.dumps(alert), str(payload), f"@{payload}")
+    ]
+    assert reports[0] == reports[1] == reports[2]
+    assert reports[0]["verdict"] not in ("invalid", None)
+    code, out = run("simulate", "--payload", str(tmp_path / "missing.json"))
+    assert code == 2 and "cannot read" in out
 
 
 def test_simulate_explains_an_invalid_alert(run: Run, tmp_path: Path) -> None:

@@ -100,3 +100,43 @@ def test_an_unreachable_database_says_what_to_check_and_debug_shows_the_tracebac
     debug = _up(tmp_path / "data", "--debug", "up", YQUANT__DATABASE__URL=url)
     assert debug.returncode != 0
     assert "Traceback" in debug.stderr and "cannot reach the database" in debug.stderr
+
+
+# ---- before the first start, and output into a pipe that closes ------------------------------
+
+
+@pytest.mark.parametrize("command", [("info", "000660"), ("signals",), ("control",)])
+def test_before_the_first_start_a_command_says_what_to_do(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    data = tmp_path / "data"
+    line = _one_clear_line(_up(data, *command), "no tables yet", "yquant db upgrade")
+    assert "no such table" not in line
+    assert not data.exists()  # nothing was created on the way
+    data.mkdir()  # a data directory from somewhere else, its database still to be made
+    _one_clear_line(_up(data, "catalog", "status"), "no tables yet", "yquant db upgrade")
+
+
+def test_on_an_empty_mariadb_database_info_says_what_to_do(tmp_path: Path) -> None:
+    from tests.support import mariadb_available, mariadb_database
+
+    if not mariadb_available():
+        pytest.skip("no MariaDB at the test address")
+    with mariadb_database() as url:
+        result = _up(tmp_path / "data", "info", "000660", YQUANT__DATABASE__URL=url)
+    _one_clear_line(result, "no tables yet", "yquant db upgrade")
+
+
+def test_a_listing_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`yquant signals | head`: the reader goes away; no BrokenPipeError traceback, exit 0."""
+    env = yquant_env(tmp_path / "data")
+    assert _up(tmp_path / "data", "db", "upgrade").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yquant", "signals"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `head` does once it has its lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

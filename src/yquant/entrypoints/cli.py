@@ -8,6 +8,7 @@ import errno
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import shlex
 import socket
@@ -33,15 +34,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
-        return int(args.func(settings, args) or 0)
+        if getattr(args, "needs_tables", False) and _before_first_start(settings):
+            # Not even opened: SQLite would leave an empty file behind.
+            raise ConfigurationError(NO_TABLES)
+        code = int(args.func(settings, args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader has gone (`yquant signals | head`): end quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         # What a user can cause (settings, the data directory, a port, the database) is one
         # line saying what to do; --debug shows the traceback as well.
-        said = user_error(exc)
+        said = user_error(exc, settings)
         if said is None or args.debug:
             if said is not None:
                 print(f"yquant: {said[0]}", file=sys.stderr)
@@ -50,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         return said[1]
 
 
-def user_error(exc: BaseException) -> tuple[str, int] | None:
+def user_error(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
     """(one line, exit code) for an error the user can fix; None for a bug."""
     from sqlalchemy.exc import OperationalError
 
     if isinstance(exc, ConfigurationError):
         return str(exc), 2
+    fresh = settings is not None and _before_first_start(settings)
+    if _no_tables(exc) or (fresh and isinstance(exc, DatabaseUnavailableError)):
+        return NO_TABLES, 2
     if isinstance(exc, DatabaseUnavailableError):
         return f"database unavailable ({exc})", 1
     if isinstance(exc, OperationalError):  # raised before any store wraps it: at start-up
@@ -105,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=helptext)
         q.add_argument("--json", action="store_true", help="a JSON array for scripts")
         q.add_argument("--limit", type=int, default=50)
-        q.set_defaults(func=_listing, listing=name)
+        q.set_defaults(func=_listing, listing=name, needs_tables=True)
 
     h = sub.add_parser("health", help="readiness of this worker; exit 1 when not ready")
     h.add_argument("--json", action="store_true")
@@ -178,6 +192,32 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
 
     threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
     return supervisor.run()
+
+
+NO_TABLES = (
+    "the database has no tables yet: run `yquant db upgrade`, or start yquant once "
+    "(`yquant up` creates them)"
+)
+
+
+def _before_first_start(settings: Settings) -> bool:
+    """The default SQLite database has not been made yet."""
+    return (
+        settings.database.url is None
+        and not Path(settings.database_url.split(":///", 1)[1]).exists()
+    )
+
+
+def _no_tables(exc: BaseException) -> bool:
+    """A query before the first migration: SQLite's "no such table", MariaDB's 1146."""
+    from sqlalchemy.exc import ProgrammingError
+
+    if isinstance(exc, DatabaseUnavailableError):
+        return "no such table" in str(exc)
+    if isinstance(exc, ProgrammingError) and exc.orig is not None:
+        args = getattr(exc.orig, "args", ())
+        return bool(args) and args[0] == 1146
+    return False
 
 
 def ensure_data_dir(settings: Settings) -> None:

@@ -125,7 +125,7 @@ def register(sub: Any) -> None:
     i.add_argument("ticker", help="KRX:005930, NASDAQ:AAPL, or a plain ticker")
     i.add_argument("--exchange", help="the exchange, when TICKER has no prefix")
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=_info)
+    i.set_defaults(func=_info, needs_tables=True)
 
 
 def _market(value: str) -> str:

@@ -2,11 +2,11 @@
 
     yquant halt [ACCOUNT] --reason TEXT          stop all trading (of one account)
     yquant reduce-only [ACCOUNT] --reason TEXT   only orders that shrink positions
-    yquant resume [ACCOUNT] --reason TEXT        back to active
+    yquant resume [ACCOUNT] --reason TEXT        back to active (no ACCOUNT: all of them)
     yquant control [--json]                      the switches and the latest audit entries
     yquant queue [--all] [--json]                orders waiting for their market's next open
     yquant queue-cancel CLIENT_ORDER_ID --reason TEXT
-    yquant simulate --payload FILE [--json] [--at TIME]   what the engine would do now
+    yquant simulate --payload JSON|FILE [--json] [--at TIME]   what the engine would do now
 
 Every switch change is stored with who (the OS user and host), when and why.
 """
@@ -18,6 +18,7 @@ import asyncio
 import getpass
 import json
 import socket
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,25 +37,33 @@ COMMANDS = {
 def register(sub: Any) -> None:
     for name, state in COMMANDS.items():
         p = sub.add_parser(name, help=f"kill switch: set {state.value} (globally or one account)")
-        p.add_argument("account", nargs="?", default="global", help="an account (default: all)")
+        p.add_argument(
+            "account",
+            nargs="?",
+            help="an account or global (default: global; for resume, global and every account)",
+        )
         p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
         p.add_argument("--json", action="store_true")
-        p.set_defaults(func=_switch, state=state)
+        p.set_defaults(func=_switch, state=state, needs_tables=True)
     status = sub.add_parser("control", help="kill switch states and the latest audit entries")
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=10)
-    status.set_defaults(func=_status)
+    status.set_defaults(func=_status, needs_tables=True)
     queue = sub.add_parser("queue", help="orders waiting for their market's next session")
     queue.add_argument("--all", action="store_true", help="also released, rejected, expired")
     queue.add_argument("--json", action="store_true")
     queue.add_argument("--limit", type=int, default=50)
-    queue.set_defaults(func=_queue)
+    queue.set_defaults(func=_queue, needs_tables=True)
     cancel = sub.add_parser("queue-cancel", help="cancel a queued order before it is released")
     cancel.add_argument("client_order_id")
     cancel.add_argument("--reason", required=True)
-    cancel.set_defaults(func=_queue_cancel)
+    cancel.set_defaults(func=_queue_cancel, needs_tables=True)
     sim = sub.add_parser("simulate", help="what the engine would do with an alert now (no trade)")
-    sim.add_argument("--payload", type=Path, required=True, help="the alert body as JSON")
+    sim.add_argument(
+        "--payload",
+        required=True,
+        help="the alert body: JSON text, or a file holding it (FILE or @FILE; - for stdin)",
+    )
     sim.add_argument("--json", action="store_true")
     sim.add_argument(
         "--at", type=datetime.fromisoformat, help="decide as if at this time (ISO, with offset)"
@@ -81,25 +90,41 @@ async def _with_store(settings: Settings, fn: Any) -> Any:
 
 
 def _switch(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.services.control import Control, ControlError
+    from yquant.services.control import GLOBAL, Control, ControlError
 
-    async def run(store: Any) -> Any:
+    everything = args.account is None and args.state is KillState.ACTIVE
+
+    async def run(store: Any) -> list[tuple[str, str]]:
         control = Control(store, settings.accounts)
-        return await control.set(
-            args.account, args.state, actor=cli_actor(), reason=args.reason, now=datetime.now(UTC)
-        )
+        scopes = [args.account or GLOBAL]
+        if everything:
+            # Every account that is not active, then the global switch last: nothing trades
+            # again before all of them are clear.
+            switches = await control.switches()
+            held = [a for a in settings.accounts if a in switches]
+            scopes = [a for a in held if switches[a].state != KillState.ACTIVE.value] + [GLOBAL]
+        now = datetime.now(UTC)
+        changed = []
+        for scope in scopes:
+            before = await control.set(
+                scope, args.state, actor=cli_actor(), reason=args.reason, now=now
+            )
+            changed.append((scope, before))
+        return changed
 
     try:
-        before = asyncio.run(_with_store(settings, run))
+        changed = asyncio.run(_with_store(settings, run))
     except ControlError as exc:
         print(f"yquant: {exc}")
         return 2
+    rows = [{"scope": s, "state": args.state.value, "before": b} for s, b in changed]
     if args.json:
-        print(json.dumps({"scope": args.account, "state": args.state.value, "before": before}))
-    else:
-        m = i18n.messages(settings.language)
+        print(json.dumps(rows if everything else rows[0]))
+        return 0
+    m = i18n.messages(settings.language)
+    for scope, before in changed:
         print(
-            f"{m.get('control_scope', 'scope')} {args.account}: "
+            f"{m.get('control_scope', 'scope')} {scope}: "
             f"{_state_word(m, before)} -> {_state_word(m, args.state.value)}"
         )
     return 0
@@ -204,11 +229,18 @@ def _plain(value: Any) -> Any:
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.entrypoints.simulate import render, simulate
 
-    try:
-        body = args.payload.read_bytes()
-    except OSError as exc:
-        print(f"yquant: cannot read {args.payload}: {exc.strerror}")
-        return 2
+    text = args.payload
+    if text.lstrip().startswith(("{", "[")):
+        body = text.encode()
+    elif text == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        path = Path(text.removeprefix("@"))
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            print(f"yquant: cannot read {path}: {exc.strerror} (give a file or the JSON itself)")
+            return 2
     at = args.at or datetime.now(UTC)
     if at.tzinfo is None:
         print("yquant: --at needs a UTC offset, e.g. 2026-11-30T09:00:00+09:00")
