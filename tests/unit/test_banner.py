@@ -59,3 +59,25 @@ def test_a_configured_secret_is_pointed_to_by_its_setting(
     hidden = banner(load_settings(), "configured-0123456789", show_secret=False)
     assert "configured-0123456789" not in hidden
     assert "YQUANT__WEBHOOK__SECRET" in hidden and "표시하지 않음" in hidden
+
+
+def test_a_secret_from_the_toml_file_is_said_to_come_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The banner used to name YQUANT__WEBHOOK__SECRET for a secret that was in the file."""
+    config = tmp_path / "yquant.toml"
+    config.write_text('[webhook]\nsecret = "from-the-file-0123"\n')
+    settings = load_settings(config)
+    hidden = banner(settings, "from-the-file-0123", show_secret=False)
+    assert f"webhook.secret in {config}" in hidden
+    assert "YQUANT__WEBHOOK__SECRET" not in hidden
+    shown = banner(settings, "from-the-file-0123", show_secret=True)
+    assert f"from-the-file-0123  (from webhook.secret in {config})" in shown
+    monkeypatch.setenv("YQUANT__WEBHOOK__SECRET", "from-the-env-0123")
+    env_wins = banner(load_settings(config), "from-the-env-0123", show_secret=False)
+    assert "YQUANT__WEBHOOK__SECRET" in env_wins and "yquant.toml" not in env_wins
+
+
+def test_the_banner_names_the_command_it_is_given() -> None:
+    text = banner(load_settings(), "secret-0123456789", command=".venv/bin/yquant")
+    assert "    .venv/bin/yquant orders" in text.splitlines()

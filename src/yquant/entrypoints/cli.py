@@ -11,6 +11,7 @@ import logging
 import os
 import pkgutil
 import shlex
+import shutil
 import socket
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from yquant import __version__
 from yquant.domain.roles import ROLES
 from yquant.entrypoints import commands, i18n
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
-from yquant.settings import Settings, load_settings, masked, webhook_secret
+from yquant.settings import CONFIG_ENV, Settings, load_settings, masked, webhook_secret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,9 +179,12 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     ensure_data_dir(settings)
     ensure_port_free("webhook", settings.webhook.host, settings.webhook.port)
     ensure_port_free("dashboard", settings.dashboard.host, settings.dashboard.port)
+    m = i18n.messages(settings.language)
     if settings.is_sqlite:
+        print(m["progress_migrate"], flush=True)
         migrate.upgrade(settings.database_url)
     else:
+        print(m["progress_schema"], flush=True)
         current = migrate.current(settings.database_url)
         if "(head)" not in current:
             raise ConfigurationError(
@@ -188,6 +192,9 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
             )
     secret = webhook_secret(settings)
     supervisor = Supervisor(settings)
+    if settings.valkey.url is None:
+        print(m["progress_valkey"].format(port=settings.valkey.embedded_port), flush=True)
+    print(m["progress_roles"].format(roles=", ".join(ROLES)), flush=True)
     import threading
 
     threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
@@ -285,16 +292,50 @@ def _banner_when_ready(settings: Settings, secret: str) -> None:
     print(banner(settings, secret, show_secret=sys.stdout.isatty()), flush=True)
 
 
-def banner(settings: Settings, secret: str, *, show_secret: bool = True) -> str:
+def shell_command() -> str:
+    """How to run yquant again from the shell `yquant up` was started in: `yquant` when that
+    is this one on PATH, else the path it was started by (`.venv/bin/yquant`)."""
+    started = sys.argv[0] if sys.argv and sys.argv[0] else "yquant"
+    if started.endswith("__main__.py") or started == "-m":  # python -m yquant
+        return f"{shlex.quote(_short(Path(sys.executable)))} -m yquant"
+    on_path = shutil.which("yquant")
+    if on_path and Path(on_path).resolve() == Path(started).resolve():
+        return "yquant"
+    if "/" not in started:
+        return started
+    return shlex.quote(_short(Path(started)))
+
+
+def _short(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def secret_source(settings: Settings) -> str:
+    """Where the webhook secret in force was set: the variable, the TOML file, or the file
+    generated on the first start."""
+    if settings.webhook.secret is None:
+        return str(settings.data_dir / "webhook-secret")
+    if any(k.upper() == "YQUANT__WEBHOOK__SECRET" for k in os.environ):
+        return "YQUANT__WEBHOOK__SECRET"
+    config = os.environ.get(CONFIG_ENV)
+    if config:
+        return f"webhook.secret in {config}"
+    return "YQUANT__WEBHOOK"
+
+
+def banner(
+    settings: Settings, secret: str, *, show_secret: bool = True, command: str | None = None
+) -> str:
     m = i18n.messages(settings.language)
+    command = command or shell_command()
+    where = secret_source(settings)
     if show_secret:
-        shown = secret
+        shown = f"{secret}  ({m['banner_secret_from'].format(where=where)})"
     else:
-        where = (
-            "YQUANT__WEBHOOK__SECRET"
-            if settings.webhook.secret is not None
-            else str(settings.data_dir / "webhook-secret")
-        )
         shown = m["banner_secret_hidden"].format(where=where)
         secret = "YOUR-SECRET"  # noqa: S105 - the placeholder printed instead of the secret
     wildcard = settings.webhook.host in ("0.0.0.0", "::")  # noqa: S104 - a test, not a bind
@@ -325,7 +366,7 @@ def banner(settings: Settings, secret: str, *, show_secret: bool = True) -> str:
             f"  {m['banner_secret']:<16} {shown}",
             f"  {m['banner_try']}:",
             f"    {curl}",
-            "    yquant orders",
+            f"    {command} orders",
             f"  {m['banner_stop']}",
             "",
         ]

@@ -196,6 +196,7 @@ async def read_catalog(
     if not seed:
         versions = {m: v.version for m, v in stored.items()}
         return listings + shipped, versions
+    logger.info("loading the catalog from the package snapshot markets=%s", missing)
     writes = [
         MarketWrite(m, rows, checksum(rows), PACKAGE_SOURCE)
         for m in missing
