@@ -4,6 +4,7 @@ traceback (``--debug`` shows it): the data directory, a port, the database URL, 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,10 +32,16 @@ def _up(data_dir: Path, *args: str, user_prefix: list[str] | None = None, **env:
     )  # fmt: skip
 
 
-def _one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
+def _one_clear_line(
+    result: subprocess.CompletedProcess[str], *words: str, after_logs: bool = False
+) -> str:
+    """The error is one line; ``after_logs``: after INFO log lines of what went well."""
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
-    [line] = result.stderr.splitlines()
+    lines = result.stderr.splitlines()
+    if after_logs:
+        lines = [x for x in lines if not re.match(r"\d{4}-\d\d-\d\d [\d:,]+ INFO ", x)]
+    [line] = lines
     assert line.startswith("yquant: ")
     for word in words:
         assert word in line, line
@@ -80,7 +87,8 @@ def test_a_port_in_use_is_named_with_its_setting(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = _up(tmp_path / "data", YQUANT__WEBHOOK__PORT=str(port))
-    _one_clear_line(result, f"webhook port {port}", "in use", "YQUANT__WEBHOOK__PORT")
+    words = (f"webhook port {port}", "in use", "YQUANT__WEBHOOK__PORT")
+    _one_clear_line(result, *words, after_logs=True)
 
 
 def test_a_database_url_that_does_not_parse_is_named_without_its_password(

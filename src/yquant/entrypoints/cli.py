@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import importlib
 import json
 import logging
@@ -12,7 +11,6 @@ import os
 import pkgutil
 import shlex
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -177,8 +175,6 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     # What would stop a role at its start stops `up` before anything starts.
     routing.validate_sizing(settings)
     ensure_data_dir(settings)
-    ensure_port_free("webhook", settings.webhook.host, settings.webhook.port)
-    ensure_port_free("dashboard", settings.dashboard.host, settings.dashboard.port)
     m = i18n.messages(settings.language)
     if settings.is_sqlite:
         print(m["progress_migrate"], flush=True)
@@ -251,28 +247,6 @@ def ensure_data_dir(settings: Settings) -> None:
     except OSError as exc:
         raise ConfigurationError(
             f"data directory {path}: cannot write in it ({exc.strerror}); {fix}"
-        ) from None
-
-
-def ensure_port_free(role: str, host: str, port: int) -> None:
-    """Refused before anything starts: a role that cannot listen would restart forever."""
-    setting = f"YQUANT__{role.upper()}__PORT"
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigurationError(
-                f"{role} port {port} on {host} is in use: stop what listens there "
-                f"(ss -ltnp 'sport = :{port}') or set {setting}"
-            ) from None
-        raise ConfigurationError(
-            f"{role} cannot listen on {host}:{port} ({reason}): "
-            f"set YQUANT__{role.upper()}__HOST to an address of this machine"
         ) from None
 
 

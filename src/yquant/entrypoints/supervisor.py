@@ -6,9 +6,11 @@ stops the roles first, then Valkey.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from yquant.adapters.valkey_server import ValkeyPortInUseError, ValkeyServer
 from yquant.domain.roles import ROLES
+from yquant.errors import ConfigurationError
 from yquant.processes import die_with_parent
 from yquant.settings import Settings
 
@@ -42,6 +45,28 @@ def embedded_valkey(settings: Settings) -> ValkeyServer:
     pidfile there lets the next `yquant up` stop one left by an owner that was killed."""
     data = settings.data_dir / "valkey"
     return ValkeyServer(data, settings.valkey.embedded_port, pidfile=data / "valkey.pid")
+
+
+def ensure_port_free(role: str, host: str, port: int) -> None:
+    """Refused before anything starts: a role that cannot listen would restart forever."""
+    setting = f"YQUANT__{role.upper()}__PORT"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"{role} port {port} on {host} is in use: stop what listens there "
+                f"(ss -ltnp 'sport = :{port}') or set {setting}"
+            ) from None
+        raise ConfigurationError(
+            f"{role} cannot listen on {host}:{port} ({reason}): "
+            f"set YQUANT__{role.upper()}__HOST to an address of this machine"
+        ) from None
 
 
 class Supervisor:
@@ -81,6 +106,13 @@ class Supervisor:
                     f"{exc}; set YQUANT__VALKEY__EMBEDDED_PORT to a free port"
                 ) from None
             env["YQUANT__VALKEY__URL"] = self._settings.valkey_url
+        # After Valkey: a second `up` on this data directory is told whose it is first.
+        names = {child.name for child in self._children}
+        if "webhook" in names:
+            ensure_port_free("webhook", self._settings.webhook.host, self._settings.webhook.port)
+        if "dashboard" in names:
+            dashboard = self._settings.dashboard
+            ensure_port_free("dashboard", dashboard.host, dashboard.port)
         env["YQUANT__DATA_DIR"] = str(self._settings.data_dir)
         try:
             for child in self._children:
