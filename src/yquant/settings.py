@@ -377,11 +377,12 @@ class _EnvSource(EnvSettingsSource):
     """The environment, where a list may also be given comma-separated (``a,b``): the form
     that bash's ``set -a; . file`` and systemd's ``EnvironmentFile=`` read alike."""
 
-    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
         try:
             return super().decode_complex_value(field_name, field, value)
         except ValueError:
-            listed = field is not None and settings_names.is_list(field.annotation)
+            # ``field`` is None for a value under a dict key (pydantic-settings passes it so).
+            listed = settings_names.is_list(getattr(field, "annotation", None))
             if listed and isinstance(value, str):
                 return settings_names.split_list(value)
             # Without the text: it may hold a secret.

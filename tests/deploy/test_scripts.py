@@ -104,90 +104,115 @@ def _user_exists(name: str) -> bool:
 # ---- setup.sh's env file, read by bash and by systemd alike ------------------------------------
 
 
+class _EnvironmentFile:
+    """The state machine of systemd's parse_env_file_internal (src/basic/env-file.c), one
+    method per state; each takes a character and returns the next state."""
+
+    def __init__(self) -> None:
+        self.out: dict[str, str] = {}
+        self.key = ""
+        self.value = ""
+        self.trailing: int | None = None  # where trailing whitespace of a bare value begins
+
+    def push(self) -> str:
+        name = self.key.rstrip(" \t")
+        value = self.value[: self.trailing] if self.trailing is not None else self.value
+        if name and not name[0].isdigit() and all(ch.isalnum() or ch == "_" for ch in name):
+            self.out[name] = value
+        return "pre_key"
+
+    def pre_key(self, c: str) -> str:
+        if c in "#;":
+            return "comment"
+        if c in " \t\n\r":
+            return "pre_key"
+        self.key, self.value, self.trailing = c, "", None
+        return "key"
+
+    def key_(self, c: str) -> str:
+        if c in "\n\r":
+            return "pre_key"  # a line without '=' is ignored
+        if c == "=":
+            return "pre_value"
+        self.key += c
+        return "key"
+
+    def pre_value(self, c: str) -> str:
+        quoted = {"'": "single", '"': "double", "\\": "value_escape"}
+        if c in "\n\r":
+            return self.push()
+        if c in quoted:
+            return quoted[c]
+        if c in " \t":
+            return "pre_value"
+        self.value += c
+        return "value"
+
+    def value_(self, c: str) -> str:
+        if c in "\n\r":
+            return self.push()
+        if c == "\\":
+            self.trailing = None
+            return "value_escape"
+        if c not in " \t":
+            self.trailing = None
+        elif self.trailing is None:
+            self.trailing = len(self.value)
+        self.value += c
+        return "value"
+
+    def value_escape(self, c: str) -> str:
+        if c not in "\n\r":  # a backslash before a newline continues the line
+            self.value += c
+        return "value"
+
+    def single(self, c: str) -> str:
+        if c == "'":
+            return "pre_value"
+        self.value += c
+        return "single"
+
+    def double(self, c: str) -> str:
+        if c == '"':
+            return "pre_value"
+        if c == "\\":
+            return "double_escape"
+        self.value += c
+        return "double"
+
+    def double_escape(self, c: str) -> str:
+        if c in '"\\`$':
+            self.value += c
+        elif c != "\n":
+            self.value += "\\" + c
+        return "double"
+
+    def comment(self, c: str) -> str:
+        if c == "\\":
+            return "comment_escape"
+        return "pre_key" if c in "\n\r" else "comment"
+
+    def comment_escape(self, c: str) -> str:
+        return "comment"
+
+
 def systemd_environment_file(text: str) -> dict[str, str]:
-    """The assignments systemd takes from an ``EnvironmentFile=`` (systemd.exec(5); the state
-    machine of parse_env_file_internal in src/basic/env-file.c): ``#``/``;`` comment lines;
-    whitespace around the key and the value stripped; single quotes literal; in double quotes
-    a backslash escapes only ``"\\`$`` (and a newline), else it stays; outside quotes a
-    backslash escapes the next character; quotes in the middle of a bare value are literal;
-    a backslash before a newline continues the line."""
-    out: dict[str, str] = {}
-    state, key, value, trailing = "pre_key", "", "", None
-
-    def push() -> None:
-        name = key.rstrip(" \t")
-        text_value = value[:trailing] if trailing is not None else value
-        valid = bool(name) and not name[0].isdigit()
-        if valid and all(ch.isalnum() or ch == "_" for ch in name):
-            out[name] = text_value
-
+    """The assignments systemd takes from an ``EnvironmentFile=`` (systemd.exec(5)): ``#``/``;``
+    comment lines; whitespace around the key and the value stripped; single quotes literal; in
+    double quotes a backslash escapes only ``"\\`$`` (and a newline), else it stays; outside
+    quotes a backslash escapes the next character; quotes in the middle of a bare value are
+    literal; a backslash before a newline continues the line."""
+    reader = _EnvironmentFile()
+    states = {
+        "pre_key": reader.pre_key, "key": reader.key_, "pre_value": reader.pre_value,
+        "value": reader.value_, "value_escape": reader.value_escape, "single": reader.single,
+        "double": reader.double, "double_escape": reader.double_escape,
+        "comment": reader.comment, "comment_escape": reader.comment_escape,
+    }  # fmt: skip
+    state = "pre_key"
     for c in text + "\n":
-        if state == "pre_key":
-            if c in "#;":
-                state = "comment"
-            elif c not in " \t\n\r":
-                state, key, value, trailing = "key", c, "", None
-        elif state == "key":
-            if c in "\n\r":
-                state = "pre_key"
-            elif c == "=":
-                state = "pre_value"
-            else:
-                key += c
-        elif state == "pre_value":
-            if c in "\n\r":
-                push()
-                state = "pre_key"
-            elif c == "'":
-                state = "single"
-            elif c == '"':
-                state = "double"
-            elif c == "\\":
-                state = "value_escape"
-            elif c not in " \t":
-                state, value = "value", value + c
-        elif state == "value":
-            if c in "\n\r":
-                push()
-                state = "pre_key"
-            elif c == "\\":
-                state, trailing = "value_escape", None
-            else:
-                if c not in " \t":
-                    trailing = None
-                elif trailing is None:
-                    trailing = len(value)
-                value += c
-        elif state == "value_escape":
-            state = "value"
-            if c not in "\n\r":
-                value += c
-        elif state == "single":
-            if c == "'":
-                state = "pre_value"
-            else:
-                value += c
-        elif state == "double":
-            if c == '"':
-                state = "pre_value"
-            elif c == "\\":
-                state = "double_escape"
-            else:
-                value += c
-        elif state == "double_escape":
-            state = "double"
-            if c in '"\\`$':
-                value += c
-            elif c != "\n":
-                value += "\\" + c
-        elif state == "comment":
-            if c == "\\":
-                state = "comment_escape"
-            elif c in "\n\r":
-                state = "pre_key"
-        elif state == "comment_escape":
-            state = "comment"
-    return out
+        state = states[state](c)
+    return reader.out
 
 
 def test_the_environment_file_reader_follows_systemds_rules() -> None:

@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigurationError(NO_TABLES)
         code = int(args.func(settings, args) or 0)
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit
-        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -58,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"yquant: {said[0]}", file=sys.stderr)
         return said[1]
+    else:
+        return code
 
 
 def user_error(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
@@ -76,11 +77,11 @@ def user_error(exc: BaseException, settings: Settings | None) -> tuple[str, int]
         code_and_text = getattr(orig, "args", ())  # MariaDB: (2003, "Can't connect ...")
         text = code_and_text[-1] if code_and_text else ""
         reason = str(text).splitlines()[0][:200] if str(text) else type(orig).__name__
-        return (
+        line = (
             f"cannot reach the database ({reason}): check that it runs and that "
-            "YQUANT__DATABASE__URL names it",
-            2,
+            "YQUANT__DATABASE__URL names it"
         )
+        return line, 2
     if isinstance(exc, OSError) and exc.filename is not None:
         what = exc.strerror or type(exc).__name__
         return f"{exc.filename}: {what}: check that it exists and this user may use it", 2
@@ -218,7 +219,7 @@ def _no_tables(exc: BaseException) -> bool:
     if isinstance(exc, DatabaseUnavailableError):
         return "no such table" in str(exc)
     if isinstance(exc, ProgrammingError) and exc.orig is not None:
-        args = getattr(exc.orig, "args", ())
+        args: tuple[object, ...] = getattr(exc.orig, "args", ())
         return bool(args) and args[0] == 1146
     return False
 
