@@ -205,13 +205,25 @@ def test_up_replaces_a_valkey_left_by_a_dead_owner_of_its_data_dir(tmp_path: Pat
 
 
 def test_up_leaves_alone_a_valkey_of_a_living_owner(tmp_path: Path) -> None:
-    """Two `yquant up` on one data directory: the second refuses, the first keeps its Valkey."""
+    """Two `yquant up` on one data directory: the second refuses, naming the PID that holds the
+    directory (and not suggesting another Valkey port), the first keeps its Valkey."""
     first = YquantUp(tmp_path / "data").start()
     try:
+        assert first.proc is not None
         pid = json.loads((tmp_path / "data" / "valkey" / "valkey.pid").read_text())["pid"]
         second = yquant("up", env=first.env, timeout_s=60)
-        assert second.returncode != 0
-        assert "belongs to the running process" in second.stderr
+        assert second.returncode == 2, second.stderr
+        [line] = second.stderr.strip().splitlines()
+        assert f"`yquant up` (PID {first.proc.pid})" in line
+        assert str(tmp_path / "data") in line
+        assert "EMBEDDED_PORT" not in line and "Traceback" not in second.stderr
         assert _alive(pid)
+        # A role alone on the same data directory would share the SQLite database and the
+        # paper ledger: refused the same way.
+        alone = yquant("engine", env=first.env, timeout_s=60)
+        assert alone.returncode == 2, alone.stderr
+        [line] = alone.stderr.strip().splitlines()
+        assert f"PID {first.proc.pid}" in line and "`yquant engine` alone" in line
+        assert first.post(first.alert(id="still-serving")).status_code == 200
     finally:
         assert first.stop() == 0, first.log()

@@ -135,10 +135,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _role(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.bootstrap import configure_logging
+    from yquant.instance import DataDirLock
 
     configure_logging(settings.log_level, args.role)
+    ensure_data_dir(settings)
+    # Beside the other roles of its worker, never beside a `yquant up` on the same data dir.
+    lock = DataDirLock(settings.data_dir).acquire(
+        exclusive=False, what=f"`yquant {args.role}` alone"
+    )
     runner = _role_runner(args.role)
-    run_event_loop(runner(settings))
+    try:
+        run_event_loop(runner(settings))
+    finally:
+        lock.release()
     return 0
 
 
@@ -170,12 +179,15 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.db import migrate
     from yquant.bootstrap import configure_logging
     from yquant.entrypoints.supervisor import Supervisor
+    from yquant.instance import DataDirLock
     from yquant.services import routing
 
     configure_logging(settings.log_level, "up")
     # What would stop a role at its start stops `up` before anything starts.
     routing.validate_sizing(settings)
     ensure_data_dir(settings)
+    # One instance per data dir, held until the supervisor has stopped everything.
+    lock = DataDirLock(settings.data_dir).acquire(exclusive=True, what="a second `yquant up`")
     m = i18n.messages(settings.language)
     if settings.is_sqlite:
         print(m["progress_migrate"], flush=True)
@@ -195,7 +207,10 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
     threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    finally:
+        lock.release()
 
 
 NO_TABLES = (

@@ -1,7 +1,9 @@
 """`yquant up`: every role as its own process (plus the embedded Valkey), restarted if it dies.
 
 The same multi-process layout that systemd runs in production, on one box. Ctrl-C (or SIGTERM)
-stops the roles first, then Valkey.
+stops the roles first, then Valkey. `yquant up` holds its data directory's lock
+(`yquant.instance.DataDirLock`) while this runs: one supervisor per data directory, and the
+embedded Valkey's pidfile only ever names a dead owner's server, which `ValkeyServer.start` stops.
 """
 
 from __future__ import annotations
