@@ -73,8 +73,10 @@ class YquantUp:
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}/"
 
-    def start(self, *args: str, timeout_s: float = 60) -> YquantUp:
-        """Start `yquant up ARGS...` and wait until the webhook reports ready."""
+    def start(self, *args: str, timeout_s: float = 60, own_group: bool = False) -> YquantUp:
+        """Start `yquant up ARGS...` and wait until the webhook reports ready. With
+        ``own_group`` it leads its own process group, which a caller can signal as a
+        terminal or `make` does (``os.killpg``)."""
         import httpx
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,7 @@ class YquantUp:
                 stderr=subprocess.STDOUT,
                 text=True,
                 preexec_fn=die_with_parent(),
+                start_new_session=own_group,
             )
 
         def ready() -> bool:

@@ -67,7 +67,7 @@ class DataDirLock:
 
     def holders(self, fd: int | None = None) -> list[int]:
         """PIDs that hold this lock file now (from /proc/locks; else the PID in the file)."""
-        st = os.fstat(fd) if fd is not None else os.stat(self.path)
+        st = os.fstat(fd) if fd is not None else self.path.stat()
         found = _proc_locks_holders(st.st_dev, st.st_ino)
         if found:
             return found
@@ -112,7 +112,7 @@ def _command(pid: int) -> str:
     except OSError:
         return "a process"
     argv = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-    names = [os.path.basename(a) for a in argv]
+    names = [Path(a).name for a in argv]
     if "yquant" not in names:
         return names[0] if names else "a process"
     rest = iter(argv[names.index("yquant") + 1 :])

@@ -227,3 +227,55 @@ def test_up_leaves_alone_a_valkey_of_a_living_owner(tmp_path: Path) -> None:
         assert first.post(first.alert(id="still-serving")).status_code == 200
     finally:
         assert first.stop() == 0, first.log()
+
+
+# A correctness bound, not a benchmark: the asked-for figure is 2 s, measured 0.3-0.9 s on the
+# 2-core test machine (docs/operations.md); 5 s leaves room for a loaded machine while still
+# failing on any wait of a whole timeout (the 10 s role grace, uvicorn's 5 s, a calendar read).
+STOP_BOUND_S = 5.0
+
+
+def _group(pgid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["just-ready", "after-work"])
+def test_sigterm_to_the_process_group_stops_everything_quickly(tmp_path: Path, busy: bool) -> None:
+    """SIGTERM to the whole group, as a terminal's Ctrl-C or `make` sends it: every role and the
+    embedded Valkey are gone within the bound, and `up` says it stopped. Just after the banner
+    the engine is still reading its calendars; after work every consumer sits in XREADGROUP."""
+    import os
+    import signal
+    import time
+
+    up = YquantUp(tmp_path / "data").start(own_group=True)
+    assert up.proc is not None
+    proc = up.proc
+    try:
+        if busy:
+            assert up.post(up.alert(id="before-stop")).status_code == 200
+            wait_until(lambda: _filled(up, 1))
+        valkey_pid = json.loads((tmp_path / "data" / "valkey" / "valkey.pid").read_text())["pid"]
+        everyone = [*_group(proc.pid), valkey_pid]
+        assert len(everyone) == 6  # `up`, its four roles and Valkey (in its own session)
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        wait_until(lambda: not any(_alive(p) for p in everyone), timeout_s=STOP_BOUND_S + 5)
+        took = time.monotonic() - started
+        assert proc.wait(timeout=5) == 0, up.log()
+        assert took < STOP_BOUND_S, f"stopped in {took:.1f} s"
+        assert "yQuant stopped (4 roles and the embedded Valkey" in up.log()
+        assert "Traceback" not in up.log()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        up.proc = None

@@ -174,3 +174,31 @@ async def test_heartbeats_expire(valkey_url) -> None:
     assert beats["engine"]["pid"] == 1 and beats["gateway"] is None
     assert 0 < await bus.client.ttl("yq:hb:engine") <= 15
     await bus.close()
+
+
+async def test_a_stop_ends_a_blocked_read_at_once_and_loses_nothing(valkey_url: str) -> None:
+    """A consumer blocked in XREADGROUP (here for 30 s) returns as soon as it is stopped; an
+    entry published after that is read by the next consumer of the group, not lost."""
+    import time
+
+    bus = Bus(valkey_url)
+    seen: list[int] = []
+
+    async def handler(entry: Entry) -> None:
+        seen.append(entry.data["n"])
+
+    stop, task = await run_consumer(bus, "s-stop", "c1", handler, block_ms=30_000)
+    await bus.publish("s-stop", {"n": 1})
+    await eventually(lambda: seen == [1])
+    await asyncio.sleep(0.2)  # now blocked in XREADGROUP
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert time.monotonic() - started < 1.0  # not the 30 s block
+    await bus.publish("s-stop", {"n": 2})
+    stop, task = await run_consumer(bus, "s-stop", "c1", handler, block_ms=50)
+    await eventually(lambda: seen == [1, 2])
+    stop.set()
+    await task
+    assert (await bus.client.xpending("s-stop", "g"))["pending"] == 0
+    await bus.close()

@@ -154,6 +154,27 @@ class Bus:
         acknowledged only after its handler returned; a retryable failure leaves it pending and
         is retried with backoff; any other failure moves it to the dead-letter stream.
         """
+        # A stop ends a blocked XREADGROUP at once rather than after ``block_ms``.
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await self._consume(
+                stream, group, consumer, handler, stop, stopped, claim_idle_ms, block_ms, batch
+            )
+        finally:
+            stopped.cancel()
+
+    async def _consume(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        stopped: asyncio.Future[Any],
+        claim_idle_ms: int,
+        block_ms: int,
+        batch: int,
+    ) -> None:
         backoff = 0.2
         recovered = False
         last_claim = 0.0
@@ -167,9 +188,20 @@ class Bus:
                 if now - last_claim > claim_idle_ms / 1000 / 2:
                     last_claim = now
                     await self._claim_idle(stream, group, consumer, handler, stop, claim_idle_ms)
-                reply = await self.client.xreadgroup(
-                    group, consumer, {stream: ">"}, count=batch, block=block_ms
+                read = asyncio.ensure_future(
+                    self.client.xreadgroup(
+                        group, consumer, {stream: ">"}, count=batch, block=block_ms
+                    )
                 )
+                await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    # Entries the server handed to the cancelled read stay pending for this
+                    # consumer: the next start reads them first (at-least-once holds).
+                    read.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, *BUS_ERRORS):
+                        await read
+                    return
+                reply = read.result()
                 for _, entries in reply or []:
                     for entry_id, fields in entries:
                         await self._handle(stream, group, entry_id, fields, False, handler, stop)

@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime
@@ -18,6 +19,45 @@ from yquant.bootstrap import Runtime
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0
+
+T = TypeVar("T")
+
+
+async def unless_stopped(
+    fn: Callable[..., T], *args: object, stop: asyncio.Event, name: str
+) -> T | None:
+    """Run blocking ``fn(*args)`` in a daemon thread and return its result; None if ``stop``
+    came first. Unlike ``asyncio.to_thread`` (the default executor, whose threads the loop and
+    the interpreter join at exit), a stop neither waits for it nor is held up by it at exit:
+    the thread is left to die with the process. Only for work that writes nothing."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not result.done():
+            outcome()
+
+    def work() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, lambda: result.set_exception(error))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, lambda: result.set_result(value))
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((result, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not result.done():
+        result.cancel()
+        return None
+    return result.result()
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

@@ -8,9 +8,11 @@ embedded Valkey's pidfile only ever names a dead owner's server, which `ValkeySe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 STOP_GRACE_S = 10.0
 CONFIGURATION_EXIT = 2  # what `yquant ROLE` exits with on invalid settings
 STABLE_AFTER_S = 30.0
+WATCH_EVERY_S = 0.2
 
 
 @dataclass
@@ -82,12 +85,15 @@ class Supervisor:
         self._stopping = False
         self.exit_code = 0
         self._valkey: ValkeyServer | None = None
+        self._stop_asked_at: float | None = None
         self._children = [
             Child(role, (argv or {}).get(role, [sys.executable, "-m", "yquant", role]))
             for role in roles
         ]
 
     def run(self) -> int:
+        # The signal handler writes to this pipe: the watch loop wakes at once, not at its tick.
+        self._wake_r, self._wake_w = os.pipe()
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
@@ -96,6 +102,8 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _run(self) -> int:
         env = os.environ.copy()
@@ -121,13 +129,17 @@ class Supervisor:
                 self._start(child, env)
             while not self._stopping:
                 self._watch(env)
-                time.sleep(0.2)
+                select.select([self._wake_r], [], [], WATCH_EVERY_S)
         finally:
             self._shutdown()
         return self.exit_code
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        self._stopping = True
+        if not self._stopping:
+            self._stopping = True
+            self._stop_asked_at = time.monotonic()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
 
     def _start(self, child: Child, env: dict[str, str]) -> None:
         # Tied to this process: a supervisor that is killed leaves no role behind.
@@ -168,6 +180,8 @@ class Supervisor:
                 self._start(child, env)
 
     def _shutdown(self) -> None:
+        started = time.monotonic()
+        valkey = " and the embedded Valkey" if self._valkey is not None else ""
         live = [c.proc for c in self._children if c.proc is not None and c.proc.poll() is None]
         for proc in live:
             proc.send_signal(signal.SIGTERM)
@@ -180,3 +194,7 @@ class Supervisor:
                 proc.wait()
         if self._valkey is not None:
             self._valkey.stop(STOP_GRACE_S)
+        took = time.monotonic() - (self._stop_asked_at or started)
+        # On the operator's terminal, like the banner: the last line `yquant up` prints.
+        stopped = f"yQuant stopped ({len(self._children)} roles{valkey}, {took:.1f} s)"
+        print(stopped, flush=True)  # noqa: T201

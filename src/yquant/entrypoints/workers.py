@@ -7,7 +7,7 @@ import asyncio
 from yquant.adapters.bus import ORDERS, SIGNALS
 from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import market_rules
-from yquant.entrypoints.process import install_stop_handlers, run_tasks
+from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
 from yquant.services import routing
 from yquant.services.control import KillSwitchView
 from yquant.services.gateway import Gateway
@@ -39,8 +39,9 @@ async def run_engine(settings: Settings) -> None:
     consumer = f"engine-{settings.worker.name}"
 
     async def consume_signals() -> None:
-        # The calendars take a second or two to read: not on the first signal's time.
-        await asyncio.to_thread(market_rules.warm_up, WARM_CALENDARS)
+        # The calendars take a second or two to read: not on the first signal's time, and not
+        # on a stop's either (a daemon thread, which the process does not wait for at exit).
+        await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
         await runtime.bus.consume(SIGNALS, "engine", consumer, engine.handle_signal, stop)
 
     async def release_queued() -> None:
