@@ -5,6 +5,7 @@
 #   setup.sh data --domain hooks.example.com --email ops@example.com \
 #                 --blue 10.0.0.11:6000 --green 10.0.0.12:6000 [--active blue] [--private-net ...]
 #   add --dry-run to print what would be done without changing anything
+#   --backup-keep N: daily database backups kept in /var/lib/yquant-backups (default 14)
 #
 # Both roles: system user `yquant`, /opt/yquant (releases, tools), /etc/yquant (settings, 0750),
 # a release of yQuant (scripts/deploy.sh), firewall rules from the deployment document's table.
@@ -13,6 +14,8 @@
 #   (hardened, Type=notify with a watchdog), enabled under yquant-worker.target.
 # data: MariaDB with the `yquant` database and least-privilege users, HAProxy with a Let's Encrypt
 #   certificate (certbot, deploy hook), the catalog sync timer.
+# Both: yquant-backup.timer, a daily `yquant db backup` with rotation (on a worker it keeps a copy
+#   of the database off the data node, for scripts/emergency.sh; it waits for /etc/yquant/migrate.env).
 # Debian/Ubuntu (apt) and Oracle Linux/RHEL (dnf) families. Run as root.
 set -euo pipefail
 
@@ -23,6 +26,7 @@ worker="" domain="" email="" blue="" green="" active="blue"
 private_net="10.0.0.0/24"
 source_dir="$here"
 dry=0
+backup_keep=14
 while [ $# -gt 0 ]; do
   case "$1" in
     --worker) worker="$2"; shift 2 ;;
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
     --active) active="$2"; shift 2 ;;
     --private-net) private_net="$2"; shift 2 ;;
     --source) source_dir="$2"; shift 2 ;;
+    --backup-keep) backup_keep="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
     *) echo "setup: unknown option $1" >&2; exit 2 ;;
   esac
@@ -69,6 +74,7 @@ case "$role" in
     ;;
   *) die "usage: setup.sh data|worker [options] (see the top of this file)" ;;
 esac
+[[ "$backup_keep" =~ ^[1-9][0-9]*$ ]] || die "--backup-keep must be a positive number of days"
 [ "$dry" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (or with --dry-run)"
 # Written into yquant.env unquoted: only characters that bash and systemd read alike.
 [[ "$private_net" =~ ^[0-9a-fA-F.:]+/[0-9]+$ ]] || die "--private-net: one network such as 10.0.0.0/24"
@@ -107,6 +113,8 @@ if [ "$role" = worker ]; then
     if pkg_available "$candidate"; then valkey_pkg="$candidate"; break; fi
   done
   [ -n "$valkey_pkg" ] && install_pkgs "$valkey_pkg"
+  # mariadb-dump for the worker's own copy of the backups (yquant-backup.timer)
+  if [ "$family" = debian ]; then install_pkgs mariadb-client; else install_pkgs mariadb; fi
 fi
 
 # ---- user, directories, release ---------------------------------------------------------------------
@@ -171,10 +179,11 @@ EOF
   say "systemd units"
   run "$yquant" deploy render-units --node worker --worker "$worker" \
     --valkey-bin "$valkey_bin" "${valkey_args[@]}" --private-net "$private_net" \
-    --output /etc/systemd/system
+    --backup-keep "$backup_keep" --output /etc/systemd/system
   run systemctl daemon-reload
   run systemctl enable yquant-worker.target yquant-valkey.service yquant-webhook.service \
     yquant-engine.service yquant-gateway.service yquant-dashboard.service
+  run systemctl enable --now yquant-backup.timer
 fi
 
 # ---- data -------------------------------------------------------------------------------------------
@@ -248,10 +257,11 @@ EOF
   run systemctl enable haproxy
   run systemctl restart haproxy
 
-  say "catalog sync timer"
-  run "$yquant" deploy render-units --node data --output /etc/systemd/system
+  say "catalog sync and backup timers"
+  run "$yquant" deploy render-units --node data --backup-keep "$backup_keep" \
+    --output /etc/systemd/system
   run systemctl daemon-reload
-  run systemctl enable --now yquant-catalog-sync.timer
+  run systemctl enable --now yquant-catalog-sync.timer yquant-backup.timer
 fi
 
 # ---- firewall (the deployment document's table) -------------------------------------------------------

@@ -72,6 +72,9 @@ def test_setup_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> No
     assert "render-units --node worker --worker blue" in plan
     assert "tcp dport 6000 ip saddr 10.0.0.0/24 accept" in plan
     assert "tcp dport 6379 drop" in plan
+    # The worker keeps its own copy of the database backups (for scripts/emergency.sh).
+    assert "--backup-keep 14 --output /etc/systemd/system" in plan
+    assert "systemctl enable --now yquant-backup.timer" in plan
 
     data = subprocess.run(
         [
@@ -89,6 +92,8 @@ def test_setup_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> No
     assert "render-haproxy --domain hooks.example.com" in data.stdout
     assert "tcp dport 3306 ip saddr 10.0.0.0/24 accept" in data.stdout
     assert "certbot certonly --standalone" in data.stdout or "keeping" in data.stdout
+    assert "render-units --node data --backup-keep 14" in data.stdout
+    assert "enable --now yquant-catalog-sync.timer yquant-backup.timer" in data.stdout
 
 
 def _user_exists(name: str) -> bool:

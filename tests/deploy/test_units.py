@@ -21,6 +21,7 @@ from tests.deploy.stack import YQUANT_BIN
 from tests.support import yquant, yquant_env
 from yquant.adapters.valkey_server import valkey_binary
 
+BACKUP_UNITS = ["yquant-backup.service", "yquant-backup.timer"]
 ROLE_UNITS = [f"yquant-{r}.service" for r in ("webhook", "engine", "gateway", "dashboard")]
 HARDENING = [
     "NoNewPrivileges=yes",
@@ -57,8 +58,13 @@ def test_rendered_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         *ROLE_UNITS,
         "yquant-valkey.service",
         "yquant-worker.target",
+        *BACKUP_UNITS,
     }
-    assert {p.name for p in data} == {"yquant-catalog-sync.service", "yquant-catalog-sync.timer"}
+    assert {p.name for p in data} == {
+        "yquant-catalog-sync.service",
+        "yquant-catalog-sync.timer",
+        *BACKUP_UNITS,
+    }
     for group in (worker, data):
         verify = subprocess.run(
             [analyze, "verify", *map(str, group)], capture_output=True, text=True
@@ -119,3 +125,43 @@ def test_a_role_tells_systemd_it_is_ready_and_alive(tmp_path: Path, valkey_url: 
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def test_backup_units_run_yquant_db_backup_daily_with_rotation(tmp_path: Path) -> None:
+    """The backup service is hardened like the roles, runs with the schema user's URL, keeps the
+    configured number of daily backups; the timer's calendar is one systemd accepts."""
+    analyze = _systemd_analyze()
+    units = {
+        p.name: p
+        for p in _render(tmp_path, "--node", "data", "--backup-keep", "7", "--backup-at", "06:15")
+    }
+    service = units["yquant-backup.service"].read_text().splitlines()
+    assert (
+        f"ExecStart={YQUANT_BIN} --config /etc/yquant/yquant.toml db backup --dir "
+        "/var/lib/yquant-backups --keep 7" in service
+    )
+    assert "EnvironmentFile=/etc/yquant/migrate.env" in service
+    assert "ConditionPathExists=/etc/yquant/migrate.env" in service
+    assert "StateDirectory=yquant-backups" in service and "StateDirectoryMode=0700" in service
+    assert "Type=oneshot" in service
+    for line in HARDENING:
+        if line != "Restart=on-failure":  # a oneshot run by its timer is not restarted
+            assert line in service, line
+    score = subprocess.run(
+        [analyze, "security", "--offline=true", str(units["yquant-backup.service"])],
+        capture_output=True,
+        text=True,
+    )
+    level = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", score.stdout)
+    assert level is not None and float(level.group(1)) <= 2.0, score.stdout[-500:]
+    timer = units["yquant-backup.timer"].read_text().splitlines()
+    assert "OnCalendar=*-*-* 06:15:00 Asia/Seoul" in timer and "Persistent=true" in timer
+    calendar = subprocess.run(
+        [analyze, "calendar", "*-*-* 06:15:00 Asia/Seoul"], capture_output=True, text=True
+    )
+    assert calendar.returncode == 0, calendar.stderr
+    bad = yquant(
+        "deploy", "render-units", "--output", str(tmp_path / "x"), "--node", "data",
+        "--backup-at", "25:00", env=yquant_env(tmp_path / "data"),
+    )  # fmt: skip
+    assert bad.returncode == 2 and "HH:MM" in bad.stderr

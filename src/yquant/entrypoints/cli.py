@@ -22,7 +22,7 @@ from typing import Any
 
 from yquant import __version__
 from yquant.domain.roles import ROLES
-from yquant.entrypoints import commands, i18n
+from yquant.entrypoints import commands, db_backup, i18n
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import CONFIG_ENV, Settings, load_settings, masked, webhook_secret
 
@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
     db_sub.add_parser("current", help="show the applied revision").set_defaults(func=_db_current)
+    db_backup.register(db_sub)
 
     for name, helptext in (
         ("signals", "latest signals with status and reason"),

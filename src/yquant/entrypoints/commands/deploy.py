@@ -101,6 +101,18 @@ def register(sub: Any) -> None:  # noqa: PLR0915 - one statement per argparse op
         help="worker subnet: HAProxy and MariaDB (default 10.0.0.0/24)",
     )
     u.add_argument("--watchdog-s", type=int, default=30)
+    u.add_argument(
+        "--backup-keep", type=int, default=14, help="daily database backups kept (default 14)"
+    )
+    u.add_argument(
+        "--backup-at", type=_clock, default="06:45", help="backup time, Asia/Seoul (HH:MM)"
+    )
+    u.add_argument(
+        "--backup-env-file",
+        default="/etc/yquant/migrate.env",
+        type=_path,
+        help="the database URL the backup runs with (a user with SHOW VIEW and TRIGGER)",
+    )
     u.set_defaults(func=_render_units)
 
     s = ds.add_parser("haproxy-status", help="active worker in the file and in the running HAProxy")
@@ -191,6 +203,12 @@ def _bind(v: str) -> str:
 def _path(v: str) -> str:
     if not _SAFE_PATH.match(v):
         raise argparse.ArgumentTypeError(f"expected an absolute path of plain characters: {v!r}")
+    return v
+
+
+def _clock(v: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+        raise argparse.ArgumentTypeError(f"not a time of day HH:MM: {v!r}")
     return v
 
 
@@ -294,7 +312,18 @@ def _render_units(settings: Settings, args: argparse.Namespace) -> int:
         "valkey_unit": VALKEY_UNIT,
         "watchdog_s": args.watchdog_s,
     }
+    if not 1 <= args.backup_keep <= 3650:
+        raise SystemExit("yquant: --backup-keep must be 1..3650")
     units: dict[str, str] = {}
+    # Both nodes: on the data node it is the backup; on a worker, the copy off the data node
+    # that scripts/emergency.sh restores from.
+    backup = {
+        "backup_keep": args.backup_keep,
+        "backup_at": args.backup_at,
+        "backup_env_file": args.backup_env_file,
+    }
+    units["yquant-backup.service"] = render("systemd/yquant-backup.service.j2", **backup, **common)
+    units["yquant-backup.timer"] = render("systemd/yquant-backup.timer.j2", **backup, **common)
     if args.node == "worker":
         fences = {
             # TradingView's requests come only through HAProxy on the data node; MariaDB is there.
