@@ -37,25 +37,15 @@ for p in (ROOT, ROOT / "src"):
         sys.path.insert(0, str(p))
 
 
-from yquant.adapters.brokers.kis import build_kis_broker  # noqa: E402
-from yquant.adapters.brokers.kis.settings import KisSettings  # noqa: E402
+from yquant import bootstrap  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
-from yquant.adapters.brokers.routing import AccountBrokers  # noqa: E402
-from yquant.adapters.bus import ORDERS, Bus  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
-from yquant.adapters.db.accounts import AccountBook  # noqa: E402
-from yquant.adapters.db.broker_tokens import SqlTokenRecords  # noqa: E402
-from yquant.adapters.db.deployment import DeploymentRoles  # noqa: E402
-from yquant.adapters.db.journal import Journal  # noqa: E402
-from yquant.adapters.db.recorder import Recorder  # noqa: E402
-from yquant.adapters.db.store import SqlStore  # noqa: E402
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
+from yquant.ports import ORDERS  # noqa: E402
 from yquant.processes import free_port  # noqa: E402
-from yquant.services.account_sync import AccountSync  # noqa: E402
-from yquant.services.gateway import Gateway  # noqa: E402
 from yquant.services.records import order_row, order_to_message  # noqa: E402
-from yquant.services.worker_state import ActiveRole  # noqa: E402
+from yquant.settings import Settings  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
 APP_SECRET = "B" + "0123456789abcdef" * 11
@@ -97,34 +87,29 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     sim = KisSimulator(SimConfig(environment="real", rate_limit_per_s=args.kis_limit))
     sim.add_app(APP_KEY, APP_SECRET, CANO, "01", cash_krw=Decimal(10**10), cash_usd=Decimal(10**7))
     server = SimServer(sim).start()
-    store = SqlStore(url, timeout_s=10)
-    bus = Bus(valkey_server.url)
-    recorder = Recorder(store, Journal(work / "journal.sqlite3"))
-    settings = KisSettings(
-        environment="real",
-        app_key=APP_KEY,
-        app_secret=APP_SECRET,
-        account_number=f"{CANO}01",
-        base_url=server.url,
-        rate_limit_per_s=args.rate,
+    kis = {
+        "environment": "real",
+        "app_key": APP_KEY,
+        "app_secret": APP_SECRET,
+        "account_number": f"{CANO}01",
+        "base_url": server.url,
+        "rate_limit_per_s": args.rate,
+    }
+    settings = Settings(
+        data_dir=work / "data",
+        database={"url": url, "timeout_s": 10},
+        valkey={"url": valkey_server.url},
+        accounts={"burst": {"broker": "kis-sim", "kis": kis}},
+        default_accounts=["burst"],
+        gateway={"sync_interval_s": 60},
     )
-    broker = build_kis_broker(
-        "burst",
-        settings,
-        records=SqlTokenRecords(store),
-        valkey=bus.client,
-        known_order_ids=AccountBook(store).known_order_ids,
-    )
-    brokers = AccountBrokers({"burst": broker})
-    book = AccountBook(store)
-    sync = AccountSync(
-        broker=brokers,
-        book=book,
-        role=ActiveRole(DeploymentRoles(store), "local"),
-        accounts=["burst"],
-        interval_s=60,
-    )
-    gateway = Gateway(recorder=recorder, bus=bus, broker=brokers, book=book, sync=sync)
+    # As `yquant gateway` builds it: the runtime, the brokers, the gateway and its account sync.
+    runtime = bootstrap.build(settings, "gateway")
+    store, recorder, bus = runtime.store, runtime.recorder, runtime.bus
+    brokers = bootstrap.build_broker(settings, runtime)
+    broker = brokers.for_account("burst")
+    parts = bootstrap.build_gateway(runtime, brokers, bootstrap.active_role(store, "local"))
+    gateway, sync = parts.gateway, parts.sync
     stop = asyncio.Event()
     try:
         await broker.quote(Market.KR, "KRX", "005930")  # token issued before the clock starts
@@ -154,10 +139,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        await broker.close()
-        await bus.close()
-        await store.close()
-        recorder.journal.close()
+        await brokers.close()
+        await runtime.close()
         server.stop()
         valkey_server.stop()
 

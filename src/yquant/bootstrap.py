@@ -1,32 +1,58 @@
-"""Composition root: builds adapters from `Settings`. Constructors do no I/O."""
+"""The composition root: the one place that builds adapters from `Settings` and hands them to
+the services. Every role, `simulate`, the manual `buy|sell`, the CLI's listings and commands
+and the benchmarks build their system here. Constructors do no I/O (`open_engine` loads the
+catalog; everything else connects on first use).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import Bus
+from yquant.adapters.clock import SystemClock
+from yquant.adapters.db.accounts import AccountBook
+from yquant.adapters.db.control import SqlControl
+from yquant.adapters.db.deployment import DeploymentRoles
+from yquant.adapters.db.engine_state import SqlEngineState
 from yquant.adapters.db.journal import Journal
+from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
-from yquant.ports import Broker
-from yquant.settings import Settings
+from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
+from yquant.ports import Broker, Clock, Instruments, KillSwitch
+from yquant.services.account_sync import AccountSync
+from yquant.services.control import Control, KillSwitchView
+from yquant.services.decisions import Decider, OrderDesk, RecentOrders
+from yquant.services.gateway import Gateway
+from yquant.services.ingest import Ingest
+from yquant.services.manual import ManualOrders
+from yquant.services.release import QueueReleaser
+from yquant.services.signals import SignalHandler
+from yquant.services.worker_state import ActiveRole, WorkerState
+from yquant.settings import Settings, webhook_secret
 
 if TYPE_CHECKING:
     from yquant.adapters.catalog import CatalogCache
-    from yquant.services.engine import Engine
+    from yquant.domain.sizing import Policy
 
 
 @dataclass
 class Runtime:
+    """One process's connections: the database, its journal, the worker's Valkey, the clock."""
+
     settings: Settings
     store: SqlStore
     recorder: Recorder
     bus: Bus
+    clock: Clock = field(default_factory=SystemClock)
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -35,14 +61,32 @@ class Runtime:
         self.recorder.journal.close()
 
 
-def build(settings: Settings, role: str, db_timeout_s: float | None = None) -> Runtime:
-    store = SqlStore(settings.database_url, db_timeout_s or settings.database.timeout_s)
+def open_store(settings: Settings, timeout_s: float | None = None) -> SqlStore:
+    """The system-of-record database (connects on first use; close it)."""
+    return SqlStore(settings.database_url, timeout_s or settings.database.timeout_s)
+
+
+@asynccontextmanager
+async def database(settings: Settings, timeout_s: float | None = None) -> AsyncIterator[SqlStore]:
+    """The database for one CLI command or listing, closed after it."""
+    store = open_store(settings, timeout_s)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def build(
+    settings: Settings, role: str, db_timeout_s: float | None = None, *, clock: Clock | None = None
+) -> Runtime:
+    store = open_store(settings, db_timeout_s)
     journal = Journal(settings.data_dir / "journal" / f"{role}.sqlite3")
     return Runtime(
         settings=settings,
         store=store,
         recorder=Recorder(store, journal),
         bus=Bus(settings.valkey_url),
+        clock=clock or SystemClock(),
     )
 
 
@@ -52,7 +96,6 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
     brokers share the token table (database) and the rate budget (the worker's Valkey) of
     ``runtime``, or of connections opened here and closed with the brokers."""
     from yquant.adapters.brokers.kis import build_kis_broker
-    from yquant.adapters.db.accounts import AccountBook
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
 
     closers = []
@@ -75,7 +118,7 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
             continue
         assert account.kis is not None  # settings validation guarantees it
         if store is None:
-            store = SqlStore(settings.database_url, settings.database.timeout_s)
+            store = open_store(settings)
             closers.append(store.close)
         if bus is None:
             bus = Bus(settings.valkey_url)
@@ -103,24 +146,181 @@ def configure_logging(level: str, role: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# ---- services over a runtime ---------------------------------------------------------------
+
+
+def build_worker_state(
+    settings: Settings, store: SqlStore, clock: Clock | None = None
+) -> WorkerState:
+    """The worker's role and accounts as loaded from the database (or its snapshot)."""
+    return WorkerState(settings, SqlWorkerRecords(store), clock or SystemClock())
+
+
+def active_role(store: SqlStore, worker: str) -> ActiveRole:
+    return ActiveRole(DeploymentRoles(store), worker)
+
+
+def build_control(store: SqlStore, accounts: Iterable[str]) -> Control:
+    """The operator's kill-switch use case (CLI and dashboard)."""
+    return Control(SqlControl(store), accounts)
+
+
+def build_kill_switch(store: SqlStore, snapshot: Path | None) -> KillSwitchView:
+    """The switches as a decision reads them, with the last known kept in ``snapshot``."""
+    return KillSwitchView(SqlControl(store), snapshot)
+
+
+def build_order_queue(store: SqlStore) -> SqlOrderQueue:
+    return SqlOrderQueue(store)
+
+
+def build_ingest(runtime: Runtime) -> Ingest:
+    """The webhook's use case: record an alert, then hand it to the engine."""
+    settings = runtime.settings
+    return Ingest(
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        secret=webhook_secret(settings),
+        worker=settings.worker.name,
+        max_age_s=settings.webhook.max_alert_age_s,
+    )
+
+
+@dataclass
+class EngineParts:
+    """The engine's use cases over one worker's parts: signal handling, queued release (see
+    `build_releaser`) and the operator's orders, sharing one decider and one order desk."""
+
+    decider: Decider
+    desk: OrderDesk
+    signals: SignalHandler
+    manual: ManualOrders
+    queue: SqlOrderQueue
+    state: SqlEngineState
+    clock: Clock
+
+
+def build_engine(
+    runtime: Runtime,
+    broker: Broker,
+    instruments: Instruments,
+    *,
+    policies: dict[str, Policy] | None = None,
+    kill_switch: KillSwitch | None = None,
+) -> EngineParts:
+    settings, store = runtime.settings, runtime.store
+    state = SqlEngineState(store)
+    queue = SqlOrderQueue(store)
+    recent = RecentOrders()
+    decider = Decider(
+        settings=settings,
+        recorder=runtime.recorder,
+        instruments=instruments,
+        broker=broker,
+        kill_switch=kill_switch or build_kill_switch(store, settings.data_dir / "kill-switch.json"),
+        state=state,
+        recent=recent,
+        policies=policies,
+    )
+    desk = OrderDesk(
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        state=state,
+        recent=recent,
+        worker=settings.worker.name,
+    )
+    signals = SignalHandler(
+        settings=settings,
+        decider=decider,
+        desk=desk,
+        recorder=runtime.recorder,
+        state=state,
+        queue=queue,
+        clock=runtime.clock,
+    )
+    manual = ManualOrders(
+        decider=decider,
+        desk=desk,
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        clock=runtime.clock,
+        worker=settings.worker.name,
+    )
+    return EngineParts(decider, desk, signals, manual, queue, state, runtime.clock)
+
+
+def build_releaser(
+    engine: EngineParts, role: ActiveRole, *, poll_s: float, lease_s: float
+) -> QueueReleaser:
+    return QueueReleaser(
+        decider=engine.decider,
+        desk=engine.desk,
+        queue=engine.queue,
+        state=engine.state,
+        role=role,
+        clock=engine.clock,
+        poll_s=poll_s,
+        lease_s=lease_s,
+    )
+
+
 async def open_engine(
     settings: Settings, runtime: Runtime, broker: Broker, policies: dict[str, Any] | None = None
-) -> tuple[Engine, CatalogCache]:
+) -> tuple[EngineParts, CatalogCache]:
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
     it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
     from yquant.adapters.calendar_cache import CachedSchedules
     from yquant.adapters.catalog import load_instruments
     from yquant.domain import market_rules
-    from yquant.services.engine import Engine
 
     market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
     instruments = await load_instruments(settings, runtime.store)
-    engine = Engine(
-        settings=settings,
+    return build_engine(runtime, broker, instruments, policies=policies), instruments
+
+
+@dataclass
+class GatewayParts:
+    gateway: Gateway
+    sync: AccountSync
+
+
+def build_gateway(
+    runtime: Runtime,
+    broker: Broker,
+    role: ActiveRole,
+    *,
+    kill_snapshot: Path | None = None,
+    accounts: list[str] | None = None,
+) -> GatewayParts:
+    """The gateway and the account sync it asks after each fill, as the gateway role runs
+    them; ``kill_snapshot`` defaults to the gateway's own file in the data directory."""
+    settings, store = runtime.settings, runtime.store
+    book = AccountBook(store)
+    sync = AccountSync(
+        broker=broker,
+        book=book,
+        role=role,
+        accounts=list(settings.accounts) if accounts is None else accounts,
+        interval_s=settings.gateway.sync_interval_s,
+        clock=runtime.clock,
+    )
+    snapshot = kill_snapshot or settings.data_dir / "kill-switch-gateway.json"
+    gateway = Gateway(
         recorder=runtime.recorder,
         bus=runtime.bus,
-        instruments=instruments,
         broker=broker,
-        policies=policies,
+        book=book,
+        kill_switch=build_kill_switch(store, snapshot),
+        clock=runtime.clock,
+        worker=settings.worker.name,
+        sync=sync,
+        submit_retry_s=settings.gateway.submit_retry_s,
+        max_send_delay_s=settings.gateway.max_send_delay_s,
+        track_interval_s=settings.gateway.track_interval_s,
     )
-    return engine, instruments
+    return GatewayParts(gateway, sync)
+
+
+def deployment_roles(settings: Settings) -> BlockingDeploymentRoles:
+    """The `deployment` table for the blue/green switch (no event loop of its own)."""
+    return BlockingDeploymentRoles(lambda: open_store(settings), SystemClock())

@@ -3,6 +3,7 @@
     YquantError
     ├── RetryableError            retry with backoff; the outcome is not final
     │   ├── DatabaseUnavailableError
+    │   ├── JournalUnavailableError
     │   ├── BusUnavailableError
     │   └── BrokerUnavailableError
     ├── RejectedError             final; record the reason code and tell the operator
@@ -30,6 +31,10 @@ class RetryableError(YquantError):
 
 class DatabaseUnavailableError(RetryableError):
     """The system-of-record database refused, reset or hung."""
+
+
+class JournalUnavailableError(RetryableError):
+    """The local journal (where writes wait while the database is away) refused a write."""
 
 
 class BusUnavailableError(RetryableError):

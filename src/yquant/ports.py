@@ -1,13 +1,242 @@
-"""The narrow interfaces the services depend on; adapters implement them."""
+"""The narrow interfaces the services depend on; adapters implement them.
+
+Services import these and the domain, never an adapter: the composition root
+(`yquant.bootstrap`) hands each service the adapters that implement its ports, and tests hand it
+hand-written fakes. The values that cross a port (stream names, queue states, what a write did,
+a stream entry) are defined here so that both sides share one spelling.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
 from yquant.domain.model import BrokerOrder, Instrument, Market, Order
+from yquant.domain.risk import KillState
+
+# ---- time ----------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Time as a dependency: services ask a clock, so tests can stand at any instant."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+# ---- the bus (a worker's local Valkey) -----------------------------------------------------
+
+SIGNALS = "yq:signals"
+ORDERS = "yq:orders"
+EXECUTIONS = "yq:executions"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stream: str
+    entry_id: str
+    data: dict[str, Any]
+    redelivered: bool  # read back from the pending list: it may have been handled already
+
+
+Handler = Callable[[Entry], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Streams on the order path, live events, heartbeats and the gateway's send claims.
+    Every method raises BusUnavailableError (never a client library's error) when the bus is
+    away, except `announce`, which is best effort."""
+
+    async def publish(self, stream: str, data: dict[str, Any]) -> None: ...
+
+    async def publish_many(
+        self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
+    ) -> None: ...
+
+    async def announce(self, event: dict[str, Any]) -> None: ...
+
+    async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]: ...
+
+    async def claim_send(self, key: str, owner: str, ttl_s: int) -> bool:
+        """Take ``key`` for ``owner`` unless somebody took it before; True if taken now."""
+        ...
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
+    ) -> None: ...
+
+
+# ---- the system of record ------------------------------------------------------------------
+
+
+class Written(StrEnum):
+    STORED = "stored"  # the database has it (new or moved forward)
+    UNCHANGED = "unchanged"  # the database already had it (duplicate or older)
+    JOURNALED = "journaled"  # on local disk, to be replayed
+
+
+class Recorder(Protocol):
+    """Writes that survive a database outage (journaled meanwhile), and the few reads the
+    order path needs by key. ``database_up``: whether the last call reached the database."""
+
+    database_up: bool
+
+    async def write(self, op: str, row: dict[str, Any]) -> Written:
+        """Raises JournalUnavailableError when neither the database nor the journal took it."""
+        ...
+
+    async def order(self, client_order_id: str) -> dict[str, Any] | None: ...
+
+    async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """An account's figures in one currency at its first decision of a venue day, every holding
+    at its average cost: the day's loss is measured from their sum."""
+
+    cash: Decimal
+    positions_value: Decimal
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.positions_value
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    orders_last_minute: int
+    open_buy: bool
+    open_sell: bool
+    baseline: Baseline | None  # the day's baseline, once recorded (account_snapshots)
+
+
+class EngineState(Protocol):
+    """What the engine reads from the system of record to decide (DatabaseUnavailableError
+    when the database does not answer)."""
+
+    async def activity(
+        self, *, account: str, ticker: str, since: datetime, currency: str, today: date
+    ) -> Activity: ...
+
+    async def open_day(
+        self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
+    ) -> Baseline: ...
+
+    async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def signal(self, signal_key: str) -> dict[str, Any] | None: ...
+
+    async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]: ...
+
+
+# The states of a queued order (an order waiting for its market's next session).
+QUEUED = "queued"
+RELEASING = "releasing"
+RELEASED = "released"
+REJECTED = "rejected"
+EXPIRED = "expired"
+CANCELLED = "cancelled"
+PENDING = (QUEUED, RELEASING)
+
+
+class OrderQueue(Protocol):
+    """Orders waiting for the next session, released by exactly one claimer."""
+
+    async def due(
+        self, now: datetime, lease_s: float, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    async def claim(
+        self, row: dict[str, Any], token: str, epoch: int, now: datetime, lease_s: float
+    ) -> bool: ...
+
+    async def finish(
+        self,
+        row_id: int,
+        token: str,
+        state: str,
+        reason: str | None,
+        detail: str,
+        now: datetime,
+    ) -> bool: ...
+
+    async def reschedule(
+        self, row_id: int, release_after: datetime, expires_at: datetime, now: datetime
+    ) -> bool: ...
+
+    async def expire(self, row_id: int, reason: str, detail: str, now: datetime) -> bool: ...
+
+    async def for_signal(self, signal_key: str) -> list[dict[str, Any]]: ...
+
+    async def existing(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRecord:
+    scope: str  # "global" or an account name
+    state: str  # active | reduce_only | halted
+    reason: str | None
+    actor: str
+    updated_at: datetime
+
+
+class SwitchRecords(Protocol):
+    """The stored kill switches and their audit log."""
+
+    async def switches(self) -> dict[str, SwitchRecord]: ...
+
+    async def set_switch(
+        self, scope: str, state: str, *, actor: str, reason: str, now: datetime
+    ) -> str: ...
+
+    async def audit(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+class KillSwitch(Protocol):
+    """The switches as a decision reads them: fresh, or the last known during an outage."""
+
+    async def refresh(self) -> dict[str, KillState]: ...
+
+    def known(self) -> dict[str, KillState]: ...
+
+    def state_for(self, account: str, states: dict[str, KillState] | None = None) -> KillState: ...
+
+
+class DeploymentRoles(Protocol):
+    async def active(self) -> tuple[str, int] | None:
+        """(active worker, epoch) as recorded, or None when no deployment row exists."""
+        ...
+
+
+class WorkerRecords(DeploymentRoles, Protocol):
+    """What a worker loads at start: the active role and the accounts."""
+
+    async def accounts(self) -> list[dict[str, Any]]: ...
+
+    async def register_account(self, name: str, broker: str, now: datetime) -> None: ...
+
+
+class AccountBook(Protocol):
+    """Positions, cash and open orders per account in the system of record."""
+
+    async def replace_positions(
+        self, account: str, holdings: list[Holding], now: datetime
+    ) -> None: ...
+
+    async def replace_cash(self, account: str, cash: dict[str, Decimal], now: datetime) -> None: ...
+
+    async def open_orders(self) -> list[dict[str, Any]]: ...
+
+
+# ---- brokers and the catalog ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from yquant.adapters.bus import ORDERS, SIGNALS, Bus, Entry
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
+from yquant.bootstrap import EngineParts, Runtime, build_engine
 from yquant.domain.model import Action, Alert, Market, OrderType, SignalStatus
-from yquant.services.engine import Engine
 from yquant.services.records import alert_to_message, signal_row
 from yquant.settings import Settings
 
@@ -39,7 +39,7 @@ class Rig:
     bus: Bus
     broker: PaperBroker
     clock: ManualClock
-    engine: Engine
+    engine: EngineParts
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -65,7 +65,7 @@ class Rig:
     async def handle(self, alert: Alert, *, redelivered: bool = False) -> None:
         await self.receive(alert)
         entry = Entry(SIGNALS, "0-1", alert_to_message(alert), redelivered)
-        await self.engine.handle_signal(entry)
+        await self.engine.signals.handle_signal(entry)
 
     async def published(self) -> list[dict[str, Any]]:
         entries = await self.bus.client.xrange(ORDERS)
@@ -98,14 +98,8 @@ async def build_rig(
     )
     await broker.connect()
     clock = clock or ManualClock(now)
-    engine = Engine(
-        settings=settings,
-        recorder=recorder,
-        bus=bus,
-        instruments=FakeInstruments(SAMSUNG, KODEX, APPLE, IBM),
-        broker=broker,
-        clock=clock,
-    )
+    runtime = Runtime(settings, store, recorder, bus, clock)
+    engine = build_engine(runtime, broker, FakeInstruments(SAMSUNG, KODEX, APPLE, IBM))
     return Rig(settings, store, recorder, bus, broker, clock, engine)
 
 

@@ -11,14 +11,15 @@ import pytest
 
 from tests.support import free_port
 from yquant.adapters.db.store import SqlStore
+from yquant.bootstrap import build_control, build_kill_switch
 from yquant.domain.risk import KillState
-from yquant.services.control import Control, ControlError, KillSwitchView
+from yquant.services.control import ControlError
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 async def test_every_change_is_stored_with_its_audit_entry(store: SqlStore) -> None:
-    control = Control(store, ["paper", "kis-main"])
+    control = build_control(store, ["paper", "kis-main"])
     before = await control.set("global", KillState.HALTED, actor="ops", reason="a", now=NOW)
     assert before == "active"
     before = await control.set("global", KillState.ACTIVE, actor="ops", reason="b", now=NOW)
@@ -40,7 +41,7 @@ async def test_every_change_is_stored_with_its_audit_entry(store: SqlStore) -> N
 
 
 async def test_concurrent_first_changes_of_one_scope_both_land(store: SqlStore) -> None:
-    control = Control(store, ["paper"])
+    control = build_control(store, ["paper"])
     await asyncio.gather(
         control.set("paper", KillState.HALTED, actor="a", reason="one", now=NOW),
         control.set("paper", KillState.REDUCE_ONLY, actor="b", reason="two", now=NOW),
@@ -50,7 +51,7 @@ async def test_concurrent_first_changes_of_one_scope_both_land(store: SqlStore) 
 
 
 async def test_bad_requests_change_nothing(store: SqlStore) -> None:
-    control = Control(store, ["paper"])
+    control = build_control(store, ["paper"])
     with pytest.raises(ControlError, match="unknown account"):
         await control.set("other", KillState.HALTED, actor="x", reason="r", now=NOW)
     with pytest.raises(ControlError, match="reason"):
@@ -65,10 +66,10 @@ async def test_the_engine_keeps_the_last_known_states_through_an_outage(
     snapshot = tmp_path / "kill-switch.json"
     store = SqlStore(sqlite_url)
     try:
-        await Control(store, ["paper"]).set(
+        await build_control(store, ["paper"]).set(
             "paper", KillState.HALTED, actor="ops", reason="r", now=NOW
         )
-        view = KillSwitchView(store, snapshot)
+        view = build_kill_switch(store, snapshot)
         assert view.state_for("paper", await view.refresh()) is KillState.HALTED
     finally:
         await store.close()
@@ -77,7 +78,7 @@ async def test_the_engine_keeps_the_last_known_states_through_an_outage(
     # A worker started while the database does not answer reads the local snapshot.
     gone = SqlStore(f"mysql+asyncmy://root@127.0.0.1:{free_port()}/yquant", timeout_s=1)
     try:
-        view = KillSwitchView(gone, snapshot)
+        view = build_kill_switch(gone, snapshot)
         states = await view.refresh()
         assert view.state_for("paper", states) is KillState.HALTED
         assert view.state_for("other", states) is KillState.ACTIVE
@@ -90,7 +91,7 @@ async def test_an_unreadable_snapshot_during_an_outage_halts(tmp_path: Path) -> 
     snapshot.write_text("{not json")
     gone = SqlStore(f"mysql+asyncmy://root@127.0.0.1:{free_port()}/yquant", timeout_s=1)
     try:
-        view = KillSwitchView(gone, snapshot)
+        view = build_kill_switch(gone, snapshot)
         assert view.state_for("paper", await view.refresh()) is KillState.HALTED
     finally:
         await gone.close()

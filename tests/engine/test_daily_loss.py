@@ -141,20 +141,22 @@ async def test_during_a_database_outage_the_day_is_measured_from_memory(
         await rig.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
         cut.cut()
         # The database is away from the day's first decision on: decided all the same.
-        first = await rig.engine.decide(krx_alert("o1", FRIDAY_OPEN, quantity="1"), FRIDAY_OPEN)
+        first = await rig.engine.decider.decide(
+            krx_alert("o1", FRIDAY_OPEN, quantity="1"), FRIDAY_OPEN
+        )
         assert [o.reason for o in first.outcomes] == [None]
         await seed_and_lose(rig, FRIDAY_OPEN)
-        second = await rig.engine.decide(kodex_alert("o2", FRIDAY_OPEN), FRIDAY_OPEN)
+        second = await rig.engine.decider.decide(kodex_alert("o2", FRIDAY_OPEN), FRIDAY_OPEN)
         assert [o.reason for o in second.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
         # Back: the baseline this engine knew is the one the database keeps for the day.
         cut.restore()
-        third = await rig.engine.decide(kodex_alert("o3", FRIDAY_OPEN), FRIDAY_OPEN)
+        third = await rig.engine.decider.decide(kodex_alert("o3", FRIDAY_OPEN), FRIDAY_OPEN)
         assert [o.reason for o in third.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
     finally:
         await rig.close()
     other = await build_rig(tmp_path, mariadb_url, valkey_url, FRIDAY_OPEN, name="b", **LIMITED)
     try:
-        fourth = await other.engine.decide(kodex_alert("o4", FRIDAY_OPEN), FRIDAY_OPEN)
+        fourth = await other.engine.decider.decide(kodex_alert("o4", FRIDAY_OPEN), FRIDAY_OPEN)
         assert [o.reason for o in fourth.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
     finally:
         await other.close()

@@ -13,10 +13,10 @@ import pytest
 from tests.engine.harness import Rig, build_rig, krx_alert
 from tests.support import krx_order
 from yquant.adapters.db.order_queue import SqlOrderQueue
+from yquant.bootstrap import build_control
 from yquant.domain.model import Action, Alert, Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
 from yquant.errors import ConfigurationError
-from yquant.services.control import Control
 from yquant.services.records import order_from_row
 
 KST = ZoneInfo("Asia/Seoul")
@@ -203,7 +203,7 @@ async def test_a_buy_is_sized_from_the_cash_not_held_by_resting_buys(rig: Rig) -
 
 
 async def test_the_kill_switch_halts_reduces_and_resumes(rig: Rig) -> None:
-    control = Control(rig.store, rig.settings.accounts)
+    control = build_control(rig.store, rig.settings.accounts)
     await control.set("global", KillState.HALTED, actor="test", reason="drill", now=FRIDAY_OPEN)
     await rig.handle(krx_alert("k1", FRIDAY_OPEN))
     assert (await rig.signal("k1"))["reason"] == "halted"

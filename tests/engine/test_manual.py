@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from tests.engine.harness import build_rig
 from tests.engine.test_engine import _order
 from yquant.domain.model import Market, Side
-from yquant.services import manual
 
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 
@@ -31,11 +30,7 @@ async def test_an_operator_order_has_the_quantity_asked_whatever_the_sizing_poli
         await rig.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
         await rig.bus.heartbeat("gateway", {})
         for side in (Side.SELL, Side.BUY):
-            await manual.place(
-                engine=rig.engine,
-                recorder=rig.recorder,
-                bus=rig.bus,
-                worker="w",
+            await rig.engine.manual.place(
                 account="paper",
                 side=side,
                 market=Market.KR,

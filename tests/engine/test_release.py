@@ -19,8 +19,8 @@ from tests.support import eventually
 from yquant.adapters.bus import SIGNALS
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.order_queue import SqlOrderQueue
+from yquant.bootstrap import build_control, build_releaser
 from yquant.domain.risk import KillState
-from yquant.services.control import Control
 from yquant.services.records import alert_to_message
 from yquant.services.release import QueueReleaser
 from yquant.services.worker_state import ActiveRole
@@ -50,7 +50,11 @@ class Engines:
             self.tasks.append(
                 asyncio.create_task(
                     rig.bus.consume(
-                        SIGNALS, "engine", f"engine-{i}", rig.engine.handle_signal, self.stop
+                        SIGNALS,
+                        "engine",
+                        f"engine-{i}",
+                        rig.engine.signals.handle_signal,
+                        self.stop,
                     )
                 )
             )
@@ -86,9 +90,9 @@ async def two_engines(
         rigs.append(rig)
     for rig, worker in zip(rigs, workers, strict=True):
         releasers.append(
-            QueueReleaser(
-                engine=rig.engine,
-                role=ActiveRole(DeploymentRoles(rig.store), worker),
+            build_releaser(
+                rig.engine,
+                ActiveRole(DeploymentRoles(rig.store), worker),
                 poll_s=0.02,
                 lease_s=120,
             )
@@ -187,7 +191,7 @@ async def test_a_queued_order_is_decided_again_at_release_and_a_halt_refuses_it(
     try:
         first = e.rigs[0]
         await first.handle(krx_alert("night-4", SATURDAY, strategy="night"))
-        await Control(first.store, ["paper"]).set(
+        await build_control(first.store, ["paper"]).set(
             "global", KillState.HALTED, actor="test", reason="gap risk", now=SATURDAY
         )
         clock.set(MONDAY_OPEN)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import ValkeyProcess, free_port
 from yquant.adapters.bus import SIGNALS, Bus
+from yquant.adapters.clock import SystemClock
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
@@ -74,7 +75,9 @@ async def test_an_alert_with_numeric_times_is_enqueued_again_as_first_parsed(
     key = await accept_while_valkey_is_down(recorder, body, now)
     first = alerts.parse_alert(alerts.decode_body(json.dumps(body).encode()), now)
 
-    sent = await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31))
+    sent = await sweep_waiting(
+        recorder, bus, "blue", now + timedelta(seconds=31), clock=SystemClock()
+    )
 
     assert sent == 1
     assert await enqueued(bus) == [alert_to_message(first)]
@@ -99,7 +102,7 @@ async def test_a_stored_signal_that_cannot_be_rebuilt_leaves_the_waiting_set(
     good = await accept_while_valkey_is_down(recorder, later, now)
     before = now + timedelta(seconds=31)
 
-    assert await sweep_waiting(recorder, bus, "blue", before) == 1
+    assert await sweep_waiting(recorder, bus, "blue", before, clock=SystemClock()) == 1
 
     waiting = await recorder.store.signals_waiting("blue", before)
     assert [r["signal_key"] for r in waiting] == [good]
@@ -124,7 +127,10 @@ async def test_a_signal_recorded_under_an_older_key_is_enqueued_under_that_key(
         fields=fields,
     )
     await recorder.store.apply("signal.insert", older)
-    assert await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31)) == 1
+    assert (
+        await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31), clock=SystemClock())
+        == 1
+    )
     [message] = await enqueued(bus)
     assert (message["key"], message["ticker"], message["quantity"]) == (
         "0123456789abcdef0123456789abcdef",
@@ -151,14 +157,21 @@ async def test_a_valkey_refusing_writes_delays_the_enqueue_and_stops_nothing(
             reply = await ingest.receive(json.dumps(body).encode(), source_ip=None, now=now)
             await ingest.flush()
             with pytest.raises(BusUnavailableError):
-                await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31))
+                await sweep_waiting(
+                    recorder, bus, "blue", now + timedelta(seconds=31), clock=SystemClock()
+                )
         assert reply.body["status"] == "accepted"
         assert "signals recorded but not enqueued count=1" in caplog.text
         assert await bus.client.xlen(SIGNALS) == 0
 
         # The outbox is still alive: the next alert goes through once Valkey takes writes.
         await bus.client.config_set("maxmemory", "0")
-        assert await sweep_waiting(recorder, bus, "blue", now + timedelta(seconds=31)) == 1
+        assert (
+            await sweep_waiting(
+                recorder, bus, "blue", now + timedelta(seconds=31), clock=SystemClock()
+            )
+            == 1
+        )
         later = {**body, "id": "after"}
         await ingest.receive(json.dumps(later).encode(), source_ip=None, now=now)
         await ingest.flush()

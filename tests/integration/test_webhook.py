@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from yquant.adapters.bus import SIGNALS
+from yquant.adapters.clock import SystemClock
 from yquant.bootstrap import build
 from yquant.entrypoints.webhook import create_app
 from yquant.services.ingest import Ingest
@@ -191,7 +192,12 @@ async def test_a_large_accepted_alert_is_stored_whole_and_the_sweeper_rebuilds_i
     await client.ingest.flush()
     await client.runtime.bus.client.delete(SIGNALS)  # the batch to the stream was lost
     later = datetime.now(UTC) + timedelta(hours=1)
-    assert await sweep_waiting(client.runtime.recorder, client.runtime.bus, "blue", later) == 1
+    assert (
+        await sweep_waiting(
+            client.runtime.recorder, client.runtime.bus, "blue", later, clock=SystemClock()
+        )
+        == 1
+    )
     [row] = await client.runtime.store.recent("signals")
     assert (row["status"], row["reason"]) == ("accepted", None)
     assert len(json.loads(row["payload"])["plots"]) == 500_000
@@ -287,7 +293,11 @@ async def test_valkey_down_still_records_and_the_sweeper_enqueues_later(client) 
     assert await runtime.bus.client.xlen(SIGNALS) == 0
 
     sent = await sweep_waiting(
-        runtime.recorder, runtime.bus, "blue", datetime.now(UTC) + timedelta(seconds=1)
+        runtime.recorder,
+        runtime.bus,
+        "blue",
+        datetime.now(UTC) + timedelta(seconds=1),
+        clock=SystemClock(),
     )
     assert sent == 1
     [(_, fields)] = await runtime.bus.client.xrange(SIGNALS)

@@ -11,6 +11,7 @@ import pytest
 from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.store import SqlStore
+from yquant.bootstrap import build_worker_state
 from yquant.services.worker_state import WorkerState
 from yquant.settings import load_settings
 
@@ -24,7 +25,7 @@ def settings_for(tmp_path: Path, url: str, worker: str, monkeypatch: pytest.Monk
 
 async def test_accounts_are_registered_and_the_role_is_known(tmp_path, db_url, monkeypatch):
     store = SqlStore(db_url)
-    state = WorkerState(settings_for(tmp_path, db_url, "blue", monkeypatch), store)
+    state = build_worker_state(settings_for(tmp_path, db_url, "blue", monkeypatch), store)
     snapshot = await state.load()
     assert snapshot.source == "database"
     assert [a["name"] for a in snapshot.accounts] == ["paper"]
@@ -45,7 +46,7 @@ async def test_the_embedded_worker_is_active_without_a_deployment(
     tmp_path, sqlite_url, monkeypatch
 ) -> None:
     store = SqlStore(sqlite_url)
-    state = WorkerState(settings_for(tmp_path, sqlite_url, "local", monkeypatch), store)
+    state = build_worker_state(settings_for(tmp_path, sqlite_url, "local", monkeypatch), store)
     await state.load()
     assert state.is_active()
     await store.close()
@@ -59,11 +60,11 @@ async def test_a_start_during_an_outage_uses_the_last_snapshot(
     settings = settings_for(tmp_path, url, "blue", monkeypatch)
     store = SqlStore(url, timeout_s=1)
     await DeploymentRoles(store).set_active("blue", "test", datetime.now(UTC))
-    await WorkerState(settings, store).load()
+    await build_worker_state(settings, store).load()
     await store.close()
 
     proxy.cut()
-    restarted = WorkerState(settings, SqlStore(url, timeout_s=1))
+    restarted = build_worker_state(settings, SqlStore(url, timeout_s=1))
     snapshot = await restarted.load()
     assert snapshot.source == "snapshot"
     assert snapshot.role == ("blue", 1)
@@ -78,7 +79,7 @@ async def test_accounts_are_registered_at_start_not_on_every_refresh(
     from yquant.adapters.db import tables
 
     store = SqlStore(sqlite_url)
-    state = WorkerState(settings_for(tmp_path, sqlite_url, "local", monkeypatch), store)
+    state = build_worker_state(settings_for(tmp_path, sqlite_url, "local", monkeypatch), store)
     await state.load()
     await store.run(lambda conn: conn.execute(tables.accounts.delete()), write=True)
     refreshed = await state.load(register=False)
@@ -94,7 +95,7 @@ async def test_roles_of_one_worker_write_the_snapshot_at_the_same_time(
 
     settings = settings_for(tmp_path, sqlite_url, "local", monkeypatch)
     stores = [SqlStore(sqlite_url) for _ in range(8)]
-    states = [WorkerState(settings, s) for s in stores]
+    states = [build_worker_state(settings, s) for s in stores]
     for _ in range(5):
         loaded = await asyncio.gather(*(asyncio.to_thread(_load_in_thread, st) for st in states))
         assert all(snapshot.source == "database" for snapshot in loaded)

@@ -20,12 +20,14 @@ from tests.support import eventually, free_port
 from yquant.adapters.brokers.kis_sim import SimServer
 from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import ORDERS, Bus, Entry
+from yquant.adapters.clock import SystemClock
 from yquant.adapters.db import tables
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
+from yquant.bootstrap import build_kill_switch
 from yquant.domain.model import Order, OrderStatus, Side
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway
@@ -62,6 +64,7 @@ def make_rig(sim: SimServer, store: SqlStore, bus: Bus, tmp: Path, broker: Any, 
     book = AccountBook(store)
     brokers = AccountBrokers({"main": broker})
     sync = AccountSync(
+        clock=SystemClock(),
         broker=brokers,
         book=book,
         role=ActiveRole(DeploymentRoles(store), worker),
@@ -75,6 +78,8 @@ def make_rig(sim: SimServer, store: SqlStore, bus: Bus, tmp: Path, broker: Any, 
         broker=brokers,
         worker=worker,
         book=book,
+        kill_switch=build_kill_switch(store, None),
+        clock=SystemClock(),
         sync=sync,
         submit_retry_s=1,
         track_interval_s=0.05,
@@ -134,11 +139,11 @@ async def test_order_is_followed_to_its_fill_and_the_account_synced(rig: Rig) ->
 async def test_nothing_reaches_the_broker_after_a_halt(rig: Rig) -> None:
     """An order decided before the kill switch was thrown (or recorded by a pass that died
     before publishing it) is refused at the gateway, the last gate before the broker."""
+    from yquant.bootstrap import build_control
     from yquant.domain.risk import KillState
-    from yquant.services.control import Control
 
     rig.sim.control("price", market="KR", ticker="005930", price="70000")
-    control = Control(rig.store, ["main"])
+    control = build_control(rig.store, ["main"])
     now = datetime.now(UTC)
     await control.set("main", KillState.REDUCE_ONLY, actor="test", reason="drill", now=now)
     buy = order(Side.BUY, 3)
@@ -266,7 +271,14 @@ async def test_a_redelivered_order_is_asked_about_not_sent_again(rig: Rig) -> No
     buy = order(Side.BUY, 1)
     await rig.post(buy)
     await rig.post(buy, redelivered=True)
-    fresh = Gateway(recorder=rig.recorder, bus=rig.bus, broker=rig.brokers)
+    fresh = Gateway(
+        recorder=rig.recorder,
+        bus=rig.bus,
+        broker=rig.brokers,
+        book=rig.book,
+        kill_switch=build_kill_switch(rig.store, None),
+        clock=SystemClock(),
+    )
     await fresh.handle_order(Entry(ORDERS, "0-2", order_to_message(buy), True))
     assert len(rig.sim_orders()) == 1
 
@@ -354,6 +366,7 @@ async def test_sync_removes_what_the_broker_no_longer_reports_and_keeps_the_stra
 
 async def test_periodic_sync_belongs_to_the_active_worker(rig: Rig, sql: SqlStore) -> None:
     local = AccountSync(
+        clock=SystemClock(),
         broker=rig.brokers,
         book=rig.book,
         role=ActiveRole(DeploymentRoles(sql), "local"),
@@ -363,6 +376,7 @@ async def test_periodic_sync_belongs_to_the_active_worker(rig: Rig, sql: SqlStor
     await DeploymentRoles(sql).set_active("green", "test", datetime.now(UTC))
     for worker, active in (("blue", False), ("green", True), ("local", False)):
         s = AccountSync(
+            clock=SystemClock(),
             broker=rig.brokers,
             book=rig.book,
             role=ActiveRole(DeploymentRoles(sql), worker),
@@ -370,6 +384,7 @@ async def test_periodic_sync_belongs_to_the_active_worker(rig: Rig, sql: SqlStor
         )
         assert await s.is_active() is active
     green = AccountSync(
+        clock=SystemClock(),
         broker=rig.brokers,
         book=rig.book,
         role=ActiveRole(DeploymentRoles(sql), "green"),

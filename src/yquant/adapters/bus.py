@@ -4,6 +4,8 @@ Streams with consumer groups carry everything on the order path (at-least-once: 
 pending until its handler finished and it is acknowledged; a restarted consumer first re-reads its
 own pending entries, and entries left by a consumer that is gone are claimed after an idle time).
 Pub/Sub carries only what may be missed: live-view events. Heartbeats are keys with a TTL.
+
+The client library's errors stop here: a caller sees BusUnavailableError (see BUS_ERRORS).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,12 +25,12 @@ from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.errors import BusUnavailableError, RetryableError
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Entry, Handler
+
+__all__ = ["BUS_ERRORS", "DEAD", "EVENTS", "EXECUTIONS", "ORDERS", "SIGNALS", "Bus", "Entry"]
 
 logger = logging.getLogger(__name__)
 
-SIGNALS = "yq:signals"
-ORDERS = "yq:orders"
-EXECUTIONS = "yq:executions"
 DEAD = "yq:dead"
 EVENTS = "yq:events"
 STREAM_MAXLEN = 100_000
@@ -50,17 +50,6 @@ return #ARGV - 3
 # Valkey away, or up and refusing the command (out of memory, a read-only replica, persistence
 # failing: MISCONF): either way the caller waits and tries again, nothing crashes.
 BUS_ERRORS = (ValkeyConnectionError, ValkeyTimeoutError, ResponseError, ConnectionError, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    stream: str
-    entry_id: str
-    data: dict[str, Any]
-    redelivered: bool  # read back from the pending list: it may have been handled already
-
-
-Handler = Callable[[Entry], Awaitable[None]]
 
 
 class Bus:
@@ -87,7 +76,7 @@ class Bus:
         try:
             await self.client.ping()
         except BUS_ERRORS as exc:
-            raise BusUnavailableError(f"valkey: {exc}") from None
+            raise BusUnavailableError(f"valkey: {exc}") from exc
 
     async def publish(self, stream: str, data: dict[str, Any]) -> None:
         """Append one entry (see publish_many); raises BusUnavailableError when Valkey is away."""
@@ -113,7 +102,7 @@ class Bus:
                 keys=[stream], args=[STREAM_MAXLEN, EVENTS, announcement, *entries]
             )
         except BUS_ERRORS as exc:
-            raise BusUnavailableError(f"valkey: {exc}") from None
+            raise BusUnavailableError(f"valkey: {exc}") from exc
 
     async def announce(self, event: dict[str, Any]) -> None:
         """Best-effort live event for dashboards; losing one is harmless."""
@@ -122,11 +111,24 @@ class Bus:
 
     async def heartbeat(self, role: str, info: dict[str, Any]) -> None:
         payload = json.dumps({**info, "at": time.time()})
-        await self.client.set(f"yq:hb:{role}", payload, ex=HEARTBEAT_TTL_S)
+        try:
+            await self.client.set(f"yq:hb:{role}", payload, ex=HEARTBEAT_TTL_S)
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
 
     async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]:
-        values = await self.client.mget([f"yq:hb:{r}" for r in roles])
+        try:
+            values = await self.client.mget([f"yq:hb:{r}" for r in roles])
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
         return {r: (json.loads(v) if v else None) for r, v in zip(roles, values, strict=True)}
+
+    async def claim_send(self, key: str, owner: str, ttl_s: int) -> bool:
+        """Take ``key`` for ``owner`` for ``ttl_s`` unless it is taken: True if taken now."""
+        try:
+            return bool(await self.client.set(key, owner, nx=True, ex=ttl_s))
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
 
     async def ensure_group(self, stream: str, group: str) -> None:
         try:

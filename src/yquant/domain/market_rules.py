@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from yquant.domain.model import Side
@@ -254,7 +255,7 @@ class MarketCalendar:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    built_on: date
+    built_at: float  # monotonic() when read: the age of the table, not a date
     sessions: dict[date, Session]
     first: date | None
     last: date | None
@@ -271,16 +272,16 @@ def _schedule(code: str) -> _Table:
     The library builds sessions up to a year past the day it is asked, so a process that runs
     for months rebuilds its table long before it runs out.
     """
-    today = datetime.now(UTC).date()
+    max_age_s = REBUILD_AFTER.total_seconds()
     table = _SCHEDULES.get(code)
-    if table is not None and today - table.built_on < REBUILD_AFTER:
+    if table is not None and monotonic() - table.built_at < max_age_s:
         return table
     with _SCHEDULE_LOCK:
         table = _SCHEDULES.get(code)
-        if table is None or today - table.built_on >= REBUILD_AFTER:
+        if table is None or monotonic() - table.built_at >= max_age_s:
             sessions = _reader(code)
             first, last = (min(sessions), max(sessions)) if sessions else (None, None)
-            table = _Table(today, sessions, first, last)
+            table = _Table(monotonic(), sessions, first, last)
             _SCHEDULES[code] = table
         return table
 

@@ -390,10 +390,10 @@ def _db_current(settings: Settings, args: argparse.Namespace) -> int:
 
 def _listing(settings: Settings, args: argparse.Namespace) -> int:
     from yquant import views
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
     async def fetch() -> list[dict[str, Any]]:
-        store = SqlStore(settings.database_url, settings.database.timeout_s)
+        store = open_store(settings)
         try:
             fn = {"signals": views.signals, "orders": views.orders, "fills": views.fills}
             return await fn[args.listing](store, args.limit)

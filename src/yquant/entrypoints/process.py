@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from yquant.adapters.bus import BUS_ERRORS
 from yquant.bootstrap import Runtime
+from yquant.errors import BusUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ async def heartbeat(runtime: Runtime, role: str, stop: asyncio.Event) -> None:
         # The watchdog says "this process's loop runs", not "Valkey is up": a Valkey outage must
         # not make systemd restart every role (the webhook keeps recording into its journal).
         notify_systemd(b"WATCHDOG=1")
-        with contextlib.suppress(*BUS_ERRORS):
+        with contextlib.suppress(BusUnavailableError):
             await runtime.bus.heartbeat(role, info)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_EVERY_S)

@@ -1,6 +1,6 @@
 """`yquant simulate`: the engine's decision on an alert at this moment, without trading.
 
-The same `Engine.decide` the running engine uses, over the same parts (catalog, broker figures,
+The same `Decider.decide` the running engine uses, over the same parts (catalog, broker figures,
 kill switch, calendars, settings); nothing is recorded, queued or published.
 """
 
@@ -14,7 +14,7 @@ from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import alerts, market_rules
 from yquant.domain.decision import Verdict
 from yquant.errors import SignalRejectedError
-from yquant.services.engine import Decision
+from yquant.services.decisions import Decision
 from yquant.settings import Settings
 
 
@@ -31,7 +31,7 @@ async def simulate(settings: Settings, body: bytes, now: datetime) -> dict[str, 
     try:
         await broker.connect()
         engine, _ = await open_engine(settings, runtime, broker)
-        decision = await engine.decide(alert, now)
+        decision = await engine.decider.decide(alert, now)
         return report(decision, now)
     finally:
         await broker.close()

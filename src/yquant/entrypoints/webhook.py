@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -15,16 +14,20 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from yquant import health
-from yquant.adapters.bus import BUS_ERRORS
-from yquant.bootstrap import Runtime, build
+from yquant.bootstrap import Runtime, build, build_ingest
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import TRADING_ROLES
 from yquant.entrypoints.http import serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
-from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
+from yquant.errors import (
+    BusUnavailableError,
+    DatabaseUnavailableError,
+    JournalUnavailableError,
+    SignalRejectedError,
+)
 from yquant.services.ingest import Ingest, sweep_waiting
-from yquant.settings import Settings, webhook_secret
+from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
     async def log_unlogged() -> None:
         """One signal-log row per source for the throttled requests that got none of their own,
         so that a flood leaves a bounded number of rows and still every request is counted."""
-        now = datetime.now(UTC)
+        now = runtime.clock.now()
         for source, count in throttle.take_unlogged().items():
             detail = f"{count} more throttled requests, not logged one by one"
             await ingest.reject(SignalRejectedError(ReasonCode.THROTTLED, detail), source, now)
@@ -92,7 +95,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
         return await throttled(source, now)
 
     async def receive(request: Request) -> JSONResponse:
-        now = datetime.now(UTC)
+        now = runtime.clock.now()
         peer = request.client.host if request.client else None
         source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
         if throttleable(source) and throttle.throttled(source):
@@ -130,7 +133,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
             return JSONResponse(receipt.body, status_code=receipt.http_status)
         try:
             receipt = await ingest.receive(body, source_ip=source, now=now)
-        except (DatabaseUnavailableError, sqlite3.Error):
+        except (DatabaseUnavailableError, JournalUnavailableError):
             # Neither the database nor the local journal took it: nothing was recorded, and a
             # 503 makes TradingView send it again.
             return JSONResponse({"status": "error", "reason": ReasonCode.NOT_RECORDED}, 503)
@@ -166,13 +169,7 @@ async def run_webhook(settings: Settings) -> None:
     # A short database timeout on the alert path: after it the alert goes to the journal, well
     # inside TradingView's 3 s.
     runtime = build(settings, "webhook", db_timeout_s=settings.webhook.database_timeout_s)
-    ingest = Ingest(
-        recorder=runtime.recorder,
-        bus=runtime.bus,
-        secret=webhook_secret(settings),
-        worker=settings.worker.name,
-        max_age_s=settings.webhook.max_alert_age_s,
-    )
+    ingest = build_ingest(runtime)
     app = create_app(runtime, ingest)
 
     async def http() -> None:
@@ -189,10 +186,12 @@ async def run_webhook(settings: Settings) -> None:
             if stop.is_set():
                 return
             await app.state.log_unlogged()  # a row that cannot be written is logged, not raised
-            before = datetime.now(UTC) - timedelta(seconds=SWEEP_AFTER_S)
+            before = runtime.clock.now() - timedelta(seconds=SWEEP_AFTER_S)
             try:
-                await sweep_waiting(runtime.recorder, runtime.bus, settings.worker.name, before)
-            except (DatabaseUnavailableError, BusUnavailableError, *BUS_ERRORS) as exc:
+                await sweep_waiting(
+                    runtime.recorder, runtime.bus, settings.worker.name, before, clock=runtime.clock
+                )
+            except (DatabaseUnavailableError, BusUnavailableError) as exc:
                 logger.warning("sweep put off reason=%s", type(exc).__name__)
 
     await run_tasks(runtime, "webhook", stop, [http, sweeper])

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from yquant.adapters.bus import ORDERS, SIGNALS
-from yquant.bootstrap import build, build_broker, open_engine
+from yquant.bootstrap import (
+    build,
+    build_broker,
+    build_gateway,
+    build_releaser,
+    build_worker_state,
+    open_engine,
+)
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
+from yquant.ports import ORDERS, SIGNALS
 from yquant.services import routing
-from yquant.services.control import KillSwitchView
-from yquant.services.gateway import Gateway
-from yquant.services.release import QueueReleaser
-from yquant.services.worker_state import WorkerState
 from yquant.settings import Settings
 
 WARM_CALENDARS = ("KRX", "NASDAQ", "NYSE", "AMEX")
@@ -25,14 +28,14 @@ async def run_engine(settings: Settings) -> None:
     install_stop_handlers(stop)
     policies = routing.validate_sizing(settings)
     runtime = build(settings, "engine")
-    state = WorkerState(settings, runtime.store)
+    state = build_worker_state(settings, runtime.store, runtime.clock)
     await state.load()
     broker = build_broker(settings, runtime)
     await broker.connect()
     engine, instruments = await open_engine(settings, runtime, broker, policies)
-    releaser = QueueReleaser(
-        engine=engine,
-        role=state.role,
+    releaser = build_releaser(
+        engine,
+        state.role,
         poll_s=settings.engine.queue_poll_s,
         lease_s=settings.engine.queue_lease_s,
     )
@@ -42,7 +45,7 @@ async def run_engine(settings: Settings) -> None:
         # The calendars take a second or two to read: not on the first signal's time, and not
         # on a stop's either (a daemon thread, which the process does not wait for at exit).
         await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
-        await runtime.bus.consume(SIGNALS, "engine", consumer, engine.handle_signal, stop)
+        await runtime.bus.consume(SIGNALS, "engine", consumer, engine.signals.handle_signal, stop)
 
     async def release_queued() -> None:
         await releaser.run(stop)
@@ -67,36 +70,15 @@ async def run_engine(settings: Settings) -> None:
 async def run_gateway(settings: Settings) -> None:
     """Orders to brokers: reconcile what was in flight, consume the order stream, follow open
     orders to their end, keep account positions and cash in step with the brokers."""
-    from yquant.adapters.db.accounts import AccountBook
-    from yquant.services.account_sync import AccountSync
-
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "gateway")
-    state = WorkerState(settings, runtime.store)
+    state = build_worker_state(settings, runtime.store, runtime.clock)
     await state.load()
     broker = build_broker(settings, runtime)
     await broker.connect()
-    book = AccountBook(runtime.store)
-    sync = AccountSync(
-        broker=broker,
-        book=book,
-        role=state.role,
-        accounts=list(settings.accounts),
-        interval_s=settings.gateway.sync_interval_s,
-    )
-    gateway = Gateway(
-        recorder=runtime.recorder,
-        bus=runtime.bus,
-        broker=broker,
-        worker=settings.worker.name,
-        book=book,
-        sync=sync,
-        kill_switch=KillSwitchView(runtime.store, settings.data_dir / "kill-switch-gateway.json"),
-        submit_retry_s=settings.gateway.submit_retry_s,
-        max_send_delay_s=settings.gateway.max_send_delay_s,
-        track_interval_s=settings.gateway.track_interval_s,
-    )
+    parts = build_gateway(runtime, broker, state.role)
+    gateway, sync = parts.gateway, parts.sync
     consumer = f"gateway-{settings.worker.name}"
 
     async def consume_orders() -> None:

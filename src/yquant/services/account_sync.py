@@ -13,12 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 
-from yquant.adapters.db.accounts import AccountBook
 from yquant.errors import RejectedError, RetryableError
-from yquant.ports import Broker
+from yquant.ports import AccountBook, Broker, Clock
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -34,7 +31,7 @@ class AccountSync:
         accounts: list[str],
         interval_s: float = 60.0,
         after_fill_delay_s: float = 1.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
     ) -> None:
         self._broker = broker
         self._book = book
@@ -83,7 +80,7 @@ class AccountSync:
         """Bring ``account``'s positions and cash to what its broker reports now."""
         holdings = await self._broker.holdings(account)
         cash = await self._broker.cash(account)
-        now = self._clock()
+        now = self._clock.now()
         await self._book.replace_positions(account, holdings, now)
         await self._book.replace_cash(account, cash, now)
         self.synced += 1

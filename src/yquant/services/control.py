@@ -17,12 +17,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from yquant.adapters.db.control import SqlControl, SwitchRecord
-from yquant.adapters.db.store import SqlStore
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
 from yquant.errors import DatabaseUnavailableError, YquantError
 from yquant.files import atomic_write
+from yquant.ports import SwitchRecord, SwitchRecords
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +43,8 @@ class ControlError(YquantError):
 class Control:
     """The operator's use case: change a switch, read them all, read the audit log."""
 
-    def __init__(self, store: SqlStore, accounts: Iterable[str]) -> None:
-        self._sql = SqlControl(store)
+    def __init__(self, records: SwitchRecords, accounts: Iterable[str]) -> None:
+        self._sql = records
         self._accounts = frozenset(accounts)
 
     async def set(
@@ -81,8 +80,8 @@ class Control:
 class KillSwitchView:
     """The engine's reading of the switches, with a last-known fallback."""
 
-    def __init__(self, store: SqlStore, snapshot: Path | None) -> None:
-        self._sql = SqlControl(store)
+    def __init__(self, records: SwitchRecords, snapshot: Path | None) -> None:
+        self._sql = records
         self._snapshot = snapshot
         self._states: dict[str, KillState] | None = None
 

@@ -26,28 +26,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from yquant import failpoints
-from yquant.adapters.bus import BUS_ERRORS, EXECUTIONS, Bus, Entry
-from yquant.adapters.db.accounts import AccountBook
-from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import BrokerOrder, Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.errors import (
     BrokerUnavailableError,
-    BusUnavailableError,
     DatabaseUnavailableError,
     OrderRejectedError,
     RetryableError,
     SignalRejectedError,
 )
-from yquant.ports import Broker
+from yquant.ports import (
+    EXECUTIONS,
+    AccountBook,
+    Broker,
+    Bus,
+    Clock,
+    Entry,
+    KillSwitch,
+    Recorder,
+)
 from yquant.services.account_sync import AccountSync
-from yquant.services.control import KillSwitchView
 from yquant.services.records import fill_row, fill_to_message, order_from_row, order_row
 
 logger = logging.getLogger(__name__)
@@ -62,22 +64,22 @@ class Gateway:
         recorder: Recorder,
         bus: Bus,
         broker: Broker,
+        book: AccountBook,
+        kill_switch: KillSwitch,
+        clock: Clock,
         worker: str = "local",
-        book: AccountBook | None = None,
         sync: AccountSync | None = None,
-        kill_switch: KillSwitchView | None = None,
         submit_retry_s: float = 30.0,
         max_send_delay_s: float = 300.0,
         track_interval_s: float = 1.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._recorder = recorder
         self._bus = bus
         self._broker = broker
         self._worker = worker
-        self._book = book or AccountBook(recorder.store)
+        self._book = book
         self._sync = sync
-        self._kill = kill_switch or KillSwitchView(recorder.store, None)
+        self._kill = kill_switch
         self._submit_retry_s = submit_retry_s
         self._max_send_delay_s = max_send_delay_s
         self._track_interval_s = track_interval_s
@@ -107,7 +109,7 @@ class Gateway:
         if not await self._claim(cid, "sent"):
             # This worker took it before (a crash around the call): it may have been sent.
             # Recorded as submitted (so a restart reconciles it), then the broker is asked.
-            taken = current.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
+            taken = current.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
             await self._recorder.write("order.advance", order_row(taken))
             await self._follow(taken, own=True)
             return
@@ -156,7 +158,7 @@ class Gateway:
     async def _send(self, order: Order) -> None:
         # Sized from the prices and figures of its decision: long after it, it would trade on a
         # market that has moved (or in the next session). Checked first: it needs no I/O.
-        age_s = (self._clock() - order.created_at).total_seconds()
+        age_s = (self._clock.now() - order.created_at).total_seconds()
         if age_s > self._max_send_delay_s:
             logger.warning(
                 "order not sent cid=%s: decided %d s ago (limit %g s)",
@@ -175,7 +177,7 @@ class Gateway:
             logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
             await self._apply(order, _refused(order, exc.reason), asked=False)
             return
-        intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock())
+        intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
         await self._recorder.write("order.advance", order_row(intent))
         deadline = asyncio.get_running_loop().time() + self._submit_retry_s
         backoff = 0.5
@@ -262,7 +264,7 @@ class Gateway:
         )
         cid = order.client_order_id
         if changed:
-            updated = updated.evolve(updated_at=self._clock())
+            updated = updated.evolve(updated_at=self._clock.now())
             await self._recorder.write("order.advance", order_row(updated))
             logger.info("order cid=%s status=%s filled=%s", cid, status.value, filled)
             await self._bus.announce({"type": "order", "cid": cid, "status": status.value})
@@ -276,18 +278,14 @@ class Gateway:
 
     async def _stored(self, cid: str) -> Order | None:
         try:
-            row = await self._recorder.store.order(cid)
+            row = await self._recorder.order(cid)
         except DatabaseUnavailableError:
             return None
         return order_from_row(row) if row else None
 
     async def _claim(self, cid: str, what: str) -> bool:
         """Take ``cid`` for ``what`` in this worker's Valkey; False if it was taken before."""
-        key = f"yq:gw:{what}:{cid}"
-        try:
-            return bool(await self._bus.client.set(key, self._worker, nx=True, ex=CLAIM_TTL_S))
-        except BUS_ERRORS as exc:
-            raise BusUnavailableError(f"valkey: {exc}") from None
+        return await self._bus.claim_send(f"yq:gw:{what}:{cid}", self._worker, CLAIM_TTL_S)
 
     def _is_own(self, signal_worker: str | None) -> bool:
         if signal_worker is None:

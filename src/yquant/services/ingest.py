@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from yquant.adapters.bus import SIGNALS, Bus
-from yquant.adapters.db.recorder import Recorder, Written
 from yquant.batching import Batcher
 from yquant.domain import alerts
 from yquant.domain.model import Alert, SignalStatus
 from yquant.domain.reasons import ReasonCode
-from yquant.errors import BusUnavailableError, DatabaseUnavailableError, SignalRejectedError
+from yquant.errors import (
+    BusUnavailableError,
+    DatabaseUnavailableError,
+    JournalUnavailableError,
+    SignalRejectedError,
+)
+from yquant.ports import SIGNALS, Bus, Clock, Recorder, Written
 from yquant.services.records import SIGNAL_RANK, alert_to_message, signal_row
 
 logger = logging.getLogger(__name__)
@@ -135,7 +138,7 @@ class Ingest:
         )
         try:
             await self._recorder.write("signal.insert", row)
-        except (DatabaseUnavailableError, sqlite3.Error) as exc:
+        except (DatabaseUnavailableError, JournalUnavailableError) as exc:
             # Neither the database nor the journal takes it. The answer stays the refusal (a
             # 5xx would make TradingView send the same refused request again).
             logger.error(
@@ -176,7 +179,9 @@ class Outbox(Batcher[Alert]):
             )
 
 
-async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datetime) -> int:
+async def sweep_waiting(
+    recorder: Recorder, bus: Bus, worker: str, before: datetime, *, clock: Clock
+) -> int:
     """Enqueue again the signals this worker recorded that no engine has finished yet.
 
     Covers a crash (or a Valkey outage) between the durable record and the enqueue. The alert is
@@ -185,7 +190,7 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
     not parse is closed as rejected (``not_rebuildable``), so that it leaves the waiting set
     instead of holding up the signals behind it.
     """
-    waiting = await recorder.store.signals_waiting(worker, before)
+    waiting = await recorder.signals_waiting(worker, before)
     sent = 0
     for row in waiting:
         try:
@@ -193,7 +198,8 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
             alert = alerts.parse_alert(fields, row["received_at"])
         except (SignalRejectedError, ValueError, TypeError) as exc:
             why = exc.reason if isinstance(exc, SignalRejectedError) else type(exc).__name__
-            await _give_up(recorder, row, f"the stored fields do not parse: {why}")
+            detail = f"the stored fields do not parse: {why}"
+            await _give_up(recorder, row, detail, clock.now())
             continue
         if alert.key != row["signal_key"]:
             # Recorded by a version that derived keys differently: the stored key is the
@@ -207,7 +213,7 @@ async def sweep_waiting(recorder: Recorder, bus: Bus, worker: str, before: datet
     return sent
 
 
-async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str) -> None:
+async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str, now: datetime) -> None:
     logger.error("stored signal cannot be rebuilt key=%s detail=%s", row["signal_key"], detail)
     await recorder.write(
         "signal.advance",
@@ -220,6 +226,6 @@ async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str) -> None
             "reason": ReasonCode.NOT_REBUILDABLE,
             "detail": detail,
             "received_at": row["received_at"],
-            "updated_at": datetime.now(UTC),
+            "updated_at": now,
         },
     )

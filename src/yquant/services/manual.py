@@ -1,7 +1,7 @@
 """An operator's order (`yquant buy|sell`): the same checks and lifecycle as an alert.
 
 The order is built as an alert of the strategy ``manual`` and decided by the engine's own
-`Engine.decide` for the one named account (catalog, market session, sizing, risk limits, kill
+`Decider.decide` for the one named account (catalog, market session, sizing, risk limits, kill
 switch: everything an alert meets), recorded, and published on ``yq:orders`` like the engine's
 orders, so the gateway sends and follows it the same way. The signal log records it with its
 outcome. The caller waits for the order to reach a final state (or to rest, for a limit).
@@ -19,17 +19,15 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from yquant.adapters.bus import Bus
-from yquant.adapters.db.recorder import Recorder
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
-from yquant.ports import Broker
+from yquant.ports import Broker, Bus, Clock, Recorder
 from yquant.services import routing
+from yquant.services.decisions import Decider, OrderDesk
 from yquant.services.records import signal_row
 
 logger = logging.getLogger(__name__)
@@ -82,17 +80,71 @@ async def reference_price(
     return None if answer is None else answer.price
 
 
-async def gateway_alive(bus: Bus) -> bool:
+async def gateway_alive(bus: Bus, clock: Clock) -> bool:
     beats = await bus.heartbeats(["gateway"])
     beat = beats.get("gateway")
-    return beat is not None and time.time() - float(beat["at"]) < 15
+    return beat is not None and clock.now().timestamp() - float(beat["at"]) < 15
+
+
+class ManualOrders:
+    """Operator orders, decided and recorded like the engine's own."""
+
+    def __init__(
+        self,
+        *,
+        decider: Decider,
+        desk: OrderDesk,
+        recorder: Recorder,
+        bus: Bus,
+        clock: Clock,
+        worker: str,
+    ) -> None:
+        self._decider = decider
+        self._desk = desk
+        self._recorder = recorder
+        self._bus = bus
+        self._clock = clock
+        self._worker = worker
+
+    async def place(
+        self,
+        *,
+        account: str,
+        side: Side,
+        market: Market,
+        exchange: str,
+        ticker: str,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+        price: Decimal | None,
+        wait_s: float,
+    ) -> ManualOutcome:
+        return await place(
+            decider=self._decider,
+            desk=self._desk,
+            recorder=self._recorder,
+            bus=self._bus,
+            clock=self._clock,
+            worker=self._worker,
+            account=account,
+            side=side,
+            market=market,
+            exchange=exchange,
+            ticker=ticker,
+            quantity=quantity,
+            limit_price=limit_price,
+            price=price,
+            wait_s=wait_s,
+        )
 
 
 async def place(
     *,
-    engine: Any,
+    decider: Decider,
+    desk: OrderDesk,
     recorder: Recorder,
     bus: Bus,
+    clock: Clock,
     worker: str,
     account: str,
     side: Side,
@@ -104,7 +156,7 @@ async def place(
     price: Decimal | None,
     wait_s: float,
 ) -> ManualOutcome:
-    now = datetime.now(UTC)
+    now = clock.now()
     alert = Alert(
         key=f"manual-{uuid.uuid4().hex[:24]}",
         strategy=STRATEGY,
@@ -119,11 +171,11 @@ async def place(
         limit_price=limit_price,
         comment="operator order (yquant CLI)",
     )
-    if not await gateway_alive(bus):
+    if not await gateway_alive(bus, clock):
         return ManualOutcome(
             alert.key, "rejected", ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
         )
-    decision = await engine.decide(alert, now, accounts=[account])
+    decision = await decider.decide(alert, now, accounts=[account])
     status, reason, detail = decision.summary()
     orders = decision.orders
     if decision.queued:
@@ -147,8 +199,8 @@ async def place(
     )
     if not orders:
         return ManualOutcome(alert.key, "rejected", reason, detail)
-    sent = await engine.send(orders)
-    await engine.publish(sent)
+    sent = await desk.send(orders)
+    await desk.publish(sent)
     order = sent[0]
     logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
     row = await wait_for_outcome(recorder, order.client_order_id, wait_s)
@@ -162,7 +214,7 @@ async def wait_for_outcome(recorder: Recorder, cid: str, wait_s: float) -> dict[
     last: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         with contextlib.suppress(DatabaseUnavailableError):
-            last = await recorder.store.order(cid) or last
+            last = await recorder.order(cid) or last
         if last is not None:
             status = OrderStatus(last["status"])
             resting = status is OrderStatus.ACCEPTED and last.get("order_type") == "limit"

@@ -25,11 +25,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from yquant.adapters.db.order_queue import EXPIRED, QUEUED, REJECTED, RELEASED
 from yquant.domain.decision import Verdict
+from yquant.domain.model import Alert, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import RetryableError, SignalRejectedError
-from yquant.services.engine import Engine
+from yquant.ports import EXPIRED, QUEUED, REJECTED, RELEASED, Clock, EngineState, OrderQueue
+from yquant.services.decisions import Decider, OrderDesk
 from yquant.services.records import alert_from_message
 from yquant.services.worker_state import ActiveRole
 
@@ -40,13 +41,20 @@ class QueueReleaser:
     def __init__(
         self,
         *,
-        engine: Engine,
+        decider: Decider,
+        desk: OrderDesk,
+        queue: OrderQueue,
+        state: EngineState,
         role: ActiveRole,
+        clock: Clock,
         poll_s: float,
         lease_s: float,
     ) -> None:
-        self._engine = engine
-        self._queue = engine.queue
+        self._decider = decider
+        self._desk = desk
+        self._queue = queue
+        self._state = state
+        self._clock = clock
         self._role = role
         self._poll_s = poll_s
         self._lease_s = lease_s
@@ -75,7 +83,7 @@ class QueueReleaser:
         epoch = await self.active_epoch()
         released = 0
         if epoch is not None:
-            now = self._engine.clock.now()
+            now = self._clock.now()
             for row in await self._queue.due(now, self._lease_s):
                 if await self._release(row, epoch, now):
                     released += 1
@@ -92,16 +100,16 @@ class QueueReleaser:
             return False  # another engine has it
         cid = row["client_order_id"]
         try:
-            if not self._engine.knows_account(row["account"]):
+            if not self._decider.knows_account(row["account"]):
                 await self._finish(
                     row, token, REJECTED, ReasonCode.UNKNOWN_ACCOUNT, "not configured", now
                 )
                 return False
-            stored = await self._engine.stored_order(cid)
+            stored = await self._desk.stored_order(cid)
             if stored is not None:
                 # A claim taken over after its holder vanished: its order was recorded.
                 if stored.status.value == "new":
-                    await self._engine.publish([stored])
+                    await self._desk.publish([stored])
                 await self._finish(row, token, RELEASED, None, f"order {cid}", now)
                 return True
             if now >= row["expires_at"]:
@@ -111,7 +119,7 @@ class QueueReleaser:
                 await self._finish(row, token, EXPIRED, ReasonCode.QUEUE_EXPIRED, detail, now)
                 logger.warning("queued order expired at takeover cid=%s", cid)
                 return False
-            decision = await self._engine.decide(
+            decision = await self._decider.decide(
                 alert, now, accounts=[row["account"]], releasing=True
             )
             outcome = decision.outcomes[0] if decision.outcomes else None
@@ -123,13 +131,13 @@ class QueueReleaser:
                 await self._finish(row, token, REJECTED, reason, detail, now)
                 logger.info("queued order rejected at release cid=%s reason=%s", cid, reason)
                 return False
-            sent = await self._engine.send([outcome.order])
-            await self._engine.publish(sent)
+            sent = await self._desk.send([outcome.order])
+            await self._desk.publish(sent)
             await self._finish(row, token, RELEASED, None, outcome.detail, now)
             logger.info("queued order released cid=%s quantity=%s", cid, outcome.order.quantity)
             return True
         finally:
-            await self._engine.settle_signal(alert, now)
+            await self.settle_signal(alert, now)
 
     async def _ready(self, row: dict[str, Any], alert: Any, now: datetime) -> bool:
         """Whether a queued row may be released now; expires or reschedules it if not."""
@@ -140,11 +148,11 @@ class QueueReleaser:
                 f"not released by {row['expires_at'].isoformat()}",
                 now,
             )
-            await self._engine.settle_signal(alert, now)
+            await self.settle_signal(alert, now)
             logger.warning("queued order expired cid=%s", row["client_order_id"])
             return False
         try:
-            _, calendar = self._engine.locate(alert)
+            _, calendar = self._decider.locate(alert)
         except SignalRejectedError:
             return True  # released into a rejection with the catalog's reason
         state = calendar.state(now)
@@ -157,6 +165,22 @@ class QueueReleaser:
                 row["id"], state.next_open_at, state.next_open_at + window, now
             )
         return False
+
+    async def settle_signal(self, alert: Alert, now: datetime) -> None:
+        """After a release: the signal's final status once none of its queued orders waits."""
+        rows = await self._queue.for_signal(alert.key)
+        if any(r["state"] in ("queued", "releasing") for r in rows):
+            return
+        orders = await self._state.orders_for_signal(alert.key)
+        left = [r for r in rows if r["state"] != "released"]
+        detail = "; ".join(
+            f"{r['account']}: {r['reason']} {r['detail'] or ''}".strip() for r in left
+        )
+        if orders:
+            await self._desk.record_signal(alert, SignalStatus.ORDERED, None, detail, now)
+        else:
+            reason = left[0]["reason"] if left else ReasonCode.NO_ACCOUNTS
+            await self._desk.record_signal(alert, SignalStatus.REJECTED, reason, detail, now)
 
     async def _finish(
         self,

@@ -12,16 +12,12 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from yquant.adapters.db import tables
-from yquant.adapters.db.deployment import DeploymentRoles
-from yquant.adapters.db.store import SqlStore
 from yquant.errors import DatabaseUnavailableError
 from yquant.files import atomic_write
+from yquant.ports import Clock, DeploymentRoles, WorkerRecords
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -70,10 +66,11 @@ class ActiveRole:
 
 
 class WorkerState:
-    def __init__(self, settings: Settings, store: SqlStore) -> None:
+    def __init__(self, settings: Settings, records: WorkerRecords, clock: Clock) -> None:
         self._settings = settings
-        self._store = store
-        self._roles = DeploymentRoles(store)
+        self._records = records
+        self._roles = records
+        self._clock = clock
         self._path = settings.data_dir / "state" / "worker-state.json"
         self.current = Snapshot()
         self.role = ActiveRole(self._roles, settings.worker.name)
@@ -92,9 +89,7 @@ class WorkerState:
             if register:
                 await self._register_accounts()
             role = await self._roles.active()
-            accounts = await self._store.rows(
-                select(tables.accounts).order_by(tables.accounts.c.name)
-            )
+            accounts = await self._records.accounts()
         except DatabaseUnavailableError as exc:
             snapshot = self._read_snapshot()
             if snapshot is not None:
@@ -107,7 +102,7 @@ class WorkerState:
         self.current = Snapshot(
             role=role,
             accounts=[_plain(a) for a in accounts],
-            loaded_at=datetime.now(UTC).isoformat(),
+            loaded_at=self._clock.now().isoformat(),
             source="database",
         )
         self.role.last_known = role
@@ -123,12 +118,9 @@ class WorkerState:
 
     async def _register_accounts(self) -> None:
         """The configured accounts (names, broker; never credentials) into the database."""
-        now = datetime.now(UTC)
+        now = self._clock.now()
         for name, account in self._settings.accounts.items():
-            await self._store.apply(
-                "account.upsert",
-                {"name": name, "broker": account.broker, "enabled": True, "updated_at": now},
-            )
+            await self._records.register_account(name, account.broker, now)
 
     def _read_snapshot(self) -> Snapshot | None:
         try:

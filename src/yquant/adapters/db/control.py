@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +16,7 @@ from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
-
-
-@dataclass(frozen=True, slots=True)
-class SwitchRecord:
-    scope: str  # "global" or an account name
-    state: str  # active | reduce_only | halted
-    reason: str | None
-    actor: str
-    updated_at: datetime
+from yquant.ports import SwitchRecord
 
 
 class SqlControl:

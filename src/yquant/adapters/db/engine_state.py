@@ -6,7 +6,6 @@ decision one bounded wait (the engine then decides from what it remembers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,27 +16,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from yquant.adapters.db import tables
 from yquant.adapters.db.queries import WORKING_STATUSES
 from yquant.adapters.db.store import SqlStore
-
-
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    """An account's figures in one currency at its first decision of a venue day, every holding
-    at its average cost: the day's loss is measured from their sum."""
-
-    cash: Decimal
-    positions_value: Decimal
-
-    @property
-    def equity(self) -> Decimal:
-        return self.cash + self.positions_value
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    orders_last_minute: int
-    open_buy: bool
-    open_sell: bool
-    baseline: Baseline | None  # the day's baseline, once recorded (account_snapshots)
+from yquant.ports import Activity, Baseline
 
 
 class SqlEngineState:

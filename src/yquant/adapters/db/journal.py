@@ -4,6 +4,8 @@ One SQLite file (WAL, synchronous=FULL: an append is on disk when it returns) pe
 the data directory. Entries are replayed in order by `Recorder.relay` and deleted once the
 database has them; every operation is idempotent, so a replay interrupted by a crash is simply
 repeated.
+
+SQLite's errors stop here: a caller sees JournalUnavailableError.
 """
 
 from __future__ import annotations
@@ -11,9 +13,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from yquant.errors import JournalUnavailableError
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise JournalUnavailableError(f"journal: {exc}") from exc
 
 
 class Journal:
@@ -37,7 +51,7 @@ class Journal:
 
     def append(self, op: str, key: str, row: dict[str, Any]) -> bool:
         """Store one write durably; False when it is a signal already in the journal."""
-        with self._lock:
+        with self._lock, _mapped():
             try:
                 self._db.execute(
                     "INSERT INTO journal (op, key, payload, created_at) VALUES (?,?,?,?)",
@@ -54,21 +68,21 @@ class Journal:
             return True
 
     def has_signal(self, key: str) -> bool:
-        with self._lock:
+        with self._lock, _mapped():
             row = self._db.execute(
                 "SELECT 1 FROM journal WHERE op = 'signal.insert' AND key = ?", (key,)
             ).fetchone()
         return row is not None
 
     def peek(self, limit: int = 200) -> list[tuple[int, str, dict[str, Any]]]:
-        with self._lock:
+        with self._lock, _mapped():
             rows = self._db.execute(
                 "SELECT seq, op, payload FROM journal ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
         return [(seq, op, json.loads(payload)) for seq, op, payload in rows]
 
     def remove_through(self, seq: int) -> None:
-        with self._lock:
+        with self._lock, _mapped():
             removed = self._db.execute("DELETE FROM journal WHERE seq <= ?", (seq,)).rowcount
             self.depth = max(self.depth - removed, 0)
 

@@ -15,14 +15,15 @@ from sqlalchemy import and_, or_, select, update
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
-
-QUEUED = "queued"
-RELEASING = "releasing"
-RELEASED = "released"
-REJECTED = "rejected"
-EXPIRED = "expired"
-CANCELLED = "cancelled"
-PENDING = (QUEUED, RELEASING)
+from yquant.ports import (  # noqa: F401  (the states, spelled once in the ports)
+    CANCELLED,
+    EXPIRED,
+    PENDING,
+    QUEUED,
+    REJECTED,
+    RELEASED,
+    RELEASING,
+)
 
 q = tables.queued_orders
 

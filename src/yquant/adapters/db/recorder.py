@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from yquant.adapters.db import codec
@@ -22,14 +22,9 @@ from yquant.adapters.db.store import SqlStore
 from yquant.batching import Batcher
 from yquant.domain.model import SignalStatus
 from yquant.errors import DatabaseUnavailableError
+from yquant.ports import Written
 
 logger = logging.getLogger(__name__)
-
-
-class Written(StrEnum):
-    STORED = "stored"  # the database has it (new or moved forward)
-    UNCHANGED = "unchanged"  # the database already had it (duplicate or older)
-    JOURNALED = "journaled"  # on local disk, to be replayed
 
 
 _Write = tuple[str, dict[str, Any], "asyncio.Future[bool]"]
@@ -123,6 +118,14 @@ class Recorder:
 
     async def close(self) -> None:
         await self._commits.close()
+
+    async def order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The order's stored row (DatabaseUnavailableError when the database does not answer)."""
+        return await self.store.order(client_order_id)
+
+    async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
+        """Signals ``worker`` recorded before ``before`` that no engine has decided yet."""
+        return await self.store.signals_waiting(worker, before)
 
     async def write(self, op: str, row: dict[str, Any]) -> Written:
         """Store ``row`` in the database, or in the journal while the database is away (known

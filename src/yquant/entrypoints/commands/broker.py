@@ -249,11 +249,7 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         engine, instruments = await open_engine(settings, runtime, brokers)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
         price = await manual.reference_price(brokers, args.account, market, exchange, ticker)
-        outcome = await manual.place(
-            engine=engine,
-            recorder=runtime.recorder,
-            bus=runtime.bus,
-            worker=settings.worker.name,
+        outcome = await engine.manual.place(
             account=args.account,
             side=args.side,
             market=market,

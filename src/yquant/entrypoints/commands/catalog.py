@@ -146,7 +146,7 @@ def _url(value: str) -> str:
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.catalog import CatalogSyncError, sync_catalog
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
     t = TEXT.get(settings.language, TEXT["en"])
     wanted = args.markets or list(DEFAULT_MARKETS)
@@ -154,7 +154,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
 
     async def run() -> SyncReport:
-        store = SqlStore(settings.database_url, settings.database.timeout_s)
+        store = open_store(settings)
         try:
             return await sync_catalog(
                 settings,
@@ -275,12 +275,12 @@ def _size(n: int) -> str:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.catalog import CatalogRepository
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
     t = TEXT.get(settings.language, TEXT["en"])
 
     async def run() -> list[dict[str, Any]]:
-        store = SqlStore(settings.database_url, settings.database.timeout_s)
+        store = open_store(settings)
         try:
             versions = await CatalogRepository(store).versions()
         finally:
@@ -315,7 +315,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _info(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.catalog import CatalogCache, CatalogRepository, read_catalog
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
     t = TEXT.get(settings.language, TEXT["en"])
     raw = args.ticker.strip()
@@ -326,7 +326,7 @@ def _info(settings: Settings, args: argparse.Namespace) -> int:
     exchange = exchange.strip().upper() if exchange else None
 
     async def run() -> tuple[CatalogCache, dict[str, str]]:
-        store = SqlStore(settings.database_url, settings.database.timeout_s)
+        store = open_store(settings)
         try:
             repo = CatalogRepository(store)
             versions = await repo.versions()

@@ -80,9 +80,9 @@ def cli_actor() -> str:
 
 
 async def _with_store(settings: Settings, fn: Any) -> Any:
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
-    store = SqlStore(settings.database_url, settings.database.timeout_s)
+    store = open_store(settings)
     try:
         return await fn(store)
     finally:
@@ -90,12 +90,13 @@ async def _with_store(settings: Settings, fn: Any) -> Any:
 
 
 def _switch(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.services.control import GLOBAL, Control, ControlError
+    from yquant.bootstrap import build_control
+    from yquant.services.control import GLOBAL, ControlError
 
     everything = args.account is None and args.state is KillState.ACTIVE
 
     async def run(store: Any) -> list[tuple[str, str]]:
-        control = Control(store, settings.accounts)
+        control = build_control(store, settings.accounts)
         scopes = [args.account or GLOBAL]
         if everything:
             # Every account that is not active, then the global switch last: nothing trades
@@ -135,10 +136,10 @@ def _state_word(m: dict[str, str], state: str) -> str:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.services.control import Control
+    from yquant.bootstrap import build_control
 
     async def run(store: Any) -> tuple[Any, Any]:
-        control = Control(store, settings.accounts)
+        control = build_control(store, settings.accounts)
         return await control.switches(), await control.audit(args.limit)
 
     switches, audit = asyncio.run(_with_store(settings, run))
@@ -172,10 +173,10 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _queue(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.adapters.db.order_queue import SqlOrderQueue
+    from yquant.bootstrap import build_order_queue
 
     async def run(store: Any) -> list[dict[str, Any]]:
-        return await SqlOrderQueue(store).listing(args.limit, pending_only=not args.all)
+        return await build_order_queue(store).listing(args.limit, pending_only=not args.all)
 
     rows = asyncio.run(_with_store(settings, run))
     fields = (
@@ -208,10 +209,10 @@ def _queue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _queue_cancel(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.adapters.db.order_queue import SqlOrderQueue
+    from yquant.bootstrap import build_order_queue
 
     async def run(store: Any) -> bool:
-        return await SqlOrderQueue(store).cancel(
+        return await build_order_queue(store).cancel(
             args.client_order_id, f"{cli_actor()}: {args.reason}", datetime.now(UTC)
         )
 

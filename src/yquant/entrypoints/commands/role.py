@@ -34,9 +34,9 @@ def register(sub: Any) -> None:
 
 async def _with_roles(settings: Settings, fn: Any) -> Any:
     from yquant.adapters.db.deployment import DeploymentRoles
-    from yquant.adapters.db.store import SqlStore
+    from yquant.bootstrap import open_store
 
-    store = SqlStore(settings.database_url, settings.database.timeout_s)
+    store = open_store(settings)
     try:
         return await fn(DeploymentRoles(store))
     finally:

@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from yquant.bootstrap import Runtime
+from yquant.bootstrap import Runtime, build_control
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.errors import DatabaseUnavailableError
-from yquant.services.control import GLOBAL, Control, ControlError
+from yquant.services.control import GLOBAL, ControlError
 from yquant.settings import DashboardSettings
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -53,7 +53,7 @@ def _origin_allowed(origin: str, patterns: list[str]) -> bool:
 
 async def switches(runtime: Runtime) -> list[dict[str, Any]]:
     """Every scope (global and each account) with its state; active where none is recorded."""
-    records = await Control(runtime.store, runtime.settings.accounts).switches()
+    records = await build_control(runtime.store, runtime.settings.accounts).switches()
     out = []
     for scope in [GLOBAL, *runtime.settings.accounts]:
         rec = records.get(scope)
@@ -70,7 +70,7 @@ async def switches(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def control_routes(runtime: Runtime) -> list[Route]:
-    control = Control(runtime.store, runtime.settings.accounts)
+    control = build_control(runtime.store, runtime.settings.accounts)
     hosts = allowed_hosts(runtime.settings.dashboard)
 
     async def read(request: Request) -> JSONResponse:

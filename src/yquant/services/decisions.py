@@ -1,51 +1,43 @@
-"""The engine's use case: an accepted signal becomes orders, queued orders, or a rejection.
+"""What every engine use case shares: deciding an alert (reads only) and recording its orders.
 
-`handle_signal`, as its steps:
-
-1. read the alert; accounts for which this signal already has an order (a redelivered message)
-   get that order published again, never a second decision;
-2. `decide` (reads only, also what `yquant simulate` runs): resolve the instrument through the
-   catalog, the market's state from its calendar, each routed account's figures from its broker,
-   the kill switch and recent activity from the database, then the pure decision per account;
-3. queue what waits for the next session (in the database both workers share), record and
-   publish the orders;
-4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it.
+`Decider.decide` is the decision the signal handler, the queue release and an operator's order
+all run (and `yquant simulate`): resolve the instrument through the catalog, the market's state
+from its calendar, each routed account's figures from its broker, the kill switch and recent
+activity from the database, then the pure decision per account. `OrderDesk` records the orders
+it makes (the intent, before any broker sees them), publishes them to the gateways and records a
+signal's outcome.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from yquant import failpoints
-from yquant.adapters.bus import ORDERS, Bus, Entry
-from yquant.adapters.db.engine_state import Activity, Baseline, SqlEngineState
-from yquant.adapters.db.order_queue import QUEUED, SqlOrderQueue
-from yquant.adapters.db.recorder import Recorder, Written
 from yquant.domain import market_rules
 from yquant.domain.decision import AccountFacts, Outcome, Verdict, decide
 from yquant.domain.market_rules import MarketCalendar, MarketState
-from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus, client_order_id
+from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import Policy
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
-from yquant.ports import Broker, Instruments
+from yquant.ports import (
+    ORDERS,
+    Activity,
+    Baseline,
+    Broker,
+    Bus,
+    EngineState,
+    Instruments,
+    KillSwitch,
+    Recorder,
+    Written,
+)
 from yquant.services import routing
 from yquant.services.accounts import BrokerAccountBook
-from yquant.services.clock import Clock, SystemClock
-from yquant.services.control import KillSwitchView
-from yquant.services.records import (
-    alert_from_message,
-    alert_to_message,
-    order_from_row,
-    order_row,
-    order_to_message,
-    signal_row,
-)
+from yquant.services.records import order_from_row, order_row, order_to_message, signal_row
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -89,104 +81,62 @@ class Decision:
         return SignalStatus.REJECTED, first, detail
 
 
-class Engine:
+class RecentOrders:
+    """The orders this process made lately: what the rate limit counts while the database,
+    which knows every worker's orders, does not answer."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._made: deque[tuple[str, datetime]] = deque(maxlen=size)
+
+    def add(self, account: str, at: datetime) -> None:
+        self._made.append((account, at))
+
+    def count(self, account: str, since: datetime) -> int:
+        return sum(1 for a, at in self._made if a == account and at >= since)
+
+
+class Decider:
+    """Deciding an alert: reads only (the day's baseline of a risk limit aside)."""
+
     def __init__(
         self,
         *,
         settings: Settings,
         recorder: Recorder,
-        bus: Bus,
         instruments: Instruments,
         broker: Broker,
-        clock: Clock | None = None,
-        kill_switch: KillSwitchView | None = None,
+        kill_switch: KillSwitch,
+        state: EngineState,
+        recent: RecentOrders,
         policies: dict[str, Policy] | None = None,
     ) -> None:
         self._settings = settings
         self._recorder = recorder
-        self._bus = bus
         self._instruments = instruments
         self._book = BrokerAccountBook(broker)
-        self.clock: Clock = clock or SystemClock()
-        self._kill = kill_switch or KillSwitchView(
-            recorder.store, settings.data_dir / "kill-switch.json"
-        )
+        self._kill = kill_switch
+        self._state = state
+        self._recent = recent
         self._policies = policies if policies is not None else routing.validate_sizing(settings)
         self._overrides = routing.calendar_overrides(settings)
         self._calendars: dict[market_rules.Venue, MarketCalendar] = {}
-        self._state = SqlEngineState(recorder.store)
-        self.queue = SqlOrderQueue(recorder.store)
-        self._recent: deque[tuple[str, datetime]] = deque(maxlen=10_000)  # orders made here
         self._baselines: dict[tuple[str, str, date], Baseline] = {}  # (account, currency, day)
-
-    @property
-    def worker(self) -> str:
-        return self._settings.worker.name
 
     def knows_account(self, account: str) -> bool:
         return account in self._settings.accounts
 
-    # ---- the stream handler ------------------------------------------------------------------
-
-    async def handle_signal(self, entry: Entry) -> None:
-        alert = alert_from_message(entry.data)
-        failpoints.hit("engine.after_consume")
-        now = self.clock.now()
-        cids = {
-            a: client_order_id(alert.key, a) for a in self._settings.routed_accounts(alert.strategy)
-        }
-        existing = await self._stored_orders(list(cids.values()))
-        queued = await self._stored_queue(list(cids.values()))
-        prior: list[Outcome] = []
-        for account, cid in cids.items():
-            if cid in existing:
-                prior.append(Outcome(account, Verdict.ORDER, order_from_row(existing[cid])))
-            elif cid in queued:
-                prior.append(
-                    Outcome(account, Verdict.QUEUED, None, ReasonCode.QUEUED, "queued before")
-                )
-        fresh = [a for a, cid in cids.items() if cid not in existing and cid not in queued]
-        # An order recorded by an earlier pass goes out again only if no gateway has taken it.
-        again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
-        if fresh and await self._decided(alert.key):
-            # A second copy (the sweeper's, or a retry that reached the stream again) of a
-            # signal whose decision is on record: the accounts without an order were refused
-            # then, and are not decided again under today's figures.
-            logger.info("signal decided before key=%s: not decided again", alert.key)
-            await self.publish(again)
-            return
-        decision = await self.decide(alert, now, accounts=fresh) if fresh else Decision(alert)
-        await self._queue(decision, now)
-        sent = await self.send(decision.orders)
-        failpoints.hit("engine.after_orders_recorded")
-        await self.publish(again + sent)
-        if prior:
-            decision = Decision(
-                alert, decision.instrument, decision.state, (*prior, *decision.outcomes)
-            )
-        status, reason, detail = decision.summary()
-        await self._record_signal(alert, status, reason, detail, now)
-        logger.info(
-            "signal decided key=%s status=%s orders=%d queued=%d reason=%s",
-            alert.key,
-            status.value,
-            len(decision.orders),
-            len(decision.queued),
-            reason,
-        )
-
-    # ---- deciding (no writes) ------------------------------------------------------------------
+    def calendar(self, venue: market_rules.Venue) -> MarketCalendar:
+        calendar = self._calendars.get(venue)
+        if calendar is None:
+            calendar = market_rules.calendar_for(venue, self._overrides)
+            self._calendars[venue] = calendar
+        return calendar
 
     def locate(self, alert: Alert) -> tuple[Instrument, MarketCalendar]:
         """The catalog's instrument for the alert and its venue's calendar."""
         market_rules.venue_for(alert.exchange)
         instrument = self._instruments.resolve(alert.market, alert.exchange, alert.ticker)
-        venue = market_rules.venue_for(instrument.exchange)
-        calendar = self._calendars.get(venue)
-        if calendar is None:
-            calendar = market_rules.calendar_for(venue, self._overrides)
-            self._calendars[venue] = calendar
-        return instrument, calendar
+        return instrument, self.calendar(market_rules.venue_for(instrument.exchange))
 
     async def decide(
         self,
@@ -321,21 +271,37 @@ class Engine:
                 logger.warning("risk facts from memory: database unavailable account=%s", account)
             else:
                 return activity
-        recent = sum(1 for a, at in self._recent if a == account and at >= since)
-        return Activity(recent, False, False, None)
+        return Activity(self._recent.count(account, since), False, False, None)
 
-    # ---- writing -------------------------------------------------------------------------------
+
+class OrderDesk:
+    """Recording and publishing what a decision made, and a signal's outcome."""
+
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        bus: Bus,
+        state: EngineState,
+        recent: RecentOrders,
+        worker: str,
+    ) -> None:
+        self._recorder = recorder
+        self._bus = bus
+        self._state = state
+        self._recent = recent
+        self.worker = worker
 
     async def send(self, orders: list[Order]) -> list[Order]:
         """Record new orders (the intent, before any broker sees them); the ones to publish."""
         out = []
         for order in orders:
             written = await self._recorder.write("order.insert", order_row(order))
-            self._recent.append((order.account, order.created_at))
+            self._recent.add(order.account, order.created_at)
             if written is Written.UNCHANGED:
                 # Another pass made this order first: what it recorded is what goes out.
                 try:
-                    stored = await self._recorder.store.order(order.client_order_id)
+                    stored = await self._recorder.order(order.client_order_id)
                 except DatabaseUnavailableError:
                     stored = None
                 if stored is not None:
@@ -348,59 +314,7 @@ class Engine:
         for order in orders:
             await self._bus.publish(ORDERS, order_to_message(order))
 
-    async def _queue(self, decision: Decision, now: datetime) -> None:
-        state, instrument = decision.state, decision.instrument
-        for outcome in decision.queued:
-            assert state is not None
-            assert state.next_open_at is not None
-            assert instrument
-            release_after = state.next_open_at
-            expires_at = release_after + timedelta(minutes=self._settings.engine.queue_window_min)
-            calendar = self._calendars[state.venue]
-            session = calendar.session(release_after.astimezone(state.venue.tz).date())
-            if session is not None:
-                expires_at = min(expires_at, session.close_at)
-            alert = decision.alert
-            # Through the recorder: during a database outage the row is journaled like the
-            # other writes, and this signal does not hold up the ones behind it.
-            await self._recorder.write(
-                "queue.insert",
-                {
-                    "client_order_id": client_order_id(alert.key, outcome.account),
-                    "signal_key": alert.key,
-                    "account": outcome.account,
-                    "strategy": alert.strategy[:200],
-                    "market": instrument.market.value,
-                    "exchange": instrument.exchange,
-                    "ticker": instrument.ticker,
-                    "alert": json.dumps(alert_to_message(alert), separators=(",", ":")),
-                    "state": QUEUED,
-                    "reason": None,
-                    "detail": outcome.detail[:300] or None,
-                    "release_after": release_after,
-                    "expires_at": expires_at,
-                    "queued_at": now,
-                    "updated_at": now,
-                },
-            )
-
-    async def settle_signal(self, alert: Alert, now: datetime) -> None:
-        """After a release: the signal's final status once none of its queued orders waits."""
-        rows = await self.queue.for_signal(alert.key)
-        if any(r["state"] in ("queued", "releasing") for r in rows):
-            return
-        orders = await self._state.orders_for_signal(alert.key)
-        left = [r for r in rows if r["state"] != "released"]
-        detail = "; ".join(
-            f"{r['account']}: {r['reason']} {r['detail'] or ''}".strip() for r in left
-        )
-        if orders:
-            await self._record_signal(alert, SignalStatus.ORDERED, None, detail, now)
-        else:
-            reason = left[0]["reason"] if left else ReasonCode.NO_ACCOUNTS
-            await self._record_signal(alert, SignalStatus.REJECTED, reason, detail, now)
-
-    async def _record_signal(
+    async def record_signal(
         self,
         alert: Alert,
         status: SignalStatus,
@@ -422,32 +336,6 @@ class Engine:
             ),
         )
         await self._bus.announce({"type": "signal", "key": alert.key, "status": status.value})
-
-    async def _stored_orders(self, cids: list[str]) -> dict[str, dict[str, object]]:
-        if not self._recorder.database_up:
-            return {}  # the journal dedupes the orders of a repeated decision
-        try:
-            return await self._state.orders(cids)
-        except DatabaseUnavailableError:
-            return {}
-
-    async def _decided(self, key: str) -> bool:
-        """Whether the signal's decision is on record (beyond ``accepted``)."""
-        if not self._recorder.database_up:
-            return False
-        try:
-            row = await self._state.signal(key)
-        except DatabaseUnavailableError:
-            return False
-        return row is not None and row["status"] != SignalStatus.ACCEPTED.value
-
-    async def _stored_queue(self, cids: list[str]) -> dict[str, dict[str, object]]:
-        if not self._recorder.database_up:
-            return {}
-        try:
-            return await self.queue.existing(cids)
-        except DatabaseUnavailableError:
-            return {}
 
     async def stored_order(self, cid: str) -> Order | None:
         row = (await self._state.orders([cid])).get(cid)

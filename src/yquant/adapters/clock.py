@@ -1,0 +1,10 @@
+"""The system clock behind the `Clock` port (tests hand services a clock they move)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,161 @@
+"""Signal handling: an accepted signal becomes orders, queued orders, or a rejection.
+
+`SignalHandler.handle_signal`, as its steps:
+
+1. read the alert; accounts for which this signal already has an order (a redelivered message)
+   get that order published again, never a second decision;
+2. decide (`Decider.decide`, reads only);
+3. queue what waits for the next session (in the database both workers share), record and
+   publish the orders;
+4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from yquant import failpoints
+from yquant.domain.decision import Outcome, Verdict
+from yquant.domain.model import SignalStatus, client_order_id
+from yquant.domain.reasons import ReasonCode
+from yquant.errors import DatabaseUnavailableError
+from yquant.ports import QUEUED, Clock, EngineState, Entry, OrderQueue, Recorder
+from yquant.services.decisions import Decider, Decision, OrderDesk
+from yquant.services.records import alert_from_message, alert_to_message, order_from_row
+from yquant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class SignalHandler:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        decider: Decider,
+        desk: OrderDesk,
+        recorder: Recorder,
+        state: EngineState,
+        queue: OrderQueue,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._decider = decider
+        self._desk = desk
+        self._recorder = recorder
+        self._state = state
+        self._queue = queue
+        self._clock = clock
+
+    async def handle_signal(self, entry: Entry) -> None:
+        alert = alert_from_message(entry.data)
+        failpoints.hit("engine.after_consume")
+        now = self._clock.now()
+        cids = {
+            a: client_order_id(alert.key, a) for a in self._settings.routed_accounts(alert.strategy)
+        }
+        existing = await self._stored_orders(list(cids.values()))
+        queued = await self._stored_queue(list(cids.values()))
+        prior: list[Outcome] = []
+        for account, cid in cids.items():
+            if cid in existing:
+                prior.append(Outcome(account, Verdict.ORDER, order_from_row(existing[cid])))
+            elif cid in queued:
+                prior.append(
+                    Outcome(account, Verdict.QUEUED, None, ReasonCode.QUEUED, "queued before")
+                )
+        fresh = [a for a, cid in cids.items() if cid not in existing and cid not in queued]
+        # An order recorded by an earlier pass goes out again only if no gateway has taken it.
+        again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
+        if fresh and await self._decided(alert.key):
+            # A second copy (the sweeper's, or a retry that reached the stream again) of a
+            # signal whose decision is on record: the accounts without an order were refused
+            # then, and are not decided again under today's figures.
+            logger.info("signal decided before key=%s: not decided again", alert.key)
+            await self._desk.publish(again)
+            return
+        decision = (
+            await self._decider.decide(alert, now, accounts=fresh) if fresh else Decision(alert)
+        )
+        await self._enqueue(decision, now)
+        sent = await self._desk.send(decision.orders)
+        failpoints.hit("engine.after_orders_recorded")
+        await self._desk.publish(again + sent)
+        if prior:
+            decision = Decision(
+                alert, decision.instrument, decision.state, (*prior, *decision.outcomes)
+            )
+        status, reason, detail = decision.summary()
+        await self._desk.record_signal(alert, status, reason, detail, now)
+        logger.info(
+            "signal decided key=%s status=%s orders=%d queued=%d reason=%s",
+            alert.key,
+            status.value,
+            len(decision.orders),
+            len(decision.queued),
+            reason,
+        )
+
+    async def _enqueue(self, decision: Decision, now: datetime) -> None:
+        state, instrument = decision.state, decision.instrument
+        for outcome in decision.queued:
+            assert state is not None
+            assert state.next_open_at is not None
+            assert instrument
+            release_after = state.next_open_at
+            expires_at = release_after + timedelta(minutes=self._settings.engine.queue_window_min)
+            calendar = self._decider.calendar(state.venue)
+            session = calendar.session(release_after.astimezone(state.venue.tz).date())
+            if session is not None:
+                expires_at = min(expires_at, session.close_at)
+            alert = decision.alert
+            # Through the recorder: during a database outage the row is journaled like the
+            # other writes, and this signal does not hold up the ones behind it.
+            await self._recorder.write(
+                "queue.insert",
+                {
+                    "client_order_id": client_order_id(alert.key, outcome.account),
+                    "signal_key": alert.key,
+                    "account": outcome.account,
+                    "strategy": alert.strategy[:200],
+                    "market": instrument.market.value,
+                    "exchange": instrument.exchange,
+                    "ticker": instrument.ticker,
+                    "alert": json.dumps(alert_to_message(alert), separators=(",", ":")),
+                    "state": QUEUED,
+                    "reason": None,
+                    "detail": outcome.detail[:300] or None,
+                    "release_after": release_after,
+                    "expires_at": expires_at,
+                    "queued_at": now,
+                    "updated_at": now,
+                },
+            )
+
+    async def _stored_orders(self, cids: list[str]) -> dict[str, dict[str, object]]:
+        if not self._recorder.database_up:
+            return {}  # the journal dedupes the orders of a repeated decision
+        try:
+            return await self._state.orders(cids)
+        except DatabaseUnavailableError:
+            return {}
+
+    async def _decided(self, key: str) -> bool:
+        """Whether the signal's decision is on record (beyond ``accepted``)."""
+        if not self._recorder.database_up:
+            return False
+        try:
+            row = await self._state.signal(key)
+        except DatabaseUnavailableError:
+            return False
+        return row is not None and row["status"] != SignalStatus.ACCEPTED.value
+
+    async def _stored_queue(self, cids: list[str]) -> dict[str, dict[str, object]]:
+        if not self._recorder.database_up:
+            return {}
+        try:
+            return await self._queue.existing(cids)
+        except DatabaseUnavailableError:
+            return {}
