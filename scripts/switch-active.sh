@@ -10,7 +10,7 @@
 #      waits until the new HAProxy process runs with the target active
 #   5. `yquant role set`: the target is active in the database (epoch + 1)
 #   Any failing step in 3-5 undoes the steps before it. The procedure is `yquant deploy switch`
-#   (src/yquant/switching.py); this script finds yquant, its settings and takes a lock.
+#   (src/yquant/services/switching.py); this script finds yquant, its settings and takes a lock.
 #
 # Environment (defaults are the data node's):
 #   YQ_HAPROXY_CFG     /etc/haproxy/haproxy.cfg

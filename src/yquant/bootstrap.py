@@ -27,6 +27,7 @@ from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
+from yquant.adapters.haproxy import HaproxySite
 from yquant.ports import Broker, Clock, Instruments, KillSwitch
 from yquant.services.account_sync import AccountSync
 from yquant.services.control import Control, KillSwitchView
@@ -319,6 +320,11 @@ def build_gateway(
         track_interval_s=settings.gateway.track_interval_s,
     )
     return GatewayParts(gateway, sync)
+
+
+def haproxy_site(*, cfg: Path, socket: str, reload_cmd: str, haproxy_bin: str) -> HaproxySite:
+    """The data node's HAProxy as the blue/green switch drives it."""
+    return HaproxySite(cfg=cfg, socket=socket, reload_cmd=reload_cmd, haproxy_bin=haproxy_bin)
 
 
 def deployment_roles(settings: Settings) -> BlockingDeploymentRoles:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
@@ -289,3 +290,49 @@ class Instruments(Protocol):
         """Exactly one catalog entry, or SignalRejectedError (unknown_ticker, ambiguous_ticker,
         not_tradable, halted). Never a guess."""
         ...
+
+
+# ---- the blue/green switch on the data node ------------------------------------------------
+
+
+class LoadBalancer(Protocol):
+    """The load balancer in front of the two workers (HAProxy), step by step."""
+
+    def configured_active(self) -> str: ...
+
+    def describe(self) -> list[str]: ...
+
+    def health(self, worker: str) -> tuple[int, list[str]]:
+        """(HTTP status of the worker's /healthz, 0 if unreachable; names of failing checks)."""
+        ...
+
+    def status(self, worker: str) -> str: ...
+
+    def prepare(self, target: str) -> tuple[Path, str | None]:
+        """A new config with ``target`` active beside the current one, and its validation
+        error (None: valid). The caller discards or installs it."""
+        ...
+
+    def discard(self, new_cfg: Path) -> None: ...
+
+    def flip(self, target: str, current: str) -> str | None: ...
+
+    def install(self, new_cfg: Path) -> Path:
+        """``new_cfg`` becomes the config; returns the config's path."""
+        ...
+
+    def restore(self) -> Path: ...
+
+    def reload(self) -> None: ...
+
+    def wait_active(self, worker: str) -> None: ...
+
+    def ready_all(self) -> None: ...
+
+
+class ActiveRecords(Protocol):
+    """The recorded active worker, for a caller without an event loop (the switch)."""
+
+    def active(self) -> tuple[str, int] | None: ...
+
+    def set_active(self, worker: str, actor: str) -> int: ...

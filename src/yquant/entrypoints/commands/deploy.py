@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from yquant import switching
+from yquant import bootstrap
 from yquant.adapters import haproxy
 from yquant.domain.roles import ROLES
 from yquant.files import atomic_write
@@ -437,13 +437,15 @@ def _print_status(report: dict[str, Any]) -> None:
 
 
 def _switch(settings: Settings, args: argparse.Namespace) -> int:
-    site = switching.Site(
+    from yquant.services import switching
+
+    site = bootstrap.haproxy_site(
         cfg=args.haproxy_cfg,
         socket=args.socket,
         reload_cmd=args.reload_cmd,
         haproxy_bin=args.haproxy_bin,
     )
-    roles = switching.Roles(settings.database_url, settings.database.timeout_s)
+    roles = bootstrap.deployment_roles(settings)
     say = functools.partial(print, flush=True)
     try:
         before = switching.switch(site, roles, args.target, args.actor.strip()[:100], say)
@@ -463,7 +465,7 @@ def _switch(settings: Settings, args: argparse.Namespace) -> int:
 @_reported
 def _check_worker(settings: Settings, args: argparse.Namespace) -> int:
     address = haproxy.server_lines(args.haproxy_cfg.read_text())[args.worker].address
-    status, failing = switching.worker_health(address, args.timeout_s)
+    status, failing = haproxy.worker_health(address, args.timeout_s)
     detail = f" failing: {', '.join(failing)}" if failing else ""
     print(f"{args.worker} http://{address}/healthz: HTTP {status or 'no answer'}{detail}")
     return 0 if status == 200 else 1
