@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from yquant.adapters.brokers.kis.tokens import StoredToken
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
+from yquant.errors import DatabaseUnavailableError
 
 t = tables.broker_tokens
 
@@ -89,6 +91,16 @@ class SqlTokenRecords:
             .values(access_token=None, expires_at=None, updated_at=now)
         )
         await self._execute(stmt)
+
+    async def expiries(self) -> list[tuple[str, datetime | None]]:
+        """(environment, expires_at) of every stored token, for `yquant checkup`; any failure
+        to read them is DatabaseUnavailableError."""
+        t = tables.broker_tokens
+        try:
+            rows = await self._store.rows(select(t.c.environment, t.c.expires_at))
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailableError(f"{type(exc).__name__}: broker tokens") from exc
+        return [(r["environment"], r["expires_at"]) for r in rows]
 
     async def _execute(self, stmt: Any) -> None:
         async def run(conn: Any) -> None:

@@ -90,17 +90,12 @@ async def _role(runtime: Any, worker: str) -> dict[str, Any]:
 
 
 async def _tokens(runtime: Any) -> list[dict[str, Any]] | dict[str, str]:
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
+    from yquant.adapters.db.broker_tokens import SqlTokenRecords
+    from yquant.errors import DatabaseUnavailableError
 
-    from yquant.adapters.db import tables
-
-    t = tables.broker_tokens
     try:
-        async with asyncio.timeout(runtime.settings.database.timeout_s):
-            async with runtime.store.engine.connect() as conn:
-                rows = (await conn.execute(select(t.c.environment, t.c.expires_at))).all()
-    except (SQLAlchemyError, TimeoutError, OSError) as exc:
+        rows = await SqlTokenRecords(runtime.store).expiries()
+    except DatabaseUnavailableError as exc:
         return {"status": "unknown", "error": type(exc).__name__}
     now = datetime.now(UTC)
     tokens = []
