@@ -1,12 +1,49 @@
-"""Hand-written fakes of the engine's ports: a catalog from a dict and a clock a test moves."""
+"""Hand-written fakes of the services' ports, in memory: with them a service test needs neither
+SQLite nor Valkey (the integration tests run the same services on the real adapters).
+
+`FakeRecorder` is the system of record: the read ports (`FakeEngineState`, `FakeOrderQueue`,
+`FakeAccountBook`) look at what was written to it, as the SQL adapters read the database the
+recorder writes.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import itertools
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from yquant.domain.model import CURRENCY, Instrument, Market
+from yquant.domain.model import (
+    CURRENCY,
+    FINAL_STATUSES,
+    BrokerOrder,
+    Fill,
+    Instrument,
+    Market,
+    Order,
+    OrderStatus,
+    Side,
+)
 from yquant.domain.reasons import ReasonCode
-from yquant.errors import SignalRejectedError
+from yquant.domain.risk import KillState, strictest
+from yquant.errors import (
+    BrokerUnavailableError,
+    BusUnavailableError,
+    DatabaseUnavailableError,
+    SignalRejectedError,
+)
+from yquant.ports import (
+    EXPIRED,
+    QUEUED,
+    RELEASING,
+    Activity,
+    Baseline,
+    Entry,
+    Handler,
+    Holding,
+    Written,
+)
 
 
 class FakeInstruments:
@@ -26,7 +63,9 @@ class FakeInstruments:
         return found
 
 
-class ManualClock:
+class FixedClock:
+    """The `Clock` port standing at one instant until the test moves it."""
+
     def __init__(self, now: datetime) -> None:
         assert now.tzinfo is not None
         self.current = now
@@ -39,6 +78,9 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+ManualClock = FixedClock
 
 
 def stock(
@@ -57,3 +99,392 @@ SAMSUNG = stock("005930", "KOSPI", Market.KR)
 KODEX = stock("069500", "KOSPI", Market.KR, "etf")
 APPLE = stock("AAPL", "NASDAQ", Market.US)
 IBM = stock("IBM", "NYSE", Market.US)
+
+
+# ---- the system of record ------------------------------------------------------------------
+
+# op -> (table, key column, whether a repeat may move the row forward)
+_OPS = {
+    "signal.insert": ("signals", "signal_key", False),
+    "signal.advance": ("signals", "signal_key", True),
+    "order.insert": ("orders", "client_order_id", False),
+    "order.advance": ("orders", "client_order_id", True),
+    "fill.insert": ("fills", "fill_id", False),
+    "queue.insert": ("queued_orders", "client_order_id", False),
+    "account.upsert": ("accounts", "name", True),
+}
+
+
+class FakeRecorder:
+    """The `Recorder` port over dicts. An insert of a key already there is UNCHANGED; an
+    advance moves a row only forward (by ``status_rank``), as the SQL store does. With
+    ``database_up`` False every write is JOURNALED (kept in ``journal``) and reads raise
+    DatabaseUnavailableError."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {t: {} for t, _, _ in _OPS.values()}
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+        self.journal: list[tuple[str, dict[str, Any]]] = []
+        self.database_up = True
+        self._ids = itertools.count(1)
+
+    async def write(self, op: str, row: dict[str, Any]) -> Written:
+        self.writes.append((op, row))
+        if not self.database_up:
+            self.journal.append((op, row))
+            return Written.JOURNALED
+        return self.apply(op, row)
+
+    def apply(self, op: str, row: dict[str, Any]) -> Written:
+        table, key, advances = _OPS[op]
+        rows = self.tables[table]
+        old = rows.get(str(row[key]))
+        if old is None:
+            new = dict(row)
+            if table == "queued_orders":
+                new["id"] = next(self._ids)
+                new.setdefault("claim_token", None)
+                new.setdefault("claimed_at", None)
+            rows[str(row[key])] = new
+            return Written.STORED
+        if not advances or row.get("status_rank", 0) < old.get("status_rank", 0):
+            return Written.UNCHANGED
+        if all(old.get(k) == v for k, v in row.items()):
+            return Written.UNCHANGED
+        old.update(row)
+        return Written.STORED
+
+    def reachable(self) -> None:
+        if not self.database_up:
+            raise DatabaseUnavailableError("fake database is away")
+
+    async def order(self, client_order_id: str) -> dict[str, Any] | None:
+        self.reachable()
+        row = self.tables["orders"].get(client_order_id)
+        return None if row is None else dict(row)
+
+    async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
+        self.reachable()
+        return [
+            dict(r)
+            for r in self.tables["signals"].values()
+            if r["worker"] == worker and r["status"] == "accepted" and r["received_at"] < before
+        ]
+
+    def signal(self, key: str) -> dict[str, Any]:
+        return self.tables["signals"][key]
+
+    def orders(self) -> list[dict[str, Any]]:
+        return list(self.tables["orders"].values())
+
+
+class FakeEngineState:
+    """The `EngineState` port over a `FakeRecorder`'s tables."""
+
+    def __init__(self, recorder: FakeRecorder) -> None:
+        self._recorder = recorder
+        self.baselines: dict[tuple[str, str, date], Baseline] = {}
+
+    async def activity(
+        self, *, account: str, ticker: str, since: datetime, currency: str, today: date
+    ) -> Activity:
+        self._recorder.reachable()
+        mine = [o for o in self._recorder.orders() if o["account"] == account]
+        working = [
+            o
+            for o in mine
+            if o["ticker"] == ticker and OrderStatus(o["status"]) not in FINAL_STATUSES
+        ]
+        return Activity(
+            orders_last_minute=sum(1 for o in mine if o["created_at"] >= since),
+            open_buy=any(o["side"] == Side.BUY.value for o in working),
+            open_sell=any(o["side"] == Side.SELL.value for o in working),
+            baseline=self.baselines.get((account, currency, today)),
+        )
+
+    async def open_day(
+        self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
+    ) -> Baseline:
+        self._recorder.reachable()
+        return self.baselines.setdefault((account, currency, day), baseline)
+
+    async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        self._recorder.reachable()
+        table = self._recorder.tables["orders"]
+        return {c: dict(table[c]) for c in client_order_ids if c in table}
+
+    async def signal(self, signal_key: str) -> dict[str, Any] | None:
+        self._recorder.reachable()
+        row = self._recorder.tables["signals"].get(signal_key)
+        return None if row is None else dict(row)
+
+    async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:
+        self._recorder.reachable()
+        return [dict(o) for o in self._recorder.orders() if o["signal_key"] == signal_key]
+
+
+class FakeOrderQueue:
+    """The `OrderQueue` port over a `FakeRecorder`'s queued orders (written by ``queue.insert``),
+    with the same compare-and-set claims as the SQL queue."""
+
+    def __init__(self, recorder: FakeRecorder) -> None:
+        self._recorder = recorder
+
+    @property
+    def _rows(self) -> list[dict[str, Any]]:
+        self._recorder.reachable()
+        return list(self._recorder.tables["queued_orders"].values())
+
+    def _row(self, row_id: int) -> dict[str, Any]:
+        [row] = [r for r in self._rows if r["id"] == row_id]
+        return row
+
+    async def due(self, now: datetime, lease_s: float, limit: int = 100) -> list[dict[str, Any]]:
+        stale = now - timedelta(seconds=lease_s)
+        due = [
+            dict(r)
+            for r in self._rows
+            if (r["state"] == QUEUED and r["release_after"] <= now)
+            or (r["state"] == RELEASING and r["claimed_at"] < stale)
+        ]
+        return sorted(due, key=lambda r: (r["queued_at"], r["id"]))[:limit]
+
+    async def claim(
+        self, row: dict[str, Any], token: str, epoch: int, now: datetime, lease_s: float
+    ) -> bool:
+        stored = self._row(row["id"])
+        if row["state"] == QUEUED:
+            ok = stored["state"] == QUEUED
+        else:
+            ok = (
+                stored["state"] == RELEASING
+                and stored["claim_token"] == row["claim_token"]
+                and stored["claimed_at"] < now - timedelta(seconds=lease_s)
+            )
+        if ok:
+            stored.update(
+                state=RELEASING, claim_token=token, claimed_at=now, epoch=epoch, updated_at=now
+            )
+        return ok
+
+    async def finish(
+        self, row_id: int, token: str, state: str, reason: str | None, detail: str, now: datetime
+    ) -> bool:
+        stored = self._row(row_id)
+        if stored["state"] != RELEASING or stored["claim_token"] != token:
+            return False
+        stored.update(state=state, reason=reason, detail=detail[:300] or None, updated_at=now)
+        return True
+
+    async def reschedule(
+        self, row_id: int, release_after: datetime, expires_at: datetime, now: datetime
+    ) -> bool:
+        stored = self._row(row_id)
+        if stored["state"] != QUEUED:
+            return False
+        stored.update(release_after=release_after, expires_at=expires_at, updated_at=now)
+        return True
+
+    async def expire(self, row_id: int, reason: str, detail: str, now: datetime) -> bool:
+        stored = self._row(row_id)
+        if stored["state"] != QUEUED:
+            return False
+        stored.update(state=EXPIRED, reason=reason, detail=detail[:300], updated_at=now)
+        return True
+
+    async def for_signal(self, signal_key: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._rows if r["signal_key"] == signal_key]
+
+    async def existing(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {
+            r["client_order_id"]: dict(r)
+            for r in self._rows
+            if r["client_order_id"] in client_order_ids
+        }
+
+
+class FakeAccountBook:
+    """The `AccountBook` port: what the account sync wrote, and the recorder's open orders."""
+
+    def __init__(self, recorder: FakeRecorder) -> None:
+        self._recorder = recorder
+        self.positions: dict[str, list[Holding]] = {}
+        self.cash: dict[str, dict[str, Decimal]] = {}
+
+    async def replace_positions(self, account: str, holdings: list[Holding], now: datetime) -> None:
+        self.positions[account] = list(holdings)
+
+    async def replace_cash(self, account: str, cash: dict[str, Decimal], now: datetime) -> None:
+        self.cash[account] = {k: v for k, v in cash.items() if v}
+
+    async def open_orders(self) -> list[dict[str, Any]]:
+        self._recorder.reachable()
+        return [
+            dict(o)
+            for o in self._recorder.orders()
+            if OrderStatus(o["status"]) not in FINAL_STATUSES
+            and o["status"] != OrderStatus.NEW.value
+        ]
+
+
+class FakeKillSwitch:
+    """The `KillSwitch` port over a dict a test sets (scope -> state)."""
+
+    def __init__(self, **states: KillState) -> None:
+        self.states: dict[str, KillState] = dict(states)
+        self.refreshed = 0
+
+    async def refresh(self) -> dict[str, KillState]:
+        self.refreshed += 1
+        return dict(self.states)
+
+    def known(self) -> dict[str, KillState]:
+        return dict(self.states)
+
+    def state_for(self, account: str, states: dict[str, KillState] | None = None) -> KillState:
+        states = self.known() if states is None else states
+        return strictest(states.get("global"), states.get(account))
+
+
+class FakeRoles:
+    """The `DeploymentRoles` port: the recorded active worker, or None (no deployment row)."""
+
+    def __init__(self, active: tuple[str, int] | None = None) -> None:
+        self.current = active
+
+    async def active(self) -> tuple[str, int] | None:
+        return self.current
+
+
+# ---- the bus ---------------------------------------------------------------------------------
+
+
+class FakeBus:
+    """The `Bus` port in memory. With ``up`` False every call but `announce` raises
+    BusUnavailableError."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[dict[str, Any]]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.beats: dict[str, dict[str, Any]] = {}
+        self.claims: dict[str, str] = {}
+        self.up = True
+
+    def reachable(self) -> None:
+        if not self.up:
+            raise BusUnavailableError("fake bus is away")
+
+    def messages(self, stream: str) -> list[dict[str, Any]]:
+        return list(self.streams.get(stream, []))
+
+    async def publish(self, stream: str, data: dict[str, Any]) -> None:
+        await self.publish_many(stream, [data])
+
+    async def publish_many(
+        self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
+    ) -> None:
+        self.reachable()
+        self.streams.setdefault(stream, []).extend(messages)
+        if event is not None and messages:
+            self.events.append(event)
+
+    async def announce(self, event: dict[str, Any]) -> None:
+        if self.up:
+            self.events.append(event)
+
+    async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]:
+        self.reachable()
+        return {r: self.beats.get(r) for r in roles}
+
+    async def claim_send(self, key: str, owner: str, ttl_s: int) -> bool:
+        self.reachable()
+        if key in self.claims:
+            return False
+        self.claims[key] = owner
+        return True
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
+    ) -> None:
+        """Every entry once, in order, until ``stop``."""
+        done = 0
+        while not stop.is_set():
+            entries = self.streams.get(stream, [])
+            while done < len(entries):
+                await handler(Entry(stream, f"0-{done + 1}", entries[done], False))
+                done += 1
+            await asyncio.sleep(0.005)
+
+
+# ---- a broker ----------------------------------------------------------------------------------
+
+
+class FakeBroker:
+    """The `Broker` port for one or more accounts: market orders fill at once at their reference
+    price, limit orders rest (``accepted``). ``unavailable`` submits raise
+    BrokerUnavailableError (nothing sent) that many times."""
+
+    def __init__(self, cash: dict[str, Decimal] | None = None) -> None:
+        self.cash_by_currency = dict(cash or {"KRW": Decimal(100_000_000), "USD": Decimal(100_000)})
+        self.holdings_by_account: dict[str, list[Holding]] = {}
+        self.placed: dict[str, BrokerOrder] = {}
+        self.submitted: list[Order] = []
+        self.unavailable = 0
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def submit(self, order: Order) -> BrokerOrder:
+        if self.unavailable:
+            self.unavailable -= 1
+            raise BrokerUnavailableError("fake broker is away")
+        self.submitted.append(order)
+        if order.order_type.value == "limit":
+            known = BrokerOrder(
+                order.client_order_id,
+                OrderStatus.ACCEPTED,
+                Decimal(0),
+                None,
+                f"b-{len(self.submitted)}",
+            )
+        else:
+            price = order.reference_price or order.limit_price or Decimal(1)
+            fill = Fill(
+                fill_id=f"f-{order.client_order_id}",
+                client_order_id=order.client_order_id,
+                account=order.account,
+                ticker=order.ticker,
+                side=order.side,
+                quantity=order.quantity,
+                price=price,
+                commission=Decimal(0),
+                currency=order.currency,
+                filled_at=order.created_at,
+            )
+            known = BrokerOrder(
+                order.client_order_id,
+                OrderStatus.FILLED,
+                order.quantity,
+                price,
+                f"b-{len(self.submitted)}",
+                fills=(fill,),
+            )
+        self.placed[order.client_order_id] = known
+        return known
+
+    async def get_order(self, order: Order) -> BrokerOrder | None:
+        return self.placed.get(order.client_order_id)
+
+    async def cancel(self, order: Order) -> BrokerOrder:
+        known = BrokerOrder(order.client_order_id, OrderStatus.CANCELLED, Decimal(0), None)
+        self.placed[order.client_order_id] = known
+        return known
+
+    async def holdings(self, account: str) -> list[Holding]:
+        return list(self.holdings_by_account.get(account, []))
+
+    async def cash(self, account: str) -> dict[str, Decimal]:
+        return dict(self.cash_by_currency)

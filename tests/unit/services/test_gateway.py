@@ -1,0 +1,181 @@
+"""The gateway on fakes: no database, no Valkey, no broker process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.engine.fakes import (
+    FakeAccountBook,
+    FakeBroker,
+    FakeBus,
+    FakeKillSwitch,
+    FakeRecorder,
+    FakeRoles,
+    FixedClock,
+)
+from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.domain.risk import KillState
+from yquant.errors import BusUnavailableError
+from yquant.ports import EXECUTIONS, ORDERS, Entry, Holding
+from yquant.services.account_sync import AccountSync
+from yquant.services.gateway import Gateway
+from yquant.services.records import order_row, order_to_message
+from yquant.services.worker_state import ActiveRole
+
+NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+class Rig:
+    def __init__(self, *, submit_retry_s: float = 0.0) -> None:
+        self.clock = FixedClock(NOW)
+        self.recorder, self.bus, self.broker = FakeRecorder(), FakeBus(), FakeBroker()
+        self.kill = FakeKillSwitch()
+        self.book = FakeAccountBook(self.recorder)
+        self.sync = AccountSync(
+            broker=self.broker,
+            book=self.book,
+            role=ActiveRole(FakeRoles(), "local"),
+            accounts=["paper"],
+            clock=self.clock,
+        )
+        self.gateway = Gateway(
+            recorder=self.recorder,
+            bus=self.bus,
+            broker=self.broker,
+            book=self.book,
+            kill_switch=self.kill,
+            clock=self.clock,
+            sync=self.sync,
+            submit_retry_s=submit_retry_s,
+        )
+
+    async def post(self, order: Order, *, redelivered: bool = False) -> None:
+        """What the engine does (record, publish); the gateway takes it from the stream."""
+        await self.recorder.write("order.insert", order_row(order))
+        entry = Entry(ORDERS, "0-1", order_to_message(order), redelivered)
+        await self.gateway.handle_order(entry)
+
+    def status(self, order: Order) -> str:
+        return str(self.recorder.tables["orders"][order.client_order_id]["status"])
+
+
+def order(
+    cid: str = "yq-1", *, order_type: OrderType = OrderType.MARKET, at: datetime = NOW
+) -> Order:
+    return Order(
+        client_order_id=cid,
+        signal_key="s1",
+        account="paper",
+        strategy="default",
+        ticker="005930",
+        exchange="KOSPI",
+        market=Market.KR,
+        side=Side.BUY,
+        order_type=order_type,
+        quantity=Decimal(2),
+        created_at=at,
+        updated_at=at,
+        limit_price=Decimal(70000) if order_type is OrderType.LIMIT else None,
+        reference_price=Decimal(71000),
+    )
+
+
+async def test_an_order_is_sent_once_and_its_fill_recorded_and_published() -> None:
+    rig = Rig()
+    buy = order()
+    await rig.post(buy)
+    await rig.post(buy, redelivered=True)
+    assert [o.client_order_id for o in rig.broker.submitted] == ["yq-1"]
+    assert rig.status(buy) == "filled"
+    [fill] = rig.bus.messages(EXECUTIONS)
+    assert (fill["client_order_id"], fill["quantity"]) == ("yq-1", "2")
+    assert list(rig.recorder.tables["fills"]) == ["f-yq-1"]
+    assert rig.gateway.open_orders == {}
+    assert {"type": "order", "cid": "yq-1", "status": "filled"} in rig.bus.events
+
+
+async def test_the_intent_is_recorded_before_the_broker_is_asked() -> None:
+    rig = Rig()
+    await rig.post(order())
+    statuses = [row["status"] for op, row in rig.recorder.writes if op == "order.advance"]
+    assert statuses == ["submitted", "filled"]
+
+
+async def test_an_order_decided_too_long_ago_is_not_sent() -> None:
+    rig = Rig()
+    old = order(at=NOW - timedelta(minutes=10))
+    await rig.post(old)
+    assert rig.broker.submitted == []
+    row = rig.recorder.tables["orders"]["yq-1"]
+    assert (row["status"], row["reason"]) == ("rejected", "stale_order")
+
+
+async def test_a_halt_after_the_decision_stops_the_order_at_the_gateway() -> None:
+    rig = Rig()
+    rig.kill.states["paper"] = KillState.HALTED
+    await rig.post(order())
+    assert rig.broker.submitted == []
+    assert rig.recorder.tables["orders"]["yq-1"]["reason"] == "halted"
+
+
+async def test_an_order_claimed_before_is_asked_about_and_sent_only_under_the_resend_claim() -> (
+    None
+):
+    rig = Rig()
+    rig.bus.claims["yq:gw:sent:yq-1"] = "local"  # a crash around the broker call
+    rig.bus.claims["yq:gw:resent:yq-1"] = "local"  # and around its one resend
+    buy = order()
+    await rig.post(buy)
+    assert rig.broker.submitted == []  # asked about: no trace, and its resend is taken
+    assert rig.status(buy) == "submitted"
+    del rig.bus.claims["yq:gw:resent:yq-1"]
+    await rig.gateway.handle_order(Entry(ORDERS, "0-2", order_to_message(buy), True))
+    await rig.gateway.handle_order(Entry(ORDERS, "0-3", order_to_message(buy), True))
+    assert [o.client_order_id for o in rig.broker.submitted] == ["yq-1"]
+    assert rig.status(buy) == "filled"
+
+
+async def test_without_the_bus_the_send_claim_cannot_be_taken_and_the_order_waits() -> None:
+    rig = Rig()
+    rig.bus.up = False
+    with pytest.raises(BusUnavailableError):
+        await rig.post(order())
+    assert rig.broker.submitted == []
+
+
+async def test_a_broker_away_past_the_retry_window_rejects_without_sending() -> None:
+    rig = Rig(submit_retry_s=0.0)
+    rig.broker.unavailable = 5
+    await rig.post(order())
+    assert rig.broker.submitted == []
+    assert rig.recorder.tables["orders"]["yq-1"]["reason"] == "broker_unavailable"
+
+
+async def test_a_resting_limit_order_is_followed_and_an_account_sync_is_asked_after_a_fill() -> (
+    None
+):
+    rig = Rig()
+    limit = order(order_type=OrderType.LIMIT)
+    await rig.post(limit)
+    assert rig.status(limit) == "accepted"
+    assert list(rig.gateway.open_orders) == ["yq-1"]
+    rig.broker.holdings_by_account["paper"] = [
+        Holding("paper", "005930", Market.KR, Decimal(2), Decimal(70000))
+    ]
+    await rig.sync.sync("paper")
+    assert rig.book.positions["paper"][0].quantity == 2
+    assert rig.book.cash["paper"]["KRW"] == Decimal(100_000_000)
+
+
+async def test_in_flight_orders_are_reconciled_at_start() -> None:
+    rig = Rig()
+    buy = order()
+    await rig.broker.submit(buy)  # placed by a previous life that died before recording it
+    submitted = buy.evolve(status=OrderStatus.SUBMITTED)
+    await rig.recorder.write("order.insert", order_row(submitted))
+    await rig.gateway.reconcile_open()
+    assert rig.status(buy) == "filled"
+    assert len(rig.broker.submitted) == 1
