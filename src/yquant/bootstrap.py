@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,16 +64,6 @@ class Runtime:
 def open_store(settings: Settings, timeout_s: float | None = None) -> SqlStore:
     """The system-of-record database (connects on first use; close it)."""
     return SqlStore(settings.database_url, timeout_s or settings.database.timeout_s)
-
-
-@asynccontextmanager
-async def database(settings: Settings, timeout_s: float | None = None) -> AsyncIterator[SqlStore]:
-    """The database for one CLI command or listing, closed after it."""
-    store = open_store(settings, timeout_s)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def build(

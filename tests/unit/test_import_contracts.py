@@ -1,0 +1,36 @@
+"""The domain contract names every other top-level module of the package, so none is missed."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The domain itself, the error tree it raises, and the package's own entry files. (migrations/
+# is Alembic's folder of scripts, not a package.)
+NOT_FORBIDDEN = {"yquant.domain", "yquant.errors", "yquant.__init__", "yquant.__main__"}
+
+
+def _domain_contract() -> dict[str, object]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (contract,) = [c for c in contracts if c.get("source_modules") == ["yquant.domain"]]
+    return contract
+
+
+def _top_level_modules() -> set[str]:
+    package = ROOT / "src" / "yquant"
+    names = {f"yquant.{p.stem}" for p in package.glob("*.py")}
+    names |= {f"yquant.{p.name}" for p in package.iterdir() if (p / "__init__.py").exists()}
+    return names - NOT_FORBIDDEN
+
+
+def test_the_domain_contract_forbids_every_other_top_level_module() -> None:
+    forbidden = set(_domain_contract()["forbidden_modules"])  # type: ignore[call-overload]
+    missing = sorted(_top_level_modules() - forbidden)
+    assert missing == [], f"add to the domain contract in pyproject.toml: {missing}"
+
+
+def test_the_domain_contract_names_only_modules_that_exist() -> None:
+    forbidden = {m for m in _domain_contract()["forbidden_modules"] if m.startswith("yquant.")}  # type: ignore[attr-defined]
+    assert forbidden <= _top_level_modules()
