@@ -12,6 +12,10 @@ from tests.support import ValkeyProcess, mariadb_available, mariadb_database
 from yquant.adapters.db import migrate
 from yquant.adapters.db.store import SqlStore
 
+# Fixtures of the KIS simulator and of the catalog's master-file server, for every folder that
+# tests against them (adapters, services, entry points, end to end).
+pytest_plugins = ["tests.fixtures.kis", "tests.fixtures.catalog"]
+
 # Two shared cores: generation speed varies with load, so no deadlines or speed health checks.
 settings.register_profile(
     "yquant", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import valkey.asyncio as valkey
 
-from tests.kis.kit import kis_settings, order, start_sim
+from tests.fixtures.kis_kit import kis_settings, order, start_sim
 from tests.support import eventually
 from yquant.adapters.brokers.kis import build_kis_broker
 from yquant.adapters.brokers.paper import PaperBroker

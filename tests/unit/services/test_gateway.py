@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.engine.fakes import (
+from tests.fakes import (
     FakeAccountBook,
     FakeBroker,
     FakeBus,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.engine.fakes import FakeBus, FakeRecorder, FixedClock
+from tests.fakes import FakeBus, FakeRecorder, FixedClock
 from tests.unit.services.test_signals import FRIDAY_OPEN
 from tests.unit.services.wiring import fake_engine
 from yquant.domain.model import Market, Side

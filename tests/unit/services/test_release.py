@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.engine.harness import krx_alert
+from tests.harness import krx_alert
 from tests.unit.services.test_signals import EXCHANGE_HOURS, KST, SATURDAY, handle
 from tests.unit.services.wiring import FakeEngine, fake_engine
 from yquant.domain.risk import KillState

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.engine.harness import krx_alert
+from tests.harness import krx_alert
 from tests.unit.services.wiring import FakeEngine, fake_engine
 from yquant.domain.model import Alert, SignalStatus
 from yquant.domain.risk import KillState

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.engine.fakes import (
+from tests.fakes import (
     APPLE,
     IBM,
     KODEX,

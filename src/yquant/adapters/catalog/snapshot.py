@@ -12,7 +12,7 @@ Samsung Electronics, KR7005931001 for its preferred shares, KR7069500007 for KOD
 Korean names as KRX lists them, KRX group codes (ST, EF, RT, IF), US tickers with their
 listing exchange, English company names, and common Korean renderings of US names. What a
 snapshot cannot know is zero or blank: reference prices, volumes, financials. The generator is
-``tests/catalog/masterfiles.py`` (``python -m tests.catalog.masterfiles --snapshot``), and a
+``tests/fixtures/masterfiles.py`` (``python -m tests.fixtures.masterfiles --snapshot``), and a
 test checks that the shipped file is exactly what it writes.
 
 The local snapshot is JSON in the worker's data directory, written after every load from the

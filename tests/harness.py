@@ -1,0 +1,128 @@
+"""An engine on real parts (SQLite or MariaDB, Valkey, the paper broker) with a fake catalog and
+a clock the test moves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments, ManualClock
+from yquant.adapters.brokers.paper import PaperBroker
+from yquant.adapters.bus import ORDERS, SIGNALS, Bus, Entry
+from yquant.adapters.db.journal import Journal
+from yquant.adapters.db.recorder import Recorder
+from yquant.adapters.db.store import SqlStore
+from yquant.bootstrap import EngineParts, Runtime, build_engine
+from yquant.domain.model import Action, Alert, Market, OrderType, SignalStatus
+from yquant.services.records import alert_to_message, signal_row
+from yquant.settings import Settings
+
+
+def make_settings(data_dir: Path, db_url: str, valkey_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database={"url": db_url},
+        valkey={"url": valkey_url},
+        **overrides,
+    )
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    store: SqlStore
+    recorder: Recorder
+    bus: Bus
+    broker: PaperBroker
+    clock: ManualClock
+    engine: EngineParts
+
+    async def close(self) -> None:
+        await self.recorder.close()
+        await self.bus.close()
+        await self.broker.close()
+        await self.store.close()
+        self.recorder.journal.close()
+
+    async def receive(self, alert: Alert) -> None:
+        """What the webhook does: record the accepted signal."""
+        await self.recorder.write(
+            "signal.insert",
+            signal_row(
+                key=alert.key,
+                worker=self.settings.worker.name,
+                status=SignalStatus.ACCEPTED,
+                received_at=alert.received_at,
+                updated_at=alert.received_at,
+                alert=alert,
+            ),
+        )
+
+    async def handle(self, alert: Alert, *, redelivered: bool = False) -> None:
+        await self.receive(alert)
+        entry = Entry(SIGNALS, "0-1", alert_to_message(alert), redelivered)
+        await self.engine.signals.handle_signal(entry)
+
+    async def published(self) -> list[dict[str, Any]]:
+        entries = await self.bus.client.xrange(ORDERS)
+        return [json.loads(fields["data"]) for _, fields in entries]
+
+    async def signal(self, key: str) -> dict[str, Any]:
+        rows = await self.store.recent("signals", 100)
+        [row] = [r for r in rows if r["signal_key"] == key]
+        return row
+
+
+async def build_rig(
+    tmp_path: Path,
+    db_url: str,
+    valkey_url: str,
+    now: datetime,
+    *,
+    name: str = "rig",
+    clock: ManualClock | None = None,
+    **overrides: Any,
+) -> Rig:
+    settings = make_settings(tmp_path / "data", db_url, valkey_url, **overrides)
+    store = SqlStore(db_url, timeout_s=5)
+    recorder = Recorder(store, Journal(tmp_path / f"journal-{name}.sqlite3"))
+    bus = Bus(valkey_url)
+    broker = PaperBroker(
+        tmp_path / "paper.sqlite3",
+        commission_rate=settings.paper.commission_rate,
+        initial_cash={"KRW": Decimal(100_000_000), "USD": Decimal(100_000)},
+    )
+    await broker.connect()
+    clock = clock or ManualClock(now)
+    runtime = Runtime(settings, store, recorder, bus, clock)
+    engine = build_engine(runtime, broker, FakeInstruments(SAMSUNG, KODEX, APPLE, IBM))
+    return Rig(settings, store, recorder, bus, broker, clock, engine)
+
+
+def krx_alert(
+    key: str,
+    received_at: datetime,
+    action: Action = Action.BUY,
+    *,
+    strategy: str = "default",
+    quantity: str | None = "3",
+    price: str = "71000",
+    **kw: Any,
+) -> Alert:
+    return Alert(
+        key=key,
+        strategy=strategy,
+        ticker="005930",
+        exchange="KRX",
+        market=Market.KR,
+        action=action,
+        received_at=received_at,
+        price=Decimal(price),
+        quantity=None if quantity is None else Decimal(quantity),
+        order_type=kw.pop("order_type", OrderType.MARKET),
+        **kw,
+    )
