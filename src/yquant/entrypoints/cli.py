@@ -14,7 +14,6 @@ import shutil
 import sys
 import tempfile
 import time
-import unicodedata
 import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 
 from yquant import __version__
 from yquant.domain.roles import ROLES
-from yquant.entrypoints import commands, db_backup, i18n
+from yquant.entrypoints import commands, db_backup, i18n, names
+from yquant.entrypoints import formatting as fmt
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import CONFIG_ENV, Settings, load_settings, masked, webhook_secret
 
@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=helptext)
         q.add_argument("--json", action="store_true", help="a JSON array for scripts")
         q.add_argument("--limit", type=int, default=50)
+        q.add_argument("--utc", action="store_true", help="times in UTC, not the market's zone")
         q.set_defaults(func=_listing, listing=name, needs_tables=True)
 
     h = sub.add_parser("health", help="readiness of this worker; exit 1 when not ready")
@@ -392,87 +393,117 @@ def _listing(settings: Settings, args: argparse.Namespace) -> int:
     from yquant import views
     from yquant.bootstrap import open_store
 
-    async def fetch() -> list[dict[str, Any]]:
+    async def fetch() -> tuple[list[dict[str, Any]], dict[names.Key, str]]:
         store = open_store(settings)
         try:
             fn = {"signals": views.signals, "orders": views.orders, "fills": views.fills}
-            return await fn[args.listing](store, args.limit)
+            rows = await fn[args.listing](store, args.limit)
+            if args.json:
+                return rows, {}
+            return rows, await listing_names(store, rows, settings.language)
         finally:
             await store.close()
 
-    rows = asyncio.run(fetch())
+    rows, tickers = asyncio.run(fetch())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    print(_table(rows, LISTING_COLUMNS[args.listing], settings.language))
+    print(listing_table(rows, args.listing, settings.language, tickers, utc=args.utc))
     return 0
 
 
-# Each listing's columns: (field, heading in i18n.MESSAGES, whether the value is a code shown
-# in the operator's words).
-LISTING_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
+# Each listing's columns: (field, heading in i18n.MESSAGES, how the value is shown):
+#   time   in the row's market's zone     code   a status or reason in the operator's words
+#   qty    a quantity                     money  an amount in the row's currency
+#   name   the ticker's name (catalog)    text   as it is
+LISTING_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "signals": [
-        ("received_at", "time", False),
-        ("status", "status", True),
-        ("reason", "reason", True),
-        ("strategy", "strategy", False),
-        ("ticker", "ticker", False),
-        ("action", "action", False),
+        ("received_at", "time", "time"),
+        ("status", "status", "code"),
+        ("reason", "reason", "code"),
+        ("strategy", "strategy", "text"),
+        ("ticker", "ticker", "text"),
+        ("name", "name", "name"),
+        ("action", "action", "code"),
     ],
     "orders": [
-        ("created_at", "time", False),
-        ("client_order_id", "order", False),
-        ("account", "account", False),
-        ("ticker", "ticker", False),
-        ("side", "side", False),
-        ("quantity", "quantity", False),
-        ("filled_quantity", "filled", False),
-        ("avg_fill_price", "avg_price", False),
-        ("status", "status", True),
-        ("reason", "reason", True),
+        ("created_at", "time", "time"),
+        ("client_order_id", "order", "text"),
+        ("account", "account", "text"),
+        ("ticker", "ticker", "text"),
+        ("name", "name", "name"),
+        ("side", "side", "code"),
+        ("quantity", "quantity", "qty"),
+        ("filled_quantity", "filled", "qty"),
+        ("avg_fill_price", "avg_price", "money"),
+        ("status", "status", "code"),
+        ("reason", "reason", "code"),
     ],
     "fills": [
-        ("filled_at", "time", False),
-        ("client_order_id", "order", False),
-        ("account", "account", False),
-        ("ticker", "ticker", False),
-        ("side", "side", False),
-        ("quantity", "quantity", False),
-        ("price", "price", False),
-        ("commission", "commission", False),
-        ("currency", "currency", False),
+        ("filled_at", "time", "time"),
+        ("client_order_id", "order", "text"),
+        ("account", "account", "text"),
+        ("ticker", "ticker", "text"),
+        ("name", "name", "name"),
+        ("side", "side", "code"),
+        ("quantity", "quantity", "qty"),
+        ("price", "price", "money"),
+        ("commission", "commission", "money"),
+        ("currency", "currency", "text"),
     ],
 }
+_RIGHT = ("qty", "money")
 
 
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, bool]], language: str) -> str:
-    """Rows as aligned text in the operator's language (--json keeps the raw codes)."""
+def _row_market(row: dict[str, Any]) -> tuple[str | None, str | None, str]:
+    """(market, currency, bare ticker) of a listing's row: orders name their market, fills
+    their currency, signals the exchange in front of the ticker (KRX:005930)."""
+    ticker = str(row.get("ticker") or "")
+    market = row.get("market") or fmt.market_of_currency(row.get("currency"))
+    if market is None and ":" in ticker:
+        market = fmt.market_of(ticker)
+    bare = ticker.split(":", 1)[1] if ":" in ticker else ticker
+    return market, row.get("currency") or fmt.currency_of(market), bare
+
+
+async def listing_names(store: Any, rows: list[dict[str, Any]], language: str) -> dict[Any, str]:
+    """The catalog's names of the tickers in ``rows``."""
+    wanted = [(market, bare) for market, _, bare in map(_row_market, rows)]
+    return await names.ticker_names(store, wanted, language)
+
+
+def listing_table(
+    rows: list[dict[str, Any]],
+    listing: str,
+    language: str,
+    tickers: dict[Any, str] | None = None,
+    *,
+    utc: bool = False,
+) -> str:
+    """Rows as aligned text in the operator's language (--json keeps the raw values)."""
     m = i18n.messages(language)
+    columns = LISTING_COLUMNS[listing]
     heads = [m[heading] for _, heading, _ in columns]
 
-    def shown(row: dict[str, Any], field: str, code: bool) -> str:
+    def shown(row: dict[str, Any], field: str, kind: str) -> str:
+        market, currency, bare = _row_market(row)
+        if kind == "name":
+            return (tickers or {}).get((market, bare), "")
         value = row.get(field)
         if value is None:
             return ""
-        text = i18n.label(language, str(value)) if code else str(value)
-        return text[:32]
+        if kind == "time":
+            return fmt.local_time(value, market, utc=utc)
+        if kind == "qty":
+            return fmt.quantity(value)
+        if kind == "money":
+            return fmt.money(value, currency)
+        return i18n.label(language, str(value)) if kind == "code" else str(value)
 
-    cells = [[shown(r, field, code) for field, _, code in columns] for r in rows]
-    widths = [max([_width(h)] + [_width(row[i]) for row in cells]) for i, h in enumerate(heads)]
-    lines = [_line(heads, widths)] + [_line(row, widths) for row in cells]
-    if not rows:
-        lines.append(f"({m['none']})")
-    return "\n".join(lines)
-
-
-def _line(values: list[str], widths: list[int]) -> str:
-    padded = (v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True))
-    return "  ".join(padded).rstrip()
-
-
-def _width(text: str) -> int:
-    """Columns a terminal gives ``text``: Hangul and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    cells = [[shown(r, field, kind) for field, _, kind in columns] for r in rows]
+    align = "".join("r" if kind in _RIGHT else "l" for _, _, kind in columns)
+    text = fmt.table(cells, heads, align=align, max_width=32)
+    return text if rows else f"{text}\n({m['none']})"
 
 
 def _health(settings: Settings, args: argparse.Namespace) -> int:

@@ -96,6 +96,21 @@ class CatalogRepository:
             v["market"]: _version(v) for v in versions
         }
 
+    async def with_tickers(self, tickers: Iterable[str]) -> list[Listing]:
+        """Stored listings of ``tickers`` in any market, to show their names beside the codes
+        (a share class is looked up as BRK.B, BRK/B and BRK-B)."""
+        spellings = {
+            variant
+            for t in tickers
+            for variant in (t, t.replace(".", "/"), t.replace(".", "-"), t.replace("/", "."))
+        }
+        if not spellings:
+            return []
+        stmt = select(instruments).where(instruments.c.ticker.in_(sorted(spellings)))
+        async with self._guard(self._timeout_s), self._store.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [Listing.from_db(dict(r)) for r in rows]
+
     async def counts(self, market: str) -> dict[str, int]:
         """Stored rows per exchange of ``market``."""
         i = instruments
