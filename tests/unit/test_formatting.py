@@ -10,6 +10,7 @@ import pytest
 from yquant.entrypoints.formatting import (
     cells,
     clip,
+    duration,
     local_time,
     market_of,
     money,
@@ -143,3 +144,21 @@ def test_table_cells_are_one_line_and_clipped() -> None:
     assert text == "a b  삼성전자…"
     assert cells(clip("삼성전자우선주식회사", 9)) <= 9
     assert table([], ["x"]) == "x"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "en", "ko"),
+    [
+        (0, "0 s", "0초"),
+        (1.46, "1.5 s", "1.5초"),
+        (59.96, "1 min", "1분"),
+        (303, "5 min 3 s", "5분 3초"),
+        (3605, "1 h", "1시간"),
+        (86399, "23 h 59 min", "23시간 59분"),
+        (90000, "1 d 1 h", "1일 1시간"),
+        (-5, "-5 s", "-5초"),
+    ],
+)
+def test_durations_show_their_two_largest_units(seconds: float, en: str, ko: str) -> None:
+    assert duration(seconds) == en
+    assert duration(seconds, "ko") == ko

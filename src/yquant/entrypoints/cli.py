@@ -521,9 +521,12 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ready": ready, "checks": report}, indent=1))
     else:
-        for name, info in report.items():
-            print(f"{name:<10} {info}")
-        print("ready" if ready else "NOT READY")
+        from yquant.entrypoints.commands.checkup import check_rows
+
+        m = i18n.messages(settings.language)
+        rows = check_rows(report, settings.language)
+        print(fmt.table(rows, [m["check"], m["status"], m["detail"]], max_width=80))
+        print(m["ready"] if ready else m["not_ready_line"])
     return 0 if ready else 1
 
 

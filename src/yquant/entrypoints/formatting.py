@@ -108,6 +108,32 @@ def money(amount: object, currency: str | None) -> str:
     return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {code}"
 
 
+_UNITS = {"en": ("d", "h", "min", "s"), "ko": ("일", "시간", "분", "초")}
+
+
+def duration(seconds: object, language: str = "en") -> str:
+    """A span for people, its two largest units: ``42 s``, ``5 min 3 s``, ``23 h 59 min``,
+    ``2 d 3 h`` (Korean: ``23시간 59분``). Fractions of a second below a minute keep one
+    decimal (``1.5 s``)."""
+    d = as_decimal(seconds)
+    if d is None:
+        return ""
+    day, hour, minute, second = _UNITS.get(language, _UNITS["en"])
+    gap = "" if language == "ko" else " "
+    sign = "-" if d < 0 else ""
+    d = abs(d).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    if d < 60:
+        return f"{sign}{d.normalize():f}{gap}{second}"
+    total = int(d.to_integral_value(rounding=ROUND_HALF_UP))
+    counts = []
+    for size, unit in ((86400, day), (3600, hour), (60, minute), (1, second)):
+        count, total = divmod(total, size)
+        counts.append((count, unit))
+    first = next(i for i, (count, _) in enumerate(counts) if count)
+    shown = [f"{count}{gap}{unit}" for count, unit in counts[first : first + 2] if count]
+    return sign + " ".join(shown)
+
+
 # ---- markets and times ---------------------------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from yquant.domain.model import Market, Side
-from yquant.entrypoints import i18n
+from yquant.entrypoints import formatting as fmt
+from yquant.entrypoints import i18n, names
 from yquant.errors import YquantError
 from yquant.settings import Settings
 
@@ -81,6 +82,7 @@ def register(sub: Any) -> None:
     a_sub = a.add_subparsers(metavar="ACTION")
     c = a_sub.add_parser("check", help="broker reachable, token valid, masked key, per account")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--utc", action="store_true", help="times in UTC, not Korean time")
     c.set_defaults(func=_check)
 
     _extend_up(sub)
@@ -124,10 +126,6 @@ def _known(settings: Settings, account: str) -> None:
         raise ConfigurationError(f"accounts.{account}: no such account")
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:,f}" if value != value.to_integral_value() else f"{value:,.0f}"
-
-
 # ---- deposit / positions / price --------------------------------------------------------------
 
 
@@ -144,9 +142,10 @@ def _deposit(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 0
         print(f"{m['deposit']}  {args.account}")
-        for currency, value in shown.items():
-            print(f"  {currency}  {_money(value):>20}")
-        if not shown:
+        rows = [[currency, fmt.money(value, currency)] for currency, value in shown.items()]
+        if rows:
+            print(fmt.table(rows, [m["currency"], m["amount"]], align="lr", indent="  "))
+        else:
             print(f"  {m['none']}")
         return 0
 
@@ -182,13 +181,24 @@ def _positions(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps({"account": args.account, "positions": rows}, ensure_ascii=False))
             return 0
         print(f"{m['positions']}  {args.account}")
-        for r in rows:
-            print(
-                f"  {r['market']}  {r['ticker']:<10} {r['quantity']:>10}  "
-                f"{m['avg_price']} {r['avg_price']:<14} {r['strategy'] or ''}"
-            )
         if not rows:
             print(f"  {m['none']}")
+            return 0
+        wanted = [(r["market"], r["ticker"]) for r in rows]
+        tickers = await names.ticker_names(runtime.store, wanted, settings.language)
+        shown = [
+            [
+                r["market"],
+                r["ticker"],
+                tickers.get((r["market"], r["ticker"]), ""),
+                fmt.quantity(r["quantity"]),
+                fmt.money(r["avg_price"], fmt.currency_of(r["market"])),
+                r["strategy"] or "",
+            ]
+            for r in rows
+        ]
+        heads = [m["market"], m["ticker"], m["name"], m["quantity"], m["avg_price"], m["strategy"]]
+        print(fmt.table(shown, heads, align="lllrrl", indent="  "))
         return 0
 
     return _run(settings, run)
@@ -222,8 +232,13 @@ def _price(settings: Settings, args: argparse.Namespace) -> int:
         }
         if args.json:
             print(json.dumps(out))
-        else:
-            print(f"{exchange}:{ticker}  {m['price']} {_money(quote.price)}")
+            return 0
+        tickers = await names.ticker_names(
+            runtime.store, [(market.value, ticker)], settings.language
+        )
+        name = tickers.get((market.value, ticker))
+        shown = f"{exchange}:{ticker} {name}" if name else f"{exchange}:{ticker}"
+        print(f"{shown}  {m['price']} {fmt.money(quote.price, fmt.currency_of(market.value))}")
         return 0
 
     return _run(settings, run)
@@ -279,7 +294,9 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
                 reason = _word(settings.language, outcome.reason)
                 line += f"  {m['reason']}: {reason} {outcome.detail}".rstrip()
             if order.get("filled_quantity"):
-                line += f"  {m['filled']}: {result['filled_quantity']} @ {result['avg_fill_price']}"
+                quantity = fmt.quantity(result["filled_quantity"])
+                shown_price = fmt.money(result["avg_fill_price"], fmt.currency_of(market.value))
+                line += f"  {m['filled']}: {quantity} @ {shown_price}"
             print(line)
         if outcome.status in ("filled", "accepted", "partially_filled"):
             return 0
@@ -319,26 +336,43 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
-        rows = [await _check_one(settings, name, brokers) for name in settings.accounts]
+        checked = [await _check_one(settings, name, brokers) for name in settings.accounts]
+        rows = [row for row, _ in checked]
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=1))
         else:
-            for r in rows:
-                reach = (
-                    m["broker_reachable"]
-                    if r["reachable"]
-                    else f"{m['broker_unreachable']} ({r['error']})"
-                )
-                print(
-                    f"{r['account']:<12} {r['broker']:<8} {r['environment'] or '-':<6} "
-                    f"{m['app_key']} {r['key'] or '-':<16} {reach}  {m['token']}: {r['token']}"
-                )
+            shown = [_check_line(row, expires_at, m, args.utc) for row, expires_at in checked]
+            heads = [m["account"], m["broker"], m["environment"], m["app_key"], m["reach"]]
+            print(fmt.table(shown, [*heads, m["token"]], max_width=60))
+            if not rows:
+                print(f"({m['none']})")
         return 0 if all(r["reachable"] for r in rows) else 1
 
     return _run(settings, run)
 
 
-async def _check_one(settings: Settings, name: str, brokers: Any) -> dict[str, Any]:
+def _check_line(
+    row: dict[str, Any], expires_at: datetime | None, m: dict[str, str], utc: bool
+) -> list[str]:
+    reach = (
+        m["broker_reachable"] if row["reachable"] else f"{m['broker_unreachable']} ({row['error']})"
+    )
+    if row["broker"] == "paper":
+        token = m["token_not_needed"]
+    elif expires_at is None:
+        token = m["token_none_stored"]
+    elif row["token"] == "expired":  # noqa: S105 - a state word, not a token
+        token = f"{m['token_expired']} ({m['token_reissued']})"
+    else:  # KIS issues and dates its tokens in Korean time
+        token = m["token_valid_until"].format(at=fmt.local_time(expires_at, "KR", utc=utc))
+    shown = [row["account"], row["broker"], row["environment"] or "-", row["key"] or "-"]
+    return [*shown, reach, token]
+
+
+async def _check_one(
+    settings: Settings, name: str, brokers: Any
+) -> tuple[dict[str, Any], datetime | None]:
+    """The account's row (as --json prints it) and its stored token's expiry."""
     account = settings.accounts[name]
     row: dict[str, Any] = {
         "account": name,
@@ -358,6 +392,7 @@ async def _check_one(settings: Settings, name: str, brokers: Any) -> dict[str, A
         row["reachable"] = True
     except YquantError as exc:
         row["error"] = str(exc)[:160]
+    expires_at = None
     if account.kis is not None:
         stored = await broker.client.tokens.stored()
         now = datetime.now(UTC)
@@ -365,9 +400,11 @@ async def _check_one(settings: Settings, name: str, brokers: Any) -> dict[str, A
             row["token"] = "none"  # noqa: S105 - a state word, not a token
         elif stored.expires_at <= now:
             row["token"] = "expired"  # noqa: S105 - a state word, not a token
+            expires_at = stored.expires_at
         else:
             row["token"] = f"valid until {stored.expires_at.isoformat(timespec='seconds')}"
-    return row
+            expires_at = stored.expires_at
+    return row, expires_at
 
 
 # ---- yquant up --broker kis-sim ----------------------------------------------------------------

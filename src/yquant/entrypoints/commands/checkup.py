@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from yquant.entrypoints import formatting as fmt
+from yquant.entrypoints import i18n
 from yquant.settings import Settings
 
 UNITS = (
@@ -56,7 +58,7 @@ def _checkup(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=1, default=str))
     else:
-        _print(report)
+        _print(report, settings)
     return 0 if not failures else 1
 
 
@@ -149,22 +151,69 @@ def _failures(report: dict[str, Any]) -> list[str]:
     return failed
 
 
-def _print(report: dict[str, Any]) -> None:
-    print(f"worker     {report['worker']}  ({report['role']['status']})")
-    for name, check in report["checks"].items():
-        print(f"{name:<10} {check}")
+def _print(report: dict[str, Any], settings: Settings) -> None:
+    language = settings.language
+    m = i18n.messages(language)
+    role = report["role"]
+    print(f"{m['worker']} {report['worker']}  ({role['status']})")
+    rows = check_rows(report["checks"], language)
     for name, code in report["http"].items():
-        print(f"{'http':<10} {name}: {code or 'no answer'}")
-    for unit, state in report["units"].items():
-        print(f"{'unit':<10} {unit}: {state}")
-    tokens = report["broker_tokens"]
-    if isinstance(tokens, list):
-        for t in tokens or [{"environment": "-", "expires_in_s": None}]:
-            left = t["expires_in_s"]
-            state = "none stored" if t["environment"] == "-" else f"expires in {left} s"
-            if left is not None and left <= 0:
-                state = "expired (a new one is issued when needed)"
-            print(f"{'broker':<10} token {t['environment']}: {state}")
-    else:
-        print(f"{'broker':<10} tokens unknown ({tokens['error']})")
-    print("OK" if report["ok"] else "FAILED: " + ", ".join(report["failures"]))
+        answer = f"HTTP {code}" if code else m["no_answer"]
+        rows.append([f"http {name}", _word(language, "up" if code == 200 else "down"), answer])
+    rows.extend([unit, state, ""] for unit, state in report["units"].items())
+    rows.extend(_token_rows(report["broker_tokens"], settings))
+    print(fmt.table(rows, [m["check"], m["status"], m["detail"]], max_width=80))
+    print(
+        m["checkup_ok"]
+        if report["ok"]
+        else f"{m['checkup_failed']}: {', '.join(report['failures'])}"
+    )
+
+
+def check_rows(checks: dict[str, Any], language: str) -> list[list[str]]:
+    """``health.check``'s report as rows (check, status, detail) in the operator's words:
+    what `yquant health` and `yquant checkup` print."""
+    m = i18n.messages(language)
+    rows = []
+    for name, check in checks.items():
+        info = check if isinstance(check, dict) else {"detail": check}
+        details = []
+        if "depth" in info:
+            details.append(f"{m['depth']} {fmt.number(info['depth'])}")
+        if "age_s" in info:
+            details.append(m["heartbeat_age"].format(age=fmt.duration(info["age_s"], language)))
+        details.extend(str(info[k]) for k in ("error", "detail") if info.get(k))
+        status = info.get("status")
+        rows.append(
+            [_word(language, name), _word(language, status) if status else "", "; ".join(details)]
+        )
+    return rows
+
+
+def _word(language: str, code: str) -> str:
+    return i18n.label(language, code)
+
+
+def _token_rows(
+    tokens: list[dict[str, Any]] | dict[str, str], settings: Settings
+) -> list[list[str]]:
+    """The stored broker tokens; none is needed where every account is a paper account."""
+    m = i18n.messages(settings.language)
+    name = m["broker_token"]
+    if isinstance(tokens, dict):
+        return [[name, "?", f"{m['unknown']} ({tokens['error']})"]]
+    if not tokens:
+        kis = [a for a, account in settings.accounts.items() if account.kis is not None]
+        return [[name, "-", m["token_none_stored"] if kis else m["token_not_needed"]]]
+    rows = []
+    for t in tokens:
+        left = t["expires_in_s"]
+        if left is None:
+            state, detail = "-", m["token_none_stored"]
+        elif left <= 0:
+            state, detail = m["token_expired"], m["token_reissued"]
+        else:
+            shown = fmt.duration(left, settings.language)
+            state, detail = m["token_valid"], m["expires_in"].format(left=shown)
+        rows.append([f"{name} ({t['environment']})", state, detail])
+    return rows
