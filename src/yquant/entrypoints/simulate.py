@@ -13,6 +13,7 @@ from typing import Any
 from yquant.bootstrap import build, build_broker, open_engine
 from yquant.domain import alerts, market_rules
 from yquant.domain.decision import Verdict
+from yquant.entrypoints import formatting as fmt
 from yquant.errors import SignalRejectedError
 from yquant.services.decisions import Decision
 from yquant.settings import Settings
@@ -111,42 +112,52 @@ def report(decision: Decision, now: datetime) -> dict[str, Any]:
 
 
 def render(r: dict[str, Any], m: dict[str, str]) -> str:
-    """The report for a terminal."""
+    """The report for a terminal: times in the market's zone, amounts with their currency."""
     if r.get("verdict") == "invalid":
         return f"{m.get('sim_invalid', 'invalid alert')}: {r['reason']} ({r['detail']})"
+
+    def head(label: str) -> str:
+        return label + " " * max(0, 12 - fmt.cells(label))
+
     lines = []
     a = r["alert"]
     lines.append(
-        f"{m.get('sim_alert', 'Alert'):<12} {a['strategy']}  {a['action']} {a['symbol']}"
+        f"{head(m.get('sim_alert', 'Alert'))} {a['strategy']}  {a['action']} {a['symbol']}"
         f"  qty {a['quantity'] or '-'}  price {a['price'] or '-'}  {a['order_type']}"
     )
+    market = fmt.market_of(str(a.get("symbol") or ""))
+    currency = fmt.currency_of(market)
     if "instrument" in r:
         i = r["instrument"]
+        currency = i["currency"] or currency
+        tick = fmt.money(i["tick_size"], currency) if i["tick_size"] else "-"
         lines.append(
-            f"{m.get('sim_instrument', 'Instrument'):<12} {i['exchange']}:{i['ticker']}"
+            f"{head(m.get('sim_instrument', 'Instrument'))} {i['exchange']}:{i['ticker']}"
             f"  {i['name'] or ''}  {i['security_type'] or ''}  {i['currency']}"
-            f"  tick {i['tick_size'] or '-'}"
+            f"  tick {tick}"
         )
     if "market" in r:
         k = r["market"]
-        nxt = f"  {m.get('sim_next_open', 'next open')} {k['next_open']}" if k["next_open"] else ""
+        market = fmt.market_of(k["exchange"]) or market
+        next_open = fmt.local_time(k["next_open"], market)
+        nxt = f"  {m.get('sim_next_open', 'next open')} {next_open}" if k["next_open"] else ""
         lines.append(
-            f"{m.get('sim_market', 'Market'):<12} {k['exchange']} ({k['calendar']})"
-            f"  {m.get('sim_' + k['phase'], k['phase'])}  {k['now']}{nxt}"
+            f"{head(m.get('sim_market', 'Market'))} {k['exchange']} ({k['calendar']})"
+            f"  {m.get('sim_' + k['phase'], k['phase'])}  {fmt.local_time(k['now'], market)}{nxt}"
         )
     for acc in r["accounts"]:
         inputs = acc["inputs"]
         figures = "  ".join(f"{k} {v}" for k, v in inputs.items() if v != "")
         if acc["order"]:
             o = acc["order"]
-            what = f"{o['side']} {o['quantity']} {o['order_type']}"
+            what = f"{o['side']} {fmt.quantity(o['quantity'])} {o['order_type']}"
             if o["limit_price"]:
-                what += f" @ {o['limit_price']}"
+                what += f" @ {fmt.money(o['limit_price'], currency)}"
         else:
             what = f"{acc['reason']} {acc['detail'] or ''}".strip()
         verdict = m.get(f"sim_{acc['verdict']}", acc["verdict"])
-        lines.append(f"{acc['account']:<12} {verdict}: {what}")
-        lines.append(f"{'':<12} {figures}")
+        lines.append(f"{head(acc['account'])} {verdict}: {what}")
+        lines.append(f"{head('')} {figures}")
     if not r["accounts"]:
         lines.append(f"{m.get('sim_rejected', 'rejected')}: {r['reason']} {r['detail']}".strip())
     lines.append(m.get("sim_no_trade", "Simulation only: nothing was sent."))

@@ -83,6 +83,34 @@ def test_the_kill_switch_is_set_from_the_cli_and_audited(run: Run) -> None:
     assert {s["state"] for s in run.json("control")["switches"]} == {"active"}
 
 
+def test_control_and_queue_print_tables_in_the_operators_language(run: Run) -> None:
+    from yquant.entrypoints import i18n
+    from yquant.entrypoints.formatting import cells
+
+    assert run("halt", "paper", "--reason", "브로커 점검")[0] == 0
+    code, out = run("control", YQUANT__LANGUAGE="ko")
+    assert code == 0, out
+    ko = i18n.MESSAGES["ko"]
+    head, global_row, paper_row, _, audit_head, entry = out.splitlines()
+    assert head.split()[:3] == [ko["scope"], ko["status"], ko["reason"]]
+    assert global_row.split() == ["global", ko["state_active"]]
+    assert paper_row.split()[:4] == ["paper", ko["state_halted"], "브로커", "점검"]
+    assert paper_row.endswith(" UTC") and "." not in paper_row.split()[-2]  # whole seconds
+    # The reason column starts in one terminal column on both lines.
+    assert cells(head[: head.index(ko["reason"])]) == cells(paper_row[: paper_row.index("브로커")])
+    assert audit_head.split()[0] == ko["time"]
+    assert f"{ko['state_active']} -> {ko['state_halted']}" in entry
+    # Scripts keep the raw codes and ISO times.
+    [_, paper] = run.json("control")["switches"]
+    assert paper["state"] == "halted" and paper["updated_at"].count(":") == 3
+
+    code, out = run("queue", YQUANT__LANGUAGE="en")
+    assert code == 0, out
+    head, empty = out.splitlines()
+    assert head.split()[:3] == ["Time", "Order", "Account"]
+    assert empty == f"({i18n.MESSAGES['en']['none']})"
+
+
 def test_resume_of_one_account_leaves_the_others(run: Run) -> None:
     assert run("halt", "--reason", "incident")[0] == 0
     assert run("halt", "paper", "--reason", "paper incident")[0] == 0
@@ -135,7 +163,8 @@ def test_simulate_shows_market_sizing_and_result_without_trading(run: Run, tmp_p
 
     code, out = run("simulate", "--payload", str(payload), "--at", MONDAY_OPEN, **exchange)
     assert code == 0, out
-    assert "buy 3 limit @ 71000" in out  # rounded down to the 100-won tick
+    assert "buy 3 limit @ ₩71,000" in out  # rounded down to the 100-won tick
+    assert "2026-11-30 09:30:00 KST" in out  # the market's time, its zone named
     assert "policy alert_quantity" in out
     assert "nothing was recorded or sent" in out
 

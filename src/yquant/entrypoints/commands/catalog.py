@@ -16,12 +16,12 @@ import argparse
 import asyncio
 import json
 import sys
-import unicodedata
 from typing import TYPE_CHECKING, Any, TextIO
 
 from yquant.adapters.catalog.sources import MARKETS, MasterFile, exchange_scope
 from yquant.adapters.catalog.ticks import describe
 from yquant.domain.alerts import EXCHANGES
+from yquant.entrypoints import formatting as fmt
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 
 if TYPE_CHECKING:  # the heavy modules are imported by the handlers, not by `yquant --help`
@@ -119,6 +119,7 @@ def register(sub: Any) -> None:
 
     st = cs.add_parser("status", help="version, rows and source of each stored market")
     st.add_argument("--json", action="store_true")
+    st.add_argument("--utc", action="store_true", help="times in UTC, not the market's zone")
     st.set_defaults(func=_status)
 
     i = sub.add_parser("info", help="one instrument: names, market, currency, tick rules")
@@ -203,11 +204,7 @@ def summary(report: SyncReport, t: dict[str, str]) -> str:
                 f"{before} -> {m.version_after}",
             ]
         )
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines.extend(
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-        for row in (columns, *cells)
-    )
+    lines.append(fmt.table(cells, columns))
     for m in report.markets:
         exchanges = ", ".join(f"{e} {n:,}" for e, n in sorted(m.by_exchange.items()))
         lines.append(f"  {m.market}: {exchanges}")
@@ -300,13 +297,21 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    for r in rows:
-        print(
-            f"{r['market']:<3} {t['version']} {r['version']:<4} {t['rows']} {r['rows']:<7,} "
-            f"{t['synced']} {r['synced_at']}  {t['source']} {r['source']}"
-        )
     if not rows:
         print(f"({t['catalog']}: -)")
+        return 0
+    shown = [
+        [
+            r["market"],
+            str(r["version"]),
+            fmt.number(r["rows"]),
+            fmt.local_time(r["synced_at"], r["market"], utc=args.utc),
+            r["source"] or "",
+        ]
+        for r in rows
+    ]
+    heads = [t["market"], t["version"], t["rows"], t["synced"], t["source"]]
+    print(fmt.table(shown, heads, align="lrrll", max_width=80))
     return 0
 
 
@@ -409,11 +414,5 @@ def _render(item: dict[str, Any], t: dict[str, str]) -> str:
         (t["routing"], route),
         (t["catalog"], f"{t['version']} {version or '-'}  ({item['catalog']['source']})"),
     ]
-    width = max(_cells(k) for k, _ in rows)
-    body = [f"  {k}{' ' * (width - _cells(k))}  {v}" for k, v in rows]
-    return "\n".join([f"{item['exchange']}:{item['ticker']}  {name}", *body])
-
-
-def _cells(text: str) -> int:
-    """Terminal columns: Hangul and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    body = fmt.table(rows, indent="  ", max_width=200)
+    return "\n".join([f"{item['exchange']}:{item['ticker']}  {name}", body])

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from yquant.domain.risk import KillState
-from yquant.entrypoints import i18n
+from yquant.entrypoints import formatting as fmt
+from yquant.entrypoints import i18n, names
 from yquant.settings import Settings
 
 COMMANDS = {
@@ -53,6 +54,7 @@ def register(sub: Any) -> None:
     queue.add_argument("--all", action="store_true", help="also released, rejected, expired")
     queue.add_argument("--json", action="store_true")
     queue.add_argument("--limit", type=int, default=50)
+    queue.add_argument("--utc", action="store_true", help="times in UTC, not the market's zone")
     queue.set_defaults(func=_queue, needs_tables=True)
     cancel = sub.add_parser("queue-cancel", help="cancel a queued order before it is released")
     cancel.add_argument("client_order_id")
@@ -160,25 +162,53 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"switches": rows, "audit": audit}, default=str, ensure_ascii=False))
         return 0
     m = i18n.messages(settings.language)
-    for row in rows:
-        extra = f"  {row['reason']} ({row['actor']}, {row['updated_at']})" if row["actor"] else ""
-        print(f"{row['scope']:<16} {_state_word(m, row['state'])}{extra}")
-    for entry in audit:
-        detail = entry["detail"] if isinstance(entry["detail"], dict) else {}
-        print(
-            f"  {_plain(entry['at'])}  {entry['actor']}  {entry['target']}: "
-            f"{detail.get('from', '?')} -> {detail.get('to', '?')}  {detail.get('reason', '')}"
-        )
+    # A switch is no market's: its times are UTC, the zone named.
+    switches_shown = [
+        [
+            row["scope"],
+            _state_word(m, row["state"]),
+            row["reason"] or "",
+            row["actor"] or "",
+            fmt.local_time(row["updated_at"]),
+        ]
+        for row in rows
+    ]
+    heads = [m["scope"], m["status"], m["reason"], m["by"], m["updated"]]
+    print(fmt.table(switches_shown, heads, max_width=60))
+    if audit:
+        entries = []
+        for entry in audit:
+            detail = entry["detail"] if isinstance(entry["detail"], dict) else {}
+            change = (
+                f"{_state_word(m, str(detail.get('from', '?')))} -> "
+                f"{_state_word(m, str(detail.get('to', '?')))}"
+            )
+            entries.append(
+                [
+                    fmt.local_time(entry["at"]),
+                    entry["actor"],
+                    entry["target"],
+                    change,
+                    str(detail.get("reason", "")),
+                ]
+            )
+        heads = [m["time"], m["by"], m["scope"], m["change"], m["reason"]]
+        print()
+        print(fmt.table(entries, heads, max_width=60))
     return 0
 
 
 def _queue(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.bootstrap import build_order_queue
 
-    async def run(store: Any) -> list[dict[str, Any]]:
-        return await build_order_queue(store).listing(args.limit, pending_only=not args.all)
+    async def run(store: Any) -> tuple[list[dict[str, Any]], dict[names.Key, str]]:
+        listed = await build_order_queue(store).listing(args.limit, pending_only=not args.all)
+        if args.json:
+            return listed, {}
+        wanted = [(fmt.market_of(r.get("exchange")), str(r.get("ticker"))) for r in listed]
+        return listed, await names.ticker_names(store, wanted, settings.language)
 
-    rows = asyncio.run(_with_store(settings, run))
+    rows, tickers = asyncio.run(_with_store(settings, run))
     fields = (
         "client_order_id",
         "signal_key",
@@ -197,14 +227,26 @@ def _queue(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(shown, ensure_ascii=False, indent=1))
         return 0
-    if not shown:
-        print(i18n.messages(settings.language).get("none", "(none)"))
+    m = i18n.messages(settings.language)
+    lines = []
     for r in shown:
-        print(
-            f"{r['queued_at']}  {r['client_order_id']}  {r['account']}  "
-            f"{r['exchange']}:{r['ticker']}  {r['state']}  {r['release_after']}  "
-            f"{r['reason'] or ''}"
+        market = fmt.market_of(r["exchange"])
+        lines.append(
+            [
+                fmt.local_time(r["queued_at"], market, utc=args.utc),
+                r["client_order_id"],
+                r["account"],
+                f"{r['exchange']}:{r['ticker']}",
+                tickers.get((market, str(r["ticker"])), ""),
+                i18n.label(settings.language, str(r["state"])),
+                fmt.local_time(r["release_after"], market, utc=args.utc),
+                i18n.label(settings.language, str(r["reason"])) if r["reason"] else "",
+            ]
         )
+    heads = [m["time"], m["order"], m["account"], m["ticker"], m["name"], m["status"]]
+    print(fmt.table(lines, [*heads, m["release_after"], m["reason"]]))
+    if not shown:
+        print(f"({m['none']})")
     return 0
 
 
