@@ -4,6 +4,7 @@ Secrets never appear in any output."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +83,21 @@ def test_deposit_positions_price_and_check_ask_kis(
     assert check["token"].startswith("valid until")
     # One token for all those separate processes: it lives in the shared table.
     assert live.sim.stats["tokens_issued"] == 1
+
+    # For people: amounts with their currency, names beside tickers, Korean time for KIS.
+    held = yquant("positions", "main", env=env)
+    assert held.returncode == 0, held.stderr
+    [kr] = [line for line in held.stdout.splitlines() if "005930" in line]
+    [us] = [line for line in held.stdout.splitlines() if "AAPL" in line]
+    assert kr.split()[1:] == ["005930", "삼성전자", "12", "₩65,000"]
+    assert us.split()[-2:] == ["3", "$180.25"]
+    quoted = yquant("price", "KRX:005930", env=env)
+    assert quoted.stdout.split() == ["KRX:005930", "삼성전자", "Price", "₩71,000"]
+    checked = yquant("accounts", "check", env=env)
+    head, row = checked.stdout.splitlines()
+    assert head.split()[0] == "Account" and row.split()[:3] == ["main", "kis-sim", "real"]
+    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d KST$", row), row
+    assert APP_KEY not in checked.stdout and APP_SECRET not in checked.stdout
 
 
 def test_accounts_check_names_an_unreachable_broker(
