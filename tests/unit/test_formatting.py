@@ -15,6 +15,7 @@ from yquant.entrypoints.formatting import (
     market_of,
     money,
     number,
+    pad,
     quantity,
     table,
 )
@@ -162,3 +163,9 @@ def test_table_cells_are_one_line_and_clipped() -> None:
 def test_durations_show_their_two_largest_units(seconds: float, en: str, ko: str) -> None:
     assert duration(seconds) == en
     assert duration(seconds, "ko") == ko
+
+
+def test_padding_counts_terminal_columns() -> None:
+    assert pad("웹훅 URL", 12) == "웹훅 URL" + " " * 4
+    assert cells(pad("Webhook URL", 16)) == cells(pad("웹훅 시크릿", 16)) == 16
+    assert pad("longer than this", 4) == "longer than this"

@@ -353,9 +353,9 @@ def banner(
         [
             "",
             f"  {m['banner_ready']}  (worker {settings.worker.name}, data {settings.data_dir})",
-            f"  {m['banner_webhook']:<16} {webhook_url}",
-            f"  {m['banner_dashboard']:<16} {dashboard_url}",
-            f"  {m['banner_secret']:<16} {shown}",
+            f"  {fmt.pad(m['banner_webhook'], 16)} {webhook_url}",
+            f"  {fmt.pad(m['banner_dashboard'], 16)} {dashboard_url}",
+            f"  {fmt.pad(m['banner_secret'], 16)} {shown}",
             f"  {m['banner_try']}:",
             f"    {curl}",
             f"    {command} orders",

@@ -207,6 +207,12 @@ def clip(text: str, width: int) -> str:
     return "".join(out) + "…"
 
 
+def pad(text: str, width: int) -> str:
+    """``text`` followed by spaces up to ``width`` terminal columns (``str.ljust`` counts a
+    Hangul syllable as one column; a terminal gives it two)."""
+    return text + " " * max(0, width - cells(text))
+
+
 def one_line(value: object) -> str:
     """A cell's text: None is empty, control characters (newlines, tabs) become spaces."""
     if value is None:

@@ -117,7 +117,7 @@ def render(r: dict[str, Any], m: dict[str, str]) -> str:
         return f"{m.get('sim_invalid', 'invalid alert')}: {r['reason']} ({r['detail']})"
 
     def head(label: str) -> str:
-        return label + " " * max(0, 12 - fmt.cells(label))
+        return fmt.pad(label, 12)
 
     lines = []
     a = r["alert"]
