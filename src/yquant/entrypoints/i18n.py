@@ -223,120 +223,242 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 # ---- codes: statuses, sides, reasons and health checks ---------------------------------------
-# English shows a code as it is: the code is its own English label (operators search the logs
-# and the JSON output by it). Korean has a word for every one; `label` falls back to the code.
+# Every code the operator sees has a word in each language, written for a trader; the code itself
+# stays in the JSON output, the logs and the dashboard's tooltips (operators search by it). The
+# tables are keyed by language, English beside Korean; tests/unit/test_i18n_codes.py walks the
+# enums, so a code without a word in either language fails there.
 
-STATUS_LABELS: dict[str, str] = {
+STATUS_LABELS: dict[str, dict[str, str]] = {
     # signals (SignalStatus), orders (OrderStatus) and the order queue's states
-    SignalStatus.ACCEPTED: "접수됨",
-    SignalStatus.ORDERED: "주문됨",
-    SignalStatus.REJECTED: "거부됨",
-    OrderStatus.NEW: "신규",
-    OrderStatus.SUBMITTED: "전송됨",
-    OrderStatus.PARTIALLY_FILLED: "일부 체결",
-    OrderStatus.FILLED: "체결 완료",
-    OrderStatus.CANCELLED: "취소됨",
-    OrderStatus.EXPIRED: "만료됨",
-    OrderStatus.UNKNOWN: "결과 확인 중",
-    "queued": "다음 개장 때 주문 예정",
-    "releasing": "주문 전환 중",
-    "released": "주문 전환됨",
+    "en": {
+        SignalStatus.ACCEPTED: "Accepted",
+        SignalStatus.ORDERED: "Ordered",
+        SignalStatus.REJECTED: "Rejected",
+        OrderStatus.NEW: "New",
+        OrderStatus.SUBMITTED: "Sent",
+        OrderStatus.PARTIALLY_FILLED: "Partially filled",
+        OrderStatus.FILLED: "Filled",
+        OrderStatus.CANCELLED: "Cancelled",
+        OrderStatus.EXPIRED: "Expired",
+        OrderStatus.UNKNOWN: "Outcome pending",
+        "queued": "Queued for the next open",
+        "releasing": "Placing the order",
+        "released": "Order placed",
+    },
+    "ko": {
+        SignalStatus.ACCEPTED: "접수됨",
+        SignalStatus.ORDERED: "주문됨",
+        SignalStatus.REJECTED: "거부됨",
+        OrderStatus.NEW: "신규",
+        OrderStatus.SUBMITTED: "전송됨",
+        OrderStatus.PARTIALLY_FILLED: "일부 체결",
+        OrderStatus.FILLED: "체결 완료",
+        OrderStatus.CANCELLED: "취소됨",
+        OrderStatus.EXPIRED: "만료됨",
+        OrderStatus.UNKNOWN: "결과 확인 중",
+        "queued": "다음 개장 때 주문 예정",
+        "releasing": "주문 전환 중",
+        "released": "주문 전환됨",
+    },
 }
 
-SIDE_LABELS: dict[str, str] = {
-    Side.BUY: "매수",
-    Side.SELL: "매도",
-    Action.EXIT: "청산",
+SIDE_LABELS: dict[str, dict[str, str]] = {
+    # order sides (Side) and alert actions (Action: buy, sell and exit)
+    "en": {
+        Side.BUY: "Buy",
+        Side.SELL: "Sell",
+        Action.EXIT: "Exit",
+    },
+    "ko": {
+        Side.BUY: "매수",
+        Side.SELL: "매도",
+        Action.EXIT: "청산",
+    },
 }
 
-REASON_LABELS: dict[ReasonCode, str] = {
-    # the webhook: the request itself
-    ReasonCode.BAD_SECRET: "시크릿 불일치",
-    ReasonCode.SOURCE_NOT_ALLOWED: "허용되지 않은 발신 주소",
-    ReasonCode.NOT_FOUND: "찾을 수 없음",
-    ReasonCode.METHOD_NOT_ALLOWED: "허용되지 않은 요청 방식",
-    ReasonCode.UNSUPPORTED_MEDIA_TYPE: "지원하지 않는 본문 형식",
-    ReasonCode.BODY_TOO_LARGE: "요청 본문이 너무 큼",
-    ReasonCode.THROTTLED: "요청 과다",
-    ReasonCode.CLIENT_DISCONNECTED: "연결 끊김",
-    ReasonCode.NOT_RECORDED: "기록 실패",
-    # the alert's body
-    ReasonCode.MALFORMED_JSON: "잘못된 JSON",
-    ReasonCode.NOT_AN_OBJECT: "JSON 객체가 아님",
-    ReasonCode.MISSING_FIELD: "필수 항목 누락",
-    ReasonCode.BAD_FIELD: "잘못된 항목",
-    ReasonCode.BAD_ACTION: "잘못된 매매 동작",
-    ReasonCode.BAD_QUANTITY: "잘못된 수량",
-    ReasonCode.BAD_PRICE: "잘못된 가격",
-    ReasonCode.UNKNOWN_EXCHANGE: "알 수 없는 거래소",
-    ReasonCode.UNRESOLVED_PLACEHOLDER: "치환되지 않은 자리표시자",
-    ReasonCode.STALE: "오래된 알림",
-    ReasonCode.CURRENCY_MISMATCH: "통화 불일치",
-    ReasonCode.DUPLICATE: "중복 알림",
-    ReasonCode.NOT_REBUILDABLE: "저장된 신호 복원 불가",
-    # the catalog
-    ReasonCode.UNKNOWN_TICKER: "알 수 없는 종목",
-    ReasonCode.AMBIGUOUS_TICKER: "종목 모호",
-    ReasonCode.NOT_TRADABLE: "거래 불가 종목",
-    # the engine, the market and the order queue
-    ReasonCode.STALE_SIGNAL: "오래된 신호",
-    ReasonCode.NO_ACCOUNTS: "대상 계좌 없음",
-    ReasonCode.MARKET_CLOSED: "휴장",
-    ReasonCode.PRICE_OUT_OF_BAND: "가격제한폭 밖",
-    ReasonCode.QUEUED: "다음 개장 때 주문 예정",
-    ReasonCode.QUEUE_EXPIRED: "대기 주문 만료",
-    ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
-    ReasonCode.REJECTED: "거부됨",
-    ReasonCode.GATEWAY_NOT_RUNNING: "게이트웨이 미실행",
-    # risk limits and the kill switch
-    ReasonCode.HALTED: "거래 정지",
-    ReasonCode.REDUCE_ONLY: "축소만 허용",
-    ReasonCode.SAME_DIRECTION: "같은 방향 중복",
-    ReasonCode.ORDER_WORKING: "미체결 주문 있음",
-    ReasonCode.ORDER_RATE_LIMIT: "주문 빈도 제한",
-    ReasonCode.DAILY_LOSS_LIMIT: "일일 손실 한도",
-    ReasonCode.MAX_OPEN_POSITIONS: "최대 보유 종목 수",
-    ReasonCode.MAX_ORDER_NOTIONAL: "주문 금액 한도",
-    ReasonCode.MAX_POSITION_SHARE: "종목 비중 한도",
-    # sizing
-    ReasonCode.NO_QUANTITY: "수량 없음",
-    ReasonCode.NO_POSITION: "보유 없음",
-    ReasonCode.NO_PRICE: "시세 없음",
-    ReasonCode.NO_AMOUNT: "금액 없음",
-    ReasonCode.NO_TARGET: "목표 포지션 없음",
-    ReasonCode.AT_TARGET: "이미 목표 포지션",
-    ReasonCode.INSUFFICIENT_CASH: "현금 부족",
-    ReasonCode.BELOW_MINIMUM: "최소 수량 미만",
-    ReasonCode.CAPPED_BY_CASH: "현금 한도로 축소",
-    ReasonCode.CAPPED_BY_HOLDINGS: "보유 수량으로 축소",
-    # the gateway and the brokers
-    ReasonCode.STALE_ORDER: "오래된 주문",
-    ReasonCode.NOT_PLACED: "주문 미전송",
-    ReasonCode.BROKER_UNAVAILABLE: "브로커 연결 불가",
-    ReasonCode.INSUFFICIENT_POSITION: "보유 수량 부족",
-    ReasonCode.BROKER_HALTED: "브로커 주문 정지",
-    ReasonCode.BROKER_REJECTED: "브로커 거부",
-    ReasonCode.UNSUPPORTED_ORDER: "지원하지 않는 주문",
-    # the kill-switch control (the API answers the code and an English message)
-    ReasonCode.UNKNOWN_SCOPE: "알 수 없는 계좌입니다",
-    ReasonCode.REASON_REQUIRED: "사유를 입력해야 합니다",
-    ReasonCode.REASON_TOO_LONG: "사유가 너무 깁니다",
-    ReasonCode.JSON_REQUIRED: "JSON 요청만 받습니다",
-    ReasonCode.CROSS_ORIGIN: "다른 출처의 요청은 거부됩니다",
-    ReasonCode.BAD_REQUEST: "범위, 상태(active|reduce_only|halted), 사유를 주세요",
-    ReasonCode.DATABASE_UNAVAILABLE: "데이터베이스에 연결할 수 없습니다",
+REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
+    "en": {
+        # the webhook: the request itself
+        ReasonCode.BAD_SECRET: "Wrong webhook secret",
+        ReasonCode.SOURCE_NOT_ALLOWED: "Sender address not allowed",
+        ReasonCode.NOT_FOUND: "Not found",
+        ReasonCode.METHOD_NOT_ALLOWED: "Request method not allowed",
+        ReasonCode.UNSUPPORTED_MEDIA_TYPE: "Unsupported content type",
+        ReasonCode.BODY_TOO_LARGE: "Request body too large",
+        ReasonCode.THROTTLED: "Too many requests",
+        ReasonCode.CLIENT_DISCONNECTED: "Connection dropped",
+        ReasonCode.NOT_RECORDED: "Could not be recorded",
+        # the alert's body
+        ReasonCode.MALFORMED_JSON: "Malformed JSON",
+        ReasonCode.NOT_AN_OBJECT: "Not a JSON object",
+        ReasonCode.MISSING_FIELD: "Missing field",
+        ReasonCode.BAD_FIELD: "Invalid field",
+        ReasonCode.BAD_ACTION: "Invalid action",
+        ReasonCode.BAD_QUANTITY: "Invalid quantity",
+        ReasonCode.BAD_PRICE: "Invalid price",
+        ReasonCode.UNKNOWN_EXCHANGE: "Unknown exchange",
+        ReasonCode.UNRESOLVED_PLACEHOLDER: "Placeholder not filled in",
+        ReasonCode.STALE: "Alert too old",
+        ReasonCode.CURRENCY_MISMATCH: "Currency mismatch",
+        ReasonCode.DUPLICATE: "Duplicate alert",
+        ReasonCode.NOT_REBUILDABLE: "Stored signal cannot be rebuilt",
+        # the catalog
+        ReasonCode.UNKNOWN_TICKER: "Unknown ticker",
+        ReasonCode.AMBIGUOUS_TICKER: "Ambiguous ticker",
+        ReasonCode.NOT_TRADABLE: "Not tradable",
+        # the engine, the market and the order queue
+        ReasonCode.STALE_SIGNAL: "Signal too old",
+        ReasonCode.NO_ACCOUNTS: "No target accounts",
+        ReasonCode.MARKET_CLOSED: "Market closed",
+        ReasonCode.PRICE_OUT_OF_BAND: "Price outside the daily limits",
+        ReasonCode.QUEUED: "Queued for the next open",
+        ReasonCode.QUEUE_EXPIRED: "Queued order expired",
+        ReasonCode.UNKNOWN_ACCOUNT: "Unknown account",
+        ReasonCode.REJECTED: "Rejected",
+        ReasonCode.GATEWAY_NOT_RUNNING: "Gateway not running",
+        # risk limits and the kill switch
+        ReasonCode.HALTED: "Trading halted",
+        ReasonCode.REDUCE_ONLY: "Reduce only",
+        ReasonCode.SAME_DIRECTION: "Already positioned this way",
+        ReasonCode.ORDER_WORKING: "An order is still working",
+        ReasonCode.ORDER_RATE_LIMIT: "Order rate limit",
+        ReasonCode.DAILY_LOSS_LIMIT: "Daily loss limit",
+        ReasonCode.MAX_OPEN_POSITIONS: "Too many open positions",
+        ReasonCode.MAX_ORDER_NOTIONAL: "Order value limit",
+        ReasonCode.MAX_POSITION_SHARE: "Position weight limit",
+        # sizing
+        ReasonCode.NO_QUANTITY: "No quantity",
+        ReasonCode.NO_POSITION: "No position",
+        ReasonCode.NO_PRICE: "No price",
+        ReasonCode.NO_AMOUNT: "No amount",
+        ReasonCode.NO_TARGET: "No target position",
+        ReasonCode.AT_TARGET: "Already at target",
+        ReasonCode.INSUFFICIENT_CASH: "Insufficient cash",
+        ReasonCode.BELOW_MINIMUM: "Below the minimum quantity",
+        ReasonCode.CAPPED_BY_CASH: "Reduced to the cash available",
+        ReasonCode.CAPPED_BY_HOLDINGS: "Reduced to the holdings",
+        # the gateway and the brokers
+        ReasonCode.STALE_ORDER: "Order too old",
+        ReasonCode.NOT_PLACED: "Order not sent",
+        ReasonCode.BROKER_UNAVAILABLE: "Broker unavailable",
+        ReasonCode.INSUFFICIENT_POSITION: "Insufficient holdings",
+        ReasonCode.BROKER_HALTED: "Broker halted orders",
+        ReasonCode.BROKER_REJECTED: "Rejected by the broker",
+        ReasonCode.UNSUPPORTED_ORDER: "Unsupported order",
+        # the kill-switch control (the API answers the code and an English message)
+        ReasonCode.UNKNOWN_SCOPE: "No such account",
+        ReasonCode.REASON_REQUIRED: "A reason is required",
+        ReasonCode.REASON_TOO_LONG: "The reason is too long",
+        ReasonCode.JSON_REQUIRED: "JSON requests only",
+        ReasonCode.CROSS_ORIGIN: "Requests from another site are refused",
+        ReasonCode.BAD_REQUEST: (
+            "Give a scope, a state (active, reduce only or halted) and a reason"
+        ),
+        ReasonCode.DATABASE_UNAVAILABLE: "Database unavailable",
+    },
+    "ko": {
+        # the webhook: the request itself
+        ReasonCode.BAD_SECRET: "시크릿 불일치",
+        ReasonCode.SOURCE_NOT_ALLOWED: "허용되지 않은 발신 주소",
+        ReasonCode.NOT_FOUND: "찾을 수 없음",
+        ReasonCode.METHOD_NOT_ALLOWED: "허용되지 않은 요청 방식",
+        ReasonCode.UNSUPPORTED_MEDIA_TYPE: "지원하지 않는 본문 형식",
+        ReasonCode.BODY_TOO_LARGE: "요청 본문이 너무 큼",
+        ReasonCode.THROTTLED: "요청 과다",
+        ReasonCode.CLIENT_DISCONNECTED: "연결 끊김",
+        ReasonCode.NOT_RECORDED: "기록 실패",
+        # the alert's body
+        ReasonCode.MALFORMED_JSON: "잘못된 JSON",
+        ReasonCode.NOT_AN_OBJECT: "JSON 객체가 아님",
+        ReasonCode.MISSING_FIELD: "필수 항목 누락",
+        ReasonCode.BAD_FIELD: "잘못된 항목",
+        ReasonCode.BAD_ACTION: "잘못된 매매 동작",
+        ReasonCode.BAD_QUANTITY: "잘못된 수량",
+        ReasonCode.BAD_PRICE: "잘못된 가격",
+        ReasonCode.UNKNOWN_EXCHANGE: "알 수 없는 거래소",
+        ReasonCode.UNRESOLVED_PLACEHOLDER: "치환되지 않은 자리표시자",
+        ReasonCode.STALE: "오래된 알림",
+        ReasonCode.CURRENCY_MISMATCH: "통화 불일치",
+        ReasonCode.DUPLICATE: "중복 알림",
+        ReasonCode.NOT_REBUILDABLE: "저장된 신호 복원 불가",
+        # the catalog
+        ReasonCode.UNKNOWN_TICKER: "알 수 없는 종목",
+        ReasonCode.AMBIGUOUS_TICKER: "종목 모호",
+        ReasonCode.NOT_TRADABLE: "거래 불가 종목",
+        # the engine, the market and the order queue
+        ReasonCode.STALE_SIGNAL: "오래된 신호",
+        ReasonCode.NO_ACCOUNTS: "대상 계좌 없음",
+        ReasonCode.MARKET_CLOSED: "휴장",
+        ReasonCode.PRICE_OUT_OF_BAND: "가격제한폭 밖",
+        ReasonCode.QUEUED: "다음 개장 때 주문 예정",
+        ReasonCode.QUEUE_EXPIRED: "대기 주문 만료",
+        ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
+        ReasonCode.REJECTED: "거부됨",
+        ReasonCode.GATEWAY_NOT_RUNNING: "게이트웨이 미실행",
+        # risk limits and the kill switch
+        ReasonCode.HALTED: "거래 정지",
+        ReasonCode.REDUCE_ONLY: "축소만 허용",
+        ReasonCode.SAME_DIRECTION: "같은 방향 중복",
+        ReasonCode.ORDER_WORKING: "미체결 주문 있음",
+        ReasonCode.ORDER_RATE_LIMIT: "주문 빈도 제한",
+        ReasonCode.DAILY_LOSS_LIMIT: "일일 손실 한도",
+        ReasonCode.MAX_OPEN_POSITIONS: "최대 보유 종목 수",
+        ReasonCode.MAX_ORDER_NOTIONAL: "주문 금액 한도",
+        ReasonCode.MAX_POSITION_SHARE: "종목 비중 한도",
+        # sizing
+        ReasonCode.NO_QUANTITY: "수량 없음",
+        ReasonCode.NO_POSITION: "보유 없음",
+        ReasonCode.NO_PRICE: "시세 없음",
+        ReasonCode.NO_AMOUNT: "금액 없음",
+        ReasonCode.NO_TARGET: "목표 포지션 없음",
+        ReasonCode.AT_TARGET: "이미 목표 포지션",
+        ReasonCode.INSUFFICIENT_CASH: "현금 부족",
+        ReasonCode.BELOW_MINIMUM: "최소 수량 미만",
+        ReasonCode.CAPPED_BY_CASH: "현금 한도로 축소",
+        ReasonCode.CAPPED_BY_HOLDINGS: "보유 수량으로 축소",
+        # the gateway and the brokers
+        ReasonCode.STALE_ORDER: "오래된 주문",
+        ReasonCode.NOT_PLACED: "주문 미전송",
+        ReasonCode.BROKER_UNAVAILABLE: "브로커 연결 불가",
+        ReasonCode.INSUFFICIENT_POSITION: "보유 수량 부족",
+        ReasonCode.BROKER_HALTED: "브로커 주문 정지",
+        ReasonCode.BROKER_REJECTED: "브로커 거부",
+        ReasonCode.UNSUPPORTED_ORDER: "지원하지 않는 주문",
+        # the kill-switch control (the API answers the code and an English message)
+        ReasonCode.UNKNOWN_SCOPE: "알 수 없는 계좌입니다",
+        ReasonCode.REASON_REQUIRED: "사유를 입력해야 합니다",
+        ReasonCode.REASON_TOO_LONG: "사유가 너무 깁니다",
+        ReasonCode.JSON_REQUIRED: "JSON 요청만 받습니다",
+        ReasonCode.CROSS_ORIGIN: "다른 출처의 요청은 거부됩니다",
+        ReasonCode.BAD_REQUEST: "범위, 상태(active|reduce_only|halted), 사유를 주세요",
+        ReasonCode.DATABASE_UNAVAILABLE: "데이터베이스에 연결할 수 없습니다",
+    },
 }
 
-HEALTH_LABELS: dict[str, str] = {
-    "up": "정상",
-    "down": "중단",
-    "database": "데이터베이스",
-    "valkey": "메시지 버스(Valkey)",
-    "journal": "저널",
-    "webhook": "웹훅",
-    "engine": "엔진",
-    "gateway": "게이트웨이",
-    "dashboard": "대시보드",
+HEALTH_LABELS: dict[str, dict[str, str]] = {
+    # the health checks and their two states
+    "en": {
+        "up": "Up",
+        "down": "Down",
+        "database": "Database",
+        "valkey": "Message bus (Valkey)",
+        "journal": "Journal",
+        "webhook": "Webhook",
+        "engine": "Engine",
+        "gateway": "Gateway",
+        "dashboard": "Dashboard",
+    },
+    "ko": {
+        "up": "정상",
+        "down": "중단",
+        "database": "데이터베이스",
+        "valkey": "메시지 버스(Valkey)",
+        "journal": "저널",
+        "webhook": "웹훅",
+        "engine": "엔진",
+        "gateway": "게이트웨이",
+        "dashboard": "대시보드",
+    },
 }
 
 
@@ -352,8 +474,13 @@ def _merged(*tables: Mapping[str, str] | Mapping[ReasonCode, str]) -> dict[str, 
 
 
 CODES: dict[str, dict[str, str]] = {
-    "en": {},
-    "ko": _merged(STATUS_LABELS, SIDE_LABELS, REASON_LABELS, HEALTH_LABELS),
+    language: _merged(
+        STATUS_LABELS[language],
+        SIDE_LABELS[language],
+        REASON_LABELS[language],
+        HEALTH_LABELS[language],
+    )
+    for language in MESSAGES
 }
 
 
@@ -366,5 +493,6 @@ def t(language: str, key: str) -> str:
 
 
 def label(language: str, code: str) -> str:
-    """The word for a code in ``language``; the code itself where there is none."""
+    """The word for a code in ``language``; the code itself for a code or a language without
+    one (a code from a newer release in an old row, say)."""
     return CODES.get(language, {}).get(code, code)
