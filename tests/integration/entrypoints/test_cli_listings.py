@@ -58,21 +58,42 @@ def test_korean_tables_use_korean_words_and_stay_aligned(data_dir: Path, listing
     assert codes["rejected"] in row
     reason = ReasonCode.STALE if listing == "signals" else ReasonCode.INSUFFICIENT_CASH
     assert codes[reason] in row and reason not in row
+    # The signal's action and the order's side are words too ("buy" is 매수).
+    assert codes["buy"] == "매수" and codes["buy"] in row and " buy" not in row
     # Columns line up on a terminal, where each Hangul syllable takes two cells.
     status_at = _width(head[: head.index(ko["status"])])
     assert _width(row[: row.index(codes["rejected"])]) == status_at
 
 
-def test_english_tables_show_the_codes_and_json_keeps_them(data_dir: Path) -> None:
-    env = yquant_env(data_dir, YQUANT__LANGUAGE="en")
-    result = yquant("orders", env=env)
+@pytest.mark.parametrize("listing", ["signals", "orders"])
+def test_english_tables_use_english_words_and_stay_aligned(data_dir: Path, listing: str) -> None:
+    result = yquant(listing, env=yquant_env(data_dir, YQUANT__LANGUAGE="en"))
     assert result.returncode == 0, result.stderr
     head, row = result.stdout.splitlines()
-    assert head.split()[-2:] == ["Status", "Reason"]
-    assert row.split()[-2:] == ["rejected", ReasonCode.INSUFFICIENT_CASH]
-    as_json = yquant("orders", "--json", env=yquant_env(data_dir, YQUANT__LANGUAGE="ko"))
-    [order] = json.loads(as_json.stdout)
-    assert (order["status"], order["reason"]) == ("rejected", ReasonCode.INSUFFICIENT_CASH)
+    en, codes = i18n.MESSAGES["en"], i18n.CODES["en"]
+    reason = ReasonCode.STALE if listing == "signals" else ReasonCode.INSUFFICIENT_CASH
+    assert codes[reason] == {"signals": "Alert too old", "orders": "Insufficient cash"}[listing]
+    assert (codes["rejected"], codes["buy"]) == ("Rejected", "Buy")
+    for word in (codes["rejected"], codes[reason], codes["buy"]):
+        assert word in row, (word, row)
+    for code in ("rejected", reason, "buy"):
+        assert f" {code} " not in f" {row} ", (code, row)
+    # Columns line up on a terminal (the catalog's Korean names take two cells a syllable).
+    for word, heading in ((codes["rejected"], en["status"]), (codes[reason], en["reason"])):
+        assert _width(row[: row.index(word)]) == _width(head[: head.index(heading)])
+
+
+def test_json_keeps_the_codes_in_either_language(data_dir: Path) -> None:
+    for language in ("en", "ko"):
+        env = yquant_env(data_dir, YQUANT__LANGUAGE=language)
+        [order] = json.loads(yquant("orders", "--json", env=env).stdout)
+        assert (order["status"], order["reason"], order["side"]) == (
+            "rejected",
+            ReasonCode.INSUFFICIENT_CASH,
+            "buy",
+        )
+        [signal] = json.loads(yquant("signals", "--json", env=env).stdout)
+        assert (signal["status"], signal["reason"]) == ("rejected", ReasonCode.STALE)
 
 
 def test_an_empty_listing_says_so_in_the_operators_language(tmp_path: Path) -> None:
