@@ -97,15 +97,20 @@ def _wait_first_render(page: Page) -> None:
 def test_a_new_alert_shows_up_on_an_open_dashboard_without_reload(
     up: YquantUp, page: Page, tmp_path: Path
 ) -> None:
-    en = i18n.MESSAGES["en"]
+    en, words = i18n.MESSAGES["en"], i18n.CODES["en"]
     page.goto(up.dashboard_url)
     _wait_first_render(page)
     expect(page.locator("#ready")).to_have_text(f"{en['ready']} · local")
+    # Health checks in English words; the raw check and state stay in the tooltip.
     for name in ("database", "valkey", "webhook", "engine", "gateway", "dashboard"):
         chip = page.locator(f'#health [data-check="{name}"]')
-        expect(chip).to_have_text(f"{name}: up")
+        expect(chip).to_have_text(f"{words[name]}: {words['up']}")
+        expect(chip).to_have_attribute("title", f"{name}: up")
         expect(chip).to_have_class("chip up")
-    expect(page.locator('#health [data-check="journal"]')).to_have_text("journal: depth 0")
+    assert (words["database"], words["up"]) == ("Database", "Up")
+    expect(page.locator('#health [data-check="journal"]')).to_have_text(
+        f"{words['journal']}: {en['depth']} 0"
+    )
 
     # A marker in the window survives only if the page is never reloaded.
     page.evaluate("window.__sameDocument = true")
@@ -119,16 +124,25 @@ def test_a_new_alert_shows_up_on_an_open_dashboard_without_reload(
     order = wait_until(lambda: _filled_order(up, signal_key))
     client_order_id = order["client_order_id"]
 
+    # Statuses, actions and sides in English words; the raw code stays in the tooltip.
     signal_row = page.locator(f'#signals tbody tr[data-key="{signal_key}"]')
-    expect(signal_row.locator("td.st-ordered")).to_have_text("ordered", timeout=WAIT_MS)
+    ordered = signal_row.locator("td.st-ordered")
+    expect(ordered).to_have_text(words["ordered"], timeout=WAIT_MS)
+    expect(ordered).to_have_attribute("title", "ordered")
     expect(signal_row.locator("td").nth(1)).to_have_text("demo")
     expect(signal_row.locator("td").nth(2)).to_have_text("KRX:005930")
-    expect(signal_row.locator("td").nth(3)).to_have_text("buy")
+    expect(signal_row.locator("td").nth(3)).to_have_text(words["buy"])
+    expect(signal_row.locator("td").nth(3)).to_have_attribute("title", "buy")
+    assert (words["ordered"], words["filled"], words["buy"]) == ("Ordered", "Filled", "Buy")
 
     order_row = page.locator(f'#orders tbody tr[data-key="{client_order_id}"]')
-    expect(order_row.locator("td.st-filled")).to_have_text("filled", timeout=WAIT_MS)
+    filled = order_row.locator("td.st-filled")
+    expect(filled).to_have_text(words["filled"], timeout=WAIT_MS)
+    expect(filled).to_have_attribute("title", "filled")
     expect(order_row.locator("td").nth(1)).to_have_text(client_order_id)
     expect(order_row.locator("td").nth(2)).to_have_text("paper")
+    expect(order_row.locator("td").nth(4)).to_have_text(words["buy"])
+    expect(order_row.locator("td").nth(4)).to_have_attribute("title", "buy")
     expect(order_row.locator("td.num")).to_have_text(["2", "2", "71000"])
 
     fill_row = page.locator("#fills tbody tr").filter(
@@ -137,6 +151,8 @@ def test_a_new_alert_shows_up_on_an_open_dashboard_without_reload(
     expect(fill_row).to_have_count(1, timeout=WAIT_MS)
     assert fill_row.get_attribute("data-key"), "a fill row carries its fill_id"
     expect(fill_row.locator("td").nth(3)).to_have_text("005930")
+    expect(fill_row.locator("td").nth(4)).to_have_text(words["buy"])
+    expect(fill_row.locator("td").nth(4)).to_have_attribute("title", "buy")
     expect(fill_row.locator("td.num").nth(0)).to_have_text("2")
     expect(fill_row.locator("td.num").nth(1)).to_have_text("71000")
 
@@ -160,7 +176,8 @@ def test_korean_dashboard_speaks_korean(up: YquantUp, page: Page) -> None:
     _wait_first_render(page)
     expect(page.locator("#ready")).to_contain_text(ko["ready"])
 
-    # Statuses, reason codes and health checks are in Korean; the raw code stays in the tooltip.
+    # Statuses, sides, reason codes and health checks are in Korean; the raw code stays in the
+    # tooltip.
     codes = i18n.CODES["ko"]
     database = page.locator('#health [data-check="database"]')
     expect(database).to_have_text(f"{codes['database']}: {codes['up']}")
@@ -172,8 +189,19 @@ def test_korean_dashboard_speaks_korean(up: YquantUp, page: Page) -> None:
     ordered = page.locator(f'#signals tbody tr[data-key="{signal_key}"] td.st-ordered')
     expect(ordered).to_have_text(codes["ordered"], timeout=WAIT_MS)
     expect(ordered).to_have_attribute("title", "ordered")
-    filled = page.locator(f'#orders tbody tr[data-key="{order["client_order_id"]}"] td.st-filled')
+    action = page.locator(f'#signals tbody tr[data-key="{signal_key}"] td').nth(3)
+    expect(action).to_have_text(codes["buy"])
+    expect(action).to_have_attribute("title", "buy")
+    order_row = page.locator(f'#orders tbody tr[data-key="{order["client_order_id"]}"]')
+    filled = order_row.locator("td.st-filled")
     expect(filled).to_have_text(codes["filled"], timeout=WAIT_MS)
+    side = order_row.locator("td").nth(4)
+    expect(side).to_have_text("매수")
+    expect(side).to_have_attribute("title", "buy")
+    fill_row = page.locator("#fills tbody tr").filter(
+        has=page.locator("td", has_text=order["client_order_id"])
+    )
+    expect(fill_row.locator("td").nth(4)).to_have_text("매수", timeout=WAIT_MS)
     wrong = up.post(up.alert(secret="wrong-" + uuid.uuid4().hex[:6], id="ko-bad"))
     assert wrong.status_code == 401
     reason = page.locator('#signals tbody td[title="bad_secret"]').first
@@ -199,7 +227,7 @@ def test_alert_text_is_shown_as_text_not_html(up: YquantUp, page: Page) -> None:
 
     row = page.locator(f'#signals tbody tr[data-key="{signal_key}"]')
     expect(row.locator("td").nth(1)).to_have_text(payload, timeout=WAIT_MS)
-    expect(row.locator("td.st-ordered")).to_have_text("ordered", timeout=WAIT_MS)
+    expect(row.locator("td.st-ordered")).to_have_text(i18n.CODES["en"]["ordered"], timeout=WAIT_MS)
     expect(page.locator("main img")).to_have_count(0)
 
     # Control: the same markup parsed as HTML does run here (the page's CSP allows inline
@@ -221,22 +249,30 @@ def test_rejections_show_their_reason_and_source_but_never_the_secret(
     reply = up.post(up.alert(secret=wrong, id="bad-" + uuid.uuid4().hex[:6]))
     assert reply.status_code == 401
     page.goto(up.dashboard_url)
-    row = page.locator("#signals tbody tr", has_text="bad_secret").first
+    row = page.locator('#signals tbody tr:has(td[title="bad_secret"])').first
     expect(row).to_be_visible(timeout=20_000)
+    expect(row.locator('td[title="bad_secret"]')).to_have_text(i18n.CODES["en"]["bad_secret"])
     expect(row).to_contain_text("127.0.0.1")
     assert wrong not in page.content()
 
 
-def test_a_refused_order_shows_why_in_the_operators_language(up: YquantUp, page: Page) -> None:
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_a_refused_order_shows_why_in_the_operators_language(
+    up: YquantUp, page: Page, language: str
+) -> None:
     """An order the broker refused carries its reason code: the page shows its words, the code
     in the tooltip. (Written as the gateway records a refusal: the engine's sizing keeps the
     paper venue from refusing orders on its own.)"""
     cid = "refused-" + uuid.uuid4().hex[:8]
     refused = refused_order(cid, ReasonCode.INSUFFICIENT_CASH, datetime.now(UTC))
     assert record_rows(up.data_dir, [("order.insert", order_row(refused))]) == [True]
-    page.goto(up.dashboard_url + "?lang=ko")
+    words = i18n.CODES[language]
+    page.goto(up.dashboard_url + f"?lang={language}")
     row = page.locator(f'#orders tbody tr[data-key="{cid}"]')
     reason = row.locator("td").last
-    expect(reason).to_have_text(i18n.CODES["ko"][ReasonCode.INSUFFICIENT_CASH], timeout=WAIT_MS)
+    expect(reason).to_have_text(words[ReasonCode.INSUFFICIENT_CASH], timeout=WAIT_MS)
     expect(reason).to_have_attribute("title", ReasonCode.INSUFFICIENT_CASH)
-    expect(row.locator("td.st-rejected")).to_have_text(i18n.CODES["ko"]["rejected"])
+    expect(row.locator("td.st-rejected")).to_have_text(words["rejected"])
+    expect(row.locator("td.st-rejected")).to_have_attribute("title", "rejected")
+    if language == "en":
+        assert words[ReasonCode.INSUFFICIENT_CASH] == "Insufficient cash"
