@@ -33,6 +33,11 @@ class DatabaseUnavailableError(RetryableError):
     """The system-of-record database refused, reset or hung."""
 
 
+class DatabaseUnreachableError(DatabaseUnavailableError):
+    """No connection could be made at all before anything was stored (at start-up: a migration
+    or a schema check): the server is down or the URL names the wrong one."""
+
+
 class JournalUnavailableError(RetryableError):
     """The local journal (where writes wait while the database is away) refused a write."""
 

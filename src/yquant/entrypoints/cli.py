@@ -23,7 +23,7 @@ from yquant import __version__
 from yquant.domain.roles import ROLES
 from yquant.entrypoints import commands, db_backup, i18n, names
 from yquant.entrypoints import formatting as fmt
-from yquant.errors import ConfigurationError, DatabaseUnavailableError
+from yquant.errors import ConfigurationError, DatabaseUnavailableError, DatabaseUnreachableError
 from yquant.settings import CONFIG_ENV, Settings, load_settings, masked, webhook_secret
 
 
@@ -63,25 +63,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def user_error(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
     """(one line, exit code) for an error the user can fix; None for a bug."""
-    from sqlalchemy.exc import OperationalError
-
     if isinstance(exc, ConfigurationError):
         return str(exc), 2
     fresh = settings is not None and _before_first_start(settings)
     if _no_tables(exc) or (fresh and isinstance(exc, DatabaseUnavailableError)):
         return NO_TABLES, 2
-    if isinstance(exc, DatabaseUnavailableError):
-        return f"database unavailable ({exc})", 1
-    if isinstance(exc, OperationalError):  # raised before any store wraps it: at start-up
-        orig = exc.orig if exc.orig is not None else exc
-        code_and_text = getattr(orig, "args", ())  # MariaDB: (2003, "Can't connect ...")
-        text = code_and_text[-1] if code_and_text else ""
-        reason = str(text).splitlines()[0][:200] if str(text) else type(orig).__name__
+    if isinstance(exc, DatabaseUnreachableError):  # at start-up, before anything was stored
         line = (
-            f"cannot reach the database ({reason}): check that it runs and that "
+            f"cannot reach the database ({exc}): check that it runs and that "
             "YQUANT__DATABASE__URL names it"
         )
         return line, 2
+    if isinstance(exc, DatabaseUnavailableError):
+        return f"database unavailable ({exc})", 1
     if isinstance(exc, OSError) and exc.filename is not None:
         what = exc.strerror or type(exc).__name__
         return f"{exc.filename}: {what}: check that it exists and this user may use it", 2

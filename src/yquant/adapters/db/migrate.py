@@ -10,8 +10,10 @@ from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.exc import OperationalError
 
 import yquant
+from yquant.errors import DatabaseUnreachableError
 
 SCRIPT_LOCATION = Path(yquant.__file__).parent / "migrations"
 
@@ -34,6 +36,18 @@ def current(url: str) -> str:
 
 
 def _outside_loop(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    """Run an Alembic command; the driver's connection errors leave as our error tree's."""
+    try:
+        _run(fn, *args)
+    except OperationalError as exc:
+        orig = exc.orig if exc.orig is not None else exc
+        code_and_text = getattr(orig, "args", ())  # MariaDB: (2003, "Can't connect ...")
+        text = str(code_and_text[-1]) if code_and_text else ""
+        reason = text.splitlines()[0][:200] if text else type(orig).__name__
+        raise DatabaseUnreachableError(reason) from exc
+
+
+def _run(fn, *args) -> None:  # type: ignore[no-untyped-def]
     """env.py runs its own event loop; from inside a running loop, use a worker thread."""
     try:
         asyncio.get_running_loop()
