@@ -276,6 +276,14 @@ class Broker(Protocol):
 
     async def cancel(self, order: Order) -> BrokerOrder: ...
 
+    async def modify(
+        self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> BrokerOrder:
+        """Modify (정정) a resting order: a new limit ``price`` and/or a new total ``quantity``
+        (at most the original, more than what is filled); None keeps it. Returns the broker's
+        view afterwards; a refused modify returns the order's state unchanged."""
+        ...
+
     async def holdings(self, account: str) -> list[Holding]: ...
 
     async def cash(self, account: str) -> dict[str, Decimal]:

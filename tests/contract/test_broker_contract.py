@@ -176,3 +176,39 @@ async def test_fills_keep_their_ids_however_often_asked(venue: Venue) -> None:
 async def test_an_order_never_sent_is_unknown_to_the_broker(venue: Venue) -> None:
     never = order(Side.BUY, 1, age_s=600)
     assert await venue.broker.get_order(never) is None
+
+
+async def test_modify_moves_a_resting_limit_to_a_new_price(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = order(Side.BUY, 2, order_type=OrderType.LIMIT, limit="60000")
+    await venue.broker.submit(buy)
+    known = await venue.broker.get_order(buy)
+    assert known is not None
+    moved = await venue.broker.modify(buy.apply(known), price=Decimal(70000))
+    state = moved if moved.status is OrderStatus.FILLED else await venue.settled(buy.apply(moved))
+    assert (state.status, state.filled_quantity) == (OrderStatus.FILLED, Decimal(2))
+    assert state.avg_fill_price == Decimal(70000)
+    assert await held(venue) == {"005930": Decimal(2)}
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 140_000
+
+
+async def test_modify_takes_quantity_off_a_resting_order(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = order(Side.BUY, 5, order_type=OrderType.LIMIT, limit="60000")
+    await venue.broker.submit(buy)
+    smaller = await venue.broker.modify(buy, quantity=Decimal(3))
+    assert (smaller.status, smaller.filled_quantity) == (OrderStatus.ACCEPTED, Decimal(0))
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 180_000
+    await venue.set_price(Market.KR, "005930", "59000")
+    state = await venue.settled(buy.apply(smaller))
+    assert (state.status, state.filled_quantity) == (OrderStatus.FILLED, Decimal(3))
+    assert await held(venue) == {"005930": Decimal(3)}
+
+
+async def test_modify_of_a_final_order_changes_nothing(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 1), "70000")
+    await venue.broker.submit(buy)
+    done = await venue.settled(buy)
+    again = await venue.broker.modify(buy.apply(done), price=Decimal(65000))
+    assert (again.status, again.filled_quantity) == (OrderStatus.FILLED, Decimal(1))

@@ -99,6 +99,15 @@ class PaperBroker:
     async def cancel(self, order: Order) -> BrokerOrder:
         return await asyncio.to_thread(self._tx, self._cancel, order)
 
+    async def modify(
+        self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> BrokerOrder:
+        """A resting order gets a new limit ``price`` and/or a new total ``quantity`` (not below
+        what is filled). Refused (the order's state returned unchanged) when it is final, when
+        the new quantity is below what is filled, or when a buy's new reservation does not fit
+        the cash."""
+        return await asyncio.to_thread(self._tx, self._modify, order, price, quantity)
+
     async def holdings(self, account: str) -> list[Holding]:
         rows = await asyncio.to_thread(
             self._query,
@@ -371,6 +380,78 @@ class PaperBroker:
             (OrderStatus.CANCELLED.value, order.client_order_id),
         )
         result = self._load(db, order.client_order_id)
+        assert result is not None
+        return result
+
+    def _modify(
+        self,
+        db: sqlite3.Connection,
+        order: Order,
+        price: Decimal | None,
+        quantity: Decimal | None,
+    ) -> BrokerOrder:
+        cid = order.client_order_id
+        current = self._load(db, cid)
+        if current is None:
+            return BrokerOrder(
+                cid, OrderStatus.REJECTED, Decimal(0), None, reason=ReasonCode.NOT_FOUND
+            )
+        if current.status.is_final or (price is None and quantity is None):
+            return current
+        type_s, qty_s, limit_s, filled_s, reserved_s = db.execute(
+            "SELECT order_type, quantity, limit_price, filled_quantity, reserved FROM orders"
+            " WHERE client_order_id = ?",
+            (cid,),
+        ).fetchone()
+        new_qty = Decimal(qty_s) if quantity is None else quantity
+        if new_qty <= Decimal(filled_s) or new_qty > Decimal(qty_s):
+            return current  # as at KIS: never above the original, never below what is filled
+        new_limit = price if price is not None else (Decimal(limit_s) if limit_s else None)
+        new_type = OrderType.LIMIT if new_limit is not None else OrderType(type_s)
+        currency = CURRENCY[order.market]
+        old_reserve = Decimal(reserved_s)
+        left = new_qty - Decimal(filled_s)
+        if order.side is Side.BUY:
+            basis = (
+                new_limit if new_limit is not None else self._price(db, order.market, order.ticker)
+            )
+            if basis is None:
+                return current
+            reserve = self._with_commission(left * basis, currency)
+            balance, cash_reserved = self._cash_row(db, order.account, currency)
+            if balance - (cash_reserved - old_reserve) < reserve:
+                return current
+            db.execute(
+                "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
+                (str(cash_reserved - old_reserve + reserve), order.account, currency),
+            )
+        else:
+            reserve = left
+            _held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
+            db.execute(
+                "UPDATE positions SET reserved = ? WHERE account = ? AND market = ? AND ticker = ?",
+                (
+                    str(held_reserved - old_reserve + reserve),
+                    order.account,
+                    order.market.value,
+                    order.ticker,
+                ),
+            )
+        db.execute(
+            "UPDATE orders SET order_type = ?, quantity = ?, limit_price = ?, reserved = ?"
+            " WHERE client_order_id = ?",
+            (
+                new_type.value,
+                str(new_qty),
+                None if new_limit is None else str(new_limit),
+                str(reserve),
+                cid,
+            ),
+        )
+        last = self._price(db, order.market, order.ticker)
+        if last is not None:
+            self._try_fill(db, cid, last, _now())
+        result = self._load(db, cid)
         assert result is not None
         return result
 

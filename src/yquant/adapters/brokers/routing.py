@@ -62,6 +62,11 @@ class AccountBrokers:
     async def cancel(self, order: Order) -> BrokerOrder:
         return await self.for_account(order.account).cancel(order)
 
+    async def modify(
+        self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> BrokerOrder:
+        return await self.for_account(order.account).modify(order, price, quantity)
+
     async def holdings(self, account: str) -> list[Holding]:
         return await self.for_account(account).holdings(account)
 

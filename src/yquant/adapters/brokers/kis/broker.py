@@ -12,6 +12,7 @@ so "KIS has no trace" is concluded only ``unknown_settle_s`` after the attempt.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class _Sent:
     attempted_at: datetime
     broker_order_id: str | None = None
     branch: str = ""
+    reduced: Decimal = Decimal(0)  # quantity a modify took off (cancelled at our request)
 
 
 class KisBroker:
@@ -136,7 +138,7 @@ class KisBroker:
         broker_id = order.broker_order_id or (sent.broker_order_id if sent else None)
         today = _venue_today(order.market, now)
         if broker_id:
-            row = tracking.find(rows, broker_id)
+            row = tracking.chain(rows, broker_id)
             if row is None:
                 # Acknowledged but not in the (possibly lagging) inquiry yet: nothing new.
                 status = order.status
@@ -148,6 +150,12 @@ class KisBroker:
                     order.filled_quantity,
                     order.avg_fill_price,
                     broker_id,
+                )
+            if sent and sent.reduced:
+                row = dataclasses.replace(
+                    row,
+                    quantity=row.quantity - sent.reduced,
+                    cancelled_quantity=max(row.cancelled_quantity - sent.reduced, Decimal(0)),
                 )
             return self._seen(tracking.to_broker_order(order, row, rows, today, now))
         return self._seen(await self._find_lost(order, rows, sent, today, now))
@@ -175,6 +183,7 @@ class KisBroker:
                     exchange=order.exchange,
                     ticker=order.ticker,
                     broker_order_id=current.broker_order_id,
+                    quantity=order.quantity,
                 )
         except KisRejectedError as exc:
             logger.info("kis refused cancel cid=%s reason=%s", order.client_order_id, exc.reason)
@@ -185,6 +194,90 @@ class KisBroker:
         self._moved()
         refreshed = order.evolve(broker_order_id=current.broker_order_id)
         return await self.get_order(refreshed) or current
+
+    async def modify(
+        self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> BrokerOrder:
+        """정정: ``price`` a new limit for what is left, ``quantity`` a new total quantity (what
+        it takes off is cancelled; KIS cannot raise it). The order continues under the new
+        order number KIS gives it; its fills before and after are one order's. A refused or
+        unanswered modify returns the order's state as it was."""
+        self._own(order)
+        current = await self.get_order(order)
+        if current is None:
+            return _rejected(order, ReasonCode.NOT_FOUND)
+        if current.status.is_final or not current.broker_order_id or self._halted:
+            return current
+        odno = current.broker_order_id
+        if quantity is not None and not (current.filled_quantity < quantity <= order.quantity):
+            return current
+        try:
+            sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
+            cut = (order.quantity - sent.reduced - quantity) if quantity is not None else 0
+            if cut > 0:
+                await self._reduce(order, odno, cut)
+                sent.reduced += cut
+            if price is not None:
+                odno = await self._reprice(order, odno, price)
+        except KisRejectedError as exc:
+            logger.info("kis refused modify cid=%s reason=%s", order.client_order_id, exc.reason)
+        except KisOutcomeUnknownError:
+            logger.warning("kis modify outcome unknown cid=%s", order.client_order_id)
+        self._snapshots.pop(order.market, None)
+        self._moved()
+        refreshed = order.evolve(broker_order_id=odno)
+        return await self.get_order(refreshed) or current
+
+    async def _reduce(self, order: Order, odno: str, cut: Decimal) -> None:
+        if order.market is Market.KR:
+            await ep.order_partial_cancel(
+                self.client,
+                self._acct,
+                branch=await self._branch(order, odno),
+                broker_order_id=odno,
+                quantity=cut,
+            )
+        else:
+            await ep.overseas_order_rvsecncl(
+                self.client,
+                self._acct,
+                exchange=order.exchange,
+                ticker=order.ticker,
+                broker_order_id=odno,
+                quantity=cut,
+            )
+
+    async def _reprice(self, order: Order, odno: str, price: Decimal) -> str:
+        if order.market is Market.KR:
+            ack = await ep.order_modify(
+                self.client,
+                self._acct,
+                branch=await self._branch(order, odno),
+                broker_order_id=odno,
+                limit_price=price,
+                quantity=None,
+            )
+        else:
+            ack = await ep.overseas_order_rvsecncl(
+                self.client,
+                self._acct,
+                exchange=order.exchange,
+                ticker=order.ticker,
+                broker_order_id=odno,
+                quantity=order.quantity,
+                limit_price=prices.us_limit_on_tick(price, order.side),
+            )
+        sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
+        sent.broker_order_id, sent.branch = ack.broker_order_id, ack.branch or sent.branch
+        return ack.broker_order_id
+
+    async def _branch(self, order: Order, odno: str) -> str:
+        sent = self._sent.get(order.client_order_id)
+        if sent and sent.branch:
+            return sent.branch
+        rows = await self._orders(order.market, order.created_at, fresh=False)
+        row = tracking.find(rows, odno)
+        return row.branch if row else ""
 
     # ---- account ---------------------------------------------------------------------------
 
@@ -286,8 +379,8 @@ class KisBroker:
     async def _balances(self) -> tuple[list[Holding], dict[str, Decimal]]:
         """Holdings and cash come from the same inquiries, shared for a second by calls that
         come together (an account sync, a sizing decision); an order sent, cancelled or seen
-        filling here makes the next call ask KIS again. KRW cash is the buying-power inquiry's
-        orderable cash, so what resting buys hold is not offered to new orders."""
+        filling here makes the next call ask KIS again. KRW and USD cash are the buying-power
+        inquiries' orderable cash, so what resting buys hold is not offered to new orders."""
         now = self._clock()
         cached = self._balance
         if cached and cached[1] == self._generation and now - cached[0] < timedelta(seconds=1):
@@ -296,7 +389,8 @@ class KisBroker:
         kr = await ep.inquire_balance(self.client, self._acct)
         krw = await ep.inquire_psbl_order(self.client, self._acct)
         us = await ep.overseas_inquire_balance(self.client, self._acct)
-        foreign = await ep.overseas_present_balance(self.client, self._acct)
+        # Not frcr_dncl_amt_2 (the deposit): orderable cash is net of what open buys hold.
+        foreign = await ep.overseas_psamount(self.client, self._acct)
         holdings = [Holding(self.account, h.ticker, Market.KR, h.quantity, h.avg_price) for h in kr]
         holdings += [
             Holding(self.account, h.ticker, Market.US, h.quantity, h.avg_price) for h in us

@@ -34,6 +34,7 @@ TR_IDS: dict[str, tuple[str, str, str, str]] = {
     "us_orders": ("TTTS3035R", "VTTS3035R", "TTTS3035R", "VTTS3035R"),
     "us_balance": ("TTTS3012R", "VTTS3012R", "TTTS3012R", "VTTS3012R"),
     "us_present_balance": ("CTRP6504R", "VTRP6504R", "CTRP6504R", "VTRP6504R"),
+    "us_buying_power": ("TTTS3007R", "VTTS3007R", "TTTS3007R", "VTTS3007R"),
     "us_price": ("HHDFS00000300",) * 4,
 }
 
@@ -49,6 +50,7 @@ PATHS = {
     "us_orders": "/uapi/overseas-stock/v1/trading/inquire-ccnl",
     "us_balance": "/uapi/overseas-stock/v1/trading/inquire-balance",
     "us_present_balance": "/uapi/overseas-stock/v1/trading/inquire-present-balance",
+    "us_buying_power": "/uapi/overseas-stock/v1/trading/inquire-psamount",
     "us_price": "/uapi/overseas-price/v1/quotations/price",
 }
 
@@ -105,6 +107,46 @@ async def order_rvsecncl(
 ) -> OrderAck:
     """주식주문(정정취소), used to cancel the whole remaining quantity."""
     body = schemas.domestic_cancel_body(account.cano, account.product, branch, broker_order_id)
+    return await _revise(client, account, body)
+
+
+async def order_partial_cancel(
+    client: KisClient,
+    account: KisAccount,
+    *,
+    branch: str,
+    broker_order_id: str,
+    quantity: Decimal,
+) -> OrderAck:
+    """주식주문(정정취소), cancelling ``quantity`` of what is left (QTY_ALL_ORD_YN N)."""
+    body = schemas.domestic_cancel_body(account.cano, account.product, branch, broker_order_id)
+    body.update(ORD_QTY=schemas.plain(quantity), QTY_ALL_ORD_YN="N")
+    return await _revise(client, account, body)
+
+
+async def order_modify(
+    client: KisClient,
+    account: KisAccount,
+    *,
+    branch: str,
+    broker_order_id: str,
+    limit_price: Decimal | None,
+    quantity: Decimal | None,
+) -> OrderAck:
+    """주식주문(정정취소) with RVSE_CNCL_DVSN_CD 01: what is left gets a new price or type
+    under a new order number (the ack's ODNO)."""
+    body = schemas.domestic_modify_body(
+        account.cano,
+        account.product,
+        branch,
+        broker_order_id,
+        limit_price=limit_price,
+        quantity=quantity,
+    )
+    return await _revise(client, account, body)
+
+
+async def _revise(client: KisClient, account: KisAccount, body: dict[str, str]) -> OrderAck:
     reply = await client.call(
         "POST",
         PATHS["domestic_cancel"],
@@ -182,11 +224,19 @@ async def overseas_order(
 
 
 async def overseas_order_rvsecncl(
-    client: KisClient, account: KisAccount, *, exchange: str, ticker: str, broker_order_id: str
+    client: KisClient,
+    account: KisAccount,
+    *,
+    exchange: str,
+    ticker: str,
+    broker_order_id: str,
+    quantity: Decimal,
+    limit_price: Decimal | None = None,
 ) -> OrderAck:
-    """해외주식 정정취소주문 (US), used to cancel."""
-    body = schemas.overseas_cancel_body(
-        account.cano, account.product, exchange, ticker, broker_order_id
+    """해외주식 정정취소주문 (US): cancel (``limit_price`` None) or modify to ``limit_price``;
+    ``quantity`` is the order's quantity as KIS's samples send it."""
+    body = schemas.overseas_revise_body(
+        account.cano, account.product, exchange, ticker, broker_order_id, quantity, limit_price
     )
     reply = await client.call(
         "POST", PATHS["us_cancel"], tr_id("us_cancel", account), body=body, is_order=True
@@ -230,6 +280,18 @@ async def overseas_present_balance(client: KisClient, account: KisAccount) -> di
         params=schemas.overseas_present_balance_params(account.cano, account.product),
     )
     return schemas.parse_overseas_cash(reply.body.get("output2"))
+
+
+async def overseas_psamount(client: KisClient, account: KisAccount) -> dict[str, Decimal]:
+    """해외주식 매수가능금액조회: USD new orders can spend (what open buys hold excluded)."""
+    code, item, price = schemas.PSAMOUNT_PROBE
+    reply = await client.call(
+        "GET",
+        PATHS["us_buying_power"],
+        tr_id("us_buying_power", account),
+        params=schemas.overseas_psamount_params(account.cano, account.product, code, item, price),
+    )
+    return schemas.parse_overseas_orderable(reply.body)
 
 
 async def overseas_price(

@@ -172,6 +172,31 @@ def domestic_cancel_body(
     }
 
 
+def domestic_modify_body(
+    cano: str,
+    product: str,
+    branch: str,
+    broker_order_id: str,
+    *,
+    limit_price: Decimal | None,
+    quantity: Decimal | None,
+) -> dict[str, str]:
+    """정정 (RVSE_CNCL_DVSN_CD 01): ``limit_price`` None makes it a market order; ``quantity``
+    None modifies all that is left (QTY_ALL_ORD_YN Y), else that many of it."""
+    return {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "KRX_FWDG_ORD_ORGNO": branch,
+        "ORGN_ODNO": broker_order_id,
+        "ORD_DVSN": "01" if limit_price is None else "00",
+        "RVSE_CNCL_DVSN_CD": "01",
+        "ORD_QTY": "0" if quantity is None else plain(quantity),
+        "ORD_UNPR": "0" if limit_price is None else plain(limit_price),
+        "QTY_ALL_ORD_YN": "Y" if quantity is None else "N",
+        "EXCG_ID_DVSN_CD": "KRX",
+    }
+
+
 def overseas_order_body(
     cano: str,
     product: str,
@@ -196,18 +221,26 @@ def overseas_order_body(
     }
 
 
-def overseas_cancel_body(
-    cano: str, product: str, exchange: str, ticker: str, broker_order_id: str
+def overseas_revise_body(
+    cano: str,
+    product: str,
+    exchange: str,
+    ticker: str,
+    broker_order_id: str,
+    quantity: Decimal,
+    limit_price: Decimal | None,
 ) -> dict[str, str]:
+    """해외주식 정정취소: ``limit_price`` None cancels (price "0"), else modifies to it. KIS's
+    own samples send the order's quantity (not "0") for a cancel of all that is left."""
     return {
         "CANO": cano,
         "ACNT_PRDT_CD": product,
         "OVRS_EXCG_CD": ORDER_EXCHANGE[exchange],
         "PDNO": ticker,
         "ORGN_ODNO": broker_order_id,
-        "RVSE_CNCL_DVSN_CD": "02",
-        "ORD_QTY": "0",
-        "OVRS_ORD_UNPR": "0",
+        "RVSE_CNCL_DVSN_CD": "02" if limit_price is None else "01",
+        "ORD_QTY": plain(quantity),
+        "OVRS_ORD_UNPR": "0" if limit_price is None else format(limit_price, "f"),
         "MGCO_APTM_ODNO": "",
         "ORD_SVR_DVSN_CD": "0",
     }
@@ -425,6 +458,32 @@ def overseas_present_balance_params(cano: str, product: str) -> dict[str, str]:
         "TR_MKET_CD": "00",
         "INQR_DVSN_CD": "00",
     }
+
+
+# KIS's 매수가능금액조회 needs an exchange, an item and a price; the orderable foreign cash
+# (ord_psbl_frcr_amt) it answers does not depend on them, only the quantities do.
+PSAMOUNT_PROBE = ("NASD", "AAPL", "1")
+
+
+def overseas_psamount_params(
+    cano: str, product: str, exchange_code: str, item: str, price: str
+) -> dict[str, str]:
+    return {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "OVRS_EXCG_CD": exchange_code,
+        "OVRS_ORD_UNPR": price,
+        "ITEM_CD": item,
+    }
+
+
+def parse_overseas_orderable(body: dict[str, Any]) -> dict[str, Decimal]:
+    """Foreign cash new orders can spend (ord_psbl_frcr_amt): the deposit less what open buys
+    hold, per currency (tr_crcy_cd)."""
+    out = body.get("output")
+    row = out[0] if isinstance(out, list) and out else out or {}
+    currency = text(row.get("tr_crcy_cd")) or "USD"
+    return {currency: num0(row.get("ord_psbl_frcr_amt"))}
 
 
 def parse_overseas_cash(rows: Any) -> dict[str, Decimal]:

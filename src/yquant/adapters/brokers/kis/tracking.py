@@ -15,6 +15,7 @@ and stay unknown until a person looks.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -39,6 +40,53 @@ def find(rows: list[VenueOrder], broker_order_id: str) -> VenueOrder | None:
     return None
 
 
+def chain(rows: list[VenueOrder], broker_order_id: str) -> VenueOrder | None:
+    """The order ``broker_order_id`` belongs to, across its modifies (정정), as one row.
+
+    A modify moves what is left of an order to a new order number whose ``original_order_id``
+    names the old one; the old row then shows that part as cancelled. Walking the links both
+    ways from any number of the chain gives the same answer: the quantities filled under every
+    number, and the state (what is left, cancelled, rejected, limit) of the latest one."""
+    row = find(rows, broker_order_id)
+    if row is None:
+        return None
+    links = [row]
+    while links[0].original_order_id:  # back to the order first placed
+        earlier = find(rows, links[0].original_order_id)
+        if earlier is None or earlier in links:
+            break
+        links.insert(0, earlier)
+    while True:  # forward to the latest modify
+        later = next(
+            (
+                r
+                for r in rows
+                if not r.is_cancel
+                and same_id(r.original_order_id, links[-1].broker_order_id)
+                and r not in links
+            ),
+            None,
+        )
+        if later is None:
+            break
+        links.append(later)
+    if len(links) == 1:
+        return row
+    latest, root = links[-1], links[0]
+    earlier_filled = sum((r.filled_quantity for r in links[:-1]), Decimal(0))
+    filled = earlier_filled + latest.filled_quantity
+    amount = sum((r.filled_amount for r in links), Decimal(0))
+    return dataclasses.replace(
+        latest,
+        original_order_id=root.original_order_id,
+        quantity=earlier_filled + latest.quantity,
+        filled_quantity=filled,
+        filled_amount=amount,
+        avg_price=(amount / filled) if filled and amount else latest.avg_price,
+        ordered_at=root.ordered_at,
+    )
+
+
 def candidates(
     order: Order, rows: list[VenueOrder], taken: set[str], not_before: datetime
 ) -> list[VenueOrder]:
@@ -46,8 +94,8 @@ def candidates(
     taken_norm = {t.lstrip("0") for t in taken}
     found = []
     for row in rows:
-        if row.is_cancel or row.broker_order_id.lstrip("0") in taken_norm:
-            continue
+        if row.is_cancel or row.original_order_id or row.broker_order_id.lstrip("0") in taken_norm:
+            continue  # cancels and modifies are never an order placed of its own
         if row.ticker != order.ticker or row.side is not order.side:
             continue
         if row.quantity != order.quantity or row.ordered_at < not_before - CLOCK_SKEW:
@@ -67,7 +115,7 @@ def status_of(row: VenueOrder, rows: list[VenueOrder], venue_today: date) -> Ord
         return OrderStatus.FILLED
     if row.rejected and row.filled_quantity == 0:
         return OrderStatus.REJECTED
-    if row.cancelled_quantity > 0 or (cancel_requested and row.remaining == 0):
+    if (row.cancelled_quantity > 0 or cancel_requested) and row.remaining == 0:
         return OrderStatus.CANCELLED
     if row.remaining == 0 and row.filled_quantity < row.quantity:
         return OrderStatus.CANCELLED
