@@ -8,6 +8,7 @@ and answers the way KIS answers:
   asked again within ``token_reuse_s`` (KIS: 6 hours) the same, still valid token comes back;
   bad keys with ``EGW00103``/``EGW00105``; errors in the token endpoint's own shape.
   ``/oauth2/revokeP`` ends a token.
+- ``/oauth2/Approval`` and the websocket ``/tryitout``: execution notices (see `realtime`).
 - the wire (`KisWire`): header names spelled as KIS sends them, ``tr_id``/``tr_cont``/``gt_uid``
   on every ``/uapi/`` reply, KIS's ``rt_cd``/``msg_cd``/``msg1`` envelope for every failure
   (unknown paths and wrong methods included); ``/uapi/hashkey``, and a ``hashkey`` header, when
@@ -43,10 +44,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from yquant.adapters.brokers.kis_sim import balances, views
 from yquant.adapters.brokers.kis_sim.exchange import KST, US_LISTINGS, Exchange, RefusedError
+from yquant.adapters.brokers.kis_sim.realtime import Realtime
 
 DOMESTIC = "/uapi/domestic-stock/v1"
 OVERSEAS = "/uapi/overseas-stock/v1"
@@ -109,6 +111,7 @@ class SimConfig:
     # {"status": HTTP status, "body": JSON object, text, or None for an empty body}
     order_answer: dict[str, Any] | None = None
     page_sizes: dict[str, int] = field(default_factory=dict)
+    pingpong_s: float = 10.0  # the websocket's PINGPONG period
 
     def page(self, name: str) -> int:
         real = {
@@ -138,6 +141,7 @@ class AppKey:
     token: str | None = None
     token_born: float | None = None  # when ``token`` was issued (the 6-hour reuse rule)
     calls: deque[float] = field(default_factory=deque)
+    hts_id: str = ""  # the tr_key of the execution-notice TRs
 
 
 class KisSimulator:
@@ -157,6 +161,12 @@ class KisSimulator:
             "token_refused": 0,
             "expired_token": 0,
         }
+        self.realtime = Realtime(self)
+
+    async def approval(self, request: Request) -> JSONResponse:
+        """``/oauth2/Approval``: the websocket's approval key (see `realtime`)."""
+        status, body = self.realtime.approve(await _body(request))
+        return JSONResponse(body, status_code=status)
 
     def add_app(
         self,
@@ -167,8 +177,9 @@ class KisSimulator:
         *,
         cash_krw: Decimal = Decimal(100_000_000),
         cash_usd: Decimal = Decimal(100_000),
+        hts_id: str | None = None,
     ) -> None:
-        self.keys[app_key] = AppKey(app_secret, {(cano, product)})
+        self.keys[app_key] = AppKey(app_secret, {(cano, product)}, hts_id=hts_id or f"sim{cano}")
         self.exchange.add_account(cano, product, cash_krw, cash_usd)
 
     def expire_tokens(self) -> None:
@@ -412,6 +423,8 @@ class KisSimulator:
             for name in ("rate_limit_per_s", "token_ttl_s", "token_min_interval_s"):
                 if name in body:
                     setattr(self.config, name, type(getattr(self.config, name))(body[name]))
+        elif what == "ws-cut":
+            self.realtime.cut(int(body.get("after_notices", 0)))
         elif what == "expire-tokens":
             self.expire_tokens()
         elif what == "position":
@@ -429,13 +442,21 @@ class KisSimulator:
     def report(self) -> dict[str, Any]:
         with self.exchange.lock:
             orders = [views.order_summary(o) for o in self.exchange.orders]
-        return {"stats": dict(self.stats), "received": list(self.received), "orders": orders}
+        return {
+            "stats": dict(self.stats),
+            "realtime": dict(self.realtime.stats),
+            "received": list(self.received),
+            "orders": orders,
+        }
 
 
 def build_app(sim: KisSimulator) -> KisWire:
     routes = [
         Route("/oauth2/tokenP", sim.token, methods=["POST"]),
         Route("/oauth2/revokeP", sim.revoke, methods=["POST"]),
+        Route("/oauth2/Approval", sim.approval, methods=["POST"]),
+        WebSocketRoute("/tryitout", sim.realtime.serve),
+        WebSocketRoute("/tryitout/{tr_id}", sim.realtime.serve),
         Route(HASHKEY, sim.hashkey, methods=["POST"]),
         Route("/_sim/{what}", sim.control, methods=["GET", "POST"]),
         *(Route(p, sim.handle, methods=["GET", "POST"]) for p in REAL_TR),

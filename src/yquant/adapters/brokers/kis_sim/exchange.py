@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -138,6 +139,13 @@ class Exchange:
         self.fill_interval_s: float | None = None  # None: partial slices only on `step`
         self.commission_rate = commission_rate
         self._seq = itertools.count(1)
+        # (kind, order, quantity, price) on accepted | filled | cancelled | modified, under the
+        # lock: the websocket's execution notices.
+        self.listeners: list[Callable[[str, SimOrder, Decimal, Decimal], None]] = []
+
+    def _emit(self, kind: str, order: SimOrder, quantity: Decimal, price: Decimal) -> None:
+        for listener in self.listeners:
+            listener(kind, order, quantity, price)
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -235,6 +243,7 @@ class Exchange:
                 reserved=reserved,
             )
             self.orders.append(order)
+            self._emit("accepted", order, quantity, limit_price or Decimal(0))
             self._try_fill(order)
             return order
 
@@ -287,6 +296,7 @@ class Exchange:
                 original=target.odno,
             )
             self.orders.append(row)
+            self._emit("cancelled", row, part, Decimal(0))
             return row
 
     def modify(
@@ -341,6 +351,7 @@ class Exchange:
                 account.positions[(target.market, target.ticker)].reserved += part
                 row.reserved = part
             self.orders.append(row)
+            self._emit("modified", row, part, limit_price or Decimal(0))
             self._try_fill(row)
             return row
 
@@ -414,6 +425,7 @@ class Exchange:
             account.cash[order.currency] += gross - fee
         order.filled += quantity
         order.amount += gross
+        self._emit("filled", order, quantity, price)
 
     def _release(self, order: SimOrder, quantity: Decimal) -> None:
         """Free what ``quantity`` of ``order`` held; call after moving it out of ``remaining``."""
