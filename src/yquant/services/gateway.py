@@ -24,7 +24,6 @@ them; orders whose signal another worker received are followed, never sent, here
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from decimal import Decimal
 
@@ -138,8 +137,14 @@ class Gateway:
                 logger.exception("reconcile failed cid=%s", order.client_order_id)
 
     async def track(self, stop: asyncio.Event) -> None:
-        """Follow open orders until they are final."""
+        """Follow open orders until they are final; a broker that reports changes as they
+        happen (KIS execution notices: ``on_change``) wakes this loop early."""
+        wake = asyncio.Event()
+        register = getattr(self._broker, "on_change", None)
+        if register is not None:
+            register(lambda _cid: wake.set())
         while not stop.is_set():
+            wake.clear()
             for order in list(self._open.values()):
                 if stop.is_set():
                     break
@@ -150,8 +155,10 @@ class Gateway:
                     break
                 except Exception:
                     logger.exception("tracking failed cid=%s", order.client_order_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._track_interval_s)
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(waits, timeout=self._track_interval_s, return_when="FIRST_COMPLETED")
+            for waiting in waits:
+                waiting.cancel()
 
     # ---- steps -------------------------------------------------------------------------------
 

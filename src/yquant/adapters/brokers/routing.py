@@ -43,6 +43,13 @@ class AccountBrokers:
             seen.setdefault(id(broker), broker)
         return list(seen.values())
 
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Forwarded to the brokers that report changes as they happen (KIS notices)."""
+        for broker in self._distinct():
+            register = getattr(broker, "on_change", None)
+            if register is not None:
+                register(listener)
+
     async def connect(self) -> None:
         for broker in self._distinct():
             await broker.connect()

@@ -7,6 +7,7 @@
     tokens.py     one access token per app key, shared through the database
     ratelimit.py  per-app-key pacing shared by the worker's processes (Valkey)
     tracking.py   inquiry rows to order states and fills
+    notices.py    real-time execution notices over KIS's websocket (approval key, AES, PINGPONG)
     prices.py     tick sizes, US market-order emulation
     broker.py     `KisBroker`, the `Broker` port on one KIS account
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from yquant.adapters.brokers.kis.broker import KisBroker
 from yquant.adapters.brokers.kis.client import KisClient
 from yquant.adapters.brokers.kis.endpoints import KisAccount
+from yquant.adapters.brokers.kis.notices import KisNotices, ws_url_for
 from yquant.adapters.brokers.kis.ratelimit import RateLimiter
 from yquant.adapters.brokers.kis.tokens import KisTokens, TokenRecords, key_id
 
@@ -68,6 +70,20 @@ def build_kis_broker(
             return set()
         return set(await known_order_ids(name, datetime.now(UTC) - timedelta(days=7)))
 
+    notices = None
+    if settings.hts_id:
+        notices = KisNotices(
+            environment=settings.environment,
+            app_key=app_key,
+            app_secret=settings.app_secret.get_secret_value(),
+            hts_id=settings.hts_id,
+            rest_url=client.base_url,
+            ws_url=settings.ws_url or ws_url_for(settings.environment, settings.base_url),
+            valkey=valkey,
+            valkey_key=f"yq:kis:approval:{key_id(settings.environment, app_key)}",
+            timeout_s=settings.timeout_s,
+        )
+
     return KisBroker(
         account=account,
         client=client,
@@ -78,4 +94,6 @@ def build_kis_broker(
         us_band_pct=settings.us_market_band_pct,
         poll_interval_s=settings.poll_interval_s,
         unknown_settle_s=settings.unknown_settle_s,
+        notices=notices,
+        reconcile_s=settings.reconcile_s,
     )

@@ -27,7 +27,14 @@ from yquant.adapters.brokers.kis.errors import (
     KisOutcomeUnknownError,
     KisRejectedError,
 )
-from yquant.adapters.brokers.kis.schemas import KST, NEW_YORK, ORDER_EXCHANGE, VenueOrder
+from yquant.adapters.brokers.kis.notices import KisNotices
+from yquant.adapters.brokers.kis.schemas import (
+    KST,
+    NEW_YORK,
+    ORDER_EXCHANGE,
+    ExecutionNotice,
+    VenueOrder,
+)
 from yquant.domain.model import BrokerOrder, Market, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, OrderRejectedError
@@ -37,6 +44,19 @@ logger = logging.getLogger(__name__)
 
 
 KnownOrderIds = Callable[[str], Awaitable[set[str]]]
+ChangeListener = Callable[[str], None]
+
+
+@dataclass
+class _Live:
+    """An order as this session's execution notices tell it, from its acceptance on."""
+
+    quantity: Decimal
+    filled: Decimal = Decimal(0)
+    amount: Decimal = Decimal(0)
+    cancelled: Decimal = Decimal(0)
+    rejected: bool = False
+    moved_to: str = ""  # a modify continued it under this order number
 
 
 @dataclass
@@ -58,6 +78,8 @@ class KisBroker:
         us_band_pct: Decimal = Decimal("3"),
         poll_interval_s: float = 2.0,
         unknown_settle_s: float = 60.0,
+        notices: KisNotices | None = None,
+        reconcile_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.account = account
@@ -73,12 +95,35 @@ class KisBroker:
         self._balance: tuple[datetime, int, list[Holding], dict[str, Decimal]] | None = None
         self._generation = 0  # bumped whenever cash or holdings may have moved
         self._halted: str | None = None
+        self._notices = notices
+        self._reconcile = timedelta(seconds=reconcile_s)
+        self._polled: dict[Market, datetime] = {}
+        self._live: dict[str, _Live] = {}  # by order number (zero padding stripped)
+        self._change_listeners: list[ChangeListener] = []
+        if notices is not None:
+            notices.listen(self._on_notice)
+            notices.on_session(self._on_session)
 
     async def connect(self) -> None:
-        return None  # the HTTP client opens lazily; the token is fetched on first use
+        # The HTTP client opens lazily and the token is fetched on first use; execution
+        # notices start their session in the background (polling covers until it is live).
+        if self._notices is not None:
+            self._notices.start()
 
     async def close(self) -> None:
+        if self._notices is not None:
+            await self._notices.stop()
         await self.client.close()
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """``listener(client_order_id)`` when an execution notice moved one of our orders
+        (``""``: something may have moved unseen, e.g. a notice session was lost or regained).
+        A consumer asks `get_order` then; nothing is reported twice or lost by waking it."""
+        self._change_listeners.append(listener)
+
+    @property
+    def notices_live(self) -> bool:
+        return self._notices is not None and self._notices.live
 
     # ---- orders ------------------------------------------------------------------------------
 
@@ -132,10 +177,13 @@ class KisBroker:
 
     async def get_order(self, order: Order) -> BrokerOrder | None:
         self._own(order)
-        rows = await self._orders(order.market, order.created_at, fresh=False)
         now = self._clock()
         sent = self._sent.get(order.client_order_id)
-        broker_id = order.broker_order_id or (sent.broker_order_id if sent else None)
+        broker_id = (sent.broker_order_id if sent else None) or order.broker_order_id
+        known = self._from_notices(order, broker_id, sent, now)
+        if known is not None:
+            return self._seen(known)
+        rows = await self._orders(order.market, order.created_at, fresh=False)
         today = _venue_today(order.market, now)
         if broker_id:
             row = tracking.chain(rows, broker_id)
@@ -151,12 +199,7 @@ class KisBroker:
                     order.avg_fill_price,
                     broker_id,
                 )
-            if sent and sent.reduced:
-                row = dataclasses.replace(
-                    row,
-                    quantity=row.quantity - sent.reduced,
-                    cancelled_quantity=max(row.cancelled_quantity - sent.reduced, Decimal(0)),
-                )
+            row = _less_reduced(row, sent)
             return self._seen(tracking.to_broker_order(order, row, rows, today, now))
         return self._seen(await self._find_lost(order, rows, sent, today, now))
 
@@ -294,6 +337,106 @@ class KisBroker:
             return await ep.inquire_price(self.client, self._acct, ticker)
         return await ep.overseas_price(self.client, self._acct, exchange=exchange, ticker=ticker)
 
+    # ---- execution notices -----------------------------------------------------------------
+
+    def _from_notices(
+        self, order: Order, broker_id: str | None, sent: _Sent | None, now: datetime
+    ) -> BrokerOrder | None:
+        """The order as this session's notices tell it, while the session lives and the
+        market's reconciliation poll is not due; else None (ask KIS)."""
+        if not broker_id or not self.notices_live:
+            return None
+        last = self._polled.get(order.market)
+        if last is None or now - last >= self._reconcile:
+            return None
+        key, live = broker_id.lstrip("0"), self._live.get(broker_id.lstrip("0"))
+        while live is not None and live.moved_to:
+            key = live.moved_to
+            live = self._live.get(key)
+        if live is None:
+            return None
+        row = VenueOrder(
+            market=order.market,
+            broker_order_id=next(
+                (
+                    s.broker_order_id
+                    for s in [sent]
+                    if s and s.broker_order_id and s.broker_order_id.lstrip("0") == key
+                ),
+                key.zfill(10),
+            ),
+            original_order_id="",
+            branch=sent.branch if sent else "",
+            is_cancel=False,
+            ticker=order.ticker,
+            side=order.side,
+            quantity=live.quantity,
+            limit_price=order.limit_price,
+            filled_quantity=live.filled,
+            filled_amount=live.amount,
+            avg_price=(live.amount / live.filled) if live.filled else None,
+            remaining=max(live.quantity - live.filled - live.cancelled, Decimal(0)),
+            cancelled_quantity=live.cancelled,
+            rejected=live.rejected,
+            reject_text="",
+            ordered_at=order.created_at,
+        )
+        row = _less_reduced(row, sent)
+        today = _venue_today(order.market, now)
+        return tracking.to_broker_order(order, row, [], today, now)
+
+    def _on_notice(self, notice: ExecutionNotice) -> None:
+        if not notice.account.startswith(self._acct.cano):
+            return
+        odno = notice.broker_order_id.lstrip("0")
+        original = notice.original_order_id.lstrip("0")
+        if notice.kind == "accepted":
+            self._live.setdefault(odno, _Live(notice.order_quantity))
+        elif notice.kind == "filled":
+            live = self._live.get(odno)
+            if live is not None:
+                live.filled += notice.quantity
+                live.amount += notice.quantity * (notice.price or Decimal(0))
+        elif notice.kind == "cancelled":
+            live = self._live.get(original)
+            if live is not None:
+                live.cancelled += notice.quantity
+            odno = original
+        elif notice.kind == "modified":
+            live = self._live.get(original)
+            if live is not None:
+                live.cancelled += notice.quantity
+                live.moved_to = odno
+                self._live[odno] = _Live(live.filled + notice.quantity, live.filled, live.amount)
+        elif notice.kind == "rejected":
+            self._live.setdefault(odno, _Live(notice.order_quantity)).rejected = True
+        self._snapshots.pop(notice.market, None)
+        self._moved()
+        cid = next(
+            (
+                c
+                for c, s in self._sent.items()
+                if s.broker_order_id and s.broker_order_id.lstrip("0") in (odno, original)
+            ),
+            "",
+        )
+        self._changed(cid)
+
+    def _on_session(self, live: bool) -> None:
+        # What a lost session missed only polling can tell: notices start afresh, the next
+        # question about any order asks KIS.
+        self._live.clear()
+        self._polled.clear()
+        self._snapshots.clear()
+        self._changed("")
+
+    def _changed(self, cid: str) -> None:
+        for listener in self._change_listeners:
+            try:
+                listener(cid)
+            except Exception:
+                logger.exception("kis change listener failed")
+
     # ---- internals -------------------------------------------------------------------------
 
     def _seen(self, state: BrokerOrder | None) -> BrokerOrder | None:
@@ -335,6 +478,7 @@ class KisBroker:
         else:
             rows = await ep.overseas_inquire_ccnl(self.client, self._acct, start=start, end=today)
         self._snapshots[market] = (now, start, rows)
+        self._polled[market] = now
         return rows
 
     async def _find_lost(
@@ -401,6 +545,17 @@ class KisBroker:
 
     def _moved(self) -> None:
         self._generation += 1
+
+
+def _less_reduced(row: VenueOrder, sent: _Sent | None) -> VenueOrder:
+    """What a modify took off the order is not a cancel of it: the order is that much smaller."""
+    if not sent or not sent.reduced:
+        return row
+    return dataclasses.replace(
+        row,
+        quantity=row.quantity - sent.reduced,
+        cancelled_quantity=max(row.cancelled_quantity - sent.reduced, Decimal(0)),
+    )
 
 
 def _rejected(order: Order, reason: str) -> BrokerOrder:

@@ -524,3 +524,112 @@ def parse_overseas_quote(body: dict[str, Any]) -> Quote | None:
     if not price:
         return None  # KIS answers some symbols with blank strings
     return Quote(price, None, None, None)
+
+
+# ---- real-time execution notices (websocket) ----------------------------------------------------
+
+NOTICE_TR = {
+    ("real", Market.KR): "H0STCNI0",
+    ("real", Market.US): "H0GSCNI0",
+    ("paper", Market.KR): "H0STCNI9",
+    ("paper", Market.US): "H0GSCNI9",
+}
+# Column order of KIS's execution notices ('^'-separated, in KIS's samples' order).
+DOMESTIC_NOTICE_COLUMNS = (
+    "CUST_ID", "ACNT_NO", "ODER_NO", "OODER_NO", "SELN_BYOV_CLS", "RCTF_CLS", "ODER_KIND",
+    "ODER_COND", "STCK_SHRN_ISCD", "CNTG_QTY", "CNTG_UNPR", "STCK_CNTG_HOUR", "RFUS_YN",
+    "CNTG_YN", "ACPT_YN", "BRNC_NO", "ODER_QTY", "ACNT_NAME", "ORD_COND_PRC", "ORD_EXG_GB",
+    "POPUP_YN", "FILLER", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC",
+)  # fmt: skip
+OVERSEAS_NOTICE_COLUMNS = (
+    "CUST_ID", "ACNT_NO", "ODER_NO", "OODER_NO", "SELN_BYOV_CLS", "RCTF_CLS", "ODER_KIND2",
+    "STCK_SHRN_ISCD", "CNTG_QTY", "CNTG_UNPR", "STCK_CNTG_HOUR", "RFUS_YN", "CNTG_YN",
+    "ACPT_YN", "BRNC_NO", "ODER_QTY", "ACNT_NAME", "CNTG_ISNM", "ODER_COND", "DEBT_GB",
+    "DEBT_DATE", "START_TM", "END_TM", "TM_DIV_TP", "CNTG_UNPR12",
+)  # fmt: skip
+
+
+def approval_request(app_key: str, app_secret: str) -> dict[str, str]:
+    # KIS names the secret "secretkey" here (it is the app secret).
+    return {"grant_type": "client_credentials", "appkey": app_key, "secretkey": app_secret}
+
+
+def subscribe_message(approval_key: str, tr_id: str, tr_key: str, register: bool) -> dict[str, Any]:
+    return {
+        "header": {
+            "approval_key": approval_key,
+            "custtype": "P",
+            "tr_type": "1" if register else "2",
+            "content-type": "utf-8",
+        },
+        "body": {"input": {"tr_id": tr_id, "tr_key": tr_key}},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionNotice:
+    """One execution notice, in our words. ``kind``: accepted | filled | cancelled | modified |
+    rejected. For a fill, ``quantity``/``price`` are that execution's; for a cancel or modify
+    ``broker_order_id`` is the new number and ``original_order_id`` the order it changed."""
+
+    market: Market
+    account: str  # CANO + product code as KIS sends ACNT_NO
+    broker_order_id: str
+    original_order_id: str
+    side: Side | None
+    kind: str
+    quantity: Decimal
+    price: Decimal | None
+    order_quantity: Decimal
+
+
+def notice_columns(tr_id: str) -> tuple[str, ...] | None:
+    if tr_id in ("H0STCNI0", "H0STCNI9"):
+        return DOMESTIC_NOTICE_COLUMNS
+    if tr_id in ("H0GSCNI0", "H0GSCNI9"):
+        return OVERSEAS_NOTICE_COLUMNS
+    return None
+
+
+def parse_execution_notices(tr_id: str, count: int, payload: str) -> list[ExecutionNotice]:
+    """The ``count`` records of a decrypted notice payload ('^'-separated, concatenated)."""
+    columns = notice_columns(tr_id)
+    if columns is None:
+        return []
+    values = payload.split("^")
+    width = len(columns)
+    records = max(count, 1)
+    if len(values) < width * records:
+        width = len(values) // records  # a shorter record than documented: take it as sent
+    notices = []
+    for i in range(records):
+        row = dict(zip(columns, values[i * width : (i + 1) * width], strict=False))
+        if row:
+            notices.append(_notice(tr_id, row))
+    return notices
+
+
+def _notice(tr_id: str, row: dict[str, str]) -> ExecutionNotice:
+    domestic = tr_id.startswith("H0ST")
+    if text(row.get("CNTG_YN")) == "2":
+        kind = "filled"
+    elif text(row.get("RFUS_YN")) == "1":
+        kind = "rejected"
+    else:
+        kind = {"1": "modified", "2": "cancelled"}.get(text(row.get("RCTF_CLS")), "accepted")
+    price = (
+        num(row.get("CNTG_UNPR"))
+        if domestic
+        else (num(row.get("CNTG_UNPR12")) or num(row.get("CNTG_UNPR")))
+    )
+    return ExecutionNotice(
+        market=Market.KR if domestic else Market.US,
+        account=text(row.get("ACNT_NO")),
+        broker_order_id=text(row.get("ODER_NO")),
+        original_order_id=text(row.get("OODER_NO")),
+        side=_SIDE_FROM_CODE.get(text(row.get("SELN_BYOV_CLS"))),
+        kind=kind,
+        quantity=num0(row.get("CNTG_QTY")),
+        price=price,
+        order_quantity=num0(row.get("ODER_QTY")),
+    )

@@ -30,6 +30,10 @@ class KisSettings(BaseModel):
     legacy_tr_ids: bool = False  # TTTC0801U/0802U/0803U/8001R instead of the current ids
     poll_interval_s: float = Field(2.0, gt=0, le=60)  # order status inquiries at most this often
     unknown_settle_s: float = Field(60.0, ge=0, le=3600)  # a lost order is "absent" only after
+    # Real-time execution notices over KIS's websocket: on when the HTS id (their tr_key) is set.
+    hts_id: str | None = None
+    ws_url: str | None = None  # default KIS's (or, with base_url, the simulator's) websocket
+    reconcile_s: float = Field(30.0, gt=0, le=3600)  # with notices live, poll at least this often
 
     @field_validator("app_key", "app_secret")
     @classmethod
