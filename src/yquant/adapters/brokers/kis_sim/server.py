@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--token-min-interval-s", type=float, default=60.0)
     p.add_argument("--partial-steps", type=int, default=1)
     p.add_argument("--fill-interval-s", type=float, default=None)
+    p.add_argument("--hts-id", default=None, help="tr_key of the execution notices")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s kis-sim %(message)s")
     rate = args.rate_limit or (18 if args.environment == "real" else 1)
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         product or "01",
         cash_krw=args.cash_krw,
         cash_usd=args.cash_usd,
+        hts_id=args.hts_id,
     )
     sim.exchange.partial_steps = max(args.partial_steps, 1)
     sim.exchange.fill_interval_s = args.fill_interval_s
