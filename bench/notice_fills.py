@@ -31,24 +31,16 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from tests.support import ValkeyProcess  # noqa: E402
-
-from yquant.adapters.brokers.kis import build_kis_broker  # noqa: E402
+from yquant import bootstrap  # noqa: E402
+from yquant.adapters.brokers.kis import KisBroker  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
-from yquant.adapters.brokers.routing import AccountBrokers  # noqa: E402
-from yquant.adapters.bus import ORDERS, Bus  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
-from yquant.adapters.db.accounts import AccountBook  # noqa: E402
-from yquant.adapters.db.broker_tokens import SqlTokenRecords  # noqa: E402
-from yquant.adapters.db.journal import Journal  # noqa: E402
-from yquant.adapters.db.recorder import Recorder  # noqa: E402
-from yquant.adapters.db.store import DeploymentRoles, SqlStore  # noqa: E402
+from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
-from yquant.services.account_sync import AccountSync  # noqa: E402
-from yquant.services.gateway import Gateway  # noqa: E402
+from yquant.ports import ORDERS  # noqa: E402
+from yquant.processes import free_port  # noqa: E402
 from yquant.services.records import order_row, order_to_message  # noqa: E402
-from yquant.services.worker_state import ActiveRole  # noqa: E402
-from yquant.settings import KisSettings  # noqa: E402
+from yquant.settings import Settings  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
 APP_SECRET = "B" + "0123456789abcdef" * 11
@@ -89,100 +81,102 @@ async def until(check: Any, what: str, timeout_s: float = 60.0) -> None:
     raise TimeoutError(what)
 
 
-async def statuses(store: SqlStore, count: int) -> list[dict[str, Any]]:
+async def statuses(store: Any, count: int) -> list[dict[str, Any]]:
     return await store.recent("orders", limit=count + 10)
 
 
 async def run(count: int, notices: bool, rest_s: float, work: Path) -> dict[str, Any]:
-    valkey_server = ValkeyProcess(work / "valkey", appendonly=False).start()
+    valkey_server = ValkeyServer(work / "valkey", free_port(), appendonly=False).start()
     url = f"sqlite+aiosqlite:///{work / 'yquant.sqlite3'}"
     migrate.upgrade(url)
     sim = KisSimulator(SimConfig(environment="real", rate_limit_per_s=18))
     sim.add_app(APP_KEY, APP_SECRET, CANO, "01", cash_krw=Decimal(10**10))
     sim.exchange.set_price("KR", "005930", Decimal(70_000))
     server = SimServer(sim).start()
-    store = SqlStore(url, timeout_s=10)
-    bus = Bus(valkey_server.url)
-    recorder = Recorder(store, Journal(work / "journal.sqlite3"))
-    settings = KisSettings(
-        environment="real",
-        app_key=APP_KEY,
-        app_secret=APP_SECRET,
-        account_number=f"{CANO}01",
-        base_url=server.url,
-        rate_limit_per_s=15,
-        hts_id=f"sim{CANO}" if notices else None,
+    kis = {
+        "environment": "real",
+        "app_key": APP_KEY,
+        "app_secret": APP_SECRET,
+        "account_number": f"{CANO}01",
+        "base_url": server.url,
+        "rate_limit_per_s": 15,
+        "hts_id": f"sim{CANO}" if notices else None,
+    }
+    settings = Settings(
+        data_dir=work / "data",
+        database={"url": url, "timeout_s": 10},
+        valkey={"url": valkey_server.url},
+        accounts={"bench": {"broker": "kis-sim", "kis": kis}},
+        default_accounts=["bench"],
+        gateway={"sync_interval_s": 60},
     )
-    broker = build_kis_broker(
-        "bench",
-        settings,
-        records=SqlTokenRecords(store),
-        valkey=bus.client,
-        known_order_ids=AccountBook(store).known_order_ids,
-    )
-    brokers = AccountBrokers({"bench": broker})
-    book = AccountBook(store)
-    sync = AccountSync(
-        broker=brokers,
-        book=book,
-        role=ActiveRole(DeploymentRoles(store), "local"),
-        accounts=["bench"],
-        interval_s=60,
-    )
-    gateway = Gateway(recorder=recorder, bus=bus, broker=brokers, book=book, sync=sync)
+    # As `yquant gateway` builds it: the runtime, the brokers, the gateway and its account sync.
+    runtime = bootstrap.build(settings, "gateway")
+    brokers = bootstrap.build_broker(settings, runtime)
+    broker = brokers.for_account("bench")
+    assert isinstance(broker, KisBroker)
+    parts = bootstrap.build_gateway(runtime, brokers, bootstrap.active_role(runtime.store, "local"))
     stop = asyncio.Event()
     try:
         await brokers.connect()
         await broker.quote(Market.KR, "KRX", "005930")  # token issued before the clock starts
         await until(lambda: not notices or broker.notices_live, "notices live")
-        batch = resting_buys(count, "n" if notices else "p")
-        for o in batch:
-            await recorder.write("order.insert", order_row(o))
-        first_call = len(sim.received)
         tasks = [
             asyncio.create_task(
-                bus.consume(ORDERS, "gateway", "bench", gateway.handle_order, stop)
+                runtime.bus.consume(ORDERS, "gateway", "bench", parts.gateway.handle_order, stop)
             ),
-            asyncio.create_task(gateway.track(stop)),
-            asyncio.create_task(sync.run(stop)),
+            asyncio.create_task(parts.gateway.track(stop)),
+            asyncio.create_task(parts.sync.run(stop)),
         ]
-        for o in batch:
-            await bus.publish(ORDERS, order_to_message(o))
-
-        async def all_resting() -> bool:
-            rows = await statuses(store, count)
-            return sum(r["status"] == "accepted" for r in rows) == count
-
-        await until(all_resting, "all orders resting")
-        await asyncio.sleep(rest_s)  # resting, followed the way each mode follows
-        moved = datetime.now(UTC)
-        sim.exchange.set_price("KR", "005930", Decimal(68_900))
-        deadline = time.time() + 60
-        rows: list[dict[str, Any]] = []
-        while time.time() < deadline:
-            rows = await statuses(store, count)
-            if sum(r["status"] == "filled" for r in rows) == count:
-                break
-            await asyncio.sleep(0.02)
-        calls = len(sim.received) - first_call
+        result = await measure(runtime, sim, count, "n" if notices else "p", rest_s)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await brokers.close()
-        await bus.close()
-        await store.close()
-        recorder.journal.close()
+        await runtime.close()
         server.stop()
         valkey_server.stop()
+    return {
+        "mode": "notices" if notices else "polling",
+        "orders": count,
+        "rest_s": rest_s,
+        **result,
+    }
+
+
+async def measure(
+    runtime: Any, sim: KisSimulator, count: int, tag: str, rest_s: float
+) -> dict[str, Any]:
+    store = runtime.store
+    batch = resting_buys(count, tag)
+    for o in batch:
+        await runtime.recorder.write("order.insert", order_row(o))
+    first_call = len(sim.received)
+    for o in batch:
+        await runtime.bus.publish(ORDERS, order_to_message(o))
+
+    async def all_resting() -> bool:
+        rows = await statuses(store, count)
+        return sum(r["status"] == "accepted" for r in rows) == count
+
+    await until(all_resting, "all orders resting")
+    await asyncio.sleep(rest_s)  # resting, followed the way each mode follows
+    moved = datetime.now(UTC)
+    sim.exchange.set_price("KR", "005930", Decimal(68_900))
+    deadline = time.time() + 60
+    rows: list[dict[str, Any]] = []
+    while time.time() < deadline:
+        rows = await statuses(store, count)
+        if sum(r["status"] == "filled" for r in rows) == count:
+            break
+        await asyncio.sleep(0.02)
+    calls = len(sim.received) - first_call
     latencies = [
         (r["updated_at"].replace(tzinfo=r["updated_at"].tzinfo or UTC) - moved).total_seconds()
         for r in rows
         if r["status"] == "filled"
     ]
     return {
-        "mode": "notices" if notices else "polling",
-        "orders": count,
-        "rest_s": rest_s,
         "filled": len(latencies),
         "rest_calls_per_filled_order": round(calls / max(len(latencies), 1), 2),
         "fill_latency_median_s": round(statistics.median(latencies), 3) if latencies else None,

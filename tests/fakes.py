@@ -429,6 +429,7 @@ class FakeBroker:
         self.holdings_by_account: dict[str, list[Holding]] = {}
         self.placed: dict[str, BrokerOrder] = {}
         self.submitted: list[Order] = []
+        self.modified: list[tuple[str, Decimal | None, Decimal | None]] = []
         self.unavailable = 0
 
     async def connect(self) -> None:
@@ -482,6 +483,15 @@ class FakeBroker:
         known = BrokerOrder(order.client_order_id, OrderStatus.CANCELLED, Decimal(0), None)
         self.placed[order.client_order_id] = known
         return known
+
+    async def modify(
+        self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> BrokerOrder:
+        """A resting order keeps resting (the fake never fills a limit); a final one is as was."""
+        self.modified.append((order.client_order_id, price, quantity))
+        return self.placed.get(order.client_order_id) or BrokerOrder(
+            order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason="not_found"
+        )
 
     async def holdings(self, account: str) -> list[Holding]:
         return list(self.holdings_by_account.get(account, []))

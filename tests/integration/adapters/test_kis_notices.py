@@ -41,6 +41,23 @@ async def recv_json(ws: Any) -> dict[str, Any]:
     return dict(json.loads(await asyncio.wait_for(ws.recv(), 5)))
 
 
+async def notices(ws: Any, key: str, iv: str, wanted: int) -> tuple[list[list[str]], bool]:
+    """``wanted`` decrypted notices (columns), PINGPONGs echoed on the way."""
+    frames: list[list[str]] = []
+    pinged = False
+    while len(frames) < wanted:
+        frame = await asyncio.wait_for(ws.recv(), 5)
+        if frame.startswith("{"):
+            assert json.loads(frame)["header"]["tr_id"] == "PINGPONG"
+            await ws.send(frame)
+            pinged = True
+            continue
+        flag, tr_id, count, payload = frame.split("|", 3)
+        assert (flag, tr_id, count) == ("1", "H0STCNI0", "001")
+        frames.append(decrypt(key, iv, payload).split("^"))
+    return frames, pinged
+
+
 async def test_the_simulator_serves_kis_websocket_protocol() -> None:
     sim = start_sim(pingpong_s=0.3)
     try:
@@ -74,18 +91,7 @@ async def test_the_simulator_serves_kis_websocket_protocol() -> None:
                 (CANO, "01"), market="KR", exchange="KRX", ticker="005930", side="buy",
                 quantity=Decimal(3), limit_price=None, branch="06010", closed=RuntimeError(),
             )  # fmt: skip
-            frames: list[list[str]] = []
-            pinged = False
-            while len(frames) < 2:
-                frame = await asyncio.wait_for(ws.recv(), 5)
-                if frame.startswith("{"):
-                    assert json.loads(frame)["header"]["tr_id"] == "PINGPONG"
-                    await ws.send(frame)
-                    pinged = True
-                    continue
-                flag, tr_id, count, payload = frame.split("|", 3)
-                assert (flag, tr_id, count) == ("1", "H0STCNI0", "001")
-                frames.append(decrypt(aes_key, aes_iv, payload).split("^"))
+            frames, pinged = await notices(ws, aes_key, aes_iv, 2)
             accepted, filled = (dict(zip(DOMESTIC_NOTICE_COLUMNS, f, strict=True)) for f in frames)
             assert (accepted["CNTG_YN"], accepted["ACPT_YN"], accepted["ODER_QTY"]) == (
                 "1",
@@ -193,4 +199,4 @@ async def test_a_cut_socket_reconnects_and_polling_settles_every_order(
     report = sim.control("stats")["realtime"]
     assert report["cuts"] == 1
     await eventually(lambda: broker.notices_live, timeout_s=10)
-    assert broker._notices is not None and broker._notices.sessions == 2
+    assert broker.notice_sessions == 2

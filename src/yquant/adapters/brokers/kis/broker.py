@@ -125,6 +125,11 @@ class KisBroker:
     def notices_live(self) -> bool:
         return self._notices is not None and self._notices.live
 
+    @property
+    def notice_sessions(self) -> int:
+        """Notice sessions registered so far (a reconnect adds one)."""
+        return self._notices.sessions if self._notices is not None else 0
+
     # ---- orders ------------------------------------------------------------------------------
 
     async def submit(self, order: Order) -> BrokerOrder:
@@ -256,7 +261,7 @@ class KisBroker:
             return current
         try:
             sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
-            cut = (order.quantity - sent.reduced - quantity) if quantity is not None else 0
+            cut = order.quantity - sent.reduced - quantity if quantity is not None else Decimal(0)
             if cut > 0:
                 await self._reduce(order, odno, cut)
                 sent.reduced += cut

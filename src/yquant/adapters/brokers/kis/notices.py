@@ -28,6 +28,7 @@ import httpx
 import websockets
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from websockets.exceptions import WebSocketException
 
 from yquant.adapters.brokers.kis import schemas
 from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisUnavailableError
@@ -43,6 +44,16 @@ WS_DOMAINS = {
 WS_PATH = "/tryitout"
 APPROVAL_PATH = "/oauth2/Approval"
 APPROVAL_TTL_S = 23 * 3600  # KIS: valid 24 h; renewed an hour early
+
+# What ends a session: the network, the websocket, KIS refusing, a reply that is not KIS's.
+SESSION_ERRORS = (
+    OSError,
+    TimeoutError,
+    ValueError,
+    WebSocketException,
+    KisUnavailableError,
+    KisConfigurationError,
+)
 
 Listener = Callable[[ExecutionNotice], None]
 SessionListener = Callable[[bool], None]
@@ -132,9 +143,7 @@ class KisNotices:
         while True:
             try:
                 registered = await self._session()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every failure leads to the same: wait, then again
+            except SESSION_ERRORS as exc:  # each leads to the same: wait, then open again
                 registered = self.live
                 logger.warning("kis notices session ended: %s", _describe(exc))
             if registered:
@@ -184,8 +193,8 @@ class KisNotices:
             self._ws_url, open_timeout=self._timeout_s, ping_interval=None, max_queue=None
         ) as ws:
             for tr_id in self._trs:
-                message = schemas.subscribe_message(approval, tr_id, self._hts_id, register=True)
-                await ws.send(json.dumps(message))
+                request = schemas.subscribe_message(approval, tr_id, self._hts_id, register=True)
+                await ws.send(json.dumps(request))
             waiting = set(self._trs)
             async for frame in ws:
                 text = frame if isinstance(frame, str) else frame.decode("utf-8")
