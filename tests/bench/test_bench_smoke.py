@@ -29,6 +29,10 @@ SMOKES = {
         ["--count", "5", "--rate", "20", "--timeout", "60"],
         r"ack latency \(ms\)\s+p50 [\d.]+\s+p95 [\d.]+",
     ),
+    "notice_fills.py": (
+        ["--count", "2", "--rest-s", "1"],
+        r"notices\s+filled 2/2\s+REST calls per filled order [\d.]+\s+fill latency median [\d.]+ s",
+    ),
     "webhook.py": (
         ["--quick"],
         r"max sustained: webhook [\d.]+ req/s, bare [\d.]+ req/s",
