@@ -32,7 +32,7 @@ for p in (ROOT, ROOT / "src"):
         sys.path.insert(0, str(p))
 
 from yquant import bootstrap  # noqa: E402
-from yquant.adapters.brokers.kis import KisBroker  # noqa: E402
+from yquant.adapters.brokers.kis.broker import KisBroker  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402

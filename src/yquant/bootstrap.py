@@ -85,7 +85,7 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
     account (``kis``, or ``kis-sim`` for the simulator) gets its own `KisBroker`. The KIS
     brokers share the token table (database) and the rate budget (the worker's Valkey) of
     ``runtime``, or of connections opened here and closed with the brokers."""
-    from yquant.adapters.brokers.kis import build_kis_broker
+    from yquant.adapters.brokers.kis.factory import build_kis_broker
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
 
     closers = []

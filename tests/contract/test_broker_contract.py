@@ -14,7 +14,7 @@ import valkey.asyncio as valkey
 
 from tests.fixtures.kis_kit import kis_settings, order, start_sim
 from tests.support import eventually
-from yquant.adapters.brokers.kis import build_kis_broker
+from yquant.adapters.brokers.kis.factory import build_kis_broker
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
 from yquant.adapters.db.store import SqlStore

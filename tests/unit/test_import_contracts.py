@@ -34,3 +34,23 @@ def test_the_domain_contract_forbids_every_other_top_level_module() -> None:
 def test_the_domain_contract_names_only_modules_that_exist() -> None:
     forbidden = {m for m in _domain_contract()["forbidden_modules"] if m.startswith("yquant.")}  # type: ignore[attr-defined]
     assert forbidden <= _top_level_modules()
+
+
+def test_importing_the_services_loads_no_io_library() -> None:
+    """Settings hold each adapter's own section (the KIS account settings live with the KIS
+    adapter); reading them must not pull the adapters' libraries into the services."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pkgutil, importlib, sys\n"
+        "import yquant.services as s\n"
+        "for m in pkgutil.iter_modules(s.__path__):\n"
+        "    importlib.import_module(f'yquant.services.{m.name}')\n"
+        "heavy = ('httpx', 'valkey', 'websockets', 'cryptography', 'sqlalchemy', 'starlette')\n"
+        "print(sorted({n.split('.')[0] for n in sys.modules if n.startswith(heavy)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout

@@ -15,7 +15,7 @@ import websockets
 
 from tests.fixtures.kis_kit import APP_KEY, APP_SECRET, CANO, order, start_sim
 from tests.support import eventually
-from yquant.adapters.brokers.kis import KisBroker
+from yquant.adapters.brokers.kis.broker import KisBroker
 from yquant.adapters.brokers.kis.notices import decrypt
 from yquant.adapters.brokers.kis.schemas import DOMESTIC_NOTICE_COLUMNS, OVERSEAS_NOTICE_COLUMNS
 from yquant.adapters.brokers.kis_sim import SimServer

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from tests.fixtures.kis_kit import CANO, kis_settings, order, start_sim
 from tests.support import eventually
-from yquant.adapters.brokers.kis import build_kis_broker
+from yquant.adapters.brokers.kis.factory import build_kis_broker
 from yquant.adapters.brokers.kis_sim import SimServer
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
 from yquant.adapters.db.store import SqlStore

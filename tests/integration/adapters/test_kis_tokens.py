@@ -14,9 +14,9 @@ import valkey.asyncio as valkey
 
 from tests.fixtures.kis_kit import APP_KEY, APP_SECRET, kis_settings, order, start_sim
 from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy, ValkeyProcess
-from yquant.adapters.brokers.kis import build_kis_broker
 from yquant.adapters.brokers.kis.client import KisClient
 from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisTokenError
+from yquant.adapters.brokers.kis.factory import build_kis_broker
 from yquant.adapters.brokers.kis.ratelimit import RateLimiter
 from yquant.adapters.brokers.kis.schemas import TokenGrant
 from yquant.adapters.brokers.kis.tokens import KisTokens
