@@ -41,10 +41,11 @@ from yquant import bootstrap  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
+from yquant.domain.commands import PlaceOrder  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
+from yquant.domain.writes import InsertOrder  # noqa: E402
 from yquant.ports import ORDERS  # noqa: E402
 from yquant.processes import free_port  # noqa: E402
-from yquant.services.records import order_row, order_to_message  # noqa: E402
 from yquant.settings import Settings  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
@@ -115,7 +116,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         await broker.quote(Market.KR, "KRX", "005930")  # token issued before the clock starts
         burst = orders(args.count, args.us_share)
         for o in burst:
-            await recorder.write("order.insert", order_row(o))
+            await recorder.write(InsertOrder(o))
         first_call = len(sim.received)
         tasks = [
             asyncio.create_task(
@@ -126,7 +127,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ]
         started = time.time()
         for o in burst:  # "at once": every order is on the stream before the gateway drains it
-            await bus.publish(ORDERS, order_to_message(o))
+            await bus.send(PlaceOrder(o))
         deadline = started + args.timeout
         filled = 0
         while time.time() < deadline:

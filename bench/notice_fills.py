@@ -36,10 +36,11 @@ from yquant.adapters.brokers.kis.broker import KisBroker  # noqa: E402
 from yquant.adapters.brokers.kis_sim import KisSimulator, SimConfig, SimServer  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
+from yquant.domain.commands import PlaceOrder  # noqa: E402
 from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
+from yquant.domain.writes import InsertOrder  # noqa: E402
 from yquant.ports import ORDERS  # noqa: E402
 from yquant.processes import free_port  # noqa: E402
-from yquant.services.records import order_row, order_to_message  # noqa: E402
 from yquant.settings import Settings  # noqa: E402
 
 APP_KEY = "PSbenchKey0123456789abcdefghijklmnop"
@@ -150,10 +151,10 @@ async def measure(
     store = runtime.store
     batch = resting_buys(count, tag)
     for o in batch:
-        await runtime.recorder.write("order.insert", order_row(o))
+        await runtime.recorder.write(InsertOrder(o))
     first_call = len(sim.received)
     for o in batch:
-        await runtime.bus.publish(ORDERS, order_to_message(o))
+        await runtime.bus.send(PlaceOrder(o))
 
     async def all_resting() -> bool:
         rows = await statuses(store, count)

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from yquant.adapters import messages
+from yquant.adapters.db.rows import order_from_row, to_row
+from yquant.domain.events import LiveEvent
 from yquant.domain.model import (
     CURRENCY,
     FINAL_STATUSES,
@@ -27,6 +32,7 @@ from yquant.domain.model import (
 )
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
+from yquant.domain.writes import Write
 from yquant.errors import (
     BrokerUnavailableError,
     BusUnavailableError,
@@ -42,6 +48,7 @@ from yquant.ports import (
     Entry,
     Handler,
     Holding,
+    Message,
     Written,
 )
 
@@ -116,10 +123,10 @@ _OPS = {
 
 
 class FakeRecorder:
-    """The `Recorder` port over dicts. An insert of a key already there is UNCHANGED; an
-    advance moves a row only forward (by ``status_rank``), as the SQL store does. With
-    ``database_up`` False every write is JOURNALED (kept in ``journal``) and reads raise
-    DatabaseUnavailableError."""
+    """The `Recorder` port over dicts, holding each write as the row the SQL recorder makes of
+    it (`to_row`). An insert of a key already there is UNCHANGED; an advance moves a row only
+    forward (by ``status_rank``), as the SQL store does. With ``database_up`` False every write
+    is JOURNALED (kept in ``journal``) and reads raise DatabaseUnavailableError."""
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {t: {} for t, _, _ in _OPS.values()}
@@ -128,7 +135,8 @@ class FakeRecorder:
         self.database_up = True
         self._ids = itertools.count(1)
 
-    async def write(self, op: str, row: dict[str, Any]) -> Written:
+    async def write(self, write: Write) -> Written:
+        op, row = to_row(write)
         self.writes.append((op, row))
         if not self.database_up:
             self.journal.append((op, row))
@@ -162,6 +170,10 @@ class FakeRecorder:
         self.reachable()
         row = self.tables["orders"].get(client_order_id)
         return None if row is None else dict(row)
+
+    async def stored_order(self, client_order_id: str) -> Order | None:
+        row = await self.order(client_order_id)
+        return None if row is None else order_from_row(row)
 
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]:
         self.reachable()
@@ -208,10 +220,10 @@ class FakeEngineState:
         self._recorder.reachable()
         return self.baselines.setdefault((account, currency, day), baseline)
 
-    async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def orders(self, client_order_ids: list[str]) -> dict[str, Order]:
         self._recorder.reachable()
         table = self._recorder.tables["orders"]
-        return {c: dict(table[c]) for c in client_order_ids if c in table}
+        return {c: order_from_row(table[c]) for c in client_order_ids if c in table}
 
     async def signal(self, signal_key: str) -> dict[str, Any] | None:
         self._recorder.reachable()
@@ -247,7 +259,9 @@ class FakeOrderQueue:
             if (r["state"] == QUEUED and r["release_after"] <= now)
             or (r["state"] == RELEASING and r["claimed_at"] < stale)
         ]
-        return sorted(due, key=lambda r: (r["queued_at"], r["id"]))[:limit]
+        due = sorted(due, key=lambda r: (r["queued_at"], r["id"]))[:limit]
+        # As the SQL queue hands them out: the alert decoded, to be decided again.
+        return [{**r, "alert": messages.alert_from_message(json.loads(r["alert"]))} for r in due]
 
     async def claim(
         self, row: dict[str, Any], token: str, epoch: int, now: datetime, lease_s: float
@@ -317,10 +331,11 @@ class FakeAccountBook:
     async def replace_cash(self, account: str, cash: dict[str, Decimal], now: datetime) -> None:
         self.cash[account] = {k: v for k, v in cash.items() if v}
 
-    async def open_orders(self) -> list[dict[str, Any]]:
+    async def orders_in_flight(self) -> list[tuple[Order, str | None]]:
         self._recorder.reachable()
+        signals = self._recorder.tables["signals"]
         return [
-            dict(o)
+            (order_from_row(o), signals.get(o["signal_key"], {}).get("worker"))
             for o in self._recorder.orders()
             if OrderStatus(o["status"]) not in FINAL_STATUSES
             and o["status"] != OrderStatus.NEW.value
@@ -360,7 +375,8 @@ class FakeRoles:
 
 
 class FakeBus:
-    """The `Bus` port in memory. With ``up`` False every call but `announce` raises
+    """The `Bus` port in memory, holding each message and event in its wire encoding (as the
+    Valkey bus writes it). With ``up`` False every call but `announce` raises
     BusUnavailableError."""
 
     def __init__(self) -> None:
@@ -377,20 +393,20 @@ class FakeBus:
     def messages(self, stream: str) -> list[dict[str, Any]]:
         return list(self.streams.get(stream, []))
 
-    async def publish(self, stream: str, data: dict[str, Any]) -> None:
-        await self.publish_many(stream, [data])
+    async def send(self, message: Message) -> None:
+        await self.send_many([message])
 
-    async def publish_many(
-        self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
-    ) -> None:
+    async def send_many(self, batch: Sequence[Message], *, event: LiveEvent | None = None) -> None:
         self.reachable()
-        self.streams.setdefault(stream, []).extend(messages)
-        if event is not None and messages:
-            self.events.append(event)
+        for message in batch:
+            stream = messages.stream_of(message)
+            self.streams.setdefault(stream, []).append(messages.encode(message))
+        if event is not None and batch:
+            self.events.append(messages.encode_event(event))
 
-    async def announce(self, event: dict[str, Any]) -> None:
+    async def announce(self, event: LiveEvent) -> None:
         if self.up:
-            self.events.append(event)
+            self.events.append(messages.encode_event(event))
 
     async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]:
         self.reachable()
@@ -411,7 +427,9 @@ class FakeBus:
         while not stop.is_set():
             entries = self.streams.get(stream, [])
             while done < len(entries):
-                await handler(Entry(stream, f"0-{done + 1}", entries[done], False))
+                data = entries[done]
+                entry = Entry(stream, f"0-{done + 1}", data, False, messages.decode(stream, data))
+                await handler(entry)
                 done += 1
             await asyncio.sleep(0.005)
 

@@ -16,9 +16,10 @@ from yquant.adapters.bus import ORDERS, SIGNALS, Bus, Entry
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
+from yquant.adapters.messages import alert_to_message, decode
 from yquant.bootstrap import EngineParts, Runtime, build_engine
 from yquant.domain.model import Action, Alert, Market, OrderType, SignalStatus
-from yquant.services.records import alert_to_message, signal_row
+from yquant.domain.writes import InsertSignal
 from yquant.settings import Settings
 
 
@@ -51,8 +52,7 @@ class Rig:
     async def receive(self, alert: Alert) -> None:
         """What the webhook does: record the accepted signal."""
         await self.recorder.write(
-            "signal.insert",
-            signal_row(
+            InsertSignal(
                 key=alert.key,
                 worker=self.settings.worker.name,
                 status=SignalStatus.ACCEPTED,
@@ -64,7 +64,8 @@ class Rig:
 
     async def handle(self, alert: Alert, *, redelivered: bool = False) -> None:
         await self.receive(alert)
-        entry = Entry(SIGNALS, "0-1", alert_to_message(alert), redelivered)
+        data = alert_to_message(alert)
+        entry = Entry(SIGNALS, "0-1", data, redelivered, decode(SIGNALS, data))
         await self.engine.signals.handle_signal(entry)
 
     async def published(self) -> list[dict[str, Any]]:

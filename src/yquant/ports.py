@@ -9,17 +9,21 @@ a stream entry) are defined here so that both sides share one spelling.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from yquant.domain.commands import Command
+from yquant.domain.events import LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
 from yquant.domain.model import BrokerOrder, Instrument, Market, Order
 from yquant.domain.risk import KillState
+from yquant.domain.writes import Write
 
 # ---- time ----------------------------------------------------------------------------------
 
@@ -38,6 +42,11 @@ SIGNALS = "yq:signals"
 ORDERS = "yq:orders"
 EXECUTIONS = "yq:executions"
 
+Message = Command | OrderFilled
+"""What travels on the streams: commands to a role, and the executions."""
+
+M = TypeVar("M", bound=Message)
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -45,6 +54,14 @@ class Entry:
     entry_id: str
     data: dict[str, Any]
     redelivered: bool  # read back from the pending list: it may have been handled already
+    message: Message | None = None  # decoded, on the streams that carry typed messages
+
+    def message_as(self, kind: type[M]) -> M:
+        """The entry's message, which must be a ``kind`` (TypeError, which dead-letters the
+        entry, when it is not)."""
+        if not isinstance(self.message, kind):
+            raise TypeError(f"{self.stream} entry {self.entry_id} is not a {kind.__name__}")
+        return self.message
 
 
 Handler = Callable[[Entry], Awaitable[None]]
@@ -55,13 +72,15 @@ class Bus(Protocol):
     Every method raises BusUnavailableError (never a client library's error) when the bus is
     away, except `announce`, which is best effort."""
 
-    async def publish(self, stream: str, data: dict[str, Any]) -> None: ...
+    async def send(self, message: Message) -> None:
+        """Append ``message`` to its stream."""
+        ...
 
-    async def publish_many(
-        self, stream: str, messages: list[dict[str, Any]], *, event: dict[str, Any] | None = None
-    ) -> None: ...
+    async def send_many(self, batch: Sequence[Message], *, event: LiveEvent | None = None) -> None:
+        """Append messages of one stream in order (and with ``event``, announce them once)."""
+        ...
 
-    async def announce(self, event: dict[str, Any]) -> None: ...
+    async def announce(self, event: LiveEvent) -> None: ...
 
     async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]: ...
 
@@ -89,11 +108,15 @@ class Recorder(Protocol):
 
     database_up: bool
 
-    async def write(self, op: str, row: dict[str, Any]) -> Written:
+    async def write(self, write: Write) -> Written:
         """Raises JournalUnavailableError when neither the database nor the journal took it."""
         ...
 
     async def order(self, client_order_id: str) -> dict[str, Any] | None: ...
+
+    async def stored_order(self, client_order_id: str) -> Order | None:
+        """The order as the database holds it, or None when it holds no such order."""
+        ...
 
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]: ...
 
@@ -131,7 +154,7 @@ class EngineState(Protocol):
         self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
     ) -> Baseline: ...
 
-    async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    async def orders(self, client_order_ids: list[str]) -> dict[str, Order]: ...
 
     async def signal(self, signal_key: str) -> dict[str, Any] | None: ...
 
@@ -234,7 +257,9 @@ class AccountBook(Protocol):
 
     async def replace_cash(self, account: str, cash: dict[str, Decimal], now: datetime) -> None: ...
 
-    async def open_orders(self) -> list[dict[str, Any]]: ...
+    async def orders_in_flight(self) -> list[tuple[Order, str | None]]:
+        """Orders not yet final, each with the worker that received its signal."""
+        ...
 
 
 # ---- brokers and the catalog ---------------------------------------------------------------

@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import YquantUp, record_rows, refused_order, wait_until
+from yquant.adapters.db.rows import order_row
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import i18n
-from yquant.services.records import order_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

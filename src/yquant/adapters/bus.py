@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -24,8 +25,10 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from yquant.adapters import messages
+from yquant.domain.events import LiveEvent
 from yquant.errors import BusUnavailableError, RetryableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Entry, Handler
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Entry, Handler, Message
 
 __all__ = ["BUS_ERRORS", "DEAD", "EVENTS", "EXECUTIONS", "ORDERS", "SIGNALS", "Bus", "Entry"]
 
@@ -104,10 +107,29 @@ class Bus:
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
 
-    async def announce(self, event: dict[str, Any]) -> None:
+    async def send(self, message: Message) -> None:
+        """Append ``message`` to its stream; raises BusUnavailableError when Valkey is away."""
+        await self.publish(messages.stream_of(message), messages.encode(message))
+
+    async def send_many(self, batch: Sequence[Message], *, event: LiveEvent | None = None) -> None:
+        """Append messages of one stream in order with one command (see publish_many), and
+        with ``event``, announce them once."""
+        if not batch:
+            return
+        stream = messages.stream_of(batch[0])
+        if any(messages.stream_of(m) != stream for m in batch):
+            raise ValueError("send_many takes the messages of one stream")
+        await self.publish_many(
+            stream,
+            [messages.encode(m) for m in batch],
+            event=None if event is None else messages.encode_event(event),
+        )
+
+    async def announce(self, event: LiveEvent) -> None:
         """Best-effort live event for dashboards; losing one is harmless."""
+        data = messages.encode_event(event)
         with contextlib.suppress(*BUS_ERRORS):
-            await self.client.publish(EVENTS, json.dumps(event, separators=(",", ":")))
+            await self.client.publish(EVENTS, json.dumps(data, separators=(",", ":")))
 
     async def heartbeat(self, role: str, info: dict[str, Any]) -> None:
         payload = json.dumps({**info, "at": time.time()})
@@ -263,10 +285,11 @@ class Bus:
             if not isinstance(data, dict):
                 # Caught below with json's own ValueError: both are an undecodable entry.
                 raise ValueError("entry has no JSON object in field 'data'")  # noqa: TRY004
-        except ValueError as exc:
+            message = messages.decode(stream, data)
+        except ValueError as exc:  # UndecodableMessageError is one
             await self._dead_letter(stream, group, entry_id, fields, f"undecodable: {exc}")
             return
-        entry = Entry(stream, entry_id, data, redelivered)
+        entry = Entry(stream, entry_id, data, redelivered, message)
         backoff = 0.2
         while True:
             try:

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from yquant.domain import market_rules
+from yquant.domain.commands import PlaceOrder
 from yquant.domain.decision import AccountFacts, Outcome, Verdict, decide
+from yquant.domain.events import SignalDecided
 from yquant.domain.market_rules import MarketCalendar, MarketState
 from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import Policy
+from yquant.domain.writes import AdvanceSignal, InsertOrder
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import (
-    ORDERS,
     Activity,
     Baseline,
     Broker,
@@ -37,7 +39,6 @@ from yquant.ports import (
 )
 from yquant.services import routing
 from yquant.services.accounts import BrokerAccountBook
-from yquant.services.records import order_from_row, order_row, order_to_message, signal_row
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -296,23 +297,23 @@ class OrderDesk:
         """Record new orders (the intent, before any broker sees them); the ones to publish."""
         out = []
         for order in orders:
-            written = await self._recorder.write("order.insert", order_row(order))
+            written = await self._recorder.write(InsertOrder(order))
             self._recent.add(order.account, order.created_at)
             if written is Written.UNCHANGED:
                 # Another pass made this order first: what it recorded is what goes out.
                 try:
-                    stored = await self._recorder.order(order.client_order_id)
+                    stored = await self._recorder.stored_order(order.client_order_id)
                 except DatabaseUnavailableError:
                     stored = None
                 if stored is not None:
-                    out.append(order_from_row(stored))
+                    out.append(stored)
                     continue
             out.append(order)
         return out
 
     async def publish(self, orders: list[Order]) -> None:
         for order in orders:
-            await self._bus.publish(ORDERS, order_to_message(order))
+            await self._bus.send(PlaceOrder(order))
 
     async def record_signal(
         self,
@@ -323,8 +324,7 @@ class OrderDesk:
         now: datetime,
     ) -> None:
         await self._recorder.write(
-            "signal.advance",
-            signal_row(
+            AdvanceSignal(
                 key=alert.key,
                 worker=self.worker,
                 status=status,
@@ -335,11 +335,10 @@ class OrderDesk:
                 detail=detail or None,
             ),
         )
-        await self._bus.announce({"type": "signal", "key": alert.key, "status": status.value})
+        await self._bus.announce(SignalDecided(alert.key, status))
 
     async def stored_order(self, cid: str) -> Order | None:
-        row = (await self._state.orders([cid])).get(cid)
-        return None if row is None else order_from_row(row)
+        return (await self._state.orders([cid])).get(cid)
 
 
 def _needs_activity(limits: Limits) -> bool:

@@ -28,9 +28,12 @@ import logging
 from decimal import Decimal
 
 from yquant import failpoints
+from yquant.domain.commands import PlaceOrder
+from yquant.domain.events import OrderChanged, OrderFilled
 from yquant.domain.model import BrokerOrder, Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
+from yquant.domain.writes import AdvanceOrder, InsertFill
 from yquant.errors import (
     BrokerUnavailableError,
     DatabaseUnavailableError,
@@ -39,7 +42,6 @@ from yquant.errors import (
     SignalRejectedError,
 )
 from yquant.ports import (
-    EXECUTIONS,
     AccountBook,
     Broker,
     Bus,
@@ -49,7 +51,6 @@ from yquant.ports import (
     Recorder,
 )
 from yquant.services.account_sync import AccountSync
-from yquant.services.records import fill_row, fill_to_message, order_from_row, order_row
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Gateway:
     # ---- the stream handler ------------------------------------------------------------------
 
     async def handle_order(self, entry: Entry) -> None:
-        order = order_from_row(entry.data)
+        order = entry.message_as(PlaceOrder).order
         cid = order.client_order_id
         if cid in self._open:
             await self._follow(self._open[cid], own=True)
@@ -109,7 +110,7 @@ class Gateway:
             # This worker took it before (a crash around the call): it may have been sent.
             # Recorded as submitted (so a restart reconciles it), then the broker is asked.
             taken = current.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
-            await self._recorder.write("order.advance", order_row(taken))
+            await self._recorder.write(AdvanceOrder(taken))
             await self._follow(taken, own=True)
             return
         await self._send(current)
@@ -119,13 +120,12 @@ class Gateway:
     async def reconcile_open(self) -> None:
         """At start: every order left in flight is settled with its broker before new work."""
         try:
-            rows = await self._book.open_orders()
+            rows = await self._book.orders_in_flight()
         except DatabaseUnavailableError:
             logger.warning("open orders not reconciled: database unavailable")
             return
-        for row in rows:
-            order = order_from_row(row)
-            own = self._is_own(row.get("signal_worker"))
+        for order, signal_worker in rows:
+            own = self._is_own(signal_worker)
             try:
                 await self._follow(order, own=own)
             except RetryableError as exc:
@@ -185,7 +185,7 @@ class Gateway:
             await self._apply(order, _refused(order, exc.reason), asked=False)
             return
         intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
-        await self._recorder.write("order.advance", order_row(intent))
+        await self._recorder.write(AdvanceOrder(intent))
         deadline = asyncio.get_running_loop().time() + self._submit_retry_s
         backoff = 0.5
         while True:
@@ -250,8 +250,8 @@ class Gateway:
         for fill in known.fills:
             if fill.fill_id in self._published:
                 continue
-            await self._recorder.write("fill.insert", fill_row(fill))
-            await self._bus.publish(EXECUTIONS, fill_to_message(fill))
+            await self._recorder.write(InsertFill(fill))
+            await self._bus.send(OrderFilled(fill))
             self._published.add(fill.fill_id)
             new_fills = True
         updated = order.apply(known)  # a lagging answer never moves an order back
@@ -272,9 +272,9 @@ class Gateway:
         cid = order.client_order_id
         if changed:
             updated = updated.evolve(updated_at=self._clock.now())
-            await self._recorder.write("order.advance", order_row(updated))
+            await self._recorder.write(AdvanceOrder(updated))
             logger.info("order cid=%s status=%s filled=%s", cid, status.value, filled)
-            await self._bus.announce({"type": "order", "cid": cid, "status": status.value})
+            await self._bus.announce(OrderChanged(cid, status))
         if status.is_final:
             self._open.pop(cid, None)
             self._own.pop(cid, None)
@@ -285,10 +285,9 @@ class Gateway:
 
     async def _stored(self, cid: str) -> Order | None:
         try:
-            row = await self._recorder.order(cid)
+            return await self._recorder.stored_order(cid)
         except DatabaseUnavailableError:
             return None
-        return order_from_row(row) if row else None
 
     async def _claim(self, cid: str, what: str) -> bool:
         """Take ``cid`` for ``what`` in this worker's Valkey; False if it was taken before."""

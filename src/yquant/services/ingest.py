@@ -16,16 +16,18 @@ from typing import Any
 
 from yquant.batching import Batcher
 from yquant.domain import alerts
+from yquant.domain.commands import DecideSignal
+from yquant.domain.events import SignalRefused, SignalsAccepted
 from yquant.domain.model import Alert, SignalStatus
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.writes import AdvanceSignal, InsertSignal
 from yquant.errors import (
     BusUnavailableError,
     DatabaseUnavailableError,
     JournalUnavailableError,
     SignalRejectedError,
 )
-from yquant.ports import SIGNALS, Bus, Clock, Recorder, Written
-from yquant.services.records import SIGNAL_RANK, alert_to_message, signal_row
+from yquant.ports import Bus, Clock, Recorder, Written
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class Ingest:
         except SignalRejectedError as exc:
             return await self.reject(exc, source_ip, now, fields)
 
-        row = signal_row(
+        row = InsertSignal(
             key=alert.key,
             worker=self._worker,
             status=SignalStatus.ACCEPTED,
@@ -90,7 +92,7 @@ class Ingest:
             source_ip=source_ip,
             fields=fields,
         )
-        written = await self._recorder.write("signal.insert", row)
+        written = await self._recorder.write(row)
         if written is Written.UNCHANGED:
             # Nothing new: the first copy stays the signal. The repeat still goes in the log.
             await self._log_refusal(
@@ -125,7 +127,7 @@ class Ingest:
         now: datetime,
         fields: dict[str, Any] | None,
     ) -> None:
-        row = signal_row(
+        row = InsertSignal(
             key="rej-" + uuid.uuid4().hex,
             worker=self._worker,
             status=SignalStatus.REJECTED,
@@ -137,7 +139,7 @@ class Ingest:
             fields=fields,
         )
         try:
-            await self._recorder.write("signal.insert", row)
+            await self._recorder.write(row)
         except (DatabaseUnavailableError, JournalUnavailableError) as exc:
             # Neither the database nor the journal takes it. The answer stays the refusal (a
             # 5xx would make TradingView send the same refused request again).
@@ -148,7 +150,7 @@ class Ingest:
                 type(exc).__name__,
             )
             return
-        await self._bus.announce({"type": "signal", "status": "rejected", "reason": reason})
+        await self._bus.announce(SignalRefused(reason))
 
 
 class Outbox(Batcher[Alert]):
@@ -165,10 +167,8 @@ class Outbox(Batcher[Alert]):
 
     async def handle(self, batch: list[Alert]) -> None:
         try:
-            await self._bus.publish_many(
-                SIGNALS,
-                [alert_to_message(a) for a in batch],
-                event={"type": "signal", "status": "accepted", "count": len(batch)},
+            await self._bus.send_many(
+                [DecideSignal(a) for a in batch], event=SignalsAccepted(len(batch))
             )
         except BusUnavailableError as exc:
             logger.warning(
@@ -206,7 +206,7 @@ async def sweep_waiting(
             # signal's identity (any order already made for it is keyed by it).
             logger.info("stored signal keeps its recorded key key=%s", row["signal_key"])
             alert = dataclasses.replace(alert, key=row["signal_key"])
-        await bus.publish(SIGNALS, alert_to_message(alert))
+        await bus.send(DecideSignal(alert))
         sent += 1
     if sent:
         logger.info("re-enqueued waiting signals count=%d", sent)
@@ -216,16 +216,14 @@ async def sweep_waiting(
 async def _give_up(recorder: Recorder, row: dict[str, Any], detail: str, now: datetime) -> None:
     logger.error("stored signal cannot be rebuilt key=%s detail=%s", row["signal_key"], detail)
     await recorder.write(
-        "signal.advance",
-        {
-            "signal_key": row["signal_key"],
-            "worker": row["worker"],
-            "status": SignalStatus.REJECTED.value,
-            # At the rank of "accepted": a decision an engine records for it still wins.
-            "status_rank": SIGNAL_RANK[SignalStatus.ACCEPTED],
-            "reason": ReasonCode.NOT_REBUILDABLE,
-            "detail": detail,
-            "received_at": row["received_at"],
-            "updated_at": now,
-        },
+        AdvanceSignal(
+            key=row["signal_key"],
+            worker=row["worker"],
+            status=SignalStatus.REJECTED,
+            received_at=row["received_at"],
+            updated_at=now,
+            reason=ReasonCode.NOT_REBUILDABLE,
+            detail=detail,
+            provisional=True,  # a decision an engine records for it still wins
+        ),
     )

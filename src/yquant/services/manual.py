@@ -24,11 +24,11 @@ from typing import Any
 
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Bus, Clock, Recorder
 from yquant.services import routing
 from yquant.services.decisions import Decider, OrderDesk
-from yquant.services.records import signal_row
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,7 @@ async def place(
         status = SignalStatus.REJECTED
         detail = detail or "the market is closed; the order was not kept for the next session"
     await recorder.write(
-        "signal.insert",
-        signal_row(
+        InsertSignal(
             key=alert.key,
             worker=worker,
             status=status,

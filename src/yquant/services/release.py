@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from datetime import datetime
@@ -31,7 +30,6 @@ from yquant.domain.reasons import ReasonCode
 from yquant.errors import RetryableError, SignalRejectedError
 from yquant.ports import EXPIRED, QUEUED, REJECTED, RELEASED, Clock, EngineState, OrderQueue
 from yquant.services.decisions import Decider, OrderDesk
-from yquant.services.records import alert_from_message
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -92,7 +90,7 @@ class QueueReleaser:
         return released
 
     async def _release(self, row: dict[str, Any], epoch: int, now: datetime) -> bool:
-        alert = alert_from_message(json.loads(row["alert"]))
+        alert: Alert = row["alert"]
         if row["state"] == QUEUED and not await self._ready(row, alert, now):
             return False
         token = f"{self._holder}:{uuid.uuid4().hex[:8]}"

@@ -12,18 +12,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 
 from yquant import failpoints
+from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
-from yquant.domain.model import SignalStatus, client_order_id
+from yquant.domain.model import Order, SignalStatus, client_order_id
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
-from yquant.ports import QUEUED, Clock, EngineState, Entry, OrderQueue, Recorder
+from yquant.ports import Clock, EngineState, Entry, OrderQueue, Recorder
 from yquant.services.decisions import Decider, Decision, OrderDesk
-from yquant.services.records import alert_from_message, alert_to_message, order_from_row
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class SignalHandler:
         self._clock = clock
 
     async def handle_signal(self, entry: Entry) -> None:
-        alert = alert_from_message(entry.data)
+        alert = entry.message_as(DecideSignal).alert
         failpoints.hit("engine.after_consume")
         now = self._clock.now()
         cids = {
@@ -61,7 +61,7 @@ class SignalHandler:
         prior: list[Outcome] = []
         for account, cid in cids.items():
             if cid in existing:
-                prior.append(Outcome(account, Verdict.ORDER, order_from_row(existing[cid])))
+                prior.append(Outcome(account, Verdict.ORDER, existing[cid]))
             elif cid in queued:
                 prior.append(
                     Outcome(account, Verdict.QUEUED, None, ReasonCode.QUEUED, "queued before")
@@ -110,31 +110,21 @@ class SignalHandler:
             session = calendar.session(release_after.astimezone(state.venue.tz).date())
             if session is not None:
                 expires_at = min(expires_at, session.close_at)
-            alert = decision.alert
             # Through the recorder: during a database outage the row is journaled like the
             # other writes, and this signal does not hold up the ones behind it.
             await self._recorder.write(
-                "queue.insert",
-                {
-                    "client_order_id": client_order_id(alert.key, outcome.account),
-                    "signal_key": alert.key,
-                    "account": outcome.account,
-                    "strategy": alert.strategy[:200],
-                    "market": instrument.market.value,
-                    "exchange": instrument.exchange,
-                    "ticker": instrument.ticker,
-                    "alert": json.dumps(alert_to_message(alert), separators=(",", ":")),
-                    "state": QUEUED,
-                    "reason": None,
-                    "detail": outcome.detail[:300] or None,
-                    "release_after": release_after,
-                    "expires_at": expires_at,
-                    "queued_at": now,
-                    "updated_at": now,
-                },
+                QueueOrder(
+                    decision.alert,
+                    outcome.account,
+                    instrument,
+                    outcome.detail,
+                    release_after=release_after,
+                    expires_at=expires_at,
+                    queued_at=now,
+                )
             )
 
-    async def _stored_orders(self, cids: list[str]) -> dict[str, dict[str, object]]:
+    async def _stored_orders(self, cids: list[str]) -> dict[str, Order]:
         if not self._recorder.database_up:
             return {}  # the journal dedupes the orders of a repeated decision
         try:

@@ -176,6 +176,77 @@ async def test_heartbeats_expire(valkey_url) -> None:
     await bus.close()
 
 
+async def test_an_entry_of_the_previous_version_is_read_as_its_typed_message(valkey_url) -> None:
+    """Blue/green: an engine of this version takes the entries the previous version's webhook
+    appended, and its gateway the previous engine's orders (and the other way round, below)."""
+    from tests import wire_samples as w
+    from yquant.adapters.bus import ORDERS, SIGNALS
+    from yquant.domain.commands import DecideSignal, PlaceOrder
+
+    bus = Bus(valkey_url)
+    received: list[object] = []
+
+    async def handler(entry: Entry) -> None:
+        received.append(entry.message)
+
+    for stream, entry in ((SIGNALS, w.SIGNAL_ENTRY), (ORDERS, w.ORDER_ENTRY)):
+        await bus.client.xadd(stream, {"data": entry})
+        stop, task = await run_consumer(bus, stream, "c1", handler, block_ms=50)
+        await eventually(lambda s=stream: len(received) == (1 if s == SIGNALS else 2))
+        stop.set()
+        await task
+    assert received == [DecideSignal(w.ALERT), PlaceOrder(w.ORDER)]
+    await bus.close()
+
+
+async def test_a_typed_message_is_appended_as_the_previous_version_wrote_it(valkey_url) -> None:
+    from tests import wire_samples as w
+    from yquant.adapters.bus import EXECUTIONS, ORDERS, SIGNALS
+    from yquant.domain.commands import DecideSignal, PlaceOrder
+    from yquant.domain.events import OrderFilled, SignalsAccepted
+
+    bus = Bus(valkey_url)
+    listener = bus.client.pubsub()
+    await listener.subscribe(EVENTS)
+    await listener.get_message(timeout=1)  # the subscription's confirmation
+    await bus.send_many([DecideSignal(w.ALERT)], event=SignalsAccepted(1))
+    await bus.send(PlaceOrder(w.ORDER))
+    await bus.send(OrderFilled(w.FILL))
+    for stream, entry in ((SIGNALS, w.SIGNAL_ENTRY), (ORDERS, w.ORDER_ENTRY)):
+        [(_, fields)] = await bus.client.xrange(stream)
+        assert fields == {"data": entry}
+    [(_, fields)] = await bus.client.xrange(EXECUTIONS)
+    assert fields == {"data": w.FILL_ENTRY}
+    announced = await listener.get_message(timeout=1)
+    assert announced is not None
+    assert json.loads(announced["data"]) == {"type": "signal", "status": "accepted", "count": 1}
+    await listener.aclose()
+    await bus.close()
+
+
+async def test_an_entry_that_is_not_a_message_of_its_stream_goes_to_the_dead_letters(
+    valkey_url,
+) -> None:
+    from tests import wire_samples as w
+    from yquant.adapters.bus import ORDERS
+
+    bus = Bus(valkey_url)
+    handled: list[Entry] = []
+
+    async def handler(entry: Entry) -> None:
+        handled.append(entry)
+
+    await bus.client.xadd(ORDERS, {"data": w.SIGNAL_ENTRY})  # an alert on the orders stream
+    stop, task = await run_consumer(bus, ORDERS, "c1", handler, block_ms=50)
+    await eventually(lambda: bus.client.xlen(DEAD))
+    stop.set()
+    await task
+    assert handled == []
+    [(_, dead)] = await bus.client.xrange(DEAD)
+    assert dead["stream"] == ORDERS and dead["error"].startswith("undecodable")
+    await bus.close()
+
+
 async def test_a_stop_ends_a_blocked_read_at_once_and_loses_nothing(valkey_url: str) -> None:
     """A consumer blocked in XREADGROUP (here for 30 s) returns as soon as it is stopped; an
     entry published after that is read by the next consumer of the group, not lost."""

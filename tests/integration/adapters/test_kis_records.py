@@ -8,10 +8,10 @@ from decimal import Decimal
 from tests.fixtures.kis_kit import order
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
+from yquant.adapters.db.rows import order_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Market, OrderStatus, Side
 from yquant.ports import Holding
-from yquant.services.records import order_row
 
 KEY = "k" * 64
 

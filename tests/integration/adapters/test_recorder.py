@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,15 +13,25 @@ import pytest
 from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder, Written
+from yquant.adapters.db.rows import to_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import SignalStatus
-from yquant.services.records import signal_row
+from yquant.domain.writes import AdvanceSignal, InsertSignal
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def sig(key: str, status: SignalStatus = SignalStatus.ACCEPTED) -> dict:
-    return signal_row(key=key, worker="blue", status=status, received_at=T0, updated_at=T0)
+def sig(key: str, status: SignalStatus = SignalStatus.ACCEPTED) -> InsertSignal:
+    return InsertSignal(key=key, worker="blue", status=status, received_at=T0, updated_at=T0)
+
+
+def decided(key: str, status: SignalStatus) -> AdvanceSignal:
+    return AdvanceSignal(key=key, worker="blue", status=status, received_at=T0, updated_at=T0)
+
+
+def sig_row(key: str, status: SignalStatus = SignalStatus.ACCEPTED) -> dict:
+    """The row a signal insert stores (for writes that bypass the recorder)."""
+    return to_row(sig(key, status))[1]
 
 
 @pytest.fixture
@@ -45,20 +56,18 @@ async def keys_in(url: str) -> list[str]:
 
 async def test_outage_is_journaled_and_replayed_in_order(proxied, mariadb_url) -> None:
     proxy, recorder = proxied
-    assert await recorder.write("signal.insert", sig("before")) is Written.STORED
+    assert await recorder.write(sig("before")) is Written.STORED
 
     proxy.cut()
-    assert await recorder.write("signal.insert", sig("during")) is Written.JOURNALED
+    assert await recorder.write(sig("during")) is Written.JOURNALED
     assert recorder.database_up is False
-    assert await recorder.write("signal.advance", sig("during", SignalStatus.ORDERED)) is (
-        Written.JOURNALED
-    )
+    assert await recorder.write(decided("during", SignalStatus.ORDERED)) is (Written.JOURNALED)
     # A duplicate is still caught while the database is away.
-    assert await recorder.write("signal.insert", sig("during")) is Written.UNCHANGED
+    assert await recorder.write(sig("during")) is Written.UNCHANGED
 
     proxy.restore()
     # Older writes wait in the journal, so newer ones queue behind them.
-    assert await recorder.write("signal.insert", sig("after")) is Written.JOURNALED
+    assert await recorder.write(sig("after")) is Written.JOURNALED
     assert recorder.journal.depth == 3
     assert await recorder.replay_batch() == 3
     assert recorder.journal.depth == 0
@@ -71,21 +80,19 @@ async def test_a_repeat_of_a_signal_the_database_holds_is_caught_while_it_is_awa
     proxied,
 ) -> None:
     proxy, recorder = proxied
-    assert await recorder.write("signal.insert", sig("first")) is Written.STORED
-    assert await recorder.write("signal.insert", sig("refused", SignalStatus.REJECTED)) is (
-        Written.STORED
-    )
+    assert await recorder.write(sig("first")) is Written.STORED
+    assert await recorder.write(sig("refused", SignalStatus.REJECTED)) is (Written.STORED)
     proxy.cut()
     # Only the database holds "first"; the journal is empty.
-    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
+    assert await recorder.write(sig("first")) is Written.UNCHANGED
     assert recorder.journal.depth == 0
     assert recorder.database_up is False
     # Then with older writes waiting in the journal.
-    assert await recorder.write("signal.insert", sig("during")) is Written.JOURNALED
-    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
-    assert await recorder.write("signal.insert", sig("during")) is Written.UNCHANGED
+    assert await recorder.write(sig("during")) is Written.JOURNALED
+    assert await recorder.write(sig("first")) is Written.UNCHANGED
+    assert await recorder.write(sig("during")) is Written.UNCHANGED
     # A rejection's log row is no signal: its key was not kept as recorded.
-    assert await recorder.write("signal.insert", sig("refused")) is Written.JOURNALED
+    assert await recorder.write(sig("refused")) is Written.JOURNALED
     assert recorder.journal.depth == 2
     proxy.restore()
     assert await recorder.replay_batch() == 2
@@ -95,14 +102,14 @@ async def test_a_write_does_not_wait_out_the_timeout_again_while_the_database_is
     proxied,
 ) -> None:
     proxy, recorder = proxied
-    assert await recorder.write("signal.insert", sig("first")) is Written.STORED
+    assert await recorder.write(sig("first")) is Written.STORED
     proxy.hang()
     # The repeat waits out the database's timeout (1 s here) once and is caught in memory.
-    assert await recorder.write("signal.insert", sig("first")) is Written.UNCHANGED
+    assert await recorder.write(sig("first")) is Written.UNCHANGED
     assert recorder.database_up is False and recorder.journal.depth == 0
     # The next write (the repeat's log row) goes to the journal without a second wait.
     refused = sig("rej-repeat", SignalStatus.REJECTED)
-    written = await asyncio.wait_for(recorder.write("signal.insert", refused), timeout=0.5)
+    written = await asyncio.wait_for(recorder.write(refused), timeout=0.5)
     assert written is Written.JOURNALED
     proxy.restore()
     assert await recorder.replay_batch() == 1
@@ -115,12 +122,12 @@ async def test_a_signal_the_other_worker_recorded_is_still_a_repeat_during_an_ou
     proxy, recorder = proxied
     other = SqlStore(mariadb_url)
     try:
-        await other.apply("signal.insert", sig("theirs"))
+        await other.apply("signal.insert", sig_row("theirs"))
     finally:
         await other.close()
-    assert await recorder.write("signal.insert", sig("theirs")) is Written.UNCHANGED
+    assert await recorder.write(sig("theirs")) is Written.UNCHANGED
     proxy.cut()
-    assert await recorder.write("signal.insert", sig("theirs")) is Written.UNCHANGED
+    assert await recorder.write(sig("theirs")) is Written.UNCHANGED
     assert recorder.journal.depth == 0
 
 
@@ -148,7 +155,7 @@ async def test_a_hanging_database_is_cut_off_by_the_timeout(proxied) -> None:
     import time
 
     started = time.monotonic()
-    assert await recorder.write("signal.insert", sig("hung")) is Written.JOURNALED
+    assert await recorder.write(sig("hung")) is Written.JOURNALED
     assert time.monotonic() - started < 3.0
     assert recorder.journal.depth == 1
 
@@ -159,7 +166,7 @@ async def test_a_replay_interrupted_after_the_commit_is_repeated_harmlessly(
     proxy, recorder = proxied
     proxy.cut()
     for i in range(5):
-        await recorder.write("signal.insert", sig(f"k{i}"))
+        await recorder.write(sig(f"k{i}"))
     proxy.restore()
     # The first two reach the database but the journal is not told (a crash in between).
     from yquant.adapters.db import codec
@@ -201,7 +208,7 @@ async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_
             if conn.dialect.name == "mysql":
                 # Pin this transaction's snapshot first, so the batch cannot see the key.
                 conn.execute(text("SELECT COUNT(*) FROM signals"))
-                await_only(other.apply("signal.insert", sig("raced")))
+                await_only(other.apply("signal.insert", sig_row("raced")))
             return super()._insert_run(conn, op, rows)
 
     class RacedStore(SqlStore):
@@ -214,16 +221,14 @@ async def test_a_key_another_writer_adds_during_a_batch_is_a_repeat(db_url, tmp_
             # other writer can only come just before it.
             engine = make_sync_sqlite_engine(db_url)
             with engine.begin() as elsewhere:
-                elsewhere.execute(tables.signals.insert(), sig("raced"))
+                elsewhere.execute(tables.signals.insert(), sig_row("raced"))
             engine.dispose()
             return await super()._in_writer_thread(fn, *args)
 
     store = RacedStore(db_url, timeout_s=5)
     recorder = Recorder(store, Journal(tmp_path / "journal.sqlite3"))
     try:
-        written = await asyncio.gather(
-            *(recorder.write("signal.insert", sig(k)) for k in ("r1", "raced", "r2"))
-        )
+        written = await asyncio.gather(*(recorder.write(sig(k)) for k in ("r1", "raced", "r2")))
         assert written == [Written.STORED, Written.UNCHANGED, Written.STORED]
         assert recorder.journal.depth == 0
         assert await keys_in(db_url) == ["r1", "r2", "raced"]
@@ -244,21 +249,76 @@ async def test_a_signal_the_database_has_is_a_repeat_while_older_writes_wait_in_
     path = tmp_path / "journal.sqlite3"
     away = SqlStore(f"mysql+asyncmy://root@127.0.0.1:{free_port()}/nope", timeout_s=1.0)
     before = Recorder(away, Journal(path))
-    assert await before.write("signal.advance", sig("older", SignalStatus.ORDERED)) is (
-        Written.JOURNALED
-    )
+    assert await before.write(decided("older", SignalStatus.ORDERED)) is (Written.JOURNALED)
     await before.close()
     await away.close()
     before.journal.close()
 
     store = SqlStore(db_url, timeout_s=5)
-    await store.apply("signal.insert", sig("stored"))
+    await store.apply("signal.insert", sig_row("stored"))
     recorder = Recorder(store, Journal(path))
     try:
         assert recorder.journal.depth == 1
-        assert await recorder.write("signal.insert", sig("stored")) is Written.UNCHANGED
-        assert await recorder.write("signal.insert", sig("new")) is Written.JOURNALED
+        assert await recorder.write(sig("stored")) is Written.UNCHANGED
+        assert await recorder.write(sig("new")) is Written.JOURNALED
         assert [p["signal_key"] for _, _, p in recorder.journal.peek()] == ["older", "new"]
     finally:
         await recorder.close()
         await store.close()
+
+
+async def test_a_journal_left_by_the_previous_version_replays(db_url, tmp_path) -> None:
+    """A journal the previous version wrote (its op names, its row encoding) is replayed by
+    this one into the database, exactly."""
+    import sqlite3
+
+    from tests import wire_samples as w
+    from yquant.adapters.db.order_queue import SqlOrderQueue
+    from yquant.adapters.db.rows import order_from_row
+
+    path = tmp_path / "journal.sqlite3"
+    Journal(path).close()  # the file and its table, as any version creates them
+    entries = [
+        ("signal.insert", "sig-1", w.JOURNAL_SIGNAL_INSERT),
+        ("order.insert", w.ORDER.client_order_id, w.JOURNAL_ORDER_INSERT),
+        ("fill.insert", w.FILL.fill_id, w.JOURNAL_FILL_INSERT),
+        ("signal.advance", "sig-1", w.JOURNAL_SIGNAL_ADVANCE),
+        ("queue.insert", "yq179edb701330f94e1bf748", w.JOURNAL_QUEUE_INSERT),
+        ("signal.advance", "sig-2", w.JOURNAL_SIGNAL_GIVEN_UP),
+    ]
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.executemany(
+            "INSERT INTO journal (op, key, payload, created_at) VALUES (?,?,?,?)",
+            [(*e, "2026-11-27T00:01:06+00:00") for e in entries],
+        )
+    raw.close()
+
+    store = SqlStore(db_url, timeout_s=5)
+    recorder = Recorder(store, Journal(path))
+    try:
+        assert recorder.journal.depth == len(entries)
+        assert await recorder.replay_batch() == len(entries)
+        assert recorder.journal.depth == 0
+        signals = {r["signal_key"]: r for r in await store.recent("signals")}
+        assert signals["sig-1"]["status"] == "ordered"
+        assert signals["sig-1"]["detail"] == "paper: filled"
+        assert signals["sig-1"]["source_ip"] == "52.89.214.238"
+        assert signals["sig-1"]["payload"] == json.loads(w.JOURNAL_SIGNAL_INSERT)["payload"]
+        assert (signals["sig-2"]["status"], signals["sig-2"]["status_rank"]) == ("rejected", 0)
+        stored = await store.order(w.ORDER.client_order_id)
+        assert stored is not None and order_from_row(stored) == w.ORDER
+        [fill] = await store.recent("fills")
+        assert (fill["fill_id"], fill["price"], fill["commission"]) == (
+            w.FILL.fill_id,
+            w.FILL.price,
+            w.FILL.commission,
+        )
+        [queued] = await SqlOrderQueue(store).for_signal("sig-1")
+        assert (queued["account"], queued["state"]) == ("paper", "queued")
+        [due] = await SqlOrderQueue(store).due(datetime(2026, 11, 30, 0, 1, tzinfo=UTC), 60)
+        assert due["alert"] == w.ALERT
+    finally:
+        await recorder.close()
+        await store.close()
+        recorder.journal.close()

@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.support import krx_order
 from yquant.adapters.db import tables
+from yquant.adapters.db.rows import fill_row, order_from_row, order_row, signal_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
 from yquant.domain.model import Fill, Order, OrderStatus, OrderType, Side, SignalStatus
 from yquant.errors import DatabaseUnavailableError
-from yquant.services.records import fill_row, order_from_row, order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
 

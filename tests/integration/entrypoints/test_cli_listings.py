@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import krx_order, record_rows, refused_order, yquant, yquant_env
+from yquant.adapters.db.rows import fill_row, order_row, signal_row
 from yquant.domain.model import Fill, Market, OrderStatus, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import i18n
-from yquant.services.records import fill_row, order_row, signal_row
 
 T0 = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
 

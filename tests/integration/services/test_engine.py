@@ -13,11 +13,11 @@ import pytest
 from tests.harness import Rig, build_rig, krx_alert
 from tests.support import krx_order
 from yquant.adapters.db.order_queue import SqlOrderQueue
+from yquant.adapters.messages import order_from_message
 from yquant.bootstrap import build_control
 from yquant.domain.model import Action, Alert, Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
 from yquant.errors import ConfigurationError
-from yquant.services.records import order_from_row
 
 KST = ZoneInfo("Asia/Seoul")
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
@@ -187,7 +187,7 @@ async def test_a_buy_capped_by_cash_leaves_room_for_the_commission(rig: Rig) -> 
     await rig.handle(krx_alert("f1", FRIDAY_OPEN, quantity="3000", price="50000"))
     [message] = await rig.published()
     assert message["quantity"] == "1999"
-    placed = await rig.broker.submit(order_from_row(message))
+    placed = await rig.broker.submit(order_from_message(message))
     assert placed.status is OrderStatus.FILLED
 
 

@@ -27,11 +27,13 @@ from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
+from yquant.adapters.messages import order_to_message
 from yquant.bootstrap import build_kill_switch
+from yquant.domain.commands import PlaceOrder
 from yquant.domain.model import Order, OrderStatus, Side
+from yquant.domain.writes import InsertOrder
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway
-from yquant.services.records import order_row, order_to_message
 from yquant.services.worker_state import ActiveRole
 
 
@@ -47,8 +49,9 @@ class Rig:
     brokers: AccountBrokers
 
     async def post(self, o: Order, *, redelivered: bool = False) -> None:
-        await self.recorder.write("order.insert", order_row(o))
-        await self.gateway.handle_order(Entry(ORDERS, "0-1", order_to_message(o), redelivered))
+        await self.recorder.write(InsertOrder(o))
+        entry = Entry(ORDERS, "0-1", order_to_message(o), redelivered, PlaceOrder(o))
+        await self.gateway.handle_order(entry)
 
     async def status(self, o: Order) -> dict[str, Any]:
         row = await self.store.order(o.client_order_id)
@@ -211,7 +214,7 @@ async def test_a_gateway_timeout_page_for_an_order_is_resolved_by_asking_never_r
 
 async def test_unknown_order_without_trace_is_rejected_and_never_sent(rig: Rig) -> None:
     lost = order(Side.BUY, 1, age_s=300).evolve(status=OrderStatus.UNKNOWN)
-    await rig.recorder.write("order.insert", order_row(lost))
+    await rig.recorder.write(InsertOrder(lost))
     await rig.gateway.reconcile_open()
     row = await rig.status(lost)
     assert (row["status"], row["reason"]) == ("rejected", "not_placed")
@@ -223,7 +226,7 @@ async def test_after_a_restart_an_order_that_never_left_is_sent_once(
 ) -> None:
     # The intent was recorded, then the process died before the call.
     crashed = order(Side.BUY, 4, ticker="005380", age_s=120).evolve(status=OrderStatus.SUBMITTED)
-    await rig.recorder.write("order.insert", order_row(crashed))
+    await rig.recorder.write(InsertOrder(crashed))
     await rig.gateway.reconcile_open()
     assert len(rig.sim_orders()) == 1
     later = make_rig(sim, sql, bus, tmp_path / "later", make_broker(), "local")
@@ -238,7 +241,7 @@ async def test_a_submitted_order_kis_has_not_listed_is_sent_only_after_the_settl
 ) -> None:
     r = make_rig(sim, sql, bus, tmp_path, make_broker(unknown_settle_s=1), "local")
     crashed = order(Side.BUY, 2, ticker="005380").evolve(status=OrderStatus.SUBMITTED)
-    await r.recorder.write("order.insert", order_row(crashed))
+    await r.recorder.write(InsertOrder(crashed))
     await r.gateway.reconcile_open()
     assert r.sim_orders() == []  # KIS's daily list may lag: absence is not proof yet
     assert (await r.status(crashed))["status"] == "submitted"
@@ -256,7 +259,7 @@ async def test_an_order_decided_too_long_ago_is_never_sent(rig: Rig) -> None:
     assert (row["status"], row["reason"]) == ("rejected", "stale_order")
     # A crash left one at "submitted" long ago and KIS has no trace: not resent either.
     crashed = order(Side.BUY, 3, ticker="005380", age_s=900).evolve(status=OrderStatus.SUBMITTED)
-    await rig.recorder.write("order.insert", order_row(crashed))
+    await rig.recorder.write(InsertOrder(crashed))
     await rig.gateway.reconcile_open()
     row = await rig.status(crashed)
     assert (row["status"], row["reason"]) == ("rejected", "stale_order")
@@ -279,7 +282,7 @@ async def test_a_redelivered_order_is_asked_about_not_sent_again(rig: Rig) -> No
         kill_switch=build_kill_switch(rig.store, None),
         clock=SystemClock(),
     )
-    await fresh.handle_order(Entry(ORDERS, "0-2", order_to_message(buy), True))
+    await fresh.handle_order(Entry(ORDERS, "0-2", order_to_message(buy), True, PlaceOrder(buy)))
     assert len(rig.sim_orders()) == 1
 
 
@@ -291,7 +294,7 @@ async def test_another_workers_order_is_followed_never_sent_here(
         status=OrderStatus.SUBMITTED, signal_key="green-signal"
     )
     await _signal(sql, "green-signal", "green")
-    await blue.recorder.write("order.insert", order_row(theirs))
+    await blue.recorder.write(InsertOrder(theirs))
     await blue.gateway.reconcile_open()
     assert blue.sim_orders() == []
     assert theirs.client_order_id in blue.gateway.open_orders

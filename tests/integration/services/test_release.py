@@ -20,8 +20,8 @@ from yquant.adapters.bus import SIGNALS
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.bootstrap import build_control, build_releaser
+from yquant.domain.commands import DecideSignal
 from yquant.domain.risk import KillState
-from yquant.services.records import alert_to_message
 from yquant.services.release import QueueReleaser
 from yquant.services.worker_state import ActiveRole
 
@@ -118,7 +118,7 @@ async def test_a_queued_order_is_released_at_the_next_open_exactly_once_with_two
     first = engines.rigs[0]
     alert = krx_alert("night-1", SATURDAY, strategy="night", quantity="2")
     await first.receive(alert)
-    await first.bus.publish(SIGNALS, alert_to_message(alert))
+    await first.bus.send(DecideSignal(alert))
 
     queue = SqlOrderQueue(first.store)
     [row] = await eventually(lambda: queue.for_signal("night-1"))

@@ -15,12 +15,13 @@ from yquant.adapters.bus import SIGNALS, Bus
 from yquant.adapters.clock import SystemClock
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
+from yquant.adapters.db.rows import signal_row
 from yquant.adapters.db.store import SqlStore
+from yquant.adapters.messages import alert_to_message
 from yquant.domain import alerts
 from yquant.domain.model import SignalStatus
 from yquant.errors import BusUnavailableError
 from yquant.services.ingest import Ingest, sweep_waiting
-from yquant.services.records import alert_to_message, signal_row
 
 SECRET = "sweeper-test-secret-1"
 

@@ -16,13 +16,15 @@ from tests.fakes import (
     FakeRoles,
     FixedClock,
 )
+from yquant.adapters.messages import order_to_message
+from yquant.domain.commands import PlaceOrder
 from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
+from yquant.domain.writes import InsertOrder
 from yquant.errors import BusUnavailableError
 from yquant.ports import EXECUTIONS, ORDERS, Entry, Holding
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway
-from yquant.services.records import order_row, order_to_message
 from yquant.services.worker_state import ActiveRole
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -54,8 +56,8 @@ class Rig:
 
     async def post(self, order: Order, *, redelivered: bool = False) -> None:
         """What the engine does (record, publish); the gateway takes it from the stream."""
-        await self.recorder.write("order.insert", order_row(order))
-        entry = Entry(ORDERS, "0-1", order_to_message(order), redelivered)
+        await self.recorder.write(InsertOrder(order))
+        entry = Entry(ORDERS, "0-1", order_to_message(order), redelivered, PlaceOrder(order))
         await self.gateway.handle_order(entry)
 
     def status(self, order: Order) -> str:
@@ -132,8 +134,12 @@ async def test_an_order_claimed_before_is_asked_about_and_sent_only_under_the_re
     assert rig.broker.submitted == []  # asked about: no trace, and its resend is taken
     assert rig.status(buy) == "submitted"
     del rig.bus.claims["yq:gw:resent:yq-1"]
-    await rig.gateway.handle_order(Entry(ORDERS, "0-2", order_to_message(buy), True))
-    await rig.gateway.handle_order(Entry(ORDERS, "0-3", order_to_message(buy), True))
+    await rig.gateway.handle_order(
+        Entry(ORDERS, "0-2", order_to_message(buy), True, PlaceOrder(buy))
+    )
+    await rig.gateway.handle_order(
+        Entry(ORDERS, "0-3", order_to_message(buy), True, PlaceOrder(buy))
+    )
     assert [o.client_order_id for o in rig.broker.submitted] == ["yq-1"]
     assert rig.status(buy) == "filled"
 
@@ -175,7 +181,7 @@ async def test_in_flight_orders_are_reconciled_at_start() -> None:
     buy = order()
     await rig.broker.submit(buy)  # placed by a previous life that died before recording it
     submitted = buy.evolve(status=OrderStatus.SUBMITTED)
-    await rig.recorder.write("order.insert", order_row(submitted))
+    await rig.recorder.write(InsertOrder(submitted))
     await rig.gateway.reconcile_open()
     assert rig.status(buy) == "filled"
     assert len(rig.broker.submitted) == 1

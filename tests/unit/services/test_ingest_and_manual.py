@@ -12,6 +12,7 @@ from tests.fakes import FakeBus, FakeRecorder, FixedClock
 from tests.unit.services.test_signals import FRIDAY_OPEN
 from tests.unit.services.wiring import fake_engine
 from yquant.domain.model import Market, Side
+from yquant.domain.writes import Write
 from yquant.errors import JournalUnavailableError
 from yquant.ports import ORDERS, SIGNALS, Written
 from yquant.services.ingest import Ingest, sweep_waiting
@@ -66,7 +67,7 @@ async def test_a_bad_secret_is_refused_and_logged_without_the_senders_fields() -
 
 async def test_a_refusal_that_cannot_be_logged_is_still_answered() -> None:
     class FullJournal(FakeRecorder):
-        async def write(self, op: str, row: dict[str, Any]) -> Written:
+        async def write(self, write: Write) -> Written:
             raise JournalUnavailableError("disk full")
 
     receipt = await ingest(FullJournal(), FakeBus()).receive(b"{", source_ip=None, now=NOW)

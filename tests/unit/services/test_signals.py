@@ -8,10 +8,13 @@ from zoneinfo import ZoneInfo
 
 from tests.harness import krx_alert
 from tests.unit.services.wiring import FakeEngine, fake_engine
+from yquant.adapters.db.rows import order_row
+from yquant.adapters.messages import alert_to_message
+from yquant.domain.commands import DecideSignal
 from yquant.domain.model import Alert, SignalStatus
 from yquant.domain.risk import KillState
+from yquant.domain.writes import InsertSignal
 from yquant.ports import ORDERS, SIGNALS, Entry, Written
-from yquant.services.records import alert_to_message, order_row, signal_row
 
 KST = ZoneInfo("Asia/Seoul")
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
@@ -21,7 +24,7 @@ EXCHANGE_HOURS = {"accounts": {"paper": {"broker": "paper", "sessions": "exchang
 
 async def handle(e: FakeEngine, alert: Alert, *, redelivered: bool = False) -> None:
     """What the webhook records, then the engine's handler on the stream entry."""
-    row = signal_row(
+    row = InsertSignal(
         key=alert.key,
         worker="local",
         status=SignalStatus.ACCEPTED,
@@ -29,8 +32,9 @@ async def handle(e: FakeEngine, alert: Alert, *, redelivered: bool = False) -> N
         updated_at=alert.received_at,
         alert=alert,
     )
-    await e.recorder.write("signal.insert", row)
-    await e.signals.handle_signal(Entry(SIGNALS, "0-1", alert_to_message(alert), redelivered))
+    await e.recorder.write(row)
+    data = alert_to_message(alert)
+    await e.signals.handle_signal(Entry(SIGNALS, "0-1", data, redelivered, DecideSignal(alert)))
 
 
 async def test_a_buy_alert_is_recorded_before_it_is_published(tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.queries import OPEN_STATUSES
+from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
-from yquant.domain.model import CURRENCY
+from yquant.domain.model import CURRENCY, Order
 from yquant.ports import Holding
 
 p = tables.positions
@@ -127,6 +128,11 @@ class AccountBook:
             .order_by(o.c.id)
         )
         return await self._store.rows(stmt)
+
+    async def orders_in_flight(self) -> list[tuple[Order, str | None]]:
+        """Orders not yet final, each with the worker that received its signal (None for an
+        order without a recorded signal)."""
+        return [(order_from_row(r), r.get("signal_worker")) for r in await self.open_orders()]
 
     async def _opener(self, conn: Any, account: str, market: str, ticker: str) -> str | None:
         result = await conn.execute(

@@ -15,7 +15,9 @@ from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.queries import WORKING_STATUSES
+from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
+from yquant.domain.model import Order
 from yquant.ports import Activity, Baseline
 
 
@@ -96,12 +98,12 @@ class SqlEngineState:
 
         return await self._store.run(run, write=True)
 
-    async def orders(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def orders(self, client_order_ids: list[str]) -> dict[str, Order]:
         if not client_order_ids:
             return {}
         o = tables.orders
         rows = await self._store.rows(select(o).where(o.c.client_order_id.in_(client_order_ids)))
-        return {r["client_order_id"]: r for r in rows}
+        return {r["client_order_id"]: order_from_row(r) for r in rows}
 
     async def signal(self, signal_key: str) -> dict[str, Any] | None:
         s = tables.signals

@@ -8,6 +8,7 @@ taken over once its lease has run out.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
+from yquant.adapters.messages import alert_from_message
 from yquant.ports import (  # noqa: F401  (the states, spelled once in the ports)
     CANCELLED,
     EXPIRED,
@@ -33,7 +35,8 @@ class SqlOrderQueue:
         self._store = store
 
     async def due(self, now: datetime, lease_s: float, limit: int = 100) -> list[dict[str, Any]]:
-        """Rows whose open has come, and claims whose holder vanished (lease run out)."""
+        """Rows whose open has come, and claims whose holder vanished (lease run out); each
+        row's ``alert`` is the `Alert` to decide again."""
         stale = now - timedelta(seconds=lease_s)
         stmt = (
             select(q)
@@ -46,7 +49,8 @@ class SqlOrderQueue:
             .order_by(q.c.queued_at, q.c.id)
             .limit(limit)
         )
-        return await self._store.rows(stmt)
+        rows = await self._store.rows(stmt)
+        return [{**row, "alert": alert_from_message(json.loads(row["alert"]))} for row in rows]
 
     async def claim(
         self, row: dict[str, Any], token: str, epoch: int, now: datetime, lease_s: float

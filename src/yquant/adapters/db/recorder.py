@@ -17,10 +17,12 @@ from typing import Any
 
 from yquant.adapters.db import codec
 from yquant.adapters.db.journal import Journal
+from yquant.adapters.db.rows import order_from_row, to_row
 from yquant.adapters.db.statements import OPS
 from yquant.adapters.db.store import SqlStore
 from yquant.batching import Batcher
-from yquant.domain.model import SignalStatus
+from yquant.domain.model import Order, SignalStatus
+from yquant.domain.writes import InsertSignal, Write
 from yquant.errors import DatabaseUnavailableError
 from yquant.ports import Written
 
@@ -127,12 +129,13 @@ class Recorder:
         """Signals ``worker`` recorded before ``before`` that no engine has decided yet."""
         return await self.store.signals_waiting(worker, before)
 
-    async def write(self, op: str, row: dict[str, Any]) -> Written:
-        """Store ``row`` in the database, or in the journal while the database is away (known
+    async def write(self, write: Write) -> Written:
+        """Store ``write`` in the database, or in the journal while the database is away (known
         from the last call) or older writes wait there. A write does not wait out the database
         timeout again once it is known to be away: the relay finds out when it is back."""
+        op, row = to_row(write)
         _table, key, _ = OPS[op]
-        remember = op == "signal.insert" and row.get("status") != SignalStatus.REJECTED.value
+        remember = isinstance(write, InsertSignal) and write.status is not SignalStatus.REJECTED
         if self.journal.depth == 0 and self.database_up:
             try:
                 changed = await self._commits.submit(op, row)
@@ -153,6 +156,11 @@ class Recorder:
             self._recent.add(str(row[key]))
         self._wake.set()
         return Written.JOURNALED
+
+    async def stored_order(self, client_order_id: str) -> Order | None:
+        """The order as the database holds it, or None when it holds no such order."""
+        row = await self.store.order(client_order_id)
+        return None if row is None else order_from_row(row)
 
     async def _recorded(self, key: str) -> bool:
         """Whether a signal is recorded already while the database is away or older writes wait

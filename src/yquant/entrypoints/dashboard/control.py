@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from yquant.bootstrap import Runtime, build_control
+from yquant.domain.events import SwitchChanged
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.errors import DatabaseUnavailableError
@@ -109,7 +110,7 @@ def control_routes(runtime: Runtime) -> list[Route]:
             return _error(exc.code, str(exc), 400)
         except DatabaseUnavailableError:
             return _error(ReasonCode.DATABASE_UNAVAILABLE, "database unavailable", 503)
-        await runtime.bus.announce({"type": "control", "scope": scope, "state": state.value})
+        await runtime.bus.announce(SwitchChanged(scope, state))
         return JSONResponse({"scope": scope, "state": state.value, "before": before})
 
     return [

@@ -1,16 +1,22 @@
-"""Domain values to rows and stream messages, and back."""
+"""Typed writes to table rows, and stored rows back to domain values.
+
+`to_row` turns a write (`yquant.domain.writes`) into its table operation and row; the recorder
+sends that to the database or, while the database is away, to the journal. The operation names
+and the rows are what a journal on disk holds, so a journal written by an earlier version
+replays unchanged: a name or a column is never renamed here.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
+from yquant.adapters.messages import alert_to_message
 from yquant.domain.model import (
-    Action,
     Alert,
     Fill,
     Market,
@@ -19,7 +25,18 @@ from yquant.domain.model import (
     OrderType,
     Side,
     SignalStatus,
+    client_order_id,
 )
+from yquant.domain.writes import (
+    AdvanceOrder,
+    AdvanceSignal,
+    InsertFill,
+    InsertOrder,
+    InsertSignal,
+    QueueOrder,
+    Write,
+)
+from yquant.ports import QUEUED
 
 SIGNAL_RANK = {SignalStatus.ACCEPTED: 0, SignalStatus.ORDERED: 1, SignalStatus.REJECTED: 1}
 
@@ -31,61 +48,32 @@ PAYLOAD_MAX_BYTES = 2**24 - 1
 REJECTED_PAYLOAD_MAX_CHARS = 200_000
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
-# The fields that need writing out as text (Decimal, datetime); the others go as they are.
-_ALERT_CONVERTED = tuple(
-    f.name
-    for f in dataclasses.fields(Alert)
-    if any(kind in str(f.type) for kind in ("Decimal", "datetime"))
-)
-
-
-def alert_to_message(alert: Alert) -> dict[str, Any]:
-    message = {name: getattr(alert, name) for name in _ALERT_FIELDS}
-    for name in _ALERT_CONVERTED:
-        value = message[name]
-        if value is not None:
-            message[name] = _plain(value)
-    return message
-
-
-def alert_from_message(data: dict[str, Any]) -> Alert:
-    def dec(name: str) -> Decimal | None:
-        return None if data.get(name) is None else Decimal(data[name])
-
-    def ts(name: str) -> datetime | None:
-        return None if data.get(name) is None else datetime.fromisoformat(data[name])
-
-    received = ts("received_at")
-    assert received is not None
-    return Alert(
-        key=data["key"],
-        strategy=data["strategy"],
-        ticker=data["ticker"],
-        exchange=data["exchange"],
-        market=Market(data["market"]),
-        action=Action(data["action"]),
-        received_at=received,
-        price=dec("price"),
-        quantity=dec("quantity"),
-        order_type=OrderType(data["order_type"]),
-        limit_price=dec("limit_price"),
-        strength=dec("strength"),
-        position_size=dec("position_size"),
-        market_position=data.get("market_position"),
-        alert_id=data.get("alert_id"),
-        bar_time=ts("bar_time"),
-        sent_at=ts("sent_at"),
-        comment=data.get("comment"),
-    )
+def to_row(write: Write) -> tuple[str, dict[str, Any]]:
+    """The table operation (see `writes`) and the row of ``write``."""
+    match write:
+        case InsertSignal():
+            return "signal.insert", signal_row(
+                key=write.key,
+                worker=write.worker,
+                status=write.status,
+                received_at=write.received_at,
+                updated_at=write.updated_at,
+                alert=write.alert,
+                reason=write.reason,
+                detail=write.detail,
+                source_ip=write.source_ip,
+                fields=write.fields,
+            )
+        case AdvanceSignal():
+            return "signal.advance", advance_signal_row(write)
+        case InsertOrder(order=order):
+            return "order.insert", order_row(order)
+        case AdvanceOrder(order=order):
+            return "order.advance", order_row(order)
+        case InsertFill(fill=fill):
+            return "fill.insert", fill_row(fill)
+        case QueueOrder():
+            return "queue.insert", queued_row(write)
 
 
 def signal_row(
@@ -99,7 +87,7 @@ def signal_row(
     reason: str | None = None,
     detail: str | None = None,
     source_ip: str | None = None,
-    fields: dict[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A signal log row. ``fields`` is the decoded body; its secret is never stored."""
     shown = {k: v for k, v in (fields or {}).items() if k != "secret"}
@@ -120,6 +108,36 @@ def signal_row(
         "received_at": received_at,
         "updated_at": updated_at,
     }
+
+
+def advance_signal_row(write: AdvanceSignal) -> dict[str, Any]:
+    """A decision's row: with the alert, the signal row as a whole; without, only what moves
+    (an upsert would otherwise blank the facts the webhook recorded)."""
+    if write.alert is not None:
+        row = signal_row(
+            key=write.key,
+            worker=write.worker,
+            status=write.status,
+            received_at=write.received_at,
+            updated_at=write.updated_at,
+            alert=write.alert,
+            reason=write.reason,
+            detail=write.detail,
+        )
+    else:
+        row = {
+            "signal_key": write.key,
+            "worker": write.worker,
+            "status": write.status.value,
+            "status_rank": SIGNAL_RANK[write.status],
+            "reason": write.reason,
+            "detail": write.detail,
+            "received_at": write.received_at,
+            "updated_at": write.updated_at,
+        }
+    if write.provisional:
+        row["status_rank"] = SIGNAL_RANK[SignalStatus.ACCEPTED]
+    return row
 
 
 def _payload(shown: dict[str, Any], *, whole: bool) -> str | None:
@@ -148,8 +166,10 @@ def _json(value: Any) -> str:
 
 
 def _plain_json(value: Any) -> Any:
-    if isinstance(value, Decimal | datetime):
-        return _plain(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -182,7 +202,7 @@ def order_row(order: Order) -> dict[str, Any]:
     }
 
 
-def order_from_row(row: dict[str, Any]) -> Order:
+def order_from_row(row: Mapping[str, Any]) -> Order:
     def dec(name: str) -> Decimal | None:
         value = row.get(name)
         return None if value is None else Decimal(str(value))
@@ -214,10 +234,6 @@ def order_from_row(row: dict[str, Any]) -> Order:
     )
 
 
-def order_to_message(order: Order) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in order_row(order).items()}
-
-
 def fill_row(fill: Fill) -> dict[str, Any]:
     return {
         "fill_id": fill.fill_id,
@@ -233,5 +249,24 @@ def fill_row(fill: Fill) -> dict[str, Any]:
     }
 
 
-def fill_to_message(fill: Fill) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in fill_row(fill).items()}
+def queued_row(write: QueueOrder) -> dict[str, Any]:
+    """A queued order's row; the alert is kept in its stream encoding, decided again at
+    release."""
+    alert, instrument = write.alert, write.instrument
+    return {
+        "client_order_id": client_order_id(alert.key, write.account),
+        "signal_key": alert.key,
+        "account": write.account,
+        "strategy": alert.strategy[:200],
+        "market": instrument.market.value,
+        "exchange": instrument.exchange,
+        "ticker": instrument.ticker,
+        "alert": json.dumps(alert_to_message(alert), separators=(",", ":")),
+        "state": QUEUED,
+        "reason": None,
+        "detail": write.detail[:300] or None,
+        "release_after": write.release_after,
+        "expires_at": write.expires_at,
+        "queued_at": write.queued_at,
+        "updated_at": write.queued_at,
+    }

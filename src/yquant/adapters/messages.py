@@ -1,0 +1,242 @@
+"""The wire format of the messages between roles: typed commands and events to the field dict
+of a stream entry (JSON in its ``data`` field) or of a live event, and back.
+
+The format is shared by the two colours of a blue/green switch: a worker of the previous
+version and this one read each other's entries, so a field is never renamed or re-encoded
+here (Decimals as text, datetimes in ISO 8601, enums by value, the keys in this order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from yquant.domain.commands import DecideSignal, PlaceOrder
+from yquant.domain.events import (
+    LiveEvent,
+    OrderChanged,
+    OrderFilled,
+    SignalDecided,
+    SignalRefused,
+    SignalsAccepted,
+    SwitchChanged,
+)
+from yquant.domain.model import (
+    Action,
+    Alert,
+    Fill,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Message
+
+
+class UndecodableMessageError(ValueError):
+    """A stream entry that is not a message of its stream."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def stream_of(message: Message) -> str:
+    match message:
+        case DecideSignal():
+            return SIGNALS
+        case PlaceOrder():
+            return ORDERS
+        case OrderFilled():
+            return EXECUTIONS
+
+
+def encode(message: Message) -> dict[str, Any]:
+    """The field dict of ``message``'s stream entry."""
+    match message:
+        case DecideSignal(alert=alert):
+            return alert_to_message(alert)
+        case PlaceOrder(order=order):
+            return order_to_message(order)
+        case OrderFilled(fill=fill):
+            return fill_to_message(fill)
+
+
+def decode(stream: str, data: dict[str, Any]) -> Message | None:
+    """The message an entry of ``stream`` carries; None for a stream without typed messages.
+    Raises UndecodableMessageError for an entry that is not one."""
+    try:
+        if stream == SIGNALS:
+            return DecideSignal(alert_from_message(data))
+        if stream == ORDERS:
+            return PlaceOrder(order_from_message(data))
+        if stream == EXECUTIONS:
+            return OrderFilled(fill_from_message(data))
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise UndecodableMessageError(f"not a message of {stream}: {exc!r}") from exc
+    return None
+
+
+def encode_event(event: LiveEvent) -> dict[str, Any]:
+    """The dict of a live event, as dashboards read it."""
+    match event:
+        case SignalsAccepted(count=count):
+            return {"type": "signal", "status": "accepted", "count": count}
+        case SignalRefused(reason=reason):
+            return {"type": "signal", "status": "rejected", "reason": reason}
+        case SignalDecided(key=key, status=status):
+            return {"type": "signal", "key": key, "status": status.value}
+        case OrderChanged(client_order_id=cid, status=status):
+            return {"type": "order", "cid": cid, "status": status.value}
+        case SwitchChanged(scope=scope, state=state):
+            return {"type": "control", "scope": scope, "state": state.value}
+
+
+# ---- alerts --------------------------------------------------------------------------------
+
+_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+# The fields that need writing out as text (Decimal, datetime); the others go as they are.
+_ALERT_CONVERTED = tuple(
+    f.name
+    for f in dataclasses.fields(Alert)
+    if any(kind in str(f.type) for kind in ("Decimal", "datetime"))
+)
+
+
+def alert_to_message(alert: Alert) -> dict[str, Any]:
+    message = {name: getattr(alert, name) for name in _ALERT_FIELDS}
+    for name in _ALERT_CONVERTED:
+        value = message[name]
+        if value is not None:
+            message[name] = _plain(value)
+    return message
+
+
+def alert_from_message(data: dict[str, Any]) -> Alert:
+    def dec(name: str) -> Decimal | None:
+        return None if data.get(name) is None else Decimal(data[name])
+
+    def ts(name: str) -> datetime | None:
+        return None if data.get(name) is None else datetime.fromisoformat(data[name])
+
+    received = ts("received_at")
+    if received is None:
+        raise ValueError("an alert without received_at")
+    return Alert(
+        key=data["key"],
+        strategy=data["strategy"],
+        ticker=data["ticker"],
+        exchange=data["exchange"],
+        market=Market(data["market"]),
+        action=Action(data["action"]),
+        received_at=received,
+        price=dec("price"),
+        quantity=dec("quantity"),
+        order_type=OrderType(data["order_type"]),
+        limit_price=dec("limit_price"),
+        strength=dec("strength"),
+        position_size=dec("position_size"),
+        market_position=data.get("market_position"),
+        alert_id=data.get("alert_id"),
+        bar_time=ts("bar_time"),
+        sent_at=ts("sent_at"),
+        comment=data.get("comment"),
+    )
+
+
+# ---- orders --------------------------------------------------------------------------------
+
+
+def order_to_message(order: Order) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "client_order_id": order.client_order_id,
+        "signal_key": order.signal_key,
+        "account": order.account,
+        "strategy": order.strategy[:200],
+        "ticker": order.ticker,
+        "exchange": order.exchange,
+        "market": order.market.value,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "reference_price": order.reference_price,
+        "status": order.status.value,
+        "status_rank": order.status_rank,
+        "filled_quantity": order.filled_quantity,
+        "avg_fill_price": order.avg_fill_price,
+        "broker_order_id": order.broker_order_id,
+        "reason": order.reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+    return {k: _plain(v) for k, v in fields.items()}
+
+
+def order_from_message(data: dict[str, Any]) -> Order:
+    def dec(name: str) -> Decimal | None:
+        value = data.get(name)
+        return None if value is None else Decimal(str(value))
+
+    return Order(
+        client_order_id=data["client_order_id"],
+        signal_key=data.get("signal_key"),
+        account=data["account"],
+        strategy=data["strategy"],
+        ticker=data["ticker"],
+        exchange=data["exchange"],
+        market=Market(data["market"]),
+        side=Side(data["side"]),
+        order_type=OrderType(data["order_type"]),
+        quantity=Decimal(str(data["quantity"])),
+        limit_price=dec("limit_price"),
+        reference_price=dec("reference_price"),
+        status=OrderStatus(data["status"]),
+        filled_quantity=Decimal(str(data["filled_quantity"])),
+        avg_fill_price=dec("avg_fill_price"),
+        broker_order_id=data.get("broker_order_id"),
+        reason=data.get("reason"),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
+
+
+# ---- fills ---------------------------------------------------------------------------------
+
+
+def fill_to_message(fill: Fill) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "fill_id": fill.fill_id,
+        "client_order_id": fill.client_order_id,
+        "account": fill.account,
+        "ticker": fill.ticker,
+        "side": fill.side.value,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "commission": fill.commission,
+        "currency": fill.currency,
+        "filled_at": fill.filled_at,
+    }
+    return {k: _plain(v) for k, v in fields.items()}
+
+
+def fill_from_message(data: dict[str, Any]) -> Fill:
+    return Fill(
+        fill_id=data["fill_id"],
+        client_order_id=data["client_order_id"],
+        account=data["account"],
+        ticker=data["ticker"],
+        side=Side(data["side"]),
+        quantity=Decimal(data["quantity"]),
+        price=Decimal(data["price"]),
+        commission=Decimal(data["commission"]),
+        currency=data["currency"],
+        filled_at=datetime.fromisoformat(data["filled_at"]),
+    )
