@@ -82,6 +82,7 @@ def orders(count: int, us_share: float) -> list[Order]:
 
 
 async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    # The bench's environment (a private Valkey, the KIS simulator); yQuant is built by bootstrap.
     valkey_server = ValkeyServer(work / "valkey", free_port(), appendonly=False).start()
     url = f"sqlite+aiosqlite:///{work / 'yquant.sqlite3'}"
     migrate.upgrade(url)

@@ -87,6 +87,7 @@ async def statuses(store: Any, count: int) -> list[dict[str, Any]]:
 
 
 async def run(count: int, notices: bool, rest_s: float, work: Path) -> dict[str, Any]:
+    # The bench's environment (a private Valkey, the KIS simulator); yQuant is built by bootstrap.
     valkey_server = ValkeyServer(work / "valkey", free_port(), appendonly=False).start()
     url = f"sqlite+aiosqlite:///{work / 'yquant.sqlite3'}"
     migrate.upgrade(url)

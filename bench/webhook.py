@@ -373,6 +373,7 @@ def main() -> int:  # noqa: PLR0915 - argparse options, then one run per rate
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="yq-bench-webhook-"))
+    # The bench's environment (a private Valkey); yQuant itself runs as `yquant webhook`.
     valkey = ValkeyServer(tmp / "valkey", free_port())
     webhook_port, bare_port = free_port(), free_port()
     (tmp / "data").mkdir()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.brokers.routing import AccountBrokers
@@ -26,7 +27,7 @@ from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
-from yquant.adapters.haproxy import HaproxySite
+from yquant.adapters.haproxy import HaproxyAdmin, HaproxySite
 from yquant.ports import Broker, Clock, Instruments, KillSwitch
 from yquant.services.account_sync import AccountSync
 from yquant.services.control import Control, KillSwitchView
@@ -40,8 +41,12 @@ from yquant.services.worker_state import ActiveRole, WorkerState
 from yquant.settings import Settings, webhook_secret
 
 if TYPE_CHECKING:
-    from yquant.adapters.catalog import CatalogCache
+    from yquant.adapters.catalog import CatalogCache, CatalogRepository, Listing
+    from yquant.adapters.db.broker_tokens import SqlTokenRecords
+    from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +71,27 @@ def open_store(settings: Settings, timeout_s: float | None = None) -> SqlStore:
     return SqlStore(settings.database_url, timeout_s or settings.database.timeout_s)
 
 
+@asynccontextmanager
+async def store_session(settings: Settings) -> AsyncIterator[SqlStore]:
+    """The database for one command: opened here, closed on every way out."""
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def with_store(settings: Settings, fn: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """``fn`` over the database, opened for it and closed after (the CLI's one-shot commands)."""
+    async with store_session(settings) as store:
+        return await fn(store)
+
+
+def system_clock() -> Clock:
+    """The wall clock, for the entry points that are not handed a `Runtime`."""
+    return SystemClock()
+
+
 def build(
     settings: Settings, role: str, db_timeout_s: float | None = None, *, clock: Clock | None = None
 ) -> Runtime:
@@ -86,7 +112,6 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
     brokers share the token table (database) and the rate budget (the worker's Valkey) of
     ``runtime``, or of connections opened here and closed with the brokers."""
     from yquant.adapters.brokers.kis.factory import build_kis_broker
-    from yquant.adapters.db.broker_tokens import SqlTokenRecords
 
     closers = []
     brokers: dict[str, Broker] = {}
@@ -116,9 +141,9 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
         brokers[name] = build_kis_broker(
             name,
             account.kis,
-            records=SqlTokenRecords(store),
+            records=token_records(store),
             valkey=bus.client,
-            known_order_ids=AccountBook(store).known_order_ids,
+            known_order_ids=account_book(store).known_order_ids,
         )
     return AccountBrokers(brokers, on_close=closers)
 
@@ -148,6 +173,46 @@ def build_worker_state(
 
 def active_role(store: SqlStore, worker: str) -> ActiveRole:
     return ActiveRole(DeploymentRoles(store), worker)
+
+
+def role_records(store: SqlStore) -> DeploymentRoles:
+    """The `deployment` table: the recorded active worker and its epoch (read and set)."""
+    return DeploymentRoles(store)
+
+
+def token_records(store: SqlStore) -> SqlTokenRecords:
+    """The brokers' stored access tokens (shared by the workers)."""
+    from yquant.adapters.db.broker_tokens import SqlTokenRecords
+
+    return SqlTokenRecords(store)
+
+
+def account_book(store: SqlStore) -> AccountBook:
+    """Positions, cash and open orders per account as recorded."""
+    return AccountBook(store)
+
+
+def catalog_repository(store: SqlStore) -> CatalogRepository:
+    """The stored stock catalog (versions and listings per market)."""
+    from yquant.adapters.catalog import CatalogRepository
+
+    return CatalogRepository(store)
+
+
+def catalog_cache(
+    listings: Iterable[Listing], versions: dict[str, int], *, source: str
+) -> CatalogCache:
+    """The in-memory catalog over ``listings`` (as `yquant info` looks tickers up)."""
+    from yquant.adapters.catalog import CatalogCache
+
+    return CatalogCache(listings, versions, source=source)
+
+
+async def load_catalog(settings: Settings, store: SqlStore) -> CatalogCache:
+    """The catalog as a worker loads it: database, else local snapshot, else shipped."""
+    from yquant.adapters.catalog import load_instruments
+
+    return await load_instruments(settings, store)
 
 
 def build_control(store: SqlStore, accounts: Iterable[str]) -> Control:
@@ -260,11 +325,10 @@ async def open_engine(
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
     it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
     from yquant.adapters.calendar_cache import CachedSchedules
-    from yquant.adapters.catalog import load_instruments
     from yquant.domain import market_rules
 
     market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
-    instruments = await load_instruments(settings, runtime.store)
+    instruments = await load_catalog(settings, runtime.store)
     return build_engine(runtime, broker, instruments, policies=policies), instruments
 
 
@@ -285,7 +349,7 @@ def build_gateway(
     """The gateway and the account sync it asks after each fill, as the gateway role runs
     them; ``kill_snapshot`` defaults to the gateway's own file in the data directory."""
     settings, store = runtime.settings, runtime.store
-    book = AccountBook(store)
+    book = account_book(store)
     sync = AccountSync(
         broker=broker,
         book=book,
@@ -314,6 +378,20 @@ def build_gateway(
 def haproxy_site(*, cfg: Path, socket: str, reload_cmd: str, haproxy_bin: str) -> HaproxySite:
     """The data node's HAProxy as the blue/green switch drives it."""
     return HaproxySite(cfg=cfg, socket=socket, reload_cmd=reload_cmd, haproxy_bin=haproxy_bin)
+
+
+def haproxy_admin(socket: str) -> HaproxyAdmin:
+    """Commands over a running HAProxy's admin socket (server states)."""
+    return HaproxyAdmin(socket)
+
+
+def embedded_valkey(settings: Settings) -> ValkeyServer:
+    """A private valkey-server on loopback with AOF persistence in the data directory; its
+    pidfile there lets the next `yquant up` stop one left by an owner that was killed."""
+    from yquant.adapters.valkey_server import ValkeyServer
+
+    data = settings.data_dir / "valkey"
+    return ValkeyServer(data, settings.valkey.embedded_port, pidfile=data / "valkey.pid")
 
 
 def deployment_roles(settings: Settings) -> BlockingDeploymentRoles:

@@ -248,6 +248,13 @@ class WorkerRecords(DeploymentRoles, Protocol):
     async def register_account(self, name: str, broker: str, now: datetime) -> None: ...
 
 
+class RecentRows(Protocol):
+    """The latest rows of a recorded table (signals, orders, fills), newest first: what the
+    CLI's and the dashboard's listings read."""
+
+    async def recent(self, table_name: str, limit: int) -> list[dict[str, Any]]: ...
+
+
 class AccountBook(Protocol):
     """Positions, cash and open orders per account in the system of record."""
 

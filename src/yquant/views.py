@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from yquant.adapters.db.store import SqlStore
+from yquant.ports import RecentRows
 
 SIGNAL_FIELDS = (
     "signal_key",
@@ -70,7 +70,7 @@ def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: _plain(row.get(f)) for f in fields}
 
 
-async def signals(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+async def signals(store: RecentRows, limit: int = 50) -> list[dict[str, Any]]:
     out = []
     for row in await store.recent("signals", limit):
         item = _pick(row, SIGNAL_FIELDS)
@@ -87,9 +87,9 @@ def _payload(text: str) -> Any:
     return {k: _plain(v) for k, v in fields.items()}
 
 
-async def orders(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+async def orders(store: RecentRows, limit: int = 50) -> list[dict[str, Any]]:
     return [_pick(r, ORDER_FIELDS) for r in await store.recent("orders", limit)]
 
 
-async def fills(store: SqlStore, limit: int = 50) -> list[dict[str, Any]]:
+async def fills(store: RecentRows, limit: int = 50) -> list[dict[str, Any]]:
     return [_pick(r, FILL_FIELDS) for r in await store.recent("fills", limit)]

@@ -26,14 +26,14 @@ Key = tuple[str | None, str]
 async def ticker_names(store: SqlStore, wanted: Iterable[Key], language: str) -> dict[Key, str]:
     """The name of each (market, ticker) in ``wanted`` the catalog knows, in ``language``
     (Korean or English, the other one where a listing has only that)."""
-    from yquant.adapters.catalog import CatalogRepository
     from yquant.adapters.catalog.cache import ticker_key
     from yquant.adapters.catalog.snapshot import shipped_listings
+    from yquant.bootstrap import catalog_repository
 
     keys = {(market, ticker) for market, ticker in wanted if ticker}
     if not keys:
         return {}
-    repository = CatalogRepository(store)
+    repository = catalog_repository(store)
     try:
         stored = await repository.versions()
         listings = await repository.with_tickers(ticker for _, ticker in keys)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from yquant.adapters.valkey_server import ValkeyPortInUseError, ValkeyServer
+from yquant.bootstrap import embedded_valkey
 from yquant.domain.roles import ROLES
 from yquant.errors import ConfigurationError
 from yquant.processes import die_with_parent
@@ -43,13 +44,6 @@ class Child:
     restarts: int = 0
     backoff_s: float = 1.0
     due_at: float = field(default=0.0)
-
-
-def embedded_valkey(settings: Settings) -> ValkeyServer:
-    """A private valkey-server on loopback with AOF persistence in the data directory; its
-    pidfile there lets the next `yquant up` stop one left by an owner that was killed."""
-    data = settings.data_dir / "valkey"
-    return ValkeyServer(data, settings.valkey.embedded_port, pidfile=data / "valkey.pid")
 
 
 def ensure_port_free(role: str, host: str, port: int) -> None:

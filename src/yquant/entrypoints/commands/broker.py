@@ -157,13 +157,13 @@ def _positions(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
-        from yquant.adapters.db.accounts import AccountBook
+        from yquant.bootstrap import account_book
         from yquant.errors import DatabaseUnavailableError
 
         holdings = await brokers.holdings(args.account)
         holdings = [h for h in holdings if args.market in (None, h.market.value)]
         try:
-            known = await AccountBook(runtime.store).positions(args.account)
+            known = await account_book(runtime.store).positions(args.account)
             strategies = {(r["market"], r["ticker"]): r["strategy"] for r in known}
         except DatabaseUnavailableError:
             strategies = {}
@@ -245,9 +245,9 @@ def _price(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _catalog(settings: Settings, runtime: Any) -> Any:
-    from yquant.adapters.catalog import load_instruments
+    from yquant.bootstrap import load_catalog
 
-    return await load_instruments(settings, runtime.store)
+    return await load_catalog(settings, runtime.store)
 
 
 # ---- buy / sell --------------------------------------------------------------------------------

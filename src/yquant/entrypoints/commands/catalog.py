@@ -147,7 +147,7 @@ def _url(value: str) -> str:
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.adapters.catalog import CatalogSyncError, sync_catalog
-    from yquant.bootstrap import open_store
+    from yquant.bootstrap import with_store
 
     t = TEXT.get(settings.language, TEXT["en"])
     wanted = args.markets or list(DEFAULT_MARKETS)
@@ -155,8 +155,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
 
     async def run() -> SyncReport:
-        store = open_store(settings)
-        try:
+        async def synced(store: Any) -> SyncReport:
             return await sync_catalog(
                 settings,
                 store,
@@ -166,8 +165,8 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
                 allow_shrink=args.allow_shrink,
                 progress=progress,
             )
-        finally:
-            await store.close()
+
+        return await with_store(settings, synced)
 
     try:
         report = asyncio.run(run())
@@ -271,17 +270,13 @@ def _size(n: int) -> str:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.adapters.catalog import CatalogRepository
-    from yquant.bootstrap import open_store
+    from yquant.bootstrap import catalog_repository, store_session
 
     t = TEXT.get(settings.language, TEXT["en"])
 
     async def run() -> list[dict[str, Any]]:
-        store = open_store(settings)
-        try:
-            versions = await CatalogRepository(store).versions()
-        finally:
-            await store.close()
+        async with store_session(settings) as store:
+            versions = await catalog_repository(store).versions()
         return [
             {
                 "market": v.market,
@@ -319,8 +314,8 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _info(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.adapters.catalog import CatalogCache, CatalogRepository, read_catalog
-    from yquant.bootstrap import open_store
+    from yquant.adapters.catalog import read_catalog
+    from yquant.bootstrap import catalog_cache, catalog_repository, store_session
 
     t = TEXT.get(settings.language, TEXT["en"])
     raw = args.ticker.strip()
@@ -331,15 +326,12 @@ def _info(settings: Settings, args: argparse.Namespace) -> int:
     exchange = exchange.strip().upper() if exchange else None
 
     async def run() -> tuple[CatalogCache, dict[str, str]]:
-        store = open_store(settings)
-        try:
-            repo = CatalogRepository(store)
+        async with store_session(settings) as store:
+            repo = catalog_repository(store)
             versions = await repo.versions()
             listings, numbers = await read_catalog(repo, seed=False, markets=MARKETS)
-        finally:
-            await store.close()
         sources = {m: v.source or "" for m, v in versions.items()}
-        return CatalogCache(listings, numbers, source="database"), sources
+        return catalog_cache(listings, numbers, source="database"), sources
 
     cache, sources = asyncio.run(run())
     matches = _matches(cache, ticker, exchange)

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,11 @@ async def _gather(settings: Settings) -> dict[str, Any]:
 
 
 async def _role(runtime: Any, worker: str) -> dict[str, Any]:
-    from yquant.adapters.db.deployment import DeploymentRoles
+    from yquant.bootstrap import role_records
     from yquant.errors import DatabaseUnavailableError
 
     try:
-        current = await DeploymentRoles(runtime.store).active()
+        current = await role_records(runtime.store).active()
     except DatabaseUnavailableError as exc:
         return {"status": "unknown", "error": str(exc)[:200]}
     if current is None:
@@ -92,14 +92,14 @@ async def _role(runtime: Any, worker: str) -> dict[str, Any]:
 
 
 async def _tokens(runtime: Any) -> list[dict[str, Any]] | dict[str, str]:
-    from yquant.adapters.db.broker_tokens import SqlTokenRecords
+    from yquant.bootstrap import token_records
     from yquant.errors import DatabaseUnavailableError
 
     try:
-        rows = await SqlTokenRecords(runtime.store).expiries()
+        rows = await token_records(runtime.store).expiries()
     except DatabaseUnavailableError as exc:
         return {"status": "unknown", "error": type(exc).__name__}
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     tokens = []
     for environment, stored_at in rows:
         expires_at = (

@@ -19,7 +19,7 @@ import getpass
 import json
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +82,13 @@ def cli_actor() -> str:
 
 
 async def _with_store(settings: Settings, fn: Any) -> Any:
-    from yquant.bootstrap import open_store
+    from yquant.bootstrap import with_store
 
-    store = open_store(settings)
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
+    return await with_store(settings, fn)
 
 
 def _switch(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.bootstrap import build_control
+    from yquant.bootstrap import build_control, system_clock
     from yquant.services.control import GLOBAL, ControlError
 
     everything = args.account is None and args.state is KillState.ACTIVE
@@ -106,7 +102,7 @@ def _switch(settings: Settings, args: argparse.Namespace) -> int:
             switches = await control.switches()
             held = [a for a in settings.accounts if a in switches]
             scopes = [a for a in held if switches[a].state != KillState.ACTIVE.value] + [GLOBAL]
-        now = datetime.now(UTC)
+        now = system_clock().now()
         changed = []
         for scope in scopes:
             before = await control.set(
@@ -251,11 +247,11 @@ def _queue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _queue_cancel(settings: Settings, args: argparse.Namespace) -> int:
-    from yquant.bootstrap import build_order_queue
+    from yquant.bootstrap import build_order_queue, system_clock
 
     async def run(store: Any) -> bool:
         return await build_order_queue(store).cancel(
-            args.client_order_id, f"{cli_actor()}: {args.reason}", datetime.now(UTC)
+            args.client_order_id, f"{cli_actor()}: {args.reason}", system_clock().now()
         )
 
     if not asyncio.run(_with_store(settings, run)):
@@ -284,7 +280,9 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"yquant: cannot read {path}: {exc.strerror} (give a file or the JSON itself)")
             return 2
-    at = args.at or datetime.now(UTC)
+    from yquant.bootstrap import system_clock
+
+    at = args.at or system_clock().now()
     if at.tzinfo is None:
         print("yquant: --at needs a UTC offset, e.g. 2026-11-30T09:00:00+09:00")
         return 2

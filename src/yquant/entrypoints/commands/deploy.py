@@ -404,7 +404,9 @@ def _haproxy_status(settings: Settings, args: argparse.Namespace) -> int:
         }
     }
     if args.socket:
-        states = haproxy.HaproxyAdmin(args.socket).servers()
+        from yquant.bootstrap import haproxy_admin
+
+        states = haproxy_admin(args.socket).servers()
         report["runtime"] = {
             "active": haproxy.runtime_active(states),
             "receiving": haproxy.receiving(states),

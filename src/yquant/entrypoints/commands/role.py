@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from yquant.entrypoints import i18n
@@ -33,14 +32,12 @@ def register(sub: Any) -> None:
 
 
 async def _with_roles(settings: Settings, fn: Any) -> Any:
-    from yquant.adapters.db.deployment import DeploymentRoles
-    from yquant.bootstrap import open_store
+    from yquant.bootstrap import role_records, with_store
 
-    store = open_store(settings)
-    try:
-        return await fn(DeploymentRoles(store))
-    finally:
-        await store.close()
+    async def run(store: Any) -> Any:
+        return await fn(role_records(store))
+
+    return await with_store(settings, run)
 
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
@@ -65,9 +62,13 @@ def _set(settings: Settings, args: argparse.Namespace) -> int:
         print("yquant: --actor must be 1..100 characters")
         return 2
 
+    from yquant.bootstrap import system_clock
+
+    clock = system_clock()
+
     async def write(roles: Any) -> tuple[tuple[str, int] | None, int]:
         before = await roles.active()
-        epoch = await roles.set_active(args.worker, actor, datetime.now(UTC))
+        epoch = await roles.set_active(args.worker, actor, clock.now())
         return before, epoch
 
     before, epoch = asyncio.run(_with_roles(settings, write))

@@ -11,7 +11,6 @@ name re-pointed to this machine, would otherwise be same-origin to the browser.
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -104,7 +103,7 @@ def control_routes(runtime: Runtime) -> list[Route]:
                 state,
                 actor=_actor(request, runtime.settings.dashboard.host),
                 reason=reason,
-                now=datetime.now(UTC),
+                now=runtime.clock.now(),
             )
         except ControlError as exc:
             return _error(exc.code, str(exc), 400)
