@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,7 @@ from yquant.ports import (
     Handler,
     Holding,
     Message,
+    Quote,
     Written,
 )
 
@@ -58,6 +60,9 @@ class FakeInstruments:
 
     def __init__(self, *instruments: Instrument) -> None:
         self.by_key = {(i.market, i.ticker): i for i in instruments}
+
+    def find(self, ticker: str) -> list[Instrument]:
+        return [i for i in self.by_key.values() if i.ticker == ticker]
 
     def resolve(self, market: Market, exchange: str, ticker: str) -> Instrument:
         found = self.by_key.get((market, ticker))
@@ -79,6 +84,10 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.current
+
+    def monotonic(self) -> float:
+        """Deadlines and intervals run on real time (moving `current` does not touch them)."""
+        return time.monotonic()
 
     def set(self, now: datetime) -> None:
         self.current = now
@@ -454,6 +463,18 @@ class FakeBroker:
         return None
 
     async def close(self) -> None:
+        return None
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        del listener  # fills are known at once: nothing to report later
+
+    def for_account(self, account: str) -> FakeBroker:
+        return self
+
+    async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
+        return None
+
+    async def token_expires_at(self) -> datetime | None:
         return None
 
     async def submit(self, order: Order) -> BrokerOrder:

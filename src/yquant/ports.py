@@ -35,6 +35,10 @@ class Clock(Protocol):
         """The current time, timezone-aware."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines and intervals."""
+        ...
+
 
 # ---- the bus (a worker's local Valkey) -----------------------------------------------------
 
@@ -322,9 +326,44 @@ class Broker(Protocol):
         """Cash per currency that new orders can spend (what resting buys hold excluded)."""
         ...
 
+    async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
+        """The current price of one instrument, or None where this broker cannot quote it."""
+        ...
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(client_order_id)`` when an order moves as it happens (KIS execution
+        notices); a broker that reports nothing on its own only registers it."""
+        ...
+
+    def for_account(self, account: str) -> Broker:
+        """The broker that serves ``account`` (a single broker serves every account it has;
+        OrderRejectedError unknown_account where none does)."""
+        ...
+
+    async def token_expires_at(self) -> datetime | None:
+        """When the broker's stored access token expires; None when it holds or needs none."""
+        ...
+
+
+class Listed(Protocol):
+    """Where a ticker is listed, as a person looking it up sees it."""
+
+    @property
+    def market(self) -> str: ...
+
+    @property
+    def exchange(self) -> str: ...
+
+    @property
+    def ticker(self) -> str: ...
+
 
 class Instruments(Protocol):
     """The stock catalog as the engine sees it (in memory on the worker)."""
+
+    def find(self, ticker: str) -> Sequence[Listed]:
+        """Every listing of ``ticker`` in any loaded market (for people, not for routing)."""
+        ...
 
     def resolve(self, market: Market, exchange: str, ticker: str) -> Instrument:
         """Exactly one catalog entry, or SignalRejectedError (unknown_ticker, ambiguous_ticker,

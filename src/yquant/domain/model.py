@@ -222,3 +222,4 @@ class Instrument:
     security_type: str | None = None  # stock, etf, etn, preferred, reit ...
     tradable: bool = True
     halted: bool = False
+    base_price: Decimal | None = None  # KRX: the day's base price, the anchor of its limits

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from yquant.errors import RejectedError, RetryableError
 from yquant.ports import AccountBook, Broker, Clock
@@ -57,8 +56,8 @@ class AccountSync:
         while not stop.is_set():
             due = set(self._dirty)
             self._dirty.clear()
-            if time.monotonic() >= next_full:
-                next_full = time.monotonic() + self._interval_s
+            if self._clock.monotonic() >= next_full:
+                next_full = self._clock.monotonic() + self._interval_s
                 if await self.is_active():
                     due |= set(self._accounts)
             for account in sorted(due):
@@ -68,7 +67,7 @@ class AccountSync:
             self._wake.clear()
             if self._dirty:
                 continue
-            timeout = max(next_full - time.monotonic(), 0.05)
+            timeout = max(next_full - self._clock.monotonic(), 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wait(stop), timeout=timeout)
             if self._dirty and not stop.is_set():

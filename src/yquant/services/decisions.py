@@ -235,8 +235,7 @@ class Decider:
                 open_sell=activity.open_sell,
                 daily_loss=baseline.equity - book.equity,
             ),
-            # The catalog knows KRX's base price of the day; the Instrument port may carry it.
-            base_price=getattr(instrument, "base_price", None),
+            base_price=instrument.base_price,
         )
 
     async def _activity(

@@ -140,9 +140,7 @@ class Gateway:
         """Follow open orders until they are final; a broker that reports changes as they
         happen (KIS execution notices: ``on_change``) wakes this loop early."""
         wake = asyncio.Event()
-        register = getattr(self._broker, "on_change", None)
-        if register is not None:
-            register(lambda _cid: wake.set())
+        self._broker.on_change(lambda _cid: wake.set())
         while not stop.is_set():
             wake.clear()
             for order in list(self._open.values()):
@@ -186,7 +184,7 @@ class Gateway:
             return
         intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
         await self._recorder.write(AdvanceOrder(intent))
-        deadline = asyncio.get_running_loop().time() + self._submit_retry_s
+        deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
         while True:
             try:
@@ -197,7 +195,7 @@ class Gateway:
                 break
             except BrokerUnavailableError as exc:
                 # Nothing was sent: trying again cannot place it twice.
-                if asyncio.get_running_loop().time() > deadline:
+                if self._clock.monotonic() > deadline:
                     logger.error("order not sent cid=%s: %s", intent.client_order_id, exc)
                     known = _refused(intent, ReasonCode.BROKER_UNAVAILABLE)
                     break

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +25,7 @@ from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, S
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
-from yquant.ports import Broker, Bus, Clock, Recorder
+from yquant.ports import Broker, Bus, Clock, Instruments, Recorder
 from yquant.services import routing
 from yquant.services.decisions import Decider, OrderDesk
 
@@ -46,7 +45,7 @@ class ManualOutcome:
     order: dict[str, Any] | None = None
 
 
-def parse_ticker(text: str, instruments: Any) -> tuple[Market, str, str]:
+def parse_ticker(text: str, instruments: Instruments) -> tuple[Market, str, str]:
     """(market, exchange, ticker) from ``EXCHANGE:TICKER`` or a plain ticker the catalog knows."""
     exchange, _, ticker = text.strip().upper().rpartition(":")
     if exchange:
@@ -57,7 +56,7 @@ def parse_ticker(text: str, instruments: Any) -> tuple[Market, str, str]:
         raise SignalRejectedError(
             ReasonCode.UNKNOWN_EXCHANGE, f"{exchange!r}: use KRX or NASDAQ/NYSE/AMEX"
         )
-    found = [x for x in instruments.find(ticker) if x.market in ("KR", "US")] if instruments else []
+    found = [x for x in instruments.find(ticker) if x.market in ("KR", "US")]
     if len(found) == 1:
         return Market(found[0].market), found[0].exchange, found[0].ticker
     if not found and ticker.isdigit() and len(ticker) == 6:
@@ -72,11 +71,7 @@ async def reference_price(
     broker: Broker, account: str, market: Market, exchange: str, ticker: str
 ) -> Decimal | None:
     """The account's broker's current price, where it can quote (KIS)."""
-    routed = broker.for_account(account) if hasattr(broker, "for_account") else broker
-    quote = getattr(routed, "quote", None)
-    if quote is None:
-        return None
-    answer = await quote(market, exchange, ticker)
+    answer = await broker.for_account(account).quote(market, exchange, ticker)
     return None if answer is None else answer.price
 
 
@@ -202,16 +197,18 @@ async def place(
     await desk.publish(sent)
     order = sent[0]
     logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
-    row = await wait_for_outcome(recorder, order.client_order_id, wait_s)
+    row = await wait_for_outcome(recorder, clock, order.client_order_id, wait_s)
     final = row["status"] if row else order.status.value
     return ManualOutcome(alert.key, final, row.get("reason") if row else None, "", row)
 
 
-async def wait_for_outcome(recorder: Recorder, cid: str, wait_s: float) -> dict[str, Any] | None:
+async def wait_for_outcome(
+    recorder: Recorder, clock: Clock, cid: str, wait_s: float
+) -> dict[str, Any] | None:
     """The order's row once it is final (or resting, for a limit), or the last seen at timeout."""
-    deadline = time.monotonic() + wait_s
+    deadline = clock.monotonic() + wait_s
     last: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
+    while clock.monotonic() < deadline:
         with contextlib.suppress(DatabaseUnavailableError):
             last = await recorder.order(cid) or last
         if last is not None:

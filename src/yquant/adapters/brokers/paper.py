@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -130,6 +131,17 @@ class PaperBroker:
             return {c: Decimal(b) - Decimal(r) for c, b, r in rows}
 
         return await asyncio.to_thread(self._tx, read)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Nothing to register: paper orders move only when asked (`get_order`)."""
+        del listener
+
+    def for_account(self, account: str) -> PaperBroker:
+        """This broker: the paper ledger serves every paper account."""
+        return self
+
+    async def token_expires_at(self) -> datetime | None:
+        return None  # the paper ledger needs no token
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         """The last price this venue saw for the instrument (from orders' reference prices)."""

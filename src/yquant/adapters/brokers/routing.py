@@ -7,12 +7,13 @@ key, token and rate budget). An order for an account that is not configured is r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 
-from yquant.domain.model import BrokerOrder, Order
+from yquant.domain.model import BrokerOrder, Market, Order
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import OrderRejectedError
-from yquant.ports import Broker, Holding
+from yquant.ports import Broker, Holding, Quote
 
 
 class AccountBrokers:
@@ -44,11 +45,9 @@ class AccountBrokers:
         return list(seen.values())
 
     def on_change(self, listener: Callable[[str], None]) -> None:
-        """Forwarded to the brokers that report changes as they happen (KIS notices)."""
+        """Forwarded to every broker (those that report changes as they happen call it)."""
         for broker in self._distinct():
-            register = getattr(broker, "on_change", None)
-            if register is not None:
-                register(listener)
+            broker.on_change(listener)
 
     async def connect(self) -> None:
         for broker in self._distinct():
@@ -79,3 +78,17 @@ class AccountBrokers:
 
     async def cash(self, account: str) -> dict[str, Decimal]:
         return await self.for_account(account).cash(account)
+
+    async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
+        """The first quote one of the brokers gives (for an account's own broker, ask
+        `for_account(account).quote`)."""
+        for broker in self._distinct():
+            answer = await broker.quote(market, exchange, ticker)
+            if answer is not None:
+                return answer
+        return None
+
+    async def token_expires_at(self) -> datetime | None:
+        """The earliest expiry among the brokers' stored tokens; None when none holds one."""
+        expiries = [e for b in self._distinct() if (e := await b.token_expires_at()) is not None]
+        return min(expiries, default=None)

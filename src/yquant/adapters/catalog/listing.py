@@ -21,7 +21,6 @@ VOLATILE = frozenset({"base_price"})
 class CatalogInstrument(Instrument):
     """An `Instrument` with what else the catalog knows that the order path uses."""
 
-    base_price: Decimal | None = None  # KRX: the day's base price, the anchor of its limits
     lot_size: int | None = None
     price_decimals: int | None = None
 

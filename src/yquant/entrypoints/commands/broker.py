@@ -23,7 +23,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -336,7 +336,10 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
-        checked = [await _check_one(settings, name, brokers) for name in settings.accounts]
+        checked = [
+            await _check_one(settings, name, brokers, runtime.clock.now())
+            for name in settings.accounts
+        ]
         rows = [row for row, _ in checked]
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -370,7 +373,7 @@ def _check_line(
 
 
 async def _check_one(
-    settings: Settings, name: str, brokers: Any
+    settings: Settings, name: str, brokers: Any, now: datetime
 ) -> tuple[dict[str, Any], datetime | None]:
     """The account's row (as --json prints it) and its stored token's expiry."""
     account = settings.accounts[name]
@@ -394,16 +397,15 @@ async def _check_one(
         row["error"] = str(exc)[:160]
     expires_at = None
     if account.kis is not None:
-        stored = await broker.client.tokens.stored()
-        now = datetime.now(UTC)
-        if stored is None or not stored.access_token or stored.expires_at is None:
+        stored = await broker.token_expires_at()
+        if stored is None:
             row["token"] = "none"  # noqa: S105 - a state word, not a token
-        elif stored.expires_at <= now:
+        elif stored <= now:
             row["token"] = "expired"  # noqa: S105 - a state word, not a token
-            expires_at = stored.expires_at
+            expires_at = stored
         else:
-            row["token"] = f"valid until {stored.expires_at.isoformat(timespec='seconds')}"
-            expires_at = stored.expires_at
+            row["token"] = f"valid until {stored.isoformat(timespec='seconds')}"
+            expires_at = stored
     return row, expires_at
 
 

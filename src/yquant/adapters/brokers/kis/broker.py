@@ -121,6 +121,18 @@ class KisBroker:
         A consumer asks `get_order` then; nothing is reported twice or lost by waking it."""
         self._change_listeners.append(listener)
 
+    def for_account(self, account: str) -> KisBroker:
+        """This broker: one KIS broker serves one account."""
+        return self
+
+    async def token_expires_at(self) -> datetime | None:
+        """The shared token row's expiry as stored (never issues one); None: no token."""
+        tokens = self.client.tokens
+        stored = None if tokens is None else await tokens.stored()
+        if stored is None or not stored.access_token:
+            return None
+        return stored.expires_at
+
     @property
     def notices_live(self) -> bool:
         return self._notices is not None and self._notices.live
