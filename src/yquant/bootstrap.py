@@ -28,7 +28,9 @@ from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
 from yquant.adapters.haproxy import HaproxyAdmin, HaproxySite
-from yquant.ports import Broker, Clock, Instruments, KillSwitch
+from yquant.ports import Broker, Clock, EngineState, Instruments, KillSwitch, OrderQueue
+from yquant.ports import Bus as BusPort
+from yquant.ports import Recorder as RecorderPort
 from yquant.services.account_sync import AccountSync
 from yquant.services.control import Control, KillSwitchView
 from yquant.services.decisions import Decider, OrderDesk, RecentOrders
@@ -250,9 +252,57 @@ class EngineParts:
     desk: OrderDesk
     signals: SignalHandler
     manual: ManualOrders
-    queue: SqlOrderQueue
-    state: SqlEngineState
+    queue: OrderQueue
+    state: EngineState
     clock: Clock
+
+
+def assemble_engine(
+    settings: Settings,
+    *,
+    recorder: RecorderPort,
+    bus: BusPort,
+    broker: Broker,
+    instruments: Instruments,
+    kill_switch: KillSwitch,
+    state: EngineState,
+    queue: OrderQueue,
+    clock: Clock,
+    policies: dict[str, Policy] | None = None,
+) -> EngineParts:
+    """The engine's use cases over the ports given (adapters here, fakes in service tests)."""
+    recent = RecentOrders()
+    decider = Decider(
+        settings=settings,
+        recorder=recorder,
+        instruments=instruments,
+        broker=broker,
+        kill_switch=kill_switch,
+        state=state,
+        recent=recent,
+        policies=policies,
+    )
+    desk = OrderDesk(
+        recorder=recorder, bus=bus, state=state, recent=recent, worker=settings.worker.name
+    )
+    signals = SignalHandler(
+        settings=settings,
+        decider=decider,
+        desk=desk,
+        recorder=recorder,
+        state=state,
+        queue=queue,
+        clock=clock,
+    )
+    manual = ManualOrders(
+        decider=decider,
+        desk=desk,
+        recorder=recorder,
+        bus=bus,
+        clock=clock,
+        worker=settings.worker.name,
+    )
+    return EngineParts(decider, desk, signals, manual, queue, state, clock)
 
 
 def build_engine(
@@ -263,45 +313,20 @@ def build_engine(
     policies: dict[str, Policy] | None = None,
     kill_switch: KillSwitch | None = None,
 ) -> EngineParts:
+    """The engine over a runtime's database, journal and Valkey."""
     settings, store = runtime.settings, runtime.store
-    state = SqlEngineState(store)
-    queue = SqlOrderQueue(store)
-    recent = RecentOrders()
-    decider = Decider(
-        settings=settings,
+    return assemble_engine(
+        settings,
         recorder=runtime.recorder,
-        instruments=instruments,
+        bus=runtime.bus,
         broker=broker,
+        instruments=instruments,
         kill_switch=kill_switch or build_kill_switch(store, settings.data_dir / "kill-switch.json"),
-        state=state,
-        recent=recent,
+        state=SqlEngineState(store),
+        queue=SqlOrderQueue(store),
+        clock=runtime.clock,
         policies=policies,
     )
-    desk = OrderDesk(
-        recorder=runtime.recorder,
-        bus=runtime.bus,
-        state=state,
-        recent=recent,
-        worker=settings.worker.name,
-    )
-    signals = SignalHandler(
-        settings=settings,
-        decider=decider,
-        desk=desk,
-        recorder=runtime.recorder,
-        state=state,
-        queue=queue,
-        clock=runtime.clock,
-    )
-    manual = ManualOrders(
-        decider=decider,
-        desk=desk,
-        recorder=runtime.recorder,
-        bus=runtime.bus,
-        clock=runtime.clock,
-        worker=settings.worker.name,
-    )
-    return EngineParts(decider, desk, signals, manual, queue, state, runtime.clock)
 
 
 def build_releaser(

@@ -1,5 +1,5 @@
-"""The engine's use cases wired on the in-memory fakes, as `yquant.bootstrap.build_engine`
-wires them on the SQL and Valkey adapters."""
+"""The engine's use cases wired on the in-memory fakes by `yquant.bootstrap.assemble_engine`, the
+same assembly `build_engine` runs over the SQL and Valkey adapters."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from tests.fakes import (
     FakeRoles,
     FixedClock,
 )
-from yquant.services.decisions import Decider, OrderDesk, RecentOrders
+from yquant.bootstrap import assemble_engine, build_releaser
+from yquant.services.decisions import Decider, OrderDesk
 from yquant.services.manual import ManualOrders
 from yquant.services.release import QueueReleaser
 from yquant.services.signals import SignalHandler
@@ -54,39 +55,18 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
     clock = FixedClock(now)
     recorder, bus, broker, kill = FakeRecorder(), FakeBus(), FakeBroker(), FakeKillSwitch()
     state, queue, roles = FakeEngineState(recorder), FakeOrderQueue(recorder), FakeRoles()
-    recent = RecentOrders()
-    decider = Decider(
-        settings=settings,
+    parts = assemble_engine(
+        settings,
         recorder=recorder,
-        instruments=FakeInstruments(SAMSUNG, KODEX, APPLE, IBM),
+        bus=bus,
         broker=broker,
+        instruments=FakeInstruments(SAMSUNG, KODEX, APPLE, IBM),
         kill_switch=kill,
         state=state,
-        recent=recent,
-    )
-    desk = OrderDesk(recorder=recorder, bus=bus, state=state, recent=recent, worker="local")
-    signals = SignalHandler(
-        settings=settings,
-        decider=decider,
-        desk=desk,
-        recorder=recorder,
-        state=state,
         queue=queue,
         clock=clock,
     )
-    manual = ManualOrders(
-        decider=decider, desk=desk, recorder=recorder, bus=bus, clock=clock, worker="local"
-    )
-    releaser = QueueReleaser(
-        decider=decider,
-        desk=desk,
-        queue=queue,
-        state=state,
-        role=ActiveRole(roles, "local"),
-        clock=clock,
-        poll_s=0.01,
-        lease_s=120,
-    )
+    releaser = build_releaser(parts, ActiveRole(roles, "local"), poll_s=0.01, lease_s=120)
     return FakeEngine(
         settings,
         clock,
@@ -97,9 +77,9 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
         state,
         queue,
         roles,
-        decider,
-        desk,
-        signals,
-        manual,
+        parts.decider,
+        parts.desk,
+        parts.signals,
+        parts.manual,
         releaser,
     )
