@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -212,3 +213,35 @@ async def test_modify_of_a_final_order_changes_nothing(venue: Venue) -> None:
     done = await venue.settled(buy)
     again = await venue.broker.modify(buy.apply(done), price=Decimal(65000))
     assert (again.status, again.filled_quantity) == (OrderStatus.FILLED, Decimal(1))
+
+
+async def test_a_broker_serves_its_account_and_quotes_the_price_it_trades_at(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    routed = venue.broker.for_account("main")
+    assert routed is venue.broker
+    quote = await routed.quote(Market.KR, "KRX", "005930")
+    assert quote is not None and quote.price == Decimal(70000)
+
+
+async def test_a_token_expiry_is_in_the_future_once_used_or_none_without_tokens(
+    venue: Venue,
+) -> None:
+    await venue.broker.cash("main")  # KIS issues and stores its token on first use
+    expires_at = await venue.broker.token_expires_at()
+    if venue.name == "paper":
+        assert expires_at is None
+    else:
+        assert expires_at is not None and expires_at > datetime.now(UTC)
+
+
+async def test_a_change_listener_registers_on_every_broker(venue: Venue) -> None:
+    changed: list[str] = []
+    venue.broker.on_change(changed.append)
+    buy = priced(order(Side.BUY, 1), "70000")
+    await venue.set_price(Market.KR, "005930", "70000")
+    await venue.broker.submit(buy)
+    await venue.settled(buy)
+    # KIS may report the fill as it happens (execution notices); paper never reports by itself.
+    assert set(changed) <= {buy.client_order_id, ""}
+    if venue.name == "paper":
+        assert changed == []

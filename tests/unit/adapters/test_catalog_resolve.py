@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.fixtures.catalog import AMEX, KONEX, KOSDAQ, KOSPI, NASDAQ, NYSE
@@ -123,3 +125,10 @@ def test_a_market_without_a_catalog_rejects_everything() -> None:
     error = rejected(cache, "NASDAQ:AAPL")
     assert error.reason == "unknown_ticker"
     assert "no US catalog" in error.detail
+
+
+def test_a_resolved_instrument_carries_the_days_base_price(cache: CatalogCache) -> None:
+    samsung = cache.resolve(Market.KR, "KRX", "005930")
+    assert samsung.base_price == Decimal(71000)  # the anchor of KRX's daily price limits
+    found = cache.find("005930")
+    assert [(x.market, x.exchange, x.ticker) for x in found] == [("KR", "KOSPI", "005930")]
