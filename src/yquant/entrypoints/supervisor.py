@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 
 from yquant.adapters.valkey_server import ValkeyPortInUseError, ValkeyServer
-from yquant.bootstrap import embedded_valkey
 from yquant.domain.roles import ROLES
 from yquant.errors import ConfigurationError
 from yquant.processes import die_with_parent
@@ -102,6 +101,8 @@ class Supervisor:
     def _run(self) -> int:
         env = os.environ.copy()
         if self._settings.valkey.url is None:
+            from yquant.bootstrap import embedded_valkey
+
             self._valkey = embedded_valkey(self._settings)
             try:
                 self._valkey.start()
