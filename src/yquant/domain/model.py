@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from yquant.domain.reasons import ReasonCode
+
 
 class Action(StrEnum):
     BUY = "buy"
@@ -38,6 +40,20 @@ class SignalStatus(StrEnum):
     ACCEPTED = "accepted"  # durably recorded, waiting for the engine
     ORDERED = "ordered"  # the engine made its orders
     REJECTED = "rejected"  # refused, with a reason code
+
+    @property
+    def rank(self) -> int:
+        return SIGNAL_RANK[self]
+
+
+# How far along a signal is, stored as signals.status_rank: the database keeps the row whose rank
+# is at least the stored one, so an engine's decision (ordered or rejected) beats the webhook's
+# "accepted" whatever order the writes arrive in. Never renumbered.
+SIGNAL_RANK: dict[SignalStatus, int] = {
+    SignalStatus.ACCEPTED: 0,
+    SignalStatus.ORDERED: 1,
+    SignalStatus.REJECTED: 1,
+}
 
 
 class OrderStatus(StrEnum):
@@ -81,7 +97,7 @@ STATUS_RANK: dict[OrderStatus, int] = {
 }
 
 
-def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
+def _moves_on(current: OrderStatus, new: OrderStatus) -> bool:
     if current is new:
         return True
     if current.is_final:
@@ -89,6 +105,18 @@ def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
     if current is OrderStatus.UNKNOWN:
         return True
     return STATUS_RANK[new] >= STATUS_RANK[current]
+
+
+# The rule above as a table: the statuses each status may move to (itself included). The
+# database's upsert is built from this table, so the domain and the stored row cannot disagree.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    current: frozenset(new for new in OrderStatus if _moves_on(current, new))
+    for current in OrderStatus
+}
+
+
+def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
+    return new in TRANSITIONS[current]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +173,11 @@ class BrokerOrder:
     reason: str | None = None
     fills: tuple[Fill, ...] = field(default_factory=tuple)
 
+    @classmethod
+    def rejected(cls, client_order_id: str, reason: ReasonCode) -> BrokerOrder:
+        """A refusal before anything was filled: by the broker, or by us before sending."""
+        return cls(client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason=reason)
+
 
 @dataclass(frozen=True, slots=True)
 class Order:
@@ -182,6 +215,13 @@ class Order:
 
     def evolve(self, **changes: object) -> Order:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def submitted(self, at: datetime) -> Order:
+        """This order about to be sent (or possibly sent): SUBMITTED, as ``can_transition``
+        allows (an order already further along keeps its status)."""
+        return self.apply(
+            BrokerOrder(self.client_order_id, OrderStatus.SUBMITTED, Decimal(0), None)
+        ).evolve(updated_at=at)
 
     def apply(self, report: BrokerOrder) -> Order:
         """This order as the broker's report leaves it.

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal
 
 from yquant import failpoints
 from yquant.domain.commands import PlaceOrder
@@ -109,7 +108,7 @@ class Gateway:
         if not await self._claim(cid, "sent"):
             # This worker took it before (a crash around the call): it may have been sent.
             # Recorded as submitted (so a restart reconciles it), then the broker is asked.
-            taken = current.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
+            taken = current.submitted(self._clock.now())
             await self._recorder.write(AdvanceOrder(taken))
             await self._follow(taken, own=True)
             return
@@ -171,7 +170,11 @@ class Gateway:
                 age_s,
                 self._max_send_delay_s,
             )
-            await self._apply(order, _refused(order, ReasonCode.STALE_ORDER), asked=False)
+            await self._apply(
+                order,
+                BrokerOrder.rejected(order.client_order_id, ReasonCode.STALE_ORDER),
+                asked=False,
+            )
             return
         # The last gate before the broker: an order decided before a halt (or recorded by a
         # pass that died before publishing it, or released from the queue) is not sent after it.
@@ -180,9 +183,11 @@ class Gateway:
             check_kill_switch(self._kill.state_for(order.account, states), order.side)
         except SignalRejectedError as exc:
             logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
-            await self._apply(order, _refused(order, exc.reason), asked=False)
+            await self._apply(
+                order, BrokerOrder.rejected(order.client_order_id, exc.reason), asked=False
+            )
             return
-        intent = order.evolve(status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
+        intent = order.submitted(self._clock.now())
         await self._recorder.write(AdvanceOrder(intent))
         deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
@@ -191,13 +196,15 @@ class Gateway:
                 known = await self._broker.submit(intent)
                 break
             except OrderRejectedError as exc:
-                known = _refused(intent, exc.reason)
+                known = BrokerOrder.rejected(intent.client_order_id, exc.reason)
                 break
             except BrokerUnavailableError as exc:
                 # Nothing was sent: trying again cannot place it twice.
                 if self._clock.monotonic() > deadline:
                     logger.error("order not sent cid=%s: %s", intent.client_order_id, exc)
-                    known = _refused(intent, ReasonCode.BROKER_UNAVAILABLE)
+                    known = BrokerOrder.rejected(
+                        intent.client_order_id, ReasonCode.BROKER_UNAVAILABLE
+                    )
                     break
                 logger.warning(
                     "broker unavailable, retrying cid=%s: %s", intent.client_order_id, exc
@@ -227,7 +234,7 @@ class Gateway:
                 return
             if order.status is OrderStatus.UNKNOWN and own:
                 logger.error("unknown order has no trace at the broker cid=%s: not placed", cid)
-                known = _refused(order, ReasonCode.NOT_PLACED)
+                known = BrokerOrder.rejected(order.client_order_id, ReasonCode.NOT_PLACED)
             else:
                 # Another worker's order not sent yet, or a broker that lost an order: watch.
                 if cid not in self._open:
@@ -295,7 +302,3 @@ class Gateway:
         if signal_worker is None:
             return self._worker == "local"
         return signal_worker == self._worker
-
-
-def _refused(order: Order, reason: str) -> BrokerOrder:
-    return BrokerOrder(order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason=reason)

@@ -16,7 +16,15 @@ from yquant.adapters.db import tables
 from yquant.adapters.db.rows import fill_row, order_from_row, order_row, signal_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain import alerts
-from yquant.domain.model import Fill, Order, OrderStatus, OrderType, Side, SignalStatus
+from yquant.domain.model import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    SignalStatus,
+    can_transition,
+)
 from yquant.errors import DatabaseUnavailableError
 
 T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
@@ -411,3 +419,26 @@ async def test_a_write_racing_close_lands_and_nothing_is_shared(store: SqlStore)
     assert await store.apply("signal.insert", a_signal("after")) is True
     keys = sorted(r["signal_key"] for r in await store.recent("signals"))
     assert keys == ["after", "before", "during"]
+
+
+async def test_the_stored_order_moves_exactly_as_the_domain_allows(store: SqlStore) -> None:
+    """For every (from, to) pair of statuses the upsert agrees with ``can_transition``."""
+    pairs = [(a, b) for a in OrderStatus for b in OrderStatus]
+    for n, (current, new) in enumerate(pairs):
+        order = an_order(client_order_id=f"pair{n}", status=current, filled_quantity=Decimal(3))
+        await store.apply("order.insert", order_row(order))
+        await store.apply("order.advance", order_row(order.evolve(status=new)))
+    disagree = []
+    for n, (current, new) in enumerate(pairs):
+        stored = (await store.order(f"pair{n}"))["status"]
+        expected = new if can_transition(current, new) else current
+        if stored != expected.value:
+            disagree.append((current.value, new.value, stored))
+    assert disagree == []
+
+
+async def test_fewer_fills_at_the_same_status_do_not_overwrite(store: SqlStore) -> None:
+    order = an_order(status=OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal(5))
+    await store.apply("order.insert", order_row(order))
+    await store.apply("order.advance", order_row(order.evolve(filled_quantity=Decimal(2))))
+    assert (await store.order("yqorder1"))["filled_quantity"] == Decimal(5)

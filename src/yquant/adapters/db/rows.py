@@ -38,8 +38,6 @@ from yquant.domain.writes import (
 )
 from yquant.ports import QUEUED
 
-SIGNAL_RANK = {SignalStatus.ACCEPTED: 0, SignalStatus.ORDERED: 1, SignalStatus.REJECTED: 1}
-
 # The payload column is MEDIUMTEXT on MariaDB: 16 MiB - 1 bytes. An accepted alert is kept whole
 # (the sweeper rebuilds it from these fields); its body is at most 1 MiB (max_body_bytes), and
 # written out again it grows at most about 3 times (a 0 in a list becomes "0", ).
@@ -95,7 +93,7 @@ def signal_row(
         "signal_key": key,
         "worker": worker,
         "status": status.value,
-        "status_rank": SIGNAL_RANK[status],
+        "status_rank": status.rank,
         "reason": reason,
         "detail": (detail or None) and detail[:300],
         "strategy": (alert.strategy if alert else _str(shown.get("strategy")))[:200] or None,
@@ -129,14 +127,14 @@ def advance_signal_row(write: AdvanceSignal) -> dict[str, Any]:
             "signal_key": write.key,
             "worker": write.worker,
             "status": write.status.value,
-            "status_rank": SIGNAL_RANK[write.status],
+            "status_rank": write.status.rank,
             "reason": write.reason,
             "detail": write.detail,
             "received_at": write.received_at,
             "updated_at": write.updated_at,
         }
     if write.provisional:
-        row["status_rank"] = SIGNAL_RANK[SignalStatus.ACCEPTED]
+        row["status_rank"] = SignalStatus.ACCEPTED.rank
     return row
 
 

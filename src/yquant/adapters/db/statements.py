@@ -13,6 +13,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
+from yquant.domain.model import TRANSITIONS
 
 OPS: dict[str, tuple[Table, str, bool]] = {
     # op: (table, natural key column, monotonic advance?)
@@ -87,10 +88,21 @@ class Statements:
         if table is tables.orders:
 
             def newer(new: Any) -> Any:
-                return or_(
-                    new.status_rank > table.c.status_rank,
+                # The domain's transition table, spelled out: the stored status may move to the
+                # new one (a final state is never left, UNKNOWN is left for the broker's answer
+                # whatever it is), or it stays and the filled quantity does not shrink.
+                moves = [
                     and_(
-                        new.status_rank == table.c.status_rank,
+                        table.c.status == current.value,
+                        new.status.in_(sorted(n.value for n in targets if n is not current)),
+                    )
+                    for current, targets in TRANSITIONS.items()
+                    if targets - {current}
+                ]
+                return or_(
+                    *moves,
+                    and_(
+                        new.status == table.c.status,
                         new.filled_quantity >= table.c.filled_quantity,
                     ),
                 )
@@ -119,9 +131,11 @@ class Statements:
             )
         ins = mysql.insert(table)
         cond = newer(ins.inserted)
-        # MariaDB evaluates assignments left to right against the updated row: the rank, which
-        # the condition reads, must be assigned last.
-        ordered = [c for c in moving if c != "status_rank"] + ["status_rank"]
+        # MariaDB evaluates assignments left to right against the updated row: the columns the
+        # condition reads (signals: the rank; orders: the filled quantity, then the status) are
+        # assigned last, so each assignment still sees the condition as it was.
+        read = ("status_rank",) if table is not tables.orders else ("filled_quantity", "status")
+        ordered = [c for c in moving if c not in read] + [c for c in read if c in moving]
         return ins.on_duplicate_key_update(
             [(c, case((cond, ins.inserted[c]), else_=table.c[c])) for c in ordered]
         )

@@ -147,9 +147,9 @@ class KisBroker:
     async def submit(self, order: Order) -> BrokerOrder:
         self._own(order)
         if self._halted:
-            return _rejected(order, ReasonCode.BROKER_HALTED)
+            return BrokerOrder.rejected(order.client_order_id, ReasonCode.BROKER_HALTED)
         if order.market is Market.US and order.exchange not in ORDER_EXCHANGE:
-            return _rejected(order, ReasonCode.UNSUPPORTED_ORDER)
+            return BrokerOrder.rejected(order.client_order_id, ReasonCode.UNSUPPORTED_ORDER)
         sent = self._sent.setdefault(order.client_order_id, _Sent(self._clock()))
         try:
             if order.market is Market.KR:
@@ -165,7 +165,7 @@ class KisBroker:
             else:
                 limit = await self._us_limit(order)
                 if limit is None:
-                    return _rejected(order, ReasonCode.NO_PRICE)
+                    return BrokerOrder.rejected(order.client_order_id, ReasonCode.NO_PRICE)
                 ack = await ep.overseas_order(
                     self.client,
                     self._acct,
@@ -177,14 +177,14 @@ class KisBroker:
                 )
         except KisRejectedError as exc:
             logger.info("kis refused order cid=%s reason=%s", order.client_order_id, exc.reason)
-            return _rejected(order, exc.reason)
+            return BrokerOrder.rejected(order.client_order_id, exc.reason)
         except KisOutcomeUnknownError as exc:
             logger.warning("kis order outcome unknown cid=%s: %s", order.client_order_id, exc)
             return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
         except KisConfigurationError as exc:
             self._halted = str(exc)
             logger.error("kis account %s halted: %s", self.account, exc)
-            return _rejected(order, ReasonCode.BROKER_HALTED)
+            return BrokerOrder.rejected(order.client_order_id, ReasonCode.BROKER_HALTED)
         sent.broker_order_id, sent.branch = ack.broker_order_id, ack.branch
         self._snapshots.pop(order.market, None)
         self._moved()
@@ -225,7 +225,7 @@ class KisBroker:
         current = await self.get_order(order)
         if current is None or current.status.is_final or not current.broker_order_id:
             if current is None:
-                return _rejected(order, ReasonCode.NOT_FOUND)
+                return BrokerOrder.rejected(order.client_order_id, ReasonCode.NOT_FOUND)
             return current
         sent = self._sent.get(order.client_order_id)
         try:
@@ -265,7 +265,7 @@ class KisBroker:
         self._own(order)
         current = await self.get_order(order)
         if current is None:
-            return _rejected(order, ReasonCode.NOT_FOUND)
+            return BrokerOrder.rejected(order.client_order_id, ReasonCode.NOT_FOUND)
         if current.status.is_final or not current.broker_order_id or self._halted:
             return current
         odno = current.broker_order_id
@@ -573,10 +573,6 @@ def _less_reduced(row: VenueOrder, sent: _Sent | None) -> VenueOrder:
         quantity=row.quantity - sent.reduced,
         cancelled_quantity=max(row.cancelled_quantity - sent.reduced, Decimal(0)),
     )
-
-
-def _rejected(order: Order, reason: str) -> BrokerOrder:
-    return BrokerOrder(order.client_order_id, OrderStatus.REJECTED, Decimal(0), None, reason=reason)
 
 
 def _venue_date(market: Market, moment: datetime) -> date:
