@@ -11,6 +11,7 @@
     │   └── OrderRejectedError
     └── HaltError                 stop the process; a person must act
         └── ConfigurationError
+            └── SchemaMissingError
 
 A broker call that times out is not an error of any branch: it yields the order state
 ``unknown``, which is resolved by asking the broker, never by sending again.
@@ -73,3 +74,7 @@ class HaltError(YquantError):
 
 class ConfigurationError(HaltError):
     """Settings are invalid; the message names the key."""
+
+
+class SchemaMissingError(ConfigurationError):
+    """The database has no tables yet: it was never migrated (``yquant db upgrade``)."""

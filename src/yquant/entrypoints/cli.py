@@ -23,7 +23,12 @@ from yquant import __version__
 from yquant.domain.roles import ROLES
 from yquant.entrypoints import commands, db_backup, i18n, names
 from yquant.entrypoints import formatting as fmt
-from yquant.errors import ConfigurationError, DatabaseUnavailableError, DatabaseUnreachableError
+from yquant.errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    DatabaseUnreachableError,
+    SchemaMissingError,
+)
 from yquant.settings import CONFIG_ENV, Settings, load_settings, masked, webhook_secret
 
 
@@ -63,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def user_error(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
     """(one line, exit code) for an error the user can fix; None for a bug."""
+    fresh = settings is not None and _before_first_start(settings)
+    if isinstance(exc, SchemaMissingError) or (fresh and isinstance(exc, DatabaseUnavailableError)):
+        return NO_TABLES, 2
     if isinstance(exc, ConfigurationError):
         return str(exc), 2
-    fresh = settings is not None and _before_first_start(settings)
-    if _no_tables(exc) or (fresh and isinstance(exc, DatabaseUnavailableError)):
-        return NO_TABLES, 2
     if isinstance(exc, DatabaseUnreachableError):  # at start-up, before anything was stored
         line = (
             f"cannot reach the database ({exc}): check that it runs and that "
@@ -221,18 +226,6 @@ def _before_first_start(settings: Settings) -> bool:
         settings.database.url is None
         and not Path(settings.database_url.split(":///", 1)[1]).exists()
     )
-
-
-def _no_tables(exc: BaseException) -> bool:
-    """A query before the first migration: SQLite's "no such table", MariaDB's 1146."""
-    from sqlalchemy.exc import ProgrammingError
-
-    if isinstance(exc, DatabaseUnavailableError):
-        return "no such table" in str(exc)
-    if isinstance(exc, ProgrammingError) and exc.orig is not None:
-        args: tuple[object, ...] = getattr(exc.orig, "args", ())
-        return bool(args) and args[0] == 1146
-    return False
 
 
 def ensure_data_dir(settings: Settings) -> None:

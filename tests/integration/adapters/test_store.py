@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tests.support import krx_order
+from tests.support import krx_order, mariadb_database
 from yquant.adapters.db import tables
 from yquant.adapters.db.rows import fill_row, order_from_row, order_row, signal_row
 from yquant.adapters.db.store import SqlStore
@@ -25,7 +26,7 @@ from yquant.domain.model import (
     SignalStatus,
     can_transition,
 )
-from yquant.errors import DatabaseUnavailableError
+from yquant.errors import DatabaseUnavailableError, SchemaMissingError
 
 T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
 
@@ -442,3 +443,25 @@ async def test_fewer_fills_at_the_same_status_do_not_overwrite(store: SqlStore) 
     await store.apply("order.insert", order_row(order))
     await store.apply("order.advance", order_row(order.evolve(filled_quantity=Decimal(2))))
     assert (await store.order("yqorder1"))["filled_quantity"] == Decimal(5)
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database nothing was migrated into."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    with mariadb_database() as url:
+        yield url
+
+
+async def test_a_database_never_migrated_reads_as_the_schema_missing(empty_url: str) -> None:
+    """SQLite's "no such table" and MariaDB's error 1146 are one error, not an outage."""
+    empty = SqlStore(empty_url, timeout_s=5)
+    try:
+        with pytest.raises(SchemaMissingError):
+            await empty.order("yqorder1")
+        with pytest.raises(SchemaMissingError):
+            await empty.apply("signal.insert", a_signal("k1"))
+    finally:
+        await empty.close()

@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from yquant.adapters.catalog.listing import Listing
-from yquant.adapters.db.store import SqlStore
+from yquant.adapters.db.store import SqlStore, schema_missing
 from yquant.adapters.db.tables import catalog_versions, instruments
-from yquant.errors import DatabaseUnavailableError
+from yquant.errors import DatabaseUnavailableError, SchemaMissingError
 
 PACKAGE_SOURCE = "package snapshot"
 INSERT_CHUNK = 1000
@@ -195,12 +195,14 @@ class CatalogRepository:
                 yield
         except TimeoutError as exc:
             raise DatabaseUnavailableError("catalog query timed out") from exc
-        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
-            raise DatabaseUnavailableError(_describe(exc)) from None
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            if schema_missing(exc):
+                raise SchemaMissingError(_describe(exc)) from None
+            if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
+        except (OSError, ConnectionError) as exc:
+            raise DatabaseUnavailableError(_describe(exc)) from None
 
 
 def _version(row: Any) -> CatalogVersion:

@@ -22,7 +22,7 @@ from yquant.adapters.db import queries
 from yquant.adapters.db.engine import dialect_of, make_engine
 from yquant.adapters.db.writer import SqliteWriter
 from yquant.adapters.db.writes import Writes
-from yquant.errors import DatabaseUnavailableError
+from yquant.errors import DatabaseUnavailableError, SchemaMissingError
 
 T = TypeVar("T")
 
@@ -135,7 +135,13 @@ class SqlStore:
                 yield
         except TimeoutError as exc:
             raise DatabaseUnavailableError("database call timed out") from exc
-        except (OperationalError, OSError, ConnectionError) as exc:
+        except DBAPIError as exc:
+            if schema_missing(exc):
+                raise SchemaMissingError(_describe(exc)) from None
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise DatabaseUnavailableError(_describe(exc)) from None
+            raise
+        except (OSError, ConnectionError) as exc:
             raise DatabaseUnavailableError(_describe(exc)) from None
         except RuntimeError as exc:
             # asyncmy reports a connection reset while it connects (seen under uvloop) as
@@ -143,10 +149,12 @@ class SqlStore:
             if "transport" in str(exc).lower() or "socket" in str(exc).lower():
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise DatabaseUnavailableError(_describe(exc)) from None
-            raise
+
+
+def schema_missing(exc: DBAPIError) -> bool:
+    """A query before the first migration: SQLite's "no such table", MariaDB's error 1146."""
+    args: tuple[object, ...] = getattr(exc.orig, "args", ())
+    return "no such table" in str(exc.orig) or (bool(args) and args[0] == 1146)
 
 
 def _describe(exc: BaseException) -> str:
