@@ -22,6 +22,7 @@ from yquant.domain.events import LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
 from yquant.domain.model import BrokerOrder, Instrument, Market, Order
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.writes import Write
 
@@ -191,7 +192,7 @@ class OrderQueue(Protocol):
         row_id: int,
         token: str,
         state: str,
-        reason: str | None,
+        reason: ReasonCode | None,
         detail: str,
         now: datetime,
     ) -> bool: ...
@@ -200,7 +201,7 @@ class OrderQueue(Protocol):
         self, row_id: int, release_after: datetime, expires_at: datetime, now: datetime
     ) -> bool: ...
 
-    async def expire(self, row_id: int, reason: str, detail: str, now: datetime) -> bool: ...
+    async def expire(self, row_id: int, reason: ReasonCode, detail: str, now: datetime) -> bool: ...
 
     async def for_signal(self, signal_key: str) -> list[dict[str, Any]]: ...
 

@@ -49,6 +49,7 @@ class ReasonCode(StrEnum):
     PRICE_OUT_OF_BAND = "price_out_of_band"  # a KRX limit outside the daily price band
     QUEUED = "queued"  # not a refusal: decided again at the next open
     QUEUE_EXPIRED = "queue_expired"
+    CANCELLED_BY_OPERATOR = "cancelled"  # a queued order the operator withdrew
     UNKNOWN_ACCOUNT = "unknown_account"
     REJECTED = "rejected"  # refused at release with no more specific reason
     GATEWAY_NOT_RUNNING = "gateway_not_running"

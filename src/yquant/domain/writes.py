@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from yquant.domain.model import Alert, Fill, Instrument, Order, SignalStatus
+from yquant.domain.reasons import ReasonCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class InsertSignal:
     received_at: datetime
     updated_at: datetime
     alert: Alert | None = None
-    reason: str | None = None
+    reason: ReasonCode | None = None
     detail: str | None = None
     source_ip: str | None = None
     fields: Mapping[str, Any] | None = None
@@ -46,7 +47,7 @@ class AdvanceSignal:
     received_at: datetime
     updated_at: datetime
     alert: Alert | None = None
-    reason: str | None = None
+    reason: ReasonCode | None = None
     detail: str | None = None
     provisional: bool = False
 

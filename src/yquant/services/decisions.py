@@ -52,7 +52,7 @@ class Decision:
     instrument: Instrument | None = None
     state: MarketState | None = None
     outcomes: tuple[Outcome, ...] = ()
-    reason: str | None = None  # the whole signal was refused before any account
+    reason: ReasonCode | None = None  # the whole signal was refused before any account
     detail: str = ""
 
     @property
@@ -63,7 +63,7 @@ class Decision:
     def queued(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.verdict is Verdict.QUEUED]
 
-    def summary(self) -> tuple[SignalStatus, str | None, str]:
+    def summary(self) -> tuple[SignalStatus, ReasonCode | None, str]:
         """(status, reason, detail) for the signal log."""
         if self.reason is not None:
             return SignalStatus.REJECTED, self.reason, self.detail
@@ -318,7 +318,7 @@ class OrderDesk:
         self,
         alert: Alert,
         status: SignalStatus,
-        reason: str | None,
+        reason: ReasonCode | None,
         detail: str,
         now: datetime,
     ) -> None:

@@ -121,7 +121,7 @@ class Ingest:
 
     async def _log_refusal(
         self,
-        reason: str,
+        reason: ReasonCode,
         detail: str,
         source_ip: str | None,
         now: datetime,

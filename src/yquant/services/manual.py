@@ -40,7 +40,7 @@ US_EXCHANGES = ("NASDAQ", "NYSE", "AMEX")
 class ManualOutcome:
     signal_key: str
     status: str  # the order's last known status, or "rejected" when no order was made
-    reason: str | None = None
+    reason: ReasonCode | None = None
     detail: str = ""
     order: dict[str, Any] | None = None
 

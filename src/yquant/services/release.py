@@ -185,7 +185,7 @@ class QueueReleaser:
         row: dict[str, Any],
         token: str,
         state: str,
-        reason: str | None,
+        reason: ReasonCode | None,
         detail: str,
         now: datetime,
     ) -> None:

@@ -21,6 +21,7 @@ from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.bootstrap import build_control, build_releaser
 from yquant.domain.commands import DecideSignal
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.services.release import QueueReleaser
 from yquant.services.worker_state import ActiveRole
@@ -178,6 +179,31 @@ async def test_a_queued_order_past_its_window_expires_instead_of_trading_late(
         assert (row["state"], row["reason"]) == ("expired", "queue_expired")
         signal = await first.signal("night-3")
         assert (signal["status"], signal["reason"]) == ("rejected", "queue_expired")
+        assert await first.published() == []
+    finally:
+        await e.close()
+
+
+async def test_an_operator_cancelled_queued_order_keeps_the_stored_reason_and_is_not_released(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    clock = ManualClock(SATURDAY)
+    e = await two_engines(tmp_path, sqlite_url, valkey_url, clock, ("local", "local"))
+    try:
+        first = e.rigs[0]
+        await first.handle(krx_alert("night-5", SATURDAY, strategy="night"))
+        queue = SqlOrderQueue(first.store)
+        [row] = await queue.for_signal("night-5")
+        assert await queue.cancel(row["client_order_id"], "changed my mind", SATURDAY)
+        [row] = await queue.for_signal("night-5")
+        assert (row["state"], row["reason"], row["detail"]) == (
+            "cancelled",
+            ReasonCode.CANCELLED_BY_OPERATOR,
+            "changed my mind",
+        )
+        assert row["reason"] == "cancelled"  # the value stored rows have always held
+        clock.set(MONDAY_OPEN)
+        assert await e.releasers[0].release_due() == 0
         assert await first.published() == []
     finally:
         await e.close()

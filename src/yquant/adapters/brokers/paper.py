@@ -194,7 +194,7 @@ class PaperBroker:
         last = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM orders").fetchone()[0]
         broker_id = f"P{last + 1:010d}"
         currency = CURRENCY[order.market]
-        reason: str | None = None
+        reason: ReasonCode | None = None
         reserve = Decimal(0)
 
         if order.order_type is OrderType.MARKET and price is None:

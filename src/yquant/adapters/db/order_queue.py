@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select, update
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import alert_from_message
+from yquant.domain.reasons import ReasonCode
 from yquant.ports import (  # noqa: F401  (the states, spelled once in the ports)
     CANCELLED,
     EXPIRED,
@@ -72,7 +73,13 @@ class SqlOrderQueue:
         return await self._changed(stmt)
 
     async def finish(
-        self, row_id: int, token: str, state: str, reason: str | None, detail: str, now: datetime
+        self,
+        row_id: int,
+        token: str,
+        state: str,
+        reason: ReasonCode | None,
+        detail: str,
+        now: datetime,
     ) -> bool:
         stmt = (
             update(q)
@@ -91,7 +98,7 @@ class SqlOrderQueue:
         )
         return await self._changed(stmt)
 
-    async def expire(self, row_id: int, reason: str, detail: str, now: datetime) -> bool:
+    async def expire(self, row_id: int, reason: ReasonCode, detail: str, now: datetime) -> bool:
         stmt = (
             update(q)
             .where(q.c.id == row_id, q.c.state == QUEUED)
@@ -103,7 +110,12 @@ class SqlOrderQueue:
         stmt = (
             update(q)
             .where(q.c.client_order_id == client_order_id, q.c.state == QUEUED)
-            .values(state=CANCELLED, reason="cancelled", detail=reason[:300], updated_at=now)
+            .values(
+                state=CANCELLED,
+                reason=ReasonCode.CANCELLED_BY_OPERATOR,
+                detail=reason[:300],
+                updated_at=now,
+            )
         )
         return await self._changed(stmt)
 

@@ -27,6 +27,7 @@ from yquant.domain.model import (
     SignalStatus,
     client_order_id,
 )
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.writes import (
     AdvanceOrder,
     AdvanceSignal,
@@ -82,7 +83,7 @@ def signal_row(
     received_at: datetime,
     updated_at: datetime,
     alert: Alert | None = None,
-    reason: str | None = None,
+    reason: ReasonCode | None = None,
     detail: str | None = None,
     source_ip: str | None = None,
     fields: Mapping[str, Any] | None = None,
