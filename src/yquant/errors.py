@@ -8,13 +8,17 @@
     │   └── BrokerUnavailableError
     ├── RejectedError             final; record the reason code and tell the operator
     │   ├── SignalRejectedError
-    │   └── OrderRejectedError
+    │   ├── OrderRejectedError
+    │   ├── ControlError          (services.control) a kill-switch request refused
+    │   ├── CatalogSyncError      (adapters.catalog) a sync that wrote nothing
+    │   └── RefusedError          (kis_sim) the simulated exchange's own refusal
     └── HaltError                 stop the process; a person must act
         └── ConfigurationError
             └── SchemaMissingError
 
 A broker call that times out is not an error of any branch: it yields the order state
-``unknown``, which is resolved by asking the broker, never by sending again.
+``unknown``, which is resolved by asking the broker, never by sending again. The KIS adapter's
+``KisOutcomeUnknownError`` says exactly that and so stays directly on YquantError.
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ class BrokerUnavailableError(RetryableError):
 class RejectedError(YquantError):
     """Final refusal with a machine-readable reason code."""
 
-    def __init__(self, reason: ReasonCode, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+    def __init__(self, reason: ReasonCode, detail: str = "", *, message: str | None = None) -> None:
+        # ``message``: the text a subclass shows instead of "<reason>: <detail>".
+        super().__init__(message or (f"{reason}: {detail}" if detail else reason))
         self.reason = reason
         self.detail = detail
 

@@ -50,6 +50,7 @@ class ReasonCode(StrEnum):
     QUEUED = "queued"  # not a refusal: decided again at the next open
     QUEUE_EXPIRED = "queue_expired"
     CANCELLED_BY_OPERATOR = "cancelled"  # a queued order the operator withdrew
+    CATALOG_REFUSED = "catalog_refused"  # a catalog sync stopped; the stored catalog is kept
     UNKNOWN_ACCOUNT = "unknown_account"
     REJECTED = "rejected"  # refused at release with no more specific reason
     GATEWAY_NOT_RUNNING = "gateway_not_running"

@@ -313,6 +313,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.PRICE_OUT_OF_BAND: "Price outside the daily limits",
         ReasonCode.QUEUED: "Queued for the next open",
         ReasonCode.QUEUE_EXPIRED: "Queued order expired",
+        ReasonCode.CATALOG_REFUSED: "Catalog sync refused the files",
         ReasonCode.CANCELLED_BY_OPERATOR: "Cancelled",  # one word with the status "cancelled"
         ReasonCode.UNKNOWN_ACCOUNT: "Unknown account",
         ReasonCode.REJECTED: "Rejected",
@@ -393,6 +394,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.PRICE_OUT_OF_BAND: "가격제한폭 밖",
         ReasonCode.QUEUED: "다음 개장 때 주문 예정",
         ReasonCode.QUEUE_EXPIRED: "대기 주문 만료",
+        ReasonCode.CATALOG_REFUSED: "종목 마스터 파일 거부",
         ReasonCode.CANCELLED_BY_OPERATOR: "취소됨",
         ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
         ReasonCode.REJECTED: "거부됨",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
-from yquant.errors import DatabaseUnavailableError, YquantError
+from yquant.errors import DatabaseUnavailableError, RejectedError
 from yquant.files import atomic_write
 from yquant.ports import SwitchRecord, SwitchRecords
 
@@ -29,14 +29,16 @@ GLOBAL = "global"
 MAX_REASON = 300
 
 
-class ControlError(YquantError):
-    """A kill-switch request that cannot be carried out as asked (bad scope, no reason).
+class ControlError(RejectedError):
+    """A kill-switch request that cannot be carried out as asked (bad scope, no reason): refused,
+    nothing changed.
 
-    ``code`` is stable (a client translates it); the message is English, for logs and the CLI.
+    ``code`` (also ``reason``) is stable (a client translates it); the message is English, for
+    logs and the CLI.
     """
 
     def __init__(self, message: str, code: ReasonCode) -> None:
-        super().__init__(message)
+        super().__init__(code, message, message=message)
         self.code = code
 
 

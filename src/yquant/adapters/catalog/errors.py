@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from yquant.adapters.catalog.sources import MasterFile
-from yquant.errors import YquantError
+from yquant.domain.reasons import ReasonCode
+from yquant.errors import RejectedError
 
 
-class CatalogSyncError(YquantError):
-    """The sync stopped before writing anything."""
+class CatalogSyncError(RejectedError):
+    """The sync stopped before writing anything.
+
+    A RejectedError for every subclass, a failed download included: the sync never retries on
+    its own. Each of these ends the run, keeps the stored catalog and tells the operator, who
+    runs it again (a download that failed may then succeed; a bad file stays bad until KIS
+    publishes another)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.CATALOG_REFUSED, message, message=message)
 
 
 class MasterFileError(CatalogSyncError):

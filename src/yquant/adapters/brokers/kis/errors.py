@@ -95,7 +95,11 @@ class KisRejectedError(OrderRejectedError):
 
 
 class KisOutcomeUnknownError(YquantError):
-    """An order request left this process and no answer said it was refused: ask, never resend."""
+    """An order request left this process and no answer said it was refused: ask, never resend.
+
+    Deliberately on no branch of the tree: an unknown outcome is not a failure. Retrying
+    (RetryableError) could send the order twice, it is not refused (RejectedError) and the
+    process goes on (HaltError): the order becomes ``unknown`` and the broker is asked."""
 
 
 def reject_reason(code: str, message: str) -> ReasonCode:

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
-from yquant.errors import YquantError
+from yquant.domain.reasons import ReasonCode
+from yquant.errors import RejectedError
 
 KST = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -53,12 +54,17 @@ SEED_PRICES = {
 }
 
 
-class RefusedError(YquantError):
+class RefusedError(RejectedError):
     """A business refusal of the simulated exchange: becomes rt_cd "1" with ``code`` and
-    ``message`` (KIS's own codes, not our reason codes, hence not a RejectedError)."""
+    ``message``, KIS's own code and text (what the real exchange would send).
+
+    A RejectedError (a final refusal of one request, the simulator goes on), never a
+    HaltError: nothing about it stops a process. Its reason code is BROKER_REJECTED, the
+    generic broker refusal; the KIS code stays in ``code``, as the client reads it from the
+    wire and maps it itself."""
 
     def __init__(self, code: str, message: str, http_status: int = 200) -> None:
-        super().__init__(f"{code} {message}")
+        super().__init__(ReasonCode.BROKER_REJECTED, message, message=f"{code} {message}")
         self.code = code
         self.message = message
         self.http_status = http_status
