@@ -30,6 +30,7 @@ from typing import IO, Literal
 
 from sqlalchemy.engine import make_url
 
+from yquant import files
 from yquant.errors import ConfigurationError
 
 CHUNK = 1 << 20
@@ -126,9 +127,9 @@ def default_name(url: str, now: datetime | None = None) -> str:
 def backup(url: str, target: Path) -> Path:
     """Write a whole backup of the database at ``url`` to ``target`` (atomically)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # An empty file beside the target, private from the start: a backup holds everything,
+    # broker tokens included.
+    tmp = files.write_beside(target, b"", mode=0o600)
     try:
         if is_sqlite(url):
             _backup_sqlite(sqlite_path(url), tmp)
@@ -136,13 +137,7 @@ def backup(url: str, target: Path) -> Path:
             _backup_mariadb(MariaDb.from_url(url), tmp, compress=target.suffix == ".gz")
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
-        tmp.chmod(0o600)  # a backup holds everything, broker tokens included
-        tmp.replace(target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        files.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
