@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 from yquant.bootstrap import Runtime
-from yquant.domain.roles import ROLES
+from yquant.domain.roles import HEARTBEAT_STALE_S, ROLES
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
-HEARTBEAT_STALE_S = 15.0
 DATABASE_PING_S = 0.5
 
 

@@ -135,6 +135,8 @@ class Decider:
 
     def locate(self, alert: Alert) -> tuple[Instrument, MarketCalendar]:
         """The catalog's instrument for the alert and its venue's calendar."""
+        # Not for its value: an exchange name we do not know is refused as such (UNKNOWN_EXCHANGE)
+        # before the catalog is asked, which would only say it knows no such ticker.
         market_rules.venue_for(alert.exchange)
         instrument = self._instruments.resolve(alert.market, alert.exchange, alert.ticker)
         return instrument, self.calendar(market_rules.venue_for(instrument.exchange))

@@ -23,6 +23,7 @@ from typing import Any
 
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.roles import HEARTBEAT_STALE_S
 from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Bus, Clock, Instruments, Recorder
@@ -78,7 +79,7 @@ async def reference_price(
 async def gateway_alive(bus: Bus, clock: Clock) -> bool:
     beats = await bus.heartbeats(["gateway"])
     beat = beats.get("gateway")
-    return beat is not None and clock.now().timestamp() - float(beat["at"]) < 15
+    return beat is not None and clock.now().timestamp() - float(beat["at"]) < HEARTBEAT_STALE_S
 
 
 class ManualOrders:
@@ -114,92 +115,55 @@ class ManualOrders:
         price: Decimal | None,
         wait_s: float,
     ) -> ManualOutcome:
-        return await place(
-            decider=self._decider,
-            desk=self._desk,
-            recorder=self._recorder,
-            bus=self._bus,
-            clock=self._clock,
-            worker=self._worker,
-            account=account,
-            side=side,
-            market=market,
-            exchange=exchange,
+        now = self._clock.now()
+        alert = Alert(
+            key=f"manual-{uuid.uuid4().hex[:24]}",
+            strategy=STRATEGY,
             ticker=ticker,
-            quantity=quantity,
-            limit_price=limit_price,
-            price=price,
-            wait_s=wait_s,
-        )
-
-
-async def place(
-    *,
-    decider: Decider,
-    desk: OrderDesk,
-    recorder: Recorder,
-    bus: Bus,
-    clock: Clock,
-    worker: str,
-    account: str,
-    side: Side,
-    market: Market,
-    exchange: str,
-    ticker: str,
-    quantity: Decimal,
-    limit_price: Decimal | None,
-    price: Decimal | None,
-    wait_s: float,
-) -> ManualOutcome:
-    now = clock.now()
-    alert = Alert(
-        key=f"manual-{uuid.uuid4().hex[:24]}",
-        strategy=STRATEGY,
-        ticker=ticker,
-        exchange=exchange,
-        market=market,
-        action=Action.BUY if side is Side.BUY else Action.SELL,
-        received_at=now,
-        price=price if price is not None else limit_price,
-        quantity=quantity,
-        order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
-        limit_price=limit_price,
-        comment="operator order (yquant CLI)",
-    )
-    if not await gateway_alive(bus, clock):
-        return ManualOutcome(
-            alert.key, "rejected", ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
-        )
-    decision = await decider.decide(alert, now, accounts=[account])
-    status, reason, detail = decision.summary()
-    orders = decision.orders
-    if decision.queued:
-        # An operator order is not kept for the next session: nothing was sent.
-        orders, reason = [], reason or ReasonCode.MARKET_CLOSED
-        status = SignalStatus.REJECTED
-        detail = detail or "the market is closed; the order was not kept for the next session"
-    await recorder.write(
-        InsertSignal(
-            key=alert.key,
-            worker=worker,
-            status=status,
+            exchange=exchange,
+            market=market,
+            action=Action.BUY if side is Side.BUY else Action.SELL,
             received_at=now,
-            updated_at=now,
-            alert=alert,
-            reason=reason,
-            detail=detail,
-            fields={"source": "cli", "account": account, "quantity": str(quantity)},
-        ),
-    )
-    if not orders:
-        return ManualOutcome(alert.key, "rejected", reason, detail)
-    sent = await desk.send(orders)
-    await desk.publish(sent)
-    order = sent[0]
-    logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
-    row = await wait_for_outcome(recorder, clock, order.client_order_id, wait_s)
-    final = row["status"] if row else order.status.value
-    return ManualOutcome(alert.key, final, row.get("reason") if row else None, "", row)
+            price=price if price is not None else limit_price,
+            quantity=quantity,
+            order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+            limit_price=limit_price,
+            comment="operator order (yquant CLI)",
+        )
+        if not await gateway_alive(self._bus, self._clock):
+            return ManualOutcome(
+                alert.key, "rejected", ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
+            )
+        decision = await self._decider.decide(alert, now, accounts=[account])
+        status, reason, detail = decision.summary()
+        orders = decision.orders
+        if decision.queued:
+            # An operator order is not kept for the next session: nothing was sent.
+            orders, reason = [], reason or ReasonCode.MARKET_CLOSED
+            status = SignalStatus.REJECTED
+            detail = detail or "the market is closed; the order was not kept for the next session"
+        await self._recorder.write(
+            InsertSignal(
+                key=alert.key,
+                worker=self._worker,
+                status=status,
+                received_at=now,
+                updated_at=now,
+                alert=alert,
+                reason=reason,
+                detail=detail,
+                fields={"source": "cli", "account": account, "quantity": str(quantity)},
+            ),
+        )
+        if not orders:
+            return ManualOutcome(alert.key, "rejected", reason, detail)
+        sent = await self._desk.send(orders)
+        await self._desk.publish(sent)
+        order = sent[0]
+        logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
+        row = await wait_for_outcome(self._recorder, self._clock, order.client_order_id, wait_s)
+        final = row["status"] if row else order.status.value
+        return ManualOutcome(alert.key, final, row.get("reason") if row else None, "", row)
 
 
 async def wait_for_outcome(

@@ -25,10 +25,19 @@ from datetime import datetime
 from typing import Any
 
 from yquant.domain.decision import Verdict
-from yquant.domain.model import Alert, SignalStatus
+from yquant.domain.model import Alert, OrderStatus, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import RetryableError, SignalRejectedError
-from yquant.ports import EXPIRED, QUEUED, REJECTED, RELEASED, Clock, EngineState, OrderQueue
+from yquant.ports import (
+    EXPIRED,
+    QUEUED,
+    REJECTED,
+    RELEASED,
+    RELEASING,
+    Clock,
+    EngineState,
+    OrderQueue,
+)
 from yquant.services.decisions import Decider, OrderDesk
 from yquant.services.worker_state import ActiveRole
 
@@ -106,7 +115,7 @@ class QueueReleaser:
             stored = await self._desk.stored_order(cid)
             if stored is not None:
                 # A claim taken over after its holder vanished: its order was recorded.
-                if stored.status.value == "new":
+                if stored.status is OrderStatus.NEW:
                     await self._desk.publish([stored])
                 await self._finish(row, token, RELEASED, None, f"order {cid}", now)
                 return True
@@ -137,7 +146,7 @@ class QueueReleaser:
         finally:
             await self.settle_signal(alert, now)
 
-    async def _ready(self, row: dict[str, Any], alert: Any, now: datetime) -> bool:
+    async def _ready(self, row: dict[str, Any], alert: Alert, now: datetime) -> bool:
         """Whether a queued row may be released now; expires or reschedules it if not."""
         if now >= row["expires_at"]:
             await self._queue.expire(
@@ -167,10 +176,10 @@ class QueueReleaser:
     async def settle_signal(self, alert: Alert, now: datetime) -> None:
         """After a release: the signal's final status once none of its queued orders waits."""
         rows = await self._queue.for_signal(alert.key)
-        if any(r["state"] in ("queued", "releasing") for r in rows):
+        if any(r["state"] in (QUEUED, RELEASING) for r in rows):
             return
         orders = await self._state.orders_for_signal(alert.key)
-        left = [r for r in rows if r["state"] != "released"]
+        left = [r for r in rows if r["state"] != RELEASED]
         detail = "; ".join(
             f"{r['account']}: {r['reason']} {r['detail'] or ''}".strip() for r in left
         )

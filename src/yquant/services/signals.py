@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from yquant import failpoints
 from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
-from yquant.domain.model import Order, SignalStatus, client_order_id
+from yquant.domain.model import Order, OrderStatus, SignalStatus, client_order_id
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
@@ -68,7 +68,9 @@ class SignalHandler:
                 )
         fresh = [a for a, cid in cids.items() if cid not in existing and cid not in queued]
         # An order recorded by an earlier pass goes out again only if no gateway has taken it.
-        again = [o.order for o in prior if o.order is not None and o.order.status.value == "new"]
+        again = [
+            o.order for o in prior if o.order is not None and o.order.status is OrderStatus.NEW
+        ]
         if fresh and await self._decided(alert.key):
             # A second copy (the sweeper's, or a retry that reached the stream again) of a
             # signal whose decision is on record: the accounts without an order were refused
