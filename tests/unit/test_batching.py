@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-
-import pytest
 
 from yquant.batching import Batcher
 
@@ -32,16 +29,12 @@ async def test_items_arriving_together_share_batches_of_at_most_max_in_order() -
     await batcher.close()
 
 
-async def test_a_batch_that_raises_does_not_hold_up_the_items_behind_it(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_a_batch_that_raises_does_not_hold_up_the_items_behind_it() -> None:
     batcher = Recording(fail_on=1)
-    with caplog.at_level(logging.ERROR):
-        for n in range(5):
-            batcher.put(n)
-        await batcher.flush(timeout_s=2)
-        batcher.put(5)
-        await batcher.flush(timeout_s=2)
+    for n in range(5):
+        batcher.put(n)
+    await batcher.flush(timeout_s=2)
+    batcher.put(5)
+    await batcher.flush(timeout_s=2)
     assert batcher.batches == [[0, 1, 2], [3, 4], [5]]
-    assert "batch failed name=test size=3" in caplog.text
     await batcher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -198,16 +199,27 @@ def test_a_forged_tailscale_login_is_not_believed_on_a_network_address(
         d.stop()
 
 
-def test_the_login_header_from_a_network_peer_is_not_believed() -> None:
-    from starlette.requests import Request
+def _network_address() -> str:
+    """This machine's address on its network (not loopback): a UDP "connect" sends nothing."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))
+        return str(probe.getsockname()[0])
 
-    from yquant.entrypoints.dashboard.control import _actor
 
-    scope = {
-        "type": "http",
-        "client": ("192.0.2.9", 50000),
-        "headers": [(b"tailscale-user-login", b"ceo@example.com")],
-    }
-    assert _actor(Request(scope), "127.0.0.1") == "dashboard:192.0.2.9"
-    loopback = {**scope, "client": ("127.0.0.1", 50000)}
-    assert _actor(Request(loopback), "127.0.0.1") == "dashboard:ceo@example.com"
+def test_the_login_header_from_a_network_peer_is_not_believed(
+    tmp_path: Path, valkey_url: str
+) -> None:
+    """A request from a network peer (not tailscale serve on loopback) is recorded under the
+    peer's address, whatever login header it carries."""
+    peer = _network_address()
+    d = Dashboard(tmp_path / "data", valkey_url, host="0.0.0.0")
+    d.start()
+    try:
+        body = {"scope": "global", "state": "halted", "reason": "forged"}
+        headers = {"Tailscale-User-Login": "ceo@example.com", "Host": f"127.0.0.1:{d.port}"}
+        ok = httpx.post(f"http://{peer}:{d.port}/api/control", json=body, headers=headers)
+        assert ok.status_code == 200, ok.text
+        [entry] = yquant_json("control", env=d.env)["audit"]
+        assert entry["actor"] == f"dashboard:{peer}"
+    finally:
+        d.stop()

@@ -306,11 +306,10 @@ async def test_valkey_down_still_records_and_the_sweeper_enqueues_later(client) 
 
 
 async def test_only_an_alert_nothing_could_record_gets_a_5xx(
-    tmp_path: Path, valkey_url: str, monkeypatch, caplog
+    tmp_path: Path, valkey_url: str, monkeypatch
 ) -> None:
     """The database refuses writes (read-only) and so does the journal: a valid alert is 503
     (TradingView sends it again); a refused request keeps its 4xx, logged or not."""
-    import logging
 
     from yquant.adapters.db import migrate
 
@@ -326,14 +325,12 @@ async def test_only_an_alert_nothing_could_record_gets_a_5xx(
     transport = httpx.ASGITransport(app=create_app(runtime, ingest))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://yq") as c:
-            with caplog.at_level(logging.ERROR):
-                accepted = await post(c, alert(id="nowhere"))
-                malformed = await post(c, b"{broken")
-                form = await post(c, alert(), "application/x-www-form-urlencoded")
+            accepted = await post(c, alert(id="nowhere"))
+            malformed = await post(c, b"{broken")
+            form = await post(c, alert(), "application/x-www-form-urlencoded")
         assert (accepted.status_code, accepted.json()["reason"]) == (503, "not_recorded")
         assert (malformed.status_code, malformed.json()["reason"]) == (400, "malformed_json")
         assert (form.status_code, form.json()["reason"]) == (415, "unsupported_media_type")
-        assert "refusal not logged reason=malformed_json" in caplog.text
         await ingest.flush()
         assert await runtime.bus.client.xlen(SIGNALS) == 0
     finally:
