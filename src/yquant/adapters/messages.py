@@ -154,8 +154,10 @@ def alert_from_message(data: dict[str, Any]) -> Alert:
 # ---- orders --------------------------------------------------------------------------------
 
 
-def order_to_message(order: Order) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+def order_fields(order: Order) -> dict[str, Any]:
+    """An order's fields by column name, as the orders table and the orders stream both carry
+    them (the stream's entry is these, made plain for JSON)."""
+    return {
         "client_order_id": order.client_order_id,
         "signal_key": order.signal_key,
         "account": order.account,
@@ -177,7 +179,10 @@ def order_to_message(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
-    return {k: _plain(v) for k, v in fields.items()}
+
+
+def order_to_message(order: Order) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in order_fields(order).items()}
 
 
 def order_from_message(data: dict[str, Any]) -> Order:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-from yquant.adapters.messages import alert_to_message
+from yquant.adapters.messages import alert_to_message, order_fields
 from yquant.domain.model import (
     Alert,
     Fill,
@@ -177,28 +177,7 @@ def _str(value: Any) -> str:
 
 
 def order_row(order: Order) -> dict[str, Any]:
-    return {
-        "client_order_id": order.client_order_id,
-        "signal_key": order.signal_key,
-        "account": order.account,
-        "strategy": order.strategy[:200],
-        "ticker": order.ticker,
-        "exchange": order.exchange,
-        "market": order.market.value,
-        "side": order.side.value,
-        "order_type": order.order_type.value,
-        "quantity": order.quantity,
-        "limit_price": order.limit_price,
-        "reference_price": order.reference_price,
-        "status": order.status.value,
-        "status_rank": order.status_rank,
-        "filled_quantity": order.filled_quantity,
-        "avg_fill_price": order.avg_fill_price,
-        "broker_order_id": order.broker_order_id,
-        "reason": order.reason,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
+    return order_fields(order)
 
 
 def order_from_row(row: Mapping[str, Any]) -> Order:
