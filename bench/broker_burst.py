@@ -168,6 +168,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
 
 
+SPEED_GOAL_MISSED = 3
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=300)
@@ -182,11 +185,11 @@ def main() -> int:
         result = asyncio.run(run(args, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ok = (
-        result["filled"] == args.count
-        and result["rate_limit_errors"] == 0
-        and (result["drain_vs_limit"] or 0) >= 0.95
-    )
+    # Every order filled and KIS's limit never exceeded are correctness; the drain rate is a
+    # speed goal, which a loaded machine can miss (exit 3, so a smoke run can tell the two apart).
+    correct = result["filled"] == args.count and result["rate_limit_errors"] == 0
+    fast = (result["drain_vs_limit"] or 0) >= 0.95
+    ok = correct and fast
     if args.json:
         print(json.dumps({**result, "goals_met": ok}, indent=1))
     else:
@@ -207,7 +210,9 @@ def main() -> int:
             f"filled                  {r['filled']}/{args.count} after {r['all_filled_after_s']} s"
         )
         print("goals met" if ok else "GOALS NOT MET")
-    return 0 if ok else 1
+    if not correct:
+        return 1
+    return 0 if fast else SPEED_GOAL_MISSED
 
 
 if __name__ == "__main__":

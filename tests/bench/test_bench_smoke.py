@@ -40,6 +40,10 @@ SMOKES = {
 }
 
 
+# Scripts that exit 3 when only a speed goal was missed (correctness failures still exit 1).
+SPEED_GOAL_EXIT = {"broker_burst.py"}
+
+
 def test_every_bench_script_has_a_smoke() -> None:
     scripts = {p.name for p in BENCH.glob("*.py") if not p.name.startswith("_")}
     assert scripts == set(SMOKES)
@@ -56,7 +60,10 @@ def test_bench_runs_and_prints_its_figures(script: str, tmp_path: Path) -> None:
         cwd=tmp_path,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # A speed goal missed on a loaded machine is a figure, not a failure (exit 3); anything else
+    # but 0 is.
+    allowed = {0, 3} if script in SPEED_GOAL_EXIT else {0}
+    assert result.returncode in allowed, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(figures, result.stdout), result.stdout[-3000:]
 
 
