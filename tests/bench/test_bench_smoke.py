@@ -29,6 +29,10 @@ SMOKES = {
         ["--count", "5", "--rate", "20", "--timeout", "60"],
         r"ack latency \(ms\)\s+p50 [\d.]+\s+p95 [\d.]+",
     ),
+    "journal_replay.py": (
+        ["--rows", "200", "--rate", "50", "--timeout", "60"],
+        r"journal drained \d+ rows in [\d.]+ s = [\d.]+ rows/s",
+    ),
     "notice_fills.py": (
         ["--count", "2", "--rest-s", "1"],
         r"notices\s+filled 2/2\s+REST calls per filled order [\d.]+\s+fill latency median [\d.]+ s",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
+from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy, eventually
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder, Written
 from yquant.adapters.db.rows import to_row
@@ -242,8 +244,8 @@ async def test_a_signal_the_database_has_is_a_repeat_while_older_writes_wait_in_
     db_url, tmp_path
 ) -> None:
     """After a restart with writes still in the journal (or while the relay catches up), a
-    retry of a signal the database already has is a repeat, and new writes still queue
-    behind the older ones."""
+    retry of a signal the database already has is a repeat; a new signal goes straight to the
+    database, and a write for a key that waits in the journal queues behind it."""
     from tests.support import free_port
 
     path = tmp_path / "journal.sqlite3"
@@ -260,8 +262,10 @@ async def test_a_signal_the_database_has_is_a_repeat_while_older_writes_wait_in_
     try:
         assert recorder.journal.depth == 1
         assert await recorder.write(sig("stored")) is Written.UNCHANGED
-        assert await recorder.write(sig("new")) is Written.JOURNALED
-        assert [p["signal_key"] for _, _, p in recorder.journal.peek()] == ["older", "new"]
+        assert await recorder.write(sig("new")) is Written.STORED
+        later = decided("older", SignalStatus.REJECTED)
+        assert await recorder.write(later) is Written.JOURNALED
+        assert [p["signal_key"] for _, _, p in recorder.journal.peek()] == ["older", "older"]
     finally:
         await recorder.close()
         await store.close()
@@ -322,3 +326,87 @@ async def test_a_journal_left_by_the_previous_version_replays(db_url, tmp_path) 
         await recorder.close()
         await store.close()
         recorder.journal.close()
+
+
+def test_the_journal_knows_which_keys_wait_in_it_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    j.append("signal.insert", "a", {"signal_key": "a"})
+    j.append("signal.advance", "a", {"signal_key": "a"})
+    j.append("order.insert", "a", {"client_order_id": "a"})
+    assert j.holds("signal.advance", "a") and j.holds("order.advance", "a")
+    assert not j.holds("fill.insert", "a") and not j.holds("signal.insert", "b")
+    j.close()
+    again = Journal(path)
+    assert again.holds("signal.insert", "a")
+    [(first, _, _), (second, _, _), _] = again.peek()
+    again.remove_through(first)
+    assert again.holds("signal.insert", "a") and again.depth == 2  # its advance still waits
+    again.remove_through(second)
+    assert not again.holds("signal.advance", "a") and again.holds("order.insert", "a")
+    again.close()
+
+
+async def test_a_long_journal_drains_in_order_while_new_writes_go_straight_to_the_database(
+    proxied, mariadb_url
+) -> None:
+    """After an outage the relay replays a journal several batches long; meanwhile new signals
+    go straight to the database, and a later decision on a signal whose earlier one still waits
+    in the journal queues behind it (the same rank: the last applied wins, so an overtake
+    would show). Every signal is stored once, nothing is left in the journal."""
+    proxy, recorder = proxied
+    from yquant.adapters.db.recorder import REPLAY_BATCH
+
+    proxy.cut()
+    count = REPLAY_BATCH * 2 + 37
+    waiting = []
+    for i in range(count):
+        assert await recorder.write(sig(f"old{i}")) is Written.JOURNALED
+        if i % 3 == 0:
+            row = replace(decided(f"old{i}", SignalStatus.ORDERED), detail="decided")
+            assert await recorder.write(row) is Written.JOURNALED
+            waiting.append(f"old{i}")
+    depth = recorder.journal.depth
+    assert depth == count + len(waiting)
+
+    proxy.restore()
+    stop = asyncio.Event()
+    replayed = []
+    original = recorder.replay_batch
+
+    async def counted(limit: int = REPLAY_BATCH) -> int:
+        done = await original(limit)
+        replayed.append(done)
+        return done
+
+    recorder.replay_batch = counted  # type: ignore[method-assign]
+    relay = asyncio.create_task(recorder.relay(stop, idle_s=0.05))
+    try:
+        # The relay's first batch tells the recorder the database answers again.
+        await eventually(lambda: replayed, every_s=0.01)
+        assert recorder.database_up
+        new_results, later_results = [], []
+        for n, key in enumerate(reversed(waiting[-40:])):  # the last ones wait the longest
+            new_results.append(await recorder.write(sig(f"new{n}")))
+            row = replace(decided(key, SignalStatus.ORDERED), detail="later")
+            later_results.append(await recorder.write(row))
+        await eventually(lambda: recorder.journal.depth == 0, timeout_s=60, every_s=0.02)
+    finally:
+        stop.set()
+        await relay
+
+    assert set(new_results) == {Written.STORED}
+    assert Written.JOURNALED in later_results  # behind their earlier decision
+    # Batches, not one entry at a time.
+    assert max(replayed) == REPLAY_BATCH and sum(replayed) == depth + later_results.count(
+        Written.JOURNALED
+    )
+    rows = await recorder.store.rows(text("SELECT signal_key, detail FROM signals"))
+    keys = [r["signal_key"] for r in rows]
+    assert len(keys) == len(set(keys)) == count + 40
+    assert set(keys) == {f"old{i}" for i in range(count)} | {f"new{n}" for n in range(40)}
+    detail = {r["signal_key"]: r["detail"] for r in rows}
+    later = set(waiting[-40:])
+    assert {k: detail[k] for k in waiting} == {
+        k: "later" if k in later else "decided" for k in waiting
+    }

@@ -5,6 +5,10 @@ the data directory. Entries are replayed in order by `Recorder.relay` and delete
 database has them; every operation is idempotent, so a replay interrupted by a crash is simply
 repeated.
 
+The journal also knows which keys it holds (per kind of row: a signal's, an order's, ...), so a
+new write for a key with nothing waiting can go straight to the database while older writes for
+other keys are still being replayed, and a write for a key that does wait queues behind it.
+
 SQLite's errors stop here: a caller sees JournalUnavailableError.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -47,6 +52,9 @@ class Journal:
             " WHERE op = 'signal.insert'"
         )
         self._lock = threading.Lock()
+        self._held: Counter[tuple[str, str]] = Counter(
+            (_kind(op), key) for op, key in self._db.execute("SELECT op, key FROM journal")
+        )
         self.depth = self._count()
 
     def append(self, op: str, key: str, row: dict[str, Any]) -> bool:
@@ -65,7 +73,13 @@ class Journal:
             except sqlite3.IntegrityError:
                 return False
             self.depth += 1
+            self._held[(_kind(op), key)] += 1
             return True
+
+    def holds(self, op: str, key: str) -> bool:
+        """Whether a write for the same row as ``op`` on ``key`` waits here (a later write for
+        it must then wait behind it)."""
+        return (_kind(op), key) in self._held
 
     def has_signal(self, key: str) -> bool:
         with self._lock, _mapped():
@@ -82,9 +96,24 @@ class Journal:
         return [(seq, op, json.loads(payload)) for seq, op, payload in rows]
 
     def remove_through(self, seq: int) -> None:
+        """Delete the entries up to ``seq`` (replayed), in one transaction."""
         with self._lock, _mapped():
-            removed = self._db.execute("DELETE FROM journal WHERE seq <= ?", (seq,)).rowcount
-            self.depth = max(self.depth - removed, 0)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._db.execute(
+                    "SELECT op, key FROM journal WHERE seq <= ?", (seq,)
+                ).fetchall()
+                self._db.execute("DELETE FROM journal WHERE seq <= ?", (seq,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            for op, key in gone:
+                held = (_kind(op), key)
+                self._held[held] -= 1
+                if self._held[held] <= 0:
+                    del self._held[held]
+            self.depth = max(self.depth - len(gone), 0)
 
     def close(self) -> None:
         with self._lock:
@@ -92,3 +121,8 @@ class Journal:
 
     def _count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+
+
+def _kind(op: str) -> str:
+    """The kind of row an operation writes ("signal.insert" and "signal.advance": "signal")."""
+    return op.partition(".")[0]

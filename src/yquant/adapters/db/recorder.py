@@ -1,10 +1,12 @@
 """Writes to the system of record that survive a database outage.
 
 `Recorder.write` sends an operation to the database; when the database refuses, resets or hangs
-(or the journal still holds older writes, which must go first) the operation is appended to the
-local journal instead, and `relay` replays the journal in order once the database is back. A
-signal already recorded (recorded by this process in the last day, in the journal, or in the
-database when it answers) is a repeat either way.
+(or the journal still holds an older write for the same key, which must go first) the operation
+is appended to the local journal instead, and `relay` replays the journal in order once the
+database is back, a batch of entries per transaction. Once the database answers again, writes
+for keys with nothing in the journal go straight to it while the relay catches up. A signal
+already recorded (recorded by this process in the last day, in the journal, or in the database
+when it answers) is a repeat either way.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 
 _Write = tuple[str, dict[str, Any], "asyncio.Future[bool]"]
+
+# Journal entries replayed per transaction: one commit (and one journal delete) per batch
+# instead of per entry. Runs of inserts of one kind go as one executemany (`Writes`).
+REPLAY_BATCH = 500
 
 
 class GroupCommit(Batcher[_Write]):
@@ -131,12 +137,13 @@ class Recorder:
 
     async def write(self, write: Write) -> Written:
         """Store ``write`` in the database, or in the journal while the database is away (known
-        from the last call) or older writes wait there. A write does not wait out the database
-        timeout again once it is known to be away: the relay finds out when it is back."""
+        from the last call) or an older write for the same key waits there. A write does not
+        wait out the database timeout again once it is known to be away: the relay finds out
+        when it is back."""
         op, row = to_row(write)
         _table, key, _ = OPS[op]
         remember = isinstance(write, InsertSignal) and write.status is not SignalStatus.REJECTED
-        if self.journal.depth == 0 and self.database_up:
+        if self.database_up and not self.journal.holds(op, str(row[key])):
             try:
                 changed = await self._commits.submit(op, row)
             except DatabaseUnavailableError as exc:
@@ -196,17 +203,30 @@ class Recorder:
             backoff = 0.2
             self.database_up = True
 
-    async def replay_batch(self) -> int:
-        batch = self.journal.peek()
-        done = 0
-        for seq, op, payload in batch:
-            table, _, _ = OPS[op]
-            await self.store.apply(op, codec.decode(table, payload))
-            self.journal.remove_through(seq)
-            done += 1
-        if done:
-            logger.info("journal replayed count=%d left=%d", done, self.journal.depth)
-        return done
+    async def replay_batch(self, limit: int = REPLAY_BATCH) -> int:
+        """Replay the oldest ``limit`` journal entries in one transaction, then delete them;
+        the number replayed. DatabaseUnavailableError leaves them all in the journal."""
+        batch = self.journal.peek(limit)
+        if not batch:
+            return 0
+        items = [(op, codec.decode(OPS[op][0], payload)) for _, op, payload in batch]
+        try:
+            await self.store.apply_many(items)
+        except DatabaseUnavailableError:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            # One bad entry must not hold back the others: replay up to it one by one; its
+            # own failure then stops the relay as before.
+            logger.warning("journal batch failed, replaying one by one count=%d", len(batch))
+            for (seq, _, _), (op, row) in zip(batch, items, strict=True):
+                await self.store.apply(op, row)
+                self.journal.remove_through(seq)
+        else:
+            self.journal.remove_through(batch[-1][0])
+        logger.info("journal replayed count=%d left=%d", len(batch), self.journal.depth)
+        return len(batch)
 
 
 async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout_s: float) -> None:
