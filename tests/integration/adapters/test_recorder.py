@@ -410,3 +410,93 @@ async def test_a_long_journal_drains_in_order_while_new_writes_go_straight_to_th
     assert {k: detail[k] for k in waiting} == {
         k: "later" if k in later else "decided" for k in waiting
     }
+
+
+async def test_a_replayed_batch_stores_what_the_same_writes_one_by_one_store(
+    db_url, tmp_path
+) -> None:
+    """Orders through every step, their fills, signals and their decisions: replayed from the
+    journal in batches (grouped by kind, upserts as one executemany) they leave the same rows
+    and the same order events as the same writes applied one at a time."""
+    from decimal import Decimal
+
+    from tests.support import krx_order
+    from yquant.adapters.db import codec
+    from yquant.domain.model import Fill, OrderStatus
+    from yquant.services.records import fill_row, order_row
+
+    def writes(prefix: str) -> list[tuple[str, dict]]:
+        out: list[tuple[str, dict]] = []
+        orders = [krx_order(f"{prefix}o{i}", T0, signal_key=f"{prefix}s{i}") for i in range(12)]
+        for i, order in enumerate(orders):
+            out.append(("signal.insert", sig(f"{prefix}s{i}")))
+            out.append(("order.insert", order_row(order)))
+        steps = [
+            (OrderStatus.SUBMITTED, Decimal(0)),
+            (OrderStatus.PARTIALLY_FILLED, Decimal(4)),
+            (OrderStatus.FILLED, Decimal(10)),
+        ]
+        for status, filled in steps:
+            for i, order in enumerate(orders):
+                moved = order.evolve(status=status, filled_quantity=filled, broker_order_id=f"B{i}")
+                out.append(("order.advance", order_row(moved)))
+                if filled:
+                    fill = Fill(
+                        fill_id=f"{prefix}f{i}-{filled}",
+                        client_order_id=order.client_order_id,
+                        account=order.account,
+                        ticker=order.ticker,
+                        side=order.side,
+                        quantity=Decimal(4 if status is OrderStatus.PARTIALLY_FILLED else 6),
+                        price=Decimal(70000),
+                        commission=Decimal(0),
+                        currency="KRW",
+                        filled_at=T0,
+                    )
+                    out.append(("fill.insert", fill_row(fill)))
+            if status is OrderStatus.SUBMITTED:
+                decided = SignalStatus.ORDERED
+                out.extend(("signal.advance", sig(f"{prefix}s{i}", decided)) for i in range(12))
+        return out
+
+    store = SqlStore(db_url, timeout_s=10)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    recorder = Recorder(store, journal)
+    try:
+        for op, row in writes("A-"):
+            await store.apply(op, row)
+        from yquant.adapters.db.statements import OPS
+
+        for op, row in writes("B-"):
+            journal.append(op, str(row[OPS[op][1]]), codec.encode(row))
+        total = journal.depth
+        done = 0
+        while journal.depth:
+            done += await recorder.replay_batch(limit=50)
+        assert done == total
+
+        def pick(rows: list[dict], prefix: str, drop: tuple[str, ...]) -> list[tuple]:
+            return sorted(
+                tuple(
+                    (k, "#" + str(v).removeprefix(prefix) if str(v).startswith(prefix) else v)
+                    for k, v in r.items()
+                    if k not in drop
+                )
+                for r in rows
+                if any(str(v).startswith(prefix) for v in r.values())
+            )
+
+        for table, drop in (
+            ("orders", ("id", "created_at", "updated_at")),
+            ("order_events", ("id", "at")),
+            ("fills", ("id", "created_at")),
+            ("signals", ("id",)),
+        ):
+            rows = await store.rows(text(f"SELECT * FROM {table}"))
+            assert pick(rows, "A-", drop) == pick(rows, "B-", drop), table
+        events = await store.rows(text("SELECT status FROM order_events"))
+        assert len(events) == 2 * 12 * 4  # new, submitted, partially filled, filled: once each
+    finally:
+        await recorder.close()
+        await store.close()
+        journal.close()

@@ -211,7 +211,7 @@ class Recorder:
             return 0
         items = [(op, codec.decode(OPS[op][0], payload)) for _, op, payload in batch]
         try:
-            await self.store.apply_many(items)
+            await self.store.replay_many(_grouped(items))
         except DatabaseUnavailableError:
             raise
         except Exception:
@@ -227,6 +227,26 @@ class Recorder:
             self.journal.remove_through(batch[-1][0])
         logger.info("journal replayed count=%d left=%d", len(batch), self.journal.depth)
         return len(batch)
+
+
+def _grouped(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """``items`` reordered so that writes of one kind over the same columns sit together (a run
+    of inserts goes as one executemany), while the writes for any one key keep their order.
+
+    Each write goes to the layer of its position among its key's writes (the first write of
+    every key in layer 0, the second in layer 1, ...); layers keep their order, and within a
+    layer, where every key appears at most once, writes are grouped by operation. Writes for
+    different keys are independent of each other (see `writes`), so only the per-key order
+    matters."""
+    seen: dict[tuple[str, str], int] = {}
+    ranked = []
+    for index, (op, row) in enumerate(items):
+        written = (op.partition(".")[0], str(row[OPS[op][1]]))
+        layer = seen.get(written, 0)
+        seen[written] = layer + 1
+        ranked.append((layer, op, tuple(row), index))
+    ranked.sort()
+    return [items[index] for *_, index in ranked]
 
 
 async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout_s: float) -> None:

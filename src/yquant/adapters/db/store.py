@@ -80,6 +80,15 @@ class SqlStore:
             return list(await self._in_writer_thread(write_all, items))
         return list(await self.run(lambda conn: conn.run_sync(write_all, items), write=True))
 
+    async def replay_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run journaled writes in ONE transaction, in order, without a result per write: runs
+        of one operation go as one executemany each."""
+        replay_all = self._writes.replay_all
+        if self.dialect == "sqlite":
+            await self._in_writer_thread(replay_all, items)
+            return
+        await self.run(lambda conn: conn.run_sync(replay_all, items), write=True)
+
     # ---- reads ------------------------------------------------------------------------------
 
     async def recent(self, table_name: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -52,6 +52,27 @@ class Writes:
             start = end
         return results
 
+    def replay_all(self, conn: Connection, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run ``items`` in order on ``conn`` where nobody needs each write's result (the
+        journal's replay): besides the runs of inserts, a run of one upsert over the same
+        columns goes as one executemany too."""
+        start = 0
+        while start < len(items):
+            op, row = items[start]
+            monotonic = OPS[op][2]
+            end = _same_run_end(items, start) if monotonic else self._run_end(items, start)
+            if end - start == 1:
+                self._apply_one(conn, op, row)
+            elif not monotonic:
+                self._insert_run(conn, op, [r for _, r in items[start:end]])
+            else:
+                rows = [r for _, r in items[start:end]]
+                conn.execute(self._statements.get(op, tuple(row)), rows)
+                if OPS[op][0] is tables.orders:
+                    events = [_order_event(r) for r in rows]
+                    conn.execute(self._statements.get("order.event", ()), events)
+            start = end
+
     @staticmethod
     def _run_end(items: list[tuple[str, dict[str, Any]]], start: int) -> int:
         """End of the run of plain inserts that can go as one statement, beginning at ``start``:
@@ -146,6 +167,22 @@ class Writes:
         facts = self._statements.get("signal.fill", tuple(row))
         if facts is not None:
             conn.execute(facts, {f"new_{c}": v for c, v in row.items()})
+
+
+def _same_run_end(items: list[tuple[str, dict[str, Any]]], start: int) -> int:
+    """End of the run of the same op over the same columns beginning at ``start``, each key
+    once (an order's event is read from its row after the run: a second write for the same
+    key in the run would hide the first one's step)."""
+    op, row = items[start]
+    key = OPS[op][1]
+    keys = {row[key]}
+    end = start + 1
+    while end < len(items) and items[end][0] == op and items[end][1].keys() == row.keys():
+        if items[end][1][key] in keys:
+            break
+        keys.add(items[end][1][key])
+        end += 1
+    return end
 
 
 def _is_plain_insert(op: str) -> bool:
