@@ -28,7 +28,17 @@ from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
 from yquant.adapters.haproxy import HaproxyAdmin, HaproxySite
-from yquant.ports import Broker, Clock, EngineState, Instruments, KillSwitch, OrderQueue
+from yquant.adapters.metrics import PrometheusMetrics
+from yquant.ports import (
+    NO_METRICS,
+    Broker,
+    Clock,
+    EngineState,
+    Instruments,
+    KillSwitch,
+    Metrics,
+    OrderQueue,
+)
 from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
 from yquant.services.account_sync import AccountSync
@@ -60,6 +70,7 @@ class Runtime:
     recorder: Recorder
     bus: Bus
     clock: Clock = field(default_factory=SystemClock)
+    metrics: Metrics = NO_METRICS  # the role's `/metrics` (`PrometheusMetrics`) in a role
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -99,12 +110,15 @@ def build(
 ) -> Runtime:
     store = open_store(settings, db_timeout_s)
     journal = Journal(settings.data_dir / "journal" / f"{role}.sqlite3")
+    metrics = PrometheusMetrics(role, settings.worker.name)
+    metrics.watch_journal(lambda: journal.depth)
     return Runtime(
         settings=settings,
         store=store,
         recorder=Recorder(store, journal),
         bus=Bus(settings.valkey_url),
         clock=clock or SystemClock(),
+        metrics=metrics,
     )
 
 
@@ -140,23 +154,35 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
         if bus is None:
             bus = Bus(settings.valkey_url)
             closers.append(bus.close)
-        brokers[name] = build_kis_broker(
+        kis = brokers[name] = build_kis_broker(
             name,
             account.kis,
             records=token_records(store),
             valkey=bus.client,
             known_order_ids=account_book(store).known_order_ids,
         )
+        if runtime is not None:
+            kis.client.metrics = runtime.metrics
+            if isinstance(runtime.metrics, PrometheusMetrics) and kis.client.tokens is not None:
+                runtime.metrics.watch_token(name, kis.client.tokens.expires_at)
     return AccountBrokers(brokers, on_close=closers)
 
 
-def configure_logging(level: str, role: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s",
-        force=True,
-    )
+def configure_logging(level: str, role: str, fmt: str = "text") -> None:
+    """Log to stderr: ``text`` lines, or ``json`` objects one per line (`log_format`)."""
+    if fmt == "json":
+        from yquant.adapters.log_format import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter(role))
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    else:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format=f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s",
+            force=True,
+        )
     # Library loggers that would print request lines (and with them URLs), or statements with
     # their parameters (tokens, account data), stay quiet even at DEBUG.
     for noisy in ("httpx", "uvicorn.access", "aiosqlite", "sqlalchemy.engine", "asyncmy"):
@@ -269,6 +295,7 @@ def assemble_engine(
     queue: OrderQueue,
     clock: Clock,
     policies: dict[str, Policy] | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> EngineParts:
     """The engine's use cases over the ports given (adapters here, fakes in service tests)."""
     recent = RecentOrders()
@@ -293,6 +320,7 @@ def assemble_engine(
         state=state,
         queue=queue,
         clock=clock,
+        metrics=metrics,
     )
     manual = ManualOrders(
         decider=decider,
@@ -326,6 +354,7 @@ def build_engine(
         queue=SqlOrderQueue(store),
         clock=runtime.clock,
         policies=policies,
+        metrics=runtime.metrics,
     )
 
 
@@ -396,6 +425,7 @@ def build_gateway(
         submit_retry_s=settings.gateway.submit_retry_s,
         max_send_delay_s=settings.gateway.max_send_delay_s,
         track_interval_s=settings.gateway.track_interval_s,
+        metrics=runtime.metrics,
     )
     return GatewayParts(gateway, sync)
 

@@ -416,3 +416,64 @@ class ActiveRecords(Protocol):
     def active(self) -> tuple[str, int] | None: ...
 
     def set_active(self, worker: str, actor: str) -> int: ...
+
+
+# ---- observability -------------------------------------------------------------------------
+
+
+class Metrics(Protocol):
+    """What a process counts and times for its `/metrics` endpoint (Prometheus in production,
+    `NullMetrics` where nobody scrapes, a recording fake in tests). Labels are reason codes,
+    operation names and account names: never a key, a token or a request's content."""
+
+    def alert_received(self) -> None:
+        """A request reached the webhook (each request counts once)."""
+        ...
+
+    def alert_accepted(self) -> None: ...
+
+    def alert_rejected(self, reason: str) -> None:
+        """Refused or a repeat; ``reason`` is a ReasonCode value."""
+        ...
+
+    def decision_seconds(self, seconds: float, outcome: str) -> None:
+        """How long the engine took from taking a signal to recording its decision."""
+        ...
+
+    def send_seconds(self, seconds: float) -> None:
+        """How long a broker took to answer an order's submission."""
+        ...
+
+    def broker_call(self, broker: str, operation: str) -> None: ...
+
+    def broker_error(self, broker: str, code: str) -> None:
+        """A broker call that failed: the broker's own code, or how it failed."""
+        ...
+
+
+class NullMetrics:
+    """Metrics nobody reads: the default of every service and adapter that takes metrics."""
+
+    def alert_received(self) -> None:
+        return None
+
+    def alert_accepted(self) -> None:
+        return None
+
+    def alert_rejected(self, reason: str) -> None:
+        return None
+
+    def decision_seconds(self, seconds: float, outcome: str) -> None:
+        return None
+
+    def send_seconds(self, seconds: float) -> None:
+        return None
+
+    def broker_call(self, broker: str, operation: str) -> None:
+        return None
+
+    def broker_error(self, broker: str, code: str) -> None:
+        return None
+
+
+NO_METRICS: Metrics = NullMetrics()

@@ -285,6 +285,15 @@ class GatewaySettings(BaseModel):
     sync_interval_s: float = Field(60.0, ge=1, le=86400)  # account sync on the active worker
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus `GET /metrics`. The webhook and the dashboard answer it on their own port;
+    the engine and the gateway serve no HTTP and listen on these ports (0: no endpoint)."""
+
+    host: str = "127.0.0.1"
+    engine_port: int = Field(6001, ge=0, le=65535)
+    gateway_port: int = Field(6002, ge=0, le=65535)
+
+
 class WorkerSettings(BaseModel):
     name: Literal["blue", "green", "local"] = "local"
 
@@ -299,6 +308,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "json": one JSON object per line (time, level, role, logger, message, extras) for journald.
+    log_format: Literal["text", "json"] = "text"
     language: Literal["en", "ko"] = "en"
     worker: WorkerSettings = WorkerSettings()
     webhook: WebhookSettings = WebhookSettings()
@@ -314,6 +325,7 @@ class Settings(BaseSettings):
     strategies: dict[str, StrategySettings] = Field(default_factory=dict)
     catalog: CatalogSettings = CatalogSettings()
     engine: EngineSettings = EngineSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("data_dir")
     @classmethod

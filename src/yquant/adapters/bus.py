@@ -152,6 +152,19 @@ class Bus:
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
 
+    async def stream_groups(self, stream: str) -> list[dict[str, Any]]:
+        """The consumer groups of ``stream`` (name, pending, lag, ...); none if it does not
+        exist yet."""
+        try:
+            groups = await self.client.xinfo_groups(stream)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+        return [{_text(k): _text(v) for k, v in g.items()} for g in groups]
+
     async def ensure_group(self, stream: str, group: str) -> None:
         try:
             await self.client.xgroup_create(stream, group, id="0", mkstream=True)
@@ -322,3 +335,7 @@ class Bus:
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value

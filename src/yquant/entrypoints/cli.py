@@ -138,7 +138,7 @@ def _role(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.bootstrap import configure_logging
     from yquant.instance import DataDirLock
 
-    configure_logging(settings.log_level, args.role)
+    configure_logging(settings.log_level, args.role, settings.log_format)
     ensure_data_dir(settings)
     # Beside the other roles of its worker, never beside a `yquant up` on the same data dir.
     lock = DataDirLock(settings.data_dir).acquire(
@@ -183,7 +183,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.instance import DataDirLock
     from yquant.services import routing
 
-    configure_logging(settings.log_level, "up")
+    configure_logging(settings.log_level, "up", settings.log_format)
     # What would stop a role at its start stops `up` before anything starts.
     routing.validate_sizing(settings)
     ensure_data_dir(settings)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp
+
+from yquant.adapters.metrics import CONTENT_TYPE, PrometheusMetrics
+from yquant.bootstrap import Runtime
 
 
 class _Server(uvicorn.Server):
@@ -45,3 +50,14 @@ async def serve(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None
             raise OSError(f"could not listen on {host}:{port}")
     finally:
         watcher.cancel()
+
+
+def metrics_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /metrics`: the process's metrics in Prometheus's text format (404 without)."""
+
+    async def endpoint(request: Request) -> Response:
+        if not isinstance(runtime.metrics, PrometheusMetrics):
+            return Response(status_code=404)
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    return endpoint

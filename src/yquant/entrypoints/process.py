@@ -13,8 +13,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from yquant.adapters.metrics import PrometheusMetrics
 from yquant.bootstrap import Runtime
 from yquant.errors import BusUnavailableError
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,13 @@ async def run_tasks(
         asyncio.create_task(runtime.recorder.relay(stop), name="relay"),
         *(asyncio.create_task(w(), name=getattr(w, "__name__", "work")) for w in work),
     ]
+    stop_metrics = None
+    if isinstance(runtime.metrics, PrometheusMetrics):
+        sampler = runtime.metrics.sample_streams(runtime.bus, (SIGNALS, ORDERS, EXECUTIONS), stop)
+        tasks.append(asyncio.create_task(sampler, name="metrics"))
+        port = metrics_port(runtime, role)
+        if port:
+            stop_metrics = runtime.metrics.serve(runtime.settings.metrics.host, port)
     notify_systemd(b"READY=1")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -116,6 +125,18 @@ async def run_tasks(
     for t in tasks:
         t.cancel()
     stopper.cancel()
+    if stop_metrics is not None:
+        stop_metrics()
     await runtime.close()
     if failed:
         raise failed[0].exception()  # type: ignore[misc]
+
+
+def metrics_port(runtime: Runtime, role: str) -> int:
+    """The port of a role's own metrics endpoint: the engine's and the gateway's (the webhook
+    and the dashboard answer `/metrics` on their own port); 0 for none."""
+    ports = {
+        "engine": runtime.settings.metrics.engine_port,
+        "gateway": runtime.settings.metrics.gateway_port,
+    }
+    return ports.get(role, 0)

@@ -17,7 +17,7 @@ from yquant import health
 from yquant.bootstrap import Runtime, build, build_ingest
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import TRADING_ROLES
-from yquant.entrypoints.http import serve
+from yquant.entrypoints.http import metrics_endpoint, serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.entrypoints.sources import AddressSet, SourceThrottle, client_address
 from yquant.errors import (
@@ -26,7 +26,7 @@ from yquant.errors import (
     JournalUnavailableError,
     SignalRejectedError,
 )
-from yquant.services.ingest import Ingest, sweep_waiting
+from yquant.services.ingest import Ingest, Receipt, sweep_waiting
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,18 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
     token = hook.path_token.get_secret_value().encode() if hook.path_token else None
     throttle = SourceThrottle(hook.max_rejections_per_minute)
     tradingview = AddressSet(hook.allowed_ips)
+    metrics = runtime.metrics
+
+    def answer(receipt: Receipt) -> JSONResponse:
+        """The receipt as the HTTP answer, counted by its outcome."""
+        status = receipt.body.get("status")
+        if status == "accepted":
+            metrics.alert_accepted()
+        elif status == "duplicate":
+            metrics.alert_rejected(ReasonCode.DUPLICATE)
+        else:
+            metrics.alert_rejected(str(receipt.body.get("reason", "unknown")))
+        return JSONResponse(receipt.body, status_code=receipt.http_status)
 
     def throttleable(source: str) -> bool:
         # TradingView's addresses (the allow-list) are shared by every TradingView user: other
@@ -80,6 +92,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
             await ingest.reject(SignalRejectedError(ReasonCode.THROTTLED, detail), source, now)
         else:
             throttle.unlogged(source)
+        metrics.alert_rejected(ReasonCode.THROTTLED)
         return JSONResponse({"status": "rejected", "reason": ReasonCode.THROTTLED}, status_code=429)
 
     async def log_unlogged() -> None:
@@ -94,10 +107,11 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
         """Count the rejection for its source; log it unless the source is already throttled."""
         if not throttleable(source) or throttle.record(source) <= hook.max_rejections_per_minute:
             receipt = await ingest.reject(SignalRejectedError(reason, detail), source, now)
-            return JSONResponse(receipt.body, status_code=receipt.http_status)
+            return answer(receipt)
         return await throttled(source, now)
 
     async def receive(request: Request) -> JSONResponse:
+        metrics.alert_received()
         now = runtime.clock.now()
         peer = request.client.host if request.client else None
         source = client_address(peer, request.headers.get("x-forwarded-for"), hook.trusted_proxies)
@@ -133,16 +147,17 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
                 ReasonCode.CLIENT_DISCONNECTED, "closed before the body arrived"
             )
             receipt = await ingest.reject(gone, source, now)
-            return JSONResponse(receipt.body, status_code=receipt.http_status)
+            return answer(receipt)
         try:
             receipt = await ingest.receive(body, source_ip=source, now=now)
         except (DatabaseUnavailableError, JournalUnavailableError):
             # Neither the database nor the local journal took it: nothing was recorded, and a
             # 503 makes TradingView send it again.
+            metrics.alert_rejected(ReasonCode.NOT_RECORDED)
             return JSONResponse({"status": "error", "reason": ReasonCode.NOT_RECORDED}, 503)
         if receipt.http_status >= 400 and throttleable(source):
             throttle.record(source)
-        return JSONResponse(receipt.body, status_code=receipt.http_status)
+        return answer(receipt)
 
     async def healthz(request: Request) -> JSONResponse:
         ready, report = await health.check(
@@ -161,6 +176,7 @@ def create_app(runtime: Runtime, ingest: Ingest) -> Starlette:  # noqa: PLR0915 
     routes.append(Route("/webhook", receive, methods=methods))
     routes.append(Route("/webhook/", receive, methods=methods))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes.append(Route("/metrics", metrics_endpoint(runtime), methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.log_unlogged = log_unlogged
     return app

@@ -41,12 +41,14 @@ from yquant.errors import (
     SignalRejectedError,
 )
 from yquant.ports import (
+    NO_METRICS,
     AccountBook,
     Broker,
     Bus,
     Clock,
     Entry,
     KillSwitch,
+    Metrics,
     Recorder,
 )
 from yquant.services.account_sync import AccountSync
@@ -71,8 +73,10 @@ class Gateway:
         submit_retry_s: float = 30.0,
         max_send_delay_s: float = 300.0,
         track_interval_s: float = 1.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._recorder = recorder
+        self._metrics = metrics
         self._bus = bus
         self._broker = broker
         self._worker = worker
@@ -192,10 +196,13 @@ class Gateway:
         deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
         while True:
+            sent_at = self._clock.monotonic()
             try:
                 known = await self._broker.submit(intent)
+                self._metrics.send_seconds(self._clock.monotonic() - sent_at)
                 break
             except OrderRejectedError as exc:
+                self._metrics.send_seconds(self._clock.monotonic() - sent_at)
                 known = BrokerOrder.rejected(intent.client_order_id, exc.reason)
                 break
             except BrokerUnavailableError as exc:

@@ -22,7 +22,7 @@ from yquant.domain.model import Order, OrderStatus, SignalStatus, client_order_i
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
-from yquant.ports import Clock, EngineState, Entry, OrderQueue, Recorder
+from yquant.ports import NO_METRICS, Clock, EngineState, Entry, Metrics, OrderQueue, Recorder
 from yquant.services.decisions import Decider, Decision, OrderDesk
 from yquant.settings import Settings
 
@@ -40,8 +40,10 @@ class SignalHandler:
         state: EngineState,
         queue: OrderQueue,
         clock: Clock,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._decider = decider
         self._desk = desk
         self._recorder = recorder
@@ -50,6 +52,7 @@ class SignalHandler:
         self._clock = clock
 
     async def handle_signal(self, entry: Entry) -> None:
+        started = self._clock.monotonic()
         alert = entry.message_as(DecideSignal).alert
         failpoints.hit("engine.after_consume")
         now = self._clock.now()
@@ -91,6 +94,7 @@ class SignalHandler:
             )
         status, reason, detail = decision.summary()
         await self._desk.record_signal(alert, status, reason, detail, now)
+        self._metrics.decision_seconds(self._clock.monotonic() - started, status.value)
         logger.info(
             "signal decided key=%s status=%s orders=%d queued=%d reason=%s",
             alert.key,

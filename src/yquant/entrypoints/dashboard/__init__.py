@@ -17,7 +17,7 @@ from yquant import health, views
 from yquant.bootstrap import Runtime, build
 from yquant.entrypoints import i18n
 from yquant.entrypoints.dashboard.control import allowed_hosts, control_routes, switches
-from yquant.entrypoints.http import serve
+from yquant.entrypoints.http import metrics_endpoint, serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.errors import DatabaseUnavailableError
 from yquant.settings import Settings
@@ -86,6 +86,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/", page),
             Route("/api/summary", summary),
             Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint(runtime)),
             *control_routes(runtime),
         ],
         middleware=[

@@ -37,6 +37,8 @@ from yquant.adapters.brokers.kis.errors import (
 )
 from yquant.adapters.brokers.kis.ratelimit import Priority, RateLimiter
 from yquant.adapters.brokers.kis.tokens import KisTokens
+from yquant.errors import YquantError
+from yquant.ports import NO_METRICS, Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class KisClient:
         self._timeout_s = timeout_s
         self._http: httpx.AsyncClient | None = None
         self.tokens: KisTokens | None = None  # set by the composition root (needs issue_token)
+        self.metrics: Metrics = NO_METRICS  # set by the composition root
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -142,11 +145,19 @@ class KisClient:
         while True:
             token = await self.tokens.get()
             await self._limiter.acquire("high" if is_order else priority)
-            response = await self._send(method, path, tr_id, token, params, body, tr_cont, is_order)
+            self.metrics.broker_call("kis", tr_id)
+            try:
+                response = await self._send(
+                    method, path, tr_id, token, params, body, tr_cont, is_order
+                )
+            except YquantError as exc:
+                self.metrics.broker_error("kis", type(exc).__name__)
+                raise
             data = _json(response)
             rt_cd, code, message = schemas.envelope(data)
             if response.status_code == 200 and rt_cd == "0":
                 return KisReply(data, response.headers.get("tr_cont", "").strip())
+            self.metrics.broker_error("kis", code or f"HTTP {response.status_code}")
             failure = KisFailure(tr_id, response.status_code, code, message)
             if is_order and not refused(rt_cd, failure):
                 raise KisOutcomeUnknownError(f"{failure.describe()} (no refusal: ask KIS)")

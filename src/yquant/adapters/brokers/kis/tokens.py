@@ -123,6 +123,10 @@ class KisTokens:
         if self._mirror is not None:
             await self._mirror.forget(token)
 
+    def expires_at(self) -> datetime | None:
+        """When the token this process holds expires (None before it holds one)."""
+        return self._cached[1] if self._cached else None
+
     async def stored(self) -> StoredToken | None:
         """The shared row as it is (for `yquant accounts check`); never issues."""
         return await self._records.read(self.key_id)
