@@ -53,12 +53,18 @@ class YquantUp:
         self.webhook_port = free_port()
         self.dashboard_port = free_port()
         self.valkey_port = free_port()
+        # The engine's and the gateway's metrics endpoints: free ports too, so that runs side
+        # by side do not meet on the defaults.
+        self.engine_metrics_port = free_port()
+        self.gateway_metrics_port = free_port()
         self.env = yquant_env(
             data_dir,
             YQUANT__WEBHOOK__PORT=str(self.webhook_port),
             YQUANT__WEBHOOK__HOST="127.0.0.1",
             YQUANT__DASHBOARD__PORT=str(self.dashboard_port),
             YQUANT__VALKEY__EMBEDDED_PORT=str(self.valkey_port),
+            YQUANT__METRICS__ENGINE_PORT=str(self.engine_metrics_port),
+            YQUANT__METRICS__GATEWAY_PORT=str(self.gateway_metrics_port),
             **extra_env,
         )
         self.secret = self.env["YQUANT__WEBHOOK__SECRET"]

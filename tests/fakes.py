@@ -537,3 +537,34 @@ class FakeBroker:
 
     async def cash(self, account: str) -> dict[str, Decimal]:
         return dict(self.cash_by_currency)
+
+
+class RecordingMetrics:
+    """The `Metrics` port, remembering every call: (method, arguments) in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def named(self, method: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.calls if name == method]
+
+    def alert_received(self) -> None:
+        self.calls.append(("alert_received", ()))
+
+    def alert_accepted(self) -> None:
+        self.calls.append(("alert_accepted", ()))
+
+    def alert_rejected(self, reason: str) -> None:
+        self.calls.append(("alert_rejected", (reason,)))
+
+    def decision_seconds(self, seconds: float, outcome: str) -> None:
+        self.calls.append(("decision_seconds", (seconds, outcome)))
+
+    def send_seconds(self, seconds: float) -> None:
+        self.calls.append(("send_seconds", (seconds,)))
+
+    def broker_call(self, broker: str, operation: str) -> None:
+        self.calls.append(("broker_call", (broker, operation)))
+
+    def broker_error(self, broker: str, code: str) -> None:
+        self.calls.append(("broker_error", (broker, code)))

@@ -423,14 +423,14 @@ async def test_a_replayed_batch_stores_what_the_same_writes_one_by_one_store(
     from tests.support import krx_order
     from yquant.adapters.db import codec
     from yquant.domain.model import Fill, OrderStatus
-    from yquant.services.records import fill_row, order_row
+    from yquant.domain.writes import AdvanceOrder, InsertFill, InsertOrder, Write
 
-    def writes(prefix: str) -> list[tuple[str, dict]]:
-        out: list[tuple[str, dict]] = []
+    def typed(prefix: str) -> list[Write]:
+        out: list[Write] = []
         orders = [krx_order(f"{prefix}o{i}", T0, signal_key=f"{prefix}s{i}") for i in range(12)]
         for i, order in enumerate(orders):
-            out.append(("signal.insert", sig(f"{prefix}s{i}")))
-            out.append(("order.insert", order_row(order)))
+            out.append(sig(f"{prefix}s{i}"))
+            out.append(InsertOrder(order))
         steps = [
             (OrderStatus.SUBMITTED, Decimal(0)),
             (OrderStatus.PARTIALLY_FILLED, Decimal(4)),
@@ -439,7 +439,7 @@ async def test_a_replayed_batch_stores_what_the_same_writes_one_by_one_store(
         for status, filled in steps:
             for i, order in enumerate(orders):
                 moved = order.evolve(status=status, filled_quantity=filled, broker_order_id=f"B{i}")
-                out.append(("order.advance", order_row(moved)))
+                out.append(AdvanceOrder(moved))
                 if filled:
                     fill = Fill(
                         fill_id=f"{prefix}f{i}-{filled}",
@@ -453,11 +453,13 @@ async def test_a_replayed_batch_stores_what_the_same_writes_one_by_one_store(
                         currency="KRW",
                         filled_at=T0,
                     )
-                    out.append(("fill.insert", fill_row(fill)))
+                    out.append(InsertFill(fill))
             if status is OrderStatus.SUBMITTED:
-                decided = SignalStatus.ORDERED
-                out.extend(("signal.advance", sig(f"{prefix}s{i}", decided)) for i in range(12))
+                out.extend(decided(f"{prefix}s{i}", SignalStatus.ORDERED) for i in range(12))
         return out
+
+    def writes(prefix: str) -> list[tuple[str, dict]]:
+        return [to_row(w) for w in typed(prefix)]
 
     store = SqlStore(db_url, timeout_s=10)
     journal = Journal(tmp_path / "journal.sqlite3")

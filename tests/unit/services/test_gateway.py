@@ -15,6 +15,7 @@ from tests.fakes import (
     FakeRecorder,
     FakeRoles,
     FixedClock,
+    RecordingMetrics,
 )
 from yquant.adapters.messages import order_to_message
 from yquant.domain.commands import PlaceOrder
@@ -35,6 +36,7 @@ class Rig:
         self.clock = FixedClock(NOW)
         self.recorder, self.bus, self.broker = FakeRecorder(), FakeBus(), FakeBroker()
         self.kill = FakeKillSwitch()
+        self.metrics = RecordingMetrics()
         self.book = FakeAccountBook(self.recorder)
         self.sync = AccountSync(
             broker=self.broker,
@@ -52,6 +54,7 @@ class Rig:
             clock=self.clock,
             sync=self.sync,
             submit_retry_s=submit_retry_s,
+            metrics=self.metrics,
         )
 
     async def post(self, order: Order, *, redelivered: bool = False) -> None:
@@ -185,3 +188,14 @@ async def test_in_flight_orders_are_reconciled_at_start() -> None:
     await rig.gateway.reconcile_open()
     assert rig.status(buy) == "filled"
     assert len(rig.broker.submitted) == 1
+
+
+async def test_each_answered_send_is_timed_and_a_send_that_never_went_is_not() -> None:
+    rig = Rig(submit_retry_s=0.0)
+    await rig.post(order("yq-1"))
+    [(seconds,)] = rig.metrics.named("send_seconds")
+    assert seconds >= 0
+    rig.broker.unavailable = 1  # nothing sent, retry time over: rejected without an answer
+    await rig.post(order("yq-2"))
+    assert rig.status(order("yq-2")) == "rejected"
+    assert len(rig.metrics.named("send_seconds")) == 1

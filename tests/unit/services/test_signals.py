@@ -131,3 +131,13 @@ async def test_an_order_recorded_by_another_pass_goes_out_as_recorded(tmp_path: 
     assert e.recorder.apply("order.insert", order_row(first)) is Written.STORED
     [sent] = await e.desk.send([order])
     assert sent.reason == "first pass"
+
+
+async def test_each_decision_is_timed_with_its_outcome(tmp_path: Path) -> None:
+    e = fake_engine(tmp_path, FRIDAY_OPEN)
+    await handle(e, krx_alert("s1", FRIDAY_OPEN))
+    e.kill.states["global"] = KillState.HALTED
+    await handle(e, krx_alert("s2", FRIDAY_OPEN))
+    timed = e.metrics.named("decision_seconds")
+    assert [outcome for _, outcome in timed] == ["ordered", "rejected"]
+    assert all(seconds >= 0 for seconds, _ in timed)

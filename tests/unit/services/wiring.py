@@ -22,6 +22,7 @@ from tests.fakes import (
     FakeRecorder,
     FakeRoles,
     FixedClock,
+    RecordingMetrics,
 )
 from yquant.bootstrap import assemble_engine, build_releaser
 from yquant.services.decisions import Decider, OrderDesk
@@ -48,6 +49,7 @@ class FakeEngine:
     signals: SignalHandler
     manual: ManualOrders
     releaser: QueueReleaser
+    metrics: RecordingMetrics
 
 
 def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
@@ -55,6 +57,7 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
     clock = FixedClock(now)
     recorder, bus, broker, kill = FakeRecorder(), FakeBus(), FakeBroker(), FakeKillSwitch()
     state, queue, roles = FakeEngineState(recorder), FakeOrderQueue(recorder), FakeRoles()
+    metrics = RecordingMetrics()
     parts = assemble_engine(
         settings,
         recorder=recorder,
@@ -65,6 +68,7 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
         state=state,
         queue=queue,
         clock=clock,
+        metrics=metrics,
     )
     releaser = build_releaser(parts, ActiveRole(roles, "local"), poll_s=0.01, lease_s=120)
     return FakeEngine(
@@ -82,4 +86,5 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
         parts.signals,
         parts.manual,
         releaser,
+        metrics,
     )
