@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.fixtures.kis_kit import kis_settings, start_sim
-from yquant.adapters.brokers.kis import build_kis_broker
+from yquant.adapters.brokers.kis.factory import build_kis_broker
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.metrics import PrometheusMetrics
