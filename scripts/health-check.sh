@@ -30,4 +30,6 @@ export YQUANT__DATA_DIR="${YQUANT__DATA_DIR:-/var/lib/yquant}"
 
 args=()
 [ -r "$config" ] && args+=(--config "$config")
+# The file is passed above when present; yquant itself refuses a YQUANT_CONFIG naming no file.
+unset YQUANT_CONFIG
 exec "$yquant_bin" "${args[@]}" checkup "$@"
