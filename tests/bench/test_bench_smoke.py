@@ -49,6 +49,9 @@ SPEED_GOAL_EXIT = {"broker_burst.py"}
 
 
 def test_every_bench_script_has_a_smoke() -> None:
+    # bench/_support.py is no benchmark: it is the benchmarks' shared helper (yquant up on free
+    # ports, subprocess runs), imported by the scripts above and by tests/support.py, so every
+    # smoke here exercises it.
     scripts = {p.name for p in BENCH.glob("*.py") if not p.name.startswith("_")}
     assert scripts == set(SMOKES)
 

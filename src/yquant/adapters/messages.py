@@ -9,6 +9,7 @@ here (Decimals as text, datetimes in ISO 8601, enums by value, the keys in this 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -185,10 +186,17 @@ def order_to_message(order: Order) -> dict[str, Any]:
     return {k: _plain(v) for k, v in order_fields(order).items()}
 
 
-def order_from_message(data: dict[str, Any]) -> Order:
+def order_from_message(data: Mapping[str, Any]) -> Order:
+    """An order from its fields: a stream entry (times as ISO text) or a database row (times as
+    datetimes) alike."""
+
     def dec(name: str) -> Decimal | None:
         value = data.get(name)
         return None if value is None else Decimal(str(value))
+
+    def ts(name: str) -> datetime:
+        value = data[name]
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
     return Order(
         client_order_id=data["client_order_id"],
@@ -208,8 +216,8 @@ def order_from_message(data: dict[str, Any]) -> Order:
         avg_fill_price=dec("avg_fill_price"),
         broker_order_id=data.get("broker_order_id"),
         reason=data.get("reason"),
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
+        created_at=ts("created_at"),
+        updated_at=ts("updated_at"),
     )
 
 

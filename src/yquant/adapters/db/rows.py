@@ -15,15 +15,11 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-from yquant.adapters.messages import alert_to_message, order_fields
+from yquant.adapters.messages import alert_to_message, order_fields, order_from_message
 from yquant.domain.model import (
     Alert,
     Fill,
-    Market,
     Order,
-    OrderStatus,
-    OrderType,
-    Side,
     SignalStatus,
     client_order_id,
 )
@@ -181,35 +177,7 @@ def order_row(order: Order) -> dict[str, Any]:
 
 
 def order_from_row(row: Mapping[str, Any]) -> Order:
-    def dec(name: str) -> Decimal | None:
-        value = row.get(name)
-        return None if value is None else Decimal(str(value))
-
-    def ts(name: str) -> datetime:
-        value = row[name]
-        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-    return Order(
-        client_order_id=row["client_order_id"],
-        signal_key=row.get("signal_key"),
-        account=row["account"],
-        strategy=row["strategy"],
-        ticker=row["ticker"],
-        exchange=row["exchange"],
-        market=Market(row["market"]),
-        side=Side(row["side"]),
-        order_type=OrderType(row["order_type"]),
-        quantity=Decimal(str(row["quantity"])),
-        limit_price=dec("limit_price"),
-        reference_price=dec("reference_price"),
-        status=OrderStatus(row["status"]),
-        filled_quantity=Decimal(str(row["filled_quantity"])),
-        avg_fill_price=dec("avg_fill_price"),
-        broker_order_id=row.get("broker_order_id"),
-        reason=row.get("reason"),
-        created_at=ts("created_at"),
-        updated_at=ts("updated_at"),
-    )
+    return order_from_message(row)
 
 
 def fill_row(fill: Fill) -> dict[str, Any]:
