@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from yquant.domain.book import BookFill
+from yquant.domain.book import Holding as Holding
 from yquant.domain.commands import Command
 from yquant.domain.events import LiveEvent, OrderFilled
 
@@ -274,6 +276,22 @@ class AccountBook(Protocol):
         ...
 
 
+class FillHistory(Protocol):
+    """The fills in the system of record, each with the strategy of its order: what the book
+    (`yquant.domain.book.build`) is replayed from. DatabaseUnavailableError when it is away."""
+
+    async def book_fills(
+        self,
+        *,
+        account: str | None = None,
+        strategy: str | None = None,
+        market: Market | None = None,
+        ticker: str | None = None,
+    ) -> list[BookFill]:
+        """Matching fills, oldest first."""
+        ...
+
+
 # ---- brokers and the catalog ---------------------------------------------------------------
 
 
@@ -285,15 +303,6 @@ class Quote:
     tick: Decimal | None = None
     upper_limit: Decimal | None = None
     lower_limit: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    account: str
-    ticker: str
-    market: Market
-    quantity: Decimal
-    avg_price: Decimal
 
 
 class Broker(Protocol):

@@ -113,6 +113,8 @@ orders = Table(
     Column("reason", String(48)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # A cancel-replace: the working order cancelled before this one is sent.
+    Column("replaces", String(32)),
     Index("ix_orders_updated_at", "updated_at"),
     Index("ix_orders_status", "status"),
 )
@@ -132,6 +134,18 @@ fills = Table(
     Column("currency", String(3), nullable=False),
     Column("filled_at", UtcDateTime, nullable=False),
     Index("ix_fills_account_ticker", "account", "ticker"),
+)
+
+# The latest price seen per instrument (an alert's, a quote's), with its time and source: what
+# the book values positions at and what the paper venue fills at.
+last_prices = Table(
+    "last_prices",
+    metadata,
+    Column("market", String(4), primary_key=True),
+    Column("ticker", String(40), primary_key=True),
+    Column("price", Money(), nullable=False),
+    Column("source", String(16), nullable=False),  # alert | quote | catalog
+    Column("at", UtcDateTime, nullable=False),
 )
 
 # ---- order history, accounts and positions ------------------------------------------------------

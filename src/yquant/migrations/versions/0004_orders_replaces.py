@@ -1,0 +1,26 @@
+"""orders.replaces: the working order a cancel-replace cancels before this one is sent
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replaces", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_column("replaces")
