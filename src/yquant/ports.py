@@ -276,6 +276,39 @@ class AccountBook(Protocol):
         ...
 
 
+class PriceSource(StrEnum):
+    QUOTE = "quote"  # the broker's quotation (KIS)
+    ALERT = "alert"  # the price an alert carried
+    FILL = "fill"  # the price of a fill
+    CATALOG = "catalog"  # the catalog's base price (KRX: the day's base, the previous close)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A price of one instrument, with when and where it was seen."""
+
+    price: Decimal
+    at: datetime
+    source: PriceSource
+
+    def age_s(self, now: datetime) -> float:
+        return (now - self.at).total_seconds()
+
+
+class Prices(Protocol):
+    """The current price of an instrument (the quote port): the broker's quotation where a
+    KIS account exists, else the latest price seen (an alert's, a fill's), else the catalog's
+    base price; None when nothing is known."""
+
+    async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None: ...
+
+    async def observe(
+        self, market: Market, ticker: str, price: Decimal, at: datetime, source: PriceSource
+    ) -> None:
+        """Remember a price seen (kept only if newer than the one known)."""
+        ...
+
+
 class FillHistory(Protocol):
     """The fills in the system of record, each with the strategy of its order: what the book
     (`yquant.domain.book.build`) is replayed from. DatabaseUnavailableError when it is away."""

@@ -158,7 +158,7 @@ def alert_from_message(data: dict[str, Any]) -> Alert:
 def order_fields(order: Order) -> dict[str, Any]:
     """An order's fields by column name, as the orders table and the orders stream both carry
     them (the stream's entry is these, made plain for JSON)."""
-    return {
+    fields: dict[str, Any] = {
         "client_order_id": order.client_order_id,
         "signal_key": order.signal_key,
         "account": order.account,
@@ -180,6 +180,10 @@ def order_fields(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
+    if order.replaces is not None:
+        # Only when set: an ordinary order's row is the one earlier versions journaled.
+        fields["replaces"] = order.replaces
+    return fields
 
 
 def order_to_message(order: Order) -> dict[str, Any]:
@@ -218,6 +222,7 @@ def order_from_message(data: Mapping[str, Any]) -> Order:
         reason=data.get("reason"),
         created_at=ts("created_at"),
         updated_at=ts("updated_at"),
+        replaces=data.get("replaces"),
     )
 
 

@@ -200,6 +200,8 @@ class Order:
     avg_fill_price: Decimal | None = None
     broker_order_id: str | None = None
     reason: str | None = None
+    # A cancel-replace: the working order (its client order id) cancelled before this is sent.
+    replaces: str | None = None
 
     @property
     def currency(self) -> str:
