@@ -13,8 +13,10 @@ happened gives, per (account, strategy, market, ticker):
 - the unrealised P&L, from a price passed in (`Position.unrealised`).
 
 The charges come from the fill (the broker's commission) or, where the broker reports none, from
-a `FeeSchedule`: rates by market and by the date they took effect, so that a change of the tax
-rate changes the result of the trades after it only.
+a `FeeSchedule`: rates by market (and, where an exchange of the market is taxed differently, by
+exchange: KONEX) and by the date they took effect, so that a change of the tax rate changes the
+result of the trades after it only. The settings hold the schedule (`fees`), with defaults
+from the public sources cited in docs/book.md.
 
 The broker's holdings are the check: `reconcile` compares the sum over strategies with what the
 broker holds, and any difference becomes a row of the strategy ``unattributed`` (shares bought
@@ -26,9 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, tzinfo
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from datetime import date, datetime, time, tzinfo
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
+from yquant.domain.market_rules import EXCHANGE_ALIASES
 from yquant.domain.model import CURRENCY, Market, Side
 
 MANUAL = "manual"  # the strategy of an operator's `buy` / `sell`
@@ -46,7 +49,11 @@ class FeeRule:
     ``sell_tax_rate`` (KRX: securities transaction tax plus the rural special tax) and
     ``sell_fee_rate`` (US: the SEC fee) are fractions of a sell's amount; ``sell_fee_per_share``
     (US: FINRA's trading activity fee) is per share sold, at most ``sell_fee_per_share_max``
-    per trade."""
+    per trade.
+
+    ``exchange`` (one of the market's exchanges, as the catalog names them: KONEX) makes the
+    rule that exchange's own: the rules naming an exchange form its schedule, and the market's
+    rules without one apply to its other exchanges (and to it before its first own rule)."""
 
     since: date
     commission_rate: Decimal = ZERO
@@ -54,26 +61,39 @@ class FeeRule:
     sell_fee_rate: Decimal = ZERO
     sell_fee_per_share: Decimal = ZERO
     sell_fee_per_share_max: Decimal | None = None
+    exchange: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
     rules: Mapping[Market, Sequence[FeeRule]] = field(default_factory=dict)
 
-    def rule(self, market: Market, day: date) -> FeeRule:
-        """The rule in force on ``day``: the latest that took effect on or before it."""
+    def rule(self, market: Market, day: date, exchange: str | None = None) -> FeeRule:
+        """The rule in force on ``day``: the latest that took effect on or before it, among
+        ``exchange``'s own rules when it has one in force, else among the market's."""
+        rules = self.rules.get(market, ())
+        named = (exchange or "").strip().upper()
+        own = [r for r in rules if r.exchange and r.exchange.upper() == named and r.since <= day]
+        general = [r for r in rules if not r.exchange and r.since <= day]
         chosen = None
-        for rule in self.rules.get(market, ()):
-            if rule.since <= day and (chosen is None or rule.since >= chosen.since):
+        for rule in own or general:  # a later rule of the same date wins, as listed
+            if chosen is None or rule.since >= chosen.since:
                 chosen = rule
         return chosen if chosen is not None else FeeRule(since=date.min)
 
     def charges(
-        self, market: Market, side: Side, quantity: Decimal, price: Decimal, day: date
+        self,
+        market: Market,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        day: date,
+        exchange: str | None = None,
     ) -> tuple[Decimal, Decimal]:
-        """(estimated commission, taxes and fees) on one trade, each cut to the currency's
-        minor unit."""
-        rule = self.rule(market, day)
+        """(estimated commission, taxes and fees) on one trade, each in the currency's minor
+        unit: the commission and the taxes cut down (KRX's tax is cut below one won), each
+        regulatory fee rounded up to the cent where it is charged (the SEC fee, FINRA's)."""
+        rule = self.rule(market, day, exchange)
         currency = CURRENCY[market]
         gross = quantity * price
         commission = _minor(gross * rule.commission_rate, currency)
@@ -83,8 +103,7 @@ class FeeSchedule:
         if rule.sell_fee_per_share_max is not None:
             per_share = min(per_share, rule.sell_fee_per_share_max)
         tax = _minor(gross * rule.sell_tax_rate, currency)
-        # Regulatory fees are rounded up to the cent where they are charged.
-        fees = _minor_up(gross * rule.sell_fee_rate + per_share, currency)
+        fees = _minor_up(gross * rule.sell_fee_rate, currency) + _minor_up(per_share, currency)
         return commission, tax + fees
 
 
@@ -103,6 +122,7 @@ class BookFill:
     price: Decimal
     commission: Decimal  # as the broker reported it (0: none reported)
     filled_at: datetime
+    exchange: str = ""  # the order's exchange as the catalog lists it (KOSPI, KONEX, NASDAQ)
 
     @property
     def currency(self) -> str:
@@ -125,6 +145,7 @@ class Position:
     taxes: Decimal = ZERO  # sell taxes and regulatory fees paid in all
     open_fees: Decimal = ZERO  # buy commissions carried by the shares still held
     last_fill_at: datetime | None = None
+    exchange: str = ""  # of the latest fill that named one (what a quote is asked on)
 
     @property
     def key(self) -> PositionKey:
@@ -152,9 +173,10 @@ class Position:
         leaves the rest at a cost of zero, so the quantity can go negative and show up in the
         reconciliation rather than vanish."""
         estimated, taxes = fees.charges(
-            fill.market, fill.side, fill.quantity, fill.price, local_day
+            fill.market, fill.side, fill.quantity, fill.price, local_day, fill.exchange or None
         )
         commission = fill.commission if fill.commission > 0 else estimated
+        exchange = fill.exchange or self.exchange
         if fill.side is Side.BUY:
             held = self.quantity + fill.quantity
             if self.quantity <= 0:
@@ -170,6 +192,7 @@ class Position:
                     taxes=self.taxes + taxes,
                     open_fees=self.open_fees + commission,
                     last_fill_at=fill.filled_at,
+                    exchange=exchange,
                 ),
                 ZERO,
             )
@@ -188,6 +211,7 @@ class Position:
                 taxes=self.taxes + taxes,
                 open_fees=self.open_fees - carried if held > 0 else ZERO,
                 last_fill_at=fill.filled_at,
+                exchange=exchange,
             ),
             realised,
         )
@@ -222,9 +246,20 @@ class LocalDay:
     def __init__(self, zones: Mapping[Market, tzinfo]) -> None:
         self._zones = zones
 
+    @classmethod
+    def of_markets(cls) -> LocalDay:
+        """The venues' own zones: KR in Asia/Seoul, US in America/New_York."""
+        known = {m.value for m in Market}
+        return cls({Market(v.market): v.tz for v in EXCHANGE_ALIASES.values() if v.market in known})
+
     def __call__(self, market: Market, at: datetime) -> date:
         zone = self._zones.get(market)
         return at.astimezone(zone).date() if zone is not None else at.date()
+
+    def day_start(self, market: Market, at: datetime) -> datetime:
+        """The start (local midnight) of the market's day that holds ``at``."""
+        zone = self._zones.get(market, at.tzinfo)
+        return datetime.combine(self(market, at), time.min, tzinfo=zone)
 
 
 def build(
@@ -232,11 +267,12 @@ def build(
     fees: FeeSchedule,
     local_day: LocalDay,
     *,
-    since: datetime | None = None,
+    since: datetime | Mapping[Market, datetime] | None = None,
 ) -> Book:
     """Replay ``fills`` (in the order they happened) into positions. ``local_day`` gives a
     fill's date in its market's time zone (the fee rule in force); ``since``: also sum the P&L
-    realised from that instant on."""
+    realised from that instant on, one instant for every market or one per market (each
+    market's local day starts at its own midnight)."""
     positions: dict[PositionKey, Position] = {}
     realised_since: dict[PositionKey, Decimal] = {}
     for fill in sorted(fills, key=lambda f: (f.filled_at, f.fill_id)):
@@ -244,7 +280,8 @@ def build(
         position = positions.get(key) or Position(*key)
         position, realised = position.apply(fill, fees, local_day(fill.market, fill.filled_at))
         positions[key] = position
-        if since is not None and fill.filled_at >= since:
+        start = since.get(fill.market) if isinstance(since, Mapping) else since
+        if start is not None and fill.filled_at >= start:
             realised_since[key] = realised_since.get(key, ZERO) + realised
     return Book(positions, realised_since)
 
@@ -263,25 +300,40 @@ class Holding:
 def reconcile(book: Book, holdings: Iterable[Holding], accounts: Iterable[str]) -> list[Position]:
     """The ``unattributed`` rows of ``accounts``: per instrument, what the broker holds less
     what the strategies' fills add up to (negative when the book counts shares the broker no
-    longer holds). Instruments where the two agree have no row."""
+    longer holds). Instruments where the two agree have no row. A ticker is matched across its
+    share-class spellings (KIS's BRK/B, the catalog's BRK.B)."""
     wanted = set(accounts)
-    broker: dict[tuple[str, Market, str], Holding] = {
-        (h.account, h.market, h.ticker): h for h in holdings if h.account in wanted
-    }
+    broker: dict[tuple[str, Market, str], Holding] = {}
+    for h in holdings:
+        if h.account in wanted:
+            key = (h.account, h.market, _ticker_key(h.ticker))
+            held = broker.get(key)
+            broker[key] = h if held is None else replace(held, quantity=held.quantity + h.quantity)
     booked: dict[tuple[str, Market, str], Decimal] = {}
+    spelt: dict[tuple[str, Market, str], Position] = {}
     for p in book.positions.values():
         if p.account in wanted:
-            key = (p.account, p.market, p.ticker)
+            key = (p.account, p.market, _ticker_key(p.ticker))
             booked[key] = booked.get(key, ZERO) + p.quantity
+            spelt.setdefault(key, p)
     rows = []
     for key in sorted(broker.keys() | booked.keys(), key=lambda k: (k[0], k[1].value, k[2])):
         held = broker[key].quantity if key in broker else ZERO
         difference = held - booked.get(key, ZERO)
         if difference != 0:
-            account, market, ticker = key
+            account, market, _ = key
+            known = spelt.get(key)
+            ticker = known.ticker if known is not None else broker[key].ticker
             cost = broker[key].avg_price if key in broker and difference > 0 else ZERO
-            rows.append(Position(account, UNATTRIBUTED, market, ticker, difference, cost))
+            exchange = known.exchange if known is not None else ""
+            rows.append(
+                Position(account, UNATTRIBUTED, market, ticker, difference, cost, exchange=exchange)
+            )
     return rows
+
+
+def _ticker_key(ticker: str) -> str:
+    return ticker.strip().upper().replace("/", ".").replace("-", ".")
 
 
 def _minor(value: Decimal, currency: str) -> Decimal:
@@ -290,8 +342,5 @@ def _minor(value: Decimal, currency: str) -> Decimal:
 
 
 def _minor_up(value: Decimal, currency: str) -> Decimal:
-    if value == 0:
-        return ZERO
     unit = _MINOR_UNIT.get(currency, Decimal("0.01"))
-    rounded = value.quantize(unit, rounding=ROUND_HALF_UP)
-    return rounded if rounded >= value else rounded + unit
+    return value.quantize(unit, rounding=ROUND_CEILING) if value > 0 else ZERO

@@ -34,6 +34,7 @@ class SqlFillHistory:
                 f.c.account,
                 o.c.strategy,
                 o.c.market,
+                o.c.exchange,
                 f.c.ticker,
                 f.c.side,
                 f.c.quantity,
@@ -67,6 +68,7 @@ class SqlFillHistory:
                     price=r.price,
                     commission=r.commission,
                     filled_at=r.filled_at,
+                    exchange=r.exchange,
                 )
                 for r in await conn.execute(stmt)
             ]
