@@ -128,6 +128,7 @@ _OPS = {
     "fill.insert": ("fills", "fill_id", False),
     "queue.insert": ("queued_orders", "client_order_id", False),
     "account.upsert": ("accounts", "name", True),
+    "price.record": ("last_prices", "ticker", True),
 }
 
 
@@ -568,3 +569,6 @@ class RecordingMetrics:
 
     def broker_error(self, broker: str, code: str) -> None:
         self.calls.append(("broker_error", (broker, code)))
+
+    def book_unattributed(self, account: str, instruments: int) -> None:
+        self.calls.append(("book_unattributed", (account, instruments)))

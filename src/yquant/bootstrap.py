@@ -19,16 +19,20 @@ from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import Bus
 from yquant.adapters.clock import SystemClock
 from yquant.adapters.db.accounts import AccountBook
+from yquant.adapters.db.book import SqlFillHistory
 from yquant.adapters.db.control import SqlControl
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.engine_state import SqlEngineState
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.order_queue import SqlOrderQueue
+from yquant.adapters.db.prices import SqlLastPrices
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
 from yquant.adapters.haproxy import HaproxyAdmin, HaproxySite
 from yquant.adapters.metrics import PrometheusMetrics
+from yquant.domain.book import FeeRule, FeeSchedule
+from yquant.domain.model import Market
 from yquant.ports import (
     NO_METRICS,
     Broker,
@@ -38,15 +42,18 @@ from yquant.ports import (
     KillSwitch,
     Metrics,
     OrderQueue,
+    Prices,
 )
 from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
 from yquant.services.account_sync import AccountSync
+from yquant.services.book import BookService
 from yquant.services.control import Control, KillSwitchView
 from yquant.services.decisions import Decider, OrderDesk, RecentOrders
 from yquant.services.gateway import Gateway
 from yquant.services.ingest import Ingest
 from yquant.services.manual import ManualOrders
+from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
 from yquant.services.signals import SignalHandler
 from yquant.services.worker_state import ActiveRole, WorkerState
@@ -257,6 +264,81 @@ def build_order_queue(store: SqlStore) -> SqlOrderQueue:
     return SqlOrderQueue(store)
 
 
+# ---- the book ------------------------------------------------------------------------------
+
+
+def fee_schedule(settings: Settings) -> FeeSchedule:
+    """The dated fee rules of the settings (``fees``), per market."""
+    return FeeSchedule(
+        {
+            Market(market): [
+                FeeRule(
+                    since=r.since,
+                    commission_rate=r.commission_rate,
+                    sell_tax_rate=r.sell_tax_rate,
+                    sell_fee_rate=r.sell_fee_rate,
+                    sell_fee_per_share=r.sell_fee_per_share,
+                    sell_fee_per_share_max=r.sell_fee_per_share_max,
+                    exchange=r.exchange,
+                )
+                for r in rules
+            ]
+            for market, rules in settings.fees.items()
+        }
+    )
+
+
+def quote_broker(settings: Settings, brokers: Broker | None) -> Broker | None:
+    """The broker that quotes prices: the first KIS account's (None without one: paper
+    accounts quote nothing of their own)."""
+    kis = [name for name, a in settings.accounts.items() if a.broker != "paper"]
+    return brokers.for_account(kis[0]) if brokers is not None and kis else None
+
+
+def build_prices(
+    settings: Settings,
+    store: SqlStore,
+    *,
+    clock: Clock | None = None,
+    brokers: Broker | None = None,
+    instruments: Instruments | None = None,
+    recorder: RecorderPort | None = None,
+) -> PriceService:
+    """Prices: a KIS account's quotes (of ``brokers``), else the latest price seen, else the
+    catalog's base price (of ``instruments``). With ``recorder``, prices seen are written
+    through it (journaled during an outage), else straight to the database."""
+    return PriceService(
+        last=SqlLastPrices(store),
+        clock=clock or SystemClock(),
+        quotes=quote_broker(settings, brokers),
+        instruments=instruments,
+        recorder=recorder,
+        quote_cache_s=settings.book.quote_cache_s,
+    )
+
+
+def build_book(
+    settings: Settings,
+    store: SqlStore,
+    prices: Prices,
+    *,
+    clock: Clock | None = None,
+    brokers: Broker | None = None,
+) -> BookService:
+    """The book over the recorded fills; ``brokers``: the holdings it is checked against
+    (without, or when a broker does not answer: as the last account sync stored them)."""
+    return BookService(
+        fills=SqlFillHistory(store),
+        fees=fee_schedule(settings),
+        prices=prices,
+        clock=clock or SystemClock(),
+        accounts=list(settings.accounts),
+        stale_after_s=settings.book.stale_after_s,
+        broker=brokers,
+        synced=account_book(store),
+    )
+
+
 def build_ingest(runtime: Runtime) -> Ingest:
     """The webhook's use case: record an alert, then hand it to the engine."""
     settings = runtime.settings
@@ -296,8 +378,10 @@ def assemble_engine(
     clock: Clock,
     policies: dict[str, Policy] | None = None,
     metrics: Metrics = NO_METRICS,
+    prices: Prices | None = None,
 ) -> EngineParts:
-    """The engine's use cases over the ports given (adapters here, fakes in service tests)."""
+    """The engine's use cases over the ports given (adapters here, fakes in service tests);
+    ``prices``: where the alerts' prices are recorded as prices seen."""
     recent = RecentOrders()
     decider = Decider(
         settings=settings,
@@ -321,6 +405,7 @@ def assemble_engine(
         queue=queue,
         clock=clock,
         metrics=metrics,
+        prices=prices,
     )
     manual = ManualOrders(
         decider=decider,
@@ -355,6 +440,9 @@ def build_engine(
         clock=runtime.clock,
         policies=policies,
         metrics=runtime.metrics,
+        prices=build_prices(
+            settings, store, clock=runtime.clock, instruments=instruments, recorder=runtime.recorder
+        ),
     )
 
 
@@ -404,6 +492,8 @@ def build_gateway(
     them; ``kill_snapshot`` defaults to the gateway's own file in the data directory."""
     settings, store = runtime.settings, runtime.store
     book = account_book(store)
+    # Fill prices are written straight to the database by the sync (skipped while it is away).
+    prices = build_prices(settings, store, clock=runtime.clock)
     sync = AccountSync(
         broker=broker,
         book=book,
@@ -411,6 +501,9 @@ def build_gateway(
         accounts=list(settings.accounts) if accounts is None else accounts,
         interval_s=settings.gateway.sync_interval_s,
         clock=runtime.clock,
+        ledger=build_book(settings, store, prices, clock=runtime.clock),
+        prices=prices,
+        metrics=runtime.metrics,
     )
     snapshot = kill_snapshot or settings.data_dir / "kill-switch-gateway.json"
     gateway = Gateway(

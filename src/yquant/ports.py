@@ -302,10 +302,38 @@ class Prices(Protocol):
 
     async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None: ...
 
+    async def marks(
+        self, instruments: Sequence[tuple[Market, str, str]]
+    ) -> dict[tuple[Market, str], Mark]:
+        """`mark` of each (market, exchange, ticker), by (market, ticker); the ones without a
+        price are left out. One read of the stored prices for them all."""
+        ...
+
     async def observe(
         self, market: Market, ticker: str, price: Decimal, at: datetime, source: PriceSource
     ) -> None:
         """Remember a price seen (kept only if newer than the one known)."""
+        ...
+
+
+class LastPrices(Protocol):
+    """The latest price seen per instrument in the system of record (``last_prices``).
+    DatabaseUnavailableError when the database is away."""
+
+    async def last(self, keys: Sequence[tuple[Market, str]]) -> dict[tuple[Market, str], Mark]:
+        """The stored price of each (market, ticker) that has one."""
+        ...
+
+    async def record(self, marks: Sequence[tuple[Market, str, Mark]]) -> None:
+        """Store prices seen, each only where it is newer than the stored one."""
+        ...
+
+
+class SyncedHoldings(Protocol):
+    """What each broker held at the last account sync (the ``positions`` table)."""
+
+    async def synced_holdings(self, account: str) -> tuple[list[Holding], datetime | None]:
+        """The account's holdings and when they were synced (None: no holding on record)."""
         ...
 
 
@@ -492,6 +520,11 @@ class Metrics(Protocol):
         """A broker call that failed: the broker's own code, or how it failed."""
         ...
 
+    def book_unattributed(self, account: str, instruments: int) -> None:
+        """The account's instruments on which the broker's holdings and the book disagree, as
+        the latest account sync found them."""
+        ...
+
 
 class NullMetrics:
     """Metrics nobody reads: the default of every service and adapter that takes metrics."""
@@ -515,6 +548,9 @@ class NullMetrics:
         return None
 
     def broker_error(self, broker: str, code: str) -> None:
+        return None
+
+    def book_unattributed(self, account: str, instruments: int) -> None:
         return None
 
 

@@ -298,6 +298,94 @@ class WorkerSettings(BaseModel):
     name: Literal["blue", "green", "local"] = "local"
 
 
+class FeeRuleSettings(BaseModel):
+    """The charges on trades from ``since`` on (the trade's date in its market's time zone),
+    as fractions of the amount (0.002 is 0.20%). A rule is whole: what it leaves out is 0.
+
+    ``commission_rate`` is used only for a fill whose broker reports no commission (KIS);
+    ``sell_tax_rate``: KRX's securities transaction tax and rural special tax on a sell;
+    ``sell_fee_rate``: the SEC's Section 31 fee on a US sell; ``sell_fee_per_share`` (at most
+    ``sell_fee_per_share_max`` a trade): FINRA's trading activity fee. ``exchange`` gives one
+    exchange of the market a schedule of its own (KONEX)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: date
+    exchange: str | None = None
+    commission_rate: Decimal = Field(Decimal(0), ge=0, lt=Decimal("0.05"))
+    sell_tax_rate: Decimal = Field(Decimal(0), ge=0, lt=Decimal("0.05"))
+    sell_fee_rate: Decimal = Field(Decimal(0), ge=0, lt=Decimal("0.01"))
+    sell_fee_per_share: Decimal = Field(Decimal(0), ge=0, lt=Decimal(1))
+    sell_fee_per_share_max: Decimal | None = Field(None, ge=0)
+
+
+# Exchanges as the catalog names them: what a rule's ``exchange`` may say.
+FEE_EXCHANGES = {"KR": ("KOSPI", "KOSDAQ", "KONEX"), "US": ("NASDAQ", "NYSE", "AMEX")}
+
+
+def _rule(since: str, exchange: str | None = None, **rates: str) -> FeeRuleSettings:
+    values = {k: Decimal(v) for k, v in rates.items()}
+    return FeeRuleSettings(since=date.fromisoformat(since), exchange=exchange, **values)
+
+
+def default_fees() -> dict[str, list[FeeRuleSettings]]:
+    """Today's public figures (sources in docs/book.md), by the date each took effect.
+
+    KR: the securities transaction tax plus the rural special tax, paid on the transfer,
+    which settles two sessions after the trade (Dec 31 settles nothing): a new year's rate
+    reaches the trades of the year's last two sessions. 2025: KOSPI 0% + 0.15%, KOSDAQ 0.15%;
+    from 2026 (the 2025 tax-law change): KOSPI 0.05% + 0.15%, KOSDAQ 0.20%; KONEX 0.10%
+    throughout. No commission: brokers differ (KIS reports none per fill: set yours).
+
+    US: the SEC's Section 31 fee ($0.00 per million from 2025-05-14, $20.60 from 2026-04-04)
+    and FINRA's trading activity fee ($0.000166 a share up to $8.30 a trade, from 2026
+    $0.000195 up to $9.79)."""
+    return {
+        "KR": [
+            _rule("2024-12-27", sell_tax_rate="0.0015"),
+            _rule("2025-12-29", sell_tax_rate="0.0020"),
+            _rule("2024-12-27", sell_tax_rate="0.0010", exchange="KONEX"),
+        ],
+        "US": [
+            _rule(
+                "2025-01-01",
+                sell_fee_rate="0.0000278",
+                sell_fee_per_share="0.000166",
+                sell_fee_per_share_max="8.30",
+            ),
+            _rule(
+                "2025-05-14",
+                sell_fee_rate="0",
+                sell_fee_per_share="0.000166",
+                sell_fee_per_share_max="8.30",
+            ),
+            _rule(
+                "2026-01-01",
+                sell_fee_rate="0",
+                sell_fee_per_share="0.000195",
+                sell_fee_per_share_max="9.79",
+            ),
+            _rule(
+                "2026-04-04",
+                sell_fee_rate="0.0000206",
+                sell_fee_per_share="0.000195",
+                sell_fee_per_share_max="9.79",
+            ),
+        ],
+    }
+
+
+class BookSettings(BaseModel):
+    """The book (per-strategy positions and P&L): how its prices are judged and fetched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A price older than this is shown as stale (the catalog's base price always is).
+    stale_after_s: float = Field(900.0, gt=0, le=30 * 86400)
+    # A broker quote is asked again after this long (every KIS call is paced; 0: never kept).
+    quote_cache_s: float = Field(5.0, ge=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="YQUANT__",
@@ -326,11 +414,40 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     engine: EngineSettings = EngineSettings()
     metrics: MetricsSettings = MetricsSettings()
+    book: BookSettings = BookSettings()
+    # Per market, its whole list of dated rules: naming a market replaces its defaults.
+    fees: dict[Literal["KR", "US"], list[FeeRuleSettings]] = Field(default_factory=default_fees)
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("fees")
+    @classmethod
+    def _fee_rules(cls, v: dict[str, list[FeeRuleSettings]]) -> dict[str, list[FeeRuleSettings]]:
+        """Every market has its list (a market not named keeps its defaults); an exchange is
+        one of the market's; two rules of one exchange (or of none) never share a date."""
+        fees = {**default_fees(), **v}
+        for market, rules in fees.items():
+            seen: set[tuple[date, str | None]] = set()
+            for i, given in enumerate(rules):
+                rule = given
+                if given.exchange is not None:
+                    rule = rules[i] = given.model_copy(
+                        update={"exchange": given.exchange.strip().upper()}
+                    )
+                    if rule.exchange not in FEE_EXCHANGES[market]:
+                        known = ", ".join(FEE_EXCHANGES[market])
+                        raise ValueError(
+                            f"{market}: exchange {rule.exchange!r} is not one of {known}"
+                        )
+                key = (rule.since, rule.exchange)
+                if key in seen:
+                    which = f" for {rule.exchange}" if rule.exchange else ""
+                    raise ValueError(f"{market}: two rules{which} since {rule.since}")
+                seen.add(key)
+        return fees
 
     @model_validator(mode="after")
     def _routes_name_accounts(self) -> Settings:

@@ -87,6 +87,12 @@ class PrometheusMetrics:
         self._broker_errors = Counter(
             "yquant_broker_errors", "Failed broker calls, by code", ["broker", "code"], registry=r
         )
+        self._unattributed = Gauge(
+            "yquant_book_unattributed",
+            "Instruments whose broker holdings the book does not explain, at the last sync",
+            ["account"],
+            registry=r,
+        )
         self._sampled = _Sampled()
         r.register(self._sampled)
 
@@ -112,6 +118,9 @@ class PrometheusMetrics:
 
     def broker_error(self, broker: str, code: str) -> None:
         self._broker_errors.labels(broker=broker, code=code or "unknown").inc()
+
+    def book_unattributed(self, account: str, instruments: int) -> None:
+        self._unattributed.labels(account=account).set(instruments)
 
     # ---- what is read when scraped ----------------------------------------------------------
 

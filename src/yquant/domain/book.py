@@ -146,6 +146,7 @@ class Position:
     open_fees: Decimal = ZERO  # buy commissions carried by the shares still held
     last_fill_at: datetime | None = None
     exchange: str = ""  # of the latest fill that named one (what a quote is asked on)
+    last_price: Decimal | None = None  # of the latest fill
 
     @property
     def key(self) -> PositionKey:
@@ -193,6 +194,7 @@ class Position:
                     open_fees=self.open_fees + commission,
                     last_fill_at=fill.filled_at,
                     exchange=exchange,
+                    last_price=fill.price,
                 ),
                 ZERO,
             )
@@ -212,6 +214,7 @@ class Position:
                 open_fees=self.open_fees - carried if held > 0 else ZERO,
                 last_fill_at=fill.filled_at,
                 exchange=exchange,
+                last_price=fill.price,
             ),
             realised,
         )
@@ -306,14 +309,14 @@ def reconcile(book: Book, holdings: Iterable[Holding], accounts: Iterable[str]) 
     broker: dict[tuple[str, Market, str], Holding] = {}
     for h in holdings:
         if h.account in wanted:
-            key = (h.account, h.market, _ticker_key(h.ticker))
-            held = broker.get(key)
-            broker[key] = h if held is None else replace(held, quantity=held.quantity + h.quantity)
+            key = (h.account, h.market, ticker_key(h.ticker))
+            seen = broker.get(key)
+            broker[key] = h if seen is None else replace(seen, quantity=seen.quantity + h.quantity)
     booked: dict[tuple[str, Market, str], Decimal] = {}
     spelt: dict[tuple[str, Market, str], Position] = {}
     for p in book.positions.values():
         if p.account in wanted:
-            key = (p.account, p.market, _ticker_key(p.ticker))
+            key = (p.account, p.market, ticker_key(p.ticker))
             booked[key] = booked.get(key, ZERO) + p.quantity
             spelt.setdefault(key, p)
     rows = []
@@ -332,7 +335,8 @@ def reconcile(book: Book, holdings: Iterable[Holding], accounts: Iterable[str]) 
     return rows
 
 
-def _ticker_key(ticker: str) -> str:
+def ticker_key(ticker: str) -> str:
+    """One spelling of a ticker's share-class separator: BRK/B, BRK-B and BRK.B are BRK.B."""
     return ticker.strip().upper().replace("/", ".").replace("-", ".")
 
 

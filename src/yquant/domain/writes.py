@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from yquant.domain.model import Alert, Fill, Instrument, Order, SignalStatus
+from yquant.domain.model import Alert, Fill, Instrument, Market, Order, SignalStatus
 from yquant.domain.reasons import ReasonCode
 
 
@@ -86,4 +87,24 @@ class QueueOrder:
     queued_at: datetime
 
 
-Write = InsertSignal | AdvanceSignal | InsertOrder | AdvanceOrder | InsertFill | QueueOrder
+@dataclass(frozen=True, slots=True)
+class RecordPrice:
+    """A price seen for an instrument (an alert's, a fill's): kept only if it is newer than the
+    one stored, so a late replay never moves the last price back."""
+
+    market: Market
+    ticker: str
+    price: Decimal
+    at: datetime
+    source: str  # alert | fill | quote (yquant.ports.PriceSource)
+
+
+Write = (
+    InsertSignal
+    | AdvanceSignal
+    | InsertOrder
+    | AdvanceOrder
+    | InsertFill
+    | QueueOrder
+    | RecordPrice
+)

@@ -5,6 +5,13 @@ Every account is synced every ``interval_s`` on the worker that holds the active
 role is kept), and any account is synced shortly after a fill on it, on whichever worker saw the
 fill. Requests that arrive close together are served by one sync. The broker is the source of
 truth: what it no longer reports (a sold-out position, a balance gone to zero) is removed.
+
+With the book (``ledger``), every sync also checks the strategies' positions against the
+holdings just fetched: a difference (shares bought outside yQuant, a corporate action, a fill
+not recorded yet) is logged as a warning when it appears or changes, counted in the
+``yquant_book_unattributed`` gauge, and kept (``unattributed``); the book shows it as an
+``unattributed`` row, never as a strategy's. The latest fill price of each instrument the
+account traded is recorded as a price seen (one write, skipped while the database is away).
 """
 
 from __future__ import annotations
@@ -12,9 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from decimal import Decimal
 
-from yquant.errors import RejectedError, RetryableError
-from yquant.ports import AccountBook, Broker, Clock
+from yquant.domain.book import Holding, Position, ticker_key
+from yquant.errors import DatabaseUnavailableError, RejectedError, RetryableError
+from yquant.ports import NO_METRICS, AccountBook, Broker, Clock, Metrics
+from yquant.services.book import BookService, fill_marks
+from yquant.services.prices import PriceService
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -31,6 +42,9 @@ class AccountSync:
         interval_s: float = 60.0,
         after_fill_delay_s: float = 1.0,
         clock: Clock,
+        ledger: BookService | None = None,
+        prices: PriceService | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._broker = broker
         self._book = book
@@ -39,9 +53,14 @@ class AccountSync:
         self._interval_s = interval_s
         self._delay_s = after_fill_delay_s
         self._clock = clock
+        self._ledger = ledger
+        self._prices = prices
+        self._metrics = metrics
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self.synced = 0  # completed syncs, for health and tests
+        # Per account, what the latest check found the broker and the book disagree on.
+        self.unattributed: dict[str, list[Position]] = {}
 
     def request(self, account: str) -> None:
         """Sync ``account`` soon (after a fill)."""
@@ -82,6 +101,7 @@ class AccountSync:
         now = self._clock.now()
         await self._book.replace_positions(account, holdings, now)
         await self._book.replace_cash(account, cash, now)
+        await self._check(account, holdings)
         self.synced += 1
         logger.info(
             "account synced account=%s positions=%d currencies=%s",
@@ -89,6 +109,46 @@ class AccountSync:
             len(holdings),
             ",".join(sorted(k for k, v in cash.items() if v)),
         )
+
+    async def _check(self, account: str, holdings: list[Holding]) -> None:
+        """Compare the book of ``account`` with the holdings just fetched."""
+        if self._ledger is None:
+            return
+        try:
+            rows, book = await self._ledger.differences(account, holdings)
+        except DatabaseUnavailableError as exc:
+            logger.warning("book not checked account=%s: database unavailable (%s)", account, exc)
+            return
+        if self._prices is not None:
+            await self._prices.observe_many(fill_marks(book))
+        before = {(r.market, r.ticker): r.quantity for r in self.unattributed.get(account, [])}
+        self.unattributed[account] = rows
+        self._metrics.book_unattributed(account, len(rows))
+        held: dict[tuple[object, str], Decimal] = {}
+        for h in holdings:
+            key = (h.market, ticker_key(h.ticker))
+            held[key] = held.get(key, Decimal(0)) + h.quantity
+        for row in rows:
+            if before.get((row.market, row.ticker)) == row.quantity:
+                continue  # reported when it appeared; the gauge keeps counting it
+            broker = held.get((row.market, ticker_key(row.ticker)), Decimal(0))
+            logger.warning(
+                "book differs from the broker account=%s market=%s ticker=%s broker=%s "
+                "strategies=%s unattributed=%s",
+                account,
+                row.market.value,
+                row.ticker,
+                broker,
+                broker - row.quantity,
+                row.quantity,
+            )
+        for market, ticker in before.keys() - {(r.market, r.ticker) for r in rows}:
+            logger.info(
+                "book agrees with the broker again account=%s market=%s ticker=%s",
+                account,
+                market.value,
+                ticker,
+            )
 
     async def _sync_safely(self, account: str) -> None:
         try:

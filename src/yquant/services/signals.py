@@ -7,11 +7,14 @@
 2. decide (`Decider.decide`, reads only);
 3. queue what waits for the next session (in the database both workers share), record and
    publish the orders;
-4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it.
+4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it;
+   the alert's price is recorded beside it as the instrument's latest price seen (the two
+   writes share one commit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -22,7 +25,17 @@ from yquant.domain.model import Order, OrderStatus, SignalStatus, client_order_i
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
-from yquant.ports import NO_METRICS, Clock, EngineState, Entry, Metrics, OrderQueue, Recorder
+from yquant.ports import (
+    NO_METRICS,
+    Clock,
+    EngineState,
+    Entry,
+    Metrics,
+    OrderQueue,
+    Prices,
+    PriceSource,
+    Recorder,
+)
 from yquant.services.decisions import Decider, Decision, OrderDesk
 from yquant.settings import Settings
 
@@ -41,8 +54,10 @@ class SignalHandler:
         queue: OrderQueue,
         clock: Clock,
         metrics: Metrics = NO_METRICS,
+        prices: Prices | None = None,
     ) -> None:
         self._settings = settings
+        self._prices = prices
         self._metrics = metrics
         self._decider = decider
         self._desk = desk
@@ -93,7 +108,11 @@ class SignalHandler:
                 alert, decision.instrument, decision.state, (*prior, *decision.outcomes)
             )
         status, reason, detail = decision.summary()
-        await self._desk.record_signal(alert, status, reason, detail, now)
+        # Side by side, so that the recorder's group commit takes both in one transaction.
+        await asyncio.gather(
+            self._desk.record_signal(alert, status, reason, detail, now),
+            self._observe_price(decision),
+        )
         self._metrics.decision_seconds(self._clock.monotonic() - started, status.value)
         logger.info(
             "signal decided key=%s status=%s orders=%d queued=%d reason=%s",
@@ -103,6 +122,23 @@ class SignalHandler:
             len(decision.queued),
             reason,
         )
+
+    async def _observe_price(self, decision: Decision) -> None:
+        """The alert's price as its instrument's latest price seen (an instrument the catalog
+        resolved; a repeat of a decided signal was recorded the first time)."""
+        alert, instrument = decision.alert, decision.instrument
+        if self._prices is None or instrument is None or alert.price is None:
+            return
+        try:
+            await self._prices.observe(
+                instrument.market,
+                instrument.ticker,
+                alert.price,
+                alert.received_at,
+                PriceSource.ALERT,
+            )
+        except Exception:  # a price is never worth a signal's handling
+            logger.exception("alert price not recorded key=%s", alert.key)
 
     async def _enqueue(self, decision: Decision, now: datetime) -> None:
         state, instrument = decision.state, decision.instrument

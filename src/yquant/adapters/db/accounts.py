@@ -19,7 +19,7 @@ from yquant.adapters.db import tables
 from yquant.adapters.db.queries import OPEN_STATUSES
 from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
-from yquant.domain.model import CURRENCY, Order
+from yquant.domain.model import CURRENCY, Market, Order
 from yquant.ports import Holding
 
 p = tables.positions
@@ -101,6 +101,16 @@ class AccountBook:
         if account is not None:
             stmt = stmt.where(p.c.account == account)
         return await self._store.rows(stmt)
+
+    async def synced_holdings(self, account: str) -> tuple[list[Holding], datetime | None]:
+        """The account's holdings as the last sync stored them, and when (the latest row's
+        time; None when the account holds nothing on record)."""
+        rows = await self.positions(account)
+        holdings = [
+            Holding(account, r["ticker"], Market(r["market"]), r["quantity"], r["avg_price"])
+            for r in rows
+        ]
+        return holdings, max((r["updated_at"] for r in rows), default=None)
 
     async def cash(self, account: str | None = None) -> list[dict[str, Any]]:
         stmt = select(c).order_by(c.c.account, c.c.currency)

@@ -31,6 +31,7 @@ from yquant.domain.writes import (
     InsertOrder,
     InsertSignal,
     QueueOrder,
+    RecordPrice,
     Write,
 )
 from yquant.ports import QUEUED
@@ -69,6 +70,8 @@ def to_row(write: Write) -> tuple[str, dict[str, Any]]:
             return "fill.insert", fill_row(fill)
         case QueueOrder():
             return "queue.insert", queued_row(write)
+        case RecordPrice():
+            return "price.record", price_row(write)
 
 
 def signal_row(
@@ -192,6 +195,16 @@ def fill_row(fill: Fill) -> dict[str, Any]:
         "commission": fill.commission,
         "currency": fill.currency,
         "filled_at": fill.filled_at,
+    }
+
+
+def price_row(write: RecordPrice) -> dict[str, Any]:
+    return {
+        "market": write.market.value,
+        "ticker": write.ticker,
+        "price": write.price,
+        "source": write.source,
+        "at": write.at,
     }
 
 

@@ -24,6 +24,8 @@ OPS: dict[str, tuple[Table, str, bool]] = {
     "fill.insert": (tables.fills, "fill_id", False),
     "account.upsert": (tables.accounts, "name", True),
     "queue.insert": (tables.queued_orders, "client_order_id", False),
+    # Keyed by (market, ticker); the ticker alone orders a key's writes in the journal.
+    "price.record": (tables.last_prices, "ticker", True),
 }
 
 _IMMUTABLE = frozenset({"id", "created_at", "received_at", "worker", "payload", "source_ip"})
@@ -85,6 +87,8 @@ class Statements:
 
     def _advance(self, table: Table, key: str, columns: tuple[str, ...]) -> Any:
         """Upsert that applies only if the new row is at least as far along as the stored one."""
+        if table is tables.last_prices:
+            return self._newer_price(columns)
         if table is tables.orders:
 
             def newer(new: Any) -> Any:
@@ -136,6 +140,26 @@ class Statements:
         # assigned last, so each assignment still sees the condition as it was.
         read = ("status_rank",) if table is not tables.orders else ("filled_quantity", "status")
         ordered = [c for c in moving if c not in read] + [c for c in read if c in moving]
+        return ins.on_duplicate_key_update(
+            [(c, case((cond, ins.inserted[c]), else_=table.c[c])) for c in ordered]
+        )
+
+    def _newer_price(self, columns: tuple[str, ...]) -> Any:
+        """The last price of an instrument: a price seen later than the stored one replaces it,
+        an older or equally old one changes nothing."""
+        table = tables.last_prices
+        moving = [c for c in columns if c not in ("market", "ticker")]
+        if self._dialect == "sqlite":
+            lite = sqlite.insert(table)
+            return lite.on_conflict_do_update(
+                index_elements=["market", "ticker"],
+                set_={c: lite.excluded[c] for c in moving},
+                where=lite.excluded.at > table.c.at,
+            )
+        ins = mysql.insert(table)
+        cond = ins.inserted.at > table.c.at
+        # Left to right against the updated row: ``at``, which the condition reads, goes last.
+        ordered = [c for c in moving if c != "at"] + [c for c in moving if c == "at"]
         return ins.on_duplicate_key_update(
             [(c, case((cond, ins.inserted[c]), else_=table.c[c])) for c in ordered]
         )

@@ -10,6 +10,7 @@ Every write is one of these operations, each safe to repeat and to replay late:
     fill.insert     insert if the fill id is new
     account.upsert  the account's newest description wins
     queue.insert    insert a queued order if its client order id is new
+    price.record    upsert of an instrument's last price that only a later price moves
 
 Each is a single statement (`statements`; a repeated signal insert adds one UPDATE). A run of
 plain inserts of the same op over the same columns goes as one lookup and one executemany.

@@ -1,0 +1,171 @@
+"""The current price of an instrument, with when and where it was seen (the `Prices` port).
+
+In order of preference:
+
+1. the broker's quotation, where a KIS account exists (every KIS call goes through the KIS
+   adapter's pacing; a quote is kept ``quote_cache_s`` so that a book of many rows, or a
+   dashboard that refreshes, does not ask for the same instrument again and again);
+2. the latest price seen: an accepted alert's or a fill's, stored in ``last_prices`` (and, for
+   the prices this process observed, in memory: they are there while the database is away);
+3. the catalog's base price (KRX: the day's base price, the previous close). It is always
+   shown as stale, and stamped with the start of the market's day.
+
+A price is written (`observe`) through the recorder where one is given (the engine: the write
+shares the signal's commit, and is journaled during a database outage like every other write),
+else straight to the database, skipped while it is away: a price is worth keeping, never worth
+holding up the order path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from yquant.domain.book import LocalDay
+from yquant.domain.model import Market
+from yquant.domain.writes import RecordPrice
+from yquant.errors import (
+    DatabaseUnavailableError,
+    JournalUnavailableError,
+    RetryableError,
+    YquantError,
+)
+from yquant.ports import Broker, Clock, Instruments, LastPrices, Mark, PriceSource, Recorder
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[Market, str]
+
+
+class PriceService:
+    """Implements `yquant.ports.Prices`."""
+
+    def __init__(
+        self,
+        *,
+        last: LastPrices,
+        clock: Clock,
+        quotes: Broker | None = None,
+        instruments: Instruments | None = None,
+        recorder: Recorder | None = None,
+        quote_cache_s: float = 5.0,
+        local_day: LocalDay | None = None,
+    ) -> None:
+        self._last = last
+        self._clock = clock
+        self._quotes = quotes
+        self._instruments = instruments
+        self._recorder = recorder
+        self._quote_cache_s = quote_cache_s
+        self._days = local_day or LocalDay.of_markets()
+        self._quoted: dict[Key, tuple[float, Mark]] = {}  # monotonic time asked, the quote
+        self._seen: dict[Key, Mark] = {}  # observed by this process, newest per instrument
+
+    # ---- reading --------------------------------------------------------------------------
+
+    async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:
+        return (await self.marks([(market, exchange, ticker)])).get((market, ticker))
+
+    async def marks(self, instruments: Sequence[tuple[Market, str, str]]) -> dict[Key, Mark]:
+        wanted = {(m, t): e for m, e, t in instruments}
+        found: dict[Key, Mark] = {}
+        if self._quotes is not None:
+            for key, exchange in wanted.items():
+                try:
+                    quoted = await self._quote(key, exchange)
+                except RetryableError as exc:
+                    # The broker is away: the others are not asked (each would wait its
+                    # timeout); the stored prices stand in, and the next read asks again.
+                    logger.warning("quotes not had: %s", exc)
+                    break
+                if quoted is not None:
+                    found[key] = quoted
+        rest = [key for key in wanted if key not in found]
+        stored: dict[Key, Mark] = {}
+        if rest:
+            try:
+                stored = await self._last.last(rest)
+            except DatabaseUnavailableError as exc:
+                logger.warning("last prices not read: database unavailable (%s)", exc)
+        for key in rest:
+            seen = [m for m in (stored.get(key), self._seen.get(key)) if m is not None]
+            if seen:
+                found[key] = max(seen, key=lambda m: m.at)
+            else:
+                base = self._catalog(key, wanted[key])
+                if base is not None:
+                    found[key] = base
+        return found
+
+    async def _quote(self, key: Key, exchange: str) -> Mark | None:
+        cached = self._quoted.get(key)
+        if cached is not None and self._clock.monotonic() - cached[0] < self._quote_cache_s:
+            return cached[1]
+        assert self._quotes is not None
+        market, ticker = key
+        try:
+            quote = await self._quotes.quote(market, exchange or self._exchange(key), ticker)
+        except RetryableError:
+            raise
+        except YquantError as exc:  # refused for this instrument: the stored price stands in
+            logger.warning("quote not had market=%s ticker=%s: %s", market.value, ticker, exc)
+            return None
+        if quote is None or quote.price <= 0:
+            return None
+        mark = Mark(price=quote.price, at=self._clock.now(), source=PriceSource.QUOTE)
+        self._quoted[key] = (self._clock.monotonic(), mark)
+        return mark
+
+    def _exchange(self, key: Key) -> str:
+        """The exchange the catalog lists a ticker on (a US quote needs it)."""
+        market, ticker = key
+        if self._instruments is None:
+            return ""
+        listed = [x for x in self._instruments.find(ticker) if x.market == market.value]
+        return listed[0].exchange if len(listed) == 1 else ""
+
+    def _catalog(self, key: Key, exchange: str) -> Mark | None:
+        if self._instruments is None:
+            return None
+        market, ticker = key
+        try:
+            instrument = self._instruments.resolve(market, exchange or self._exchange(key), ticker)
+        except YquantError:
+            return None  # unknown, halted or not tradable: no base price to show
+        if instrument.base_price is None or instrument.base_price <= 0:
+            return None
+        start = self._days.day_start(market, self._clock.now())
+        return Mark(price=instrument.base_price, at=start, source=PriceSource.CATALOG)
+
+    # ---- writing --------------------------------------------------------------------------
+
+    async def observe(
+        self, market: Market, ticker: str, price: Decimal, at: datetime, source: PriceSource
+    ) -> None:
+        if price <= 0:
+            return
+        mark = Mark(price=price, at=at, source=source)
+        known = self._seen.get((market, ticker))
+        if known is None or known.at < at:
+            self._seen[(market, ticker)] = mark
+        try:
+            if self._recorder is not None:
+                await self._recorder.write(RecordPrice(market, ticker, price, at, source.value))
+            else:
+                await self._last.record([(market, ticker, mark)])
+        except (DatabaseUnavailableError, JournalUnavailableError) as exc:
+            logger.info("price not stored market=%s ticker=%s: %s", market.value, ticker, exc)
+
+    async def observe_many(self, marks: Sequence[tuple[Market, str, Mark]]) -> None:
+        """Several prices at once, in one database transaction (skipped while it is away)."""
+        fresh = [(m, t, mark) for m, t, mark in marks if mark.price > 0]
+        for market, ticker, mark in fresh:
+            known = self._seen.get((market, ticker))
+            if known is None or known.at < mark.at:
+                self._seen[(market, ticker)] = mark
+        try:
+            await self._last.record(fresh)
+        except DatabaseUnavailableError as exc:
+            logger.info("prices not stored count=%d: %s", len(fresh), exc)
