@@ -319,8 +319,12 @@ class FeeRuleSettings(BaseModel):
     sell_fee_per_share_max: Decimal | None = Field(None, ge=0)
 
 
+FeeMarket = Literal["KR", "US"]
 # Exchanges as the catalog names them: what a rule's ``exchange`` may say.
-FEE_EXCHANGES = {"KR": ("KOSPI", "KOSDAQ", "KONEX"), "US": ("NASDAQ", "NYSE", "AMEX")}
+FEE_EXCHANGES: dict[FeeMarket, tuple[str, ...]] = {
+    "KR": ("KOSPI", "KOSDAQ", "KONEX"),
+    "US": ("NASDAQ", "NYSE", "AMEX"),
+}
 
 
 def _rule(since: str, exchange: str | None = None, **rates: str) -> FeeRuleSettings:
@@ -328,7 +332,7 @@ def _rule(since: str, exchange: str | None = None, **rates: str) -> FeeRuleSetti
     return FeeRuleSettings(since=date.fromisoformat(since), exchange=exchange, **values)
 
 
-def default_fees() -> dict[str, list[FeeRuleSettings]]:
+def default_fees() -> dict[FeeMarket, list[FeeRuleSettings]]:
     """Today's public figures (sources in docs/book.md), by the date each took effect.
 
     KR: the securities transaction tax plus the rural special tax, paid on the transfer,
@@ -416,7 +420,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     book: BookSettings = BookSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
-    fees: dict[Literal["KR", "US"], list[FeeRuleSettings]] = Field(default_factory=default_fees)
+    fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 
     @field_validator("data_dir")
     @classmethod
@@ -425,7 +429,9 @@ class Settings(BaseSettings):
 
     @field_validator("fees")
     @classmethod
-    def _fee_rules(cls, v: dict[str, list[FeeRuleSettings]]) -> dict[str, list[FeeRuleSettings]]:
+    def _fee_rules(
+        cls, v: dict[FeeMarket, list[FeeRuleSettings]]
+    ) -> dict[FeeMarket, list[FeeRuleSettings]]:
         """Every market has its list (a market not named keeps its defaults); an exchange is
         one of the market's; two rules of one exchange (or of none) never share a date."""
         fees = {**default_fees(), **v}

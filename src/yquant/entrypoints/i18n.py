@@ -111,6 +111,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "token_not_needed": "not needed: paper accounts use no broker token",
         "token_valid_until": "valid until {at}",
         "expires_in": "expires in {left}",
+        "book": "Book",
+        "last_price": "Last price",
+        "price_time": "Price seen",
+        "unrealised": "Unrealised P&L",
+        "realised": "Realised P&L",
+        "realised_today": "Realised today",
+        "cost": "Cost",
+        "value": "Value",
+        "unattributed": "(unattributed)",
+        "source_quote": "quote",
+        "source_alert": "alert",
+        "source_fill": "fill",
+        "source_catalog": "base price",
+        "book_stale": "* stale: seen more than {age} ago, or the catalog's base price",
+        "book_unattributed": (
+            "! unattributed: the broker holds more (+) or less (-) than the strategies' fills "
+            "add up to (shares bought outside yQuant, a corporate action, a fill not recorded "
+            "yet); no strategy's exit sells them"
+        ),
+        "book_checked_synced": "{account}: checked against the holdings of the sync at {at}",
+        "book_not_checked": "{account}: not checked against the broker",
+        "book_no_price": "no price",
+        "book_unpriced": "? the value leaves out the rows without a price",
+        "book_no_database": "the book is read from the database, which is unavailable ({reason})",
     },
     "ko": {
         "title": "yQuant 대시보드",
@@ -219,6 +243,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "token_not_needed": "필요 없음: 모의(paper) 계좌는 브로커 토큰을 쓰지 않습니다",
         "token_valid_until": "{at} 까지 유효",
         "expires_in": "{left} 후 만료",
+        "book": "전략별 잔고",
+        "last_price": "현재가",
+        "price_time": "시세 시각",
+        "unrealised": "평가손익",
+        "realised": "실현손익",
+        "realised_today": "오늘 실현손익",
+        "cost": "매입금액",
+        "value": "평가금액",
+        "unattributed": "(미배정)",
+        "source_quote": "시세",
+        "source_alert": "알림",
+        "source_fill": "체결",
+        "source_catalog": "기준가",
+        "book_stale": "* 오래된 가격: {age} 이상 지났거나 종목 마스터의 기준가입니다",
+        "book_unattributed": (
+            "! 미배정: 브로커 보유 수량이 전략들의 체결 합계보다 많거나(+) 적습니다(-) "
+            "(yQuant 밖에서 산 주식, 권리 변동, 아직 기록되지 않은 체결). "
+            "어떤 전략의 청산도 이 수량을 팔지 않습니다"
+        ),
+        "book_checked_synced": "{account}: {at} 동기화 때의 보유 수량과 대조했습니다",
+        "book_not_checked": "{account}: 브로커 보유 수량과 대조하지 못했습니다",
+        "book_no_price": "가격 없음",
+        "book_unpriced": "? 가격이 없는 행은 평가금액에서 빠졌습니다",
+        "book_no_database": "전략별 잔고는 데이터베이스에서 읽는데, 연결할 수 없습니다 ({reason})",
     },
 }
 

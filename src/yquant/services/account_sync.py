@@ -138,9 +138,9 @@ class AccountSync:
                 account,
                 row.market.value,
                 row.ticker,
-                broker,
-                broker - row.quantity,
-                row.quantity,
+                _plain(broker),
+                _plain(broker - row.quantity),
+                _plain(row.quantity),
             )
         for market, ticker in before.keys() - {(r.market, r.ticker) for r in rows}:
             logger.info(
@@ -165,3 +165,7 @@ class AccountSync:
         finally:
             for w in waiters:
                 w.cancel()
+
+
+def _plain(quantity: Decimal) -> str:
+    return f"{quantity.normalize():f}"
