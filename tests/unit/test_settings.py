@@ -204,3 +204,65 @@ def test_a_settings_error_is_one_line_naming_the_key_and_exit_code_2(
     [line] = out.err.splitlines()
     assert line.startswith("yquant: invalid settings: ") and named in line
     assert "Traceback" not in out.err
+
+
+def test_the_fee_defaults_are_todays_public_figures() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from yquant.bootstrap import fee_schedule
+    from yquant.domain.model import Market
+
+    fees = fee_schedule(load_settings())
+    kr = fees.rule(Market.KR, date(2026, 12, 4))
+    assert (kr.sell_tax_rate, kr.commission_rate) == (Decimal("0.0020"), Decimal(0))
+    assert fees.rule(Market.KR, date(2025, 6, 2)).sell_tax_rate == Decimal("0.0015")
+    assert fees.rule(Market.KR, date(2026, 12, 4), "KONEX").sell_tax_rate == Decimal("0.0010")
+    assert fees.rule(Market.KR, date(2026, 12, 4), "KOSDAQ").sell_tax_rate == Decimal("0.0020")
+    us = fees.rule(Market.US, date(2026, 12, 4))
+    assert (us.sell_fee_rate, us.sell_fee_per_share, us.sell_fee_per_share_max) == (
+        Decimal("0.0000206"),
+        Decimal("0.000195"),
+        Decimal("9.79"),
+    )
+    assert fees.rule(Market.US, date(2025, 12, 1)).sell_fee_rate == 0  # the $0.00 window
+
+
+def test_a_market_named_in_the_file_replaces_its_rules_and_keeps_the_others(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text(
+        "[[fees.KR]]\nsince = 2026-01-01\nsell_tax_rate = 0.002\ncommission_rate = 0.00015\n"
+        '[[fees.KR]]\nsince = 2026-01-01\nsell_tax_rate = 0.001\nexchange = "konex"\n'
+        "[book]\nstale_after_s = 60\n"
+    )
+    s = load_settings(config)
+    assert [(r.since.isoformat(), r.exchange) for r in s.fees["KR"]] == [
+        ("2026-01-01", None),
+        ("2026-01-01", "KONEX"),
+    ]
+    assert str(s.fees["KR"][0].commission_rate) == "0.00015"  # a TOML float, as written
+    assert len(s.fees["US"]) == 4
+    assert s.book.stale_after_s == 60
+    assert masked(s)["fees"]["KR"][0]["sell_tax_rate"] == "0.002"
+
+
+@pytest.mark.parametrize(
+    ("rules", "said"),
+    [
+        ("since = 2026-01-01\nsell_tax_rate = 0.5\n", r"fees\.KR\.0\.sell_tax_rate"),
+        ("since = 2026-01-01\nsell_tax_rat = 0.002\n", r"fees\.KR\.0\.sell_tax_rat"),
+        ('since = 2026-01-01\nexchange = "NASDAQ"\n', "'NASDAQ' is not one of KOSPI"),
+        ("sell_tax_rate = 0.002\n", r"fees\.KR\.0\.since"),
+        ("since = 2026-01-01\n[[fees.KR]]\nsince = 2026-01-01\n", "two rules since 2026-01-01"),
+        ("since = 2026-01-01\nsell_tax_rate = -0.001\n", r"fees\.KR\.0\.sell_tax_rate"),
+    ],
+)
+def test_a_bad_fee_rule_is_refused_at_start_with_its_key(
+    tmp_path: Path, rules: str, said: str
+) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text("[[fees.KR]]\n" + rules)
+    with pytest.raises(ConfigurationError, match=said):
+        load_settings(config)
