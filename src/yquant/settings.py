@@ -427,6 +427,12 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @field_validator("fees", mode="before")
+    @classmethod
+    def _fee_markets(cls, v: Any) -> Any:
+        """A market as the environment spells it (``YQUANT__FEES__KR`` arrives as ``kr``)."""
+        return {str(k).upper(): rules for k, rules in v.items()} if isinstance(v, dict) else v
+
     @field_validator("fees")
     @classmethod
     def _fee_rules(

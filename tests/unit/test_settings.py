@@ -266,3 +266,15 @@ def test_a_bad_fee_rule_is_refused_at_start_with_its_key(
     config.write_text("[[fees.KR]]\n" + rules)
     with pytest.raises(ConfigurationError, match=said):
         load_settings(config)
+
+
+def test_a_markets_fee_rules_may_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "YQUANT__FEES__US", '[{"since": "2026-04-04", "sell_fee_rate": "0.0000206"}]'
+    )
+    s = load_settings()
+    [rule] = s.fees["US"]
+    assert (str(rule.sell_fee_rate), rule.sell_fee_per_share) == ("0.0000206", 0)
+    assert len(s.fees["KR"]) == 3
