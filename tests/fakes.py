@@ -459,6 +459,7 @@ class FakeBroker:
         self.submitted: list[Order] = []
         self.modified: list[tuple[str, Decimal | None, Decimal | None]] = []
         self.unavailable = 0
+        self.holdings_unavailable = False
 
     async def connect(self) -> None:
         return None
@@ -534,6 +535,8 @@ class FakeBroker:
         )
 
     async def holdings(self, account: str) -> list[Holding]:
+        if self.holdings_unavailable:
+            raise BrokerUnavailableError("fake broker is away")
         return list(self.holdings_by_account.get(account, []))
 
     async def cash(self, account: str) -> dict[str, Decimal]:
