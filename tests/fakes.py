@@ -19,7 +19,7 @@ from typing import Any
 
 from yquant.adapters import messages
 from yquant.adapters.db.rows import order_from_row, to_row
-from yquant.domain.events import LiveEvent
+from yquant.domain.events import CancelAnswered, LiveEvent
 from yquant.domain.model import (
     CURRENCY,
     FINAL_STATUSES,
@@ -30,6 +30,7 @@ from yquant.domain.model import (
     Order,
     OrderStatus,
     Side,
+    can_transition,
 )
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
@@ -135,7 +136,8 @@ _OPS = {
 class FakeRecorder:
     """The `Recorder` port over dicts, holding each write as the row the SQL recorder makes of
     it (`to_row`). An insert of a key already there is UNCHANGED; an advance moves a row only
-    forward (by ``status_rank``), as the SQL store does. With ``database_up`` False every write
+    forward (orders as the domain's transitions allow, signals by ``status_rank``), as the SQL
+    store does. With ``database_up`` False every write
     is JOURNALED (kept in ``journal``) and reads raise DatabaseUnavailableError."""
 
     def __init__(self) -> None:
@@ -165,12 +167,23 @@ class FakeRecorder:
                 new.setdefault("claimed_at", None)
             rows[str(row[key])] = new
             return Written.STORED
-        if not advances or row.get("status_rank", 0) < old.get("status_rank", 0):
+        if not advances or not self._moves(table, old, row):
             return Written.UNCHANGED
         if all(old.get(k) == v for k, v in row.items()):
             return Written.UNCHANGED
         old.update(row)
         return Written.STORED
+
+    @staticmethod
+    def _moves(table: str, old: dict[str, Any], row: dict[str, Any]) -> bool:
+        """Whether an advance moves the stored row: orders by the domain's transition table
+        (as the SQL upsert), signals by rank."""
+        if table != "orders":
+            return bool(row.get("status_rank", 0) >= old.get("status_rank", 0))
+        current, new = OrderStatus(old["status"]), OrderStatus(row["status"])
+        if current is new:
+            return bool(row["filled_quantity"] >= old["filled_quantity"])
+        return can_transition(current, new)
 
     def reachable(self) -> None:
         if not self.database_up:
@@ -351,6 +364,25 @@ class FakeAccountBook:
             and o["status"] != OrderStatus.NEW.value
         ]
 
+    async def order_fills(self, client_order_id: str) -> list[Fill]:
+        self._recorder.reachable()
+        return [
+            Fill(
+                fill_id=f["fill_id"],
+                client_order_id=f["client_order_id"],
+                account=f["account"],
+                ticker=f["ticker"],
+                side=Side(f["side"]),
+                quantity=f["quantity"],
+                price=f["price"],
+                commission=f["commission"],
+                currency=f["currency"],
+                filled_at=f["filled_at"],
+            )
+            for f in self._recorder.tables["fills"].values()
+            if f["client_order_id"] == client_order_id
+        ]
+
 
 class FakeKillSwitch:
     """The `KillSwitch` port over a dict a test sets (scope -> state)."""
@@ -394,6 +426,8 @@ class FakeBus:
         self.events: list[dict[str, Any]] = []
         self.beats: dict[str, dict[str, Any]] = {}
         self.claims: dict[str, str] = {}
+        self.kept: dict[str, str] = {}
+        self.answers: dict[str, CancelAnswered] = {}
         self.up = True
 
     def reachable(self) -> None:
@@ -428,6 +462,18 @@ class FakeBus:
             return False
         self.claims[key] = owner
         return True
+
+    async def remember(self, key: str, value: str, ttl_s: int) -> str:
+        self.reachable()
+        return self.kept.setdefault(key, value)
+
+    async def answer(self, answer: CancelAnswered, ttl_s: int) -> None:
+        self.reachable()
+        self.answers.setdefault(answer.request_id, answer)
+
+    async def answered(self, request_id: str) -> CancelAnswered | None:
+        self.reachable()
+        return self.answers.get(request_id)
 
     async def consume(
         self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
@@ -521,7 +567,18 @@ class FakeBroker:
         return self.placed.get(order.client_order_id)
 
     async def cancel(self, order: Order) -> BrokerOrder:
-        known = BrokerOrder(order.client_order_id, OrderStatus.CANCELLED, Decimal(0), None)
+        """A working order ends cancelled; a final one is returned as it ended."""
+        placed = self.placed.get(order.client_order_id)
+        if placed is not None and placed.status.is_final:
+            return placed
+        filled = placed.filled_quantity if placed else Decimal(0)
+        known = BrokerOrder(
+            order.client_order_id,
+            OrderStatus.CANCELLED,
+            filled,
+            None,
+            placed.broker_order_id if placed else None,
+        )
         self.placed[order.client_order_id] = known
         return known
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+from yquant.domain.commands import CancelOrder
 from yquant.domain.model import (
     Action,
     Alert,
@@ -73,6 +74,12 @@ FILL = Fill(
     filled_at=datetime(2026, 11, 27, 0, 1, 4, tzinfo=UTC),
 )
 
+CANCEL = CancelOrder(
+    client_order_id="yq-sig-1-paper",
+    request_id="5f0c2d7e9b8a4c1d",
+    requested_at=datetime(2026, 11, 27, 0, 2, 0, 250000, tzinfo=UTC),
+)
+
 # The "data" field of a stream entry, byte for byte.
 SIGNAL_ENTRY = (
     '{"key":"sig-1","strategy":"trend","ticker":"005930","exchange":"KRX","market":"KR",'
@@ -93,6 +100,11 @@ FILL_ENTRY = (
     '{"fill_id":"0000123:1","client_order_id":"yq-sig-1-paper","account":"paper",'
     '"ticker":"005930","side":"buy","quantity":"1","price":"70900","commission":"10.64",'
     '"currency":"KRW","filled_at":"2026-11-27T00:01:04+00:00"}'
+)
+
+CANCEL_ENTRY = (
+    '{"client_order_id":"yq-sig-1-paper","request_id":"5f0c2d7e9b8a4c1d",'
+    '"requested_at":"2026-11-27T00:02:00.250000+00:00","reason":"cancelled"}'
 )
 
 # Journal rows (op, key, payload) as the previous version appended them.

@@ -48,6 +48,7 @@ from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
 from yquant.services.account_sync import AccountSync
 from yquant.services.book import BookService
+from yquant.services.cancels import OrderCancels
 from yquant.services.control import Control, KillSwitchView
 from yquant.services.decisions import Decider, OrderDesk, RecentOrders
 from yquant.services.gateway import Gateway
@@ -515,12 +516,31 @@ def build_gateway(
         clock=runtime.clock,
         worker=settings.worker.name,
         sync=sync,
+        role=role,
         submit_retry_s=settings.gateway.submit_retry_s,
         max_send_delay_s=settings.gateway.max_send_delay_s,
         track_interval_s=settings.gateway.track_interval_s,
+        replace_wait_s=settings.gateway.replace_wait_s,
+        limit_ttl_s={
+            name: strategy.limit_ttl_s
+            for name, strategy in settings.strategies.items()
+            if strategy.limit_ttl_s is not None
+        },
+        ttl_sweep_s=settings.gateway.ttl_sweep_s,
         metrics=runtime.metrics,
     )
     return GatewayParts(gateway, sync)
+
+
+def build_cancels(runtime: Runtime) -> OrderCancels:
+    """Cancelling recorded orders through this worker's gateway (`yquant cancel`, the
+    dashboard)."""
+    return OrderCancels(
+        orders=account_book(runtime.store),
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        clock=runtime.clock,
+    )
 
 
 def haproxy_site(*, cfg: Path, socket: str, reload_cmd: str, haproxy_bin: str) -> HaproxySite:

@@ -20,10 +20,10 @@ from typing import Any, Protocol, TypeVar
 from yquant.domain.book import BookFill
 from yquant.domain.book import Holding as Holding
 from yquant.domain.commands import Command
-from yquant.domain.events import LiveEvent, OrderFilled
+from yquant.domain.events import CancelAnswered, LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
-from yquant.domain.model import BrokerOrder, Instrument, Market, Order
+from yquant.domain.model import BrokerOrder, Fill, Instrument, Market, Order
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.writes import Write
@@ -47,6 +47,7 @@ class Clock(Protocol):
 
 SIGNALS = "yq:signals"
 ORDERS = "yq:orders"
+CANCELS = "yq:cancels"
 EXECUTIONS = "yq:executions"
 
 Message = Command | OrderFilled
@@ -93,6 +94,20 @@ class Bus(Protocol):
 
     async def claim_send(self, key: str, owner: str, ttl_s: int) -> bool:
         """Take ``key`` for ``owner`` unless somebody took it before; True if taken now."""
+        ...
+
+    async def remember(self, key: str, value: str, ttl_s: int) -> str:
+        """Keep ``value`` under ``key`` for ``ttl_s`` unless a value is kept there already;
+        the value kept is returned (the first one written wins, across restarts)."""
+        ...
+
+    async def answer(self, answer: CancelAnswered, ttl_s: int) -> None:
+        """Leave ``answer`` for whoever waits on its request id (the first answer to a request
+        stands: a cancel handled again after a restart does not overwrite it)."""
+        ...
+
+    async def answered(self, request_id: str) -> CancelAnswered | None:
+        """The answer left for ``request_id``, if any yet."""
         ...
 
     async def consume(
@@ -275,6 +290,29 @@ class AccountBook(Protocol):
         """Orders not yet final, each with the worker that received its signal."""
         ...
 
+    async def order_fills(self, client_order_id: str) -> list[Fill]:
+        """The recorded fills of one order, oldest first."""
+        ...
+
+
+class WorkingOrders(Protocol):
+    """The recorded orders an operator can cancel (DatabaseUnavailableError when the database
+    is away)."""
+
+    async def find_order(self, ref: str) -> Order | None:
+        """The order whose client order id, or else broker order id, is ``ref``."""
+        ...
+
+    async def working_orders(
+        self,
+        *,
+        account: str | None = None,
+        strategy: str | None = None,
+        ticker: str | None = None,
+    ) -> list[Order]:
+        """Orders not yet final that match every filter given, oldest first."""
+        ...
+
 
 class PriceSource(StrEnum):
     QUOTE = "quote"  # the broker's quotation (KIS)
@@ -381,7 +419,14 @@ class Broker(Protocol):
         """The broker's view of ``order``, or None when the broker has no trace of it."""
         ...
 
-    async def cancel(self, order: Order) -> BrokerOrder: ...
+    async def cancel(self, order: Order) -> BrokerOrder:
+        """Cancel what is left of ``order``. Returns the broker's view afterwards, which may
+        still show it working (the cancel ends it later, or its answer never came: `get_order`
+        tells), or final (cancelled, or filled when the fill came first; a final order is
+        returned as it ended, nothing sent). Raises OrderRejectedError when the broker refused
+        the cancel (ask `get_order` whether the order ended meanwhile) and
+        BrokerUnavailableError when nothing was sent. A second cancel is harmless."""
+        ...
 
     async def modify(
         self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None

@@ -259,6 +259,9 @@ class StrategySettings(BaseModel):
     sizing: SizingSettings | None = None  # wins over the account's
     risk: RiskSettings = RiskSettings()
     out_of_session: Literal["reject", "queue"] = "reject"
+    # A working limit order of this strategy is cancelled (ttl_expired) this long after it was
+    # decided; None: it works until it fills or its day ends.
+    limit_ttl_s: float | None = Field(None, gt=0, le=7 * 86400)
 
 
 class CatalogSettings(BaseModel):
@@ -283,6 +286,10 @@ class GatewaySettings(BaseModel):
     # An order decided longer ago than this is not sent (stale_order): the market has moved.
     max_send_delay_s: float = Field(300.0, gt=0, le=86400)
     sync_interval_s: float = Field(60.0, ge=1, le=86400)  # account sync on the active worker
+    # A cancel-replace waits this long for the order it replaces to end; past it, the new order
+    # is not sent (replace_timeout): never two working.
+    replace_wait_s: float = Field(10.0, gt=0, le=300)
+    ttl_sweep_s: float = Field(5.0, gt=0, le=3600)  # working limits checked against limit_ttl_s
 
 
 class MetricsSettings(BaseModel):

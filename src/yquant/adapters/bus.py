@@ -26,11 +26,21 @@ from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.adapters import messages
-from yquant.domain.events import LiveEvent
+from yquant.domain.events import CancelAnswered, LiveEvent
 from yquant.errors import BusUnavailableError, RetryableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Entry, Handler, Message
+from yquant.ports import CANCELS, EXECUTIONS, ORDERS, SIGNALS, Entry, Handler, Message
 
-__all__ = ["BUS_ERRORS", "DEAD", "EVENTS", "EXECUTIONS", "ORDERS", "SIGNALS", "Bus", "Entry"]
+__all__ = [
+    "BUS_ERRORS",
+    "CANCELS",
+    "DEAD",
+    "EVENTS",
+    "EXECUTIONS",
+    "ORDERS",
+    "SIGNALS",
+    "Bus",
+    "Entry",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +161,29 @@ class Bus:
             return bool(await self.client.set(key, owner, nx=True, ex=ttl_s))
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
+
+    async def remember(self, key: str, value: str, ttl_s: int) -> str:
+        """Keep ``value`` under ``key`` for ``ttl_s`` unless one is kept; the value kept."""
+        try:
+            earlier = await self.client.set(key, value, nx=True, ex=ttl_s, get=True)
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+        return value if earlier is None else str(earlier)
+
+    async def answer(self, answer: CancelAnswered, ttl_s: int) -> None:
+        """Leave ``answer`` under its request id; the first answer to a request stands."""
+        payload = json.dumps(messages.answer_to_message(answer), separators=(",", ":"))
+        try:
+            await self.client.set(_answer_key(answer.request_id), payload, ex=ttl_s, nx=True)
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+
+    async def answered(self, request_id: str) -> CancelAnswered | None:
+        try:
+            payload = await self.client.get(_answer_key(request_id))
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+        return None if payload is None else messages.answer_from_message(json.loads(payload))
 
     async def stream_groups(self, stream: str) -> list[dict[str, Any]]:
         """The consumer groups of ``stream`` (name, pending, lag, ...); none if it does not
@@ -339,3 +372,7 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
 
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _answer_key(request_id: str) -> str:
+    return f"yq:answer:{request_id}"

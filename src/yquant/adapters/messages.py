@@ -14,8 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from yquant.domain.commands import DecideSignal, PlaceOrder
+from yquant.domain.commands import CancelOrder, DecideSignal, PlaceOrder
 from yquant.domain.events import (
+    CancelAnswered,
     LiveEvent,
     OrderChanged,
     OrderFilled,
@@ -34,7 +35,8 @@ from yquant.domain.model import (
     OrderType,
     Side,
 )
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, Message
+from yquant.domain.reasons import ReasonCode
+from yquant.ports import CANCELS, EXECUTIONS, ORDERS, SIGNALS, Message
 
 
 class UndecodableMessageError(ValueError):
@@ -55,6 +57,8 @@ def stream_of(message: Message) -> str:
             return SIGNALS
         case PlaceOrder():
             return ORDERS
+        case CancelOrder():
+            return CANCELS
         case OrderFilled():
             return EXECUTIONS
 
@@ -66,6 +70,8 @@ def encode(message: Message) -> dict[str, Any]:
             return alert_to_message(alert)
         case PlaceOrder(order=order):
             return order_to_message(order)
+        case CancelOrder():
+            return cancel_to_message(message)
         case OrderFilled(fill=fill):
             return fill_to_message(fill)
 
@@ -78,6 +84,8 @@ def decode(stream: str, data: dict[str, Any]) -> Message | None:
             return DecideSignal(alert_from_message(data))
         if stream == ORDERS:
             return PlaceOrder(order_from_message(data))
+        if stream == CANCELS:
+            return cancel_from_message(data)
         if stream == EXECUTIONS:
             return OrderFilled(fill_from_message(data))
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
@@ -223,6 +231,49 @@ def order_from_message(data: Mapping[str, Any]) -> Order:
         created_at=ts("created_at"),
         updated_at=ts("updated_at"),
         replaces=data.get("replaces"),
+    )
+
+
+# ---- cancels ------------------------------------------------------------------------------
+
+
+def cancel_to_message(command: CancelOrder) -> dict[str, Any]:
+    return {
+        "client_order_id": command.client_order_id,
+        "request_id": command.request_id,
+        "requested_at": command.requested_at.isoformat(),
+        "reason": command.reason.value,
+    }
+
+
+def cancel_from_message(data: dict[str, Any]) -> CancelOrder:
+    return CancelOrder(
+        client_order_id=data["client_order_id"],
+        request_id=data["request_id"],
+        requested_at=datetime.fromisoformat(data["requested_at"]),
+        reason=ReasonCode(data["reason"]),
+    )
+
+
+def answer_to_message(answer: CancelAnswered) -> dict[str, Any]:
+    return {
+        "client_order_id": answer.client_order_id,
+        "request_id": answer.request_id,
+        "status": None if answer.status is None else answer.status.value,
+        "filled_quantity": str(answer.filled_quantity),
+        "done": answer.done,
+        "reason": None if answer.reason is None else answer.reason.value,
+    }
+
+
+def answer_from_message(data: dict[str, Any]) -> CancelAnswered:
+    return CancelAnswered(
+        client_order_id=data["client_order_id"],
+        request_id=data["request_id"],
+        status=None if data.get("status") is None else OrderStatus(data["status"]),
+        filled_quantity=Decimal(data["filled_quantity"]),
+        done=bool(data["done"]),
+        reason=None if data.get("reason") is None else ReasonCode(data["reason"]),
     )
 
 

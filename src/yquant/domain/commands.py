@@ -7,8 +7,10 @@ to one is a new command.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from yquant.domain.model import Alert, Order
+from yquant.domain.reasons import ReasonCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +27,16 @@ class PlaceOrder:
     order: Order
 
 
-Command = DecideSignal | PlaceOrder
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Operator (CLI, dashboard) → gateway: cancel a recorded order at its broker
+    (``yq:cancels``). ``request_id`` names the answer the gateway leaves for the asker;
+    ``reason`` is the one the order ends with when the cancel takes effect."""
+
+    client_order_id: str
+    request_id: str
+    requested_at: datetime
+    reason: ReasonCode = ReasonCode.CANCELLED_BY_OPERATOR
+
+
+Command = DecideSignal | PlaceOrder | CancelOrder

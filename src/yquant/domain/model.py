@@ -61,6 +61,7 @@ class OrderStatus(StrEnum):
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
+    CANCEL_REQUESTED = "cancel_requested"  # a cancel sent; fills may still come until it ends
     FILLED = "filled"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
@@ -75,6 +76,12 @@ class OrderStatus(StrEnum):
 FINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
 )
+# How an order ends when a cancel (or its day's end) takes it off the market.
+ENDED_BY_CANCEL = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+# Acknowledged by the broker and not final: what a cancel can reach.
+WORKING_STATUSES = frozenset(
+    {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_REQUESTED}
+)
 
 # How far along an order is: the one rule of the order state machine. A broker's report may
 # keep an order where it is or move it further along, never back (a late, older answer never
@@ -82,6 +89,10 @@ FINAL_STATUSES = frozenset(
 # and left only by asking the broker, whose answer is taken whatever it is (NEW included: the
 # broker has no trace of the order, it was never placed). An order may skip steps: a NEW order
 # found at the broker (sent by a worker that died before recording it) moves straight on.
+# CANCEL_REQUESTED comes after the working states: fills may still arrive (the filled quantity
+# grows, the status stays) until the broker ends the order (cancelled, or filled when the fill
+# won the race). It is the one state that may go back: to working, when the broker refused the
+# cancel (`Order.cancel_refused`); a broker's report never takes it back (`Order.apply`).
 # The ranks are stored (orders.status_rank, which makes the database's upsert move forward only):
 # they are never renumbered.
 STATUS_RANK: dict[OrderStatus, int] = {
@@ -90,11 +101,15 @@ STATUS_RANK: dict[OrderStatus, int] = {
     OrderStatus.UNKNOWN: 2,
     OrderStatus.ACCEPTED: 3,
     OrderStatus.PARTIALLY_FILLED: 4,
+    OrderStatus.CANCEL_REQUESTED: 5,
     OrderStatus.FILLED: 9,
     OrderStatus.REJECTED: 9,
     OrderStatus.CANCELLED: 9,
     OrderStatus.EXPIRED: 9,
 }
+
+
+_WORKING_AGAIN = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 
 
 def _moves_on(current: OrderStatus, new: OrderStatus) -> bool:
@@ -104,6 +119,8 @@ def _moves_on(current: OrderStatus, new: OrderStatus) -> bool:
         return False
     if current is OrderStatus.UNKNOWN:
         return True
+    if current is OrderStatus.CANCEL_REQUESTED and new in _WORKING_AGAIN:
+        return True  # the broker refused the cancel: the order works on
     return STATUS_RANK[new] >= STATUS_RANK[current]
 
 
@@ -229,19 +246,48 @@ class Order:
         """This order as the broker's report leaves it.
 
         The status moves only as ``can_transition`` allows: a report that would move the order
-        back (or out of a final state) is refused and the order keeps its status. The filled
-        quantity only grows; the average price, the broker's id and the reason are taken from
-        the report where it has them and kept where it does not. ``updated_at`` is the caller's.
+        back (or out of a final state) is refused and the order keeps its status. A requested
+        cancel stays requested while the broker reports the order working (its inquiry may
+        lag the cancel; only `cancel_refused` takes it back), and a cancel that lost the race
+        to the fill leaves no cancel reason on the filled order. The filled quantity only
+        grows; the average price, the broker's id and the reason are taken from the report
+        where it has them and kept where it does not. ``updated_at`` is the caller's.
         """
         status = report.status if can_transition(self.status, report.status) else self.status
+        reason = report.reason or self.reason
+        if self.status is OrderStatus.CANCEL_REQUESTED:
+            if status in _WORKING_AGAIN:
+                status = OrderStatus.CANCEL_REQUESTED
+            elif status is OrderStatus.FILLED:
+                reason = report.reason
         return dataclasses.replace(
             self,
             status=status,
             filled_quantity=max(report.filled_quantity, self.filled_quantity),
             avg_fill_price=report.avg_fill_price if report.avg_fill_price else self.avg_fill_price,
             broker_order_id=report.broker_order_id or self.broker_order_id,
-            reason=report.reason or self.reason,
+            reason=reason,
         )
+
+    @property
+    def is_working(self) -> bool:
+        """Acknowledged by the broker and not final: a cancel can reach it."""
+        return self.status in WORKING_STATUSES
+
+    def cancel_requested(self, reason: ReasonCode, at: datetime) -> Order:
+        """This working order with a cancel sent for ``reason`` (the reason it ends with)."""
+        if not self.is_working:
+            raise ValueError(f"a {self.status} order cannot be cancelled at the broker")
+        return dataclasses.replace(
+            self, status=OrderStatus.CANCEL_REQUESTED, reason=reason, updated_at=at
+        )
+
+    def cancel_refused(self, reason: ReasonCode, at: datetime) -> Order:
+        """This order working again: the broker refused its cancel for ``reason``."""
+        if self.status is not OrderStatus.CANCEL_REQUESTED:
+            return self
+        working = OrderStatus.PARTIALLY_FILLED if self.filled_quantity else OrderStatus.ACCEPTED
+        return dataclasses.replace(self, status=working, reason=reason, updated_at=at)
 
 
 def client_order_id(signal_key: str, account: str) -> str:

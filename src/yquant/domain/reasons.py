@@ -87,6 +87,16 @@ class ReasonCode(StrEnum):
     BROKER_REJECTED = "broker_rejected"
     UNSUPPORTED_ORDER = "unsupported_order"
 
+    # ---- cancels, time in force and cancel-replace -------------------------------------------
+    # (an order the operator cancels ends with CANCELLED_BY_OPERATOR, "cancelled")
+    TTL_EXPIRED = "ttl_expired"  # a limit order cancelled after its strategy's limit_ttl_s
+    REPLACED = "replaced"  # cancelled so that a newer order of its strategy replaces it
+    REPLACED_ORDER_FILLED = "replaced_order_filled"  # a replacement made smaller (or not sent)
+    REPLACE_TIMEOUT = "replace_timeout"  # the order to replace did not end in time: not sent
+    CANCEL_REFUSED = "cancel_refused"  # the broker refused the cancel: the order works on
+    ALREADY_FINAL = "already_final"  # nothing to cancel: the order had ended
+    NOT_ACKNOWLEDGED = "not_acknowledged"  # the broker has not confirmed the order yet
+
     # ---- the kill-switch control (the API answers the code and an English message) -----------
     UNKNOWN_SCOPE = "unknown_scope"
     REASON_REQUIRED = "reason_required"

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from yquant.adapters.metrics import PrometheusMetrics
 from yquant.bootstrap import Runtime
 from yquant.errors import BusUnavailableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS
+from yquant.ports import CANCELS, EXECUTIONS, ORDERS, SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,9 @@ async def run_tasks(
     ]
     stop_metrics = None
     if isinstance(runtime.metrics, PrometheusMetrics):
-        sampler = runtime.metrics.sample_streams(runtime.bus, (SIGNALS, ORDERS, EXECUTIONS), stop)
+        sampler = runtime.metrics.sample_streams(
+            runtime.bus, (SIGNALS, ORDERS, CANCELS, EXECUTIONS), stop
+        )
         tasks.append(asyncio.create_task(sampler, name="metrics"))
         port = metrics_port(runtime, role)
         if port:

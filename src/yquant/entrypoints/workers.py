@@ -14,7 +14,7 @@ from yquant.bootstrap import (
 )
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
-from yquant.ports import ORDERS, SIGNALS
+from yquant.ports import CANCELS, ORDERS, SIGNALS
 from yquant.services import routing
 from yquant.settings import Settings
 
@@ -68,8 +68,9 @@ async def run_engine(settings: Settings) -> None:
 
 
 async def run_gateway(settings: Settings) -> None:
-    """Orders to brokers: reconcile what was in flight, consume the order stream, follow open
-    orders to their end, keep account positions and cash in step with the brokers."""
+    """Orders to brokers: reconcile what was in flight, consume the order and cancel streams,
+    follow open orders to their end, cancel limits past their time, keep account positions and
+    cash in step with the brokers."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "gateway")
@@ -86,13 +87,20 @@ async def run_gateway(settings: Settings) -> None:
         await gateway.reconcile_open()
         await runtime.bus.consume(ORDERS, "gateway", consumer, gateway.handle_order, stop)
 
+    async def consume_cancels() -> None:
+        await runtime.bus.consume(CANCELS, "gateway", consumer, gateway.handle_cancel, stop)
+
     async def track_orders() -> None:
         await gateway.track(stop)
+
+    async def expire_limits() -> None:
+        await gateway.sweep(stop)
 
     async def sync_accounts() -> None:
         await sync.run(stop)
 
+    tasks = [consume_orders, consume_cancels, track_orders, expire_limits, sync_accounts]
     try:
-        await run_tasks(runtime, "gateway", stop, [consume_orders, track_orders, sync_accounts])
+        await run_tasks(runtime, "gateway", stop, tasks)
     finally:
         await broker.close()

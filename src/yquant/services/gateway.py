@@ -1,7 +1,9 @@
 """The gateway's use case: every order to its broker once, then followed to a final state.
 
 Lifecycle: ``new → submitted → accepted → partially_filled → filled``, or ``rejected``,
-``cancelled``, ``expired``, ``unknown``. For each order taken from the stream:
+``cancelled``, ``expired``, ``unknown``; a cancel adds ``cancel_requested`` (fills may still
+come) before ``cancelled``, or ``filled`` when the fill won the race. For each order taken from
+the stream:
 
 1. An order this worker already handled (recorded beyond ``new``, or claimed in the worker's
    Valkey) is not sent: the broker is asked about it instead.
@@ -17,24 +19,46 @@ Lifecycle: ``new → submitted → accepted → partially_filled → filled``, o
    per account between them); each new fill is recorded, published on ``yq:executions`` and
    triggers an account sync.
 
-After a restart, in-flight orders are reconciled with the broker before anything is sent for
-them; orders whose signal another worker received are followed, never sent, here.
+Cancels (``yq:cancels``, `cancel`): ``cancel_requested`` is recorded, then the broker is asked
+to cancel; its answer is recorded like any report, and the asker gets a `CancelAnswered` once
+the order has ended (or at once: not found, already final, not yet acknowledged, refused). A
+refused cancel leaves the order working again (``cancel_refused``, or the broker's reason); a
+cancel without an answer is followed like any open order, never assumed. A working limit order
+older than its strategy's ``limit_ttl_s`` is cancelled (``ttl_expired``) by the active worker.
+
+Cancel-replace: an order that ``replaces`` a working one is sent only after that one has ended
+(cancelled for ``replaced``, waited for at most ``replace_wait_s``, else the new order is not
+sent: ``replace_timeout``), with its quantity reduced by what the old one filled since the
+decision (not sent at all when nothing is left). The old order's filled quantity when first
+taken and the reduction are kept in the worker's Valkey, so a restart redoes the same sequence
+with the same numbers, and the send claims keep the new order sent once.
+
+Every operation on one order holds that order's lock: the stream handlers, tracking, cancels and
+the sweep never interleave on it. After a restart, in-flight orders are reconciled with the
+broker before anything is sent for them; orders whose signal another worker received are
+followed, never sent, here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 
 from yquant import failpoints
-from yquant.domain.commands import PlaceOrder
-from yquant.domain.events import OrderChanged, OrderFilled
-from yquant.domain.model import BrokerOrder, Order, OrderStatus
+from yquant.domain.commands import CancelOrder, PlaceOrder
+from yquant.domain.events import CancelAnswered, OrderChanged, OrderFilled
+from yquant.domain.model import ENDED_BY_CANCEL, BrokerOrder, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.domain.writes import AdvanceOrder, InsertFill
 from yquant.errors import (
     BrokerUnavailableError,
+    BusUnavailableError,
     DatabaseUnavailableError,
     OrderRejectedError,
     RetryableError,
@@ -52,10 +76,12 @@ from yquant.ports import (
     Recorder,
 )
 from yquant.services.account_sync import AccountSync
+from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 7 * 24 * 3600
+ANSWER_TTL_S = 24 * 3600
 
 
 class Gateway:
@@ -70,9 +96,13 @@ class Gateway:
         clock: Clock,
         worker: str = "local",
         sync: AccountSync | None = None,
+        role: ActiveRole | None = None,
         submit_retry_s: float = 30.0,
         max_send_delay_s: float = 300.0,
         track_interval_s: float = 1.0,
+        replace_wait_s: float = 10.0,
+        limit_ttl_s: Mapping[str, float] | None = None,
+        ttl_sweep_s: float = 5.0,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         self._recorder = recorder
@@ -82,41 +112,97 @@ class Gateway:
         self._worker = worker
         self._book = book
         self._sync = sync
+        self._role = role
         self._kill = kill_switch
         self._submit_retry_s = submit_retry_s
         self._max_send_delay_s = max_send_delay_s
         self._track_interval_s = track_interval_s
+        self._replace_wait_s = replace_wait_s
+        self._limit_ttl_s = dict(limit_ttl_s or {})
+        self._ttl_sweep_s = ttl_sweep_s
         self._clock = clock
         self._open: dict[str, Order] = {}
         self._own: dict[str, bool] = {}
         self._published: set[str] = set()  # fill ids announced by this process
+        # One lock per order in use; it goes when nobody holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._waiting: dict[str, list[str]] = {}  # cid -> cancel requests awaiting its end
+        self._withdrawn: set[str] = set()  # never sent: cancelled while new
 
     @property
     def open_orders(self) -> dict[str, Order]:
         return dict(self._open)
 
-    # ---- the stream handler ------------------------------------------------------------------
+    # ---- the stream handlers -----------------------------------------------------------------
 
     async def handle_order(self, entry: Entry) -> None:
         order = entry.message_as(PlaceOrder).order
-        cid = order.client_order_id
-        if cid in self._open:
-            await self._follow(self._open[cid], own=True)
-            return
-        stored = await self._stored(cid)
-        if stored is not None and stored.status is not OrderStatus.NEW:
-            if not stored.status.is_final:
-                await self._follow(stored, own=True)
-            return
-        current = stored or order
-        if not await self._claim(cid, "sent"):
-            # This worker took it before (a crash around the call): it may have been sent.
-            # Recorded as submitted (so a restart reconciles it), then the broker is asked.
-            taken = current.submitted(self._clock.now())
-            await self._recorder.write(AdvanceOrder(taken))
-            await self._follow(taken, own=True)
-            return
-        await self._send(current)
+        async with self._lock(order.client_order_id):
+            await self._take(order)
+
+    async def handle_cancel(self, entry: Entry) -> None:
+        command = entry.message_as(CancelOrder)
+        await self.cancel(
+            command.client_order_id, reason=command.reason, request_id=command.request_id
+        )
+
+    # ---- cancels -------------------------------------------------------------------------------
+
+    async def cancel(
+        self,
+        client_order_id: str,
+        *,
+        reason: ReasonCode = ReasonCode.CANCELLED_BY_OPERATOR,
+        request_id: str = "",
+    ) -> CancelAnswered | None:
+        """Cancel a recorded order at its broker. Returns the answer when it is settled now;
+        None when the cancel was sent and its end is not known yet (the answer is left for
+        ``request_id`` once the order ends). DatabaseUnavailableError when the order cannot
+        be read (the stream entry is then tried again)."""
+        cid = client_order_id
+        async with self._lock(cid):
+            order = self._open.get(cid) or await self._recorder.stored_order(cid)
+            if order is None:
+                return await self._tell(
+                    CancelAnswered(cid, request_id, None, Decimal(0), False, ReasonCode.NOT_FOUND)
+                )
+            try:
+                _, answer = await self._cancel(order, reason, request_id)
+            except OrderRejectedError as exc:  # its account is not configured here
+                return await self._tell(_answer(order, request_id, done=False, reason=exc.reason))
+            return answer
+
+    async def expire_limits(self) -> int:
+        """Cancel (``ttl_expired``) every working limit order older than its strategy's
+        ``limit_ttl_s``; returns how many were asked to cancel."""
+        now = self._clock.now()
+        asked = 0
+        for cid, order in list(self._open.items()):
+            if not self._ttl_due(order, now):
+                continue
+            async with self._lock(cid):
+                current = self._open.get(cid)
+                if current is None or not self._ttl_due(current, now):
+                    continue
+                logger.info("limit order past its time limit cid=%s", cid)
+                await self._cancel(current, ReasonCode.TTL_EXPIRED, "")
+                asked += 1
+        return asked
+
+    async def sweep(self, stop: asyncio.Event) -> None:
+        """`expire_limits` every ``ttl_sweep_s`` on the worker that holds the active role."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._ttl_sweep_s)
+            if stop.is_set() or not self._limit_ttl_s:
+                continue
+            try:
+                if self._role is None or await self._role.is_active():
+                    await self.expire_limits()
+            except RetryableError as exc:
+                logger.warning("limit time check paused: %s", exc)
+            except Exception:
+                logger.exception("limit time check failed")
 
     # ---- reconciliation and tracking ---------------------------------------------------------
 
@@ -129,15 +215,17 @@ class Gateway:
             return
         for order, signal_worker in rows:
             own = self._is_own(signal_worker)
+            cid = order.client_order_id
             try:
-                await self._follow(order, own=own)
+                async with self._lock(cid):
+                    await self._follow(order, own=own)
             except RetryableError as exc:
                 # Followed by `track` once the broker answers; nothing is sent meanwhile.
-                logger.warning("reconcile later cid=%s: %s", order.client_order_id, exc)
-                self._open[order.client_order_id] = order
-                self._own[order.client_order_id] = own
+                logger.warning("reconcile later cid=%s: %s", cid, exc)
+                self._open[cid] = order
+                self._own[cid] = own
             except Exception:
-                logger.exception("reconcile failed cid=%s", order.client_order_id)
+                logger.exception("reconcile failed cid=%s", cid)
 
     async def track(self, stop: asyncio.Event) -> None:
         """Follow open orders until they are final; a broker that reports changes as they
@@ -146,26 +234,57 @@ class Gateway:
         self._broker.on_change(lambda _cid: wake.set())
         while not stop.is_set():
             wake.clear()
-            for order in list(self._open.values()):
+            for cid in list(self._open):
                 if stop.is_set():
                     break
                 try:
-                    await self._follow(order, own=self._own.get(order.client_order_id, True))
+                    async with self._lock(cid):
+                        order = self._open.get(cid)  # as it is now, not as it was listed
+                        if order is not None:
+                            await self._follow(order, own=self._own.get(cid, True))
                 except RetryableError as exc:
                     logger.warning("tracking paused: %s", exc)
                     break
                 except Exception:
-                    logger.exception("tracking failed cid=%s", order.client_order_id)
+                    logger.exception("tracking failed cid=%s", cid)
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             await asyncio.wait(waits, timeout=self._track_interval_s, return_when="FIRST_COMPLETED")
             for waiting in waits:
                 waiting.cancel()
 
-    # ---- steps -------------------------------------------------------------------------------
+    # ---- steps (each with the order's lock held) -----------------------------------------------
 
-    async def _send(self, order: Order) -> None:
-        # Sized from the prices and figures of its decision: long after it, it would trade on a
-        # market that has moved (or in the next session). Checked first: it needs no I/O.
+    async def _take(self, order: Order) -> None:
+        cid = order.client_order_id
+        if cid in self._open:
+            await self._follow(self._open[cid], own=True)
+            return
+        if cid in self._withdrawn:
+            return
+        stored = await self._stored(cid)
+        if stored is not None and stored.status is not OrderStatus.NEW:
+            if not stored.status.is_final:
+                await self._follow(stored, own=True)
+            return
+        current = stored or order
+        if current.replaces:
+            replacing = await self._replacing(current)
+            if replacing is None:
+                return
+            current = replacing
+        if not await self._claim(cid, "sent"):
+            # This worker took it before (a crash around the call): it may have been sent.
+            # Recorded as submitted (so a restart reconciles it), then the broker is asked.
+            taken = current.submitted(self._clock.now())
+            await self._recorder.write(AdvanceOrder(taken))
+            await self._follow(taken, own=True)
+            return
+        await self._send(current)
+
+    async def _refusal(self, order: Order) -> ReasonCode | None:
+        """Why ``order`` must not be sent now, if it must not: decided too long ago (sized
+        from prices of a market that has moved), or stopped by the kill switch (an order
+        decided before a halt, or released from the queue, is not sent after it)."""
         age_s = (self._clock.now() - order.created_at).total_seconds()
         if age_s > self._max_send_delay_s:
             logger.warning(
@@ -174,23 +293,19 @@ class Gateway:
                 age_s,
                 self._max_send_delay_s,
             )
-            await self._apply(
-                order,
-                BrokerOrder.rejected(order.client_order_id, ReasonCode.STALE_ORDER),
-                asked=False,
-            )
-            return
-        # The last gate before the broker: an order decided before a halt (or recorded by a
-        # pass that died before publishing it, or released from the queue) is not sent after it.
+            return ReasonCode.STALE_ORDER
         states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
         try:
             check_kill_switch(self._kill.state_for(order.account, states), order.side)
         except SignalRejectedError as exc:
             logger.warning("order not sent cid=%s: %s", order.client_order_id, exc.reason)
-            await self._apply(
-                order, BrokerOrder.rejected(order.client_order_id, exc.reason), asked=False
-            )
-            return
+            return exc.reason
+        return None
+
+    async def _send(self, order: Order) -> Order:
+        refusal = await self._refusal(order)
+        if refusal is not None:
+            return await self._unsent(order, refusal)
         intent = order.submitted(self._clock.now())
         await self._recorder.write(AdvanceOrder(intent))
         deadline = self._clock.monotonic() + self._submit_retry_s
@@ -220,9 +335,15 @@ class Gateway:
                 backoff = min(backoff * 2, 5.0)
         failpoints.hit("gateway.after_submit")
         # The loop above leaves only by a break that has just set ``known``.
-        await self._apply(intent, known, asked=False)  # type: ignore[possibly-undefined]
+        return await self._apply(intent, known, asked=False)  # type: ignore[possibly-undefined]
 
-    async def _follow(self, order: Order, *, own: bool) -> None:
+    async def _unsent(self, order: Order, reason: ReasonCode) -> Order:
+        """``order`` settled as never sent, for ``reason``."""
+        return await self._apply(
+            order, BrokerOrder.rejected(order.client_order_id, reason), asked=False
+        )
+
+    async def _follow(self, order: Order, *, own: bool) -> Order:
         cid = order.client_order_id
         try:
             known = await self._broker.get_order(order)
@@ -230,15 +351,15 @@ class Gateway:
             # Its account is not configured (any more): nothing here can follow it.
             logger.error("cannot follow cid=%s: %s", cid, exc)
             self._open.pop(cid, None)
-            return
+            return order
         if known is None:
             if order.status in (OrderStatus.NEW, OrderStatus.SUBMITTED) and own:
                 # The broker has no trace: it was never placed. Placed now, by one caller.
                 if await self._claim(cid, "resent"):
                     logger.info("order never reached the broker, sending cid=%s", cid)
                     self._open.pop(cid, None)
-                    await self._send(order)
-                return
+                    return await self._send(order)
+                return order
             if order.status is OrderStatus.UNKNOWN and own:
                 logger.error("unknown order has no trace at the broker cid=%s: not placed", cid)
                 known = BrokerOrder.rejected(order.client_order_id, ReasonCode.NOT_PLACED)
@@ -247,17 +368,18 @@ class Gateway:
                 if cid not in self._open:
                     logger.warning("broker has no trace of cid=%s status=%s", cid, order.status)
                 self._open[cid], self._own[cid] = order, own
-                return
+                return order
         self._own[cid] = own
-        await self._apply(order, known, asked=True)
+        return await self._apply(order, known, asked=True)
 
-    async def _apply(self, order: Order, known: BrokerOrder, *, asked: bool) -> None:
-        """Record what the broker said. ``asked``: an answer to a question, where "unknown"
-        means "cannot tell yet" and changes nothing (a merely submitted order stays submitted,
-        so that it can still be sent if the broker turns out to have no trace of it)."""
+    async def _apply(self, order: Order, known: BrokerOrder, *, asked: bool) -> Order:
+        """Record what the broker said; returns the order as recorded. ``asked``: an answer
+        to a question, where "unknown" means "cannot tell yet" and changes nothing (a merely
+        submitted order stays submitted, so that it can still be sent if the broker turns out
+        to have no trace of it)."""
         if asked and known.status is OrderStatus.UNKNOWN and not known.fills:
             self._open[order.client_order_id] = order
-            return
+            return order
         new_fills = False
         for fill in known.fills:
             if fill.fill_id in self._published:
@@ -266,34 +388,205 @@ class Gateway:
             await self._bus.send(OrderFilled(fill))
             self._published.add(fill.fill_id)
             new_fills = True
-        updated = order.apply(known)  # a lagging answer never moves an order back
-        status, filled = updated.status, updated.filled_quantity
-        changed = (
-            updated.status,
-            updated.filled_quantity,
-            updated.broker_order_id,
-            updated.reason,
-            updated.avg_fill_price,
-        ) != (
-            order.status,
-            order.filled_quantity,
-            order.broker_order_id,
-            order.reason,
-            order.avg_fill_price,
-        )
+        # A lagging answer never moves an order back.
+        updated = await self._record(order, order.apply(known))
+        if new_fills and self._sync is not None:
+            self._sync.request(order.account)
+        return updated
+
+    async def _record(self, order: Order, updated: Order) -> Order:
+        """Write ``updated`` if it differs from ``order``, keep it open until it is final, and
+        answer the cancels that wait for it."""
+        fields = ("status", "filled_quantity", "broker_order_id", "reason", "avg_fill_price")
         cid = order.client_order_id
-        if changed:
+        if any(getattr(updated, f) != getattr(order, f) for f in fields) or (
+            updated.quantity != order.quantity
+        ):
             updated = updated.evolve(updated_at=self._clock.now())
             await self._recorder.write(AdvanceOrder(updated))
-            logger.info("order cid=%s status=%s filled=%s", cid, status.value, filled)
-            await self._bus.announce(OrderChanged(cid, status))
-        if status.is_final:
+            logger.info(
+                "order cid=%s status=%s filled=%s",
+                cid,
+                updated.status.value,
+                updated.filled_quantity,
+            )
+            await self._bus.announce(OrderChanged(cid, updated.status))
+        if updated.status.is_final:
             self._open.pop(cid, None)
             self._own.pop(cid, None)
         else:
             self._open[cid] = updated
-        if new_fills and self._sync is not None:
-            self._sync.request(order.account)
+        if updated.status is not OrderStatus.CANCEL_REQUESTED:
+            for request_id in self._waiting.pop(cid, []):
+                await self._tell(_answer(updated, request_id))
+        return updated
+
+    # ---- cancel steps ----------------------------------------------------------------------------
+
+    async def _cancel(
+        self, order: Order, reason: ReasonCode, request_id: str
+    ) -> tuple[Order, CancelAnswered | None]:
+        """Cancel ``order`` at its broker (or here, if it was never sent); returns it as
+        recorded after, and the answer when it is settled (None: the broker's confirmation is
+        awaited, and the answer is left for ``request_id`` then)."""
+        cid = order.client_order_id
+        now = self._clock.now()
+        if order.status is OrderStatus.NEW:
+            # Not sent yet: withdrawn here, never sent.
+            self._withdrawn.add(cid)
+            ended = await self._record(
+                order, order.evolve(status=OrderStatus.CANCELLED, reason=reason)
+            )
+            return ended, await self._tell(_answer(ended, request_id, done=True))
+        if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+            # Its placement is not confirmed: asked about, never sent from here.
+            known = await self._broker.get_order(order)
+            if known is not None:
+                order = await self._apply(order, known, asked=True)
+        if order.status.is_final:
+            return order, await self._tell(
+                _answer(order, request_id, done=False, reason=ReasonCode.ALREADY_FINAL)
+            )
+        if not order.is_working:
+            return order, await self._tell(
+                _answer(order, request_id, reason=ReasonCode.NOT_ACKNOWLEDGED)
+            )
+        requested = order
+        if order.status is not OrderStatus.CANCEL_REQUESTED:
+            requested = await self._record(order, order.cancel_requested(reason, now))
+        logger.info("cancel requested cid=%s reason=%s", cid, requested.reason)
+        try:
+            known = await self._broker.cancel(requested)
+        except OrderRejectedError as exc:
+            return await self._refused(requested, exc.reason, request_id)
+        except BrokerUnavailableError as exc:
+            logger.warning("cancel not sent cid=%s: %s", cid, exc)
+            return await self._refused(requested, ReasonCode.BROKER_UNAVAILABLE, request_id)
+        if known.status is OrderStatus.REJECTED and known.reason == ReasonCode.NOT_FOUND:
+            return await self._refused(requested, ReasonCode.NOT_FOUND, request_id)
+        ended = await self._apply(requested, known, asked=True)
+        if ended.status is OrderStatus.CANCEL_REQUESTED:
+            if request_id:
+                self._waiting.setdefault(cid, []).append(request_id)
+            return ended, None
+        return ended, await self._tell(_answer(ended, request_id))
+
+    async def _refused(
+        self, requested: Order, reason: ReasonCode, request_id: str
+    ) -> tuple[Order, CancelAnswered | None]:
+        """The broker refused the cancel: the order has ended meanwhile (a fill won the race),
+        or it works on, recorded so with the refusal's reason."""
+        cid = requested.client_order_id
+        try:
+            known = await self._broker.get_order(requested)
+        except (BrokerUnavailableError, OrderRejectedError):
+            known = None
+        if known is not None and known.status.is_final:
+            ended = await self._apply(requested, known, asked=True)
+            return ended, await self._tell(_answer(ended, request_id))
+        logger.warning("cancel refused cid=%s reason=%s", cid, reason)
+        working = await self._record(requested, requested.cancel_refused(reason, self._clock.now()))
+        if known is not None:
+            working = await self._apply(working, known, asked=True)
+        return working, await self._tell(_answer(working, request_id, reason=reason))
+
+    def _ttl_due(self, order: Order, now: datetime) -> bool:
+        ttl = self._limit_ttl_s.get(order.strategy)
+        return (
+            ttl is not None
+            and order.order_type is OrderType.LIMIT
+            and order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+            and (now - order.created_at).total_seconds() >= ttl
+        )
+
+    # ---- cancel-replace ------------------------------------------------------------------------
+
+    async def _replacing(self, order: Order) -> Order | None:
+        """``order`` once the order it replaces has ended, smaller by what that one filled
+        since the decision; None when it is not to be sent (settled here as rejected)."""
+        refusal = await self._refusal(order)
+        if refusal is not None:
+            await self._unsent(order, refusal)
+            return None
+        cid, old_id = order.client_order_id, str(order.replaces)
+        async with self._lock(old_id):
+            old = self._open.get(old_id) or await self._recorder.stored_order(old_id)
+        if old is None:
+            logger.warning("cid=%s replaces %s, which is not recorded: sent as is", cid, old_id)
+            return order
+        # What the old order had filled when first taken: fills after it are not in the
+        # position the new order was sized from.
+        base = await self._bus.remember(
+            f"yq:gw:replace:{cid}:filled", str(old.filled_quantity), CLAIM_TTL_S
+        )
+        if not old.status.is_final:
+            old = await self._end(old)
+            if not old.status.is_final:
+                working = old.status is not OrderStatus.CANCEL_REQUESTED
+                why = ReasonCode.CANCEL_REFUSED if working else ReasonCode.REPLACE_TIMEOUT
+                logger.warning("replacement not sent cid=%s: %s still %s", cid, old_id, old.status)
+                await self._unsent(order, why)
+                return None
+        since = sum(
+            (
+                f.quantity
+                for f in await self._book.order_fills(old_id)
+                if f.filled_at > order.created_at
+            ),
+            Decimal(0),
+        )
+        after = max(old.filled_quantity - Decimal(base), since)
+        cut = Decimal(await self._bus.remember(f"yq:gw:replace:{cid}:cut", str(after), CLAIM_TTL_S))
+        if cut <= 0:
+            return order
+        left = order.quantity - cut
+        logger.info("replacement cid=%s: %s filled meanwhile, %s left", cid, cut, max(left, 0))
+        if left <= 0:
+            await self._unsent(order, ReasonCode.REPLACED_ORDER_FILLED)
+            return None
+        return order.evolve(quantity=left, reason=ReasonCode.REPLACED_ORDER_FILLED)
+
+    async def _end(self, old: Order) -> Order:
+        """Cancel ``old`` (``replaced``) and follow it until it ends, for ``replace_wait_s`` at
+        most; returns it as last known (working again: the broker refused the cancel)."""
+        old_id = old.client_order_id
+        deadline = self._clock.monotonic() + self._replace_wait_s
+        asked = False
+        while True:
+            async with self._lock(old_id):
+                current = self._open.get(old_id, old)
+                if current.status.is_final:
+                    return current
+                if not asked and (current.is_working or current.status is OrderStatus.NEW):
+                    asked = True
+                    current, answer = await self._cancel(current, ReasonCode.REPLACED, "")
+                    if answer is not None and answer.reason == ReasonCode.NOT_ACKNOWLEDGED:
+                        asked = False  # ask again once the broker has confirmed it
+                    elif answer is not None and not current.status.is_final:
+                        return current  # refused: it works on
+                else:
+                    current = await self._follow(current, own=self._own.get(old_id, True))
+            if current.status.is_final or self._clock.monotonic() >= deadline:
+                return current
+            await asyncio.sleep(self._track_interval_s)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        lock = self._locks.get(cid)
+        if lock is None:
+            lock = self._locks[cid] = asyncio.Lock()
+        return lock
+
+    async def _tell(self, answer: CancelAnswered) -> CancelAnswered:
+        """Leave ``answer`` for its asker (none: an internal cancel); best effort, the order's
+        row says the same."""
+        if answer.request_id:
+            try:
+                await self._bus.answer(answer, ANSWER_TTL_S)
+            except BusUnavailableError as exc:
+                logger.warning("cancel answer not left request=%s: %s", answer.request_id, exc)
+        return answer
 
     async def _stored(self, cid: str) -> Order | None:
         try:
@@ -309,3 +602,15 @@ class Gateway:
         if signal_worker is None:
             return self._worker == "local"
         return signal_worker == self._worker
+
+
+def _answer(
+    order: Order, request_id: str, *, done: bool | None = None, reason: ReasonCode | None = None
+) -> CancelAnswered:
+    """The answer about ``order`` as it now is: done when it ended cancelled or expired."""
+    ended = order.status in ENDED_BY_CANCEL if done is None else done
+    if reason is None and not ended and order.status.is_final:
+        reason = ReasonCode.ALREADY_FINAL
+    return CancelAnswered(
+        order.client_order_id, request_id, order.status, order.filled_quantity, ended, reason
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from decimal import Decimal
 
 import orjson
 import pytest
 
 from tests.wire_samples import (
     ALERT,
+    CANCEL,
+    CANCEL_ENTRY,
     FILL,
     FILL_ENTRY,
     ORDER,
@@ -19,6 +22,7 @@ from tests.wire_samples import (
 )
 from yquant.adapters import messages
 from yquant.adapters.messages import (
+    CANCELS,
     EXECUTIONS,
     ORDERS,
     SIGNALS,
@@ -30,6 +34,7 @@ from yquant.adapters.messages import (
 )
 from yquant.domain.commands import DecideSignal, PlaceOrder
 from yquant.domain.events import (
+    CancelAnswered,
     OrderChanged,
     OrderFilled,
     SignalDecided,
@@ -45,6 +50,7 @@ CASES = [
     (DecideSignal(ALERT), SIGNALS, SIGNAL_ENTRY),
     (PlaceOrder(ORDER), ORDERS, ORDER_ENTRY),
     (OrderFilled(FILL), EXECUTIONS, FILL_ENTRY),
+    (CANCEL, CANCELS, CANCEL_ENTRY),
 ]
 
 
@@ -92,6 +98,14 @@ def test_an_entry_that_is_not_a_message_of_its_stream_is_undecodable() -> None:
         decode(SIGNALS, {**json.loads(SIGNAL_ENTRY), "market": "MARS"})
     with pytest.raises(UndecodableMessageError):
         decode(EXECUTIONS, {**json.loads(FILL_ENTRY), "price": "not a number"})
+
+
+def test_a_cancel_answer_round_trips_with_and_without_an_order() -> None:
+    done = CancelAnswered("yq1", "r1", OrderStatus.CANCELLED, Decimal("2"), True)
+    missing = CancelAnswered("yq2", "r2", None, Decimal(0), False, ReasonCode.NOT_FOUND)
+    for answer in (done, missing):
+        wire = json.loads(json.dumps(messages.answer_to_message(answer)))
+        assert messages.answer_from_message(wire) == answer
 
 
 def test_a_stream_without_typed_messages_decodes_to_nothing() -> None:

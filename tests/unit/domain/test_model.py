@@ -83,11 +83,75 @@ def test_a_new_order_found_at_the_broker_moves_straight_on() -> None:
 
 
 def test_the_rule_is_the_stored_rank_outside_unknown_and_final_states() -> None:
+    working_again = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
     moving = [s for s in OrderStatus if not s.is_final and s is not OrderStatus.UNKNOWN]
     for a in moving:
         for b in OrderStatus:
-            assert can_transition(a, b) == (STATUS_RANK[b] >= STATUS_RANK[a]), (a, b)
+            back = a is OrderStatus.CANCEL_REQUESTED and b in working_again
+            assert can_transition(a, b) == (back or STATUS_RANK[b] >= STATUS_RANK[a]), (a, b)
     assert all(order(s).status_rank == STATUS_RANK[s] for s in OrderStatus)
+
+
+def test_the_stored_ranks_are_never_renumbered() -> None:
+    assert {s.value: r for s, r in STATUS_RANK.items()} == {
+        "new": 0,
+        "submitted": 1,
+        "unknown": 2,
+        "accepted": 3,
+        "partially_filled": 4,
+        "cancel_requested": 5,
+        "filled": 9,
+        "rejected": 9,
+        "cancelled": 9,
+        "expired": 9,
+    }
+
+
+# ---- cancels --------------------------------------------------------------------------------
+
+
+def test_a_cancel_is_requested_after_acceptance_and_ends_cancelled_or_filled() -> None:
+    assert can_transition(OrderStatus.ACCEPTED, OrderStatus.CANCEL_REQUESTED)
+    assert can_transition(OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_REQUESTED)
+    for end in (OrderStatus.CANCELLED, OrderStatus.FILLED, OrderStatus.EXPIRED):
+        assert can_transition(OrderStatus.CANCEL_REQUESTED, end)
+    requested = order(OrderStatus.ACCEPTED).cancel_requested(ReasonCode.TTL_EXPIRED, T0)
+    assert (requested.status, requested.reason) == (OrderStatus.CANCEL_REQUESTED, "ttl_expired")
+    with pytest.raises(ValueError, match="cannot be cancelled"):
+        order(OrderStatus.SUBMITTED).cancel_requested(ReasonCode.TTL_EXPIRED, T0)
+
+
+def test_fills_arriving_after_the_cancel_request_grow_the_quantity_and_keep_the_status() -> None:
+    requested = order(OrderStatus.ACCEPTED).cancel_requested(ReasonCode.CANCELLED_BY_OPERATOR, T0)
+    # A lagging inquiry still shows the order working: the cancel stays requested.
+    assert requested.apply(report(OrderStatus.ACCEPTED)).status is OrderStatus.CANCEL_REQUESTED
+    part = requested.apply(report(OrderStatus.PARTIALLY_FILLED, "4", "70000"))
+    assert (part.status, part.filled_quantity) == (OrderStatus.CANCEL_REQUESTED, Decimal(4))
+    ended = part.apply(report(OrderStatus.CANCELLED, "4", "70000"))
+    assert (ended.status, ended.filled_quantity, ended.reason) == (
+        OrderStatus.CANCELLED,
+        Decimal(4),
+        "cancelled",
+    )
+
+
+def test_a_fill_that_wins_the_race_leaves_no_cancel_reason() -> None:
+    requested = order(OrderStatus.ACCEPTED).cancel_requested(ReasonCode.TTL_EXPIRED, T0)
+    filled = requested.apply(report(OrderStatus.FILLED, "10", "70000"))
+    assert (filled.status, filled.reason) == (OrderStatus.FILLED, None)
+
+
+def test_a_refused_cancel_takes_the_order_back_to_working() -> None:
+    requested = order(OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal(3)).cancel_requested(
+        ReasonCode.CANCELLED_BY_OPERATOR, T0
+    )
+    back = requested.cancel_refused(ReasonCode.CANCEL_REFUSED, T0)
+    assert (back.status, back.reason) == (OrderStatus.PARTIALLY_FILLED, "cancel_refused")
+    assert order(OrderStatus.ACCEPTED).cancel_refused(ReasonCode.CANCEL_REFUSED, T0).status is (
+        OrderStatus.ACCEPTED
+    )
+    fresh = order(OrderStatus.ACCEPTED).cancel_requested(ReasonCode.REPLACED, T0)
+    assert fresh.cancel_refused(ReasonCode.MARKET_CLOSED, T0).status is OrderStatus.ACCEPTED
 
 
 # ---- Order.apply ----------------------------------------------------------------------------

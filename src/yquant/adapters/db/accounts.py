@@ -16,16 +16,17 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.queries import OPEN_STATUSES
+from yquant.adapters.db.queries import OPEN_STATUSES, WORKING_STATUSES
 from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
-from yquant.domain.model import CURRENCY, Market, Order
+from yquant.domain.model import CURRENCY, Fill, Market, Order, Side
 from yquant.ports import Holding
 
 p = tables.positions
 c = tables.cash_balances
 o = tables.orders
 s = tables.signals
+f = tables.fills
 
 
 class AccountBook:
@@ -143,6 +144,55 @@ class AccountBook:
         """Orders not yet final, each with the worker that received its signal (None for an
         order without a recorded signal)."""
         return [(order_from_row(r), r.get("signal_worker")) for r in await self.open_orders()]
+
+    async def order_fills(self, client_order_id: str) -> list[Fill]:
+        rows = await self._store.rows(
+            select(f).where(f.c.client_order_id == client_order_id).order_by(f.c.id)
+        )
+        return [
+            Fill(
+                fill_id=r["fill_id"],
+                client_order_id=r["client_order_id"],
+                account=r["account"],
+                ticker=r["ticker"],
+                side=Side(r["side"]),
+                quantity=r["quantity"],
+                price=r["price"],
+                commission=r["commission"],
+                currency=r["currency"],
+                filled_at=r["filled_at"],
+            )
+            for r in rows
+        ]
+
+    # ---- what an operator can cancel (the WorkingOrders port) -------------------------------
+
+    async def find_order(self, ref: str) -> Order | None:
+        """By client order id, else by broker order id (KIS pads its numbers with zeros: an
+        unpadded number finds the padded one)."""
+        rows = await self._store.rows(select(o).where(o.c.client_order_id == ref))
+        if not rows and ref:
+            numbers = {ref, ref.lstrip("0") or ref, ref.lstrip("0").zfill(10)}
+            rows = await self._store.rows(
+                select(o).where(o.c.broker_order_id.in_(sorted(numbers))).order_by(o.c.id.desc())
+            )
+        return order_from_row(rows[0]) if rows else None
+
+    async def working_orders(
+        self,
+        *,
+        account: str | None = None,
+        strategy: str | None = None,
+        ticker: str | None = None,
+    ) -> list[Order]:
+        stmt = select(o).where(o.c.status.in_(WORKING_STATUSES)).order_by(o.c.id)
+        if account is not None:
+            stmt = stmt.where(o.c.account == account)
+        if strategy is not None:
+            stmt = stmt.where(o.c.strategy == strategy)
+        if ticker is not None:
+            stmt = stmt.where(o.c.ticker == ticker)
+        return [order_from_row(r) for r in await self._store.rows(stmt)]
 
     async def _opener(self, conn: Any, account: str, market: str, ticker: str) -> str | None:
         result = await conn.execute(

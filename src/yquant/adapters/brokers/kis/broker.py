@@ -246,10 +246,15 @@ class KisBroker:
                     quantity=order.quantity,
                 )
         except KisRejectedError as exc:
+            # Refused (nothing left to cancel: filled meanwhile; or not now): the caller asks
+            # `get_order`, which then reads a fresh inquiry.
             logger.info("kis refused cancel cid=%s reason=%s", order.client_order_id, exc.reason)
-            return current
+            self._snapshots.pop(order.market, None)
+            raise
         except KisOutcomeUnknownError:
-            return current  # a cancel with no answer leaves the order in its last known state
+            logger.warning("kis cancel outcome unknown cid=%s", order.client_order_id)
+            self._snapshots.pop(order.market, None)
+            return current  # no answer: the order as last known; the caller asks again
         self._snapshots.pop(order.market, None)
         self._moved()
         refreshed = order.evolve(broker_order_id=current.broker_order_id)
