@@ -39,6 +39,7 @@ from yquant.errors import (
     BrokerUnavailableError,
     BusUnavailableError,
     DatabaseUnavailableError,
+    OrderRejectedError,
     SignalRejectedError,
 )
 from yquant.ports import (
@@ -495,8 +496,11 @@ class FakeBus:
 
 class FakeBroker:
     """The `Broker` port for one or more accounts: market orders fill at once at their reference
-    price, limit orders rest (``accepted``). ``unavailable`` submits raise
-    BrokerUnavailableError (nothing sent) that many times."""
+    price, limit orders rest (``accepted``) until `fill` fills them. ``unavailable`` submits
+    raise BrokerUnavailableError (nothing sent) that many times. A cancel (each recorded in
+    ``cancelled``) ends a working order, unless ``cancel_mode`` says otherwise: ``refuse``
+    (OrderRejectedError), ``unavailable`` (BrokerUnavailableError, nothing sent) or ``silent``
+    (no answer: the order as it was, still working)."""
 
     def __init__(self, cash: dict[str, Decimal] | None = None) -> None:
         self.cash_by_currency = dict(cash or {"KRW": Decimal(100_000_000), "USD": Decimal(100_000)})
@@ -506,6 +510,8 @@ class FakeBroker:
         self.modified: list[tuple[str, Decimal | None, Decimal | None]] = []
         self.unavailable = 0
         self.holdings_unavailable = False
+        self.cancelled: list[str] = []
+        self.cancel_mode = "cancel"
 
     async def connect(self) -> None:
         return None
@@ -566,18 +572,55 @@ class FakeBroker:
     async def get_order(self, order: Order) -> BrokerOrder | None:
         return self.placed.get(order.client_order_id)
 
+    def fill(self, client_order_id: str, quantity: Decimal, price: Decimal, at: datetime) -> None:
+        """A resting order fills ``quantity`` at the venue (the gateway learns it by asking)."""
+        placed = self.placed[client_order_id]
+        filled = placed.filled_quantity + quantity
+        order = next(o for o in self.submitted if o.client_order_id == client_order_id)
+        fill = Fill(
+            fill_id=f"f-{client_order_id}-{filled}",
+            client_order_id=client_order_id,
+            account=order.account,
+            ticker=order.ticker,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            commission=Decimal(0),
+            currency=order.currency,
+            filled_at=at,
+        )
+        status = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        self.placed[client_order_id] = BrokerOrder(
+            client_order_id,
+            status,
+            filled,
+            price,
+            placed.broker_order_id,
+            None,
+            (*placed.fills, fill),
+        )
+
     async def cancel(self, order: Order) -> BrokerOrder:
         """A working order ends cancelled; a final one is returned as it ended."""
+        self.cancelled.append(order.client_order_id)
         placed = self.placed.get(order.client_order_id)
         if placed is not None and placed.status.is_final:
+            return placed
+        if self.cancel_mode == "refuse":
+            raise OrderRejectedError(ReasonCode.MARKET_CLOSED, "fake broker refuses cancels")
+        if self.cancel_mode == "unavailable":
+            raise BrokerUnavailableError("fake broker is away")
+        if self.cancel_mode == "silent" and placed is not None:
             return placed
         filled = placed.filled_quantity if placed else Decimal(0)
         known = BrokerOrder(
             order.client_order_id,
             OrderStatus.CANCELLED,
             filled,
-            None,
+            placed.avg_fill_price if placed else None,
             placed.broker_order_id if placed else None,
+            None,
+            placed.fills if placed else (),
         )
         self.placed[order.client_order_id] = known
         return known
