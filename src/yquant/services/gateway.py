@@ -218,7 +218,11 @@ class Gateway:
             cid = order.client_order_id
             try:
                 async with self._lock(cid):
-                    await self._follow(order, own=own)
+                    followed = await self._follow(order, own=own)
+                    if followed.status is OrderStatus.CANCEL_REQUESTED:
+                        # A previous life may have died between recording the request and
+                        # sending it: sent (again), which is harmless.
+                        await self._cancel(followed, _cancel_reason(followed), "")
             except RetryableError as exc:
                 # Followed by `track` once the broker answers; nothing is sent meanwhile.
                 logger.warning("reconcile later cid=%s: %s", cid, exc)
@@ -614,3 +618,11 @@ def _answer(
     return CancelAnswered(
         order.client_order_id, request_id, order.status, order.filled_quantity, ended, reason
     )
+
+
+def _cancel_reason(order: Order) -> ReasonCode:
+    """The reason a requested cancel was recorded with (the operator's, if unreadable)."""
+    try:
+        return ReasonCode(order.reason or ReasonCode.CANCELLED_BY_OPERATOR)
+    except ValueError:
+        return ReasonCode.CANCELLED_BY_OPERATOR

@@ -12,8 +12,9 @@ from tests.support import eventually
 from tests.unit.services.test_gateway import NOW, Rig, order
 from yquant.domain.model import Order, OrderStatus, OrderType, Side
 from yquant.domain.reasons import ReasonCode
-from yquant.domain.writes import InsertOrder
+from yquant.domain.writes import AdvanceOrder, InsertOrder
 from yquant.ports import EXECUTIONS
+from yquant.services.gateway import Gateway
 
 
 def resting(
@@ -75,6 +76,29 @@ async def test_a_cancel_without_an_answer_is_followed_and_answered_when_the_orde
         "r2": (True, OrderStatus.CANCELLED),
     }
     assert rig.gateway.open_orders == {}
+
+
+async def test_a_cancel_recorded_but_never_sent_is_sent_at_the_next_start() -> None:
+    rig = Rig()
+    buy = resting()
+    await rig.post(buy)
+    # The process died between recording the request and asking the broker.
+    requested = buy.evolve(status=OrderStatus.ACCEPTED, broker_order_id="b-1").cancel_requested(
+        ReasonCode.TTL_EXPIRED, NOW
+    )
+    await rig.recorder.write(AdvanceOrder(requested))
+    restarted = Gateway(
+        recorder=rig.recorder,
+        bus=rig.bus,
+        broker=rig.broker,
+        book=rig.book,
+        kill_switch=rig.kill,
+        clock=rig.clock,
+    )
+    await restarted.reconcile_open()
+    assert rig.broker.cancelled == ["yq-1"]
+    row = rig.recorder.tables["orders"]["yq-1"]
+    assert (row["status"], row["reason"]) == ("cancelled", "ttl_expired")
 
 
 async def test_fills_during_the_cancel_are_recorded_and_the_order_ends_partly_filled() -> None:
