@@ -128,6 +128,7 @@ class Gateway:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._waiting: dict[str, list[str]] = {}  # cid -> cancel requests awaiting its end
         self._withdrawn: set[str] = set()  # never sent: cancelled while new
+        self._ttl_refused: set[str] = set()  # a time limit's cancel the broker refused
 
     @property
     def open_orders(self) -> dict[str, Order]:
@@ -185,8 +186,14 @@ class Gateway:
                 if current is None or not self._ttl_due(current, now):
                     continue
                 logger.info("limit order past its time limit cid=%s", cid)
-                await self._cancel(current, ReasonCode.TTL_EXPIRED, "")
+                after, _ = await self._cancel(current, ReasonCode.TTL_EXPIRED, "")
                 asked += 1
+                # Refused: asked again only if the cancel never reached the broker (a refusal,
+                # e.g. after the close, would be the same every few seconds).
+                refused = after.is_working and after.status is not OrderStatus.CANCEL_REQUESTED
+                if refused and after.reason != ReasonCode.BROKER_UNAVAILABLE:
+                    logger.warning("time limit cancel refused cid=%s: %s", cid, after.reason)
+                    self._ttl_refused.add(cid)
         return asked
 
     async def sweep(self, stop: asyncio.Event) -> None:
@@ -498,6 +505,7 @@ class Gateway:
         ttl = self._limit_ttl_s.get(order.strategy)
         return (
             ttl is not None
+            and order.client_order_id not in self._ttl_refused
             and order.order_type is OrderType.LIMIT
             and order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
             and (now - order.created_at).total_seconds() >= ttl

@@ -32,7 +32,13 @@ NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 class Rig:
-    def __init__(self, *, submit_retry_s: float = 0.0, replace_wait_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        submit_retry_s: float = 0.0,
+        replace_wait_s: float = 10.0,
+        limit_ttl_s: dict[str, float] | None = None,
+    ) -> None:
         self.clock = FixedClock(NOW)
         self.recorder, self.bus, self.broker = FakeRecorder(), FakeBus(), FakeBroker()
         self.kill = FakeKillSwitch()
@@ -55,6 +61,7 @@ class Rig:
             sync=self.sync,
             submit_retry_s=submit_retry_s,
             replace_wait_s=replace_wait_s,
+            limit_ttl_s=limit_ttl_s,
             metrics=self.metrics,
         )
 

@@ -139,6 +139,20 @@ async def test_an_order_the_broker_has_not_confirmed_is_not_cancelled_nor_sent()
     assert rig.broker.submitted == [] and rig.broker.cancelled == []
 
 
+async def test_a_time_limit_cancel_the_broker_refuses_is_not_asked_again_and_again() -> None:
+    rig = Rig(limit_ttl_s={"default": 60})
+    await rig.post(resting())
+    rig.clock.advance(seconds=61)
+    rig.broker.cancel_mode = "unavailable"  # never reached the broker: asked again
+    assert await rig.gateway.expire_limits() == 1
+    assert await rig.gateway.expire_limits() == 1
+    rig.broker.cancel_mode = "refuse"  # refused: not every few seconds
+    assert await rig.gateway.expire_limits() == 1
+    assert await rig.gateway.expire_limits() == 0
+    assert rig.status(resting()) == "accepted"
+    assert rig.broker.cancelled == ["yq-1"] * 3
+
+
 # ---- cancel-replace --------------------------------------------------------------------------
 
 
