@@ -145,6 +145,7 @@ class FakeRecorder:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {t: {} for t, _, _ in _OPS.values()}
         self.writes: list[tuple[str, dict[str, Any]]] = []
         self.journal: list[tuple[str, dict[str, Any]]] = []
+        self.order_events: list[dict[str, Any]] = []  # each step an orders row moved to
         self.database_up = True
         self._ids = itertools.count(1)
 
@@ -167,13 +168,33 @@ class FakeRecorder:
                 new.setdefault("claim_token", None)
                 new.setdefault("claimed_at", None)
             rows[str(row[key])] = new
+            self._event(table, new)
             return Written.STORED
         if not advances or not self._moves(table, old, row):
             return Written.UNCHANGED
         if all(old.get(k) == v for k, v in row.items()):
             return Written.UNCHANGED
         old.update(row)
+        self._event(table, old)
         return Written.STORED
+
+    def _event(self, table: str, row: dict[str, Any]) -> None:
+        """The step an orders row moved to, once, as the SQL store's order_events."""
+        if table != "orders":
+            return
+        step = (row["client_order_id"], row["status"], row["filled_quantity"])
+        seen = {
+            (e["client_order_id"], e["status"], e["filled_quantity"]) for e in self.order_events
+        }
+        if step not in seen:
+            self.order_events.append(
+                {
+                    "client_order_id": row["client_order_id"],
+                    "status": row["status"],
+                    "filled_quantity": row["filled_quantity"],
+                    "at": row["updated_at"],
+                }
+            )
 
     @staticmethod
     def _moves(table: str, old: dict[str, Any], row: dict[str, Any]) -> bool:
@@ -365,24 +386,14 @@ class FakeAccountBook:
             and o["status"] != OrderStatus.NEW.value
         ]
 
-    async def order_fills(self, client_order_id: str) -> list[Fill]:
+    async def filled_as_of(self, client_order_id: str, at: datetime) -> Decimal:
         self._recorder.reachable()
-        return [
-            Fill(
-                fill_id=f["fill_id"],
-                client_order_id=f["client_order_id"],
-                account=f["account"],
-                ticker=f["ticker"],
-                side=Side(f["side"]),
-                quantity=f["quantity"],
-                price=f["price"],
-                commission=f["commission"],
-                currency=f["currency"],
-                filled_at=f["filled_at"],
-            )
-            for f in self._recorder.tables["fills"].values()
-            if f["client_order_id"] == client_order_id
+        steps = [
+            e["filled_quantity"]
+            for e in self._recorder.order_events
+            if e["client_order_id"] == client_order_id and e["at"] <= at
         ]
+        return max(steps, default=Decimal(0))
 
 
 class FakeKillSwitch:

@@ -23,7 +23,7 @@ from yquant.domain.commands import Command
 from yquant.domain.events import CancelAnswered, LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
-from yquant.domain.model import BrokerOrder, Fill, Instrument, Market, Order
+from yquant.domain.model import BrokerOrder, Instrument, Market, Order
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.writes import Write
@@ -290,8 +290,9 @@ class AccountBook(Protocol):
         """Orders not yet final, each with the worker that received its signal."""
         ...
 
-    async def order_fills(self, client_order_id: str) -> list[Fill]:
-        """The recorded fills of one order, oldest first."""
+    async def filled_as_of(self, client_order_id: str, at: datetime) -> Decimal:
+        """The filled quantity of one order as recorded at ``at`` (its recorded steps): what
+        a decision made then saw of it."""
         ...
 
 

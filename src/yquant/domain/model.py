@@ -79,7 +79,7 @@ FINAL_STATUSES = frozenset(
 # How an order ends when a cancel (or its day's end) takes it off the market.
 ENDED_BY_CANCEL = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
 # Acknowledged by the broker and not final: what a cancel can reach.
-WORKING_STATUSES = frozenset(
+LIVE_STATUSES = frozenset(
     {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_REQUESTED}
 )
 
@@ -270,13 +270,13 @@ class Order:
         )
 
     @property
-    def is_working(self) -> bool:
+    def is_live(self) -> bool:
         """Acknowledged by the broker and not final: a cancel can reach it."""
-        return self.status in WORKING_STATUSES
+        return self.status in LIVE_STATUSES
 
     def cancel_requested(self, reason: ReasonCode, at: datetime) -> Order:
         """This working order with a cancel sent for ``reason`` (the reason it ends with)."""
-        if not self.is_working:
+        if not self.is_live:
             raise ValueError(f"a {self.status} order cannot be cancelled at the broker")
         return dataclasses.replace(
             self, status=OrderStatus.CANCEL_REQUESTED, reason=reason, updated_at=at

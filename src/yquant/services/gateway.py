@@ -190,7 +190,7 @@ class Gateway:
                 asked += 1
                 # Refused: asked again only if the cancel never reached the broker (a refusal,
                 # e.g. after the close, would be the same every few seconds).
-                refused = after.is_working and after.status is not OrderStatus.CANCEL_REQUESTED
+                refused = after.is_live and after.status is not OrderStatus.CANCEL_REQUESTED
                 if refused and after.reason != ReasonCode.BROKER_UNAVAILABLE:
                     logger.warning("time limit cancel refused cid=%s: %s", cid, after.reason)
                     self._ttl_refused.add(cid)
@@ -458,7 +458,7 @@ class Gateway:
             return order, await self._tell(
                 _answer(order, request_id, done=False, reason=ReasonCode.ALREADY_FINAL)
             )
-        if not order.is_working:
+        if not order.is_live:
             return order, await self._tell(
                 _answer(order, request_id, reason=ReasonCode.NOT_ACKNOWLEDGED)
             )
@@ -526,11 +526,6 @@ class Gateway:
         if old is None:
             logger.warning("cid=%s replaces %s, which is not recorded: sent as is", cid, old_id)
             return order
-        # What the old order had filled when first taken: fills after it are not in the
-        # position the new order was sized from.
-        base = await self._bus.remember(
-            f"yq:gw:replace:{cid}:filled", str(old.filled_quantity), CLAIM_TTL_S
-        )
         if not old.status.is_final:
             old = await self._end(old)
             if not old.status.is_final:
@@ -539,15 +534,10 @@ class Gateway:
                 logger.warning("replacement not sent cid=%s: %s still %s", cid, old_id, old.status)
                 await self._unsent(order, why)
                 return None
-        since = sum(
-            (
-                f.quantity
-                for f in await self._book.order_fills(old_id)
-                if f.filled_at > order.created_at
-            ),
-            Decimal(0),
-        )
-        after = max(old.filled_quantity - Decimal(base), since)
+        # The new order was sized from the position as recorded when it was decided: what the
+        # old one filled was in it as far as it had been recorded by then, no further.
+        known = await self._book.filled_as_of(old_id, order.created_at)
+        after = max(old.filled_quantity - known, Decimal(0))
         cut = Decimal(await self._bus.remember(f"yq:gw:replace:{cid}:cut", str(after), CLAIM_TTL_S))
         if cut <= 0:
             return order
@@ -569,7 +559,7 @@ class Gateway:
                 current = self._open.get(old_id, old)
                 if current.status.is_final:
                     return current
-                if not asked and (current.is_working or current.status is OrderStatus.NEW):
+                if not asked and (current.is_live or current.status is OrderStatus.NEW):
                     asked = True
                     current, answer = await self._cancel(current, ReasonCode.REPLACED, "")
                     if answer is not None and answer.reason == ReasonCode.NOT_ACKNOWLEDGED:

@@ -5,7 +5,6 @@ a cancel."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from decimal import Decimal
 
 from tests.support import eventually
@@ -195,7 +194,8 @@ async def test_a_replacement_is_smaller_by_what_the_old_order_filled_since_the_d
     )
     await rig.recorder.write(InsertOrder(new))
     # 2 more fill after the decision, before the gateway takes the new order.
-    rig.broker.fill("yq-old", Decimal(2), Decimal(70100), rig.clock.now() + timedelta(seconds=1))
+    rig.clock.advance(seconds=1)
+    rig.broker.fill("yq-old", Decimal(2), Decimal(70100), rig.clock.now())
     # The process died around the new order's send: its claim is taken, the broker has no
     # trace, so it is sent once more, still made smaller.
     rig.bus.claims["yq:gw:sent:yq-new"] = "local"
@@ -212,6 +212,27 @@ async def test_a_replacement_is_smaller_by_what_the_old_order_filled_since_the_d
         5,
         "replaced_order_filled",
     )
+
+
+async def test_a_fill_recorded_after_the_decision_counts_whatever_time_the_broker_gives_it() -> (
+    None
+):
+    rig = Rig()
+    old = resting("yq-old", Side.SELL)
+    await rig.post(old)
+    rig.broker.fill("yq-old", Decimal(10), Decimal(70000), NOW)  # dated before the decision
+    rig.clock.advance(seconds=1)
+    new = order("yq-new", at=rig.clock.now()).evolve(
+        side=Side.SELL, quantity=Decimal(10), replaces="yq-old"
+    )
+    await rig.recorder.write(InsertOrder(new))
+    rig.clock.advance(seconds=1)
+    await rig.post(old)  # tracking records the fill only now, after the decision
+    assert rig.status(old) == "filled"
+    await rig.post(new)
+    row = rig.recorder.tables["orders"]["yq-new"]
+    assert (row["status"], row["reason"]) == ("rejected", "replaced_order_filled")
+    assert [o.client_order_id for o in rig.broker.submitted] == ["yq-old"]
 
 
 async def test_a_replacement_for_an_order_already_ended_is_sent_whole() -> None:

@@ -13,20 +13,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.queries import OPEN_STATUSES, WORKING_STATUSES
 from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
-from yquant.domain.model import CURRENCY, Fill, Market, Order, Side
+from yquant.domain.model import CURRENCY, Market, Order
 from yquant.ports import Holding
 
 p = tables.positions
 c = tables.cash_balances
 o = tables.orders
 s = tables.signals
-f = tables.fills
 
 
 class AccountBook:
@@ -145,25 +144,15 @@ class AccountBook:
         order without a recorded signal)."""
         return [(order_from_row(r), r.get("signal_worker")) for r in await self.open_orders()]
 
-    async def order_fills(self, client_order_id: str) -> list[Fill]:
+    async def filled_as_of(self, client_order_id: str, at: datetime) -> Decimal:
+        e = tables.order_events
         rows = await self._store.rows(
-            select(f).where(f.c.client_order_id == client_order_id).order_by(f.c.id)
-        )
-        return [
-            Fill(
-                fill_id=r["fill_id"],
-                client_order_id=r["client_order_id"],
-                account=r["account"],
-                ticker=r["ticker"],
-                side=Side(r["side"]),
-                quantity=r["quantity"],
-                price=r["price"],
-                commission=r["commission"],
-                currency=r["currency"],
-                filled_at=r["filled_at"],
+            select(func.max(e.c.filled_quantity).label("filled")).where(
+                e.c.client_order_id == client_order_id, e.c.at <= at
             )
-            for r in rows
-        ]
+        )
+        filled = rows[0]["filled"] if rows else None
+        return Decimal(0) if filled is None else Decimal(filled)
 
     # ---- what an operator can cancel (the WorkingOrders port) -------------------------------
 
