@@ -28,10 +28,11 @@ older than its strategy's ``limit_ttl_s`` is cancelled (``ttl_expired``) by the 
 
 Cancel-replace: an order that ``replaces`` a working one is sent only after that one has ended
 (cancelled for ``replaced``, waited for at most ``replace_wait_s``, else the new order is not
-sent: ``replace_timeout``), with its quantity reduced by what the old one filled since the
-decision (not sent at all when nothing is left). The old order's filled quantity when first
-taken and the reduction are kept in the worker's Valkey, so a restart redoes the same sequence
-with the same numbers, and the send claims keep the new order sent once.
+sent: ``replace_timeout``), with its quantity reduced by what the old one filled after the
+decision as recorded (its steps recorded later than the new order's decision; not sent at all
+when nothing is left). The reduction is kept in the worker's Valkey once worked out, so a restart
+redoes the same sequence with the same numbers, and the send claims keep the new order sent
+once.
 
 Every operation on one order holds that order's lock: the stream handlers, tracking, cancels and
 the sweep never interleave on it. After a restart, in-flight orders are reconciled with the
