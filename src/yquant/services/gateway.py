@@ -610,10 +610,14 @@ class Gateway:
 def _answer(
     order: Order, request_id: str, *, done: bool | None = None, reason: ReasonCode | None = None
 ) -> CancelAnswered:
-    """The answer about ``order`` as it now is: done when it ended cancelled or expired."""
+    """The answer about ``order`` as it now is: done when it ended cancelled or expired; else
+    why not (it ended otherwise: ``already_final``; it works on: the refusal it carries)."""
     ended = order.status in ENDED_BY_CANCEL if done is None else done
-    if reason is None and not ended and order.status.is_final:
-        reason = ReasonCode.ALREADY_FINAL
+    if reason is None and not ended:
+        if order.status.is_final:
+            reason = ReasonCode.ALREADY_FINAL
+        else:
+            reason = _known_reason(order.reason, ReasonCode.CANCEL_REFUSED)
     return CancelAnswered(
         order.client_order_id, request_id, order.status, order.filled_quantity, ended, reason
     )
@@ -621,7 +625,12 @@ def _answer(
 
 def _cancel_reason(order: Order) -> ReasonCode:
     """The reason a requested cancel was recorded with (the operator's, if unreadable)."""
+    return _known_reason(order.reason, ReasonCode.CANCELLED_BY_OPERATOR)
+
+
+def _known_reason(code: str | None, otherwise: ReasonCode) -> ReasonCode:
+    """``code`` as a reason code; ``otherwise`` for none, or one this release does not know."""
     try:
-        return ReasonCode(order.reason or ReasonCode.CANCELLED_BY_OPERATOR)
+        return ReasonCode(code) if code else otherwise
     except ValueError:
-        return ReasonCode.CANCELLED_BY_OPERATOR
+        return otherwise

@@ -77,6 +77,19 @@ async def test_a_cancel_without_an_answer_is_followed_and_answered_when_the_orde
     assert rig.gateway.open_orders == {}
 
 
+async def test_a_cancel_awaited_and_then_refused_is_answered_with_the_refusal() -> None:
+    rig = Rig()
+    await rig.post(resting())
+    rig.broker.cancel_mode = "silent"
+    assert await rig.gateway.cancel("yq-1", request_id="r1") is None
+    rig.broker.cancel_mode = "refuse"
+    await rig.gateway.cancel("yq-1", request_id="r2")
+    assert {a.request_id: (a.done, a.status, a.reason) for a in rig.bus.answers.values()} == {
+        "r1": (False, OrderStatus.ACCEPTED, ReasonCode.MARKET_CLOSED),
+        "r2": (False, OrderStatus.ACCEPTED, ReasonCode.MARKET_CLOSED),
+    }
+
+
 async def test_a_cancel_recorded_but_never_sent_is_sent_at_the_next_start() -> None:
     rig = Rig()
     buy = resting()
