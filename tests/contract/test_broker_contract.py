@@ -135,6 +135,28 @@ async def test_a_resting_order_can_be_cancelled_and_frees_nothing_it_did_not_spe
     assert after is not None and after.status is OrderStatus.CANCELLED
 
 
+async def test_a_cancel_of_an_order_that_has_ended_returns_it_as_it_ended(venue: Venue) -> None:
+    """The fill won the race: the cancel finds the order filled, says so, changes nothing."""
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = order(Side.BUY, 2, order_type=OrderType.LIMIT, limit="69000")
+    await venue.broker.submit(buy)
+    await venue.set_price(Market.KR, "005930", "68900")
+    await venue.settled(buy)
+    late = await venue.broker.cancel(buy)
+    assert (late.status, late.filled_quantity) == (OrderStatus.FILLED, Decimal(2))
+    assert await held(venue) == {"005930": Decimal(2)}
+
+
+async def test_a_second_cancel_is_harmless(venue: Venue) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = order(Side.BUY, 2, order_type=OrderType.LIMIT, limit="60000")
+    await venue.broker.submit(buy)
+    await venue.broker.cancel(buy)
+    again = await venue.broker.cancel(buy)
+    assert (again.status, again.filled_quantity) == (OrderStatus.CANCELLED, Decimal(0))
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"]
+
+
 async def test_selling_more_than_held_is_refused(venue: Venue) -> None:
     await venue.set_price(Market.KR, "035420", "200000")
     sell = priced(order(Side.SELL, 1, ticker="035420"), "200000")
