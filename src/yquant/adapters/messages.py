@@ -30,6 +30,7 @@ from yquant.domain.model import (
     Alert,
     Fill,
     Market,
+    MarketPosition,
     Order,
     OrderStatus,
     OrderType,
@@ -119,8 +120,17 @@ _ALERT_CONVERTED = tuple(
 )
 
 
+# Fields added since the first version: written only when set, so that an alert without them
+# is written byte for byte as before (and a worker of the previous version ignores them).
+_ALERT_ADDED = frozenset({"prev_market_position"})
+
+
 def alert_to_message(alert: Alert) -> dict[str, Any]:
-    message = {name: getattr(alert, name) for name in _ALERT_FIELDS}
+    message = {
+        name: getattr(alert, name)
+        for name in _ALERT_FIELDS
+        if name not in _ALERT_ADDED or getattr(alert, name) is not None
+    }
     for name in _ALERT_CONVERTED:
         value = message[name]
         if value is not None:
@@ -152,12 +162,24 @@ def alert_from_message(data: dict[str, Any]) -> Alert:
         limit_price=dec("limit_price"),
         strength=dec("strength"),
         position_size=dec("position_size"),
-        market_position=data.get("market_position"),
+        market_position=_market_position(data.get("market_position")),
+        prev_market_position=_market_position(data.get("prev_market_position")),
         alert_id=data.get("alert_id"),
         bar_time=ts("bar_time"),
         sent_at=ts("sent_at"),
         comment=data.get("comment"),
     )
+
+
+def _market_position(value: Any) -> MarketPosition | None:
+    """A stored position word. Entries journaled before these were checked may hold any text
+    (or none): what is not long, short or flat reads as absent, so an old entry stays readable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return MarketPosition(value.strip().lower())
+    except ValueError:
+        return None
 
 
 # ---- orders --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from yquant.domain.model import CURRENCY, Action, Alert, Market, OrderType
+from yquant.domain.model import CURRENCY, Action, Alert, Market, MarketPosition, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
@@ -59,7 +59,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
 _EPOCH = re.compile(r"[0-9]+")
 _TICKER = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,19}")
-_TEXT_FIELDS = ("strategy", "comment", "id", "market_position", "currency")
+_TEXT_FIELDS = (
+    "strategy",
+    "comment",
+    "id",
+    "market_position",
+    "prev_market_position",
+    "currency",
+)
 # An alert is flat; a little nesting is kept for the operator to read, no more (what the decoder
 # accepts, re-encoding for the signal log could not: RecursionError a few levels deeper).
 MAX_NESTING = 16
@@ -256,7 +263,8 @@ def parse_alert(  # noqa: PLR0912
         limit_price=limit_price if order_type is OrderType.LIMIT else None,
         strength=strength,
         position_size=position_size,
-        market_position=_text(fields, "market_position", required=False),
+        market_position=_market_position(fields, "market_position"),
+        prev_market_position=_market_position(fields, "prev_market_position"),
         alert_id=alert_id,
         bar_time=bar_time,
         sent_at=sent_at,
@@ -334,6 +342,19 @@ def _text(fields: dict[str, Any], name: str, *, required: bool) -> str:
             ReasonCode.BAD_FIELD, f"field {name!r} is longer than 200 characters"
         )
     return value
+
+
+def _market_position(fields: dict[str, Any], name: str) -> MarketPosition | None:
+    """TradingView's ``long``, ``short`` or ``flat`` (any case); absent or empty: None."""
+    value = _text(fields, name, required=False).lower()
+    if not value:
+        return None
+    try:
+        return MarketPosition(value)
+    except ValueError:
+        raise SignalRejectedError(
+            ReasonCode.BAD_FIELD, f"field {name!r} must be long, short or flat"
+        ) from None
 
 
 def _decimal(

@@ -18,6 +18,14 @@ class Action(StrEnum):
     EXIT = "exit"  # close the whole position (also spelled close / flat)
 
 
+class MarketPosition(StrEnum):
+    """A TradingView strategy's position (``{{strategy.market_position}}``)."""
+
+    LONG = "long"
+    SHORT = "short"
+    FLAT = "flat"
+
+
 class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"
@@ -152,8 +160,11 @@ class Alert:
     order_type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
     strength: Decimal | None = None
+    # TradingView's strategy fields: the position after the order and before it (they state
+    # the order's intent: see yquant.domain.intent) and the signed size after it.
     position_size: Decimal | None = None
-    market_position: str | None = None
+    market_position: MarketPosition | None = None
+    prev_market_position: MarketPosition | None = None
     alert_id: str | None = None
     bar_time: datetime | None = None
     sent_at: datetime | None = None

@@ -51,6 +51,8 @@ def report(decision: Decision, now: datetime) -> dict[str, Any]:
             "order_type": alert.order_type.value,
             "limit_price": _text(alert.limit_price),
             "position_size": _text(alert.position_size),
+            "market_position": alert.market_position,
+            "prev_market_position": alert.prev_market_position,
             "strength": _text(alert.strength),
         },
         "traded": False,
