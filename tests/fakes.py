@@ -13,12 +13,13 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from yquant.adapters import messages
 from yquant.adapters.db.rows import order_from_row, to_row
+from yquant.domain.book import BookFill
 from yquant.domain.events import CancelAnswered, LiveEvent
 from yquant.domain.model import (
     CURRENCY,
@@ -32,6 +33,7 @@ from yquant.domain.model import (
     Side,
     can_transition,
 )
+from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
 from yquant.domain.writes import Write
@@ -47,7 +49,6 @@ from yquant.ports import (
     QUEUED,
     RELEASING,
     Activity,
-    Baseline,
     Entry,
     Handler,
     Holding,
@@ -240,30 +241,25 @@ class FakeEngineState:
 
     def __init__(self, recorder: FakeRecorder) -> None:
         self._recorder = recorder
-        self.baselines: dict[tuple[str, str, date], Baseline] = {}
 
-    async def activity(
-        self, *, account: str, ticker: str, since: datetime, currency: str, today: date
-    ) -> Activity:
+    async def activity(self, *, account: str, ticker: str, since: datetime) -> Activity:
         self._recorder.reachable()
         mine = [o for o in self._recorder.orders() if o["account"] == account]
         working = [
-            o
+            WorkingOrder(
+                o["client_order_id"],
+                o["strategy"],
+                Side(o["side"]),
+                Decimal(o["quantity"]) - Decimal(o["filled_quantity"]),
+                o["created_at"],
+            )
             for o in mine
             if o["ticker"] == ticker and OrderStatus(o["status"]) not in FINAL_STATUSES
         ]
         return Activity(
             orders_last_minute=sum(1 for o in mine if o["created_at"] >= since),
-            open_buy=any(o["side"] == Side.BUY.value for o in working),
-            open_sell=any(o["side"] == Side.SELL.value for o in working),
-            baseline=self.baselines.get((account, currency, today)),
+            working=tuple(working),
         )
-
-    async def open_day(
-        self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
-    ) -> Baseline:
-        self._recorder.reachable()
-        return self.baselines.setdefault((account, currency, day), baseline)
 
     async def orders(self, client_order_ids: list[str]) -> dict[str, Order]:
         self._recorder.reachable()
@@ -278,6 +274,51 @@ class FakeEngineState:
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:
         self._recorder.reachable()
         return [dict(o) for o in self._recorder.orders() if o["signal_key"] == signal_key]
+
+
+class FakeFillHistory:
+    """The `FillHistory` port over a `FakeRecorder`'s fills and orders (the strategy of each
+    fill is its order's)."""
+
+    def __init__(self, recorder: FakeRecorder) -> None:
+        self._recorder = recorder
+
+    async def book_fills(
+        self,
+        *,
+        account: str | None = None,
+        strategy: str | None = None,
+        market: Market | None = None,
+        ticker: str | None = None,
+    ) -> list[BookFill]:
+        self._recorder.reachable()
+        orders = self._recorder.tables["orders"]
+        out = []
+        for f in self._recorder.tables["fills"].values():
+            o = orders.get(f["client_order_id"])
+            if o is None:
+                continue
+            fill = BookFill(
+                fill_id=f["fill_id"],
+                client_order_id=f["client_order_id"],
+                account=f["account"],
+                strategy=o["strategy"],
+                market=Market(o["market"]),
+                ticker=f["ticker"],
+                side=Side(f["side"]),
+                quantity=Decimal(f["quantity"]),
+                price=Decimal(f["price"]),
+                commission=Decimal(f["commission"]),
+                filled_at=f["filled_at"],
+            )
+            if (
+                (account is None or fill.account == account)
+                and (strategy is None or fill.strategy == strategy)
+                and (market is None or fill.market is market)
+                and (ticker is None or fill.ticker == ticker)
+            ):
+                out.append(fill)
+        return sorted(out, key=lambda x: (x.filled_at, x.fill_id))
 
 
 class FakeOrderQueue:

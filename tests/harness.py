@@ -1,5 +1,6 @@
 """An engine on real parts (SQLite or MariaDB, Valkey, the paper broker) with a fake catalog and
-a clock the test moves."""
+a clock the test moves, and the gateway that sends its orders (`Rig.execute`), so that a test
+goes from an alert to the fills the book is replayed from."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from typing import Any
 from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments, ManualClock
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.bus import ORDERS, SIGNALS, Bus, Entry
+from yquant.adapters.db.book import SqlFillHistory
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import alert_to_message, decode
-from yquant.bootstrap import EngineParts, Runtime, build_engine
+from yquant.bootstrap import EngineParts, Runtime, active_role, build_engine, build_gateway
+from yquant.domain.book import Book, FeeSchedule, LocalDay, build
 from yquant.domain.model import Action, Alert, Market, OrderType, SignalStatus
 from yquant.domain.writes import InsertSignal
+from yquant.ports import Broker, Instruments
+from yquant.services.gateway import Gateway
 from yquant.settings import Settings
 
 
@@ -38,9 +43,11 @@ class Rig:
     store: SqlStore
     recorder: Recorder
     bus: Bus
-    broker: PaperBroker
+    broker: Broker
     clock: ManualClock
     engine: EngineParts
+    gateway: Gateway
+    executed: int = 0  # the published orders `execute` has handed to the gateway
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -72,6 +79,31 @@ class Rig:
         entries = await self.bus.client.xrange(ORDERS)
         return [json.loads(fields["data"]) for _, fields in entries]
 
+    async def execute(self) -> list[dict[str, Any]]:
+        """What the gateway does with the orders published since the last call: send each to
+        the broker and record what it reports (fills included). Their rows, as recorded."""
+        entries = (await self.bus.client.xrange(ORDERS))[self.executed :]
+        rows = []
+        for entry_id, fields in entries:
+            data = json.loads(fields["data"])
+            entry = Entry(ORDERS, entry_id, data, False, decode(ORDERS, data))
+            await self.gateway.handle_order(entry)
+            row = await self.store.order(data["client_order_id"])
+            assert row is not None
+            rows.append(row)
+        self.executed += len(entries)
+        return rows
+
+    async def trade(self, alert: Alert) -> list[dict[str, Any]]:
+        """An alert from the engine's decision to the broker's report."""
+        await self.handle(alert)
+        return await self.execute()
+
+    async def book(self) -> Book:
+        """Every position the recorded fills make (no fees estimated)."""
+        fills = await SqlFillHistory(self.store).book_fills()
+        return build(fills, FeeSchedule(), LocalDay({}))
+
     async def signal(self, key: str) -> dict[str, Any]:
         rows = await self.store.recent("signals", 100)
         [row] = [r for r in rows if r["signal_key"] == key]
@@ -86,22 +118,34 @@ async def build_rig(
     *,
     name: str = "rig",
     clock: ManualClock | None = None,
+    broker: Broker | None = None,
+    instruments: Instruments | None = None,
     **overrides: Any,
 ) -> Rig:
+    """A rig on ``db_url`` and ``valkey_url``; the paper broker in ``tmp_path`` unless another
+    ``broker`` is given (the rig then closes it too)."""
     settings = make_settings(tmp_path / "data", db_url, valkey_url, **overrides)
     store = SqlStore(db_url, timeout_s=5)
     recorder = Recorder(store, Journal(tmp_path / f"journal-{name}.sqlite3"))
     bus = Bus(valkey_url)
-    broker = PaperBroker(
-        tmp_path / "paper.sqlite3",
-        commission_rate=settings.paper.commission_rate,
-        initial_cash={"KRW": Decimal(100_000_000), "USD": Decimal(100_000)},
-    )
+    if broker is None:
+        broker = PaperBroker(
+            tmp_path / "paper.sqlite3",
+            commission_rate=settings.paper.commission_rate,
+            initial_cash={"KRW": Decimal(100_000_000), "USD": Decimal(100_000)},
+        )
     await broker.connect()
     clock = clock or ManualClock(now)
     runtime = Runtime(settings, store, recorder, bus, clock)
-    engine = build_engine(runtime, broker, FakeInstruments(SAMSUNG, KODEX, APPLE, IBM))
-    return Rig(settings, store, recorder, bus, broker, clock, engine)
+    catalog = instruments or FakeInstruments(SAMSUNG, KODEX, APPLE, IBM)
+    engine = build_engine(runtime, broker, catalog)
+    gateway = build_gateway(
+        runtime,
+        broker,
+        active_role(store, settings.worker.name),
+        kill_snapshot=tmp_path / f"kill-switch-gateway-{name}.json",
+    ).gateway
+    return Rig(settings, store, recorder, bus, broker, clock, engine, gateway)
 
 
 def krx_alert(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +24,7 @@ from yquant.domain.events import CancelAnswered, LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
 from yquant.domain.model import BrokerOrder, Instrument, Market, Order
+from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.writes import Write
@@ -144,37 +145,19 @@ class Recorder(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Baseline:
-    """An account's figures in one currency at its first decision of a venue day, every holding
-    at its average cost: the day's loss is measured from their sum."""
-
-    cash: Decimal
-    positions_value: Decimal
-
-    @property
-    def equity(self) -> Decimal:
-        return self.cash + self.positions_value
-
-
-@dataclass(frozen=True, slots=True)
 class Activity:
     orders_last_minute: int
-    open_buy: bool
-    open_sell: bool
-    baseline: Baseline | None  # the day's baseline, once recorded (account_snapshots)
+    working: tuple[WorkingOrder, ...]  # the account's orders in the instrument not final yet
 
 
 class EngineState(Protocol):
     """What the engine reads from the system of record to decide (DatabaseUnavailableError
     when the database does not answer)."""
 
-    async def activity(
-        self, *, account: str, ticker: str, since: datetime, currency: str, today: date
-    ) -> Activity: ...
-
-    async def open_day(
-        self, *, account: str, currency: str, day: date, baseline: Baseline, now: datetime
-    ) -> Baseline: ...
+    async def activity(self, *, account: str, ticker: str, since: datetime) -> Activity:
+        """Orders of ``account`` created since ``since``, and its working orders in
+        ``ticker`` (every strategy's)."""
+        ...
 
     async def orders(self, client_order_ids: list[str]) -> dict[str, Order]: ...
 

@@ -239,6 +239,11 @@ class AccountSettings(BaseModel):
     # The broker's commission as a fraction of the amount: a buy capped by the cash leaves room
     # for it. None: the paper broker's rate on paper accounts, 0 on KIS accounts.
     commission_rate: Decimal | None = Field(None, ge=0, lt=Decimal("0.05"))
+    # A market buy's slippage buffer in percent: the cash must cover the price plus this much.
+    # None: 0, except KIS's US market buys, sent as limits kis.us_market_band_pct above the
+    # price (a value set here is raised to that band). KIS's KRX market buys are held at the
+    # day's upper limit, whatever this says.
+    market_buy_margin_pct: Decimal | None = Field(None, ge=0, le=Decimal("30"))
 
     @model_validator(mode="after")
     def _broker_section(self) -> AccountSettings:
@@ -257,11 +262,17 @@ class StrategySettings(BaseModel):
     accounts: list[str] = Field(default_factory=list)
     quantity: Decimal | None = Field(None, gt=0)
     sizing: SizingSettings | None = None  # wins over the account's
+    # The limits the account's and the strategy's combine to the stricter of; max_daily_loss
+    # here limits the strategy's own loss on each account.
     risk: RiskSettings = RiskSettings()
     out_of_session: Literal["reject", "queue"] = "reject"
     # A working limit order of this strategy is cancelled (ttl_expired) this long after it was
     # decided; None: it works until it fills or its day ends.
     limit_ttl_s: float | None = Field(None, gt=0, le=7 * 86400)
+    # Whose position exit, sell-all, sell capping and target_position act on: the strategy's
+    # own (from the book) or the account's (the broker's holdings, for an account one strategy
+    # trades alone). None: "strategy", or "account" for the operator's orders (``manual``).
+    position_scope: Literal["strategy", "account"] | None = None
 
 
 class CatalogSettings(BaseModel):

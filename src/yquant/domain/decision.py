@@ -6,7 +6,9 @@ The steps, in order:
 1. kill switch: ``halted`` refuses everything, before anything else;
 2. session: outside the market's regular session the strategy's policy applies: ``reject``
    (``market_closed``) or ``queue`` (decided again at the next open, with that moment's figures);
-3. sizing (`yquant.domain.sizing`): the policy's quantity within the rules no policy may bend;
+3. sizing (`yquant.domain.sizing`): what the alert asks of the position (`yquant.domain.intent`),
+   the policy's quantity within the rules no policy may bend, on the position of the strategy's
+   scope (`yquant.domain.positions`), and the working sell it replaces, if any;
 4. risk (`yquant.domain.risk`): reduce-only, same direction, order rate, daily loss, open
    positions, order notional, position share;
 5. the order: limit prices moved onto the tick grid in the safe direction (and inside KRX's daily
@@ -16,14 +18,16 @@ The steps, in order:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from yquant.domain import market_rules, risk, sizing
+from yquant.domain.intent import Move, row_of
 from yquant.domain.market_rules import MarketState
-from yquant.domain.model import Alert, Instrument, Order, OrderType, Side, client_order_id
+from yquant.domain.model import Alert, Instrument, Market, Order, OrderType, Side, client_order_id
+from yquant.domain.positions import PositionScope, WorkingOrder, own
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
@@ -49,7 +53,11 @@ class AccountRules:
     out_of_session: OutOfSession = OutOfSession.REJECT
     follow_sessions: bool = True  # False: the account trades at any hour (the paper default)
     commission_rate: Decimal = Decimal(0)  # room left for fees when a buy is capped by cash
-    market_buy_margin: Decimal = Decimal(0)  # a market buy held above its price (KIS US band)
+    market_buy_margin: Decimal = Decimal(0)  # a market buy's slippage buffer (a fraction)
+    # KIS holds a KRX market buy's cash at the day's upper limit: the cash must cover that.
+    market_buy_at_upper_limit: bool = False
+    position_scope: PositionScope = PositionScope.ACCOUNT
+    replace_working: bool = True  # False: an order never cancel-replaces (the operator's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,10 @@ class AccountFacts:
     cash: Decimal
     risk: risk.RiskFacts
     base_price: Decimal | None = None  # KRX base price of the day, when the catalog has it
+    # The strategy's own shares of the instrument (from the book), for strategy scope; None
+    # when not known (the database away before this engine ever read it).
+    position: Decimal | None = None
+    working: tuple[WorkingOrder, ...] = ()  # the account's working orders in the instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,7 @@ class Outcome:
     reason: ReasonCode | None = None
     detail: str = ""
     inputs: Mapping[str, str] = field(default_factory=dict)  # what the decision looked at
+    notes: tuple[ReasonCode, ...] = ()  # what made the order smaller than asked
 
 
 def decide(
@@ -122,6 +135,19 @@ def decide(
     limit = alert.limit_price if alert.order_type is OrderType.LIMIT else None
     price = limit if limit is not None else alert.price
     inputs["price"] = "" if price is None else _text(price)
+    strategy_scope = rules.position_scope is PositionScope.STRATEGY
+    position = facts.position if strategy_scope else facts.risk.held
+    inputs["scope"] = rules.position_scope.value
+    inputs["position"] = "unknown" if position is None else _text(position)
+    if position is None:
+        if row_of(alert).move in (Move.CLOSE, Move.REDUCE) or rules.policy.follows_target:
+            return rejected(
+                SignalRejectedError(
+                    ReasonCode.DATABASE_UNAVAILABLE,
+                    "the strategy's position is not known while the database is away",
+                )
+            )
+        position = Decimal(0)  # a buy: sized without it
     try:
         sized = sizing.size(
             rules.policy,
@@ -132,19 +158,34 @@ def decide(
                 price=price,
                 cash=facts.cash,
                 equity=facts.risk.equity,
-                held=facts.risk.held,
+                held=position,
                 params=rules.params,
                 commission_rate=rules.commission_rate,
                 market_buy_margin=rules.market_buy_margin,
+                market_buy_price=_upper_limit(rules, instrument, price, facts.base_price),
+                broker_held=facts.risk.held if strategy_scope else None,
+                working=facts.working,
+                may_replace=rules.replace_working,
             ),
         )
         limit = _limit_price(limit, sized.side, instrument, facts.base_price)
+        # What still works beside this order, once the one it replaces is cancelled.
+        mine = [
+            w
+            for w in own(facts.working, alert.strategy, rules.position_scope)
+            if w.client_order_id != sized.replaces
+        ]
         checked = risk.check(
             sized.side,
             sized.quantity,
             limit if limit is not None else price,
             rules.limits,
-            facts.risk,
+            replace(
+                facts.risk,
+                position=position,
+                open_buy=any(w.side is Side.BUY for w in mine),
+                open_sell=any(w.side is Side.SELL for w in mine),
+            ),
             follows_target=rules.policy.follows_target,
         )
     except SignalRejectedError as exc:
@@ -152,6 +193,8 @@ def decide(
     notes = sized.notes + checked.notes
     if notes:
         inputs["adjusted"] = ", ".join(notes)
+    if sized.replaces is not None:
+        inputs["replaces"] = sized.replaces
     order = Order(
         client_order_id=client_order_id(alert.key, account),
         signal_key=alert.key,
@@ -167,8 +210,23 @@ def decide(
         reference_price=alert.price,
         created_at=now,
         updated_at=now,
+        replaces=sized.replaces,
     )
-    return Outcome(account, Verdict.ORDER, order, None, ", ".join(notes), inputs)
+    return Outcome(account, Verdict.ORDER, order, None, ", ".join(notes), inputs, notes)
+
+
+def _upper_limit(
+    rules: AccountRules, instrument: Instrument, price: Decimal | None, base: Decimal | None
+) -> Decimal | None:
+    """The price KIS holds a KRX market buy at: the day's upper limit (from the base price,
+    else 30% above the price)."""
+    if not rules.market_buy_at_upper_limit or instrument.market is not Market.KR:
+        return None
+    if base is not None and base > 0:
+        return market_rules.krx_price_limits(base, instrument.security_type)[1]
+    if price is None:
+        return None
+    return price * (1 + market_rules.KRX_DAILY_LIMIT)
 
 
 def _limit_price(

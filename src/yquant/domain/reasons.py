@@ -65,10 +65,14 @@ class ReasonCode(StrEnum):
     MAX_OPEN_POSITIONS = "max_open_positions"
     MAX_ORDER_NOTIONAL = "max_order_notional"
     MAX_POSITION_SHARE = "max_position_share"
+    # notes on an order a limit made smaller
+    TRIMMED_TO_MAX_ORDER_NOTIONAL = "trimmed_to_max_order_notional"
+    TRIMMED_TO_MAX_POSITION_SHARE = "trimmed_to_max_position_share"
 
     # ---- sizing (the capped_by_* codes are notes on an order that was made smaller) ----------
     NO_QUANTITY = "no_quantity"
     NO_POSITION = "no_position"
+    SHORT_NOT_ALLOWED = "short_not_allowed"  # a cash account cannot open or add to a short
     NO_PRICE = "no_price"
     NO_AMOUNT = "no_amount"
     NO_TARGET = "no_target"
@@ -76,7 +80,8 @@ class ReasonCode(StrEnum):
     INSUFFICIENT_CASH = "insufficient_cash"
     BELOW_MINIMUM = "below_minimum"
     CAPPED_BY_CASH = "capped_by_cash"
-    CAPPED_BY_HOLDINGS = "capped_by_holdings"
+    CAPPED_BY_HOLDINGS = "capped_by_holdings"  # to what the broker holds
+    CAPPED_BY_POSITION = "capped_by_position"  # to the strategy's own position
 
     # ---- the gateway and the brokers ---------------------------------------------------------
     STALE_ORDER = "stale_order"

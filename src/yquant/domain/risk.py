@@ -1,7 +1,9 @@
 """Risk limits and the kill switch: the last word on a sized order. Pure.
 
-Limits come per account and per strategy; where both set one, the stricter holds. Limits that
-grow exposure (order notional, position share, open positions, daily loss) apply to buys; a
+Limits come per account and per strategy; where both set one, the stricter holds, except the
+daily loss: the account's limit applies to the account's loss, the strategy's to the strategy's
+own loss on the account (`yquant.domain.daily`). Limits that grow exposure (order notional,
+position share, open positions, daily loss) apply to buys; a
 sell always shrinks a cash account's position and is refused only by a halt, the order rate or
 the same-direction guard. A limit that the order would break is met by trimming the quantity to
 the largest that fits; when nothing fits the order is refused with the limit's reason code.
@@ -50,6 +52,8 @@ class Limits:
     max_orders_per_minute: int | None = None
     max_daily_loss: Decimal | None = None  # stop new buys once the day's loss reaches it
     same_direction_guard: bool = False  # "buy" means "be long": no second buy while long
+    # The same, for the strategy's own loss on the account (the strategy's setting).
+    max_strategy_daily_loss: Decimal | None = None
 
     def stricter(self, other: Limits) -> Limits:
         return Limits(
@@ -59,6 +63,7 @@ class Limits:
             _min(self.max_orders_per_minute, other.max_orders_per_minute),
             _min(self.max_daily_loss, other.max_daily_loss),
             self.same_direction_guard or other.same_direction_guard,
+            _min(self.max_strategy_daily_loss, other.max_strategy_daily_loss),
         )
 
 
@@ -98,18 +103,23 @@ class RiskFacts:
 
     kill_state: KillState = KillState.ACTIVE
     equity: Decimal = Decimal(0)
-    held: Decimal = Decimal(0)  # shares of this instrument
+    held: Decimal = Decimal(0)  # shares of this instrument on the account (the broker's)
     open_positions: int = 0  # instruments held on the account (any market)
     orders_last_minute: int = 0  # orders created for the account in the last 60 s
-    open_buy: bool = False  # an order to buy this instrument is still working
+    # An order to buy (sell) this instrument is still working: the strategy's own in strategy
+    # scope, the account's in account scope.
+    open_buy: bool = False
     open_sell: bool = False
-    daily_loss: Decimal | None = None  # loss since the day's start (positive = lost); None: unknown
+    daily_loss: Decimal | None = None  # the account's loss today (positive = lost); None: unknown
+    # The position the decision acts on (the strategy's own in strategy scope); None: ``held``.
+    position: Decimal | None = None
+    strategy_daily_loss: Decimal | None = None  # the strategy's own loss today on the account
 
 
 @dataclass(frozen=True, slots=True)
 class Checked:
     quantity: Decimal
-    notes: tuple[str, ...] = ()
+    notes: tuple[ReasonCode, ...] = ()
 
 
 def check_kill_switch(state: KillState, side: Side | None) -> None:
@@ -141,7 +151,8 @@ def check(
             "an order for this instrument is still working; it is not traded twice",
         )
     if limits.same_direction_guard and not follows_target:
-        if side is Side.BUY and (facts.held > 0 or facts.open_buy):
+        position = facts.held if facts.position is None else facts.position
+        if side is Side.BUY and (position > 0 or facts.open_buy):
             raise SignalRejectedError(
                 ReasonCode.SAME_DIRECTION, "already long (or a buy is working)"
             )
@@ -164,14 +175,14 @@ def check(
 def _check_buy(
     quantity: Decimal, price: Decimal | None, limits: Limits, facts: RiskFacts
 ) -> Checked:
-    if (
-        limits.max_daily_loss is not None
-        and facts.daily_loss is not None
-        and facts.daily_loss >= limits.max_daily_loss
+    for limit, loss, whose in (
+        (limits.max_daily_loss, facts.daily_loss, "the account's"),
+        (limits.max_strategy_daily_loss, facts.strategy_daily_loss, "the strategy's"),
     ):
-        raise SignalRejectedError(
-            ReasonCode.DAILY_LOSS_LIMIT, f"today's loss {facts.daily_loss} reached the limit"
-        )
+        if limit is not None and loss is not None and loss >= limit:
+            raise SignalRejectedError(
+                ReasonCode.DAILY_LOSS_LIMIT, f"{whose} loss today {loss} reached the limit {limit}"
+            )
     if (
         limits.max_open_positions is not None
         and facts.held <= 0
@@ -180,7 +191,7 @@ def _check_buy(
         raise SignalRejectedError(
             ReasonCode.MAX_OPEN_POSITIONS, f"{facts.open_positions} positions already open"
         )
-    notes: list[str] = []
+    notes: list[ReasonCode] = []
     needs_price = limits.max_order_notional is not None or limits.max_position_percent is not None
     if needs_price and (price is None or price <= 0):
         raise SignalRejectedError(ReasonCode.MAX_ORDER_NOTIONAL, "limits need a price to check")
@@ -193,7 +204,7 @@ def _check_buy(
             )
         if quantity > fits:
             quantity = fits
-            notes.append("trimmed_to_max_order_notional")
+            notes.append(ReasonCode.TRIMMED_TO_MAX_ORDER_NOTIONAL)
     if limits.max_position_percent is not None and price is not None:
         allowed = max(facts.equity, Decimal(0)) * limits.max_position_percent / HUNDRED
         room = allowed - max(facts.held, Decimal(0)) * price
@@ -205,7 +216,7 @@ def _check_buy(
             )
         if quantity > fits:
             quantity = fits
-            notes.append("trimmed_to_max_position_share")
+            notes.append(ReasonCode.TRIMMED_TO_MAX_POSITION_SHARE)
     return Checked(quantity, tuple(notes))
 
 

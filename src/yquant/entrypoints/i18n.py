@@ -83,6 +83,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "token": "token",
         "depth": "depth",
         "order_pending": "order {order} sent, outcome pending: do not retry, check `yquant orders`",
+        "order_resized": "sent {sent}, not the {asked} asked ({why})",
         "name": "Name",
         "amount": "Amount",
         "market": "Market",
@@ -224,6 +225,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "order_pending": (
             "주문 {order} 전송됨, 결과 대기 중: 다시 보내지 말고 `yquant orders` 로 확인하세요"
         ),
+        "order_resized": "요청한 {asked} 대신 {sent} 주문 ({why})",
         "amount": "금액",
         "market": "시장",
         "check": "점검 항목",
@@ -394,9 +396,12 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.MAX_OPEN_POSITIONS: "Too many open positions",
         ReasonCode.MAX_ORDER_NOTIONAL: "Order value limit",
         ReasonCode.MAX_POSITION_SHARE: "Position weight limit",
+        ReasonCode.TRIMMED_TO_MAX_ORDER_NOTIONAL: "Reduced to the order value limit",
+        ReasonCode.TRIMMED_TO_MAX_POSITION_SHARE: "Reduced to the position weight limit",
         # sizing
         ReasonCode.NO_QUANTITY: "No quantity",
         ReasonCode.NO_POSITION: "No position",
+        ReasonCode.SHORT_NOT_ALLOWED: "Short selling not allowed",
         ReasonCode.NO_PRICE: "No price",
         ReasonCode.NO_AMOUNT: "No amount",
         ReasonCode.NO_TARGET: "No target position",
@@ -405,6 +410,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.BELOW_MINIMUM: "Below the minimum quantity",
         ReasonCode.CAPPED_BY_CASH: "Reduced to the cash available",
         ReasonCode.CAPPED_BY_HOLDINGS: "Reduced to the holdings",
+        ReasonCode.CAPPED_BY_POSITION: "Reduced to the strategy's position",
         # the gateway and the brokers
         ReasonCode.STALE_ORDER: "Order too old",
         ReasonCode.NOT_PLACED: "Order not sent",
@@ -483,9 +489,12 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.MAX_OPEN_POSITIONS: "최대 보유 종목 수",
         ReasonCode.MAX_ORDER_NOTIONAL: "주문 금액 한도",
         ReasonCode.MAX_POSITION_SHARE: "종목 비중 한도",
+        ReasonCode.TRIMMED_TO_MAX_ORDER_NOTIONAL: "주문 금액 한도로 축소",
+        ReasonCode.TRIMMED_TO_MAX_POSITION_SHARE: "종목 비중 한도로 축소",
         # sizing
         ReasonCode.NO_QUANTITY: "수량 없음",
         ReasonCode.NO_POSITION: "보유 없음",
+        ReasonCode.SHORT_NOT_ALLOWED: "공매도 불가",
         ReasonCode.NO_PRICE: "시세 없음",
         ReasonCode.NO_AMOUNT: "금액 없음",
         ReasonCode.NO_TARGET: "목표 포지션 없음",
@@ -494,6 +503,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.BELOW_MINIMUM: "최소 수량 미만",
         ReasonCode.CAPPED_BY_CASH: "현금 한도로 축소",
         ReasonCode.CAPPED_BY_HOLDINGS: "보유 수량으로 축소",
+        ReasonCode.CAPPED_BY_POSITION: "전략 보유 수량으로 축소",
         # the gateway and the brokers
         ReasonCode.STALE_ORDER: "오래된 주문",
         ReasonCode.NOT_PLACED: "주문 미전송",

@@ -9,11 +9,8 @@ the signal waits (up to ``engine.max_signal_delay_s``) rather than being sized f
 Equity in a currency = cash in it + the value of the positions of markets trading in it, each at
 its average cost, except the instrument being decided, valued at the alert's price. The broker
 port reports no market prices for other holdings, so their unrealised gains and losses are not
-in the figure. Sizing and the position limit use it.
-
-Book equity = cash + every position at its average cost, whatever the alert names: the daily
-loss limit compares it with the day's first, so its change is the day's realised result (fees,
-taxes and cash moved in or out included), the same whichever instrument an alert names.
+in the figure. Sizing and the position limit use it. (The daily loss limit reads the book, not
+these figures: `yquant.domain.daily`.)
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ class AccountFigures:
     currency: str
     cash: Decimal
     equity: Decimal
-    cost_value: Decimal  # the positions in the currency at their average cost
     held: Decimal  # shares of the instrument
     open_positions: int  # instruments with shares held, any market
 
@@ -53,18 +49,16 @@ class BrokerAccountBook:
             ),
             Decimal(0),
         )
-        value = cost = Decimal(0)
+        value = Decimal(0)
         for h in holdings:
             if CURRENCY[h.market] != currency:
                 continue
             this = h.ticker == instrument.ticker and h.market is instrument.market
             value += h.quantity * (price if this and price is not None else h.avg_price)
-            cost += h.quantity * h.avg_price
         return AccountFigures(
             currency=currency,
             cash=cash,
             equity=cash + value,
-            cost_value=cost,
             held=held,
             open_positions=len({(h.market, h.ticker) for h in holdings}),
         )

@@ -2,10 +2,16 @@
 
 `Decider.decide` is the decision the signal handler, the queue release and an operator's order
 all run (and `yquant simulate`): resolve the instrument through the catalog, the market's state
-from its calendar, each routed account's figures from its broker, the kill switch and recent
-activity from the database, then the pure decision per account. `OrderDesk` records the orders
-it makes (the intent, before any broker sees them), publishes them to the gateways and records a
-signal's outcome.
+from its calendar, each routed account's cash and holdings from its broker, the strategy's
+position and the day's losses from the book (the fills in the database), the kill switch and
+the working orders from the database, then the pure decision per account. `OrderDesk` records
+the orders it makes (the intent, before any broker sees them), publishes them to the gateways
+and records a signal's outcome.
+
+During a database outage the decision uses what this process knew last: the book figures it
+read (a position moved by the orders it made since), the losses it measured, the switches it
+read; each such decision says so in the log. A strategy's position it never read is unknown:
+its sells wait for the database (``database_unavailable``), never sized from the account.
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from yquant.domain import market_rules
+from yquant.domain.book import Book, FeeSchedule, LocalDay, PositionKey, build
 from yquant.domain.commands import PlaceOrder
-from yquant.domain.decision import AccountFacts, Outcome, Verdict, decide
+from yquant.domain.daily import DayMarks, day_result
+from yquant.domain.decision import AccountFacts, AccountRules, Outcome, Verdict, decide
 from yquant.domain.events import SignalDecided
+from yquant.domain.intent import Move, row_of
 from yquant.domain.market_rules import MarketCalendar, MarketState
-from yquant.domain.model import CURRENCY, Alert, Instrument, Order, SignalStatus
+from yquant.domain.model import CURRENCY, Alert, Instrument, Market, Order, Side, SignalStatus
+from yquant.domain.positions import PositionScope
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import Policy
@@ -28,10 +39,10 @@ from yquant.domain.writes import AdvanceSignal, InsertOrder
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import (
     Activity,
-    Baseline,
     Broker,
     Bus,
     EngineState,
+    FillHistory,
     Instruments,
     KillSwitch,
     Recorder,
@@ -83,21 +94,73 @@ class Decision:
 
 
 class RecentOrders:
-    """The orders this process made lately: what the rate limit counts while the database,
-    which knows every worker's orders, does not answer."""
+    """The orders this process made lately, and the book figures it read last: what the rate
+    limit counts, and a strategy's position is taken from, while the database, which knows
+    every worker's orders and fills, does not answer."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self._made: deque[tuple[str, datetime]] = deque(maxlen=size)
+        self._made: deque[tuple[int, Order]] = deque(maxlen=size)
+        self._sequence = 0
+        self._read: dict[PositionKey, tuple[Decimal, int]] = {}
 
-    def add(self, account: str, at: datetime) -> None:
-        self._made.append((account, at))
+    def add(self, order: Order) -> None:
+        self._sequence += 1
+        self._made.append((self._sequence, order))
 
     def count(self, account: str, since: datetime) -> int:
-        return sum(1 for a, at in self._made if a == account and at >= since)
+        return sum(1 for _, o in self._made if o.account == account and o.created_at >= since)
+
+    def read(self, key: PositionKey, quantity: Decimal) -> None:
+        """The book's figure for ``key`` as just read."""
+        self._read[key] = (quantity, self._sequence)
+
+    def position(self, key: PositionKey) -> Decimal | None:
+        """The last figure read for ``key`` moved by the orders made here since (as if they
+        filled: a sell made is never sold twice); None when never read."""
+        known = self._read.get(key)
+        if known is None:
+            return None
+        quantity, seen = known
+        for sequence, o in self._made:
+            if sequence > seen and (o.account, o.strategy, o.market, o.ticker) == key:
+                quantity += o.quantity if o.side is Side.BUY else -o.quantity
+        return quantity
+
+
+class DayPrices:
+    """The first and the last price this process saw of each instrument on a local day (the
+    alerts' prices): the start mark where the catalog has no base price, and the price now of
+    holdings other than the alerted one."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[Market, str], tuple[date, Decimal, Decimal]] = {}
+
+    def see(self, market: Market, ticker: str, day: date, price: Decimal) -> None:
+        known = self._seen.get((market, ticker))
+        first = known[1] if known is not None and known[0] == day else price
+        self._seen[(market, ticker)] = (day, first, price)
+
+    def first_and_last(
+        self, market: Market, ticker: str, day: date
+    ) -> tuple[Decimal | None, Decimal | None]:
+        known = self._seen.get((market, ticker))
+        if known is None or known[0] != day:
+            return None, None
+        return known[1], known[2]
+
+
+@dataclass(frozen=True, slots=True)
+class BookFigures:
+    """What the book says for one decision: the strategy's position in the instrument, and the
+    day's losses (positive = lost) of the account and of the strategy; None: not known."""
+
+    position: Decimal | None = None
+    account_loss: Decimal | None = None
+    strategy_loss: Decimal | None = None
 
 
 class Decider:
-    """Deciding an alert: reads only (the day's baseline of a risk limit aside)."""
+    """Deciding an alert: reads only."""
 
     def __init__(
         self,
@@ -108,20 +171,26 @@ class Decider:
         broker: Broker,
         kill_switch: KillSwitch,
         state: EngineState,
+        fills: FillHistory,
         recent: RecentOrders,
         policies: dict[str, Policy] | None = None,
+        fees: FeeSchedule | None = None,
     ) -> None:
         self._settings = settings
         self._recorder = recorder
         self._instruments = instruments
-        self._book = BrokerAccountBook(broker)
+        self._accounts = BrokerAccountBook(broker)
         self._kill = kill_switch
         self._state = state
+        self._fills = fills
+        self._fees = fees or FeeSchedule()
         self._recent = recent
         self._policies = policies if policies is not None else routing.validate_sizing(settings)
         self._overrides = routing.calendar_overrides(settings)
         self._calendars: dict[market_rules.Venue, MarketCalendar] = {}
-        self._baselines: dict[tuple[str, str, date], Baseline] = {}  # (account, currency, day)
+        self._prices = DayPrices()
+        # The day's losses last measured, per (account, strategy or None, currency, day).
+        self._losses: dict[tuple[str, str | None, str, date], Decimal] = {}
 
     def knows_account(self, account: str) -> bool:
         return account in self._settings.accounts
@@ -164,21 +233,15 @@ class Decider:
         # The switches are read for every decision; during an outage, the last ones read.
         states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
         currency = CURRENCY[instrument.market]
+        if alert.price is not None:
+            today = now.astimezone(state.venue.tz).date()
+            self._prices.see(instrument.market, instrument.ticker, today, alert.price)
         outcomes = []
         for account in routed:
             rules = routing.rules_for(
                 self._settings, alert.strategy, account, currency, self._policies
             )
-            facts = await self._facts(
-                account,
-                alert,
-                instrument,
-                state,
-                now,
-                states,
-                rules.limits,
-                working=rules.policy.follows_target,
-            )
+            facts = await self._facts(account, alert, instrument, state, now, states, rules)
             outcome = decide(
                 alert,
                 instrument,
@@ -199,30 +262,33 @@ class Decider:
         state: MarketState,
         now: datetime,
         states: dict[str, KillState],
-        limits: Limits,
-        *,
-        working: bool = False,
+        rules: AccountRules,
     ) -> AccountFacts:
-        """The account's figures for a decision; ``working``: the working orders in the
-        instrument are needed even when no limit reads them (trading toward a target)."""
+        """The account's figures for a decision: cash and holdings from the broker, the
+        strategy's position and the day's losses from the book, the working orders in the
+        instrument from the database. What no rule reads is not asked for (a plain buy with no
+        limit needs no database round trip)."""
         price = alert.limit_price if alert.limit_price is not None else alert.price
-        figures = await self._book.figures(account, instrument, price)
-        today = now.astimezone(state.venue.tz).date()
-        day = (account, figures.currency, today)
-        # The day's loss is measured on book equity (every holding at its average cost), the
-        # same figure whichever instrument the alert names; the day's baseline is the first.
-        book = Baseline(figures.cash, figures.cost_value)
-        opening = self._baselines.get(day, book)
-        if working or _needs_activity(limits):
-            recording = opening if limits.max_daily_loss is not None else None
-            activity = await self._activity(
-                account, instrument, figures.currency, now, today, recording
-            )
+        figures = await self._accounts.figures(account, instrument, price)
+        limits = rules.limits
+        move = row_of(alert).move
+        strategy_scope = rules.position_scope is PositionScope.STRATEGY
+        selling = move in (Move.CLOSE, Move.REDUCE) or rules.policy.follows_target
+        wants_position = strategy_scope and (
+            selling or move is Move.REVERSE or limits.same_direction_guard
+        )
+        wants_losses = (
+            limits.max_daily_loss is not None or limits.max_strategy_daily_loss is not None
+        )
+        if selling or _needs_activity(limits):
+            activity = await self._activity(account, instrument, now)
         else:
-            # No limit reads the account's recent activity: no database round trip for it.
-            activity = Activity(0, False, False, None)
-        baseline = opening if activity.baseline is None else activity.baseline
-        self._baselines[day] = baseline
+            activity = Activity(0, ())
+        book = BookFigures()
+        if wants_position or wants_losses:
+            book = await self._book(
+                account, alert.strategy, alert, instrument, state, now, losses=wants_losses
+            )
         return AccountFacts(
             account=account,
             currency=figures.currency,
@@ -233,47 +299,109 @@ class Decider:
                 held=figures.held,
                 open_positions=figures.open_positions,
                 orders_last_minute=activity.orders_last_minute,
-                open_buy=activity.open_buy,
-                open_sell=activity.open_sell,
-                daily_loss=baseline.equity - book.equity,
+                daily_loss=book.account_loss,
+                strategy_daily_loss=book.strategy_loss,
             ),
             base_price=instrument.base_price,
+            position=book.position if wants_position else Decimal(0),
+            working=activity.working,
         )
 
-    async def _activity(
-        self,
-        account: str,
-        instrument: Instrument,
-        currency: str,
-        now: datetime,
-        today: date,
-        opening: Baseline | None,
-    ) -> Activity:
-        """Recent activity and the day's recorded baseline; with ``opening``, the day's first
-        decision records it (one recorded first, by the other worker or before a restart, wins).
-        During an outage: the orders made here, and no baseline (the caller's memory)."""
+    async def _activity(self, account: str, instrument: Instrument, now: datetime) -> Activity:
+        """Orders of the last minute and the working orders in the instrument. During an
+        outage: the orders made here, and no working orders known."""
         since = now - timedelta(minutes=1)
         if self._recorder.database_up:
             try:
-                activity = await self._state.activity(
-                    account=account,
-                    ticker=instrument.ticker,
-                    since=since,
-                    currency=currency,
-                    today=today,
+                return await self._state.activity(
+                    account=account, ticker=instrument.ticker, since=since
                 )
-                if activity.baseline is None and opening is not None:
-                    baseline = await self._state.open_day(
-                        account=account, currency=currency, day=today, baseline=opening, now=now
-                    )
-                    activity = Activity(
-                        activity.orders_last_minute, activity.open_buy, activity.open_sell, baseline
-                    )
             except DatabaseUnavailableError:
                 logger.warning("risk facts from memory: database unavailable account=%s", account)
+        return Activity(self._recent.count(account, since), ())
+
+    async def _book(
+        self,
+        account: str,
+        strategy: str,
+        alert: Alert,
+        instrument: Instrument,
+        state: MarketState,
+        now: datetime,
+        *,
+        losses: bool,
+    ) -> BookFigures:
+        """The strategy's position in the instrument and, with ``losses``, the day's losses,
+        replayed from the fills (`yquant.domain.book`). During an outage: the figures this
+        process read last, moved by the orders it made since."""
+        market, ticker = instrument.market, instrument.ticker
+        key = (account, strategy, market, ticker)
+        tz = state.venue.tz
+        today = now.astimezone(tz).date()
+        currency = CURRENCY[market]
+        account_key = (account, None, currency, today)
+        strategy_key = (account, strategy, currency, today)
+        try:
+            if not self._recorder.database_up:
+                raise DatabaseUnavailableError("the recorder reports the database down")
+            # The day's losses need every position of the market; a position, one instrument.
+            fills = await self._fills.book_fills(
+                account=account, market=market, ticker=None if losses else ticker
+            )
+        except DatabaseUnavailableError:
+            position = self._recent.position(key)
+            logger.warning(
+                "book figures from memory: database unavailable account=%s strategy=%s"
+                " ticker=%s position=%s",
+                account,
+                strategy,
+                ticker,
+                "unknown" if position is None else position,
+            )
+            return BookFigures(
+                position, self._losses.get(account_key), self._losses.get(strategy_key)
+            )
+        day_start = datetime.combine(today, time(0), tzinfo=tz)
+        local_day = LocalDay({market: tz})
+        book = build(fills, self._fees, local_day, since=day_start)
+        position = book.held(account, strategy, market, ticker)
+        self._recent.read(key, position)
+        if not losses:
+            return BookFigures(position)
+        start = build([f for f in fills if f.filled_at < day_start], self._fees, local_day)
+        marks = self._marks(book, alert, instrument, today)
+        result = day_result(book, start, marks, account=account, currency=currency)
+        mine = day_result(book, start, marks, account=account, currency=currency, strategy=strategy)
+        self._losses[account_key], self._losses[strategy_key] = -result, -mine
+        return BookFigures(position, -result, -mine)
+
+    def _marks(
+        self, book: Book, alert: Alert, instrument: Instrument, today: date
+    ) -> dict[tuple[Market, str], DayMarks]:
+        """Each instrument's start mark and price now (see `yquant.domain.daily`)."""
+        marks = {}
+        for _, _, market, ticker in {*book.positions, *book.realised_since}:
+            if (market, ticker) in marks:
+                continue
+            first, last = self._prices.first_and_last(market, ticker, today)
+            if (market, ticker) == (instrument.market, instrument.ticker):
+                base = instrument.base_price
+                last = alert.price if alert.price is not None else last
             else:
-                return activity
-        return Activity(self._recent.count(account, since), False, False, None)
+                base = self._base_price(market, ticker)
+            marks[(market, ticker)] = DayMarks(start=base if base is not None else first, now=last)
+        return marks
+
+    def _base_price(self, market: Market, ticker: str) -> Decimal | None:
+        """The catalog's base price of a held instrument (KRX: the day's base price)."""
+        for listed in self._instruments.find(ticker):
+            if listed.market != market.value:
+                continue
+            try:
+                return self._instruments.resolve(market, listed.exchange, ticker).base_price
+            except SignalRejectedError:
+                return None  # halted or no longer tradable: no base price to trust
+        return None
 
 
 class OrderDesk:
@@ -299,7 +427,7 @@ class OrderDesk:
         out = []
         for order in orders:
             written = await self._recorder.write(InsertOrder(order))
-            self._recent.add(order.account, order.created_at)
+            self._recent.add(order)
             if written is Written.UNCHANGED:
                 # Another pass made this order first: what it recorded is what goes out.
                 try:
@@ -343,9 +471,5 @@ class OrderDesk:
 
 
 def _needs_activity(limits: Limits) -> bool:
-    """Whether a limit depends on the orders of the last minute, open orders or the day's loss."""
-    return (
-        limits.max_orders_per_minute is not None
-        or limits.max_daily_loss is not None
-        or limits.same_direction_guard
-    )
+    """Whether a limit depends on the orders of the last minute or the working orders."""
+    return limits.max_orders_per_minute is not None or limits.same_direction_guard

@@ -6,6 +6,12 @@ switch: everything an alert meets), recorded, and published on ``yq:orders`` lik
 orders, so the gateway sends and follows it the same way. The signal log records it with its
 outcome. The caller waits for the order to reach a final state (or to rest, for a limit).
 
+The quantity is never changed silently: where the cash, the holdings or a limit would make the
+order smaller than asked, it is refused with that reason (``capped_by_holdings``,
+``capped_by_cash``, ``trimmed_to_...``) unless the operator allows the resize, and then the
+outcome says what was sent instead of what was asked. An operator's order acts on the account's
+holdings (``position_scope`` ``account``) and never cancel-replaces a working order.
+
 Why not through ``yq:signals``: the engine routes a signal to the accounts its strategy names,
 and an operator names one account; deciding here with ``accounts=[account]`` keeps every check
 without a second routing rule.
@@ -21,18 +27,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from yquant.domain.book import MANUAL
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import HEARTBEAT_STALE_S
 from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Bus, Clock, Instruments, Recorder
-from yquant.services import routing
 from yquant.services.decisions import Decider, OrderDesk
 
 logger = logging.getLogger(__name__)
 
-STRATEGY = routing.MANUAL
+STRATEGY = MANUAL
 KR_EXCHANGES = ("KRX", "KOSPI", "KOSDAQ", "KONEX")
 US_EXCHANGES = ("NASDAQ", "NYSE", "AMEX")
 
@@ -44,6 +50,13 @@ class ManualOutcome:
     reason: ReasonCode | None = None
     detail: str = ""
     order: dict[str, Any] | None = None
+    asked: Decimal | None = None  # the quantity the operator gave
+    sent: Decimal | None = None  # the order's quantity, when an order was made
+    resized_by: tuple[ReasonCode, ...] = ()  # why ``sent`` is less than ``asked``
+
+    @property
+    def resized(self) -> bool:
+        return self.sent is not None and self.asked is not None and self.sent != self.asked
 
 
 def parse_ticker(text: str, instruments: Instruments) -> tuple[Market, str, str]:
@@ -114,6 +127,7 @@ class ManualOrders:
         limit_price: Decimal | None,
         price: Decimal | None,
         wait_s: float,
+        allow_resize: bool = False,
     ) -> ManualOutcome:
         now = self._clock.now()
         alert = Alert(
@@ -137,11 +151,21 @@ class ManualOrders:
         decision = await self._decider.decide(alert, now, accounts=[account])
         status, reason, detail = decision.summary()
         orders = decision.orders
+        notes = tuple(n for o in decision.outcomes for n in o.notes)
+        sent = orders[0].quantity if orders else None
         if decision.queued:
             # An operator order is not kept for the next session: nothing was sent.
             orders, reason = [], reason or ReasonCode.MARKET_CLOSED
             status = SignalStatus.REJECTED
             detail = detail or "the market is closed; the order was not kept for the next session"
+        elif sent is not None and sent != quantity and not allow_resize:
+            # Never a different quantity than asked without the operator's say.
+            orders, status = [], SignalStatus.REJECTED
+            reason = notes[0] if notes else ReasonCode.REJECTED
+            detail = (
+                f"{_qty(quantity)} asked, {_qty(sent)} possible ({', '.join(notes)});"
+                " nothing was sent (--allow-resize sends the smaller order)"
+            )
         await self._recorder.write(
             InsertSignal(
                 key=alert.key,
@@ -156,14 +180,33 @@ class ManualOrders:
             ),
         )
         if not orders:
-            return ManualOutcome(alert.key, "rejected", reason, detail)
-        sent = await self._desk.send(orders)
-        await self._desk.publish(sent)
-        order = sent[0]
-        logger.info("manual order sent cid=%s account=%s", order.client_order_id, account)
+            return ManualOutcome(alert.key, "rejected", reason, detail, None, quantity, sent, notes)
+        recorded = await self._desk.send(orders)
+        await self._desk.publish(recorded)
+        order = recorded[0]
+        logger.info(
+            "manual order sent cid=%s account=%s quantity=%s asked=%s",
+            order.client_order_id,
+            account,
+            order.quantity,
+            quantity,
+        )
         row = await wait_for_outcome(self._recorder, self._clock, order.client_order_id, wait_s)
         final = row["status"] if row else order.status.value
-        return ManualOutcome(alert.key, final, row.get("reason") if row else None, "", row)
+        return ManualOutcome(
+            alert.key,
+            final,
+            row.get("reason") if row else None,
+            detail if order.quantity != quantity else "",
+            row,
+            quantity,
+            order.quantity,
+            notes if order.quantity != quantity else (),
+        )
+
+
+def _qty(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 async def wait_for_outcome(

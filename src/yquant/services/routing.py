@@ -2,23 +2,27 @@
 
 Sizing: the strategy's policy when it sets one, else the account's, else ``alert_quantity``
 (the alert's own quantity, falling back to the strategy's ``quantity``); an operator's order
-(strategy ``manual``) always has exactly the quantity asked. Limits: the account's
-and the strategy's, the stricter of each. Sessions: accounts follow the exchange calendar except
+(strategy ``manual``) always has exactly the quantity asked, acts on the account's holdings and
+never cancel-replaces. Limits: the account's and the strategy's, the stricter of each, except
+the daily loss (the account's limits the account's loss, the strategy's its own). Position
+scope: the strategy's ``position_scope``, by default ``strategy`` (``account`` for ``manual``).
+Sessions: accounts follow the exchange calendar except
 paper accounts, which trade at any hour unless told ``sessions = "exchange"`` (so the embedded
 default answers a sample alert at night as well).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, time
 from decimal import Decimal
 
 from yquant.domain import market_rules, sizing
+from yquant.domain.book import MANUAL
 from yquant.domain.decision import AccountRules, OutOfSession
+from yquant.domain.positions import PositionScope
 from yquant.domain.risk import LimitSettings
 from yquant.settings import RiskSettings, Settings, SizingSettings
-
-MANUAL = "manual"  # the strategy of an operator's order (`yquant buy|sell`)
 
 
 def policy_choice(
@@ -86,10 +90,12 @@ def rules_for(
     policy = policies.get(name) or sizing.load_policy(name)
     chosen = settings.strategy(strategy)
     account_settings = settings.accounts[account]
-    limits = (
-        _limits(account_settings.risk)
-        .for_currency(currency)
-        .stricter(_limits(chosen.risk).for_currency(currency))
+    account_limits = _limits(account_settings.risk).for_currency(currency)
+    strategy_limits = _limits(chosen.risk).for_currency(currency)
+    limits = replace(
+        account_limits.stricter(strategy_limits),
+        max_daily_loss=account_limits.max_daily_loss,
+        max_strategy_daily_loss=strategy_limits.max_daily_loss,
     )
     sessions = account_settings.sessions or (
         "always" if account_settings.broker == "paper" else "exchange"
@@ -98,11 +104,13 @@ def rules_for(
     if commission is None:
         paper = account_settings.broker == "paper"
         commission = settings.paper.commission_rate if paper else Decimal(0)
-    # KIS has no US market order: it sends a limit us_market_band_pct above the last price and
-    # holds that amount, so a market buy is capped at that price.
-    margin = Decimal(0)
-    if account_settings.kis is not None and currency == "USD":
-        margin = account_settings.kis.us_market_band_pct / 100
+    margin = account_settings.market_buy_margin_pct or Decimal(0)
+    kis = account_settings.kis
+    if kis is not None and currency == "USD":
+        # KIS has no US market order: it sends a limit us_market_band_pct above the last price
+        # and holds that amount, so a market buy is capped at that price at least.
+        margin = max(margin, kis.us_market_band_pct)
+    scope = chosen.position_scope or ("account" if strategy == MANUAL else "strategy")
     return AccountRules(
         policy=policy,
         params=params,
@@ -110,7 +118,10 @@ def rules_for(
         out_of_session=OutOfSession(chosen.out_of_session),
         follow_sessions=sessions == "exchange",
         commission_rate=commission,
-        market_buy_margin=margin,
+        market_buy_margin=margin / 100,
+        market_buy_at_upper_limit=kis is not None,
+        position_scope=PositionScope(scope),
+        replace_working=strategy != MANUAL,
     )
 
 

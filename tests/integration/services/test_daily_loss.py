@@ -1,162 +1,177 @@
-"""The daily loss limit: measured the same way whatever the alert names, and remembered by the
-database across restarts and workers (from memory during an outage)."""
+"""The daily loss limit: realised P&L today plus the change of unrealised P&L since the session
+start, read from the book (so the same on every worker and after a restart), per account and per
+strategy; cash a resting buy reserves is no loss."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+import dataclasses
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from tests.harness import Rig, build_rig, krx_alert
-from tests.integration.services.test_engine import _order
-from tests.support import MARIADB_HOST, MARIADB_PORT, TcpProxy
-from yquant.domain.model import Action, Alert, Market, Side
+from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments
+from tests.harness import Rig, build_rig
+from yquant.domain.model import Action, Alert, Market, OrderType
 from yquant.domain.reasons import ReasonCode
 
 KST = ZoneInfo("Asia/Seoul")
-FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
 LIMITED = {
     "accounts": {"paper": {"broker": "paper", "risk": {"max_daily_loss": {"KRW": "500000"}}}}
 }
+_keys = iter(range(10**6))
 
 
-def kodex_alert(key: str, at: datetime) -> Alert:
+def now_in_seoul() -> datetime:
+    """The rig's clock stands at the real time: the paper broker stamps its fills with it, so
+    the day they fall on is the day the engine measures."""
+    return datetime.now(KST)
+
+
+def alert(
+    rig: Rig,
+    action: Action = Action.BUY,
+    *,
+    ticker: str = "005930",
+    price: str = "71000",
+    quantity: str | None = "1",
+    strategy: str = "default",
+    **kw: Any,
+) -> Alert:
     return Alert(
-        key=key,
-        strategy="default",
-        ticker="069500",
+        key=f"d{next(_keys)}",
+        strategy=strategy,
+        ticker=ticker,
         exchange="KRX",
         market=Market.KR,
-        action=Action.BUY,
-        received_at=at,
-        price=Decimal(10000),
-        quantity=Decimal(1),
+        action=action,
+        received_at=rig.clock.now(),
+        price=Decimal(price),
+        quantity=None if quantity is None else Decimal(quantity),
+        **kw,
     )
 
 
-async def seed_and_lose(rig: Rig, at: datetime) -> None:
-    """Sell the 100 shares bought at 71,000 for 60,000 each: a realised loss of 1,100,000."""
-    await rig.broker.submit(_order(f"loss-{at:%H%M%S}", Side.SELL, "100", "60000", at))
+def kodex(rig: Rig) -> Alert:
+    return alert(rig, ticker="069500", price="10000")
 
 
-async def test_the_days_loss_does_not_depend_on_which_ticker_the_alert_names(
-    tmp_path: Path, sqlite_url: str, valkey_url: str
-) -> None:
-    rig = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN, **LIMITED)
-    try:
-        await rig.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
-        # Samsung quoted 900,000 above its cost, then an alert for KODEX: nothing was lost.
-        await rig.handle(krx_alert("d1", FRIDAY_OPEN, quantity="1", price="80000"))
-        await rig.handle(kodex_alert("d2", FRIDAY_OPEN))
-        # And the other way round: Samsung quoted far below its cost after a KODEX alert.
-        await rig.handle(krx_alert("d3", FRIDAY_OPEN, quantity="1", price="60000"))
-        for key in ("d1", "d2", "d3"):
-            sig = await rig.signal(key)
-            assert (sig["status"], sig["reason"]) == ("ordered", None), sig["detail"]
-        # A real (realised) loss is still a loss, whatever the next alert names.
-        await seed_and_lose(rig, FRIDAY_OPEN)
-        await rig.handle(kodex_alert("d4", FRIDAY_OPEN))
-        assert (await rig.signal("d4"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
-    finally:
-        await rig.close()
+async def reason(rig: Rig, a: Alert) -> str | None:
+    await rig.handle(a)
+    signal = await rig.signal(a.key)
+    assert signal["status"] in ("ordered", "rejected"), signal
+    return signal["reason"]
 
 
-async def test_a_tripped_daily_loss_limit_holds_after_an_engine_restart(
+async def test_cash_a_resting_buy_reserves_is_no_loss(
     tmp_path: Path, db_url: str, valkey_url: str
 ) -> None:
-    rig = await build_rig(tmp_path, db_url, valkey_url, FRIDAY_OPEN, name="a", **LIMITED)
+    rig = await build_rig(tmp_path, db_url, valkey_url, now_in_seoul(), **LIMITED)
     try:
-        await rig.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
-        await rig.handle(krx_alert("e1", FRIDAY_OPEN, quantity="1"))  # the day's first decision
-        await seed_and_lose(rig, FRIDAY_OPEN)
-        await rig.handle(krx_alert("e2", FRIDAY_OPEN, quantity="1"))
-        assert (await rig.signal("e2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
-    finally:
-        await rig.close()
-    # The engine process restarts (deploy, crash): same database, same broker ledger.
-    later = FRIDAY_OPEN + timedelta(hours=1)
-    rig = await build_rig(tmp_path, db_url, valkey_url, later, name="b", **LIMITED)
-    try:
-        await rig.handle(krx_alert("e3", later, quantity="1"))
-        assert (await rig.signal("e3"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
-        # The next venue day starts from its own baseline.
-        monday = datetime(2026, 11, 30, 9, 30, tzinfo=KST)
-        rig.clock.set(monday)
-        await rig.handle(krx_alert("e4", monday, quantity="1"))
-        assert (await rig.signal("e4"))["status"] == "ordered"
+        # 60,009,000 KRW held by a limit buy far below the price: nothing was lost.
+        resting = alert(
+            rig, quantity="1000", order_type=OrderType.LIMIT, limit_price=Decimal(60000)
+        )
+        [row] = await rig.trade(resting)
+        assert row["status"] == "accepted"
+        assert await reason(rig, kodex(rig)) is None
+        assert await reason(rig, alert(rig)) is None
     finally:
         await rig.close()
 
 
-async def test_two_workers_measure_the_day_from_the_same_baseline(
+async def test_a_realised_loss_stops_buys_whatever_the_alert_names(
     tmp_path: Path, db_url: str, valkey_url: str
 ) -> None:
-    blue = await build_rig(tmp_path, db_url, valkey_url, FRIDAY_OPEN, name="blue", **LIMITED)
-    green = await build_rig(tmp_path, db_url, valkey_url, FRIDAY_OPEN, name="green", **LIMITED)
+    rig = await build_rig(tmp_path, db_url, valkey_url, now_in_seoul(), **LIMITED)
     try:
-        await blue.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
-        # Both take their first decision of the day at the same moment.
-        await asyncio.gather(
-            blue.handle(krx_alert("b1", FRIDAY_OPEN, quantity="1")),
-            green.handle(kodex_alert("g1", FRIDAY_OPEN)),
-        )
-        assert (await blue.signal("b1"))["status"] == "ordered"
-        assert (await blue.signal("g1"))["status"] == "ordered"
-        await seed_and_lose(blue, FRIDAY_OPEN)
+        await rig.trade(alert(rig, quantity="100"))
+        assert await reason(rig, kodex(rig)) is None
+        # Sold 100 bought at 71,000 for 66,000: 500,000 lost, and the fees on top.
+        *_, sold = await rig.trade(alert(rig, Action.EXIT, price="66000", quantity=None))
+        assert (sold["side"], sold["status"]) == ("sell", "filled")
+        refused = kodex(rig)
+        assert await reason(rig, refused) == ReasonCode.DAILY_LOSS_LIMIT
+        assert "the account's loss today" in (await rig.signal(refused.key))["detail"]
+        assert await reason(rig, alert(rig, price="80000")) == ReasonCode.DAILY_LOSS_LIMIT
+        # The next local day starts from nothing lost.
+        rig.clock.advance(days=1)
+        assert await reason(rig, kodex(rig)) is None
     finally:
-        await green.close()
-    # Blue/green switch: a new green process, which never saw the day begin, refuses too.
-    green = await build_rig(tmp_path, db_url, valkey_url, FRIDAY_OPEN, name="green2", **LIMITED)
+        await rig.close()
+
+
+async def test_a_fall_of_a_holding_since_the_session_start_counts_and_sells_still_go(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    rig = await build_rig(tmp_path, db_url, valkey_url, now_in_seoul(), **LIMITED)
     try:
-        await asyncio.gather(
-            green.handle(kodex_alert("g2", FRIDAY_OPEN)),
-            blue.handle(krx_alert("b2", FRIDAY_OPEN, quantity="1")),
-        )
-        assert (await blue.signal("g2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
-        assert (await blue.signal("b2"))["reason"] == ReasonCode.DAILY_LOSS_LIMIT
+        await rig.trade(alert(rig, quantity="100"))  # the day's first price of Samsung: 71,000
+        assert await reason(rig, alert(rig, price="67000")) is None  # 400,000 down
+        # 500,000 down: the limit holds new buys, whichever instrument they name.
+        assert await reason(rig, alert(rig, price="66000")) == ReasonCode.DAILY_LOSS_LIMIT
+        assert await reason(rig, kodex(rig)) == ReasonCode.DAILY_LOSS_LIMIT
+        # A sell always goes; and the price back up is no loss any more.
+        assert await reason(rig, alert(rig, Action.SELL, price="66000")) is None
+        assert await reason(rig, alert(rig, price="71000")) is None
+    finally:
+        await rig.close()
+
+
+async def test_a_holding_carried_into_the_day_is_measured_from_the_base_price(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    based = dataclasses.replace(SAMSUNG, base_price=Decimal(70000))
+    catalog = FakeInstruments(based, KODEX, APPLE, IBM)
+    rig = await build_rig(
+        tmp_path, db_url, valkey_url, now_in_seoul(), instruments=catalog, **LIMITED
+    )
+    try:
+        await rig.trade(alert(rig, quantity="100"))  # bought at 71,000
+        rig.clock.advance(days=1)
+        # Yesterday's close (the base price) was 70,000: today is measured from there, so
+        # 65,100 is 490,000 down today (yesterday's 100,000 is not today's).
+        assert await reason(rig, alert(rig, price="65100")) is None
+        assert await reason(rig, alert(rig, price="65000")) == ReasonCode.DAILY_LOSS_LIMIT
+    finally:
+        await rig.close()
+
+
+async def test_a_strategys_limit_holds_its_own_loss_not_the_accounts(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    strategies = {
+        "careful": {"accounts": ["paper"], "risk": {"max_daily_loss": {"KRW": "300000"}}},
+        "other": {"accounts": ["paper"]},
+    }
+    rig = await build_rig(tmp_path, db_url, valkey_url, now_in_seoul(), strategies=strategies)
+    try:
+        await rig.trade(alert(rig, quantity="100", strategy="careful"))
+        await rig.trade(alert(rig, Action.EXIT, quantity=None, strategy="careful", price="67000"))
+        refused = alert(rig, strategy="careful")
+        assert await reason(rig, refused) == ReasonCode.DAILY_LOSS_LIMIT
+        assert "the strategy's loss today" in (await rig.signal(refused.key))["detail"]
+        assert await reason(rig, alert(rig, strategy="other")) is None
+    finally:
+        await rig.close()
+
+
+async def test_the_days_loss_is_the_same_after_a_restart_and_on_the_other_worker(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    start = now_in_seoul()
+    blue = await build_rig(tmp_path, db_url, valkey_url, start, name="blue", **LIMITED)
+    try:
+        await blue.trade(alert(blue, quantity="100"))
+        await blue.trade(alert(blue, Action.EXIT, price="66000", quantity=None))
+        assert await reason(blue, kodex(blue)) == ReasonCode.DAILY_LOSS_LIMIT
     finally:
         await blue.close()
+    # A new engine process (a restart, or the other worker after a switch) reads the same book.
+    later = start + timedelta(minutes=1)
+    green = await build_rig(tmp_path, db_url, valkey_url, later, name="green", **LIMITED)
+    try:
+        assert await reason(green, kodex(green)) == ReasonCode.DAILY_LOSS_LIMIT
+    finally:
         await green.close()
-
-
-@pytest.fixture
-async def proxy(mariadb_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A MariaDB connection through a proxy the test can cut."""
-    p = await TcpProxy(MARIADB_HOST, MARIADB_PORT).start()
-    yield p, mariadb_url.replace(f"{MARIADB_HOST}:{MARIADB_PORT}", f"127.0.0.1:{p.port}")
-    await p.stop()
-
-
-async def test_during_a_database_outage_the_day_is_measured_from_memory(
-    tmp_path: Path, proxy: tuple[TcpProxy, str], mariadb_url: str, valkey_url: str
-) -> None:
-    cut, url = proxy
-    rig = await build_rig(tmp_path, url, valkey_url, FRIDAY_OPEN, name="a", **LIMITED)
-    try:
-        await rig.broker.submit(_order("seed", Side.BUY, "100", "71000", FRIDAY_OPEN))
-        cut.cut()
-        # The database is away from the day's first decision on: decided all the same.
-        first = await rig.engine.decider.decide(
-            krx_alert("o1", FRIDAY_OPEN, quantity="1"), FRIDAY_OPEN
-        )
-        assert [o.reason for o in first.outcomes] == [None]
-        await seed_and_lose(rig, FRIDAY_OPEN)
-        second = await rig.engine.decider.decide(kodex_alert("o2", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in second.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
-        # Back: the baseline this engine knew is the one the database keeps for the day.
-        cut.restore()
-        third = await rig.engine.decider.decide(kodex_alert("o3", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in third.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
-    finally:
-        await rig.close()
-    other = await build_rig(tmp_path, mariadb_url, valkey_url, FRIDAY_OPEN, name="b", **LIMITED)
-    try:
-        fourth = await other.engine.decider.decide(kodex_alert("o4", FRIDAY_OPEN), FRIDAY_OPEN)
-        assert [o.reason for o in fourth.outcomes] == [ReasonCode.DAILY_LOSS_LIMIT]
-    finally:
-        await other.close()

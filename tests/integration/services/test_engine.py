@@ -165,13 +165,22 @@ async def test_a_target_position_is_not_bought_twice_while_its_buy_is_working(
         await r.close()
 
 
-async def test_sells_are_sized_from_the_brokers_holdings(rig: Rig) -> None:
-    await rig.broker.submit(_order("seed", Side.BUY, "4", "71000", FRIDAY_OPEN))
-    await rig.handle(krx_alert("s7", FRIDAY_OPEN, Action.SELL, quantity="100"))
-    [message] = await rig.published()
-    assert (message["side"], message["quantity"]) == ("sell", "4")
-    await rig.handle(krx_alert("s8", FRIDAY_OPEN, Action.EXIT, quantity=None))
-    assert (await rig.published())[-1]["quantity"] == "4"
+async def test_in_account_scope_sells_are_sized_from_the_brokers_holdings(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    solo = {"solo": {"accounts": ["paper"], "position_scope": "account"}}
+    r = await build_rig(tmp_path, sqlite_url, valkey_url, FRIDAY_OPEN, strategies=solo)
+    try:
+        # Shares bought outside yQuant: no strategy's, but the account's.
+        await r.broker.submit(_order("seed", Side.BUY, "4", "71000", FRIDAY_OPEN))
+        await r.handle(krx_alert("s7", FRIDAY_OPEN, Action.SELL, strategy="solo", quantity="100"))
+        [message] = await r.published()
+        assert (message["side"], message["quantity"]) == ("sell", "4")
+        assert "capped_by_holdings" in ((await r.signal("s7"))["detail"] or "")
+        await r.handle(krx_alert("s8", FRIDAY_OPEN, Action.EXIT, strategy="solo", quantity=None))
+        assert (await r.published())[-1]["quantity"] == "4"
+    finally:
+        await r.close()
 
 
 async def test_a_buy_beyond_cash_is_capped_and_explained(rig: Rig) -> None:

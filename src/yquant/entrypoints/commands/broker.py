@@ -3,9 +3,11 @@
     yquant deposit ACCOUNT [KRW|USD]          cash per currency, asked of the broker now
     yquant positions ACCOUNT [KR|US]          holdings, asked of the broker now
     yquant price TICKER [--account A]         the current price (KIS), or the paper broker's last
-    yquant buy|sell ACCOUNT TICKER QTY [--price P]
+    yquant buy|sell ACCOUNT TICKER QTY [--price P] [--allow-resize]
                                               an order through the same checks and lifecycle
                                               as an alert (services/manual.py); waits for it.
+                                              Never a smaller quantity than asked unless
+                                              --allow-resize (then the resize is printed).
                                               Exit 0 filled/accepted, 1 refused (nothing live),
                                               3 sent but not final: do not retry
     yquant accounts check                     per account: broker reachable, token valid,
@@ -37,7 +39,8 @@ from yquant.settings import Settings
 ORDER_EXIT_CODES = """exit codes:
   0  filled, or accepted by the broker (a limit order resting)
   1  final and nothing live at the broker: refused before sending or by the broker, or
-     cancelled/expired (see the reason and what was filled)
+     cancelled/expired (see the reason and what was filled); also when the cash, the
+     holdings or a limit would send less than asked and --allow-resize is not given
   3  sent, outcome pending when --wait ended: do not retry, check `yquant orders`
 """
 EXIT_PENDING = 3
@@ -75,6 +78,12 @@ def register(sub: Any) -> None:
         o.add_argument("quantity", type=_decimal)
         o.add_argument("--price", type=_decimal, help="limit price (default: market order)")
         o.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outcome")
+        o.add_argument(
+            "--allow-resize",
+            action="store_true",
+            help="send a smaller order when the cash, the holdings or a limit allow less than"
+            " asked (default: refuse, and send nothing)",
+        )
         o.add_argument("--json", action="store_true")
         o.set_defaults(func=_order, side=Side(side))
 
@@ -274,6 +283,7 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
             limit_price=args.price,
             price=price,
             wait_s=args.wait,
+            allow_resize=args.allow_resize,
         )
         order = outcome.order or {}
         result = {
@@ -282,12 +292,19 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
             "reason": outcome.reason,
             "detail": outcome.detail,
             "client_order_id": order.get("client_order_id"),
+            "asked": _text(outcome.asked),
+            "quantity": _text(outcome.sent) if order else None,
+            "resized_by": list(outcome.resized_by) if order else [],
             "filled_quantity": _text(order.get("filled_quantity")),
             "avg_fill_price": _text(order.get("avg_fill_price")),
         }
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
+            if order and outcome.resized:
+                why = ", ".join(_word(settings.language, r) for r in outcome.resized_by)
+                sent, asked = fmt.quantity(result["quantity"]), fmt.quantity(result["asked"])
+                print(m["order_resized"].format(sent=sent, asked=asked, why=why))
             word = _word(settings.language, outcome.status)
             line = f"{m['order']} {result['client_order_id'] or '-'}  {m['status']}: {word}"
             if outcome.reason:
