@@ -61,8 +61,8 @@ class Row:
 NO_POSITION, SHORT_NOT_ALLOWED = ReasonCode.NO_POSITION, ReasonCode.SHORT_NOT_ALLOWED
 
 TABLE: tuple[Row, ...] = (
-    Row(Action.EXIT, ANY, ANY, Move.CLOSE, NO_POSITION, "exit/close/flat: sell all it holds"),
-    Row(Action.BUY, frozenset({None}), ANY, Move.OPEN, None, "a plain buy"),
+    Row(Action.EXIT, ANY, ANY, Move.CLOSE, NO_POSITION, "sell all the strategy holds"),
+    Row(Action.BUY, frozenset({None}), ANY, Move.OPEN, None, "buy (the policy sizes it)"),
     Row(
         Action.BUY,
         frozenset({LONG}),
@@ -77,7 +77,7 @@ TABLE: tuple[Row, ...] = (
         frozenset({SHORT}),
         Move.REVERSE,
         None,
-        "short to long: buy the new long only (position_size), never cover + open",
+        "buy the new long only (position_size), never the short's cover too",
     ),
     Row(
         Action.BUY,
@@ -85,7 +85,7 @@ TABLE: tuple[Row, ...] = (
         ANY,
         Move.CLOSE,
         NO_POSITION,
-        "a short's cover: flat, so sell what it holds; never buy",
+        "a short's cover: the strategy is flat, so it sells what it holds, never buys",
     ),
     Row(
         Action.BUY,
@@ -93,7 +93,7 @@ TABLE: tuple[Row, ...] = (
         ANY,
         Move.CLOSE,
         SHORT_NOT_ALLOWED,
-        "a partial cover: still short, so a cash account stays flat",
+        "a partial cover: still short, and a cash account stays flat",
     ),
     Row(
         Action.SELL,
@@ -101,7 +101,7 @@ TABLE: tuple[Row, ...] = (
         ANY,
         Move.REDUCE,
         NO_POSITION,
-        "a plain sell: the quantity, capped to the position",
+        "the quantity, capped to the position",
     ),
     Row(
         Action.SELL,
@@ -111,14 +111,21 @@ TABLE: tuple[Row, ...] = (
         NO_POSITION,
         "part of the long: the quantity, capped to the position",
     ),
-    Row(Action.SELL, frozenset({FLAT}), ANY, Move.CLOSE, NO_POSITION, "the long's exit"),
+    Row(
+        Action.SELL,
+        frozenset({FLAT}),
+        ANY,
+        Move.CLOSE,
+        NO_POSITION,
+        "the long's exit: all the strategy holds",
+    ),
     Row(
         Action.SELL,
         frozenset({SHORT}),
         frozenset({LONG}),
         Move.CLOSE,
         SHORT_NOT_ALLOWED,
-        "long to short: close the long only, never open the short",
+        "long to short: the long is closed, the short never opened",
     ),
     Row(
         Action.SELL,
@@ -126,7 +133,7 @@ TABLE: tuple[Row, ...] = (
         frozenset({SHORT, FLAT, None}),
         Move.CLOSE,
         SHORT_NOT_ALLOWED,
-        "opens or adds to a short: closes what is held instead",
+        "a short opened or added to: what is held is closed instead",
     ),
 )
 

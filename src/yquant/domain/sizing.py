@@ -129,11 +129,12 @@ def size(policy: Policy, inp: SizingInput) -> Sized:
     row = row_of(inp.alert)
     intent = Intent(Side.SELL, None) if row.move is Move.CLOSE else policy(inp)
     if intent.side is Side.SELL:
-        return _sell(intent, row, inp)
+        # A target is measured from the position: a working sell toward it is always replaced.
+        return _sell(intent, row, inp, to_target=policy.follows_target)
     return _buy(intent, inp)
 
 
-def _sell(intent: Intent, row: Row, inp: SizingInput) -> Sized:
+def _sell(intent: Intent, row: Row, inp: SizingInput, *, to_target: bool = False) -> Sized:
     account_scope = inp.broker_held is None
     position = max(_whole(inp.held), ZERO)
     broker = position if inp.broker_held is None else max(_whole(inp.broker_held), ZERO)
@@ -159,9 +160,13 @@ def _sell(intent: Intent, row: Row, inp: SizingInput) -> Sized:
 
     replaced = None
     replaceable = [w for w in sells if w.strategy == inp.alert.strategy]
-    if replaceable and inp.may_replace and (wanted is None or wanted > min(rooms(None))):
-        # An exit, a sell-all, or more than is free: the strategy's most recent working sell
-        # is cancelled first (by the gateway) and this one sized from the position.
+    if (
+        replaceable
+        and inp.may_replace
+        and (to_target or wanted is None or wanted > min(rooms(None)))
+    ):
+        # An exit, a sell-all, a target, or more than is free: the strategy's most recent
+        # working sell is cancelled first (by the gateway) and this one sized from the position.
         replaced = max(replaceable, key=lambda w: (w.created_at, w.client_order_id))
     for_position, for_broker = rooms(replaced)
     room = min(for_position, for_broker)

@@ -216,3 +216,49 @@ def test_an_order_sent_but_not_final_when_the_wait_ends_is_not_reported_as_faile
     code, out = run("sell", "paper", "KRX:005930", "5", "--wait", "0.5", "--json", **valkey)
     assert code == 1, out
     assert json.loads(out)["status"] == "rejected"
+
+
+def test_an_operator_order_is_refused_rather_than_resized_unless_allowed(
+    run: Run, tmp_path: Path, valkey_url: str
+) -> None:
+    asyncio.run(_seed_paper(tmp_path / "data", "9"))
+    asyncio.run(gateway_alive(valkey_url))
+    valkey = {"YQUANT__VALKEY__URL": valkey_url}
+    # 9 held, 1000 asked: nothing is sent, and the reason says why.
+    code, out = run("sell", "paper", "KRX:005930", "1000", "--wait", "0.5", "--json", **valkey)
+    assert code == 1, out
+    result = json.loads(out)
+    assert (result["status"], result["reason"]) == ("rejected", "capped_by_holdings")
+    assert run.json("orders") == []
+    # Allowed: the smaller order goes, and the resize is printed.
+    code, out = run(
+        "sell", "paper", "KRX:005930", "1000", "--allow-resize", "--wait", "0.5", **valkey
+    )
+    assert code == 3, out  # published; nobody runs the gateway's part here
+    assert "sent 9, not the 1,000 asked" in out
+    assert "capped_by_holdings" in out
+    [order] = run.json("orders")
+    assert (order["side"], order["quantity"]) == ("sell", "9")
+
+
+async def _seed_paper(data_dir: Path, quantity: str) -> None:
+    """Shares on the paper ledger the CLI's paper broker opens (bought outside yQuant)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tests.support import krx_order
+    from yquant.adapters.brokers.paper import PaperBroker
+    from yquant.domain.model import Side
+
+    broker = PaperBroker(
+        data_dir / "paper-broker.sqlite3",
+        commission_rate=Decimal("0.00015"),
+        initial_cash={"KRW": Decimal(100_000_000), "USD": Decimal(100_000)},
+    )
+    await broker.connect()
+    try:
+        now = datetime.now(UTC)
+        seed = krx_order("seed", now, side=Side.BUY, quantity=Decimal(quantity))
+        await broker.submit(seed.evolve(reference_price=Decimal(71000)))
+    finally:
+        await broker.close()

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from tests.harness import build_rig
 from tests.integration.services.test_engine import _order
 from yquant.domain.model import Market, Side
+from yquant.domain.reasons import ReasonCode
+from yquant.services.manual import ManualOutcome
 
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 
@@ -43,5 +45,47 @@ async def test_an_operator_order_has_the_quantity_asked_whatever_the_sizing_poli
             )
         published = [(m["side"], m["quantity"]) for m in await rig.published()]
         assert published == [("sell", "1"), ("buy", "1")]
+    finally:
+        await rig.close()
+
+
+async def test_an_operator_order_is_never_resized_silently(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    rig = await build_rig(tmp_path, db_url, valkey_url, FRIDAY_OPEN)
+    try:
+        await rig.broker.submit(_order("seed", Side.BUY, "9", "71000", FRIDAY_OPEN))
+        await rig.bus.heartbeat("gateway", {})
+
+        async def sell(quantity: int, **kw: object) -> ManualOutcome:
+            return await rig.engine.manual.place(
+                account="paper",
+                side=Side.SELL,
+                market=Market.KR,
+                exchange="KRX",
+                ticker="005930",
+                quantity=Decimal(quantity),
+                limit_price=None,
+                price=Decimal(71000),
+                wait_s=0.2,
+                **kw,  # type: ignore[arg-type]
+            )
+
+        refused = await sell(1000)
+        assert (refused.status, refused.reason) == ("rejected", ReasonCode.CAPPED_BY_HOLDINGS)
+        assert "1000 asked, 9 possible" in refused.detail
+        assert await rig.published() == []
+        signal = await rig.signal(refused.signal_key)
+        assert (signal["status"], signal["reason"]) == ("rejected", "capped_by_holdings")
+
+        allowed = await sell(1000, allow_resize=True)
+        assert allowed.resized and (allowed.asked, allowed.sent) == (1000, 9)
+        assert allowed.resized_by == (ReasonCode.CAPPED_BY_HOLDINGS,)
+        [message] = await rig.published()
+        assert (message["side"], message["quantity"], message["strategy"]) == (
+            "sell",
+            "9",
+            "manual",
+        )
     finally:
         await rig.close()

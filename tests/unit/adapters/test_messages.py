@@ -42,7 +42,7 @@ from yquant.domain.events import (
     SignalsAccepted,
     SwitchChanged,
 )
-from yquant.domain.model import OrderStatus, SignalStatus
+from yquant.domain.model import MarketPosition, OrderStatus, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 
@@ -134,3 +134,18 @@ def test_live_events_keep_the_shape_dashboards_read() -> None:
         "scope": "global",
         "state": "halted",
     }
+
+
+def test_tradingviews_previous_position_travels_and_old_entries_stay_readable() -> None:
+    flipped = dataclasses.replace(
+        ALERT, market_position=MarketPosition.LONG, prev_market_position=MarketPosition.SHORT
+    )
+    data = json.loads(orjson.dumps(encode(DecideSignal(flipped))))
+    assert data["prev_market_position"] == "short"
+    assert decode(SIGNALS, data) == DecideSignal(flipped)
+    # Journaled before positions were checked: any text; what is not a position reads as none.
+    old = {**json.loads(SIGNAL_ENTRY), "market_position": "Long"}
+    assert decode(SIGNALS, old).alert.market_position is MarketPosition.LONG  # type: ignore[union-attr]
+    odd = {**json.loads(SIGNAL_ENTRY), "market_position": "sideways", "prev_market_position": 3}
+    alert = decode(SIGNALS, odd).alert  # type: ignore[union-attr]
+    assert (alert.market_position, alert.prev_market_position) == (None, None)

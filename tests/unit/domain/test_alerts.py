@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yquant.domain import alerts
-from yquant.domain.model import Action, Market, OrderType
+from yquant.domain.model import Action, Market, MarketPosition, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import SignalRejectedError
 
@@ -285,6 +285,8 @@ _fields = st.dictionaries(
             "strength",
             "comment",
             "position_size",
+            "market_position",
+            "prev_market_position",
             "Ticker",
             "ACTION",
         ]
@@ -318,3 +320,21 @@ def test_arbitrary_bytes_never_raise_anything_but_a_rejection(body: bytes) -> No
         alerts.parse_alert(alerts.decode_body(body), NOW)
     except SignalRejectedError as exc:
         assert exc.reason
+
+
+def test_tradingviews_positions_are_read_in_any_case_and_checked() -> None:
+    alert = parse(
+        '{"ticker": "KRX:005930", "action": "buy", "market_position": "Long",'
+        ' "prev_market_position": "SHORT", "position_size": "10"}'
+    )
+    assert alert.market_position is MarketPosition.LONG
+    assert alert.prev_market_position is MarketPosition.SHORT
+    bare = parse('{"ticker": "KRX:005930", "action": "buy", "market_position": ""}')
+    assert (bare.market_position, bare.prev_market_position) == (None, None)
+    body = '{"ticker": "KRX:005930", "action": "sell", "prev_market_position": "sideways"}'
+    assert reason_of(body) == ReasonCode.BAD_FIELD
+    left = (
+        '{"ticker": "KRX:005930", "action": "sell",'
+        ' "market_position": "{{strategy.market_position}}"}'
+    )
+    assert reason_of(left) == ReasonCode.UNRESOLVED_PLACEHOLDER

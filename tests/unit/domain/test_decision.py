@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from tests.fakes import APPLE, KODEX, SAMSUNG
 from yquant.domain import market_rules as mr
 from yquant.domain.decision import AccountFacts, AccountRules, OutOfSession, Verdict, decide
 from yquant.domain.model import Action, Alert, Instrument, Market, OrderType, Side
+from yquant.domain.positions import PositionScope, WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
 from yquant.domain.sizing import BUILTIN, SizingParams
@@ -46,7 +48,10 @@ def rules(**kw: object) -> AccountRules:
 
 
 def facts(**kw: object) -> AccountFacts:
-    risk_kw = {k: kw.pop(k) for k in list(kw) if k in RiskFacts.__dataclass_fields__}
+    # ``position`` is the account facts' (the strategy's shares): the decision passes it on.
+    risk_kw = {
+        k: kw.pop(k) for k in list(kw) if k in RiskFacts.__dataclass_fields__ and k != "position"
+    }
     return AccountFacts(
         account="acct",
         currency=str(kw.pop("currency", "KRW")),
@@ -190,3 +195,111 @@ def test_every_order_is_positive_affordable_held_and_on_tick(
             assert order.limit_price <= limit  # type: ignore[operator]
         else:
             assert order.limit_price >= limit  # type: ignore[operator]
+
+
+# ---- whose position, working sells, the market buy's hold --------------------------------------
+
+
+def working(cid: str, strategy: str, side: Side, remaining: int, minute: int) -> WorkingOrder:
+    at = OPEN.replace(minute=minute)
+    return WorkingOrder(cid, strategy, side, Decimal(remaining), at)
+
+
+STRATEGY = PositionScope.STRATEGY
+
+
+def test_in_strategy_scope_a_sell_acts_on_the_strategys_position_capped_by_the_broker() -> None:
+    mine = facts(held=Decimal(100), position=Decimal(30))
+    out = decide(
+        alert(Action.EXIT), SAMSUNG, krx_at(OPEN), rules(position_scope=STRATEGY), mine, OPEN
+    )
+    assert out.order is not None and out.order.quantity == 30
+    assert (out.inputs["scope"], out.inputs["position"]) == ("strategy", "30")
+    # The book counts 30 but the broker holds 12: never more than it holds.
+    short_at_broker = facts(held=Decimal(12), position=Decimal(30))
+    sell = alert(Action.SELL, quantity=Decimal(20))
+    out = decide(sell, SAMSUNG, krx_at(OPEN), rules(position_scope=STRATEGY), short_at_broker, OPEN)
+    assert out.order is not None and out.order.quantity == 12
+    assert out.notes == (ReasonCode.CAPPED_BY_HOLDINGS,)
+    # In account scope the same alert sells what the broker holds.
+    out = decide(alert(Action.EXIT), SAMSUNG, krx_at(OPEN), rules(), mine, OPEN)
+    assert out.order is not None and out.order.quantity == 100
+
+
+def test_a_position_not_known_refuses_sells_and_lets_buys_go() -> None:
+    unknown = facts(held=Decimal(100), position=None)
+    scoped = rules(position_scope=STRATEGY)
+    out = decide(alert(Action.EXIT), SAMSUNG, krx_at(OPEN), scoped, unknown, OPEN)
+    assert out.reason == ReasonCode.DATABASE_UNAVAILABLE
+    out = decide(alert(), SAMSUNG, krx_at(OPEN), scoped, unknown, OPEN)
+    assert out.verdict is Verdict.ORDER
+    target = rules(position_scope=STRATEGY, policy=BUILTIN["target_position"])
+    out = decide(alert(position_size=Decimal(5)), SAMSUNG, krx_at(OPEN), target, unknown, OPEN)
+    assert out.reason == ReasonCode.DATABASE_UNAVAILABLE
+
+
+def test_an_exit_replaces_the_strategys_latest_working_sell_and_nets_the_others() -> None:
+    w = (
+        working("old", "s", Side.SELL, 10, 1),
+        working("new", "s", Side.SELL, 5, 2),
+        working("theirs", "t", Side.SELL, 50, 3),  # another strategy's: never replaced
+    )
+    held = facts(held=Decimal(80), position=Decimal(30), working=w)
+    out = decide(
+        alert(Action.EXIT), SAMSUNG, krx_at(OPEN), rules(position_scope=STRATEGY), held, OPEN
+    )
+    assert out.order is not None
+    assert (out.order.quantity, out.order.replaces) == (Decimal(20), "new")
+    assert out.inputs["replaces"] == "new"
+
+
+def test_a_sell_that_fits_beside_the_working_one_replaces_nothing() -> None:
+    w = (working("tp", "s", Side.SELL, 10, 1),)
+    held = facts(held=Decimal(30), position=Decimal(30), working=w)
+    scoped = rules(position_scope=STRATEGY)
+    fits = decide(
+        alert(Action.SELL, quantity=Decimal(20)), SAMSUNG, krx_at(OPEN), scoped, held, OPEN
+    )
+    assert fits.order is not None and (fits.order.quantity, fits.order.replaces) == (20, None)
+    more = decide(
+        alert(Action.SELL, quantity=Decimal(25)), SAMSUNG, krx_at(OPEN), scoped, held, OPEN
+    )
+    assert more.order is not None and (more.order.quantity, more.order.replaces) == (25, "tp")
+    # An operator's order never replaces: it is capped to what is free instead.
+    manual = rules(position_scope=STRATEGY, replace_working=False)
+    out = decide(
+        alert(Action.SELL, quantity=Decimal(25)), SAMSUNG, krx_at(OPEN), manual, held, OPEN
+    )
+    assert out.order is not None and (out.order.quantity, out.order.replaces) == (20, None)
+
+
+def test_the_replaced_sell_no_longer_counts_as_working_for_the_guards() -> None:
+    guard = rules(position_scope=STRATEGY, limits=Limits(same_direction_guard=True))
+    one = facts(
+        held=Decimal(30), position=Decimal(30), working=(working("w", "s", Side.SELL, 10, 1),)
+    )
+    out = decide(alert(Action.EXIT), SAMSUNG, krx_at(OPEN), guard, one, OPEN)
+    assert out.order is not None and out.order.replaces == "w"
+    # Another strategy's working buy is not this strategy's: no same-direction refusal.
+    theirs = facts(
+        held=Decimal(0), position=Decimal(0), working=(working("b", "t", Side.BUY, 5, 1),)
+    )
+    assert decide(alert(), SAMSUNG, krx_at(OPEN), guard, theirs, OPEN).verdict is Verdict.ORDER
+    # In account scope every working order of the account counts.
+    account_guard = rules(limits=Limits(same_direction_guard=True))
+    out = decide(alert(), SAMSUNG, krx_at(OPEN), account_guard, theirs, OPEN)
+    assert out.reason == ReasonCode.SAME_DIRECTION
+
+
+def test_a_kis_krx_market_buy_is_capped_at_the_days_upper_limit() -> None:
+    based = dataclasses.replace(SAMSUNG, base_price=Decimal(70000))
+    kis = rules(market_buy_at_upper_limit=True)
+    poor = facts(cash=Decimal(9_100_000), base_price=Decimal(70000))
+    # The upper limit is 91,000 (70,000 + 30%): 9,100,000 KRW holds 100 shares, not 128.
+    out = decide(alert(quantity=Decimal(128)), based, krx_at(OPEN), kis, poor, OPEN)
+    assert out.order is not None and out.order.quantity == 100
+    assert out.notes == (ReasonCode.CAPPED_BY_CASH,)
+    # A limit buy holds its own price.
+    limit = alert(quantity=Decimal(128), order_type=OrderType.LIMIT, limit_price=Decimal(71000))
+    out = decide(limit, based, krx_at(OPEN), kis, poor, OPEN)
+    assert out.order is not None and out.order.quantity == 128

@@ -153,3 +153,34 @@ def test_a_checked_buy_never_breaks_a_limit(
         assert checked.quantity * price <= max_notional
     if max_share is not None:
         assert (held + checked.quantity) * price <= equity * max_share / 100
+
+
+def test_the_accounts_and_the_strategys_daily_loss_each_meet_their_own_limit() -> None:
+    limits = Limits(max_daily_loss=Decimal(500_000), max_strategy_daily_loss=Decimal(100_000))
+    account_lost = RiskFacts(equity=Decimal(10**9), daily_loss=Decimal(500_000))
+    assert refused(Side.BUY, limits, account_lost) == ReasonCode.DAILY_LOSS_LIMIT
+    strategy_lost = RiskFacts(
+        equity=Decimal(10**9), daily_loss=Decimal(0), strategy_daily_loss=Decimal(100_000)
+    )
+    with pytest.raises(SignalRejectedError) as err:
+        risk.check(Side.BUY, Decimal(1), PRICE, limits, strategy_lost)
+    assert "the strategy's loss today" in err.value.detail
+    # A gain is no loss; a sell always goes.
+    gained = RiskFacts(equity=Decimal(10**9), daily_loss=Decimal(-900_000))
+    assert risk.check(Side.BUY, Decimal(1), PRICE, limits, gained).quantity == 1
+    assert risk.check(Side.SELL, Decimal(1), PRICE, limits, account_lost).quantity == 1
+
+
+def test_the_stricter_of_two_strategy_loss_limits_holds() -> None:
+    a, b = Limits(max_strategy_daily_loss=Decimal(5)), Limits(max_strategy_daily_loss=Decimal(3))
+    assert a.stricter(b).max_strategy_daily_loss == 3
+    assert Limits().stricter(a).max_strategy_daily_loss == 5
+
+
+def test_the_same_direction_guard_reads_the_strategys_position_when_given() -> None:
+    guard = Limits(same_direction_guard=True)
+    # The account holds 5 (another strategy's); this strategy holds none: a first buy.
+    theirs = RiskFacts(equity=Decimal(1), held=Decimal(5), position=Decimal(0))
+    assert risk.check(Side.BUY, Decimal(1), PRICE, guard, theirs).quantity == 1
+    mine = RiskFacts(equity=Decimal(1), held=Decimal(5), position=Decimal(5))
+    assert refused(Side.BUY, guard, mine) == ReasonCode.SAME_DIRECTION

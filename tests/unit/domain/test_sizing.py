@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from yquant.domain import sizing
 from yquant.domain.model import Action, Alert, Market, Side
+from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.sizing import Intent, Policy, SizingInput, SizingParams
 from yquant.errors import ConfigurationError, SignalRejectedError
@@ -305,3 +307,86 @@ def test_sizes_are_whole_positive_within_cash_and_holdings(
     else:
         assert action is not Action.EXIT
         assert got.quantity * price <= cash
+
+
+# ---- the strategy's position, working sells ----------------------------------------------------
+
+
+def scoped(
+    a: Alert, *, held: str, broker: str, working: tuple[WorkingOrder, ...] = ()
+) -> SizingInput:
+    return dataclasses.replace(inp(a, held=held), broker_held=Decimal(broker), working=working)
+
+
+def sell_of(cid: str, strategy: str, remaining: int, second: int) -> WorkingOrder:
+    return WorkingOrder(cid, strategy, Side.SELL, Decimal(remaining), NOW.replace(second=second))
+
+
+def test_a_sell_is_capped_by_the_position_or_by_the_broker_whichever_is_less() -> None:
+    ten = alert(Action.SELL, quantity=Decimal(10))
+    got = sized("alert_quantity", scoped(ten, held="4", broker="100"))
+    assert (got.quantity, got.notes) == (4, (ReasonCode.CAPPED_BY_POSITION,))
+    got = sized("alert_quantity", scoped(ten, held="40", broker="6"))
+    assert (got.quantity, got.notes) == (6, (ReasonCode.CAPPED_BY_HOLDINGS,))
+    assert reason("alert_quantity", scoped(ten, held="0", broker="100")) == ReasonCode.NO_POSITION
+    assert reason("alert_quantity", scoped(ten, held="5", broker="0")) == ReasonCode.NO_POSITION
+
+
+def test_working_sells_are_replaced_or_netted() -> None:
+    mine_old, mine_new = sell_of("m1", "s", 10, 1), sell_of("m2", "s", 5, 2)
+    theirs = sell_of("t1", "t", 50, 3)
+    working = (mine_old, mine_new, theirs)
+    exit_ = sized(
+        "alert_quantity", scoped(alert(Action.EXIT), held="30", broker="80", working=working)
+    )
+    assert (exit_.quantity, exit_.replaces) == (20, "m2")
+    # Sized from the broker too: 80 held, 50 + 10 offered by the others leaves 20.
+    tight = sized(
+        "alert_quantity", scoped(alert(Action.EXIT), held="30", broker="65", working=working)
+    )
+    assert (tight.quantity, tight.replaces, tight.notes) == (
+        5,
+        "m2",
+        (ReasonCode.CAPPED_BY_HOLDINGS,),
+    )
+    # Everything already offered by others: nothing left to sell.
+    others = (sell_of("t1", "t", 30, 3),)
+    assert reason(
+        "alert_quantity", scoped(alert(Action.EXIT), held="30", broker="30", working=others)
+    ) == (ReasonCode.ORDER_WORKING)
+    # A working buy is no sell to replace.
+    buy = WorkingOrder("b1", "s", Side.BUY, Decimal(5), NOW)
+    kept = sized(
+        "alert_quantity", scoped(alert(Action.EXIT), held="30", broker="30", working=(buy,))
+    )
+    assert (kept.quantity, kept.replaces) == (30, None)
+
+
+def test_in_account_scope_every_working_sell_holds_part_of_the_position() -> None:
+    working = (sell_of("m1", "s", 10, 1), sell_of("t1", "t", 50, 3))
+    i = dataclasses.replace(inp(alert(Action.EXIT), held="80"), working=working)
+    got = sized("alert_quantity", i)
+    assert (got.quantity, got.replaces) == (30, "m1")  # 80 less the other strategy's 50
+    never = dataclasses.replace(i, may_replace=False)
+    assert (sized("alert_quantity", never).quantity, sized("alert_quantity", never).replaces) == (
+        20,
+        None,
+    )
+
+
+def test_a_market_buy_is_held_at_the_higher_of_its_buffer_and_the_brokers_ceiling() -> None:
+    base = inp(alert(quantity=Decimal(100)), cash="700000")
+    assert sizing.hold_price(base, Decimal(70000)) == 70000
+    buffered = dataclasses.replace(base, market_buy_margin=Decimal("0.01"))
+    assert sizing.hold_price(buffered, Decimal(70000)) == Decimal("70700.00")
+    ceiling = dataclasses.replace(buffered, market_buy_price=Decimal(91000))
+    assert sizing.hold_price(ceiling, Decimal(70000)) == 91000
+    assert sized("alert_quantity", ceiling).quantity == 7  # 700,000 / 91,000
+
+
+def test_a_target_that_sells_replaces_the_working_sell_whatever_its_size() -> None:
+    working = (sell_of("m1", "s", 2, 1),)
+    target = alert(Action.SELL, position_size=Decimal(5))
+    got = sized("target_position", scoped(target, held="10", broker="10", working=working))
+    # 10 held, target 5: sell 5 from the position, the working 2 replaced (not 5 more beside it).
+    assert (got.quantity, got.replaces) == (5, "m1")
