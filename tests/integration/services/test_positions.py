@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.harness import Rig, build_rig
 from tests.integration.services.test_engine import _order
+from yquant.adapters.bus import SIGNALS, Entry
+from yquant.adapters.messages import decode
+from yquant.bootstrap import Runtime
 from yquant.domain.alerts import decode_body, parse_alert
 from yquant.domain.model import Alert, Market, Side
+from yquant.entrypoints.webhook import create_app
+from yquant.services.ingest import Ingest
 
 KST = ZoneInfo("Asia/Seoul")
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
@@ -285,3 +291,49 @@ async def test_a_sell_larger_than_the_free_shares_replaces_the_working_sell(rig:
     message = (await rig.published())[-1]
     # 12 > the 5 not offered: the working sell of 25 is replaced, this one sized from the 30.
     assert (message["quantity"], message["replaces"]) == ("12", working["client_order_id"])
+
+
+async def test_tradingview_bodies_posted_to_the_webhook_end_in_each_strategys_book(
+    rig: Rig,
+) -> None:
+    """The whole way: HTTP POST -> the signal log and yq:signals -> the engine -> the gateway ->
+    the paper broker -> the fills the book replays."""
+    secret = "positions-test-secret"
+    runtime = Runtime(rig.settings, rig.store, rig.recorder, rig.bus, rig.clock)
+    ingest = Ingest(recorder=rig.recorder, bus=rig.bus, secret=secret, worker="local")
+    transport = httpx.ASGITransport(app=create_app(runtime, ingest), client=("127.0.0.1", 1))
+    handled = 0
+
+    async def post(**fields: Any) -> None:
+        nonlocal handled
+        body = {"secret": secret, "ticker": "KRX:005930", "price": 71000, **fields}
+        async with httpx.AsyncClient(transport=transport, base_url="http://yq") as client:
+            reply = await client.post("/webhook", json=body)
+        assert reply.json()["status"] == "accepted", reply.text
+        await ingest.flush()
+        entries = (await rig.bus.client.xrange(SIGNALS))[handled:]
+        for entry_id, data in entries:
+            message = json.loads(data["data"])
+            entry = Entry(SIGNALS, entry_id, message, False, decode(SIGNALS, message))
+            await rig.engine.signals.handle_signal(entry)
+        handled += len(entries)
+        await rig.execute()
+
+    try:
+        # TradingView's strategy template: a long entry each, then a long-to-short reversal.
+        template = {"market_position": "long", "prev_market_position": "flat"}
+        await post(strategy="long_term", action="buy", quantity=70, id="l1", **template)
+        await post(strategy="scalper", action="buy", quantity=30, id="s1", **template)
+        await post(
+            strategy="scalper",
+            action="sell",
+            quantity=60,
+            id="s2",
+            market_position="short",
+            prev_market_position="long",
+            position_size=-30,
+        )
+        assert (await held(rig, "scalper"), await held(rig, "long_term")) == (0, 70)
+        assert await broker_holds(rig) == 70
+    finally:
+        await ingest.close()
