@@ -65,12 +65,18 @@ def test_operator_buy_and_sell_take_the_same_path_as_an_alert(tmp_path: Path) ->
         result = json.loads(bought.stdout)
         assert (result["status"], result["filled_quantity"]) == ("filled", "3")
 
-        # As for an alert, a sell is capped at the shares held.
-        sold = yquant("sell", "main", "KRX:005930", "5", "--json", env=up.env)
+        # More than is held: refused with the reason, nothing sent (never resized silently).
+        more = yquant("sell", "main", "KRX:005930", "5", "--json", env=up.env)
+        assert more.returncode == 1, more.stderr + more.stdout
+        assert json.loads(more.stdout)["reason"] == "capped_by_holdings"
+        # Allowed to resize: the 3 held are sold.
+        sold = yquant("sell", "main", "KRX:005930", "5", "--allow-resize", "--json", env=up.env)
         assert sold.returncode == 0, sold.stderr + sold.stdout
-        assert (json.loads(sold.stdout)["status"], json.loads(sold.stdout)["filled_quantity"]) == (
+        result = json.loads(sold.stdout)
+        assert (result["status"], result["filled_quantity"], result["resized_by"]) == (
             "filled",
             "3",
+            ["capped_by_holdings"],
         )
         nothing_left = yquant("sell", "main", "KRX:005930", "1", "--json", env=up.env)
         assert nothing_left.returncode == 1
