@@ -310,6 +310,7 @@ class FakeFillHistory:
                 price=Decimal(f["price"]),
                 commission=Decimal(f["commission"]),
                 filled_at=f["filled_at"],
+                exchange=o["exchange"],
             )
             if (
                 (account is None or fill.account == account)

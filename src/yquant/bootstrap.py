@@ -396,6 +396,7 @@ def assemble_engine(
         fills=fills,
         recent=recent,
         policies=policies,
+        fees=fee_schedule(settings),
     )
     desk = OrderDesk(
         recorder=recorder, bus=bus, state=state, recent=recent, worker=settings.worker.name

@@ -184,6 +184,7 @@ class Decider:
         self._state = state
         self._fills = fills
         self._fees = fees or FeeSchedule()
+        self._local_day = LocalDay.of_markets()
         self._recent = recent
         self._policies = policies if policies is not None else routing.validate_sizing(settings)
         self._overrides = routing.calendar_overrides(settings)
@@ -336,8 +337,7 @@ class Decider:
         process read last, moved by the orders it made since."""
         market, ticker = instrument.market, instrument.ticker
         key = (account, strategy, market, ticker)
-        tz = state.venue.tz
-        today = now.astimezone(tz).date()
+        today = now.astimezone(state.venue.tz).date()
         currency = CURRENCY[market]
         account_key = (account, None, currency, today)
         strategy_key = (account, strategy, currency, today)
@@ -361,8 +361,8 @@ class Decider:
             return BookFigures(
                 position, self._losses.get(account_key), self._losses.get(strategy_key)
             )
-        day_start = datetime.combine(today, time(0), tzinfo=tz)
-        local_day = LocalDay({market: tz})
+        day_start = datetime.combine(today, time(0), tzinfo=state.venue.tz)
+        local_day = self._local_day
         book = build(fills, self._fees, local_day, since=day_start)
         position = book.held(account, strategy, market, ticker)
         self._recent.read(key, position)

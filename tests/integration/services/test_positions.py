@@ -273,6 +273,13 @@ async def test_an_exit_while_a_sell_of_the_strategy_works_replaces_it(rig: Rig) 
     assert (signal["status"], signal["reason"]) == ("ordered", None)
     stored = await rig.store.order(message["client_order_id"])
     assert stored is not None and stored["replaces"] == second["client_order_id"]
+    # The gateway cancels the replaced sell first, then sends this one: 20 sold, 10 still
+    # offered by the first take-profit, and long_term's shares untouched.
+    [sold] = await rig.execute()
+    assert (sold["quantity"], sold["status"]) == (20, "filled")
+    replaced = await rig.store.order(second["client_order_id"])
+    assert replaced is not None and replaced["status"] == "cancelled"
+    assert (await held(rig, "scalper"), await held(rig, "long_term")) == (10, 50)
 
 
 async def test_a_sell_larger_than_the_free_shares_replaces_the_working_sell(rig: Rig) -> None:
