@@ -234,7 +234,8 @@ class Decider:
         # The switches are read for every decision; during an outage, the last ones read.
         states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
         currency = CURRENCY[instrument.market]
-        if alert.price is not None:
+        if alert.price is not None and not releasing:
+            # The price now of the alerted instrument (a queued alert's price is the day before's).
             today = now.astimezone(state.venue.tz).date()
             self._prices.see(instrument.market, instrument.ticker, today, alert.price)
         outcomes = []
@@ -288,7 +289,7 @@ class Decider:
         book = BookFigures()
         if wants_position or wants_losses:
             book = await self._book(
-                account, alert.strategy, alert, instrument, state, now, losses=wants_losses
+                account, alert.strategy, instrument, state, now, losses=wants_losses
             )
         return AccountFacts(
             account=account,
@@ -325,7 +326,6 @@ class Decider:
         self,
         account: str,
         strategy: str,
-        alert: Alert,
         instrument: Instrument,
         state: MarketState,
         now: datetime,
@@ -369,16 +369,17 @@ class Decider:
         if not losses:
             return BookFigures(position)
         start = build([f for f in fills if f.filled_at < day_start], self._fees, local_day)
-        marks = self._marks(book, alert, instrument, today)
+        marks = self._marks(book, instrument, today)
         result = day_result(book, start, marks, account=account, currency=currency)
         mine = day_result(book, start, marks, account=account, currency=currency, strategy=strategy)
         self._losses[account_key], self._losses[strategy_key] = -result, -mine
         return BookFigures(position, -result, -mine)
 
     def _marks(
-        self, book: Book, alert: Alert, instrument: Instrument, today: date
+        self, book: Book, instrument: Instrument, today: date
     ) -> dict[tuple[Market, str], DayMarks]:
-        """Each instrument's start mark and price now (see `yquant.domain.daily`)."""
+        """Each instrument's start mark and price now (see `yquant.domain.daily`): the price
+        now is the last seen today, the alert's for the alerted instrument."""
         marks = {}
         for _, _, market, ticker in {*book.positions, *book.realised_since}:
             if (market, ticker) in marks:
@@ -386,7 +387,6 @@ class Decider:
             first, last = self._prices.first_and_last(market, ticker, today)
             if (market, ticker) == (instrument.market, instrument.ticker):
                 base = instrument.base_price
-                last = alert.price if alert.price is not None else last
             else:
                 base = self._base_price(market, ticker)
             marks[(market, ticker)] = DayMarks(start=base if base is not None else first, now=last)
