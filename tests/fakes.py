@@ -52,7 +52,9 @@ from yquant.ports import (
     Entry,
     Handler,
     Holding,
+    Mark,
     Message,
+    PriceSource,
     Quote,
     Written,
 )
@@ -728,3 +730,37 @@ class RecordingMetrics:
 
     def book_unattributed(self, account: str, instruments: int) -> None:
         self.calls.append(("book_unattributed", (account, instruments)))
+
+
+# ---- prices --------------------------------------------------------------------------------
+
+
+class FakePrices:
+    """The `Prices` port (the quote port) over a dict the test sets: each instrument's mark."""
+
+    def __init__(self) -> None:
+        self.marks: dict[tuple[Market, str], Mark] = {}
+        self.asked: list[tuple[Market, str, str]] = []
+        self.observed: list[tuple[Market, str, Decimal, datetime, PriceSource]] = []
+
+    def set(
+        self,
+        market: Market,
+        ticker: str,
+        price: str,
+        at: datetime,
+        source: PriceSource = PriceSource.QUOTE,
+    ) -> None:
+        self.marks[(market, ticker)] = Mark(Decimal(price), at, source)
+
+    async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:
+        self.asked.append((market, exchange, ticker))
+        return self.marks.get((market, ticker))
+
+    async def observe(
+        self, market: Market, ticker: str, price: Decimal, at: datetime, source: PriceSource
+    ) -> None:
+        self.observed.append((market, ticker, price, at, source))
+        known = self.marks.get((market, ticker))
+        if known is None or known.at <= at:
+            self.marks[(market, ticker)] = Mark(price, at, source)

@@ -47,6 +47,7 @@ from yquant.ports import (
 )
 from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
+from yquant.services import routing
 from yquant.services.account_sync import AccountSync
 from yquant.services.book import BookService
 from yquant.services.cancels import OrderCancels
@@ -146,14 +147,7 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
     for name, account in settings.accounts.items():
         if account.broker == "paper":
             if paper is None:
-                paper = PaperBroker(
-                    settings.data_dir / "paper-broker.sqlite3",
-                    commission_rate=settings.paper.commission_rate,
-                    initial_cash={
-                        "KRW": settings.paper.initial_cash_krw,
-                        "USD": settings.paper.initial_cash_usd,
-                    },
-                )
+                paper = build_paper_broker(settings, runtime.clock if runtime else None)
             brokers[name] = paper
             continue
         assert account.kis is not None  # settings validation guarantees it
@@ -174,7 +168,39 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
             kis.client.metrics = runtime.metrics
             if isinstance(runtime.metrics, PrometheusMetrics) and kis.client.tokens is not None:
                 runtime.metrics.watch_token(name, kis.client.tokens.expires_at)
-    return AccountBrokers(brokers, on_close=closers)
+    return AccountBrokers(brokers, on_close=closers, loops=[paper.run] if paper else [])
+
+
+def build_paper_broker(settings: Settings, clock: Clock | None = None) -> PaperBroker:
+    """The paper venue over its ledger in the data directory: its fills, partial fills and
+    timer as `settings.paper` says; day orders expire by each paper account's ``sessions``
+    (``always`` unless set) on the exchange calendars (cached in the data directory)."""
+    use_cached_calendars(settings)
+    paper = settings.paper
+    return PaperBroker(
+        settings.data_dir / "paper-broker.sqlite3",
+        commission_rate=paper.commission_rate,
+        initial_cash={"KRW": paper.initial_cash_krw, "USD": paper.initial_cash_usd},
+        slippage_bps=paper.slippage_bps,
+        partial_fill_ratio=paper.partial_fill_ratio,
+        check_interval_s=paper.check_interval_s,
+        clock=clock,
+        sessions={
+            name: account.sessions or "always"
+            for name, account in settings.accounts.items()
+            if account.broker == "paper"
+        },
+        calendar_overrides=routing.calendar_overrides(settings),
+    )
+
+
+def use_cached_calendars(settings: Settings) -> None:
+    """Exchange calendars are read through the cache in the data directory (the library's
+    own reading takes seconds) by this process from now on."""
+    from yquant.adapters.calendar_cache import CachedSchedules
+    from yquant.domain import market_rules
+
+    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
 
 
 def configure_logging(level: str, role: str, fmt: str = "text") -> None:
@@ -472,10 +498,7 @@ async def open_engine(
 ) -> tuple[EngineParts, CatalogCache]:
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
     it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
-    from yquant.adapters.calendar_cache import CachedSchedules
-    from yquant.domain import market_rules
-
-    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
+    use_cached_calendars(settings)
     instruments = await load_catalog(settings, runtime.store)
     return build_engine(runtime, broker, instruments, policies=policies), instruments
 

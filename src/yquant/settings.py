@@ -145,9 +145,21 @@ class ValkeySettings(BaseModel):
 
 
 class PaperBrokerSettings(BaseModel):
+    """The paper venue (docs/paper.md): its ledger's starting cash and how it fills."""
+
     commission_rate: Decimal = Field(Decimal("0.00015"), ge=0, lt=Decimal("0.1"))
     initial_cash_krw: Decimal = Field(Decimal("100000000"), ge=0)
     initial_cash_usd: Decimal = Field(Decimal("100000"), ge=0)
+    # Fills are this many basis points worse than the current price (a buy higher, a sell
+    # lower), then rounded a tick against the trader; a limit never fills beyond its limit.
+    # 0: at the current price itself.
+    slippage_bps: Decimal = Field(Decimal(0), ge=0, le=500)
+    # A limit the price reaches fills at most this share of its quantity per check (whole
+    # shares, at least one), the rest working as partially_filled; 1: all at once.
+    partial_fill_ratio: Decimal = Field(Decimal(1), gt=0, le=1)
+    # How often the gateway's paper venue asks for current prices, fills working orders that
+    # the price reached and expires day orders at the close.
+    check_interval_s: float = Field(1.0, ge=0.05, le=60)
 
 
 def _currency_keys(v: dict[str, Decimal]) -> dict[str, Decimal]:

@@ -4,6 +4,7 @@ adapter talking to the KIS simulator over HTTP. What the rest of yQuant relies o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import valkey.asyncio as valkey
 
+from tests.fakes import FixedClock
 from tests.fixtures.kis_kit import kis_settings, order, start_sim
 from tests.support import eventually
 from yquant.adapters.brokers.kis.factory import build_kis_broker
@@ -30,6 +32,9 @@ class Venue:
     name: str
     broker: Broker
     set_price: Callable[[Market, str, str], Awaitable[None]]
+    # The next slice of every order filling in parts (`partial_venue`): the paper venue's
+    # timer pass, the simulator's step.
+    step: Callable[[], Awaitable[object]]
 
     async def settled(self, o: Order) -> BrokerOrder:
         """The broker's view once the order is no longer merely acknowledged."""
@@ -41,23 +46,35 @@ class Venue:
         return await eventually(look, timeout_s=5)
 
 
-@pytest.fixture(params=["paper", "kis"])
-async def venue(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str, valkey_url: str
+@contextlib.asynccontextmanager
+async def open_venue(
+    name: str, tmp_path: Path, sqlite_url: str, valkey_url: str, *, in_parts: bool = False
 ) -> AsyncIterator[Venue]:
-    if request.param == "paper":
+    """The venue ``name``; ``in_parts``: a limit the price reaches fills half at a time."""
+    if name == "paper":
+        # A clock that stands still: a day order placed just before midnight does not expire
+        # while a test looks at it.
         paper = PaperBroker(
-            tmp_path / "paper.sqlite3", commission_rate=Decimal(0), initial_cash=CASH
+            tmp_path / "paper.sqlite3",
+            commission_rate=Decimal(0),
+            initial_cash=CASH,
+            clock=FixedClock(datetime.now(UTC)),
+            partial_fill_ratio=Decimal("0.5") if in_parts else Decimal(1),
         )
         await paper.connect()
 
         async def paper_price(market: Market, ticker: str, price: str) -> None:
-            await paper.observe_price(market, ticker, Decimal(price))
+            # Seen now on the wall clock, as the orders' reference prices are.
+            await paper.observe_price(market, ticker, Decimal(price), at=datetime.now(UTC))
 
-        yield Venue("paper", paper, paper_price)
-        await paper.close()
+        try:
+            yield Venue("paper", paper, paper_price, paper.check)
+        finally:
+            await paper.close()
         return
     sim = start_sim(rate_limit_per_s=100)
+    if in_parts:
+        sim.control("fills", steps=2)
     store = SqlStore(sqlite_url)
     client = valkey.from_url(valkey_url, decode_responses=True)
     kis = build_kis_broker(
@@ -70,13 +87,34 @@ async def venue(
     async def sim_price(market: Market, ticker: str, price: str) -> None:
         sim.control("price", market=market.value, ticker=ticker, price=price)
 
+    async def sim_step() -> object:
+        return sim.control("step")
+
     try:
-        yield Venue("kis", kis, sim_price)
+        yield Venue("kis", kis, sim_price, sim_step)
     finally:
         await kis.close()
         await client.aclose()
         await store.close()
         sim.stop()
+
+
+@pytest.fixture(params=["paper", "kis"])
+async def venue(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> AsyncIterator[Venue]:
+    async with open_venue(request.param, tmp_path, sqlite_url, valkey_url) as v:
+        yield v
+
+
+@pytest.fixture(params=["paper", "kis"])
+async def partial_venue(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> AsyncIterator[Venue]:
+    """A venue where a limit the price reaches fills half at a time (the paper venue's
+    ``partial_fill_ratio``, the simulator's fill steps)."""
+    async with open_venue(request.param, tmp_path, sqlite_url, valkey_url, in_parts=True) as v:
+        yield v
 
 
 def priced(o: Order, price: str) -> Order:
@@ -263,7 +301,57 @@ async def test_a_change_listener_registers_on_every_broker(venue: Venue) -> None
     await venue.set_price(Market.KR, "005930", "70000")
     await venue.broker.submit(buy)
     await venue.settled(buy)
-    # KIS may report the fill as it happens (execution notices); paper never reports by itself.
+    # KIS may report the fill as it happens (execution notices); paper reports only what moves
+    # by its own doing (a later price, its timer, an expiry), never the order a call answered.
     assert set(changed) <= {buy.client_order_id, ""}
     if venue.name == "paper":
         assert changed == []
+
+
+async def test_a_resting_limit_sell_holds_its_shares_until_the_price_reaches_it(
+    venue: Venue,
+) -> None:
+    await venue.set_price(Market.KR, "005930", "70000")
+    buy = priced(order(Side.BUY, 3), "70000")
+    await venue.broker.submit(buy)
+    await venue.settled(buy)
+    sell = order(Side.SELL, 3, order_type=OrderType.LIMIT, limit="72000")
+    assert (await venue.broker.submit(sell)).status is OrderStatus.ACCEPTED
+    again = await venue.broker.submit(priced(order(Side.SELL, 1), "70000"))
+    assert (again.status, again.reason) == (OrderStatus.REJECTED, "insufficient_position")
+    await venue.set_price(Market.KR, "005930", "72500")
+    state = await venue.settled(sell)
+    assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, Decimal(72500))
+    assert await held(venue) == {}
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] + 3 * 2500
+
+
+async def test_a_limit_fills_in_parts_and_a_cancel_keeps_the_part_filled(
+    partial_venue: Venue,
+) -> None:
+    venue = partial_venue
+    await venue.set_price(Market.KR, "005930", "70000")
+    whole = order(Side.BUY, 4, order_type=OrderType.LIMIT, limit="70000")
+    await venue.broker.submit(whole)
+    part = await venue.settled(whole)
+    assert (part.status, part.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, Decimal(2))
+    await venue.step()
+
+    async def done() -> BrokerOrder | None:
+        state = await venue.broker.get_order(whole)
+        return state if state and state.status is OrderStatus.FILLED else None
+
+    state = await eventually(done, timeout_s=5)
+    assert state.filled_quantity == Decimal(4)
+    assert await held(venue) == {"005930": Decimal(4)}
+
+    halves = order(Side.BUY, 4, order_type=OrderType.LIMIT, limit="70000")
+    await venue.broker.submit(halves)
+    first = await venue.settled(halves)
+    assert first.filled_quantity == Decimal(2)
+    cancelled = await venue.broker.cancel(halves.apply(first))
+    if cancelled.status is not OrderStatus.CANCELLED:
+        cancelled = await venue.settled(halves.apply(cancelled))
+    assert (cancelled.status, cancelled.filled_quantity) == (OrderStatus.CANCELLED, Decimal(2))
+    # Only the shares bought are paid for: the reservation of the cancelled half is released.
+    assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 6 * 70_000

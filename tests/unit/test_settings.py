@@ -278,3 +278,28 @@ def test_a_markets_fee_rules_may_come_from_the_environment(
     [rule] = s.fees["US"]
     assert (str(rule.sell_fee_rate), rule.sell_fee_per_share) == ("0.0000206", 0)
     assert len(s.fees["KR"]) == 3
+
+
+def test_the_paper_venue_settings_are_read_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text(
+        '[paper]\nslippage_bps = "5"\npartial_fill_ratio = "0.25"\ncheck_interval_s = 0.5\n'
+    )
+    s = load_settings(config)
+    assert (str(s.paper.slippage_bps), str(s.paper.partial_fill_ratio)) == ("5", "0.25")
+    assert s.paper.check_interval_s == 0.5
+    monkeypatch.delenv(CONFIG_ENV)
+    defaults = load_settings()
+    assert (defaults.paper.slippage_bps, defaults.paper.partial_fill_ratio) == (0, 1)
+    for key, value in (
+        ("SLIPPAGE_BPS", "-1"),
+        ("PARTIAL_FILL_RATIO", "0"),
+        ("PARTIAL_FILL_RATIO", "1.5"),
+        ("CHECK_INTERVAL_S", "0"),
+    ):
+        monkeypatch.setenv(f"YQUANT__PAPER__{key}", value)
+        with pytest.raises(ConfigurationError, match=rf"paper\.{key.lower()}"):
+            load_settings()
+        monkeypatch.delenv(f"YQUANT__PAPER__{key}")

@@ -70,7 +70,8 @@ async def run_engine(settings: Settings) -> None:
 async def run_gateway(settings: Settings) -> None:
     """Orders to brokers: reconcile what was in flight, consume the order and cancel streams,
     follow open orders to their end, cancel limits past their time, keep account positions and
-    cash in step with the brokers."""
+    cash in step with the brokers, and run the venues' own loops (the paper venue's timer:
+    working orders against current prices, day orders expired at the close)."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "gateway")
@@ -99,7 +100,17 @@ async def run_gateway(settings: Settings) -> None:
     async def sync_accounts() -> None:
         await sync.run(stop)
 
-    tasks = [consume_orders, consume_cancels, track_orders, expire_limits, sync_accounts]
+    async def run_venues() -> None:
+        await broker.run(stop)
+
+    tasks = [
+        consume_orders,
+        consume_cancels,
+        track_orders,
+        expire_limits,
+        sync_accounts,
+        run_venues,
+    ]
     try:
         await run_tasks(runtime, "gateway", stop, tasks)
     finally:

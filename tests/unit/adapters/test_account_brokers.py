@@ -67,3 +67,23 @@ async def test_the_token_expiry_is_the_earliest_any_broker_holds() -> None:
     both = AccountBrokers({"c": kis, "d": other})
     assert await both.token_expires_at() == SOON
     assert await AccountBrokers({"a": QuotingBroker(None, None)}).token_expires_at() is None
+
+
+async def test_run_runs_the_venues_loops_until_stopped() -> None:
+    import asyncio
+
+    ran: list[str] = []
+
+    async def loop(stop: asyncio.Event) -> None:
+        ran.append("started")
+        await stop.wait()
+        ran.append("stopped")
+
+    stop = asyncio.Event()
+    with_loop = asyncio.create_task(AccountBrokers({}, loops=[loop]).run(stop))
+    without = asyncio.create_task(AccountBrokers({}).run(stop))
+    await asyncio.sleep(0)
+    assert not with_loop.done() and not without.done()
+    stop.set()
+    await asyncio.gather(with_loop, without)
+    assert ran == ["started", "stopped"]

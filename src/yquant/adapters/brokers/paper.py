@@ -1,22 +1,49 @@
-"""Paper broker: a real venue simulation with its own ledger, peer of the KIS adapter.
+"""Paper broker: a venue simulation with its own ledger, peer of the KIS adapter.
 
 It keeps cash per currency and positions per account in its own SQLite file (the "broker side"
-of the world, separate from yQuant's database), knows orders by their client order id (so a
-repeated submit is answered with the existing order, never placed twice), fills market orders at
-the order's reference price or the last price it saw, rests limit orders until a later price
-crosses them, and charges a configurable commission.
+of the world, separate from yQuant's database) and knows orders by their client order id (a
+repeated submit is answered with the existing order, never placed twice). Its rules (README,
+"The paper venue", and docs/paper.md):
+
+- Prices: the venue's current price of an instrument is the newest it knows of: the quote port's
+  mark (`Prices`: a KIS quotation, the latest alert price, the catalog's base price), the
+  reference price an order carries (as of the order's creation) or a price handed to
+  `observe_price`. A mark taken from a fill is not used: on a paper account that is the venue's
+  own fill, and its slippage would feed back into the next price.
+- Fills: a market order fills at once at the current price moved ``slippage_bps`` against the
+  trader (a buy higher, a sell lower), then onto the tick grid against the trader too (any
+  slippage costs at least one tick); with no current price it is rejected (``no_price``). A
+  limit order fills when the current price reaches it (a buy at or below its limit, a sell at
+  or above) at that slipped price, never beyond the limit; until then it rests, checked on every
+  new price the venue sees and by `run` every ``check_interval_s``, which asks the quote port for
+  each instrument with working orders. With ``partial_fill_ratio`` below 1 a crossed limit fills
+  at most that share of its quantity per check (whole shares, at least one), the rest working
+  (``partially_filled``). Commission: ``commission_rate`` of each fill's amount, KRW cut to the
+  won, USD rounded to the cent.
+- Expiry: every order is a day order. On an account that follows the exchange sessions
+  (``sessions = "exchange"``) it expires at the close of its session (placed outside one: at the
+  close of the next); on an account that trades at any hour (``"always"``, the paper default) at
+  the end of its market's local day (midnight in Seoul, in New York). An expired order releases
+  what it reserved. Checked at every call and by `run`.
+- Changes the venue makes by itself (fills from a new price or from the timer, expiries) are
+  reported to the `on_change` listeners with the client order id, so the gateway asks at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, time, timedelta
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
+from yquant.adapters.clock import SystemClock
+from yquant.domain import market_rules
 from yquant.domain.model import (
     CURRENCY,
     BrokerOrder,
@@ -28,9 +55,20 @@ from yquant.domain.model import (
     Side,
 )
 from yquant.domain.reasons import ReasonCode
-from yquant.ports import Holding, Quote
+from yquant.errors import RejectedError, RetryableError, SignalRejectedError
+from yquant.ports import Clock, Holding, Mark, Prices, PriceSource, Quote
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Sessions = Literal["exchange", "always"]
 
 _MINOR_UNIT = {"KRW": Decimal(1), "USD": Decimal("0.01")}
+# The venue of an order whose exchange is missing (a ledger written before it was kept) or not
+# one the calendars know: its market's main exchange.
+_DEFAULT_EXCHANGE = {Market.KR: "KRX", Market.US: "NYSE"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cash (
@@ -46,7 +84,8 @@ CREATE TABLE IF NOT EXISTS orders (
     account TEXT NOT NULL, ticker TEXT NOT NULL, market TEXT NOT NULL, side TEXT NOT NULL,
     order_type TEXT NOT NULL, quantity TEXT NOT NULL, limit_price TEXT,
     status TEXT NOT NULL, filled_quantity TEXT NOT NULL DEFAULT '0', avg_fill_price TEXT,
-    reserved TEXT NOT NULL DEFAULT '0', reason TEXT, created_at TEXT NOT NULL);
+    reserved TEXT NOT NULL DEFAULT '0', reason TEXT, created_at TEXT NOT NULL,
+    exchange TEXT, expires_at TEXT);
 CREATE INDEX IF NOT EXISTS orders_open ON orders (market, ticker, status);
 CREATE TABLE IF NOT EXISTS fills (
     fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, quantity TEXT NOT NULL,
@@ -56,6 +95,9 @@ CREATE TABLE IF NOT EXISTS prices (
     market TEXT NOT NULL, ticker TEXT NOT NULL, price TEXT NOT NULL, seen_at TEXT NOT NULL,
     PRIMARY KEY (market, ticker));
 """
+# Columns added since the first ledgers were written: an older file gets them at connect.
+_ADDED_COLUMNS = (("orders", "exchange", "TEXT"), ("orders", "expires_at", "TEXT"))
+_INDEXES = "CREATE INDEX IF NOT EXISTS orders_expiry ON orders (status, expires_at);"
 
 _OPEN = (OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
 
@@ -67,22 +109,76 @@ class PaperBroker:
         *,
         commission_rate: Decimal,
         initial_cash: dict[str, Decimal],
+        slippage_bps: Decimal = Decimal(0),
+        partial_fill_ratio: Decimal = Decimal(1),
+        check_interval_s: float = 1.0,
+        prices: Prices | None = None,
+        clock: Clock | None = None,
+        sessions: Mapping[str, Sessions] | None = None,
+        calendar_overrides: Mapping[str, market_rules.CalendarOverrides] | None = None,
     ) -> None:
+        """``sessions``: per account, whether its orders live until the exchange's close
+        (``exchange``) or until the end of the market's local day (``always``, the default for
+        an account not named)."""
+        if slippage_bps < 0:
+            raise ValueError("slippage_bps must not be negative")
+        if not Decimal(0) < partial_fill_ratio <= 1:
+            raise ValueError("partial_fill_ratio must be above 0 and at most 1")
+        if check_interval_s <= 0:
+            raise ValueError("check_interval_s must be positive")
         self._path = path
         self._rate = commission_rate
         self._initial_cash = dict(initial_cash)
+        self._slippage = slippage_bps / Decimal(10_000)
+        self._ratio = partial_fill_ratio
+        self._interval = check_interval_s
+        self._prices = prices
+        self._clock: Clock = clock or SystemClock()
+        self._sessions = dict(sessions or {})
+        self._overrides = dict(calendar_overrides or {})
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
+
+    def use_prices(self, prices: Prices | None) -> None:
+        """Take current prices from ``prices`` (the quote port) from now on."""
+        self._prices = prices
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        if self._db is not None:
+            return
+        self._db = await asyncio.to_thread(self._open)
+        # Working orders of a ledger written before orders expired get their expiry now.
+        rows = await asyncio.to_thread(
+            self._query,
+            "SELECT client_order_id, account, market, COALESCE(exchange, ''), created_at"
+            " FROM orders WHERE expires_at IS NULL AND status IN (?, ?)",
+            _OPEN,
+        )
+        if rows:
+            due = {
+                cid: _stamp(
+                    await asyncio.to_thread(
+                        self._expiry, account, Market(m), exchange, datetime.fromisoformat(at)
+                    )
+                )
+                for cid, account, m, exchange, at in rows
+            }
+            await self._call(None, self._set_expiries, due)
+
+    def _open(self) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
-        self._db = db
+        for table, column, kind in _ADDED_COLUMNS:
+            if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        db.executescript(_INDEXES)
+        return db
 
     async def close(self) -> None:
         if self._db is not None:
@@ -92,13 +188,17 @@ class PaperBroker:
     # ---- the Broker port -------------------------------------------------------------------
 
     async def submit(self, order: Order) -> BrokerOrder:
-        return await asyncio.to_thread(self._tx, self._submit, order)
+        mark = await self._mark(order.market, order.exchange, order.ticker)
+        expires_at = await asyncio.to_thread(
+            self._expiry, order.account, order.market, order.exchange, self._clock.now()
+        )
+        return await self._call(order.client_order_id, self._submit, order, mark, expires_at)
 
     async def get_order(self, order: Order) -> BrokerOrder | None:
-        return await asyncio.to_thread(self._tx, self._load, order.client_order_id)
+        return await self._call(order.client_order_id, self._get, order.client_order_id)
 
     async def cancel(self, order: Order) -> BrokerOrder:
-        return await asyncio.to_thread(self._tx, self._cancel, order)
+        return await self._call(order.client_order_id, self._cancel, order.client_order_id)
 
     async def modify(
         self, order: Order, price: Decimal | None = None, quantity: Decimal | None = None
@@ -107,34 +207,38 @@ class PaperBroker:
         what is filled). Refused (the order's state returned unchanged) when it is final, when
         the new quantity is below what is filled, or when a buy's new reservation does not fit
         the cash."""
-        return await asyncio.to_thread(self._tx, self._modify, order, price, quantity)
+        return await self._call(order.client_order_id, self._modify, order, price, quantity)
 
     async def holdings(self, account: str) -> list[Holding]:
-        rows = await asyncio.to_thread(
-            self._query,
-            "SELECT ticker, market, quantity, avg_price FROM positions WHERE account = ?",
-            (account,),
-        )
-        return [
-            Holding(account, t, Market(m), Decimal(q), Decimal(p))
-            for t, m, q, p in rows
-            if Decimal(q) != 0
-        ]
+        def read(db: sqlite3.Connection, changed: list[str]) -> list[Holding]:
+            rows = db.execute(
+                "SELECT ticker, market, quantity, avg_price FROM positions WHERE account = ?",
+                (account,),
+            ).fetchall()
+            return [
+                Holding(account, t, Market(m), Decimal(q), Decimal(p))
+                for t, m, q, p in rows
+                if Decimal(q) != 0
+            ]
+
+        return await self._call(None, read)
 
     async def cash(self, account: str) -> dict[str, Decimal]:
-        def read(db: sqlite3.Connection) -> dict[str, Decimal]:
+        def read(db: sqlite3.Connection, changed: list[str]) -> dict[str, Decimal]:
             self._ensure_account(db, account)
             rows = db.execute(
                 "SELECT currency, balance, reserved FROM cash WHERE account = ?", (account,)
             ).fetchall()
-            # What new orders can spend: resting buys hold their part of the balance.
+            # What new orders can spend: working buys hold their part of the balance.
             return {c: Decimal(b) - Decimal(r) for c, b, r in rows}
 
-        return await asyncio.to_thread(self._tx, read)
+        return await self._call(None, read)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
-        """Nothing to register: paper orders move only when asked (`get_order`)."""
-        del listener
+        """``listener(client_order_id)`` is called when an order moves by the venue's own doing
+        (a fill from a new price or from the timer, an expiry), never for the order a call was
+        about (its caller has the answer)."""
+        self._listeners.append(listener)
 
     def for_account(self, account: str) -> PaperBroker:
         """This broker: the paper ledger serves every paper account."""
@@ -144,7 +248,7 @@ class PaperBroker:
         return None  # the paper ledger needs no token
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
-        """The last price this venue saw for the instrument (from orders' reference prices)."""
+        """The last price this venue saw for the instrument."""
         row = await asyncio.to_thread(
             self._query,
             "SELECT price FROM prices WHERE market = ? AND ticker = ?",
@@ -152,74 +256,228 @@ class PaperBroker:
         )
         return Quote(price=Decimal(row[0][0])) if row else None
 
-    async def observe_price(self, market: Market, ticker: str, price: Decimal) -> list[str]:
-        """Record a market price; returns the client order ids that it filled."""
+    # ---- the venue's own motion ----------------------------------------------------------------
 
-        def run(db: sqlite3.Connection) -> list[str]:
-            return self._observe(db, market, ticker, price)
+    async def observe_price(
+        self, market: Market, ticker: str, price: Decimal, at: datetime | None = None
+    ) -> list[str]:
+        """A market price seen at ``at`` (now by default); kept when no newer one is known, and
+        then every working order on the instrument is checked against it. Returns the client
+        order ids that it filled (in part or in whole)."""
+        when = at or self._clock.now()
 
-        return await asyncio.to_thread(self._tx, run)
+        def observe(db: sqlite3.Connection, changed: list[str]) -> list[str]:
+            if not self._see(db, market, ticker, price, when):
+                return []
+            filled = self._check_resting(db, market, ticker, self._clock.now())
+            changed.extend(filled)
+            return filled
 
-    # ---- internals (each runs inside one IMMEDIATE transaction) ----------------------------------
+        return await self._call(None, observe)
 
-    def _tx(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def check(self) -> list[str]:
+        """One pass of the timer: expire what is due, ask the quote port for the current price
+        of every instrument with working orders, and check those orders against it. Returns the
+        client order ids that moved."""
+        working = await asyncio.to_thread(
+            self._query,
+            "SELECT market, ticker, MAX(COALESCE(exchange, '')) FROM orders"
+            " WHERE status IN (?, ?) GROUP BY market, ticker",
+            _OPEN,
+        )
+        marks: dict[tuple[Market, str], Mark] = {}
+        for market_s, ticker, exchange in working:
+            market = Market(market_s)
+            mark = await self._mark(market, exchange or _DEFAULT_EXCHANGE[market], ticker)
+            if mark is not None:
+                marks[(market, ticker)] = mark
+        return await self._call(None, self._check, marks)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The venue's timer: `check` every ``check_interval_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.check()
+            except RetryableError as exc:
+                logger.warning("paper venue check skipped: %s", exc)
+            except Exception:
+                logger.exception("paper venue check failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
+
+    async def _mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:
+        if self._prices is None:
+            return None
+        try:
+            mark = await self._prices.mark(market, exchange, ticker)
+        except (RetryableError, RejectedError) as exc:
+            logger.warning("no current price for %s:%s: %s", exchange, ticker, exc)
+            return None
+        if mark is None or mark.source is PriceSource.FILL:
+            return None
+        return mark
+
+    def _expiry(self, account: str, market: Market, exchange: str, placed_at: datetime) -> datetime:
+        """When a day order placed at ``placed_at`` stops working (see the module's text)."""
+        venue = _venue(exchange, market)
+        local_day = placed_at.astimezone(venue.tz).date()
+        end_of_day = datetime.combine(local_day + timedelta(days=1), time(0), venue.tz)
+        if self._sessions.get(account, "always") != "exchange":
+            return end_of_day.astimezone(UTC)
+        calendar = market_rules.calendar_for(venue, self._overrides)
+        state = calendar.state(placed_at)
+        if state.closes_at is not None:
+            return state.closes_at
+        if state.next_open_at is not None:
+            session = calendar.session(state.next_open_at.astimezone(venue.tz).date())
+            if session is not None:
+                return session.close_at
+        return end_of_day.astimezone(UTC)  # past the calendar's reach
+
+    # ---- transactions --------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        own: str | None,
+        fn: Callable[Concatenate[sqlite3.Connection, list[str], P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``fn`` in one transaction after the expiry sweep; then the listeners hear of every
+        order that moved on its own (``own``, the order the call is about, excepted)."""
+        changed: list[str] = []
+
+        def work() -> T:
+            return self._tx(fn, changed, *args, **kwargs)
+
+        result = await asyncio.to_thread(work)
+        self._notify(cid for cid in changed if cid != own)
+        return result
+
+    def _notify(self, cids: Iterable[str]) -> None:
+        for cid in dict.fromkeys(cids):
+            for listener in self._listeners:
+                listener(cid)
+
+    def _tx(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, list[str], P], T],
+        changed: list[str],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         assert self._db is not None, "PaperBroker.connect() was not called"
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(db, *args)
+                changed.extend(self._expire_due(db, self._clock.now()))
+                result = fn(db, changed, *args, **kwargs)
             except BaseException:
                 db.execute("ROLLBACK")
+                changed.clear()
                 raise
             db.execute("COMMIT")
             return result
 
     def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[str, ...]]:
-        assert self._db is not None
+        assert self._db is not None, "PaperBroker.connect() was not called"
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def _submit(self, db: sqlite3.Connection, order: Order) -> BrokerOrder:
-        existing = self._load(db, order.client_order_id)
+    # ---- internals (each runs inside one IMMEDIATE transaction) ----------------------------------
+
+    def _get(self, db: sqlite3.Connection, changed: list[str], cid: str) -> BrokerOrder | None:
+        return self._load(db, cid)
+
+    def _submit(
+        self,
+        db: sqlite3.Connection,
+        changed: list[str],
+        order: Order,
+        mark: Mark | None,
+        expires_at: datetime,
+    ) -> BrokerOrder:
+        cid = order.client_order_id
+        existing = self._load(db, cid)
         if existing is not None:
             return existing
         self._ensure_account(db, order.account)
-        now = _now()
+        now = self._clock.now()
+        # New prices first reach the orders already working on this instrument.
+        seen = False
         if order.reference_price is not None:
-            # A new price first reaches the orders already resting on this ticker.
-            self._observe(db, order.market, order.ticker, order.reference_price)
-        price = self._price(db, order.market, order.ticker)
+            seen = self._see(
+                db, order.market, order.ticker, order.reference_price, order.created_at
+            )
+        if mark is not None:
+            seen = self._see(db, order.market, order.ticker, mark.price, mark.at) or seen
+        if seen:
+            changed.extend(self._check_resting(db, order.market, order.ticker, now))
+        current = self._price(db, order.market, order.ticker)
+        reason, reserve = self._admit(db, order, current)
+        self._insert(db, order, reason, reserve, now, expires_at)
+        if reason is None:
+            if order.side is Side.BUY:
+                self._add_cash_reserved(db, order.account, order.currency, reserve)
+            else:
+                self._add_position_reserved(db, order.account, order.market, order.ticker, reserve)
+            if current is not None:
+                self._try_fill(db, cid, current, now)
+        result = self._load(db, cid)
+        assert result is not None
+        return result
+
+    def _admit(
+        self, db: sqlite3.Connection, order: Order, current: Decimal | None
+    ) -> tuple[ReasonCode | None, Decimal]:
+        """Why ``order`` is refused (None: it is taken), and what it reserves if taken: the
+        cash of a buy (at its limit, or at the price a market buy fills at, with commission),
+        the shares of a sell."""
+        if order.quantity <= 0:
+            return ReasonCode.BAD_QUANTITY, Decimal(0)
+        if order.order_type is OrderType.LIMIT and (
+            order.limit_price is None or order.limit_price <= 0
+        ):
+            return ReasonCode.BAD_PRICE, Decimal(0)
+        if order.order_type is OrderType.MARKET and current is None:
+            return ReasonCode.NO_PRICE, Decimal(0)
+        if order.side is Side.BUY:
+            if order.order_type is OrderType.LIMIT:
+                basis = order.limit_price
+            else:
+                assert current is not None
+                basis = self._fill_price(order.market, Side.BUY, None, current)
+            assert basis is not None
+            reserve = self._with_commission(order.quantity * basis, order.currency)
+            balance, reserved = self._cash_row(db, order.account, order.currency)
+            if balance - reserved < reserve:
+                return ReasonCode.INSUFFICIENT_CASH, Decimal(0)
+            return None, reserve
+        held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
+        if held - held_reserved < order.quantity:
+            return ReasonCode.INSUFFICIENT_POSITION, Decimal(0)
+        return None, order.quantity
+
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        order: Order,
+        reason: ReasonCode | None,
+        reserve: Decimal,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
         # The next rowid: O(log n), unlike counting every order the venue ever took.
         last = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM orders").fetchone()[0]
-        broker_id = f"P{last + 1:010d}"
-        currency = CURRENCY[order.market]
-        reason: ReasonCode | None = None
-        reserve = Decimal(0)
-
-        if order.order_type is OrderType.MARKET and price is None:
-            reason = ReasonCode.NO_PRICE
-        elif order.side is Side.BUY:
-            basis = order.limit_price if order.order_type is OrderType.LIMIT else price
-            assert basis is not None
-            reserve = self._with_commission(order.quantity * basis, currency)
-            balance, reserved = self._cash_row(db, order.account, currency)
-            if balance - reserved < reserve:
-                reason = ReasonCode.INSUFFICIENT_CASH
-        else:
-            held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
-            if held - held_reserved < order.quantity:
-                reason = ReasonCode.INSUFFICIENT_POSITION
-            reserve = order.quantity
-
         status = OrderStatus.REJECTED if reason else OrderStatus.ACCEPTED
         db.execute(
             "INSERT INTO orders (client_order_id, broker_order_id, account, ticker, market, side,"
-            " order_type, quantity, limit_price, status, reserved, reason, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " order_type, quantity, limit_price, status, reserved, reason, created_at, exchange,"
+            " expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 order.client_order_id,
-                broker_id,
+                f"P{last + 1:010d}",
                 order.account,
                 order.ticker,
                 order.market.value,
@@ -228,42 +486,38 @@ class PaperBroker:
                 str(order.quantity),
                 None if order.limit_price is None else str(order.limit_price),
                 status.value,
-                str(reserve if not reason else 0),
+                str(reserve),
                 reason,
                 now.isoformat(),
+                order.exchange,
+                _stamp(expires_at),
             ),
         )
-        if not reason:
-            if order.side is Side.BUY:
-                db.execute(
-                    "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
-                    (
-                        str(self._cash_row(db, order.account, currency)[1] + reserve),
-                        order.account,
-                        currency,
-                    ),
-                )
-            else:
-                held, held_reserved = self._position_row(
-                    db, order.account, order.market, order.ticker
-                )
-                db.execute(
-                    "UPDATE positions SET reserved = ? WHERE account = ? AND market = ?"
-                    " AND ticker = ?",
-                    (str(held_reserved + reserve), order.account, order.market.value, order.ticker),
-                )
-            if price is not None:
-                self._try_fill(db, order.client_order_id, price, now)
-        result = self._load(db, order.client_order_id)
-        assert result is not None
-        return result
 
-    def _observe(
-        self, db: sqlite3.Connection, market: Market, ticker: str, price: Decimal
+    def _check(
+        self, db: sqlite3.Connection, changed: list[str], marks: dict[tuple[Market, str], Mark]
     ) -> list[str]:
-        now = _now()
-        self._set_price(db, market, ticker, price, now)
-        open_ids = [
+        now = self._clock.now()
+        instruments = db.execute(
+            "SELECT DISTINCT market, ticker FROM orders WHERE status IN (?, ?)", _OPEN
+        ).fetchall()
+        for market_s, ticker in instruments:
+            market = Market(market_s)
+            mark = marks.get((market, ticker))
+            if mark is not None:
+                self._see(db, market, ticker, mark.price, mark.at)
+            changed.extend(self._check_resting(db, market, ticker, now))
+        return list(dict.fromkeys(changed))
+
+    def _check_resting(
+        self, db: sqlite3.Connection, market: Market, ticker: str, now: datetime
+    ) -> list[str]:
+        """Every working order on the instrument checked against its current price, oldest
+        first; returns those that filled (in part or in whole)."""
+        current = self._price(db, market, ticker)
+        if current is None:
+            return []
+        working = [
             r[0]
             for r in db.execute(
                 "SELECT client_order_id FROM orders WHERE market = ? AND ticker = ?"
@@ -271,133 +525,193 @@ class PaperBroker:
                 (market.value, ticker, *_OPEN),
             )
         ]
-        return [cid for cid in open_ids if self._try_fill(db, cid, price, now)]
+        return [cid for cid in working if self._try_fill(db, cid, current, now)]
 
-    def _try_fill(self, db: sqlite3.Connection, cid: str, price: Decimal, now: datetime) -> bool:
+    def _try_fill(self, db: sqlite3.Connection, cid: str, current: Decimal, now: datetime) -> bool:
+        """One check of one working order at the current price: a fill (of the whole rest, or
+        of one slice of a limit when partial fills are on) if the price reaches it."""
         row = db.execute(
             "SELECT account, ticker, market, side, order_type, quantity, limit_price,"
-            " filled_quantity, reserved FROM orders WHERE client_order_id = ?",
+            " filled_quantity, reserved, avg_fill_price FROM orders WHERE client_order_id = ?",
             (cid,),
         ).fetchone()
-        account, ticker, market_s, side_s, type_s, qty_s, limit_s, filled_s, reserved_s = row
+        account, ticker, market_s, side_s, type_s, qty_s, limit_s, filled_s, reserved_s, avg_s = row
         side, market = Side(side_s), Market(market_s)
+        quantity, filled = Decimal(qty_s), Decimal(filled_s)
+        limit = Decimal(limit_s) if limit_s else None
+        remaining = quantity - filled
+        if remaining <= 0:
+            return False
+        if limit is not None and not (current <= limit if side is Side.BUY else current >= limit):
+            return False
+        take = remaining if OrderType(type_s) is OrderType.MARKET else self._slice(quantity)
+        take = min(take, remaining)
+        left = remaining - take
+        price = self._fill_price(market, side, limit, current)
         currency = CURRENCY[market]
-        quantity = Decimal(qty_s) - Decimal(filled_s)
-        fill_price = price
-        if OrderType(type_s) is OrderType.LIMIT:
-            limit = Decimal(limit_s)
-            crosses = price <= limit if side is Side.BUY else price >= limit
-            if not crosses:
-                return False
-        gross = quantity * fill_price
+        gross = take * price
         commission = self._commission(gross, currency)
-        balance, cash_reserved = self._cash_row(db, account, currency)
-        held, held_reserved = self._position_row(db, account, market, ticker)
-        avg = self._avg_price(db, account, market, ticker)
-        if side is Side.BUY:
-            new_balance = balance - gross - commission
-            new_cash_reserved = cash_reserved - Decimal(reserved_s)
-            new_held = held + quantity
-            new_avg = (held * avg + gross) / new_held
-            new_held_reserved = held_reserved
+        # What the order still holds afterwards: a buy's rest at its limit, a sell's shares.
+        if side is Side.SELL:
+            keep = left
+        elif left > 0 and limit is not None:
+            keep = self._with_commission(left * limit, currency)
         else:
-            new_balance = balance + gross - commission
-            new_cash_reserved = cash_reserved
-            new_held = held - quantity
-            new_avg = avg if new_held else Decimal(0)
-            new_held_reserved = held_reserved - Decimal(reserved_s)
-        db.execute(
-            "UPDATE cash SET balance = ?, reserved = ? WHERE account = ? AND currency = ?",
-            (str(new_balance), str(max(new_cash_reserved, Decimal(0))), account, currency),
-        )
-        db.execute(
-            "INSERT INTO positions (account, ticker, market, quantity, reserved, avg_price)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (account, market, ticker) DO UPDATE SET"
-            " quantity = excluded.quantity, reserved = excluded.reserved,"
-            " avg_price = excluded.avg_price",
-            (
-                account,
-                ticker,
-                market.value,
-                str(new_held),
-                str(max(new_held_reserved, Decimal(0))),
-                str(new_avg.quantize(Decimal("0.00000001"))),
-            ),
-        )
+            keep = Decimal(0)
+        self._book(db, account, market, ticker, side, take, gross, commission)
+        release = Decimal(reserved_s) - keep
+        if side is Side.BUY:
+            self._add_cash_reserved(db, account, currency, -release)
+        else:
+            self._add_position_reserved(db, account, market, ticker, -release)
         seq = db.execute("SELECT COUNT(*) FROM fills WHERE client_order_id = ?", (cid,)).fetchone()
         db.execute(
             "INSERT INTO fills (fill_id, client_order_id, quantity, price, commission, filled_at)"
             " VALUES (?,?,?,?,?,?)",
-            (
-                f"{cid}:{seq[0] + 1}",
-                cid,
-                str(quantity),
-                str(fill_price),
-                str(commission),
-                now.isoformat(),
-            ),
+            (f"{cid}:{seq[0] + 1}", cid, str(take), str(price), str(commission), now.isoformat()),
         )
-        total_filled = Decimal(filled_s) + quantity
-        prev_avg = db.execute(
-            "SELECT avg_fill_price FROM orders WHERE client_order_id = ?", (cid,)
-        ).fetchone()[0]
-        prev_value = Decimal(filled_s) * Decimal(prev_avg) if prev_avg else Decimal(0)
+        total = filled + take
+        before = filled * Decimal(avg_s) if avg_s else Decimal(0)
         db.execute(
-            "UPDATE orders SET status = ?, filled_quantity = ?, avg_fill_price = ?, reserved = '0'"
+            "UPDATE orders SET status = ?, filled_quantity = ?, avg_fill_price = ?, reserved = ?"
             " WHERE client_order_id = ?",
             (
-                OrderStatus.FILLED.value,
-                str(total_filled),
-                str((prev_value + gross) / total_filled),
+                (OrderStatus.PARTIALLY_FILLED if left > 0 else OrderStatus.FILLED).value,
+                str(total),
+                str((before + gross) / total),
+                str(keep),
                 cid,
             ),
         )
         return True
 
-    def _cancel(self, db: sqlite3.Connection, order: Order) -> BrokerOrder:
-        current = self._load(db, order.client_order_id)
-        if current is None or current.status.is_final:
-            return current or BrokerOrder(
-                order.client_order_id,
-                OrderStatus.REJECTED,
-                Decimal(0),
-                None,
-                reason=ReasonCode.NOT_FOUND,
-            )
-        reserved = Decimal(
-            db.execute(
-                "SELECT reserved FROM orders WHERE client_order_id = ?", (order.client_order_id,)
-            ).fetchone()[0]
-        )
-        if order.side is Side.BUY:
-            currency = CURRENCY[order.market]
-            _balance, cash_reserved = self._cash_row(db, order.account, currency)
-            db.execute(
-                "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
-                (str(max(cash_reserved - reserved, Decimal(0))), order.account, currency),
-            )
+    def _book(
+        self,
+        db: sqlite3.Connection,
+        account: str,
+        market: Market,
+        ticker: str,
+        side: Side,
+        quantity: Decimal,
+        gross: Decimal,
+        commission: Decimal,
+    ) -> None:
+        """A fill's cash and shares (the reservations are the caller's)."""
+        currency = CURRENCY[market]
+        balance, _reserved = self._cash_row(db, account, currency)
+        held, held_reserved = self._position_row(db, account, market, ticker)
+        avg = self._avg_price(db, account, market, ticker)
+        if side is Side.BUY:
+            balance -= gross + commission
+            new_held = held + quantity
+            new_avg = (held * avg + gross) / new_held
         else:
-            _held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
-            db.execute(
-                "UPDATE positions SET reserved = ? WHERE account = ? AND market = ? AND ticker = ?",
-                (
-                    str(max(held_reserved - reserved, Decimal(0))),
-                    order.account,
-                    order.market.value,
-                    order.ticker,
-                ),
-            )
+            balance += gross - commission
+            new_held = held - quantity
+            new_avg = avg if new_held else Decimal(0)
         db.execute(
-            "UPDATE orders SET status = ?, reserved = '0' WHERE client_order_id = ?",
-            (OrderStatus.CANCELLED.value, order.client_order_id),
+            "UPDATE cash SET balance = ? WHERE account = ? AND currency = ?",
+            (str(balance), account, currency),
         )
-        result = self._load(db, order.client_order_id)
+        db.execute(
+            "INSERT INTO positions (account, ticker, market, quantity, reserved, avg_price)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (account, market, ticker) DO UPDATE SET"
+            " quantity = excluded.quantity, avg_price = excluded.avg_price",
+            (
+                account,
+                ticker,
+                market.value,
+                str(new_held),
+                str(held_reserved),
+                str(new_avg.quantize(Decimal("0.00000001"))),
+            ),
+        )
+
+    def _slice(self, quantity: Decimal) -> Decimal:
+        """How much of a crossed limit of ``quantity`` fills in one check."""
+        if self._ratio >= 1:
+            return quantity
+        step = (quantity * self._ratio).to_integral_value(rounding=ROUND_FLOOR)
+        return max(step, Decimal(1))
+
+    def _fill_price(
+        self, market: Market, side: Side, limit: Decimal | None, current: Decimal
+    ) -> Decimal:
+        """The price an order fills at when the current price is ``current``: slipped against
+        the trader, never beyond its limit."""
+        price = self._slipped(market, side, current)
+        if limit is None:
+            return price
+        return min(price, limit) if side is Side.BUY else max(price, limit)
+
+    def _slipped(self, market: Market, side: Side, current: Decimal) -> Decimal:
+        if self._slippage == 0:
+            return current
+        moved = current * (1 + self._slippage if side is Side.BUY else 1 - self._slippage)
+        # round_to_tick moves a buy down and a sell up (the safe direction for a limit the
+        # trader gives); slippage goes the other way, so each side takes the other's rounding.
+        against = Side.SELL if side is Side.BUY else Side.BUY
+        try:
+            return market_rules.round_to_tick(market.value, moved, against)
+        except (SignalRejectedError, ValueError):
+            return current  # below the smallest tick: nowhere lower to go
+
+    def _cancel(self, db: sqlite3.Connection, changed: list[str], cid: str) -> BrokerOrder:
+        current = self._load(db, cid)
+        if current is None:
+            return BrokerOrder.rejected(cid, ReasonCode.NOT_FOUND)
+        if current.status.is_final:
+            return current
+        self._close(db, cid, OrderStatus.CANCELLED)
+        result = self._load(db, cid)
         assert result is not None
         return result
+
+    def _expire_due(self, db: sqlite3.Connection, now: datetime) -> list[str]:
+        due = [
+            r[0]
+            for r in db.execute(
+                "SELECT client_order_id FROM orders WHERE status IN (?, ?) AND expires_at <= ?"
+                " ORDER BY broker_order_id",
+                (*_OPEN, _stamp(now)),
+            )
+        ]
+        for cid in due:
+            self._close(db, cid, OrderStatus.EXPIRED)
+        if due:
+            logger.info("paper orders expired: %s", ", ".join(due))
+        return due
+
+    def _close(self, db: sqlite3.Connection, cid: str, status: OrderStatus) -> None:
+        """A working order ends unfilled (in what is left): what it reserved is released."""
+        account, ticker, market_s, side_s, reserved_s = db.execute(
+            "SELECT account, ticker, market, side, reserved FROM orders WHERE client_order_id = ?",
+            (cid,),
+        ).fetchone()
+        market, reserved = Market(market_s), Decimal(reserved_s)
+        if Side(side_s) is Side.BUY:
+            self._add_cash_reserved(db, account, CURRENCY[market], -reserved)
+        else:
+            self._add_position_reserved(db, account, market, ticker, -reserved)
+        db.execute(
+            "UPDATE orders SET status = ?, reserved = '0' WHERE client_order_id = ?",
+            (status.value, cid),
+        )
+
+    def _set_expiries(
+        self, db: sqlite3.Connection, changed: list[str], due: dict[str, str]
+    ) -> None:
+        for cid, stamp in due.items():
+            db.execute(
+                "UPDATE orders SET expires_at = ? WHERE client_order_id = ? AND expires_at IS NULL",
+                (stamp, cid),
+            )
+        changed.extend(self._expire_due(db, self._clock.now()))
 
     def _modify(
         self,
         db: sqlite3.Connection,
+        changed: list[str],
         order: Order,
         price: Decimal | None,
         quantity: Decimal | None,
@@ -405,50 +719,38 @@ class PaperBroker:
         cid = order.client_order_id
         current = self._load(db, cid)
         if current is None:
-            return BrokerOrder(
-                cid, OrderStatus.REJECTED, Decimal(0), None, reason=ReasonCode.NOT_FOUND
-            )
+            return BrokerOrder.rejected(cid, ReasonCode.NOT_FOUND)
         if current.status.is_final or (price is None and quantity is None):
             return current
-        type_s, qty_s, limit_s, filled_s, reserved_s = db.execute(
-            "SELECT order_type, quantity, limit_price, filled_quantity, reserved FROM orders"
-            " WHERE client_order_id = ?",
-            (cid,),
-        ).fetchone()
+        account, ticker, market_s, side_s, type_s, qty_s, limit_s, filled_s, reserved_s = (
+            db.execute(
+                "SELECT account, ticker, market, side, order_type, quantity, limit_price,"
+                " filled_quantity, reserved FROM orders WHERE client_order_id = ?",
+                (cid,),
+            ).fetchone()
+        )
+        market, side = Market(market_s), Side(side_s)
         new_qty = Decimal(qty_s) if quantity is None else quantity
         if new_qty <= Decimal(filled_s) or new_qty > Decimal(qty_s):
             return current  # as at KIS: never above the original, never below what is filled
         new_limit = price if price is not None else (Decimal(limit_s) if limit_s else None)
         new_type = OrderType.LIMIT if new_limit is not None else OrderType(type_s)
-        currency = CURRENCY[order.market]
+        currency = CURRENCY[market]
         old_reserve = Decimal(reserved_s)
         left = new_qty - Decimal(filled_s)
-        if order.side is Side.BUY:
-            basis = (
-                new_limit if new_limit is not None else self._price(db, order.market, order.ticker)
-            )
+        last = self._price(db, market, ticker)
+        if side is Side.BUY:
+            basis = new_limit if new_limit is not None else last
             if basis is None:
                 return current
             reserve = self._with_commission(left * basis, currency)
-            balance, cash_reserved = self._cash_row(db, order.account, currency)
+            balance, cash_reserved = self._cash_row(db, account, currency)
             if balance - (cash_reserved - old_reserve) < reserve:
                 return current
-            db.execute(
-                "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
-                (str(cash_reserved - old_reserve + reserve), order.account, currency),
-            )
+            self._add_cash_reserved(db, account, currency, reserve - old_reserve)
         else:
             reserve = left
-            _held, held_reserved = self._position_row(db, order.account, order.market, order.ticker)
-            db.execute(
-                "UPDATE positions SET reserved = ? WHERE account = ? AND market = ? AND ticker = ?",
-                (
-                    str(held_reserved - old_reserve + reserve),
-                    order.account,
-                    order.market.value,
-                    order.ticker,
-                ),
-            )
+            self._add_position_reserved(db, account, market, ticker, reserve - old_reserve)
         db.execute(
             "UPDATE orders SET order_type = ?, quantity = ?, limit_price = ?, reserved = ?"
             " WHERE client_order_id = ?",
@@ -460,9 +762,8 @@ class PaperBroker:
                 cid,
             ),
         )
-        last = self._price(db, order.market, order.ticker)
         if last is not None:
-            self._try_fill(db, cid, last, _now())
+            self._try_fill(db, cid, last, self._clock.now())
         result = self._load(db, cid)
         assert result is not None
         return result
@@ -492,7 +793,7 @@ class PaperBroker:
             )
             for fid, q, p, c, at in db.execute(
                 "SELECT fill_id, quantity, price, commission, filled_at FROM fills"
-                " WHERE client_order_id = ? ORDER BY filled_at, fill_id",
+                " WHERE client_order_id = ? ORDER BY rowid",
                 (cid,),
             )
         )
@@ -532,6 +833,24 @@ class PaperBroker:
         ).fetchone()
         return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
 
+    def _add_cash_reserved(
+        self, db: sqlite3.Connection, account: str, currency: str, delta: Decimal
+    ) -> None:
+        _balance, reserved = self._cash_row(db, account, currency)
+        db.execute(
+            "UPDATE cash SET reserved = ? WHERE account = ? AND currency = ?",
+            (str(max(reserved + delta, Decimal(0))), account, currency),
+        )
+
+    def _add_position_reserved(
+        self, db: sqlite3.Connection, account: str, market: Market, ticker: str, delta: Decimal
+    ) -> None:
+        _held, reserved = self._position_row(db, account, market, ticker)
+        db.execute(
+            "UPDATE positions SET reserved = ? WHERE account = ? AND market = ? AND ticker = ?",
+            (str(max(reserved + delta, Decimal(0))), account, market.value, ticker),
+        )
+
     def _avg_price(
         self, db: sqlite3.Connection, account: str, market: Market, ticker: str
     ) -> Decimal:
@@ -547,15 +866,23 @@ class PaperBroker:
         ).fetchone()
         return Decimal(row[0]) if row else None
 
-    def _set_price(
-        self, db: sqlite3.Connection, market: Market, ticker: str, price: Decimal, now: datetime
-    ) -> None:
+    def _see(
+        self, db: sqlite3.Connection, market: Market, ticker: str, price: Decimal, at: datetime
+    ) -> bool:
+        """Keep ``price`` (seen at ``at``) as the current price unless a newer one is known;
+        True when kept."""
+        row = db.execute(
+            "SELECT seen_at FROM prices WHERE market = ? AND ticker = ?", (market.value, ticker)
+        ).fetchone()
+        if row is not None and datetime.fromisoformat(row[0]) > at:
+            return False
         db.execute(
             "INSERT INTO prices (market, ticker, price, seen_at) VALUES (?,?,?,?)"
             " ON CONFLICT (market, ticker) DO UPDATE SET price = excluded.price,"
             " seen_at = excluded.seen_at",
-            (market.value, ticker, str(price), now.isoformat()),
+            (market.value, ticker, str(price), _stamp(at)),
         )
+        return True
 
     def _commission(self, gross: Decimal, currency: str) -> Decimal:
         unit = _MINOR_UNIT.get(currency, Decimal("0.01"))
@@ -567,5 +894,13 @@ class PaperBroker:
         return gross + self._commission(gross, currency)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _venue(exchange: str, market: Market) -> market_rules.Venue:
+    try:
+        return market_rules.venue_for(exchange or _DEFAULT_EXCHANGE[market])
+    except SignalRejectedError:
+        return market_rules.venue_for(_DEFAULT_EXCHANGE[market])
+
+
+def _stamp(at: datetime) -> str:
+    """A time as the ledger stores the times it compares: UTC, to the microsecond."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")

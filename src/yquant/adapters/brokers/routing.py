@@ -6,6 +6,7 @@ key, token and rate budget). An order for an account that is not configured is r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -22,9 +23,13 @@ class AccountBrokers:
         brokers: dict[str, Broker],
         *,
         on_close: Sequence[Callable[[], Awaitable[None]]] | None = None,
+        loops: Sequence[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
     ) -> None:
+        """``loops``: what a venue runs by itself until stopped (the paper venue's timer),
+        run by `run` in the gateway."""
         self._brokers = brokers
         self._on_close = list(on_close or [])
+        self._loops = list(loops or [])
 
     @property
     def accounts(self) -> list[str]:
@@ -48,6 +53,10 @@ class AccountBrokers:
         """Forwarded to every broker (those that report changes as they happen call it)."""
         for broker in self._distinct():
             broker.on_change(listener)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The venues' own loops until ``stop`` (with none, just waits for it)."""
+        await asyncio.gather(stop.wait(), *(loop(stop) for loop in self._loops))
 
     async def connect(self) -> None:
         for broker in self._distinct():
