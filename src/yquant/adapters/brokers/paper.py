@@ -189,9 +189,12 @@ class PaperBroker:
 
     async def submit(self, order: Order) -> BrokerOrder:
         mark = await self._mark(order.market, order.exchange, order.ticker)
-        expires_at = await asyncio.to_thread(
-            self._expiry, order.account, order.market, order.exchange, self._clock.now()
-        )
+        when = (order.account, order.market, order.exchange, self._clock.now())
+        if self._sessions.get(order.account) == "exchange":
+            # A calendar's first reading takes seconds: not on the event loop.
+            expires_at = await asyncio.to_thread(self._expiry, *when)
+        else:
+            expires_at = self._expiry(*when)
         return await self._call(order.client_order_id, self._submit, order, mark, expires_at)
 
     async def get_order(self, order: Order) -> BrokerOrder | None:
