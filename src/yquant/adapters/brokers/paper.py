@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS prices (
 """
 # Columns added since the first ledgers were written: an older file gets them at connect.
 _ADDED_COLUMNS = (("orders", "exchange", "TEXT"), ("orders", "expires_at", "TEXT"))
-_INDEXES = "CREATE INDEX IF NOT EXISTS orders_expiry ON orders (status, expires_at);"
+_INDEX = "CREATE INDEX IF NOT EXISTS orders_expiry ON orders (status, expires_at)"
 
 _OPEN = (OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
 
@@ -174,10 +174,18 @@ class PaperBroker:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
-        for table, column, kind in _ADDED_COLUMNS:
-            if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        db.executescript(_INDEXES)
+        # Under a write lock: the engine and the gateway open the same file as they start.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            db.execute(_INDEX)
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
+        db.execute("COMMIT")
         return db
 
     async def close(self) -> None:
