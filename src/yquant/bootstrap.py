@@ -136,7 +136,9 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
     """One broker per configured account: paper accounts share the paper ledger, each KIS
     account (``kis``, or ``kis-sim`` for the simulator) gets its own `KisBroker`. The KIS
     brokers share the token table (database) and the rate budget (the worker's Valkey) of
-    ``runtime``, or of connections opened here and closed with the brokers."""
+    ``runtime``, or of connections opened here and closed with the brokers. The paper venue
+    takes its current prices from `build_prices` over the same database and KIS brokers, and
+    its timer is among the loops `AccountBrokers.run` runs (in the gateway)."""
     from yquant.adapters.brokers.kis.factory import build_kis_broker
 
     closers = []
@@ -168,7 +170,17 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
             kis.client.metrics = runtime.metrics
             if isinstance(runtime.metrics, PrometheusMetrics) and kis.client.tokens is not None:
                 runtime.metrics.watch_token(name, kis.client.tokens.expires_at)
-    return AccountBrokers(brokers, on_close=closers, loops=[paper.run] if paper else [])
+    if paper is not None and store is None:
+        store = open_store(settings)
+        closers.append(store.close)
+    routed = AccountBrokers(brokers, on_close=closers, loops=[paper.run] if paper else [])
+    if paper is not None:
+        assert store is not None
+        # The paper venue's current prices: a KIS account's quotes, else the latest price
+        # recorded (no catalog here: the gateway loads none).
+        clock = runtime.clock if runtime else None
+        paper.use_prices(build_prices(settings, store, clock=clock, brokers=routed))
+    return routed
 
 
 def build_paper_broker(settings: Settings, clock: Clock | None = None) -> PaperBroker:

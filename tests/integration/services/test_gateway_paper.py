@@ -1,7 +1,8 @@
-"""The gateway with the paper venue as the gateway process builds it (`bootstrap.build_broker`):
-a limit the venue fills on its own timer and a day order it expires at the close reach yQuant's
-records through the change listener. The gateway's own tracking interval is a minute here, so
-only the venue's wake can tell it within the test's wait."""
+"""The gateway with the paper venue as the gateway process builds it (`bootstrap.build_broker`,
+its prices from the real price store, `last_prices`): a limit the venue fills on its own timer
+when a newer price is recorded, and a day order it expires at the close, reach yQuant's records
+through the change listener. The gateway's own tracking interval is a minute here, so only the
+venue's wake can tell it within the test's wait."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakePrices, FixedClock
+from tests.fakes import FixedClock
 from tests.harness import make_settings
 from tests.support import eventually
 from yquant.adapters.brokers.paper import PaperBroker
@@ -26,10 +27,11 @@ from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import order_to_message
-from yquant.bootstrap import Runtime, active_role, build_broker, build_gateway
+from yquant.bootstrap import Runtime, active_role, build_broker, build_gateway, build_prices
 from yquant.domain.commands import PlaceOrder
 from yquant.domain.model import Market, Order, OrderType, Side
 from yquant.domain.writes import InsertOrder
+from yquant.ports import Prices, PriceSource
 from yquant.services.gateway import Gateway
 
 SEOUL_10 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # Tuesday 10:00 KST, KRX open
@@ -44,13 +46,17 @@ class Rig:
     gateway: Gateway
     brokers: AccountBrokers
     paper: PaperBroker
-    prices: FakePrices
+    prices: Prices  # where the engine records the alerts' prices
     clock: FixedClock
 
     async def post(self, o: Order) -> None:
         await self.recorder.write(InsertOrder(o))
         entry = Entry(ORDERS, "0-1", order_to_message(o), False, PlaceOrder(o))
         await self.gateway.handle_order(entry)
+
+    async def alert_price(self, price: str, at: datetime) -> None:
+        """A price recorded as the engine records an alert's (`last_prices`)."""
+        await self.prices.observe(Market.KR, "005930", Decimal(price), at, PriceSource.ALERT)
 
     async def status(self, o: Order) -> dict[str, Any]:
         row = await self.store.order(o.client_order_id)
@@ -77,8 +83,7 @@ async def rig(tmp_path: Path, db_url: str, valkey_url: str) -> AsyncIterator[Rig
     await brokers.connect()
     paper = brokers.for_account("paper")
     assert isinstance(paper, PaperBroker)
-    prices = FakePrices()
-    paper.use_prices(prices)
+    prices = build_prices(settings, store, clock=clock)
     parts = build_gateway(runtime, brokers, active_role(store, settings.worker.name))
     yield Rig(store, recorder, parts.gateway, brokers, paper, prices, clock)
     await brokers.close()
@@ -124,13 +129,13 @@ async def _status_is(r: Rig, o: Order, status: str) -> bool:
 
 
 async def test_a_resting_limit_filled_by_the_venues_timer_is_recorded(rig: Rig) -> None:
-    rig.prices.set(Market.KR, "005930", "70000", SEOUL_10)
+    await rig.alert_price("70000", SEOUL_10)
     buy = limit_buy("yqpaperlimit1", 10, "69000", SEOUL_10)
     async with running(rig):
         await rig.post(buy)
         assert await _status_is(rig, buy, "accepted")
         # 68,950 slipped by 10 bp is 69,100 on the tick grid: the fill is capped at the limit.
-        rig.prices.set(Market.KR, "005930", "68950", SEOUL_10 + timedelta(seconds=1))
+        await rig.alert_price("68950", SEOUL_10 + timedelta(seconds=1))
         await eventually(lambda: _status_is(rig, buy, "filled"))
     row = await rig.status(buy)
     assert (row["filled_quantity"], row["avg_fill_price"]) == (Decimal(10), Decimal(69000))
@@ -143,7 +148,7 @@ async def test_a_resting_limit_filled_by_the_venues_timer_is_recorded(rig: Rig) 
 async def test_a_day_order_expired_at_the_close_is_recorded_and_its_cash_released(
     rig: Rig,
 ) -> None:
-    rig.prices.set(Market.KR, "005930", "70000", SEOUL_10)
+    await rig.alert_price("70000", SEOUL_10)
     buy = limit_buy("yqpaperexpiry1", 10, "60000", SEOUL_10)
     async with running(rig):
         await rig.post(buy)
