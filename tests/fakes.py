@@ -742,6 +742,8 @@ class FakePrices:
         self.marks: dict[tuple[Market, str], Mark] = {}
         self.asked: list[tuple[Market, str, str]] = []
         self.observed: list[tuple[Market, str, Decimal, datetime, PriceSource]] = []
+        self.error: Exception | None = None  # raised by `mark` while set
+        self.hang = False  # `mark` never answers while set (a database that does not reply)
 
     def set(
         self,
@@ -755,6 +757,10 @@ class FakePrices:
 
     async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:
         self.asked.append((market, exchange, ticker))
+        if self.error is not None:
+            raise self.error
+        if self.hang:
+            await asyncio.Event().wait()
         return self.marks.get((market, ticker))
 
     async def observe(

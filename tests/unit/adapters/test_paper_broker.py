@@ -545,3 +545,21 @@ async def test_a_ledger_from_before_expiry_gets_its_working_orders_expired(tmp_p
     new = samsung(Side.BUY, 1, price="70000", order_type=OrderType.LIMIT, limit="60000")
     assert (await b.submit(new)).status is OrderStatus.ACCEPTED
     await b.close()
+
+
+async def test_a_quote_port_that_fails_or_does_not_answer_leaves_the_orders_own_price(
+    tmp_path: Path,
+) -> None:
+    from yquant.errors import DatabaseUnavailableError
+
+    prices = FakePrices()
+    b = venue(tmp_path / "p.sqlite3", FixedClock(NOW), prices=prices)
+    await b.connect()
+    prices.error = DatabaseUnavailableError("database away")
+    failed = await b.submit(order(Side.BUY, 1, price="101"))
+    assert (failed.status, failed.avg_fill_price) == (OrderStatus.FILLED, Decimal(101))
+    prices.error, prices.hang = None, True
+    # The guard only keeps a broken venue from hanging the test; the venue gives up far sooner.
+    silent = await asyncio.wait_for(b.submit(order(Side.BUY, 1, price="102")), timeout=30)
+    assert (silent.status, silent.avg_fill_price) == (OrderStatus.FILLED, Decimal(102))
+    await b.close()

@@ -100,6 +100,9 @@ _ADDED_COLUMNS = (("orders", "exchange", "TEXT"), ("orders", "expires_at", "TEXT
 _INDEX = "CREATE INDEX IF NOT EXISTS orders_expiry ON orders (status, expires_at)"
 
 _OPEN = (OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
+# How long a submit waits for the quote port (a database away, a slow quotation): the venue's
+# own prices and the order's reference price stand in after that.
+_MARK_WAIT_S = 0.5
 
 
 class PaperBroker:
@@ -196,7 +199,7 @@ class PaperBroker:
     # ---- the Broker port -------------------------------------------------------------------
 
     async def submit(self, order: Order) -> BrokerOrder:
-        mark = await self._mark(order.market, order.exchange, order.ticker)
+        mark = await self._mark(order.market, order.exchange, order.ticker, wait_s=_MARK_WAIT_S)
         when = (order.account, order.market, order.exchange, self._clock.now())
         if self._sessions.get(order.account) == "exchange":
             # A calendar's first reading takes seconds: not on the event loop.
@@ -316,11 +319,18 @@ class PaperBroker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._interval)
 
-    async def _mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:
+    async def _mark(
+        self, market: Market, exchange: str, ticker: str, wait_s: float | None = None
+    ) -> Mark | None:
+        """The quote port's current price, if it answers within ``wait_s``."""
         if self._prices is None:
             return None
         try:
-            mark = await self._prices.mark(market, exchange, ticker)
+            async with asyncio.timeout(wait_s):
+                mark = await self._prices.mark(market, exchange, ticker)
+        except TimeoutError:
+            logger.warning("no current price for %s:%s within %g s", exchange, ticker, wait_s)
+            return None
         except (RetryableError, RejectedError) as exc:
             logger.warning("no current price for %s:%s: %s", exchange, ticker, exc)
             return None
