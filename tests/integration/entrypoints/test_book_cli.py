@@ -119,6 +119,9 @@ async def trade(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
             await engine.signals.handle_signal(
                 Entry(SIGNALS, "0-1", data, False, decode(SIGNALS, data))
             )
+            # The gateway sends a second later: the paper venue fills on the runtime's clock,
+            # so its fill is a price seen after the alert's.
+            clock.advance(seconds=1)
             entries = await runtime.bus.client.xrange(ORDERS)
             for entry_id, fields in entries[handled:]:
                 message = json.loads(fields["data"])
