@@ -59,12 +59,14 @@ from yquant.services.manual import ManualOrders
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
 from yquant.services.signals import SignalHandler
+from yquant.services.users import Users
 from yquant.services.worker_state import ActiveRole, WorkerState
 from yquant.settings import Settings, webhook_secret
 
 if TYPE_CHECKING:
     from yquant.adapters.catalog import CatalogCache, CatalogRepository, Listing
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
+    from yquant.adapters.db.desk import DeskQueries
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
 
@@ -262,6 +264,26 @@ def token_records(store: SqlStore) -> SqlTokenRecords:
     return SqlTokenRecords(store)
 
 
+def app_key_accounts(settings: Settings) -> dict[str, list[str]]:
+    """The configured KIS accounts by the key id of their app key (the digest the token table
+    is keyed by): which accounts share a token."""
+    from yquant.adapters.brokers.kis.tokens import key_id
+
+    keys: dict[str, list[str]] = {}
+    for name, account in settings.accounts.items():
+        if account.kis is not None:
+            kid = key_id(account.kis.environment, account.kis.app_key.get_secret_value())
+            keys.setdefault(kid, []).append(name)
+    return keys
+
+
+def desk_queries(store: SqlStore) -> DeskQueries:
+    """The dashboard's reads (listings with filters, a signal's path, account figures)."""
+    from yquant.adapters.db.desk import DeskQueries
+
+    return DeskQueries(store)
+
+
 def account_book(store: SqlStore) -> AccountBook:
     """Positions, cash and open orders per account as recorded."""
     return AccountBook(store)
@@ -293,6 +315,14 @@ async def load_catalog(settings: Settings, store: SqlStore) -> CatalogCache:
 def build_control(store: SqlStore, accounts: Iterable[str]) -> Control:
     """The operator's kill-switch use case (CLI and dashboard)."""
     return Control(SqlControl(store), accounts)
+
+
+def build_users(store: SqlStore) -> Users:
+    """The dashboard's users (`yquant users`, signing in), passwords hashed with argon2."""
+    from yquant.adapters.db.users import SqlUsers
+    from yquant.adapters.passwords import Argon2Passwords
+
+    return Users(SqlUsers(store), Argon2Passwords())
 
 
 def build_kill_switch(store: SqlStore, snapshot: Path | None) -> KillSwitchView:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -373,6 +373,69 @@ class FillHistory(Protocol):
     ) -> list[BookFill]:
         """Matching fills, oldest first."""
         ...
+
+
+# ---- the dashboard's users -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A dashboard user as stored: the password only as its hash."""
+
+    name: str
+    password_hash: str
+    session_epoch: int  # in every session cookie; raised to end the user's sessions
+    failed_logins: int  # consecutive failed sign-ins since the last success or lock
+    locked_until: datetime | None
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+class UserRecords(Protocol):
+    """The stored users. Every change of a user is written with its audit entry (who, when,
+    what) in one transaction. DatabaseUnavailableError when the database is away."""
+
+    async def get(self, name: str) -> UserRecord | None: ...
+
+    async def all(self) -> list[UserRecord]: ...
+
+    async def add(
+        self, name: str, password_hash: str, *, actor: str, now: datetime, replace: bool
+    ) -> bool:
+        """Store a new user (or, with ``replace``, a new password for an existing one, which
+        ends its sessions); False when the name is taken and ``replace`` is not given."""
+        ...
+
+    async def remove(self, name: str, *, actor: str, now: datetime) -> bool: ...
+
+    async def failed(
+        self, name: str, *, source: str, now: datetime, max_failures: int, lock_for: timedelta
+    ) -> UserRecord | None:
+        """Count a failed sign-in; the ``max_failures``-th in a row locks the user for
+        ``lock_for`` (with an audit entry). The user afterwards, None if there is none."""
+        ...
+
+    async def succeeded(self, name: str, *, now: datetime, password_hash: str | None) -> None:
+        """A sign-in that passed: failures forgotten (and the hash renewed when given)."""
+        ...
+
+    async def end_sessions(self, name: str, *, now: datetime) -> None: ...
+
+    async def note_lockout(
+        self, name: str, *, source: str, until: datetime, failures: int, now: datetime
+    ) -> None:
+        """Audit a lockout of a name that is no user (sign-ins under it fail the same way)."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """One-way password hashing with a maintained library (argon2)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
 
 
 # ---- brokers and the catalog ---------------------------------------------------------------

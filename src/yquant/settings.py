@@ -16,6 +16,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -78,6 +79,29 @@ class DashboardSettings(BaseModel):
     # Host names the dashboard answers to besides loopback, its own address and *.ts.net
     # (anything else is 400: a DNS-rebinding page must not reach it through the browser).
     allowed_hosts: list[str] = Field(default_factory=list)
+    # Who may use it: "password" (users made with `yquant users add`), or "tailscale" (the
+    # login `tailscale serve` passes, believed only from loopback, and only those listed).
+    auth: Literal["password", "tailscale"] = "password"
+    tailscale_logins: list[str] = Field(default_factory=list)
+    session_hours: float = Field(12.0, ge=0.25, le=24 * 30)
+    # Times that belong to no market (audit entries, heartbeats) and the days of the date
+    # filters are in this zone; a market's rows keep their market's zone.
+    time_zone: str = "Asia/Seoul"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{v!r} is no time zone (e.g. Asia/Seoul, UTC)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _logins(self) -> DashboardSettings:
+        if self.auth == "tailscale" and not self.tailscale_logins:
+            raise ValueError("tailscale_logins: list the logins allowed when auth is tailscale")
+        return self
 
     @field_validator("allowed_hosts")
     @classmethod

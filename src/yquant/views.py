@@ -56,7 +56,7 @@ FILL_FIELDS = (
 )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, datetime):
@@ -67,24 +67,24 @@ def _plain(value: Any) -> Any:
 def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     row = dict(row)
     row.setdefault("signal_id", row.get("signal_key"))
-    return {f: _plain(row.get(f)) for f in fields}
+    return {f: plain(row.get(f)) for f in fields}
 
 
 async def signals(store: RecentRows, limit: int = 50) -> list[dict[str, Any]]:
     out = []
     for row in await store.recent("signals", limit):
         item = _pick(row, SIGNAL_FIELDS)
-        item["payload"] = _payload(row["payload"]) if row.get("payload") else None
+        item["payload"] = payload_fields(row["payload"]) if row.get("payload") else None
         out.append(item)
     return out
 
 
-def _payload(text: str) -> Any:
+def payload_fields(text: str) -> Any:
     """The stored alert fields, numbers exactly as sent (as text, never through a float)."""
     fields = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     if not isinstance(fields, dict):
         return fields
-    return {k: _plain(v) for k, v in fields.items()}
+    return {k: plain(v) for k, v in fields.items()}
 
 
 async def orders(store: RecentRows, limit: int = 50) -> list[dict[str, Any]]:

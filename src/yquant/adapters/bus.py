@@ -198,6 +198,13 @@ class Bus:
             raise BusUnavailableError(f"valkey: {exc}") from exc
         return [{_text(k): _text(v) for k, v in g.items()} for g in groups]
 
+    async def stream_length(self, stream: str) -> int:
+        """Entries in ``stream`` (0 when it does not exist): the dead letters' count."""
+        try:
+            return int(await self.client.xlen(stream))
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+
     async def ensure_group(self, stream: str, group: str) -> None:
         try:
             await self.client.xgroup_create(stream, group, id="0", mkstream=True)

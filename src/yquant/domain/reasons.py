@@ -110,3 +110,14 @@ class ReasonCode(StrEnum):
     CROSS_ORIGIN = "cross_origin"
     BAD_REQUEST = "bad_request"
     DATABASE_UNAVAILABLE = "database_unavailable"
+
+    # ---- the dashboard: sign-in and its users --------------------------------------------------
+    SIGN_IN_REQUIRED = "sign_in_required"
+    BAD_CREDENTIALS = "bad_credentials"
+    LOCKED_OUT = "locked_out"
+    LOGIN_NOT_ALLOWED = "login_not_allowed"  # a Tailscale login outside the allow-list
+    CSRF_REFUSED = "csrf_refused"
+    BAD_USER_NAME = "bad_user_name"
+    WEAK_PASSWORD = "weak_password"  # noqa: S105 - a reason code, not a password
+    USER_EXISTS = "user_exists"
+    UNKNOWN_USER = "unknown_user"

@@ -8,6 +8,7 @@ settings. `--json` output never goes through here: scripts get the raw values.
     quantity(Decimal("6.0000"))         6               no trailing zeros
     local_time(at, "KR")                2026-12-05 09:00:03 KST
     local_time(at, "US")                2026-07-01 09:30:00 EDT   (New York, daylight saving)
+    zoned_time(at, "Asia/Seoul")        2026-12-05 09:00:03 KST   (a time of no market)
     table(rows, headers)                columns aligned in terminal cells (Hangul takes two)
 """
 
@@ -181,6 +182,16 @@ def local_time(at: object, market: str | None = None, *, utc: bool = False) -> s
     if when is None:
         return ""
     shown = when.astimezone(UTC if utc else zone(market))
+    return f"{shown:%Y-%m-%d %H:%M:%S} {shown.tzname()}"
+
+
+def zoned_time(at: object, zone_name: str) -> str:
+    """``2026-12-05 09:00:03 KST``: the time in a named zone (``Asia/Seoul``), for times that
+    belong to no market (audit entries, heartbeats)."""
+    when = as_datetime(at)
+    if when is None:
+        return ""
+    shown = when.astimezone(ZoneInfo(zone_name))
     return f"{shown:%Y-%m-%d %H:%M:%S} {shown.tzname()}"
 
 

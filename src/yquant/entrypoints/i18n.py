@@ -144,6 +144,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cancel_needs_yes": "{count} working orders match: add --yes to cancel them",
         "cancel_aborted": "nothing cancelled",
         "cancel_usage": "give ORDER_ID, or --all (narrowed by --account, --strategy, --ticker)",
+        "user": "User",
+        "created": "Created",
+        "last_sign_in": "Last sign-in",
+        "locked_until": "Locked until",
     },
     "ko": {
         "title": "yQuant 대시보드",
@@ -285,6 +289,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cancel_needs_yes": "미체결 주문 {count}건이 해당됩니다: 취소하려면 --yes 를 붙이세요",
         "cancel_aborted": "취소하지 않았습니다",
         "cancel_usage": "ORDER_ID 또는 --all (--account, --strategy, --ticker 로 좁힘)을 주세요",
+        "user": "사용자",
+        "created": "생성",
+        "last_sign_in": "마지막 로그인",
+        "locked_until": "잠금 해제 시각",
     },
 }
 
@@ -437,6 +445,16 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
             "Give a scope, a state (active, reduce only or halted) and a reason"
         ),
         ReasonCode.DATABASE_UNAVAILABLE: "Database unavailable",
+        # the dashboard: sign-in and its users
+        ReasonCode.SIGN_IN_REQUIRED: "Sign in first",
+        ReasonCode.BAD_CREDENTIALS: "Wrong name or password",
+        ReasonCode.LOCKED_OUT: "Too many failed sign-ins: locked for a while",
+        ReasonCode.LOGIN_NOT_ALLOWED: "This login is not allowed here",
+        ReasonCode.CSRF_REFUSED: "Request refused: reload the page and try again",
+        ReasonCode.BAD_USER_NAME: "Invalid user name",
+        ReasonCode.WEAK_PASSWORD: "Password too short",
+        ReasonCode.USER_EXISTS: "That user already exists",
+        ReasonCode.UNKNOWN_USER: "No such user",
     },
     "ko": {
         # the webhook: the request itself
@@ -528,6 +546,16 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.CROSS_ORIGIN: "다른 출처의 요청은 거부됩니다",
         ReasonCode.BAD_REQUEST: "범위, 상태(active|reduce_only|halted), 사유를 주세요",
         ReasonCode.DATABASE_UNAVAILABLE: "데이터베이스에 연결할 수 없습니다",
+        # the dashboard: sign-in and its users
+        ReasonCode.SIGN_IN_REQUIRED: "먼저 로그인하세요",
+        ReasonCode.BAD_CREDENTIALS: "이름 또는 비밀번호가 틀렸습니다",
+        ReasonCode.LOCKED_OUT: "로그인 실패가 많아 잠시 잠겼습니다",
+        ReasonCode.LOGIN_NOT_ALLOWED: "허용되지 않은 로그인입니다",
+        ReasonCode.CSRF_REFUSED: "요청이 거부되었습니다: 페이지를 새로 고친 뒤 다시 시도하세요",
+        ReasonCode.BAD_USER_NAME: "잘못된 사용자 이름",
+        ReasonCode.WEAK_PASSWORD: "비밀번호가 너무 짧습니다",
+        ReasonCode.USER_EXISTS: "이미 있는 사용자입니다",
+        ReasonCode.UNKNOWN_USER: "없는 사용자입니다",
     },
 }
 

@@ -102,6 +102,16 @@ class SqlTokenRecords:
             raise DatabaseUnavailableError(f"{type(exc).__name__}: broker tokens") from exc
         return [(r["environment"], r["expires_at"]) for r in rows]
 
+    async def expiry_by_key(self) -> dict[str, tuple[str, datetime | None]]:
+        """(environment, expires_at) of every stored token by its key id (the digest of its
+        app key), for the dashboard; DatabaseUnavailableError as `expiries`."""
+        t = tables.broker_tokens
+        try:
+            rows = await self._store.rows(select(t.c.key_id, t.c.environment, t.c.expires_at))
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailableError(f"{type(exc).__name__}: broker tokens") from exc
+        return {r["key_id"]: (r["environment"], r["expires_at"]) for r in rows}
+
     async def _execute(self, stmt: Any) -> None:
         async def run(conn: Any) -> None:
             await conn.execute(stmt)

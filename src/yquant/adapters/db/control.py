@@ -74,7 +74,9 @@ class SqlControl:
 
     async def audit(self, limit: int = 50) -> list[dict[str, Any]]:
         a = tables.audit_log
-        rows = await self._store.rows(select(a).order_by(a.c.id.desc()).limit(limit))
+        rows = await self._store.rows(
+            select(a).where(a.c.action == "kill_switch").order_by(a.c.id.desc()).limit(limit)
+        )
         for row in rows:
             with contextlib.suppress(ValueError):
                 row["detail"] = json.loads(row["detail"]) if row["detail"] else None

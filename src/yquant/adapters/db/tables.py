@@ -342,6 +342,21 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# The dashboard's users: a name and an argon2 hash (never the password). ``session_epoch`` is
+# part of every session cookie: raising it (sign-out, removal, a new password) ends them all.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("session_epoch", Integer, nullable=False, default=0),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime),
+    Column("last_login_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 deployment = Table(
     "deployment",
     metadata,

@@ -1,78 +1,49 @@
-"""The operator dashboard (port 2000): health and the latest signals, orders and fills."""
+"""The operator dashboard (port 2000): server-rendered pages, signed in, live by SSE.
+
+    /             overview: equity and cash per account, working orders, the active worker
+    /positions    holdings (the broker's view; the per-strategy book arrives with the book)
+    /orders       working, queued and past orders with filters; /orders.csv exports them
+    /signals      the signal log; /signals/KEY one signal's path: alert, decision, orders, fills
+    /system       roles, database, journal, Valkey, streams, tokens, catalog, kill switch, audit
+    /trade /schedules /liquidate /performance   the frame for the features that fill them
+    /events       Server-Sent Events that keep every page live
+    /login /logout, /api/control (the kill switch as JSON), /healthz, /metrics
+
+Jinja2 templates in ``templates/``, CSS and the little JavaScript in ``static/`` (htmx and
+Lightweight Charts vendored under ``static/vendor/``, no CDN, no build step). Who may use it:
+``auth.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from yquant import health, views
-from yquant.bootstrap import Runtime, build
-from yquant.entrypoints import i18n
-from yquant.entrypoints.dashboard.control import allowed_hosts, control_routes, switches
+from yquant import health
+from yquant.bootstrap import Runtime, build, build_users
+from yquant.entrypoints.dashboard.auth import Auth, Guard, Sessions, allowed_hosts, session_key
+from yquant.entrypoints.dashboard.control import control_routes
+from yquant.entrypoints.dashboard.live import live_routes
+from yquant.entrypoints.dashboard.pages import page_routes
 from yquant.entrypoints.http import metrics_endpoint, serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
-from yquant.errors import DatabaseUnavailableError
 from yquant.settings import Settings
 
-PAGE = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+STATIC = resources.files(__package__).joinpath("static")
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(runtime: Runtime, stop: asyncio.Event | None = None) -> Starlette:
     settings = runtime.settings
-
-    async def page(request: Request) -> HTMLResponse:
-        language = request.query_params.get("lang", settings.language)
-        if language not in i18n.MESSAGES:
-            language = settings.language
-        html = (
-            PAGE.replace("__LANG__", language)
-            .replace("__MESSAGES__", json.dumps(i18n.messages(language), ensure_ascii=False))
-            .replace("__CODES__", json.dumps(i18n.CODES.get(language, {}), ensure_ascii=False))
-        )
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' 'self';"
-                " style-src 'unsafe-inline' 'self'",
-                "X-Frame-Options": "DENY",
-            },
-        )
-
-    async def summary(request: Request) -> JSONResponse:
-        ready, report = await health.check(runtime, database_required=True)
-        try:
-            signals, orders, fills = await asyncio.gather(
-                views.signals(runtime.store, 25),
-                views.orders(runtime.store, 25),
-                views.fills(runtime.store, 25),
-            )
-        except DatabaseUnavailableError:
-            signals, orders, fills = [], [], []
-        try:
-            control = await switches(runtime)
-        except DatabaseUnavailableError:
-            control = []
-        for item in signals:
-            item.pop("payload", None)
-        return JSONResponse(
-            {
-                "worker": settings.worker.name,
-                "ready": ready,
-                "health": report,
-                "signals": signals,
-                "orders": orders,
-                "fills": fills,
-                "control": control,
-            }
-        )
+    sessions = Sessions(session_key(settings.data_dir), settings.dashboard.session_hours * 3600)
+    auth = Auth(settings.dashboard, sessions, build_users(runtime.store))
 
     async def healthz(request: Request) -> JSONResponse:
         ready, report = await health.check(runtime, database_required=True)
@@ -83,14 +54,16 @@ def create_app(runtime: Runtime) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/", page),
-            Route("/api/summary", summary),
+            *page_routes(runtime, auth),
+            *control_routes(runtime),
+            *live_routes(runtime, stop or asyncio.Event()),
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint(runtime)),
-            *control_routes(runtime),
+            Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.dashboard))
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.dashboard)),
+            Middleware(Guard, auth=auth),
         ],
     )
 
@@ -99,7 +72,7 @@ async def run_dashboard(settings: Settings) -> None:
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "dashboard")
-    app = create_app(runtime)
+    app = create_app(runtime, stop)
 
     async def http() -> None:
         await serve(app, settings.dashboard.host, settings.dashboard.port, stop)

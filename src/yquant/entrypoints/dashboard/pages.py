@@ -1,0 +1,295 @@
+"""The pages: one route each, named so they can be bookmarked; each renders its template.
+
+A route gathers its data (`data`), wraps it in the frame every page has (navigation, the
+kill-switch banner, this worker) and renders. Pages whose data does not exist yet say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from yquant import views
+from yquant.bootstrap import Runtime, desk_queries
+from yquant.domain.reasons import ReasonCode
+from yquant.entrypoints import names
+from yquant.entrypoints.dashboard import data
+from yquant.entrypoints.dashboard.auth import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Auth,
+    identity_of,
+    safe_next,
+)
+from yquant.entrypoints.dashboard.render import (
+    SECURITY_HEADERS,
+    Frame,
+    Say,
+    language_of,
+    render,
+)
+from yquant.errors import DatabaseUnavailableError
+
+Page = Callable[[Request], Awaitable[Response]]
+
+PENDING = {
+    "/trade": ("nav_trade", "pending_trade"),
+    "/schedules": ("nav_schedules", "pending_schedules"),
+    "/liquidate": ("nav_liquidate", "pending_liquidate"),
+    "/performance": ("nav_performance", "pending_performance"),
+}
+
+
+class Pages:
+    """The page routes over one runtime: each gathers its data and renders its template."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.zone = runtime.settings.dashboard.time_zone
+        self.desk = desk_queries(runtime.store)
+        self.accounts = list(runtime.settings.accounts)
+
+    def say(self, request: Request) -> Say:
+        return Say(language_of(request, self.settings.language), self.zone)
+
+    async def show(
+        self, request: Request, template: str, *, named: Any = (), **context: Any
+    ) -> Response:
+        """Render ``template`` in the page frame; the tickers of the ``named`` rows get their
+        catalog names (``names``, by market and bare ticker)."""
+        who = identity_of(request)
+        say = self.say(request)
+        frame = await data.frame(self.runtime, request.url.path, who.name, who.csrf)
+        wanted = [(say.market(r), say.bare(r)) for r in named or ()]
+        tickers = await names.ticker_names(self.runtime.store, wanted, say.language)
+        return render(request, template, say=say, frame=frame, names=tickers, **context)
+
+    async def overview(self, request: Request) -> Response:
+        try:
+            figures = await data.overview(self.runtime, self.desk)
+        except DatabaseUnavailableError:
+            figures = None
+        return await self.show(request, "overview.html", overview=figures)
+
+    async def positions(self, request: Request) -> Response:
+        try:
+            rows = await data.holdings(self.desk, self.runtime.clock.now())
+        except DatabaseUnavailableError:
+            rows = None
+        return await self.show(request, "positions.html", rows=rows, named=rows)
+
+    async def orders(self, request: Request) -> Response:
+        filters = data.filters_from(request.query_params, self.accounts, data.STATUSES)
+        history: list[dict[str, Any]] | None
+        working: list[dict[str, Any]] | None
+        queued: list[dict[str, Any]] | None
+        try:
+            history = await self.desk.orders(filters.query(self.zone))
+            working = await self.desk.working_orders()
+            queued = await self.desk.queued(pending_only=True)
+        except DatabaseUnavailableError:
+            history = working = queued = None
+        return await self.show(
+            request,
+            "orders.html",
+            filters=filters,
+            accounts=self.accounts,
+            statuses=data.STATUSES,
+            history=history,
+            working=working,
+            queued=queued,
+            limit=data.MAX_ROWS,
+            named=[*(history or []), *(working or []), *(queued or [])],
+        )
+
+    async def orders_csv(self, request: Request) -> Response:
+        """The filtered history for a spreadsheet: raw values (codes, exact decimals, ISO UTC
+        times), as `yquant orders --json` gives them."""
+        filters = data.filters_from(request.query_params, self.accounts, data.STATUSES)
+        try:
+            rows = await self.desk.orders(filters.query(self.zone, limit=100_000))
+        except DatabaseUnavailableError:
+            return Response("database unavailable\n", status_code=503, media_type="text/plain")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(views.ORDER_FIELDS)
+        for row in rows:
+            picked = {**row, "signal_id": row.get("signal_key")}
+            values = [views.plain(picked.get(field)) for field in views.ORDER_FIELDS]
+            writer.writerow(["" if value is None else value for value in values])
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Disposition": 'attachment; filename="yquant-orders.csv"',
+            },
+        )
+
+    async def signals(self, request: Request) -> Response:
+        filters = data.filters_from(request.query_params, self.accounts, data.SIGNAL_STATUSES)
+        try:
+            rows = await self.desk.signals(filters.query(self.zone))
+        except DatabaseUnavailableError:
+            rows = None
+        return await self.show(
+            request,
+            "signals.html",
+            filters=filters,
+            statuses=data.SIGNAL_STATUSES,
+            rows=rows,
+            limit=data.MAX_ROWS,
+            named=rows,
+        )
+
+    async def signal(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            found, hops = await data.signal_flow(self.desk, key)
+        except DatabaseUnavailableError:
+            found, hops = None, None
+        return await self.show(
+            request,
+            "signal.html",
+            key=key,
+            signal=found,
+            hops=hops,
+            named=[found] if found else (),
+            status_code=404 if found is None and hops is not None else 200,
+        )
+
+    async def system(self, request: Request) -> Response:
+        report = await data.system(self.runtime, self.desk)
+        return await self.show(
+            request,
+            "system.html",
+            report=report,
+            changed=request.query_params.get("changed"),
+            refused=request.query_params.get("refused"),
+        )
+
+    def pending(self, path: str) -> Page:
+        title, text = PENDING[path]
+
+        async def page(request: Request) -> Response:
+            return await self.show(request, "pending.html", title=title, text=text)
+
+        return page
+
+
+def page_routes(runtime: Runtime, auth: Auth) -> list[Route]:
+    pages = Pages(runtime)
+    return [
+        Route("/", pages.overview),
+        Route("/positions", pages.positions),
+        Route("/orders", pages.orders),
+        Route("/orders.csv", pages.orders_csv),
+        Route("/signals", pages.signals),
+        Route("/signals/{key:str}", pages.signal),
+        Route("/system", pages.system),
+        *(Route(path, pages.pending(path)) for path in PENDING),
+        *login_routes(runtime, auth),
+    ]
+
+
+def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
+    settings = runtime.settings
+
+    def say(request: Request) -> Say:
+        return Say(language_of(request, settings.language), settings.dashboard.time_zone)
+
+    async def form(
+        request: Request, *, refused: ReasonCode | None = None, until: Any = None, status: int = 200
+    ) -> Response:
+        token = auth.sessions.login_token()
+        try:
+            nobody = not await auth.users.all()
+        except DatabaseUnavailableError:
+            nobody = False
+        response = render(
+            request,
+            "login.html",
+            say=say(request),
+            frame=Frame(path="/login", worker=settings.worker.name),
+            login_token=token,
+            next=safe_next(request.query_params.get("next")),
+            refused=refused,
+            until=until,
+            nobody=nobody,
+            tailscale=auth.tailscale,
+            status_code=status,
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            max_age=3600,
+            httponly=True,
+            samesite="strict",
+            secure=auth.tls(request),
+            path="/login",
+        )
+        return response
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            if not auth.tailscale and await auth.identify(request) is not None:
+                target = safe_next(request.query_params.get("next"))
+                return RedirectResponse(target, status_code=303)
+            return await form(request)
+        if auth.tailscale:
+            return await form(request, status=403)
+        # Signing in changes something too: a page of this dashboard, with its own token.
+        if not auth.same_origin(request.headers):
+            return await form(request, refused=ReasonCode.CROSS_ORIGIN, status=403)
+        fields = await request.form()
+        token = str(fields.get(CSRF_FIELD) or "")
+        if not token or not hmac.compare_digest(token, request.cookies.get(LOGIN_COOKIE, "")):
+            return await form(request, refused=ReasonCode.CSRF_REFUSED, status=403)
+        peer = request.client.host if request.client else "unknown"
+        try:
+            outcome = await auth.users.sign_in(
+                str(fields.get("name") or ""),
+                str(fields.get("password") or ""),
+                source=peer,
+                now=runtime.clock.now(),
+            )
+        except DatabaseUnavailableError:
+            return await form(request, refused=ReasonCode.DATABASE_UNAVAILABLE, status=503)
+        if outcome.user is None:
+            return await form(
+                request, refused=outcome.refused, until=outcome.locked_until, status=401
+            )
+        target = safe_next(str(fields.get("next") or ""))
+        response = RedirectResponse(target, status_code=303)
+        cookie = auth.sessions.issue(
+            outcome.user.name, outcome.user.session_epoch, runtime.clock.now().timestamp()
+        )
+        auth.session_cookie(response, request, cookie)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    async def logout(request: Request) -> Response:
+        who = identity_of(request)
+        if who.via == "password":
+            try:
+                await auth.users.sign_out(who.name, now=runtime.clock.now())
+            except DatabaseUnavailableError:
+                return Response("database unavailable\n", status_code=503)
+            auth.forget(who.name)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]

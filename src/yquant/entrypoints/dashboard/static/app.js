@@ -1,0 +1,100 @@
+// yQuant dashboard: live status over Server-Sent Events, the offline state, and the charts.
+// No inline script anywhere (the CSP forbids it); htmx refreshes the live parts of a page.
+(function () {
+  "use strict";
+  const OFFLINE_AFTER_MS = 5000;
+  const body = document.body;
+  const lang = body.dataset.lang || "en";
+  let lastSeen = Date.now();
+  let lastChange = null;
+  let offlineShown = false;
+
+  function clock(ms) {
+    const d = new Date(ms);
+    const time = d.toLocaleTimeString(lang === "ko" ? "ko-KR" : "en-GB",
+      { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+    return time;
+  }
+
+  function setOffline(on) {
+    const box = document.getElementById("offline");
+    if (!box) return;
+    if (on && !offlineShown) {
+      offlineShown = true;
+      body.classList.add("offline");
+      box.textContent = (body.dataset.offline || "offline since {at}").replace("{at}", clock(lastSeen));
+      box.hidden = false;
+      // Is the server away, or has this session ended? Only the session can say 401.
+      fetch("/api/session", { cache: "no-store", credentials: "same-origin" }).then(function (res) {
+        if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
+      }).catch(function () { /* away: the banner says so */ });
+    } else if (!on && offlineShown) {
+      offlineShown = false;
+      body.classList.remove("offline");
+      box.hidden = true;
+      box.textContent = "";
+    }
+  }
+
+  function apply(status) {
+    lastSeen = Date.now();
+    setOffline(false);
+    const ready = document.getElementById("ready");
+    if (ready) {
+      ready.textContent = status.ready_text;
+      ready.classList.toggle("up", status.ready);
+      ready.classList.toggle("down", !status.ready);
+    }
+    const role = document.getElementById("role");
+    if (role && typeof status.role_text === "string") role.innerHTML = status.role_text;
+    const banner = document.getElementById("banner");
+    if (banner && typeof status.banner === "string" && banner.innerHTML.trim() !== status.banner) {
+      banner.innerHTML = status.banner;
+    }
+    for (const [name, state] of Object.entries(status.checks || {})) {
+      document.querySelectorAll('[data-check="' + name + '"]').forEach(function (chip) {
+        chip.classList.toggle("up", state === "up");
+        chip.classList.toggle("down", state !== "up");
+        if (status.checks_text && status.checks_text[name]) chip.textContent = status.checks_text[name];
+      });
+    }
+    if (status.changed && lastChange !== null && status.changed !== lastChange && window.htmx) {
+      window.htmx.trigger(body, "yq:changed");
+    }
+    if (status.changed) lastChange = status.changed;
+  }
+
+  function connect() {
+    if (body.dataset.live !== "on" || !window.EventSource) return;
+    const source = new EventSource("/events?lang=" + encodeURIComponent(lang));
+    source.addEventListener("status", function (event) {
+      try { apply(JSON.parse(event.data)); } catch (e) { /* a broken event: wait for the next */ }
+    });
+    setInterval(function () {
+      if (Date.now() - lastSeen > OFFLINE_AFTER_MS) setOffline(true);
+    }, 1000);
+  }
+
+  function charts() {
+    const box = document.getElementById("baseline-chart");
+    if (!box || !window.LightweightCharts) return;
+    const data = JSON.parse(document.getElementById(box.dataset.seriesId).textContent);
+    const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const chart = window.LightweightCharts.createChart(box, {
+      autoSize: true,
+      layout: { background: { color: "transparent" }, textColor: dark ? "#e6e9ef" : "#1b1f27" },
+      grid: { vertLines: { visible: false }, horzLines: { color: dark ? "#2a303c" : "#e5e8ee" } },
+      timeScale: { borderVisible: false }, rightPriceScale: { borderVisible: false },
+    });
+    const colors = ["#0969da", "#1a7f37", "#9a6700", "#cf222e", "#8250df"];
+    Object.keys(data).forEach(function (name, i) {
+      const series = chart.addSeries(window.LightweightCharts.LineSeries,
+        { color: colors[i % colors.length], lineWidth: 2, title: name });
+      series.setData(data[name].map(function (p) { return { time: p.time, value: Number(p.value) }; }));
+    });
+    chart.timeScale().fitContent();
+  }
+
+  connect();
+  charts();
+})();
