@@ -83,7 +83,9 @@ def status_event(state: dict[str, Any], say: Say, worker: str) -> dict[str, Any]
     digest = hashlib.sha256(repr(state["fingerprint"]).encode()).hexdigest()[:16]
     return {
         "ready": state["ready"],
-        "ready_text": f"{say.t('ready' if state['ready'] else 'not_ready')} · {worker}",
+        "state": frame.state[0],
+        "state_word": frame.state[1],
+        "ready_text": f"{say.t(frame.state[1])} · {worker}",
         "checks": state["checks"],
         "checks_text": {name: say.code(value) for name, value in state["checks"].items()},
         "role": frame.role,

@@ -160,6 +160,16 @@ class Frame:
         return [s for s in self.switches if s["state"] == "reduce_only"]
 
     @property
+    def state(self) -> tuple[str, str]:
+        """The header's chip: (CSS class, word). A halt anywhere is red and says so, never a
+        green "ready"; reduce-only is amber; else readiness."""
+        if self.halted:
+            return "down", "banner_halted"
+        if self.reduce_only:
+            return "standby", "state_reduce_only"
+        return ("up", "ready") if self.ready else ("down", "not_ready")
+
+    @property
     def role(self) -> str:
         """``active``, ``standby`` or ``unassigned``: this worker against the record."""
         if self.active is None:

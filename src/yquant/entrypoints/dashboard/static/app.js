@@ -42,8 +42,8 @@
     const ready = document.getElementById("ready");
     if (ready) {
       ready.textContent = status.ready_text;
-      ready.classList.toggle("up", status.ready);
-      ready.classList.toggle("down", !status.ready);
+      ready.dataset.state = status.state_word;
+      ["up", "down", "standby"].forEach(function (c) { ready.classList.toggle(c, c === status.state); });
     }
     const role = document.getElementById("role");
     if (role && typeof status.role_text === "string") role.innerHTML = status.role_text;
