@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -191,3 +191,40 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
     return path
+
+
+class Heartbeats:
+    """The other roles of a worker, as a standalone dashboard sees them: their heartbeats in
+    the worker's Valkey, renewed every second until stopped (the roles themselves do every
+    5 s), so that its health is ready."""
+
+    def __init__(self, valkey_url: str, roles: tuple[str, ...] = ("webhook", "engine", "gateway")):
+        import threading
+
+        self._url = valkey_url
+        self._roles = roles
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        asyncio.run(self._beat())
+
+    async def _beat(self) -> None:
+        from yquant.adapters.bus import Bus
+
+        bus = Bus(self._url)
+        try:
+            while not self._stop.is_set():
+                for role in self._roles:
+                    await bus.heartbeat(role, {"pid": 0, "worker": "local"})
+                await asyncio.sleep(1)
+        finally:
+            await bus.close()

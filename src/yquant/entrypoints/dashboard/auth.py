@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yquant.domain.reasons import ReasonCode
+from yquant.entrypoints.dashboard.render import remember_language
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.users import Users
 from yquant.settings import DashboardSettings
@@ -342,7 +343,9 @@ class Guard:
             return refusal(ReasonCode.LOGIN_NOT_ALLOWED, "open this through tailscale serve", 403)
         if _wants_page(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            remember_language(request, response)
+            return response
         return refusal(ReasonCode.SIGN_IN_REQUIRED, "sign in first", 401)
 
 

@@ -208,7 +208,12 @@ def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
         return Say(language_of(request, settings.language), settings.dashboard.time_zone)
 
     async def form(
-        request: Request, *, refused: ReasonCode | None = None, until: Any = None, status: int = 200
+        request: Request,
+        *,
+        refused: ReasonCode | None = None,
+        until: Any = None,
+        status: int = 200,
+        target: str | None = None,
     ) -> Response:
         token = auth.sessions.login_token()
         try:
@@ -221,7 +226,7 @@ def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
             say=say(request),
             frame=Frame(path="/login", worker=settings.worker.name),
             login_token=token,
-            next=safe_next(request.query_params.get("next")),
+            next=safe_next(target if target is not None else request.query_params.get("next")),
             refused=refused,
             until=until,
             nobody=nobody,
@@ -264,11 +269,15 @@ def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
             )
         except DatabaseUnavailableError:
             return await form(request, refused=ReasonCode.DATABASE_UNAVAILABLE, status=503)
+        target = safe_next(str(fields.get("next") or ""))
         if outcome.user is None:
             return await form(
-                request, refused=outcome.refused, until=outcome.locked_until, status=401
+                request,
+                refused=outcome.refused,
+                until=outcome.locked_until,
+                status=401,
+                target=target,
             )
-        target = safe_next(str(fields.get("next") or ""))
         response = RedirectResponse(target, status_code=303)
         cookie = auth.sessions.issue(
             outcome.user.name, outcome.user.session_epoch, runtime.clock.now().timestamp()

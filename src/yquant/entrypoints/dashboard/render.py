@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from yquant import __version__
 from yquant.entrypoints import formatting as fmt
@@ -65,6 +67,11 @@ class Say:
     def __init__(self, language: str, zone: str) -> None:
         self.language = language
         self.zone = zone
+
+    @property
+    def zone_name(self) -> str:
+        """The desk zone's name now (``KST``)."""
+        return str(datetime.now(ZoneInfo(self.zone)).tzname())
 
     def t(self, key: str, **values: Any) -> str:
         text = word(self.language, key)
@@ -199,12 +206,17 @@ def render(
 ) -> HTMLResponse:
     html = ENV.get_template(template).render(v=say, page=frame, request=request, **context)
     response = HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    remember_language(request, response)
+    return response
+
+
+def remember_language(request: Request, response: Response) -> None:
+    """A language asked for by ``?lang=`` is kept in a cookie for the next pages."""
     asked = request.query_params.get("lang")
     if asked in LANGUAGES:
         response.set_cookie(
             LANG_COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="strict"
         )
-    return response
 
 
 def fragment(template: str, *, say: Say, frame: Frame, **context: Any) -> str:

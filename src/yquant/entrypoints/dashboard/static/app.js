@@ -9,11 +9,14 @@
   let lastChange = null;
   let offlineShown = false;
 
+  // HH:MM:SS in the desk's zone (the dashboard's time_zone), with the zone's name.
   function clock(ms) {
-    const d = new Date(ms);
-    const time = d.toLocaleTimeString(lang === "ko" ? "ko-KR" : "en-GB",
-      { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
-    return time;
+    const parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: body.dataset.zone || undefined, hour12: false,
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts.hour + ":" + parts.minute + ":" + parts.second + " " + (body.dataset.zoneName || "");
   }
 
   function setOffline(on) {
