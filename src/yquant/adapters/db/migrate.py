@@ -29,6 +29,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     _outside_loop(command.upgrade, alembic_config(url), revision)
 
 
+def downgrade(url: str, revision: str) -> None:
+    """Back to ``revision`` (tests check that every revision goes both ways)."""
+    _outside_loop(command.downgrade, alembic_config(url), revision)
+
+
 def current(url: str) -> str:
     out = io.StringIO()
     _outside_loop(command.current, alembic_config(url, stdout=out))
