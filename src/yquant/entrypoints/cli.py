@@ -323,6 +323,11 @@ def banner(
     if settings.webhook.path_token:
         webhook_url += "/<path_token>"  # a placeholder: the token itself is never printed
     dashboard_url = f"http://{settings.dashboard.host}:{settings.dashboard.port}/"
+    sign_in = (
+        m["banner_sign_in_tailscale"]
+        if settings.dashboard.auth == "tailscale"
+        else m["banner_sign_in"].format(command=f"{command} users add NAME --password-stdin")
+    )
     sample = {
         "secret": secret,
         "strategy": "demo",
@@ -342,6 +347,7 @@ def banner(
             f"  {m['banner_ready']}  (worker {settings.worker.name}, data {settings.data_dir})",
             f"  {fmt.pad(m['banner_webhook'], 16)} {webhook_url}",
             f"  {fmt.pad(m['banner_dashboard'], 16)} {dashboard_url}",
+            f"  {fmt.pad('', 16)} {sign_in}",
             f"  {fmt.pad(m['banner_secret'], 16)} {shown}",
             f"  {m['banner_try']}:",
             f"    {curl}",

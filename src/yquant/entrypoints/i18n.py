@@ -38,6 +38,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "banner_ready": "yQuant is running",
         "banner_webhook": "Webhook URL",
         "banner_dashboard": "Dashboard",
+        "banner_sign_in": "(sign in as a user made with: {command})",
+        "banner_sign_in_tailscale": (
+            "(through tailscale serve, as a login of dashboard.tailscale_logins)"
+        ),
         "banner_secret": "Webhook secret",
         "banner_secret_hidden": "not shown (the output is not a terminal); it is in {where}",
         "banner_secret_from": "from {where}",
@@ -180,6 +184,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "banner_ready": "yQuant 실행 중",
         "banner_webhook": "웹훅 URL",
         "banner_dashboard": "대시보드",
+        "banner_sign_in": "(로그인 사용자 만들기: {command})",
+        "banner_sign_in_tailscale": (
+            "(tailscale serve 를 통해 dashboard.tailscale_logins 의 로그인으로)"
+        ),
         "banner_secret": "웹훅 시크릿",
         "banner_secret_hidden": "표시하지 않음(터미널 출력이 아님). 보관 위치: {where}",
         "banner_secret_from": "출처: {where}",
