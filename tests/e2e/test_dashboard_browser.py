@@ -103,6 +103,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         assert reply.status_code == 200, reply.text
         filled = wait_until(lambda: _filled_order(up, reply.json()["signal"]))
         assert up.post(up.alert(secret="wrong-" + uuid.uuid4().hex[:8])).status_code == 401
+        _baselines(up)
         context = browser.new_context(viewport=DESKTOP)
         tab = context.new_page()
         tab.goto(up.dashboard_url)
@@ -115,6 +116,21 @@ def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         yield Desk(up, session, filled)
     finally:
         assert up.stop() == 0, up.log()
+
+
+def _baselines(up: YquantUp) -> None:
+    """Two past days' baselines of the paper account, as the engine records them."""
+    import sqlite3
+    from datetime import timedelta
+
+    today = datetime.now(UTC).date()
+    with sqlite3.connect(up.data_dir / "yquant.sqlite3") as db:
+        for back, equity in ((2, "100000000"), (1, "100250000")):
+            db.execute(
+                "INSERT INTO account_snapshots (account, day, currency, cash, positions_value,"
+                " equity, taken_at) VALUES ('paper', ?, 'KRW', ?, 0, ?, ?)",
+                (str(today - timedelta(days=back)), equity, equity, "2026-01-01 00:00:00"),
+            )
 
 
 def _open(browser: Browser, desk: Desk, viewport: dict[str, int]) -> tuple[Any, Page, list[str]]:
@@ -169,6 +185,8 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         row = tab.locator('#accounts tr[data-key="paper:KRW"]')
         expect(row).to_be_visible()
         expect(tab.locator("#worker-card")).to_contain_text(word(language, "worker_unassigned"))
+        # The baselines as a chart (Lightweight Charts draws on canvases).
+        expect(tab.locator("#baseline-chart canvas").first).to_be_visible()
     elif route == "/positions":
         row = tab.locator('tr[data-key="paper:KR:005930"]')
         expect(row.locator("td.num").first).to_have_text("2")

@@ -85,6 +85,12 @@
     const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
     const chart = window.LightweightCharts.createChart(box, {
       autoSize: true,
+      localization: {
+        locale: lang === "ko" ? "ko-KR" : "en-GB",
+        priceFormatter: function (p) {
+          return new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 }).format(p);
+        },
+      },
       layout: { background: { color: "transparent" }, textColor: dark ? "#e6e9ef" : "#1b1f27" },
       grid: { vertLines: { visible: false }, horzLines: { color: dark ? "#2a303c" : "#e5e8ee" } },
       timeScale: { borderVisible: false }, rightPriceScale: { borderVisible: false },
