@@ -185,10 +185,18 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         row = tab.locator('#accounts tr[data-key="paper:KRW"]')
         expect(row).to_be_visible()
         expect(tab.locator("#worker-card")).to_contain_text(word(language, "worker_unassigned"))
+        today = tab.locator('.tile[data-currency="KRW"]')
+        expect(today).to_contain_text(word(language, "realised_today"))
+        expect(today.locator(".value")).to_have_text("₩0")
         # The baselines as a chart (Lightweight Charts draws on canvases).
         expect(tab.locator("#baseline-chart canvas").first).to_be_visible()
     elif route == "/positions":
-        row = tab.locator('tr[data-key="paper:KR:005930"]')
+        # The book: the strategy's position, its price and P&L; then the broker's holdings.
+        book = tab.locator('table.book tr[data-key="paper:demo:KR:005930"]')
+        expect(book.locator("td.num").first).to_have_text("2")
+        expect(book).to_contain_text("₩71,000")
+        expect(tab.locator('table.book tfoot tr[data-currency="KRW"]')).to_contain_text("₩142,000")
+        row = tab.locator('#holdings tr[data-key="paper:KR:005930"]')
         expect(row.locator("td.num").first).to_have_text("2")
         expect(row).to_contain_text("₩71,000")
     elif route == "/orders":

@@ -20,8 +20,11 @@ from yquant.adapters.db.desk import DeskQueries, RowQuery
 from yquant.bootstrap import (
     Runtime,
     app_key_accounts,
+    build_book,
     build_control,
+    build_prices,
     catalog_repository,
+    load_catalog,
     role_records,
     token_records,
 )
@@ -31,6 +34,7 @@ from yquant.domain.roles import ROLES
 from yquant.entrypoints.dashboard.render import Frame
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 from yquant.ports import EXECUTIONS, ORDERS, SIGNALS
+from yquant.services.book import BookRow, BookService, BookView, HoldingsFrom
 from yquant.services.control import GLOBAL
 
 STATUSES = tuple(s.value for s in OrderStatus)
@@ -322,3 +326,51 @@ async def _tokens(runtime: Runtime) -> list[dict[str, Any]] | None:
             }
         )
     return out
+
+
+# ---- the book -----------------------------------------------------------------------------------
+
+# The book's columns a page may be sorted by, each with its key (None last, whichever way).
+BOOK_SORTS = ("account", "strategy", "ticker", "quantity", "value", "unrealised", "realised")
+
+
+def sorted_rows(rows: list[BookRow], column: str, descending: bool) -> list[BookRow]:
+    def key(row: BookRow) -> Any:
+        p = row.position
+        return {
+            "account": p.account,
+            "strategy": p.strategy,
+            "ticker": p.ticker,
+            "quantity": p.quantity,
+            "value": row.market_value,
+            "unrealised": row.unrealised,
+            "realised": p.realised,
+        }[column]
+
+    known = [r for r in rows if key(r) is not None]
+    unknown = [r for r in rows if key(r) is None]
+    return sorted(known, key=key, reverse=descending) + unknown
+
+
+class Books:
+    """The book as the dashboard reads it: the recorded fills, the prices seen (else the
+    catalog's base price; the dashboard asks no broker for quotes, the scarcest resource), and
+    the holdings of the last account sync as the check."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._service: BookService | None = None
+        self._lock = asyncio.Lock()
+
+    async def service(self) -> BookService:
+        async with self._lock:
+            if self._service is None:
+                settings, store = self._runtime.settings, self._runtime.store
+                instruments = await load_catalog(settings, store)
+                prices = build_prices(settings, store, instruments=instruments)
+                self._service = build_book(settings, store, prices)
+            return self._service
+
+    async def view(self, *, account: str | None = None, strategy: str | None = None) -> BookView:
+        service = await self.service()
+        return await service.view(account=account, strategy=strategy, holdings=HoldingsFrom.SYNCED)

@@ -57,6 +57,7 @@ class Pages:
         self.zone = runtime.settings.dashboard.time_zone
         self.desk = desk_queries(runtime.store)
         self.accounts = list(runtime.settings.accounts)
+        self.books = data.Books(runtime)
 
     def say(self, request: Request) -> Say:
         return Say(language_of(request, self.settings.language), self.zone)
@@ -78,14 +79,49 @@ class Pages:
             figures = await data.overview(self.runtime, self.desk)
         except DatabaseUnavailableError:
             figures = None
-        return await self.show(request, "overview.html", overview=figures)
+        try:
+            totals = (await self.books.view()).totals()
+        except DatabaseUnavailableError:
+            totals = None
+        return await self.show(request, "overview.html", overview=figures, book_totals=totals)
 
     async def positions(self, request: Request) -> Response:
+        """The book per account and strategy (sortable, with totals per currency), then the
+        broker's holdings it is checked against."""
+        params = request.query_params
+        account = params.get("account", "")
+        account = account if account in self.accounts else ""
+        strategy = str(params.get("strategy", "")).strip()[:200]
+        sort = params.get("sort", "account")
+        sort = sort if sort in data.BOOK_SORTS else "account"
+        descending = params.get("dir") == "desc"
+        view = book_rows = None
+        try:
+            view = await self.books.view(account=account or None, strategy=strategy or None)
+            book_rows = data.sorted_rows(view.rows, sort, descending)
+        except DatabaseUnavailableError:
+            pass
         try:
             rows = await data.holdings(self.desk, self.runtime.clock.now())
         except DatabaseUnavailableError:
             rows = None
-        return await self.show(request, "positions.html", rows=rows, named=rows)
+        named = [
+            {"market": r.position.market.value, "ticker": r.position.ticker}
+            for r in book_rows or []
+        ]
+        return await self.show(
+            request,
+            "positions.html",
+            rows=rows,
+            view=view,
+            book_rows=book_rows,
+            accounts=self.accounts,
+            account=account,
+            strategy=strategy,
+            sort=sort,
+            descending=descending,
+            named=[*(rows or []), *named],
+        )
 
     async def orders(self, request: Request) -> Response:
         filters = data.filters_from(request.query_params, self.accounts, data.STATUSES)

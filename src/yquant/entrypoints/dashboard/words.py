@@ -51,8 +51,6 @@ WORDS: dict[str, dict[str, str]] = {
         "at_cost": "at cost",
         "some_at_cost": "some holdings at cost (no price seen)",
         "open_orders": "Working orders",
-        "today_pnl": "Today's P&L",
-        "pnl_pending": "Arrives with the book (P&L per strategy).",
         "total_krw": "Total in KRW",
         "fx_missing": "needs a USD/KRW rate: none is configured yet",
         "accounts": "Accounts",
@@ -67,10 +65,6 @@ WORDS: dict[str, dict[str, str]] = {
         "age_ago": "{age} ago",
         "value": "Value",
         "broker_holdings": "Holdings as the broker reports them (account sync)",
-        "book_pending": (
-            "Positions per strategy, with their P&L, arrive with the book. Below: each "
-            "account's holdings as the broker reports them."
-        ),
         "working_orders": "Working orders",
         "queued_orders": "Queued for the next open",
         "order_history": "Order history",
@@ -181,8 +175,6 @@ WORDS: dict[str, dict[str, str]] = {
         "at_cost": "매입가 기준",
         "some_at_cost": "일부 종목은 시세가 없어 매입가 기준",
         "open_orders": "미체결 주문",
-        "today_pnl": "오늘 손익",
-        "pnl_pending": "장부(전략별 손익) 기능과 함께 표시됩니다.",
         "total_krw": "원화 합계",
         "fx_missing": "달러/원 환율이 필요하지만 아직 설정된 환율이 없습니다",
         "accounts": "계좌",
@@ -194,10 +186,6 @@ WORDS: dict[str, dict[str, str]] = {
         "age_ago": "{age} 전",
         "value": "평가액",
         "broker_holdings": "브로커가 알려준 보유 현황 (계좌 동기화)",
-        "book_pending": (
-            "전략별 보유와 손익은 장부 기능과 함께 표시됩니다. 아래는 브로커가 알려준 계좌별 "
-            "보유 현황입니다."
-        ),
         "working_orders": "미체결 주문",
         "queued_orders": "다음 개장 대기 주문",
         "order_history": "주문 내역",
