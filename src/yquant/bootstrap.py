@@ -65,6 +65,7 @@ from yquant.settings import Settings, webhook_secret
 
 if TYPE_CHECKING:
     from yquant.adapters.catalog import CatalogCache, CatalogRepository, Listing
+    from yquant.adapters.db.audit import SqlAudit
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
     from yquant.adapters.db.desk import DeskQueries
     from yquant.adapters.valkey_server import ValkeyServer
@@ -275,6 +276,13 @@ def app_key_accounts(settings: Settings) -> dict[str, list[str]]:
             kid = key_id(account.kis.environment, account.kis.app_key.get_secret_value())
             keys.setdefault(kid, []).append(name)
     return keys
+
+
+def audit_log(store: SqlStore) -> SqlAudit:
+    """The audit log, for actions whose outcome is known only after they were carried out."""
+    from yquant.adapters.db.audit import SqlAudit
+
+    return SqlAudit(store)
 
 
 def desk_queries(store: SqlStore) -> DeskQueries:

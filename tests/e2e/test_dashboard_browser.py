@@ -305,3 +305,88 @@ def test_a_refused_order_shows_why_in_the_operators_language(
     expect(reason).to_have_text(words[ReasonCode.INSUFFICIENT_CASH], timeout=WAIT_MS)
     expect(row.locator("span.st-rejected")).to_have_text(words["rejected"])
     expect(row).to_contain_text(words["buy"])
+
+
+WORKING = ("new", "submitted", "accepted", "partially_filled", "unknown")
+
+
+def _working_order(up: YquantUp, signal_key: str) -> dict[str, Any] | None:
+    for order in up.orders():
+        if order["signal_id"] == signal_key and order["status"] in ("accepted", "submitted"):
+            return order
+    return None
+
+
+def _resting(desk: Desk, strategy: str) -> dict[str, Any]:
+    """A limit buy far under the price: it rests on the paper venue, working."""
+    reply = desk.up.post(
+        desk.up.alert(
+            id="rest-" + uuid.uuid4().hex[:8],
+            strategy=strategy,
+            order_type="limit",
+            limit_price="50000",
+            price="71000",
+            quantity="1",
+        )
+    )
+    assert reply.status_code == 200, reply.text
+    order: dict[str, Any] = wait_until(lambda: _working_order(desk.up, reply.json()["signal"]))
+    return order
+
+
+def _status(desk: Desk, client_order_id: str) -> str:
+    return next(o["status"] for o in desk.up.orders() if o["client_order_id"] == client_order_id)
+
+
+def test_a_working_order_is_cancelled_from_the_orders_page(page: Page, desk: Desk) -> None:
+    order = _resting(desk, "rest-one")
+    cid = order["client_order_id"]
+    page.goto(f"{desk.url}/orders?lang=ko")
+    row = page.locator(f'#working tr[data-key="{cid}"]')
+    expect(row).to_contain_text("₩50,000")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator("button.cancel").click()
+    expect(page.locator("#cancel-outcome")).to_have_text("1건 취소됨.", timeout=WAIT_MS)
+    expect(page.locator(f'#working tr[data-key="{cid}"]')).to_have_count(0)
+    history = page.locator(f'#history tr[data-key="{cid}"]')
+    expect(history.locator('span[title="cancelled"]').first).to_have_text("취소됨")
+    assert _status(desk, cid) == "cancelled"
+    screenshot(page, "orders-cancelled-ko-desktop")
+    entry = _audit(desk, "order.cancel", cid)
+    assert entry["actor"] == "dashboard:alice"
+    assert entry["detail"]["after"] == "cancelled" and entry["detail"]["done"] is True
+
+
+def test_working_orders_matching_a_filter_are_cancelled_after_a_confirmation(
+    browser: Browser, desk: Desk
+) -> None:
+    first, second = _resting(desk, "rest-all"), _resting(desk, "rest-all")
+    context, tab, errors = _open(browser, desk, PHONE)
+    try:
+        tab.goto(f"{desk.url}/orders?lang=en")
+        form = tab.locator("form.cancel-all")
+        form.locator("input[name=strategy]").fill("rest-all")
+        form.locator("button").click()
+        expect(tab.locator("main h1")).to_have_text("Cancel these 2 working orders?")
+        for order in (first, second):
+            expect(tab.locator(f'tr[data-key="{order["client_order_id"]}"]')).to_be_visible()
+        no_horizontal_scroll(tab)
+        screenshot(tab, "cancel-confirm-en-phone")
+        tab.click("#confirm-cancel")
+        expect(tab.locator("#cancel-outcome")).to_have_text("2 cancelled.", timeout=WAIT_MS)
+    finally:
+        context.close()
+    assert errors == []
+    assert {_status(desk, o["client_order_id"]) for o in (first, second)} == {"cancelled"}
+
+
+def _audit(desk: Desk, action: str, target: str) -> dict[str, Any]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(desk.up.data_dir / "yquant.sqlite3") as db:
+        row = db.execute(
+            "SELECT actor, detail FROM audit_log WHERE action = ? AND target = ?", (action, target)
+        ).fetchone()
+    assert row is not None, (action, target)
+    return {"actor": row[0], "detail": json.loads(row[1])}

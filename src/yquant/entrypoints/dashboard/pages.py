@@ -29,6 +29,7 @@ from yquant.entrypoints.dashboard.auth import (
     identity_of,
     safe_next,
 )
+from yquant.entrypoints.dashboard.cancels import cancel_routes
 from yquant.entrypoints.dashboard.render import (
     SECURITY_HEADERS,
     Frame,
@@ -145,6 +146,7 @@ class Pages:
             queued=queued,
             limit=data.MAX_ROWS,
             named=[*(history or []), *(working or []), *(queued or [])],
+            outcome=_cancel_outcome(request),
         )
 
     async def orders_csv(self, request: Request) -> Response:
@@ -233,6 +235,7 @@ def page_routes(runtime: Runtime, auth: Auth) -> list[Route]:
         Route("/signals/{key:str}", pages.signal),
         Route("/system", pages.system),
         *(Route(path, pages.pending(path)) for path in PENDING),
+        *cancel_routes(runtime, pages.show),
         *login_routes(runtime, auth),
     ]
 
@@ -338,3 +341,15 @@ def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
+
+
+def _cancel_outcome(request: Request) -> dict[str, Any] | None:
+    """What the last cancel did, as its redirect tells (counts and reason codes)."""
+    params = request.query_params
+    counts = {}
+    for key in ("cancelled", "pending", "refused"):
+        value = params.get(key, "")
+        if value.isdigit():
+            counts[key] = int(value)
+    why = [w for w in params.get("why", "").split(",") if w.replace("_", "").isalpha()]
+    return {"counts": counts, "why": why} if counts or why else None

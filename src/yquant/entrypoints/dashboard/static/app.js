@@ -104,6 +104,14 @@
     chart.timeScale().fitContent();
   }
 
+  // A form that changes something asks first (its data-confirm names what it does).
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
   connect();
   charts();
 })();
