@@ -9,6 +9,7 @@ no horizontal page scroll, a screenshot under test-artifacts/screenshots.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -217,6 +218,9 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         for kind in ("decision", "order", "fill"):
             expect(tab.locator(f'ol.flow li[data-kind="{kind}"]').first).to_be_visible()
         expect(tab.locator('ol.flow li[data-kind="fill"]')).to_contain_text("₩71,000")
+    elif route == "/trade":
+        expect(tab.locator("#trade-form select[name=account]")).to_have_value("paper")
+        expect(tab.locator("#preview-order")).to_have_text(word(language, "preview"))
     elif route == "/system":
         for role in ("webhook", "engine", "gateway", "dashboard"):
             chip = tab.locator(f'[data-check="{role}"]')
@@ -390,3 +394,55 @@ def _audit(desk: Desk, action: str, target: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None, (action, target)
     return {"actor": row[0], "detail": json.loads(row[1])}
+
+
+@pytest.mark.parametrize(("language", "width"), [("ko", "phone"), ("en", "desktop")])
+def test_a_manual_order_from_the_trade_page_ends_in_the_book(
+    browser: Browser, desk: Desk, language: str, width: str
+) -> None:
+    """The form, the engine's preview (nothing sent yet), the confirmation, the result, and
+    the position of the strategy ``manual`` in the book."""
+    codes = i18n.CODES[language]
+    before = {o["client_order_id"] for o in desk.up.orders()}
+    context, tab, errors = _open(browser, desk, PHONE if width == "phone" else DESKTOP)
+    try:
+        tab.goto(f"{desk.url}/trade?lang={language}")
+        tab.fill("#trade-form input[name=ticker]", "KRX:005930")
+        tab.fill("#trade-form input[name=quantity]", "3")
+        tab.click("#preview-order")
+        preview = tab.locator("#trade-preview")
+        expect(preview).to_have_attribute("data-verdict", "order", timeout=WAIT_MS)
+        expect(preview).to_contain_text(word(language, "preview_title"))
+        expect(preview).to_contain_text("삼성전자" if language == "ko" else "005930")
+        expect(preview).to_contain_text(codes["buy"])
+        assert {o["client_order_id"] for o in desk.up.orders()} == before, "a preview sends nothing"
+        no_horizontal_scroll(tab)
+        screenshot(tab, f"trade-preview-{language}-{width}")
+        tab.click("#confirm-order")
+        result = tab.locator("#trade-result")
+        expect(result).to_contain_text(codes["filled"], timeout=WAIT_MS)
+        expect(result).to_contain_text("3 @ ₩71,000")
+        screenshot(tab, f"trade-result-{language}-{width}")
+        cid = result.locator("dd.id").inner_text().strip()
+        tab.goto(f"{desk.url}/positions")
+        row = tab.locator('table.book tr[data-key="paper:manual:KR:005930"]')
+        expect(row.locator("td.num").first).to_have_text(re.compile(r"^\d+$"))
+    finally:
+        context.close()
+    assert errors == []
+    entry = _audit(desk, "order.manual", cid)
+    assert entry["actor"] == "dashboard:alice"
+    assert entry["detail"]["after"] == "filled" and entry["detail"]["quantity"] == "3"
+
+
+def test_an_order_the_form_cannot_make_is_refused_with_its_reason(page: Page, desk: Desk) -> None:
+    page.goto(f"{desk.url}/trade?lang=en")
+    page.fill("#trade-form input[name=ticker]", "KRX:005930")
+    page.fill("#trade-form input[name=quantity]", "-1")
+    page.click("#preview-order")
+    expect(page.locator("#trade-refused")).to_have_attribute("data-code", "bad_quantity")
+    expect(page.locator("#trade-refused")).to_contain_text(i18n.CODES["en"]["bad_quantity"])
+    page.fill("#trade-form input[name=ticker]", "NOPE:1")
+    page.fill("#trade-form input[name=quantity]", "1")
+    page.click("#preview-order")
+    expect(page.locator("#trade-refused")).to_have_attribute("data-code", "unknown_exchange")

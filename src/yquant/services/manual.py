@@ -34,7 +34,7 @@ from yquant.domain.roles import HEARTBEAT_STALE_S
 from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Bus, Clock, Instruments, Recorder
-from yquant.services.decisions import Decider, OrderDesk
+from yquant.services.decisions import Decider, Decision, OrderDesk
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,59 @@ class ManualOrders:
         self._clock = clock
         self._worker = worker
 
+    def _alert(
+        self,
+        *,
+        side: Side,
+        market: Market,
+        exchange: str,
+        ticker: str,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+        price: Decimal | None,
+        source: str,
+    ) -> Alert:
+        return Alert(
+            key=f"manual-{uuid.uuid4().hex[:24]}",
+            strategy=STRATEGY,
+            ticker=ticker,
+            exchange=exchange,
+            market=market,
+            action=Action.BUY if side is Side.BUY else Action.SELL,
+            received_at=self._clock.now(),
+            price=price if price is not None else limit_price,
+            quantity=quantity,
+            order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+            limit_price=limit_price,
+            comment=f"operator order (yquant {source})",
+        )
+
+    async def preview(
+        self,
+        *,
+        account: str,
+        side: Side,
+        market: Market,
+        exchange: str,
+        ticker: str,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+        price: Decimal | None,
+        source: str = "cli",
+    ) -> Decision:
+        """What `place` would decide now, with every check, and nothing recorded or sent."""
+        alert = self._alert(
+            side=side,
+            market=market,
+            exchange=exchange,
+            ticker=ticker,
+            quantity=quantity,
+            limit_price=limit_price,
+            price=price,
+            source=source,
+        )
+        return await self._decider.decide(alert, alert.received_at, accounts=[account])
+
     async def place(
         self,
         *,
@@ -128,22 +181,19 @@ class ManualOrders:
         price: Decimal | None,
         wait_s: float,
         allow_resize: bool = False,
+        source: str = "cli",
     ) -> ManualOutcome:
-        now = self._clock.now()
-        alert = Alert(
-            key=f"manual-{uuid.uuid4().hex[:24]}",
-            strategy=STRATEGY,
-            ticker=ticker,
-            exchange=exchange,
+        alert = self._alert(
+            side=side,
             market=market,
-            action=Action.BUY if side is Side.BUY else Action.SELL,
-            received_at=now,
-            price=price if price is not None else limit_price,
+            exchange=exchange,
+            ticker=ticker,
             quantity=quantity,
-            order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
             limit_price=limit_price,
-            comment="operator order (yquant CLI)",
+            price=price,
+            source=source,
         )
+        now = alert.received_at
         if not await gateway_alive(self._bus, self._clock):
             return ManualOutcome(
                 alert.key, "rejected", ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
@@ -176,7 +226,7 @@ class ManualOrders:
                 alert=alert,
                 reason=reason,
                 detail=detail,
-                fields={"source": "cli", "account": account, "quantity": str(quantity)},
+                fields={"source": source, "account": account, "quantity": str(quantity)},
             ),
         )
         if not orders:

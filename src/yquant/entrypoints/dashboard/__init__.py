@@ -5,7 +5,8 @@
     /orders       working, queued and past orders with filters; /orders.csv exports them
     /signals      the signal log; /signals/KEY one signal's path: alert, decision, orders, fills
     /system       roles, database, journal, Valkey, streams, tokens, catalog, kill switch, audit
-    /trade /schedules /liquidate /performance   the frame for the features that fill them
+    /trade        an operator's order: the form, the engine's preview, then the order
+    /schedules /liquidate /performance   the frame for the features that fill them
     /events       Server-Sent Events that keep every page live
     /login /logout, /api/control (the kill switch as JSON), /healthz, /metrics
 
@@ -33,6 +34,7 @@ from yquant.entrypoints.dashboard.auth import Auth, Guard, Sessions, allowed_hos
 from yquant.entrypoints.dashboard.control import control_routes
 from yquant.entrypoints.dashboard.live import live_routes
 from yquant.entrypoints.dashboard.pages import page_routes
+from yquant.entrypoints.dashboard.trade import Trading
 from yquant.entrypoints.http import metrics_endpoint, serve
 from yquant.entrypoints.process import install_stop_handlers, run_tasks
 from yquant.settings import Settings
@@ -40,7 +42,11 @@ from yquant.settings import Settings
 STATIC = resources.files(__package__).joinpath("static")
 
 
-def create_app(runtime: Runtime, stop: asyncio.Event | None = None) -> Starlette:
+def create_app(
+    runtime: Runtime, stop: asyncio.Event | None = None, trading: Trading | None = None
+) -> Starlette:
+    """The dashboard over ``runtime``; ``trading`` holds the broker connections operator
+    orders use (its owner closes it)."""
     settings = runtime.settings
     sessions = Sessions(session_key(settings.data_dir), settings.dashboard.session_hours * 3600)
     auth = Auth(settings.dashboard, sessions, build_users(runtime.store))
@@ -54,7 +60,7 @@ def create_app(runtime: Runtime, stop: asyncio.Event | None = None) -> Starlette
 
     return Starlette(
         routes=[
-            *page_routes(runtime, auth),
+            *page_routes(runtime, auth, trading or Trading(runtime)),
             *control_routes(runtime),
             *live_routes(runtime, stop or asyncio.Event()),
             Route("/healthz", healthz),
@@ -72,9 +78,13 @@ async def run_dashboard(settings: Settings) -> None:
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "dashboard")
-    app = create_app(runtime, stop)
+    trading = Trading(runtime)
+    app = create_app(runtime, stop, trading)
 
     async def http() -> None:
-        await serve(app, settings.dashboard.host, settings.dashboard.port, stop)
+        try:
+            await serve(app, settings.dashboard.host, settings.dashboard.port, stop)
+        finally:
+            await trading.close()
 
     await run_tasks(runtime, "dashboard", stop, [http])

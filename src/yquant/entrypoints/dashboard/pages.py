@@ -37,12 +37,12 @@ from yquant.entrypoints.dashboard.render import (
     language_of,
     render,
 )
+from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
 
 Page = Callable[[Request], Awaitable[Response]]
 
 PENDING = {
-    "/trade": ("nav_trade", "pending_trade"),
     "/schedules": ("nav_schedules", "pending_schedules"),
     "/liquidate": ("nav_liquidate", "pending_liquidate"),
     "/performance": ("nav_performance", "pending_performance"),
@@ -224,7 +224,7 @@ class Pages:
         return page
 
 
-def page_routes(runtime: Runtime, auth: Auth) -> list[Route]:
+def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
     pages = Pages(runtime)
     return [
         Route("/", pages.overview),
@@ -236,6 +236,7 @@ def page_routes(runtime: Runtime, auth: Auth) -> list[Route]:
         Route("/system", pages.system),
         *(Route(path, pages.pending(path)) for path in PENDING),
         *cancel_routes(runtime, pages.show),
+        *trade_routes(runtime, pages.show, trading),
         *login_routes(runtime, auth),
     ]
 

@@ -112,10 +112,6 @@ WORDS: dict[str, dict[str, str]] = {
         "release_after": "Release after",
         "expires_at": "Expires",
         "control_done": "{scope}: {state}",
-        "pending_trade": (
-            "Manual orders from the dashboard arrive with the order form. Meanwhile: "
-            "yquant buy|sell ACCOUNT TICKER QUANTITY."
-        ),
         "pending_schedules": (
             "Scheduled orders arrive with the scheduler: nothing is scheduled from here yet."
         ),
@@ -131,6 +127,14 @@ WORDS: dict[str, dict[str, str]] = {
         "confirm": "Confirm",
         "order_market": "market",
         "cancel": "Cancel",
+        "order_type": "Order type",
+        "limit_price": "Limit price",
+        "amount_hint": "or an amount: the quantity it buys at the price",
+        "preview": "Preview",
+        "preview_title": "Preview: nothing has been sent",
+        "confirm_send": "Confirm and send the order",
+        "order_result": "Result",
+        "order_link": "the signal's path",
         "cancel_all": "Cancel every working order that matches",
         "cancel_confirm_title": "Cancel these {count} working orders?",
         "cancel_confirm_button": "Cancel {count} orders",
@@ -242,10 +246,6 @@ WORDS: dict[str, dict[str, str]] = {
         "release_after": "주문 전환 시각",
         "expires_at": "만료",
         "control_done": "{scope}: {state}",
-        "pending_trade": (
-            "대시보드의 수동 주문은 주문 양식 기능과 함께 제공됩니다. 그 전에는: "
-            "yquant buy|sell 계좌 종목 수량"
-        ),
         "pending_schedules": (
             "예약 주문은 스케줄러 기능과 함께 제공됩니다: 아직 예약된 것이 없습니다."
         ),
@@ -259,6 +259,14 @@ WORDS: dict[str, dict[str, str]] = {
         "confirm": "확인",
         "order_market": "시장가",
         "cancel": "취소",
+        "order_type": "주문 유형",
+        "limit_price": "지정가격",
+        "amount_hint": "또는 금액: 그 가격으로 살 수 있는 수량",
+        "preview": "미리 보기",
+        "preview_title": "미리 보기: 아직 아무것도 보내지 않았습니다",
+        "confirm_send": "확인하고 주문 보내기",
+        "order_result": "결과",
+        "order_link": "신호의 흐름",
         "cancel_all": "조건에 맞는 미체결 주문 모두 취소",
         "cancel_confirm_title": "이 미체결 주문 {count}건을 취소할까요?",
         "cancel_confirm_button": "{count}건 취소",
@@ -280,4 +288,4 @@ def word(language: str, key: str) -> str:
     shared = i18n.messages(language)
     if key in shared:
         return shared[key]
-    return WORDS["en"].get(key) or i18n.MESSAGES["en"][key]
+    return WORDS["en"].get(key) or i18n.MESSAGES["en"].get(key, key)
