@@ -446,3 +446,19 @@ def test_an_order_the_form_cannot_make_is_refused_with_its_reason(page: Page, de
     page.fill("#trade-form input[name=quantity]", "1")
     page.click("#preview-order")
     expect(page.locator("#trade-refused")).to_have_attribute("data-code", "unknown_exchange")
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_the_pages_follow_the_systems_colour_scheme(
+    browser: Browser, desk: Desk, scheme: str
+) -> None:
+    context = browser.new_context(viewport=PHONE, storage_state=desk.session, color_scheme=scheme)
+    tab = context.new_page()
+    try:
+        tab.goto(f"{desk.url}/orders?lang=ko")
+        expect(tab.locator("main h1")).to_have_text("주문")
+        background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == ("rgb(15, 17, 21)" if scheme == "dark" else "rgb(246, 247, 249)")
+        screenshot(tab, f"orders-ko-phone-{scheme}")
+    finally:
+        context.close()
