@@ -56,20 +56,6 @@ def add_users(data_dir: Path, *names: str, password: str = PASSWORD) -> None:
         other.submit(asyncio.run, run()).result()
 
 
-def add_user(env: dict[str, str], name: str, password: str = PASSWORD) -> None:
-    """A user made by `yquant users add NAME --password-stdin`."""
-    result = subprocess.run(
-        [sys.executable, "-m", "yquant", "users", "add", name, "--password-stdin"],
-        env=env,
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 class DashboardProcess:
     """`yquant dashboard` alone, on a free port, with its own data directory and the test's
     Valkey."""
