@@ -216,7 +216,12 @@ def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
         except DatabaseUnavailableError:
             return await page(request, ticket, refused=ReasonCode.DATABASE_UNAVAILABLE)
         simulated = report(decision, runtime.clock.now())
-        return await page(request, ticket, order=order, preview=simulated)
+        # A smaller order than asked (capped by cash or holdings) is shown as such; confirming
+        # the preview is the operator's say to send it (as --allow-resize is on the CLI).
+        resized = [o for o in decision.orders if o.quantity != order.quantity]
+        return await page(
+            request, ticket, order=order, preview=simulated, resized=resized[0] if resized else None
+        )
 
     async def place(request: Request) -> Response:
         fields = await request.form()
@@ -236,6 +241,7 @@ def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
                 limit_price=order.limit_price,
                 price=order.price,
                 wait_s=WAIT_S,
+                allow_resize=fields.get("allow_resize") == "yes",
                 source="dashboard",
             )
             placed = outcome.order or {}
