@@ -56,10 +56,10 @@ WORDS: dict[str, dict[str, str]] = {
         "accounts": "Accounts",
         "synced_at": "synced {at}",
         "not_synced": "not synced yet",
-        "baseline_chart": "Daily baseline: cash plus holdings at cost at each day's first decision",
+        "baseline_chart": "Daily equity: the account snapshot of each day",
         "no_baselines": (
-            "No daily baselines yet: one is recorded at an account's first decision of a "
-            "trading day."
+            "No daily snapshots: yQuant does not record them yet (the daily loss is computed"
+            " from the book's fills instead)."
         ),
         "last_price": "Last price",
         "age_ago": "{age} ago",
@@ -194,8 +194,11 @@ WORDS: dict[str, dict[str, str]] = {
         "accounts": "계좌",
         "synced_at": "{at} 동기화",
         "not_synced": "아직 동기화 안 됨",
-        "baseline_chart": "일별 기준 자산: 그날 첫 결정 시점의 예수금 + 매입가 기준 보유액",
-        "no_baselines": "아직 일별 기준 자산이 없습니다: 계좌의 그날 첫 결정 때 기록됩니다.",
+        "baseline_chart": "일별 자산: 날마다의 계좌 스냅숏",
+        "no_baselines": (
+            "일별 스냅숏이 없습니다: yQuant는 아직 기록하지 않습니다"
+            " (일일 손실은 장부의 체결로 계산합니다)."
+        ),
         "last_price": "현재가",
         "age_ago": "{age} 전",
         "value": "평가액",
