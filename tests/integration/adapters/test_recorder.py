@@ -502,3 +502,46 @@ async def test_a_replayed_batch_stores_what_the_same_writes_one_by_one_store(
         await recorder.close()
         await store.close()
         journal.close()
+
+
+async def test_replaying_writes_the_database_already_has_logs_no_warning(
+    db_url, tmp_path, caplog
+) -> None:
+    """Both workers' journals hold the same order steps (one signal, one order id): the second
+    replay finds every step recorded and skips it without a warning (MariaDB's INSERT IGNORE
+    made the driver log one "Duplicate entry ... uq_order_events_step" per write)."""
+    import logging
+    from decimal import Decimal
+
+    from tests.support import krx_order
+    from yquant.adapters.db import codec
+    from yquant.adapters.db.statements import OPS
+    from yquant.domain.model import OrderStatus
+    from yquant.domain.writes import AdvanceOrder, InsertOrder
+
+    orders = [krx_order(f"dup-o{i}", T0, signal_key=f"dup-s{i}") for i in range(5)]
+    steps = [InsertOrder(o) for o in orders]
+    for status, filled in ((OrderStatus.SUBMITTED, 0), (OrderStatus.FILLED, 10)):
+        steps += [
+            AdvanceOrder(o.evolve(status=status, filled_quantity=Decimal(filled))) for o in orders
+        ]
+    store = SqlStore(db_url, timeout_s=10)
+    recorder = Recorder(store, Journal(tmp_path / "journal.sqlite3"))
+    try:
+        for write in steps:  # the first worker's writes, as they reached the database
+            op, row = to_row(write)
+            await store.apply(op, row)
+        caplog.set_level(logging.DEBUG)
+        for batch in (len(steps), 1):  # replayed as a batch, then one write at a time
+            for write in steps:
+                op, row = to_row(write)
+                recorder.journal.append(op, str(row[OPS[op][1]]), codec.encode(row))
+            while recorder.journal.depth:
+                await recorder.replay_batch(limit=batch)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+        events = await store.rows(text("SELECT status FROM order_events"))
+        assert sorted(e["status"] for e in events) == sorted(["new", "submitted", "filled"] * 5)
+    finally:
+        await recorder.close()
+        await store.close()
+        recorder.journal.close()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select, text
+from sqlalchemy import Table, and_, bindparam, case, func, literal_column, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
-from yquant.domain.model import TRANSITIONS
+from yquant.domain.model import TRANSITIONS, OrderStatus
 
 OPS: dict[str, tuple[Table, str, bool]] = {
     # op: (table, natural key column, monotonic advance?)
@@ -65,13 +65,20 @@ class Statements:
             return _fill_signal(columns)
         if op == "order.event":
             # The state change the orders row now shows, once per (order, status, filled
-            # quantity); a late replay that did not move the row records nothing.
-            verb = "INSERT OR IGNORE" if self._dialect == "sqlite" else "INSERT IGNORE"
+            # quantity); a late replay that did not move the row records nothing. A step
+            # already recorded is skipped without a word: on MariaDB by a no-op ON DUPLICATE
+            # KEY UPDATE, not INSERT IGNORE, whose duplicate-key warning the driver logs (one
+            # per replayed write).
+            verb, tail = (
+                ("INSERT OR IGNORE", "")
+                if self._dialect == "sqlite"
+                else ("INSERT", " ON DUPLICATE KEY UPDATE order_events.id = order_events.id")
+            )
             return text(
                 f"{verb} INTO order_events (client_order_id, status, filled_quantity, detail, at)"
                 " SELECT client_order_id, status, filled_quantity, :detail, :at FROM orders"
                 " WHERE client_order_id = :client_order_id AND status = :status"
-                " AND filled_quantity = :filled_quantity"
+                f" AND filled_quantity = :filled_quantity{tail}"
             ).bindparams(
                 bindparam("at", type_=tables.UtcDateTime()),
                 bindparam("filled_quantity", type_=tables.Quantity()),
@@ -95,10 +102,18 @@ class Statements:
                 # The domain's transition table, spelled out: the stored status may move to the
                 # new one (a final state is never left, UNKNOWN is left for the broker's answer
                 # whatever it is), or it stays and the filled quantity does not shrink.
+                # The statuses are written into the statement (our own status words), not
+                # bound: executemany (a replayed batch) refuses an expanding list, and the
+                # MariaDB driver's multi-row INSERT takes no parameter after VALUES.
+                def word(status: OrderStatus) -> Any:
+                    return literal_column(f"'{status.value}'")
+
                 moves = [
                     and_(
-                        table.c.status == current.value,
-                        new.status.in_(sorted(n.value for n in targets if n is not current)),
+                        table.c.status == word(current),
+                        new.status.in_(
+                            [word(n) for n in sorted(targets - {current}, key=lambda n: n.value)]
+                        ),
                     )
                     for current, targets in TRANSITIONS.items()
                     if targets - {current}
