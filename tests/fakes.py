@@ -231,6 +231,9 @@ class FakeRecorder:
             if r["worker"] == worker and r["status"] == "accepted" and r["received_at"] < before
         ]
 
+    def waiting(self) -> int:
+        return len(self.journal)
+
     def signal(self, key: str) -> dict[str, Any]:
         return self.tables["signals"][key]
 
@@ -388,6 +391,23 @@ class FakeOrderQueue:
         stored.update(release_after=release_after, expires_at=expires_at, updated_at=now)
         return True
 
+    async def requeue(
+        self, row_id: int, token: str, release_after: datetime, expires_at: datetime, now: datetime
+    ) -> bool:
+        stored = self._row(row_id)
+        if stored["state"] != RELEASING or stored["claim_token"] != token:
+            return False
+        stored.update(
+            state=QUEUED,
+            reason=None,
+            claim_token=None,
+            claimed_at=None,
+            release_after=release_after,
+            expires_at=expires_at,
+            updated_at=now,
+        )
+        return True
+
     async def expire(self, row_id: int, reason: str, detail: str, now: datetime) -> bool:
         stored = self._row(row_id)
         if stored["state"] != QUEUED:
@@ -530,6 +550,10 @@ class FakeBus:
     async def answered(self, request_id: str) -> CancelAnswered | None:
         self.reachable()
         return self.answers.get(request_id)
+
+    async def claimed(self, key: str) -> str | None:
+        self.reachable()
+        return self.claims.get(key)
 
     async def consume(
         self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event

@@ -135,13 +135,21 @@ def build(
     )
 
 
-def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountBrokers:
+def build_broker(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    role: ActiveRole | None = None,
+    notices: bool = True,
+) -> AccountBrokers:
     """One broker per configured account: paper accounts share the paper ledger, each KIS
     account (``kis``, or ``kis-sim`` for the simulator) gets its own `KisBroker`. The KIS
     brokers share the token table (database) and the rate budget (the worker's Valkey) of
     ``runtime``, or of connections opened here and closed with the brokers. The paper venue
     takes its current prices from `build_prices` over the same database and KIS brokers, and
-    its timer is among the loops `AccountBrokers.run` runs (in the gateway)."""
+    its timer is among the loops `AccountBrokers.run` runs (in the gateway). With ``role`` (a
+    worker's order-path process) only the active worker calls KIS; ``notices``: the KIS
+    execution-notice session (the gateway's)."""
     from yquant.adapters.brokers.kis.factory import build_kis_broker
 
     closers = []
@@ -168,6 +176,8 @@ def build_broker(settings: Settings, runtime: Runtime | None = None) -> AccountB
             records=token_records(store),
             valkey=bus.client,
             known_order_ids=account_book(store).known_order_ids,
+            gate=None if role is None else role.standing,
+            notices=notices,
         )
         if runtime is not None:
             kis.client.metrics = runtime.metrics
@@ -441,6 +451,7 @@ class EngineParts:
     queue: OrderQueue
     state: EngineState
     clock: Clock
+    recorder: RecorderPort
 
 
 def assemble_engine(
@@ -458,9 +469,11 @@ def assemble_engine(
     policies: dict[str, Policy] | None = None,
     metrics: Metrics = NO_METRICS,
     prices: Prices | None = None,
+    role: ActiveRole | None = None,
 ) -> EngineParts:
     """The engine's use cases over the ports given (adapters here, fakes in service tests);
-    ``prices``: where the alerts' prices are recorded as prices seen."""
+    ``prices``: where the alerts' prices are recorded as prices seen; with ``role``, a standby
+    worker hands its signals to the active worker."""
     recent = RecentOrders()
     decider = Decider(
         settings=settings,
@@ -487,6 +500,7 @@ def assemble_engine(
         clock=clock,
         metrics=metrics,
         prices=prices,
+        role=role,
     )
     manual = ManualOrders(
         decider=decider,
@@ -496,7 +510,7 @@ def assemble_engine(
         clock=clock,
         worker=settings.worker.name,
     )
-    return EngineParts(decider, desk, signals, manual, queue, state, clock)
+    return EngineParts(decider, desk, signals, manual, queue, state, clock, recorder)
 
 
 def build_engine(
@@ -506,6 +520,7 @@ def build_engine(
     *,
     policies: dict[str, Policy] | None = None,
     kill_switch: KillSwitch | None = None,
+    role: ActiveRole | None = None,
 ) -> EngineParts:
     """The engine over a runtime's database, journal and Valkey."""
     settings, store = runtime.settings, runtime.store
@@ -525,6 +540,7 @@ def build_engine(
         prices=build_prices(
             settings, store, clock=runtime.clock, instruments=instruments, recorder=runtime.recorder
         ),
+        role=role,
     )
 
 
@@ -540,17 +556,22 @@ def build_releaser(
         clock=engine.clock,
         poll_s=poll_s,
         lease_s=lease_s,
+        recorder=engine.recorder,
     )
 
 
 async def open_engine(
-    settings: Settings, runtime: Runtime, broker: Broker, policies: dict[str, Any] | None = None
+    settings: Settings,
+    runtime: Runtime,
+    broker: Broker,
+    policies: dict[str, Any] | None = None,
+    role: ActiveRole | None = None,
 ) -> tuple[EngineParts, CatalogCache]:
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
     it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
     use_cached_calendars(settings)
     instruments = await load_catalog(settings, runtime.store)
-    return build_engine(runtime, broker, instruments, policies=policies), instruments
+    return build_engine(runtime, broker, instruments, policies=policies, role=role), instruments
 
 
 @dataclass
@@ -606,6 +627,7 @@ def build_gateway(
         },
         ttl_sweep_s=settings.gateway.ttl_sweep_s,
         metrics=runtime.metrics,
+        shared_accounts=[n for n, a in settings.accounts.items() if a.broker != "paper"],
     )
     return GatewayParts(gateway, sync)
 

@@ -55,6 +55,11 @@ class BrokerUnavailableError(RetryableError):
     """The broker could not be reached; nothing was sent."""
 
 
+class NotActiveError(RetryableError):
+    """This worker does not hold the active role (or is still taking it over): the work waits
+    until it does, or is the active worker's."""
+
+
 class RejectedError(YquantError):
     """Final refusal with a machine-readable reason code."""
 

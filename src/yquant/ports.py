@@ -111,6 +111,10 @@ class Bus(Protocol):
         """The answer left for ``request_id``, if any yet."""
         ...
 
+    async def claimed(self, key: str) -> str | None:
+        """The owner of a claim taken with `claim_send`, or None."""
+        ...
+
     async def consume(
         self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
     ) -> None: ...
@@ -142,6 +146,10 @@ class Recorder(Protocol):
         ...
 
     async def signals_waiting(self, worker: str, before: datetime) -> list[dict[str, Any]]: ...
+
+    def waiting(self) -> int:
+        """Writes of this process waiting in its journal for the database (0: none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +210,12 @@ class OrderQueue(Protocol):
     ) -> bool: ...
 
     async def expire(self, row_id: int, reason: ReasonCode, detail: str, now: datetime) -> bool: ...
+
+    async def requeue(
+        self, row_id: int, token: str, release_after: datetime, expires_at: datetime, now: datetime
+    ) -> bool:
+        """A claimed row back to ``queued`` for a later session (its claimer only)."""
+        ...
 
     async def for_signal(self, signal_key: str) -> list[dict[str, Any]]: ...
 

@@ -185,6 +185,14 @@ class Bus:
             raise BusUnavailableError(f"valkey: {exc}") from exc
         return None if payload is None else messages.answer_from_message(json.loads(payload))
 
+    async def claimed(self, key: str) -> str | None:
+        """Who took ``key`` (`claim_send`), or None when nobody holds it."""
+        try:
+            owner = await self.client.get(key)
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+        return None if owner is None else str(_text(owner))
+
     async def stream_groups(self, stream: str) -> list[dict[str, Any]]:
         """The consumer groups of ``stream`` (name, pending, lag, ...); none if it does not
         exist yet."""

@@ -48,6 +48,7 @@ class ReasonCode(StrEnum):
     MARKET_CLOSED = "market_closed"
     PRICE_OUT_OF_BAND = "price_out_of_band"  # a KRX limit outside the daily price band
     QUEUED = "queued"  # not a refusal: decided again at the next open
+    HANDED_OVER = "handed_over"  # not a refusal: a standby worker's signal, decided by the active
     QUEUE_EXPIRED = "queue_expired"
     CANCELLED_BY_OPERATOR = "cancelled"  # a queued order the operator withdrew
     CATALOG_REFUSED = "catalog_refused"  # a catalog sync stopped; the stored catalog is kept

@@ -85,6 +85,9 @@ class QueueOrder:
     release_after: datetime
     expires_at: datetime
     queued_at: datetime
+    # A standby worker's order left to the active worker: released at once, decided there as
+    # a signal arriving then would be (the market's session, the signal's age and all).
+    handed_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)

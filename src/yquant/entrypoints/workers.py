@@ -30,9 +30,10 @@ async def run_engine(settings: Settings) -> None:
     runtime = build(settings, "engine")
     state = build_worker_state(settings, runtime.store, runtime.clock)
     await state.load()
-    broker = build_broker(settings, runtime)
+    # The engine follows no orders: no execution-notice session of its own.
+    broker = build_broker(settings, runtime, role=state.role, notices=False)
     await broker.connect()
-    engine, instruments = await open_engine(settings, runtime, broker, policies)
+    engine, instruments = await open_engine(settings, runtime, broker, policies, role=state.role)
     releaser = build_releaser(
         engine,
         state.role,
@@ -56,12 +57,15 @@ async def run_engine(settings: Settings) -> None:
     async def refresh_state() -> None:
         await state.refresh_forever(stop)
 
+    async def watch_role() -> None:
+        await state.role.watch(stop)
+
     try:
         await run_tasks(
             runtime,
             "engine",
             stop,
-            [consume_signals, release_queued, refresh_catalog, refresh_state],
+            [consume_signals, release_queued, refresh_catalog, refresh_state, watch_role],
         )
     finally:
         await broker.close()
@@ -71,37 +75,50 @@ async def run_gateway(settings: Settings) -> None:
     """Orders to brokers: reconcile what was in flight, consume the order and cancel streams,
     follow open orders to their end, cancel limits past their time, keep account positions and
     cash in step with the brokers, and run the venues' own loops (the paper venue's timer:
-    working orders against current prices, day orders expired at the close)."""
+    working orders against current prices, day orders expired at the close). All of it but the
+    venues' loops only while this worker holds the active role (a standby gateway sends, asks
+    and syncs nothing: the active worker alone spends a shared broker's rate budget)."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
     runtime = build(settings, "gateway")
     state = build_worker_state(settings, runtime.store, runtime.clock)
     await state.load()
-    broker = build_broker(settings, runtime)
+    role = state.role
+    broker = build_broker(settings, runtime, role=role)
     await broker.connect()
-    parts = build_gateway(runtime, broker, state.role)
+    parts = build_gateway(runtime, broker, role)
     gateway, sync = parts.gateway, parts.sync
     consumer = f"gateway-{settings.worker.name}"
 
     async def consume_orders() -> None:
-        # In-flight orders from a previous life are settled before anything is sent for them.
-        await gateway.reconcile_open()
-        await runtime.bus.consume(ORDERS, "gateway", consumer, gateway.handle_order, stop)
+        async def while_active(leave: asyncio.Event) -> None:
+            # In-flight orders (a previous life's, or the worker's it takes over from) are
+            # settled before anything is sent for them.
+            await gateway.reconcile_open()
+            await runtime.bus.consume(ORDERS, "gateway", consumer, gateway.handle_order, leave)
+
+        await role.while_active(stop, while_active)
 
     async def consume_cancels() -> None:
-        await runtime.bus.consume(CANCELS, "gateway", consumer, gateway.handle_cancel, stop)
+        async def while_active(leave: asyncio.Event) -> None:
+            await runtime.bus.consume(CANCELS, "gateway", consumer, gateway.handle_cancel, leave)
+
+        await role.while_active(stop, while_active)
 
     async def track_orders() -> None:
-        await gateway.track(stop)
+        await role.while_active(stop, gateway.track)
 
     async def expire_limits() -> None:
-        await gateway.sweep(stop)
+        await role.while_active(stop, gateway.sweep)
 
     async def sync_accounts() -> None:
-        await sync.run(stop)
+        await role.while_active(stop, sync.run)
 
     async def run_venues() -> None:
         await broker.run(stop)
+
+    async def watch_role() -> None:
+        await role.watch(stop)
 
     tasks = [
         consume_orders,
@@ -110,6 +127,7 @@ async def run_gateway(settings: Settings) -> None:
         expire_limits,
         sync_accounts,
         run_venues,
+        watch_role,
     ]
     try:
         await run_tasks(runtime, "gateway", stop, tasks)

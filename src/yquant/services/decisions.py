@@ -88,7 +88,12 @@ class Decision:
         if self.orders:
             return SignalStatus.ORDERED, None, detail
         if self.queued:
-            return SignalStatus.ORDERED, ReasonCode.QUEUED, detail
+            handed = all(o.reason is ReasonCode.HANDED_OVER for o in self.queued)
+            return (
+                SignalStatus.ORDERED,
+                (ReasonCode.HANDED_OVER if handed else ReasonCode.QUEUED),
+                detail,
+            )
         first = others[0].reason if others else ReasonCode.NO_ACCOUNTS
         return SignalStatus.REJECTED, first, detail
 
@@ -203,6 +208,19 @@ class Decider:
             self._calendars[venue] = calendar
         return calendar
 
+    def queue_times(self, state: MarketState) -> tuple[datetime, datetime]:
+        """When an order queued in ``state`` (a closed market) is released, and by when it must
+        be: the next open, and ``queue_window_min`` after it (before that session's close)."""
+        assert state.next_open_at is not None
+        release_after = state.next_open_at
+        expires_at = release_after + timedelta(minutes=self._settings.engine.queue_window_min)
+        session = self.calendar(state.venue).session(
+            release_after.astimezone(state.venue.tz).date()
+        )
+        if session is not None:
+            expires_at = min(expires_at, session.close_at)
+        return release_after, expires_at
+
     def locate(self, alert: Alert) -> tuple[Instrument, MarketCalendar]:
         """The catalog's instrument for the alert and its venue's calendar."""
         # Not for its value: an exchange name we do not know is refused as such (UNKNOWN_EXCHANGE)
@@ -220,16 +238,12 @@ class Decider:
         releasing: bool = False,
     ) -> Decision:
         """What to do with ``alert`` at ``now``, for ``accounts`` (default: its routes)."""
-        try:
-            instrument, calendar = self.locate(alert)
-        except SignalRejectedError as exc:
-            return Decision(alert, None, None, reason=exc.reason, detail=exc.detail)
-        state = calendar.state(now)
-        age = (now - alert.received_at).total_seconds()
-        if not releasing and age > self._settings.engine.max_signal_delay_s:
-            return Decision(
-                alert, instrument, state, reason=ReasonCode.STALE_SIGNAL, detail=f"{int(age)} s old"
-            )
+        refused = self._refused(alert, now, releasing=releasing)
+        if refused.reason is not None:
+            return refused
+        instrument, state = refused.instrument, refused.state
+        assert instrument is not None
+        assert state is not None
         routed = self._settings.routed_accounts(alert.strategy) if accounts is None else accounts
         # The switches are read for every decision; during an outage, the last ones read.
         states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
@@ -255,6 +269,34 @@ class Decider:
             )
             outcomes.append(outcome)
         return Decision(alert, instrument, state, tuple(outcomes))
+
+    def hand_over(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:
+        """A standby worker's decision: what needs no broker is judged here (the instrument,
+        the signal's age); each account's order is left to the active worker (`Verdict.QUEUED`
+        with `ReasonCode.HANDED_OVER`: a queued order released at once)."""
+        refused = self._refused(alert, now, releasing=False)
+        if refused.reason is not None:
+            return refused
+        outcomes = tuple(
+            Outcome(a, Verdict.QUEUED, None, ReasonCode.HANDED_OVER, "this worker is standby")
+            for a in accounts
+        )
+        return Decision(alert, refused.instrument, refused.state, outcomes)
+
+    def _refused(self, alert: Alert, now: datetime, *, releasing: bool) -> Decision:
+        """The signal's instrument and market state, or its refusal (``reason`` set) before any
+        account: an instrument the catalog does not resolve, a signal too old to act on."""
+        try:
+            instrument, calendar = self.locate(alert)
+        except SignalRejectedError as exc:
+            return Decision(alert, None, None, reason=exc.reason, detail=exc.detail)
+        state = calendar.state(now)
+        age = (now - alert.received_at).total_seconds()
+        if not releasing and age > self._settings.engine.max_signal_delay_s:
+            return Decision(
+                alert, instrument, state, reason=ReasonCode.STALE_SIGNAL, detail=f"{int(age)} s old"
+            )
+        return Decision(alert, instrument, state)
 
     async def _facts(
         self,

@@ -36,8 +36,14 @@ once.
 
 Every operation on one order holds that order's lock: the stream handlers, tracking, cancels and
 the sweep never interleave on it. After a restart, in-flight orders are reconciled with the
-broker before anything is sent for them; orders whose signal another worker received are
-followed, never sent, here.
+broker before anything is sent for them; orders another worker's gateway took (no send claim of
+this worker's) are followed, never sent, here, and only where the broker is shared (KIS):
+another worker's paper ledger is its own.
+
+Only the worker that holds the active role sends: with a ``role`` (blue/green), an order
+reaching this gateway while the worker is not ``ACTIVE`` is not handled (`NotActiveError`: it
+waits in the stream). The role process runs the consumers, `track` and `sweep` only while
+active.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -56,11 +62,13 @@ from yquant.domain.events import CancelAnswered, OrderChanged, OrderFilled
 from yquant.domain.model import ENDED_BY_CANCEL, BrokerOrder, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
+from yquant.domain.roles import Standing
 from yquant.domain.writes import AdvanceOrder, InsertFill
 from yquant.errors import (
     BrokerUnavailableError,
     BusUnavailableError,
     DatabaseUnavailableError,
+    NotActiveError,
     OrderRejectedError,
     RetryableError,
     SignalRejectedError,
@@ -105,7 +113,9 @@ class Gateway:
         limit_ttl_s: Mapping[str, float] | None = None,
         ttl_sweep_s: float = 5.0,
         metrics: Metrics = NO_METRICS,
+        shared_accounts: Collection[str] = (),
     ) -> None:
+        self._shared = frozenset(shared_accounts)  # accounts every worker's broker can ask
         self._recorder = recorder
         self._metrics = metrics
         self._bus = bus
@@ -139,6 +149,7 @@ class Gateway:
 
     async def handle_order(self, entry: Entry) -> None:
         order = entry.message_as(PlaceOrder).order
+        self._only_if_active(order.client_order_id)
         async with self._lock(order.client_order_id):
             await self._take(order)
 
@@ -221,11 +232,15 @@ class Gateway:
         except DatabaseUnavailableError:
             logger.warning("open orders not reconciled: database unavailable")
             return
-        for order, signal_worker in rows:
-            own = self._is_own(signal_worker)
+        for order, _signal_worker in rows:
+            own = False  # until this worker's send claim says otherwise: never sent from here
             cid = order.client_order_id
             try:
                 async with self._lock(cid):
+                    own = await self._took(cid)
+                    if not own and order.account not in self._shared:
+                        _not_ours(cid)
+                        continue
                     followed = await self._follow(order, own=own)
                     if followed.status is OrderStatus.CANCEL_REQUESTED:
                         # A previous life may have died between recording the request and
@@ -269,14 +284,14 @@ class Gateway:
     async def _take(self, order: Order) -> None:
         cid = order.client_order_id
         if cid in self._open:
-            await self._follow(self._open[cid], own=True)
+            await self._follow(self._open[cid], own=self._own.get(cid, True))
             return
         if cid in self._withdrawn:
             return
         stored = await self._stored(cid)
         if stored is not None and stored.status is not OrderStatus.NEW:
             if not stored.status.is_final:
-                await self._follow(stored, own=True)
+                await self._follow_recorded(stored)
             return
         current = stored or order
         if current.replaces:
@@ -601,10 +616,30 @@ class Gateway:
         """Take ``cid`` for ``what`` in this worker's Valkey; False if it was taken before."""
         return await self._bus.claim_send(f"yq:gw:{what}:{cid}", self._worker, CLAIM_TTL_S)
 
-    def _is_own(self, signal_worker: str | None) -> bool:
-        if signal_worker is None:
-            return self._worker == "local"
-        return signal_worker == self._worker
+    # ---- which worker's order (blue/green) -----------------------------------------------------
+
+    def _only_if_active(self, cid: str) -> None:
+        if self._role is not None and self._role.standing() is not Standing.ACTIVE:
+            raise NotActiveError(f"order cid={cid} waits: this worker is not the active one")
+
+    async def _took(self, cid: str) -> bool:
+        """Whether this worker's gateway took the order (its send claim, in its own Valkey):
+        only then did it record the intent, and only then may it send what it finds unsent."""
+        return await self._bus.claimed(f"yq:gw:sent:{cid}") == self._worker
+
+    async def _follow_recorded(self, order: Order) -> None:
+        """Follow an order recorded beyond ``new``. Another worker's order is asked about only
+        where every worker asks the same broker (KIS); another worker's paper ledger is not
+        this one's to ask."""
+        own = await self._took(order.client_order_id)
+        if own or order.account in self._shared:
+            await self._follow(order, own=own)
+        else:
+            _not_ours(order.client_order_id)
+
+
+def _not_ours(cid: str) -> None:
+    logger.info("order cid=%s was sent by another worker to its own broker: not followed", cid)
 
 
 def _answer(

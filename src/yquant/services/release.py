@@ -13,6 +13,13 @@ rather than trading hours late. If the planned open does not happen (a holiday a
 order was queued) the row waits for the next one. A claim whose holder vanished mid-release is
 taken over after ``engine.queue_lease_s``; if its order was already recorded, that order is used,
 and if a gateway already took it, nothing is sent again.
+
+A standby worker's signals come here too (`ReasonCode.HANDED_OVER` rows, due at once): the
+active worker decides them as a signal arriving now would be decided (its age limit, the
+market's session: a closed market queues the row for the next open). A row whose order the
+active worker already made (the same alert reached both workers) is released as that order,
+never decided again; and no row is decided while this engine's own journal still holds writes
+for the database (its decision of the same signal may be among them).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from yquant.ports import (
     Clock,
     EngineState,
     OrderQueue,
+    Recorder,
 )
 from yquant.services.decisions import Decider, OrderDesk
 from yquant.services.worker_state import ActiveRole
@@ -56,7 +64,9 @@ class QueueReleaser:
         clock: Clock,
         poll_s: float,
         lease_s: float,
+        recorder: Recorder | None = None,
     ) -> None:
+        self._recorder = recorder
         self._decider = decider
         self._desk = desk
         self._queue = queue
@@ -89,6 +99,8 @@ class QueueReleaser:
         """One pass over the due rows; returns how many orders it released."""
         epoch = await self.active_epoch()
         released = 0
+        if self._recorder is not None and self._recorder.waiting():
+            epoch = None  # this engine's own writes reach the database first
         if epoch is not None:
             now = self._clock.now()
             for row in await self._queue.due(now, self._lease_s):
@@ -100,7 +112,8 @@ class QueueReleaser:
 
     async def _release(self, row: dict[str, Any], epoch: int, now: datetime) -> bool:
         alert: Alert = row["alert"]
-        if row["state"] == QUEUED and not await self._ready(row, alert, now):
+        handed = row.get("reason") == ReasonCode.HANDED_OVER.value
+        if row["state"] == QUEUED and not handed and not await self._ready(row, alert, now):
             return False
         token = f"{self._holder}:{uuid.uuid4().hex[:8]}"
         if not await self._queue.claim(row, token, epoch, now, self._lease_s):
@@ -119,6 +132,8 @@ class QueueReleaser:
                     await self._desk.publish([stored])
                 await self._finish(row, token, RELEASED, None, f"order {cid}", now)
                 return True
+            if handed:
+                return await self._decide_handed(row, token, alert, now)
             if now >= row["expires_at"]:
                 # Taken over after its window: its holder vanished before deciding, and the
                 # order would now trade hours late.
@@ -145,6 +160,31 @@ class QueueReleaser:
             return True
         finally:
             await self.settle_signal(alert, now)
+
+    async def _decide_handed(
+        self, row: dict[str, Any], token: str, alert: Alert, now: datetime
+    ) -> bool:
+        """A standby worker's signal, decided here as if it had just arrived."""
+        cid = row["client_order_id"]
+        decision = await self._decider.decide(alert, now, accounts=[row["account"]])
+        outcome = decision.outcomes[0] if decision.outcomes else None
+        if outcome is not None and outcome.verdict is Verdict.QUEUED and decision.state:
+            release_after, expires_at = self._decider.queue_times(decision.state)
+            if not await self._queue.requeue(row["id"], token, release_after, expires_at, now):
+                logger.warning("queue claim lost before requeueing cid=%s", cid)
+            logger.info("handed-over order queued for the next open cid=%s", cid)
+            return False
+        if outcome is None or outcome.order is None or outcome.verdict is not Verdict.ORDER:
+            reason = decision.reason or (outcome.reason if outcome else None) or ReasonCode.REJECTED
+            detail = decision.detail or (outcome.detail if outcome else "")
+            await self._finish(row, token, REJECTED, reason, detail, now)
+            logger.info("handed-over order rejected cid=%s reason=%s", cid, reason)
+            return False
+        sent = await self._desk.send([outcome.order])
+        await self._desk.publish(sent)
+        await self._finish(row, token, RELEASED, None, outcome.detail, now)
+        logger.info("handed-over order released cid=%s quantity=%s", cid, outcome.order.quantity)
+        return True
 
     async def _ready(self, row: dict[str, Any], alert: Alert, now: datetime) -> bool:
         """Whether a queued row may be released now; expires or reschedules it if not."""

@@ -4,7 +4,10 @@
 
 1. read the alert; accounts for which this signal already has an order (a redelivered message)
    get that order published again, never a second decision;
-2. decide (`Decider.decide`, reads only);
+2. decide (`Decider.decide`, reads only) on the active worker; a standby worker decides no
+   orders (it may not send them, and one signal reaching both workers while the database is
+   away would otherwise trade twice): it hands each account to the active worker through the
+   order queue in the database (`Decider.hand_over`; journaled while the database is away);
 3. queue what waits for the next session (in the database both workers share), record and
    publish the orders;
 4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it;
@@ -21,8 +24,9 @@ from datetime import datetime, timedelta
 from yquant import failpoints
 from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
-from yquant.domain.model import Order, OrderStatus, SignalStatus, client_order_id
+from yquant.domain.model import Alert, Order, OrderStatus, SignalStatus, client_order_id
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.roles import Standing
 from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
 from yquant.ports import (
@@ -37,6 +41,7 @@ from yquant.ports import (
     Recorder,
 )
 from yquant.services.decisions import Decider, Decision, OrderDesk
+from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -55,9 +60,11 @@ class SignalHandler:
         clock: Clock,
         metrics: Metrics = NO_METRICS,
         prices: Prices | None = None,
+        role: ActiveRole | None = None,
     ) -> None:
         self._settings = settings
         self._prices = prices
+        self._role = role
         self._metrics = metrics
         self._decider = decider
         self._desk = desk
@@ -96,9 +103,7 @@ class SignalHandler:
             logger.info("signal decided before key=%s: not decided again", alert.key)
             await self._desk.publish(again)
             return
-        decision = (
-            await self._decider.decide(alert, now, accounts=fresh) if fresh else Decision(alert)
-        )
+        decision = await self._decide(alert, now, fresh) if fresh else Decision(alert)
         await self._enqueue(decision, now)
         sent = await self._desk.send(decision.orders)
         failpoints.hit("engine.after_orders_recorded")
@@ -140,18 +145,40 @@ class SignalHandler:
         except Exception:  # a price is never worth a signal's handling
             logger.exception("alert price not recorded key=%s", alert.key)
 
+    async def _decide(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:
+        """Decided here on the active worker; on a standby, handed to the active worker."""
+        if self._role is not None and self._role.standing() is Standing.STANDBY:
+            logger.info(
+                "signal handed to the active worker key=%s accounts=%d", alert.key, len(accounts)
+            )
+            return self._decider.hand_over(alert, now, accounts)
+        return await self._decider.decide(alert, now, accounts=accounts)
+
     async def _enqueue(self, decision: Decision, now: datetime) -> None:
         state, instrument = decision.state, decision.instrument
         for outcome in decision.queued:
             assert state is not None
-            assert state.next_open_at is not None
             assert instrument
-            release_after = state.next_open_at
-            expires_at = release_after + timedelta(minutes=self._settings.engine.queue_window_min)
-            calendar = self._decider.calendar(state.venue)
-            session = calendar.session(release_after.astimezone(state.venue.tz).date())
-            if session is not None:
-                expires_at = min(expires_at, session.close_at)
+            if outcome.reason is ReasonCode.HANDED_OVER:
+                # Released at once by the active worker; after the signal's age limit it is
+                # stale there as it would be here.
+                expires = decision.alert.received_at + timedelta(
+                    seconds=self._settings.engine.max_signal_delay_s
+                )
+                await self._recorder.write(
+                    QueueOrder(
+                        decision.alert,
+                        outcome.account,
+                        instrument,
+                        outcome.detail,
+                        release_after=now,
+                        expires_at=max(expires, now),
+                        queued_at=now,
+                        handed_over=True,
+                    )
+                )
+                continue
+            release_after, expires_at = self._decider.queue_times(state)
             # Through the recorder: during a database outage the row is journaled like the
             # other writes, and this signal does not hold up the ones behind it.
             await self._recorder.write(

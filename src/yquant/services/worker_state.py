@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from yquant.domain.roles import ROLE_REFRESH_S, Standing, handover_s
 from yquant.errors import DatabaseUnavailableError
 from yquant.files import atomic_write
 from yquant.ports import Clock, DeploymentRoles, WorkerRecords
@@ -34,25 +37,39 @@ class Snapshot:
 
 
 class ActiveRole:
-    """Whether this worker holds the active role, which runs the clock-driven jobs (queued and
-    scheduled orders, account syncs): asked of the database each time, and while the database
-    is away, the last answer it gave.
+    """Whether this worker holds the active role: asked of the database (`epoch`, and every
+    `ROLE_REFRESH_S` by `watch`), and while the database is away, the last answer it gave.
 
     The embedded single-box worker ("local") is active unless a deployment row names another;
-    a blue/green worker is active only when the recorded role names it.
+    a blue/green worker is active only when the recorded role names it. `standing` is the rule
+    of who may send (see `Standing`): a worker newly named active is ``TAKING_OVER`` for
+    ``handover_s`` after it first saw that, unless it already held the role at that epoch
+    (its last snapshot said so: no other worker can have held it since).
     """
 
     def __init__(
-        self, roles: DeploymentRoles, worker: str, last_known: tuple[str, int] | None = None
+        self,
+        roles: DeploymentRoles,
+        worker: str,
+        last_known: tuple[str, int] | None = None,
+        *,
+        handover_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roles = roles
         self.worker = worker
         self.last_known = last_known
+        self._handover_s = handover_s
+        self._monotonic = monotonic
+        # When this worker was first seen holding the role at the epoch it holds now; a role
+        # known before this process started counts as held long ago.
+        self._held_since: float | None = float("-inf")
+        self.refreshed = False  # whether the database answered at least once
 
     async def epoch(self) -> int | None:
-        """This worker's epoch when it is active, else None."""
+        """This worker's epoch when it is active, else None (asked of the database now)."""
         with contextlib.suppress(DatabaseUnavailableError):
-            self.last_known = await self._roles.active()
+            self.observe(await self._roles.active())
         return self.epoch_of(self.last_known)
 
     async def is_active(self) -> bool:
@@ -64,6 +81,73 @@ class ActiveRole:
         worker, epoch = role
         return epoch if worker == self.worker else None
 
+    def observe(self, role: tuple[str, int] | None) -> None:
+        """The database's answer: the active worker and its epoch (None: no deployment row)."""
+        before = self.epoch_of(self.last_known)
+        now = self.epoch_of(role)
+        self.last_known = role
+        self.refreshed = True
+        if now is None:
+            self._held_since = None
+        elif now != before or self._held_since is None:
+            self._held_since = self._monotonic()
+            if role is not None:
+                logger.warning(
+                    "this worker is now active epoch=%d: brokers after a %.0f s handover",
+                    now,
+                    self._handover_s,
+                )
+
+    def standing(self) -> Standing:
+        """From the last answer (no I/O): see `Standing`."""
+        if self.epoch_of(self.last_known) is None:
+            return Standing.STANDBY
+        since = self._held_since
+        if since is None or self._monotonic() - since < self._handover_s:
+            return Standing.TAKING_OVER
+        return Standing.ACTIVE
+
+    async def watch(self, stop: asyncio.Event, every_s: float = ROLE_REFRESH_S) -> None:
+        """Read the role every ``every_s`` until ``stop`` (the last answer is kept while the
+        database does not answer)."""
+        while not stop.is_set():
+            await self.epoch()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+    async def wait_until(self, stop: asyncio.Event, active: bool, poll_s: float = 0.1) -> bool:
+        """Wait until this worker is ``ACTIVE`` (``active``) or no longer is; False on stop."""
+        while not stop.is_set():
+            if (self.standing() is Standing.ACTIVE) == active:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+        return False
+
+    async def while_active(
+        self, stop: asyncio.Event, work: Callable[[asyncio.Event], Awaitable[None]]
+    ) -> None:
+        """Run ``work(leave)`` each time this worker becomes ``ACTIVE``, until ``stop``;
+        ``leave`` is set when it stops being active (or on ``stop``), and ``work`` returns."""
+        while await self.wait_until(stop, active=True):
+            leave = asyncio.Event()
+
+            async def watch_leave(leave: asyncio.Event = leave) -> None:
+                await self.wait_until(stop, active=False)
+                leave.set()
+
+            watcher = asyncio.create_task(watch_leave())
+            try:
+                await work(leave)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            if not stop.is_set() and not leave.is_set():
+                return  # ``work`` ended on its own
+            if not stop.is_set():
+                logger.warning("this worker is no longer active: order work paused")
+
 
 class WorkerState:
     def __init__(self, settings: Settings, records: WorkerRecords, clock: Clock) -> None:
@@ -73,7 +157,12 @@ class WorkerState:
         self._clock = clock
         self._path = settings.data_dir / "state" / "worker-state.json"
         self.current = Snapshot()
-        self.role = ActiveRole(self._roles, settings.worker.name)
+        self.role = ActiveRole(
+            self._roles,
+            settings.worker.name,
+            handover_s=handover_s(settings.database.timeout_s),
+            monotonic=clock.monotonic,
+        )
 
     @property
     def worker(self) -> str:
@@ -85,6 +174,11 @@ class WorkerState:
 
     async def load(self, *, register: bool = True) -> Snapshot:
         """Read role and accounts (after registering the configured accounts, at start)."""
+        if not self.role.refreshed and self.role.last_known is None:
+            # What this worker knew before it started: the same role and epoch from the
+            # database means nobody else held the role since (no handover to wait out).
+            known = self._read_snapshot()
+            self.role.last_known = known.role if known is not None else None
         try:
             if register:
                 await self._register_accounts()
@@ -96,8 +190,6 @@ class WorkerState:
                 if self.current.source != "snapshot":
                     logger.warning("worker state from local snapshot reason=%s", exc)
                 self.current = snapshot
-                if self.role.last_known is None:
-                    self.role.last_known = snapshot.role
             return self.current
         self.current = Snapshot(
             role=role,
@@ -105,7 +197,7 @@ class WorkerState:
             loaded_at=self._clock.now().isoformat(),
             source="database",
         )
-        self.role.last_known = role
+        self.role.observe(role)
         self._write_snapshot(self.current)
         return self.current
 

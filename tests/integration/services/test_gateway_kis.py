@@ -47,6 +47,7 @@ class Rig:
     sync: AccountSync
     book: AccountBook
     brokers: AccountBrokers
+    worker: str
 
     async def post(self, o: Order, *, redelivered: bool = False) -> None:
         await self.recorder.write(InsertOrder(o))
@@ -86,8 +87,15 @@ def make_rig(sim: SimServer, store: SqlStore, bus: Bus, tmp: Path, broker: Any, 
         sync=sync,
         submit_retry_s=1,
         track_interval_s=0.05,
+        shared_accounts=["main"],  # a KIS account: every worker asks the same KIS
     )
-    return Rig(sim, store, recorder, bus, gateway, sync, book, brokers)
+    return Rig(sim, store, recorder, bus, gateway, sync, book, brokers, worker)
+
+
+async def recorded_intent(r: Rig, o: Order) -> None:
+    """What a gateway of this worker left behind: its send claim, then the order's intent."""
+    assert await r.bus.claim_send(f"yq:gw:sent:{o.client_order_id}", r.worker, 600)
+    await r.recorder.write(InsertOrder(o))
 
 
 @pytest.fixture
@@ -214,7 +222,7 @@ async def test_a_gateway_timeout_page_for_an_order_is_resolved_by_asking_never_r
 
 async def test_unknown_order_without_trace_is_rejected_and_never_sent(rig: Rig) -> None:
     lost = order(Side.BUY, 1, age_s=300).evolve(status=OrderStatus.UNKNOWN)
-    await rig.recorder.write(InsertOrder(lost))
+    await recorded_intent(rig, lost)
     await rig.gateway.reconcile_open()
     row = await rig.status(lost)
     assert (row["status"], row["reason"]) == ("rejected", "not_placed")
@@ -226,7 +234,7 @@ async def test_after_a_restart_an_order_that_never_left_is_sent_once(
 ) -> None:
     # The intent was recorded, then the process died before the call.
     crashed = order(Side.BUY, 4, ticker="005380", age_s=120).evolve(status=OrderStatus.SUBMITTED)
-    await rig.recorder.write(InsertOrder(crashed))
+    await recorded_intent(rig, crashed)
     await rig.gateway.reconcile_open()
     assert len(rig.sim_orders()) == 1
     later = make_rig(sim, sql, bus, tmp_path / "later", make_broker(), "local")
@@ -241,7 +249,7 @@ async def test_a_submitted_order_kis_has_not_listed_is_sent_only_after_the_settl
 ) -> None:
     r = make_rig(sim, sql, bus, tmp_path, make_broker(unknown_settle_s=1), "local")
     crashed = order(Side.BUY, 2, ticker="005380").evolve(status=OrderStatus.SUBMITTED)
-    await r.recorder.write(InsertOrder(crashed))
+    await recorded_intent(r, crashed)
     await r.gateway.reconcile_open()
     assert r.sim_orders() == []  # KIS's daily list may lag: absence is not proof yet
     assert (await r.status(crashed))["status"] == "submitted"
@@ -259,7 +267,7 @@ async def test_an_order_decided_too_long_ago_is_never_sent(rig: Rig) -> None:
     assert (row["status"], row["reason"]) == ("rejected", "stale_order")
     # A crash left one at "submitted" long ago and KIS has no trace: not resent either.
     crashed = order(Side.BUY, 3, ticker="005380", age_s=900).evolve(status=OrderStatus.SUBMITTED)
-    await rig.recorder.write(InsertOrder(crashed))
+    await recorded_intent(rig, crashed)
     await rig.gateway.reconcile_open()
     row = await rig.status(crashed)
     assert (row["status"], row["reason"]) == ("rejected", "stale_order")
@@ -298,6 +306,25 @@ async def test_another_workers_order_is_followed_never_sent_here(
     await blue.gateway.reconcile_open()
     assert blue.sim_orders() == []
     assert theirs.client_order_id in blue.gateway.open_orders
+    blue.recorder.journal.close()
+
+
+async def test_an_intent_whose_signal_this_worker_recorded_is_still_not_its_own(
+    sim: SimServer, sql: SqlStore, bus: Bus, tmp_path: Path, make_broker
+) -> None:
+    # After an outage both journals reached the database: the signal row names blue (its copy
+    # of the alert was replayed first), but green's gateway sent the order. Blue, restarted,
+    # follows the order at KIS and never sends it (it holds no send claim for it).
+    blue = make_rig(sim, sql, bus, tmp_path, make_broker(unknown_settle_s=0), "blue")
+    greens = order(Side.BUY, 1, age_s=30).evolve(
+        status=OrderStatus.SUBMITTED, signal_key="both-signal"
+    )
+    await _signal(sql, "both-signal", "blue")
+    await blue.recorder.write(InsertOrder(greens))
+    await blue.gateway.reconcile_open()
+    await blue.post(greens, redelivered=True)
+    assert blue.sim_orders() == []
+    assert (await blue.status(greens))["status"] == "submitted"
     blue.recorder.journal.close()
 
 

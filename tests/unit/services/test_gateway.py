@@ -21,8 +21,9 @@ from yquant.adapters.messages import order_to_message
 from yquant.domain.commands import PlaceOrder
 from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
+from yquant.domain.roles import Standing
 from yquant.domain.writes import InsertOrder
-from yquant.errors import BusUnavailableError
+from yquant.errors import BusUnavailableError, NotActiveError
 from yquant.ports import EXECUTIONS, ORDERS, Entry, Holding
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway
@@ -190,12 +191,76 @@ async def test_a_resting_limit_order_is_followed_and_an_account_sync_is_asked_af
 async def test_in_flight_orders_are_reconciled_at_start() -> None:
     rig = Rig()
     buy = order()
-    await rig.broker.submit(buy)  # placed by a previous life that died before recording it
+    # A previous life took the send (its claim), recorded the intent, placed the order and died
+    # before recording the answer.
+    assert await rig.bus.claim_send("yq:gw:sent:yq-1", "local", 60)
+    await rig.broker.submit(buy)
     submitted = buy.evolve(status=OrderStatus.SUBMITTED)
     await rig.recorder.write(InsertOrder(submitted))
     await rig.gateway.reconcile_open()
     assert rig.status(buy) == "filled"
     assert len(rig.broker.submitted) == 1
+
+
+async def test_an_intent_this_worker_never_recorded_is_never_sent_from_here() -> None:
+    # Another worker took the order (its send claim is in its own Valkey) and recorded the
+    # intent; its broker is its own paper ledger: nothing here asks this ledger about it, and
+    # nothing sends it, at start or when the order comes by again.
+    rig = Rig()
+    other = order().evolve(status=OrderStatus.SUBMITTED)
+    await rig.recorder.write(InsertOrder(other))
+    await rig.gateway.reconcile_open()
+    entry = Entry(ORDERS, "0-1", order_to_message(order()), True, PlaceOrder(order()))
+    await rig.gateway.handle_order(entry)
+    assert rig.broker.submitted == []
+    assert rig.gateway.open_orders == {}
+    assert rig.status(other) == "submitted"
+
+
+async def test_another_workers_order_on_a_shared_broker_is_followed_never_sent() -> None:
+    rig = Rig()
+    rig.gateway = Gateway(
+        recorder=rig.recorder,
+        bus=rig.bus,
+        broker=rig.broker,
+        book=rig.book,
+        kill_switch=rig.kill,
+        clock=rig.clock,
+        shared_accounts=["paper"],  # as a KIS account is: every worker asks the same broker
+    )
+    placed = order()
+    await rig.broker.submit(placed)  # by the other worker
+    await rig.recorder.write(InsertOrder(placed.evolve(status=OrderStatus.SUBMITTED)))
+    lost = order("yq-2").evolve(status=OrderStatus.SUBMITTED)  # its intent, never placed
+    await rig.recorder.write(InsertOrder(lost))
+    await rig.gateway.reconcile_open()
+    assert rig.status(placed) == "filled"
+    assert rig.status(lost) == "submitted"
+    assert [o.client_order_id for o in rig.broker.submitted] == ["yq-1"]
+
+
+async def test_a_worker_that_is_not_active_leaves_orders_in_the_stream() -> None:
+    rig = Rig()
+    standing = [Standing.STANDBY]
+    rig.gateway = Gateway(
+        recorder=rig.recorder,
+        bus=rig.bus,
+        broker=rig.broker,
+        book=rig.book,
+        kill_switch=rig.kill,
+        clock=rig.clock,
+        standing=lambda: standing[0],
+    )
+    buy = order()
+    for now in (Standing.STANDBY, Standing.TAKING_OVER):
+        standing[0] = now
+        with pytest.raises(NotActiveError):
+            await rig.post(buy)
+    assert rig.broker.submitted == []
+    assert rig.status(buy) == "new"
+    standing[0] = Standing.ACTIVE
+    await rig.post(buy)
+    assert rig.status(buy) == "filled"
 
 
 async def test_each_answered_send_is_timed_and_a_send_that_never_went_is_not() -> None:

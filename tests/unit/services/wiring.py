@@ -51,13 +51,24 @@ class FakeEngine:
     manual: ManualOrders
     releaser: QueueReleaser
     metrics: RecordingMetrics
+    role: ActiveRole
 
 
-def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
-    settings = Settings(data_dir=tmp_path / "data", **overrides)
+def fake_engine(
+    tmp_path: Path,
+    now: datetime,
+    *,
+    worker: str = "local",
+    roles: FakeRoles | None = None,
+    **overrides: Any,
+) -> FakeEngine:
+    """The engine of worker ``worker`` (blue/green: standing as ``roles`` record it)."""
+    settings = Settings(data_dir=tmp_path / "data", worker={"name": worker}, **overrides)
     clock = FixedClock(now)
     recorder, bus, broker, kill = FakeRecorder(), FakeBus(), FakeBroker(), FakeKillSwitch()
-    state, queue, roles = FakeEngineState(recorder), FakeOrderQueue(recorder), FakeRoles()
+    state, queue = FakeEngineState(recorder), FakeOrderQueue(recorder)
+    roles = roles or FakeRoles()
+    role = ActiveRole(roles, worker)
     metrics = RecordingMetrics()
     parts = assemble_engine(
         settings,
@@ -71,8 +82,9 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
         queue=queue,
         clock=clock,
         metrics=metrics,
+        role=role,
     )
-    releaser = build_releaser(parts, ActiveRole(roles, "local"), poll_s=0.01, lease_s=120)
+    releaser = build_releaser(parts, role, poll_s=0.01, lease_s=120)
     return FakeEngine(
         settings,
         clock,
@@ -89,4 +101,5 @@ def fake_engine(tmp_path: Path, now: datetime, **overrides: Any) -> FakeEngine:
         parts.manual,
         releaser,
         metrics,
+        role,
     )

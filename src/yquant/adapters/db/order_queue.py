@@ -98,6 +98,24 @@ class SqlOrderQueue:
         )
         return await self._changed(stmt)
 
+    async def requeue(
+        self, row_id: int, token: str, release_after: datetime, expires_at: datetime, now: datetime
+    ) -> bool:
+        stmt = (
+            update(q)
+            .where(q.c.id == row_id, q.c.state == RELEASING, q.c.claim_token == token)
+            .values(
+                state=QUEUED,
+                reason=None,
+                claim_token=None,
+                claimed_at=None,
+                release_after=release_after,
+                expires_at=expires_at,
+                updated_at=now,
+            )
+        )
+        return await self._changed(stmt)
+
     async def expire(self, row_id: int, reason: ReasonCode, detail: str, now: datetime) -> bool:
         stmt = (
             update(q)

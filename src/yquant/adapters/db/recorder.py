@@ -135,6 +135,10 @@ class Recorder:
         """Signals ``worker`` recorded before ``before`` that no engine has decided yet."""
         return await self.store.signals_waiting(worker, before)
 
+    def waiting(self) -> int:
+        """Writes waiting in the journal for the database."""
+        return self.journal.depth
+
     async def write(self, write: Write) -> Written:
         """Store ``write`` in the database, or in the journal while the database is away (known
         from the last call) or an older write for the same key waits there. A write does not

@@ -222,7 +222,7 @@ def queued_row(write: QueueOrder) -> dict[str, Any]:
         "ticker": instrument.ticker,
         "alert": json.dumps(alert_to_message(alert), separators=(",", ":")),
         "state": QUEUED,
-        "reason": None,
+        "reason": ReasonCode.HANDED_OVER.value if write.handed_over else None,
         "detail": write.detail[:300] or None,
         "release_after": write.release_after,
         "expires_at": write.expires_at,

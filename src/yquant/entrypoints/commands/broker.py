@@ -113,7 +113,8 @@ def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
 
     async def main() -> int:
         runtime = build(settings, "cli")
-        brokers = build_broker(settings, runtime)
+        # No execution-notice session: the active worker's gateway holds the one per app key.
+        brokers = build_broker(settings, runtime, notices=False)
         try:
             await brokers.connect()
             return await fn(runtime, brokers)
@@ -267,9 +268,13 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
-        from yquant.bootstrap import open_engine
+        from yquant.bootstrap import active_role, open_engine
+        from yquant.errors import NotActiveError
         from yquant.services import manual
 
+        # Only the active worker's gateway sends: an order placed on a standby would wait.
+        if await active_role(runtime.store, settings.worker.name).epoch() is None:
+            raise NotActiveError(m["manual_standby"])
         engine, instruments = await open_engine(settings, runtime, brokers)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
         price = await manual.reference_price(brokers, args.account, market, exchange, ticker)

@@ -143,6 +143,7 @@ class KisClient:
         backoff = 0.2
         attempt = 0
         while True:
+            await self._limiter.admitted()  # a standby worker asks KIS for nothing, not a token
             token = await self.tokens.get()
             await self._limiter.acquire("high" if is_order else priority)
             self.metrics.broker_call("kis", tr_id)

@@ -86,6 +86,11 @@ class KisUnavailableError(BrokerUnavailableError):
     """KIS could not be reached or failed before processing the request."""
 
 
+class KisStandbyError(KisUnavailableError):
+    """This worker does not hold the active role: it calls KIS not at all (the active worker
+    alone spends the app key's rate budget); nothing was sent."""
+
+
 class KisConfigurationError(ConfigurationError):
     """Wrong key, secret, domain or TR id: retrying cannot help."""
 

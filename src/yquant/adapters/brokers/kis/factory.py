@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from yquant.adapters.brokers.kis.endpoints import KisAccount
 from yquant.adapters.brokers.kis.notices import KisNotices, ws_url_for
 from yquant.adapters.brokers.kis.ratelimit import RateLimiter
 from yquant.adapters.brokers.kis.tokens import KisTokens, TokenRecords, key_id
+from yquant.domain.roles import Standing
 
 if TYPE_CHECKING:
     from yquant.adapters.brokers.kis.settings import KisSettings
@@ -23,13 +25,19 @@ def build_kis_broker(
     records: TokenRecords,
     valkey: Any | None,
     known_order_ids: Any | None = None,
+    gate: Callable[[], Standing] | None = None,
+    notices: bool = True,
 ) -> KisBroker:
+    """``gate``: the worker's standing, when it runs beside another worker on the same app key
+    (only the active one calls KIS); ``notices``: open the execution-notice session (the
+    gateway's; nobody else follows orders)."""
     app_key = settings.app_key.get_secret_value()
     limiter = RateLimiter(
         valkey,
         f"yq:kis:rl:{key_id(settings.environment, app_key)}",
         settings.rate_per_s,
         settings.burst,
+        gate=gate,
     )
     client = KisClient(
         environment=settings.environment,
@@ -54,9 +62,9 @@ def build_kis_broker(
             return set()
         return set(await known_order_ids(name, datetime.now(UTC) - timedelta(days=7)))
 
-    notices = None
-    if settings.hts_id:
-        notices = KisNotices(
+    session = None
+    if settings.hts_id and notices:
+        session = KisNotices(
             environment=settings.environment,
             app_key=app_key,
             app_secret=settings.app_secret.get_secret_value(),
@@ -66,6 +74,7 @@ def build_kis_broker(
             valkey=valkey,
             valkey_key=f"yq:kis:approval:{key_id(settings.environment, app_key)}",
             timeout_s=settings.timeout_s,
+            gate=gate,
         )
 
     return KisBroker(
@@ -78,6 +87,6 @@ def build_kis_broker(
         us_band_pct=settings.us_market_band_pct,
         poll_interval_s=settings.poll_interval_s,
         unknown_settle_s=settings.unknown_settle_s,
-        notices=notices,
+        notices=session,
         reconcile_s=settings.reconcile_s,
     )

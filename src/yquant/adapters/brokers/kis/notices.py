@@ -11,6 +11,10 @@ echoed. When the session drops or fails, it is opened again after an exponential
 (``backoff_s`` doubling up to ``max_backoff_s``, back to the start once registered); a
 refused approval key is issued anew. Notices sent while no session was open are lost: the
 KIS broker's polling is the fallback and the reconciliation (see `KisBroker`).
+
+One session per app key: with a ``gate`` (the worker's `Standing`), a session is open only
+while this worker is active (not while it takes over or stands by); one that is open when the
+worker stops being active is closed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from yquant.adapters.brokers.kis import schemas
 from yquant.adapters.brokers.kis.errors import KisConfigurationError, KisUnavailableError
 from yquant.adapters.brokers.kis.schemas import ExecutionNotice
 from yquant.domain.model import Market
+from yquant.domain.roles import Standing
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +99,10 @@ class KisNotices:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         timeout_s: float = 5.0,
+        gate: Callable[[], Standing] | None = None,
     ) -> None:
         self.environment = environment
+        self._gate = gate
         self._app_key = app_key
         self._app_secret = app_secret
         self._hts_id = hts_id
@@ -141,8 +148,9 @@ class KisNotices:
         """Sessions, one after the other, until cancelled."""
         delay = self._backoff_s
         while True:
+            await self._until(active=True)
             try:
-                registered = await self._session()
+                registered = await self._while_active()
             except SESSION_ERRORS as exc:  # each leads to the same: wait, then open again
                 registered = self.live
                 logger.warning("kis notices session ended: %s", _describe(exc))
@@ -152,6 +160,35 @@ class KisNotices:
             self.stats["drops"] += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_backoff_s)
+
+    def _active(self) -> bool:
+        return self._gate is None or self._gate() is Standing.ACTIVE
+
+    async def _until(self, *, active: bool) -> None:
+        """Return once this worker's standing is ``active`` (the gate is polled: a callable)."""
+        while True:
+            if self._active() == active:
+                return
+            await asyncio.sleep(0.2)
+
+    async def _while_active(self) -> bool:
+        """One session, closed when this worker stops being active."""
+        if self._gate is None:
+            return await self._session()
+        session = asyncio.ensure_future(self._session())
+        leave = asyncio.ensure_future(self._until(active=False))
+        try:
+            await asyncio.wait((session, leave), return_when=asyncio.FIRST_COMPLETED)
+            if session.done():
+                return session.result()
+            logger.info("kis notices closed: this worker is not active")
+            return self.live
+        finally:
+            for task in (leave, session):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, *SESSION_ERRORS):
+                        await task
 
     # ---- approval key ------------------------------------------------------------------------
 

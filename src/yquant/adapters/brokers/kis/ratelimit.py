@@ -12,6 +12,12 @@ a burst of orders drains at the full rate.
 
 If Valkey cannot be reached the limiter falls back to the same algorithm inside this process
 (safe for one process, logged once).
+
+Across the two workers of a blue/green pair (each with its own Valkey) the app key is spent by
+one worker at a time: with a ``gate`` (the worker's `Standing`), a standby worker's calls are
+refused before they are sent (`KisStandbyError`), and a worker taking over waits out the
+handover first, so the worker it replaces has stopped calling. The gate is asked again after
+the wait for a slot: a call queued before the role moved is not sent after it.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from valkey.exceptions import ValkeyError
 
-from yquant.adapters.brokers.kis.errors import KisRateLimitedError
+from yquant.adapters.brokers.kis.errors import KisRateLimitedError, KisStandbyError
+from yquant.domain.roles import Standing
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +62,17 @@ GIVE_UP_AFTER_S = 90.0
 class RateLimiter:
     """Pacing for one app key; ``key`` must not contain the app key itself."""
 
-    def __init__(self, valkey: Any | None, key: str, rate_per_s: float, burst: int = 1) -> None:
+    def __init__(
+        self,
+        valkey: Any | None,
+        key: str,
+        rate_per_s: float,
+        burst: int = 1,
+        *,
+        gate: Callable[[], Standing] | None = None,
+    ) -> None:
         self._valkey = valkey
+        self._gate = gate
         self._key = key
         self.rate_per_s = rate_per_s
         self._interval_us = int(1_000_000 / rate_per_s)
@@ -66,6 +83,7 @@ class RateLimiter:
 
     async def acquire(self, priority: Priority = "high") -> None:
         started = time.monotonic()
+        await self.admitted(started)
         if priority == "low":
             await self._defer_to_orders(started)
         while True:
@@ -73,10 +91,28 @@ class RateLimiter:
             if wait_us >= 0:
                 if wait_us:
                     await asyncio.sleep(wait_us / 1_000_000)
+                    await self.admitted(started)
                 return
             if time.monotonic() - started > GIVE_UP_AFTER_S:
                 raise KisRateLimitedError("request queue for this app key stays full")
             await asyncio.sleep(1.0)
+
+    def standing(self) -> Standing:
+        return Standing.ACTIVE if self._gate is None else self._gate()
+
+    async def admitted(self, started: float | None = None) -> None:
+        """Return when this worker may call KIS now: at once when active, after the handover
+        when taking over; KisStandbyError on a standby worker (nothing was sent)."""
+        started = time.monotonic() if started is None else started
+        while True:
+            standing = self.standing()
+            if standing is Standing.ACTIVE:
+                return
+            if standing is Standing.STANDBY:
+                raise KisStandbyError("this worker is standby: only the active worker calls KIS")
+            if time.monotonic() - started > GIVE_UP_AFTER_S:
+                raise KisStandbyError("this worker is still taking over the active role")
+            await asyncio.sleep(0.1)
 
     async def _reserve(self, priority: Priority) -> int:
         if self._valkey is None:
