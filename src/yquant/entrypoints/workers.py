@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from yquant.bootstrap import (
+    Runtime,
     build,
     build_broker,
     build_gateway,
@@ -14,8 +17,9 @@ from yquant.bootstrap import (
 )
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
-from yquant.ports import CANCELS, ORDERS, SIGNALS
+from yquant.ports import CANCELS, ORDERS, SIGNALS, Broker
 from yquant.services import routing
+from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 WARM_CALENDARS = ("KRX", "NASDAQ", "NYSE", "AMEX")
@@ -83,12 +87,22 @@ async def run_gateway(settings: Settings) -> None:
     runtime = build(settings, "gateway")
     state = build_worker_state(settings, runtime.store, runtime.clock)
     await state.load()
-    role = state.role
-    broker = build_broker(settings, runtime, role=role)
+    broker = build_broker(settings, runtime, role=state.role)
     await broker.connect()
+    try:
+        await run_tasks(runtime, "gateway", stop, gateway_work(runtime, broker, state.role, stop))
+    finally:
+        await broker.close()
+
+
+def gateway_work(
+    runtime: Runtime, broker: Broker, role: ActiveRole, stop: asyncio.Event
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The gateway role's tasks over ``broker`` (the role process and the broker benchmark
+    run these): each part works only while ``role`` is active."""
     parts = build_gateway(runtime, broker, role)
     gateway, sync = parts.gateway, parts.sync
-    consumer = f"gateway-{settings.worker.name}"
+    consumer = f"gateway-{runtime.settings.worker.name}"
 
     async def consume_orders() -> None:
         async def while_active(leave: asyncio.Event) -> None:
@@ -120,7 +134,7 @@ async def run_gateway(settings: Settings) -> None:
     async def watch_role() -> None:
         await role.watch(stop)
 
-    tasks = [
+    return [
         consume_orders,
         consume_cancels,
         track_orders,
@@ -129,7 +143,3 @@ async def run_gateway(settings: Settings) -> None:
         run_venues,
         watch_role,
     ]
-    try:
-        await run_tasks(runtime, "gateway", stop, tasks)
-    finally:
-        await broker.close()

@@ -88,6 +88,13 @@ class ActiveRole:
         self.last_known = role
         self.refreshed = True
         if now is None:
+            if before is not None and role is not None:
+                logger.warning(
+                    "this worker is no longer active (%s is, epoch %d): it sends and asks "
+                    "brokers nothing more",
+                    role[0],
+                    role[1],
+                )
             self._held_since = None
         elif now != before or self._held_since is None:
             self._held_since = self._monotonic()
@@ -145,8 +152,6 @@ class ActiveRole:
                     await watcher
             if not stop.is_set() and not leave.is_set():
                 return  # ``work`` ended on its own
-            if not stop.is_set():
-                logger.warning("this worker is no longer active: order work paused")
 
 
 class WorkerState:

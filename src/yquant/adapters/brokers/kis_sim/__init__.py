@@ -11,7 +11,7 @@ market-closed refusals), for tests, benchmarks and ``yquant up --broker kis-sim`
 
 from __future__ import annotations
 
-from yquant.adapters.brokers.kis_sim.app import KisSimulator, SimConfig
+from yquant.adapters.brokers.kis_sim.app import KisSimulator, SimConfig, key_label
 from yquant.adapters.brokers.kis_sim.server import SimServer, control
 
-__all__ = ["KisSimulator", "SimConfig", "SimServer", "control"]
+__all__ = ["KisSimulator", "SimConfig", "SimServer", "control", "key_label"]

@@ -23,7 +23,8 @@ and answers the way KIS answers:
   continue) and fixed-width cursors in ``ctx_area_fk100/nk100`` (``…200`` for overseas).
 
 Control endpoints under ``/_sim/`` (not KIS) set prices, market sessions, fill behaviour and
-faults, and report what was received.
+faults, and report what was received (``/_sim/stats``: per app key, the calls, the refused ones
+and the most calls in any second, keyed by `key_label`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,37 @@ class SimConfig:
 
 
 @dataclass
+class KeyCount:
+    """What one app key asked (not KIS: the simulator's own count, for measuring a client):
+    every call that reached the rate check, the refused ones, and the most in any second."""
+
+    calls: int = 0
+    rate_limited: int = 0
+    peak_per_s: int = 0
+    window: deque[float] = field(default_factory=deque)
+
+    def add(self, now: float, *, refused: bool) -> None:
+        self.calls += 1
+        self.rate_limited += refused
+        self.window.append(now)
+        while now - self.window[0] >= 1.0:
+            self.window.popleft()
+        self.peak_per_s = max(self.peak_per_s, len(self.window))
+
+    def report(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "rate_limited": self.rate_limited,
+            "peak_per_s": self.peak_per_s,
+        }
+
+
+def key_label(app_key: str) -> str:
+    """How the simulator's reports name an app key (never the key itself)."""
+    return hashlib.sha256(app_key.encode()).hexdigest()[:12]
+
+
+@dataclass
 class AppKey:
     secret: str
     accounts: set[tuple[str, str]]
@@ -142,6 +174,7 @@ class AppKey:
     token_born: float | None = None  # when ``token`` was issued (the 6-hour reuse rule)
     calls: deque[float] = field(default_factory=deque)
     hts_id: str = ""  # the tr_key of the execution-notice TRs
+    count: KeyCount = field(default_factory=KeyCount)
 
 
 class KisSimulator:
@@ -279,7 +312,9 @@ class KisSimulator:
         if owner[1] <= datetime.now(UTC):
             self.stats["expired_token"] += 1
             return _fail("EGW00123", "기간이 만료된 token 입니다.", 500)
-        if not self._admit(key):
+        admitted = self._admit(key)
+        key.count.add(time.monotonic(), refused=not admitted)
+        if not admitted:
             self.stats["rate_limited"] += 1
             return _fail("EGW00201", "초당 거래건수를 초과하였습니다.", 500)
         tr_id = headers.get("tr_id", "")
@@ -444,6 +479,9 @@ class KisSimulator:
             orders = [views.order_summary(o) for o in self.exchange.orders]
         return {
             "stats": dict(self.stats),
+            # Per app key (named by `key_label`): the calls that reached the rate check, the
+            # refused ones, and the most in any one second; what a client spent of KIS's limit.
+            "app_keys": {key_label(k): v.count.report() for k, v in self.keys.items()},
             "realtime": dict(self.realtime.stats),
             "received": list(self.received),
             "orders": orders,
@@ -579,4 +617,4 @@ def _ack(odno: str, branch: str, code: str, message: str, paper: bool, word: str
     )
 
 
-__all__ = ["US_LISTINGS", "KisSimulator", "KisWire", "SimConfig", "build_app"]
+__all__ = ["US_LISTINGS", "KisSimulator", "KisWire", "SimConfig", "build_app", "key_label"]
