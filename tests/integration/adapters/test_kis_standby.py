@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.kis_kit import kis_settings
+from tests.fixtures.kis_kit import APP_KEY, kis_settings
 from tests.support import eventually
 from yquant.adapters.brokers.kis.errors import KisStandbyError
 from yquant.adapters.brokers.kis.factory import build_kis_broker
-from yquant.adapters.brokers.kis_sim import SimServer
+from yquant.adapters.brokers.kis_sim import SimServer, key_label
 from yquant.adapters.db.broker_tokens import SqlTokenRecords
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Market
@@ -49,6 +49,8 @@ async def test_a_standby_worker_asks_kis_for_nothing_and_takes_over_after_the_ha
         gate.standing = Standing.ACTIVE
         assert await quote is not None
         assert len(sim.sim.received) == 1
+        counted = sim.control("stats")["app_keys"][key_label(APP_KEY)]
+        assert (counted["calls"], counted["rate_limited"], counted["peak_per_s"]) == (1, 0, 1)
     finally:
         await broker.close()
 
