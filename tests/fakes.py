@@ -604,6 +604,9 @@ class FakeBroker:
     def for_account(self, account: str) -> FakeBroker:
         return self
 
+    def halted(self) -> dict[str, str]:
+        return {}
+
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         return None
 

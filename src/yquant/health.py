@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from yquant.bootstrap import Runtime
+from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import HEARTBEAT_STALE_S, ROLES
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
@@ -43,7 +44,31 @@ async def check(
             if beat is not None:
                 report[role]["age_s"] = round(now - float(beat["at"]), 1)
             ok = ok and (alive or role not in roles_required)
+        gateway = beats.get("gateway")
+        if gateway is not None and report["gateway"]["status"] == "up":
+            report.update(_gateway_says(gateway))
     except BusUnavailableError as exc:
         report["valkey"] = {"status": "down", "error": str(exc)[:200]}
         ok = False
     return ok, report
+
+
+def _gateway_says(beat: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway's heartbeat reports: where this worker stands (active, taking over,
+    standby: only the active one sends) and the accounts whose orders a broker halted (a
+    configuration error; not readiness: the worker still records and hands over signals)."""
+    out: dict[str, Any] = {}
+    if "standing" in beat:
+        out["standing"] = {"status": str(beat["standing"])}
+    halted = beat.get("halted")
+    if isinstance(halted, dict):
+        out["brokers"] = (
+            {
+                "status": ReasonCode.BROKER_HALTED.value,
+                "halted": halted,
+                "detail": "; ".join(f"{a}: {why}" for a, why in sorted(halted.items())),
+            }
+            if halted
+            else {"status": "up"}
+        )
+    return out

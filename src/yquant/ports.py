@@ -517,6 +517,11 @@ class Broker(Protocol):
         OrderRejectedError unknown_account where none does)."""
         ...
 
+    def halted(self) -> dict[str, str]:
+        """Accounts whose orders this broker refuses until a configuration problem is fixed
+        (``broker_halted``), each with what the venue said; empty when none."""
+        ...
+
     async def token_expires_at(self) -> datetime | None:
         """When the broker's stored access token expires; None when it holds or needs none."""
         ...

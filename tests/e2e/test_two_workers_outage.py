@@ -86,6 +86,12 @@ class Pair:
                     taken += [r[0] for r in db.execute("SELECT client_order_id FROM orders")]
         return taken
 
+    def checks(self, worker: str) -> dict[str, Any] | None:
+        """The worker's /healthz checks once its gateway has reported where it stands."""
+        url = self.workers[worker].webhook_url.replace("/webhook", "/healthz")
+        checks = dict(httpx.get(url, timeout=10).json()["checks"])
+        return checks if "standing" in checks else None
+
     def journals(self) -> int:
         return sum(w.journal_depth() for w in self.workers.values())
 
@@ -192,6 +198,10 @@ def test_the_same_alerts_to_both_workers_while_the_database_is_away_trade_once(
     # Blue trades once its handover is over (a first alert proves it); green stands by.
     warm = pair.post("blue", "warm-up")["signal"]
     wait_until(lambda: settled(pair, {warm}), timeout_s=90, every_s=0.5)
+    for name, standing in (("blue", "active"), ("green", "standby")):
+        checks = wait_until(lambda name=name: pair.checks(name), timeout_s=30, every_s=0.5)
+        assert checks["standing"] == {"status": standing}, checks
+        assert checks["brokers"] == {"status": "up"}, checks
 
     pair.proxy.cut()
     keys = {warm}

@@ -583,6 +583,11 @@ HEALTH_LABELS: dict[str, dict[str, str]] = {
         "engine": "Engine",
         "gateway": "Gateway",
         "dashboard": "Dashboard",
+        "brokers": "Brokers",
+        "standing": "Role",
+        "active": "Active",
+        "taking_over": "Taking over",
+        "standby": "Standby",
     },
     "ko": {
         "up": "정상",
@@ -594,6 +599,11 @@ HEALTH_LABELS: dict[str, dict[str, str]] = {
         "engine": "엔진",
         "gateway": "게이트웨이",
         "dashboard": "대시보드",
+        "brokers": "브로커",
+        "standing": "역할",
+        "active": "활성",
+        "taking_over": "인계 중",
+        "standby": "대기",
     },
 }
 

@@ -68,15 +68,21 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def heartbeat(runtime: Runtime, role: str, stop: asyncio.Event) -> None:
-    """Tell the worker's Valkey (and systemd, when it watches) that this role is alive."""
+async def heartbeat(
+    runtime: Runtime,
+    role: str,
+    stop: asyncio.Event,
+    status: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Tell the worker's Valkey (and systemd, when it watches) that this role is alive; with
+    ``status``, what it reports each time (the health check shows it)."""
     info = {"pid": os.getpid(), "worker": runtime.settings.worker.name}
     while not stop.is_set():
         # The watchdog says "this process's loop runs", not "Valkey is up": a Valkey outage must
         # not make systemd restart every role (the webhook keeps recording into its journal).
         notify_systemd(b"WATCHDOG=1")
         with contextlib.suppress(BusUnavailableError):
-            await runtime.bus.heartbeat(role, info)
+            await runtime.bus.heartbeat(role, info if status is None else {**info, **status()})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_EVERY_S)
 
@@ -97,15 +103,17 @@ async def run_tasks(
     role: str,
     stop: asyncio.Event,
     work: list[Callable[[], Coroutine[Any, Any, None]]],
+    status: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """Run ``work`` plus heartbeat and journal relay until ``stop``; a crash in one stops all."""
+    """Run ``work`` plus heartbeat (carrying ``status``) and journal relay until ``stop``; a
+    crash in one stops all."""
     # What exists by now (modules, settings, table metadata, the app) lives as long as the
     # process: keep it out of the collector's full passes, which otherwise stall the loop for
     # tens of milliseconds (65 ms measured on the webhook under load).
     gc.collect()
     gc.freeze()
     tasks = [
-        asyncio.create_task(heartbeat(runtime, role, stop), name="heartbeat"),
+        asyncio.create_task(heartbeat(runtime, role, stop, status), name="heartbeat"),
         asyncio.create_task(runtime.recorder.relay(stop), name="relay"),
         *(asyncio.create_task(w(), name=getattr(w, "__name__", "work")) for w in work),
     ]

@@ -70,6 +70,7 @@ async def run_engine(settings: Settings) -> None:
             "engine",
             stop,
             [consume_signals, release_queued, refresh_catalog, refresh_state, watch_role],
+            status=lambda: {"standing": state.role.standing().value},
         )
     finally:
         await broker.close()
@@ -90,7 +91,14 @@ async def run_gateway(settings: Settings) -> None:
     broker = build_broker(settings, runtime, role=state.role)
     await broker.connect()
     try:
-        await run_tasks(runtime, "gateway", stop, gateway_work(runtime, broker, state.role, stop))
+        await run_tasks(
+            runtime,
+            "gateway",
+            stop,
+            gateway_work(runtime, broker, state.role, stop),
+            # Where this worker stands, and the accounts whose orders its brokers halted.
+            status=lambda: {"standing": state.role.standing().value, "halted": broker.halted()},
+        )
     finally:
         await broker.close()
 

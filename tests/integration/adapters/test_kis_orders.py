@@ -3,6 +3,7 @@ refusals by reason, partial fills, cancels, and orders whose answer never came."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -243,3 +244,25 @@ async def test_kis_reports_expiry_of_yesterdays_open_order(sim: SimServer, make_
         sim.sim.exchange.orders[0].ordered_at -= timedelta(days=1)
     state = await broker.get_order(resting.evolve(created_at=datetime.now(UTC) - timedelta(days=2)))
     assert state is not None and state.status is OrderStatus.EXPIRED
+
+
+async def test_a_halt_is_reported_and_lifted_by_trying_again_after_halt_retry_s(
+    make_broker,
+) -> None:
+    paper = start_sim(environment="paper", rate_limit_per_s=50)
+    try:
+        broker = make_broker(paper.url, environment="real", halt_retry_s=1)
+        assert broker.halted() == {}
+        assert (await broker.submit(order(Side.BUY, 1))).reason == "broker_halted"
+        [(account, why)] = broker.halted().items()
+        assert account == "main" and "TR" in why  # KIS's words: the TR id of the other domain
+        assert (await broker.submit(order(Side.BUY, 1))).reason == "broker_halted"
+        # The cause is fixed at the venue (here: the domain now takes these TR ids); no restart.
+        paper.sim.config.environment = "real"
+        await asyncio.sleep(1.1)  # the halt's retry time passes
+        placed = await broker.submit(order(Side.BUY, 1))
+        assert placed.status is OrderStatus.ACCEPTED
+        assert broker.halted() == {}
+        assert len(tr_ids(paper, ORDER_CASH)) == 1
+    finally:
+        paper.stop()

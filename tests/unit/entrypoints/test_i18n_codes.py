@@ -12,7 +12,7 @@ import pytest
 from yquant.adapters.db import order_queue
 from yquant.domain.model import Action, OrderStatus, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
-from yquant.domain.roles import ROLES
+from yquant.domain.roles import ROLES, Standing
 from yquant.entrypoints import i18n
 
 LANGUAGES = ("en", "ko")
@@ -29,7 +29,9 @@ STATUSES = frozenset(
     }
 )
 SIDES = frozenset({*Side, *Action})
-HEALTH = frozenset({"database", "valkey", "journal", *ROLES, "up", "down"})
+HEALTH = frozenset(
+    {"database", "valkey", "journal", *ROLES, "up", "down", "brokers", "standing", *Standing}
+)
 # Each table and the codes it must hold, no more and no fewer.
 TABLES = {
     "REASON_LABELS": frozenset(ReasonCode),

@@ -258,6 +258,9 @@ class PaperBroker:
         """This broker: the paper ledger serves every paper account."""
         return self
 
+    def halted(self) -> dict[str, str]:
+        return {}  # the paper ledger has nothing to be misconfigured at
+
     async def token_expires_at(self) -> datetime | None:
         return None  # the paper ledger needs no token
 

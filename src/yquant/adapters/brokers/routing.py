@@ -43,6 +43,9 @@ class AccountBrokers:
                 ReasonCode.UNKNOWN_ACCOUNT, f"account {account!r} is not configured"
             ) from None
 
+    def halted(self) -> dict[str, str]:
+        return {a: why for b in self._distinct() for a, why in b.halted().items()}
+
     def _distinct(self) -> list[Broker]:
         seen: dict[int, Broker] = {}
         for broker in self._brokers.values():

@@ -25,6 +25,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import formatting as fmt
 from yquant.entrypoints import i18n
 from yquant.settings import Settings
@@ -141,7 +142,7 @@ def _failures(report: dict[str, Any]) -> list[str]:
     failed = [
         name
         for name, check in report["checks"].items()
-        if isinstance(check, dict) and check.get("status") == "down"
+        if isinstance(check, dict) and check.get("status") in ("down", ReasonCode.BROKER_HALTED)
     ]
     failed += [f"http:{name}" for name, code in report["http"].items() if code != 200]
     failed += [f"unit:{u}" for u, state in report["units"].items() if state != "active"]

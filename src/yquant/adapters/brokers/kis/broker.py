@@ -8,6 +8,13 @@ low priority in the app key's rate budget; order submissions at high priority.
 An order whose request timed out is ``unknown``. Asking about it looks for its number, or for a
 single matching order placed after ours (`tracking.candidates`); KIS's daily inquiry may lag,
 so "KIS has no trace" is concluded only ``unknown_settle_s`` after the attempt.
+
+A configuration error on an order (a key, secret, account or service KIS refuses: retrying the
+same request cannot help) halts the account's orders: they are refused (``broker_halted``)
+without a call, and `halted` names the account and KIS's words (the gateway's heartbeat carries
+them to `yquant health` and the dashboard). The halt is not forever: ``halt_retry_s`` after it,
+the next order is sent again (the cause may have been fixed at KIS, e.g. a service applied for
+on KIS's site); if it fails the same way the account halts again.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class KisBroker:
         unknown_settle_s: float = 60.0,
         notices: KisNotices | None = None,
         reconcile_s: float = 30.0,
+        halt_retry_s: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.account = account
@@ -94,7 +102,9 @@ class KisBroker:
         self._snapshots: dict[Market, tuple[datetime, date, list[VenueOrder]]] = {}
         self._balance: tuple[datetime, int, list[Holding], dict[str, Decimal]] | None = None
         self._generation = 0  # bumped whenever cash or holdings may have moved
-        self._halted: str | None = None
+        self._halted: str | None = None  # KIS's words for the configuration error
+        self._halted_at: datetime | None = None
+        self._halt_retry = timedelta(seconds=halt_retry_s)
         self._notices = notices
         self._reconcile = timedelta(seconds=reconcile_s)
         self._polled: dict[Market, datetime] = {}
@@ -125,6 +135,21 @@ class KisBroker:
         """This broker: one KIS broker serves one account."""
         return self
 
+    def halted(self) -> dict[str, str]:
+        return {self.account: self._halted} if self._halted else {}
+
+    def _still_halted(self) -> bool:
+        """Whether orders stay refused: halted, and not yet ``halt_retry_s`` since."""
+        if not self._halted:
+            return False
+        if self._halted_at is not None and self._clock() - self._halted_at < self._halt_retry:
+            return True
+        logger.warning(
+            "kis account %s: sending again after a halt (%s)", self.account, self._halted
+        )
+        self._halted = self._halted_at = None
+        return False
+
     async def token_expires_at(self) -> datetime | None:
         """The shared token row's expiry as stored (never issues one); None: no token."""
         tokens = self.client.tokens
@@ -146,7 +171,7 @@ class KisBroker:
 
     async def submit(self, order: Order) -> BrokerOrder:
         self._own(order)
-        if self._halted:
+        if self._still_halted():
             return BrokerOrder.rejected(order.client_order_id, ReasonCode.BROKER_HALTED)
         if order.market is Market.US and order.exchange not in ORDER_EXCHANGE:
             return BrokerOrder.rejected(order.client_order_id, ReasonCode.UNSUPPORTED_ORDER)
@@ -182,8 +207,13 @@ class KisBroker:
             logger.warning("kis order outcome unknown cid=%s: %s", order.client_order_id, exc)
             return BrokerOrder(order.client_order_id, OrderStatus.UNKNOWN, Decimal(0), None)
         except KisConfigurationError as exc:
-            self._halted = str(exc)
-            logger.error("kis account %s halted: %s", self.account, exc)
+            self._halted, self._halted_at = str(exc)[:300], self._clock()
+            logger.error(
+                "kis account %s halted: %s (orders refused; tried again in %.0f s)",
+                self.account,
+                exc,
+                self._halt_retry.total_seconds(),
+            )
             return BrokerOrder.rejected(order.client_order_id, ReasonCode.BROKER_HALTED)
         sent.broker_order_id, sent.branch = ack.broker_order_id, ack.branch
         self._snapshots.pop(order.market, None)
@@ -271,7 +301,7 @@ class KisBroker:
         current = await self.get_order(order)
         if current is None:
             return BrokerOrder.rejected(order.client_order_id, ReasonCode.NOT_FOUND)
-        if current.status.is_final or not current.broker_order_id or self._halted:
+        if current.status.is_final or not current.broker_order_id or self._still_halted():
             return current
         odno = current.broker_order_id
         if quantity is not None and not (current.filled_quantity < quantity <= order.quantity):

@@ -89,4 +89,5 @@ def build_kis_broker(
         unknown_settle_s=settings.unknown_settle_s,
         notices=session,
         reconcile_s=settings.reconcile_s,
+        halt_retry_s=settings.halt_retry_s,
     )

@@ -34,6 +34,9 @@ class KisSettings(BaseModel):
     hts_id: str | None = None
     ws_url: str | None = None  # default KIS's (or, with base_url, the simulator's) websocket
     reconcile_s: float = Field(30.0, gt=0, le=3600)  # with notices live, poll at least this often
+    # After a configuration error halted the account's orders, the next order is tried again
+    # this long after it (the cause may have been fixed at KIS without a restart here).
+    halt_retry_s: float = Field(300.0, ge=1, le=86400)
 
     @field_validator("app_key", "app_secret")
     @classmethod
