@@ -42,3 +42,25 @@ def test_the_pending_order_warning_follows_the_language(
     assert korean is (language == "ko"), err
     assert ("outcome pending" in err) is (language == "en"), err
     assert "yquant orders" in err
+
+
+def test_an_operator_order_on_the_standby_worker_is_refused(
+    tmp_path: Path,
+    valkey_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key in [k for k in os.environ if k.startswith("YQUANT")]:
+        monkeypatch.delenv(key)
+    env = yquant_env(tmp_path / "data", valkey_url, YQUANT__WORKER__NAME="green")
+    for key, value in env.items():
+        if key.startswith("YQUANT"):
+            monkeypatch.setenv(key, value)
+    assert cli.main(["db", "upgrade"]) == 0
+    assert cli.main(["role", "set", "blue", "--actor", "pytest"]) == 0
+    capsys.readouterr()
+    code = cli.main(["buy", "paper", "KRX:005930", "1", "--price", "71000", "--wait", "0.5"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "this worker is standby: place orders on the active worker" in err
+    assert out == ""

@@ -268,12 +268,16 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run(runtime: Any, brokers: Any) -> int:
-        from yquant.bootstrap import active_role, open_engine
+        from yquant.bootstrap import build_worker_state, open_engine
+        from yquant.domain.roles import Standing
         from yquant.errors import NotActiveError
         from yquant.services import manual
 
         # Only the active worker's gateway sends: an order placed on a standby would wait.
-        if await active_role(runtime.store, settings.worker.name).epoch() is None:
+        # (While the database is away, the role this worker last knew.)
+        state = build_worker_state(settings, runtime.store, runtime.clock)
+        await state.load(register=False)
+        if state.role.standing() is Standing.STANDBY:
             raise NotActiveError(m["manual_standby"])
         engine, instruments = await open_engine(settings, runtime, brokers)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
