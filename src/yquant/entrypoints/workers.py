@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.bootstrap import (
     Runtime,
     build,
@@ -17,7 +18,7 @@ from yquant.bootstrap import (
 )
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
-from yquant.ports import CANCELS, ORDERS, SIGNALS, Broker
+from yquant.ports import CANCELS, ORDERS, SIGNALS
 from yquant.services import routing
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
@@ -104,7 +105,7 @@ async def run_gateway(settings: Settings) -> None:
 
 
 def gateway_work(
-    runtime: Runtime, broker: Broker, role: ActiveRole, stop: asyncio.Event
+    runtime: Runtime, broker: AccountBrokers, role: ActiveRole, stop: asyncio.Event
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
     """The gateway role's tasks over ``broker`` (the role process and the broker benchmark
     run these): each part works only while ``role`` is active."""
