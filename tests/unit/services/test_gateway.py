@@ -241,7 +241,9 @@ async def test_another_workers_order_on_a_shared_broker_is_followed_never_sent()
 
 async def test_a_worker_that_is_not_active_leaves_orders_in_the_stream() -> None:
     rig = Rig()
-    standing = [Standing.STANDBY]
+    clock = [0.0]
+    role = ActiveRole(FakeRoles(), "green", handover_s=5, monotonic=lambda: clock[0])
+    role.observe(("blue", 1))
     rig.gateway = Gateway(
         recorder=rig.recorder,
         bus=rig.bus,
@@ -249,16 +251,18 @@ async def test_a_worker_that_is_not_active_leaves_orders_in_the_stream() -> None
         book=rig.book,
         kill_switch=rig.kill,
         clock=rig.clock,
-        standing=lambda: standing[0],
+        worker="green",
+        role=role,
     )
     buy = order()
-    for now in (Standing.STANDBY, Standing.TAKING_OVER):
-        standing[0] = now
+    for epoch in (("blue", 1), ("green", 2)):  # standby, then taking over
+        role.observe(epoch)
         with pytest.raises(NotActiveError):
             await rig.post(buy)
+    assert role.standing() is Standing.TAKING_OVER
     assert rig.broker.submitted == []
     assert rig.status(buy) == "new"
-    standing[0] = Standing.ACTIVE
+    clock[0] += 5  # the handover is over
     await rig.post(buy)
     assert rig.status(buy) == "filled"
 
