@@ -400,3 +400,37 @@ def test_a_tailscale_login_header_is_not_believed_off_loopback(
         assert httpx.get(f"http://{peer}:{d.port}/api/session", headers=ops).status_code == 403
     finally:
         d.stop()
+
+
+def test_a_halted_broker_account_is_a_red_banner_and_shown_on_the_system_page(
+    dashboard: DashboardProcess, clients: Clients
+) -> None:
+    import asyncio
+
+    from yquant.adapters.bus import Bus
+
+    why = "KIS order-cash HTTP 500 EGW00103: invalid app key"
+
+    async def beat(halted: dict[str, str] | None) -> None:
+        bus = Bus(dashboard.env["YQUANT__VALKEY__URL"])
+        try:
+            if halted is None:
+                await bus.client.delete("yq:hb:gateway")
+            else:
+                await bus.heartbeat("gateway", {"pid": 0, "standing": "active", "halted": halted})
+        finally:
+            await bus.close()
+
+    http = clients.signed_in(dashboard.url, "frank")
+    asyncio.run(beat({"main": why}))
+    try:
+        page = http.get("/").text
+        assert 'data-broker-halt="main"' in page
+        assert "Broker halted orders" in page and why in page
+        system = http.get("/system").text
+        assert 'data-check="brokers"' in system and why in system
+        assert 'data-check="standing"' in system
+        asyncio.run(beat({}))
+        assert 'data-broker-halt="main"' not in http.get("/").text
+    finally:
+        asyncio.run(beat(None))

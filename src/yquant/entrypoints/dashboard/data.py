@@ -63,12 +63,20 @@ async def switches(runtime: Runtime) -> list[dict[str, Any]]:
     return out
 
 
+def broker_halts(report: dict[str, Any]) -> dict[str, str]:
+    """The accounts whose orders a broker halted, from the health report (the gateway's
+    heartbeat), with KIS's words."""
+    halted = (report.get("brokers") or {}).get("halted") or {}
+    return {str(a): str(why) for a, why in halted.items()}
+
+
 async def frame(runtime: Runtime, path: str, user: str | None, csrf: str) -> Frame:
     ready, report = await health.check(runtime, database_required=True)
     page = Frame(path=path, user=user, csrf=csrf, worker=runtime.settings.worker.name)
     page.ready = ready
     page.checks = {name: str(c.get("status")) for name, c in report.items() if "status" in c}
     page.database_up = page.checks.get("database") == "up"
+    page.broker_halts = broker_halts(report)
     if page.database_up:
         try:
             page.switches, page.active = await asyncio.gather(

@@ -24,7 +24,7 @@ from yquant import health
 from yquant.adapters.db.desk import DeskQueries
 from yquant.bootstrap import Runtime, desk_queries, role_records
 from yquant.entrypoints.dashboard.auth import identity_of
-from yquant.entrypoints.dashboard.data import switches
+from yquant.entrypoints.dashboard.data import broker_halts, switches
 from yquant.entrypoints.dashboard.render import Frame, Say, fragment, language_of
 from yquant.errors import DatabaseUnavailableError
 
@@ -57,6 +57,7 @@ class Pulse:
         state: dict[str, Any] = {
             "ready": ready,
             "checks": {n: str(c.get("status")) for n, c in report.items() if "status" in c},
+            "broker_halts": broker_halts(report),
             "switches": [],
             "active": None,
             "fingerprint": None,
@@ -79,6 +80,7 @@ def status_event(state: dict[str, Any], say: Say, worker: str) -> dict[str, Any]
         switches=state["switches"],
         ready=state["ready"],
         checks=state["checks"],
+        broker_halts=state["broker_halts"],
     )
     digest = hashlib.sha256(repr(state["fingerprint"]).encode()).hexdigest()[:16]
     return {

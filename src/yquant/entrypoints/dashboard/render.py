@@ -149,6 +149,8 @@ class Frame:
     ready: bool | None = None
     checks: dict[str, str] = field(default_factory=dict)
     database_up: bool = True
+    # Accounts whose orders the gateway's brokers halted (a configuration error), KIS's words.
+    broker_halts: dict[str, str] = field(default_factory=dict)
 
     @property
     def nav(self) -> tuple[tuple[str, str], ...]:
@@ -175,6 +177,8 @@ class Frame:
         green "ready"; reduce-only is amber; else readiness."""
         if self.halted:
             return "down", "banner_halted"
+        if self.broker_halts:
+            return "down", "banner_broker_halted"
         if self.reduce_only:
             return "standby", "state_reduce_only"
         return ("up", "ready") if self.ready else ("down", "not_ready")
