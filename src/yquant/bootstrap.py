@@ -64,6 +64,7 @@ from yquant.services.worker_state import ActiveRole, WorkerState
 from yquant.settings import Settings, webhook_secret
 
 if TYPE_CHECKING:
+    from yquant.adapters.calendars import SessionTables
     from yquant.adapters.catalog import CatalogCache, CatalogRepository, Listing
     from yquant.adapters.db.audit import SqlAudit
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
@@ -199,8 +200,8 @@ def build_broker(
 def build_paper_broker(settings: Settings, clock: Clock | None = None) -> PaperBroker:
     """The paper venue over its ledger in the data directory: its fills, partial fills and
     timer as `settings.paper` says; day orders expire by each paper account's ``sessions``
-    (``always`` unless set) on the exchange calendars (cached in the data directory)."""
-    use_cached_calendars(settings)
+    (``always`` unless set) on the exchange calendars (read from the session table)."""
+    use_session_tables(settings)
     paper = settings.paper
     return PaperBroker(
         settings.data_dir / "paper-broker.sqlite3",
@@ -219,13 +220,12 @@ def build_paper_broker(settings: Settings, clock: Clock | None = None) -> PaperB
     )
 
 
-def use_cached_calendars(settings: Settings) -> None:
-    """Exchange calendars are read through the cache in the data directory (the library's
-    own reading takes seconds) by this process from now on."""
-    from yquant.adapters.calendar_cache import CachedSchedules
+def use_session_tables(settings: Settings) -> None:
+    """Exchange calendars are read from a session table (`session_tables`; milliseconds, no
+    pandas) by this process from now on."""
     from yquant.domain import market_rules
 
-    market_rules.use_schedule_reader(CachedSchedules(settings.data_dir / "calendars"))
+    market_rules.use_schedule_reader(session_tables(settings))
 
 
 def configure_logging(level: str, role: str, fmt: str = "text") -> None:
@@ -568,10 +568,18 @@ async def open_engine(
     role: ActiveRole | None = None,
 ) -> tuple[EngineParts, CatalogCache]:
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
-    it: the catalog (loaded now) and the exchange calendars cached in the data directory."""
-    use_cached_calendars(settings)
+    it: the catalog (loaded now) and the exchange calendars read from a session table."""
+    use_session_tables(settings)
     instruments = await load_catalog(settings, runtime.store)
     return build_engine(runtime, broker, instruments, policies=policies, role=role), instruments
+
+
+def session_tables(settings: Settings) -> SessionTables:
+    """The exchange calendars' session tables: this worker's (in the data directory), else the
+    package's."""
+    from yquant.adapters.calendars import SessionTables
+
+    return SessionTables(settings.data_dir / "calendars")
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Markets: which exchange an alert names, when it trades, and which prices it accepts.
 
 Pure functions of (venue, time, price). Sessions, holidays, early closes, lunch breaks and daylight
-saving come from the ``exchange_calendars`` library (XKRX, XNYS, XNAS, XASE, XTKS, XHKG, XSHG),
-read once per venue into a plain table of sessions in the venue's own time zone, with two kinds of
-corrections the library lacks (checked against KRX announcements):
+saving come from the ``exchange_calendars`` library (XKRX, XNYS, XNAS, XASE, XTKS, XHKG, XSHG) as
+a plain table of sessions per calendar (`Schedule`): a running worker reads it from a compact
+session table made from the library beforehand (`yquant.adapters.calendars`), so that no role
+loads pandas; without one the library itself is asked. Two kinds of corrections the library
+lacks are applied on top (checked against KRX announcements):
 
 - XKRX knows the one-hour-late CSAT (수능) day only up to 2020; from 2021 on the regular session on
   that day runs 10:00-16:30 KST.
@@ -173,6 +175,19 @@ CALENDAR_START = date(2024, 1, 1)  # earlier sessions are never traded; each yea
 _SEARCH_DAYS = 21  # the longest closure (Lunar New Year plus weekends) is well inside this
 
 
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The library's sessions of one calendar from ``first`` to ``last`` (local dates, both
+    included): a day in that span without a session is a day the venue is closed."""
+
+    sessions: Mapping[date, Session]
+    first: date
+    last: date
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
 class MarketCalendar:
     """Sessions of one venue: the library's schedule with the overrides applied."""
 
@@ -180,7 +195,7 @@ class MarketCalendar:
         self.venue = venue
         builtin = BUILTIN_OVERRIDES.get(venue.market, CalendarOverrides())
         self.overrides = builtin.merged(overrides) if overrides else builtin
-        _schedule(venue.calendar)  # read the library's table now, not at the first signal
+        _schedule(venue.calendar)  # read the schedule now, not at the first signal
 
     def session(self, day: date) -> Session | None:
         """The regular session on local date ``day``, or None when the venue is closed."""
@@ -194,15 +209,10 @@ class MarketCalendar:
                 datetime.combine(day, special[0], tz).astimezone(UTC),
                 datetime.combine(day, special[1], tz).astimezone(UTC),
             )
-        return _schedule(self.venue.calendar).sessions.get(day)
+        return _schedule(self.venue.calendar).schedule.sessions.get(day)
 
     def covers(self, day: date) -> bool:
-        table = _schedule(self.venue.calendar)
-        return (
-            table.first is not None
-            and table.last is not None
-            and (table.first <= day <= table.last)
-        )
+        return _schedule(self.venue.calendar).schedule.covers(day)
 
     def state(self, at: datetime) -> MarketState:
         """Open, in its lunch break, or closed at ``at`` (aware), and the next change."""
@@ -254,48 +264,59 @@ class MarketCalendar:
 
 
 @dataclass(frozen=True, slots=True)
-class _Table:
-    built_at: float  # monotonic() when read: the age of the table, not a date
-    sessions: dict[date, Session]
-    first: date | None
-    last: date | None
+class _Read:
+    built_at: float  # monotonic() when read: the age of the copy, not a date
+    schedule: Schedule
 
 
-_SCHEDULES: dict[str, _Table] = {}
+_SCHEDULES: dict[str, _Read] = {}
 _SCHEDULE_LOCK = threading.Lock()
 REBUILD_AFTER = timedelta(days=30)
 
 
-def _schedule(code: str) -> _Table:
-    """The library's schedule for ``code`` as plain Python, read once and again every month.
-
-    The library builds sessions up to a year past the day it is asked, so a process that runs
-    for months rebuilds its table long before it runs out.
-    """
+def _schedule(code: str) -> _Read:
+    """The schedule for ``code``, read once through the reader and again every month (a
+    schedule reaches to the end of the year after the one it was made in)."""
     max_age_s = REBUILD_AFTER.total_seconds()
-    table = _SCHEDULES.get(code)
-    if table is not None and monotonic() - table.built_at < max_age_s:
-        return table
+    read = _SCHEDULES.get(code)
+    if read is not None and monotonic() - read.built_at < max_age_s:
+        return read
     with _SCHEDULE_LOCK:
-        table = _SCHEDULES.get(code)
-        if table is None or monotonic() - table.built_at >= max_age_s:
-            sessions = _reader(code)
-            first, last = (min(sessions), max(sessions)) if sessions else (None, None)
-            table = _Table(monotonic(), sessions, first, last)
-            _SCHEDULES[code] = table
-        return table
+        read = _SCHEDULES.get(code)
+        if read is None or monotonic() - read.built_at >= max_age_s:
+            read = _Read(monotonic(), _reader(code))
+            _SCHEDULES[code] = read
+        return read
 
 
-def read_library_schedule(code: str) -> dict[date, Session]:
-    """Sessions from ``CALENDAR_START`` to a year from today, from the library (slow: it loads
+def forget_schedules() -> None:
+    """Read every schedule again at its next use (a newer session table was made)."""
+    with _SCHEDULE_LOCK:
+        _SCHEDULES.clear()
+
+
+def schedule_until(today: date) -> date:
+    """How far a schedule made on ``today`` reaches: the end of the next year."""
+    return date(today.year + 1, 12, 31)
+
+
+def read_library_schedule(code: str, until: date | None = None) -> Schedule:
+    """Sessions from ``CALENDAR_START`` to ``until`` (default: the end of next year), or to the
+    last day the library knows the calendar's holidays, from the library (slow: it loads
     pandas and computes every holiday rule)."""
     import exchange_calendars  # noqa: PLC0415 - loads pandas: only when a calendar is read
 
+    until = until or schedule_until(datetime.now(UTC).date())
     with warnings.catch_warnings():
         # The library's own use of deprecated pandas API; nothing we can act on.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        calendar = exchange_calendars.get_calendar(code, start=CALENDAR_START.isoformat())
+        start = CALENDAR_START.isoformat()
+        week = (CALENDAR_START + timedelta(days=7)).isoformat()
+        probe = exchange_calendars.get_calendar(code, start=start, end=week)
+        bound = type(probe).bound_max()  # None, or the last day with recorded holidays
+        last = min(until, bound.date()) if bound is not None else until
+        calendar = exchange_calendars.get_calendar(code, start=start, end=last.isoformat())
         schedule = calendar.schedule
     sessions: dict[date, Session] = {}
     for label, opens, break_start, break_end, closes in schedule.itertuples():
@@ -307,21 +328,23 @@ def read_library_schedule(code: str) -> dict[date, Session]:
             None if _missing(break_start) else break_start.to_pydatetime(),
             None if _missing(break_end) else break_end.to_pydatetime(),
         )
-    return sessions
+    return Schedule(sessions, CALENDAR_START, last)
 
 
-ScheduleReader = Callable[[str], dict[date, Session]]
+ScheduleReader = Callable[[str], Schedule]
 _reader: ScheduleReader = read_library_schedule
 
 
 def use_schedule_reader(reader: ScheduleReader) -> None:
-    """Read schedules through ``reader`` (a cache in front of the library) from now on."""
+    """Read schedules through ``reader`` (a session table) from now on."""
     global _reader  # noqa: PLW0603 - one reader per process, chosen at start-up
     _reader = reader
+    forget_schedules()
 
 
 def warm_up(exchanges: Iterable[str]) -> None:
-    """Read the calendars of ``exchanges`` now (about a second each the first time)."""
+    """Read the calendars of ``exchanges`` now (milliseconds from a session table; about a
+    second each from the library)."""
     for code in {venue_for(e).calendar for e in exchanges}:
         _schedule(code)
 

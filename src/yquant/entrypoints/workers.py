@@ -15,6 +15,7 @@ from yquant.bootstrap import (
     build_releaser,
     build_worker_state,
     open_engine,
+    session_tables,
 )
 from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
@@ -48,10 +49,10 @@ async def run_engine(settings: Settings) -> None:
     consumer = f"engine-{settings.worker.name}"
 
     async def consume_signals() -> None:
-        # The calendars take a second or two to read: not on the first signal's time, and not
-        # on a stop's either (a daemon thread, which the process does not wait for at exit).
-        await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
         await runtime.bus.consume(SIGNALS, "engine", consumer, engine.signals.handle_signal, stop)
+
+    async def keep_calendars() -> None:
+        await session_tables(settings).keep_current(stop)
 
     async def release_queued() -> None:
         await releaser.run(stop)
@@ -66,11 +67,25 @@ async def run_engine(settings: Settings) -> None:
         await state.role.watch(stop)
 
     try:
+        # The calendars are read before the engine says it is up (heartbeat, READY=1), so that
+        # the first signal is decided as fast as the next: milliseconds from the session table.
+        # Without one the library is read (seconds), in a daemon thread a stop does not wait for.
+        await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
+        if stop.is_set():
+            await runtime.close()
+            return
         await run_tasks(
             runtime,
             "engine",
             stop,
-            [consume_signals, release_queued, refresh_catalog, refresh_state, watch_role],
+            [
+                consume_signals,
+                release_queued,
+                refresh_catalog,
+                refresh_state,
+                watch_role,
+                keep_calendars,
+            ],
             status=lambda: {"standing": state.role.standing().value},
         )
     finally:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yquant.adapters.calendar_cache import CachedSchedules, library_version
 from yquant.domain import market_rules as mr
 from yquant.domain.model import Side
 from yquant.domain.reasons import ReasonCode
@@ -263,22 +260,3 @@ def test_krx_daily_limits_are_on_tick_and_within_thirty_percent(
     assert lower >= base * Decimal("0.7")
     assert mr.is_on_tick("KR", upper, kind)
     assert mr.is_on_tick("KR", lower, kind)
-
-
-def test_calendars_are_kept_on_disk_and_rebuilt_when_old(tmp_path: Path) -> None:
-    cache = CachedSchedules(tmp_path)
-    built = cache("XNYS")
-    path = tmp_path / "XNYS.json"
-    data = json.loads(path.read_text())
-    assert data["library"] == library_version()
-    assert len(data["sessions"]) == len(built)
-    # The file is what a restarted process reads: an edit to it shows.
-    thanksgiving_friday = "2026-11-27"
-    data["sessions"] = [s for s in data["sessions"] if s[0] != thanksgiving_friday]
-    path.write_text(json.dumps(data))
-    assert date(2026, 11, 27) not in CachedSchedules(tmp_path)("XNYS")
-    # A month-old file is built again from the library.
-    data["built_on"] = "2000-01-01"
-    path.write_text(json.dumps(data))
-    assert date(2026, 11, 27) in CachedSchedules(tmp_path)("XNYS")
-    assert json.loads(path.read_text())["built_on"] != "2000-01-01"
