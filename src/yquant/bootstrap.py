@@ -452,6 +452,13 @@ class EngineParts:
     state: EngineState
     clock: Clock
     recorder: RecorderPort
+    kill_switch: KillSwitch
+
+    async def warm_up(self) -> None:
+        """What the first signal would pay once, paid now: the kill switch read (and its
+        snapshot written) and the reads of a signal's decision."""
+        await self.kill_switch.refresh()
+        await self.signals.warm_up()
 
 
 def assemble_engine(
@@ -510,7 +517,7 @@ def assemble_engine(
         clock=clock,
         worker=settings.worker.name,
     )
-    return EngineParts(decider, desk, signals, manual, queue, state, clock, recorder)
+    return EngineParts(decider, desk, signals, manual, queue, state, clock, recorder, kill_switch)
 
 
 def build_engine(

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from yquant.adapters.metrics import PrometheusMetrics
 from yquant.bootstrap import Runtime
-from yquant.errors import BusUnavailableError
+from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 from yquant.ports import CANCELS, EXECUTIONS, ORDERS, SIGNALS
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,10 @@ async def run_tasks(
 ) -> None:
     """Run ``work`` plus heartbeat (carrying ``status``) and journal relay until ``stop``; a
     crash in one stops all."""
+    # The database connections the first alert would open, opened before the role says it is
+    # up; a database that is away is no reason not to start (the journal takes the writes).
+    with contextlib.suppress(DatabaseUnavailableError):
+        await runtime.store.warm_up()
     # What exists by now (modules, settings, table metadata, the app) lives as long as the
     # process: keep it out of the collector's full passes, which otherwise stall the loop for
     # tens of milliseconds (65 ms measured on the webhook under load).

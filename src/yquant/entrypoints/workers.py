@@ -67,13 +67,15 @@ async def run_engine(settings: Settings) -> None:
         await state.role.watch(stop)
 
     try:
-        # The calendars are read before the engine says it is up (heartbeat, READY=1), so that
-        # the first signal is decided as fast as the next: milliseconds from the session table.
-        # Without one the library is read (seconds), in a daemon thread a stop does not wait for.
+        # Before the engine says it is up (heartbeat, READY=1), so that the first signal is
+        # decided as fast as the next: the calendars (milliseconds from the session table;
+        # without one the library is read, seconds, in a daemon thread a stop does not wait
+        # for), the kill switch and the statements of a decision's reads.
         await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
         if stop.is_set():
             await runtime.close()
             return
+        await engine.warm_up()
         await run_tasks(
             runtime,
             "engine",

@@ -46,6 +46,8 @@ from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+WARM_UP_KEY = "warm-up"  # not a signal key (those are 32 hex digits): found nowhere
+
 
 class SignalHandler:
     def __init__(
@@ -72,6 +74,15 @@ class SignalHandler:
         self._state = state
         self._queue = queue
         self._clock = clock
+
+    async def warm_up(self) -> None:
+        """The first signal's one-time costs, taken before the engine says it is up: the reads
+        every signal makes (each statement is compiled at its first use), for a key that no
+        signal has."""
+        cid = client_order_id(WARM_UP_KEY, "-")
+        await self._stored_orders([cid])
+        await self._stored_queue([cid])
+        await self._decided(WARM_UP_KEY)
 
     async def handle_signal(self, entry: Entry) -> None:
         started = self._clock.monotonic()

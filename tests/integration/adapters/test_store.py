@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from yquant.domain.model import (
     can_transition,
 )
 from yquant.errors import DatabaseUnavailableError, SchemaMissingError
+from yquant.processes import free_port
 
 T0 = datetime(2026, 11, 27, 0, 0, 0, 123456, tzinfo=UTC)
 
@@ -420,6 +422,28 @@ async def test_a_write_racing_close_lands_and_nothing_is_shared(store: SqlStore)
     assert await store.apply("signal.insert", a_signal("after")) is True
     keys = sorted(r["signal_key"] for r in await store.recent("signals"))
     assert keys == ["after", "before", "during"]
+
+
+async def test_warm_up_opens_the_first_write_s_connection_and_writes_nothing(
+    store: SqlStore,
+) -> None:
+    def writers() -> int:
+        return sum(t.name.startswith("yq-sqlite-writer") for t in threading.enumerate())
+
+    before = writers()
+    await store.warm_up()
+    assert writers() == before + (1 if store.dialect == "sqlite" else 0)
+    assert await store.recent("signals") == []
+    assert await store.apply("signal.insert", a_signal("k1")) is True
+
+
+async def test_warm_up_of_a_database_that_is_away_says_so() -> None:
+    away = SqlStore(f"mysql+asyncmy://root@127.0.0.1:{free_port()}/yquant", timeout_s=2)
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            await away.warm_up()
+    finally:
+        await away.close()
 
 
 async def test_the_stored_order_moves_exactly_as_the_domain_allows(store: SqlStore) -> None:

@@ -59,6 +59,13 @@ class SqlStore:
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute(text("SELECT 1")))
 
+    async def warm_up(self) -> None:
+        """Open now what the first read and the first write would open: a pooled connection
+        and, on SQLite, the writer thread with its connection (an empty transaction)."""
+        await self.ping()
+        if self.dialect == "sqlite":
+            await self._in_writer_thread(lambda conn: None)
+
     # ---- writes -----------------------------------------------------------------------------
 
     async def apply(self, op: str, row: dict[str, Any]) -> bool:
