@@ -148,6 +148,17 @@ class Bus:
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
 
+    async def heartbeat_stopped(self, role: str, pid: int) -> None:
+        """Take back the heartbeat of a role that stops cleanly, if it is still this process's:
+        a restarted role is not taken for up on the word of its previous life."""
+        key = f"yq:hb:{role}"
+        try:
+            value = await self.client.get(key)
+            if value is not None and json.loads(value).get("pid") == pid:
+                await self.client.delete(key)
+        except BUS_ERRORS as exc:
+            raise BusUnavailableError(f"valkey: {exc}") from exc
+
     async def heartbeats(self, roles: list[str]) -> dict[str, dict[str, Any] | None]:
         try:
             values = await self.client.mget([f"yq:hb:{r}" for r in roles])

@@ -76,7 +76,8 @@ async def heartbeat(
 ) -> None:
     """Tell the worker's Valkey (and systemd, when it watches) that this role is alive; with
     ``status``, what it reports each time (the health check shows it)."""
-    info = {"pid": os.getpid(), "worker": runtime.settings.worker.name}
+    pid = os.getpid()
+    info = {"pid": pid, "worker": runtime.settings.worker.name}
     while not stop.is_set():
         # The watchdog says "this process's loop runs", not "Valkey is up": a Valkey outage must
         # not make systemd restart every role (the webhook keeps recording into its journal).
@@ -85,6 +86,8 @@ async def heartbeat(
             await runtime.bus.heartbeat(role, info if status is None else {**info, **status()})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=HEARTBEAT_EVERY_S)
+    with contextlib.suppress(BusUnavailableError):
+        await runtime.bus.heartbeat_stopped(role, pid)
 
 
 def notify_systemd(message: bytes) -> None:

@@ -176,6 +176,17 @@ async def test_heartbeats_expire(valkey_url) -> None:
     await bus.close()
 
 
+async def test_a_role_that_stops_takes_back_its_own_heartbeat_only(valkey_url) -> None:
+    bus = Bus(valkey_url)
+    await bus.heartbeat("engine", {"pid": 1})
+    await bus.heartbeat_stopped("engine", 2)  # another process's: left alone
+    assert (await bus.heartbeats(["engine"]))["engine"]["pid"] == 1
+    await bus.heartbeat_stopped("engine", 1)
+    await bus.heartbeat_stopped("gateway", 1)  # none: nothing to do
+    assert await bus.heartbeats(["engine", "gateway"]) == {"engine": None, "gateway": None}
+    await bus.close()
+
+
 async def test_an_entry_of_the_previous_version_is_read_as_its_typed_message(valkey_url) -> None:
     """Blue/green: an engine of this version takes the entries the previous version's webhook
     appended, and its gateway the previous engine's orders (and the other way round, below)."""
