@@ -25,12 +25,17 @@ bootstrap: .venv/.synced-dev
 # switching between `make run` and `make test` reinstalls nothing.
 bootstrap-run: .venv/.synced-run
 
-.venv/.synced-dev: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+# Modules are compiled at install (--compile-bytecode, and compileall for our own sources,
+# which uv installs editable): every role then starts about twice as fast, also where Python
+# may not write its __pycache__ (PYTHONDONTWRITEBYTECODE, a read-only install).
+.venv/.synced-dev: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	.venv/bin/python -m compileall -q src
 	@touch $@ .venv/.synced-run
 
-.venv/.synced-run: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --no-dev --inexact --python $(PYTHON)
+.venv/.synced-run: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --locked --no-dev --inexact --compile-bytecode --python $(PYTHON)
+	.venv/bin/python -m compileall -q src
 	@touch $@
 
 .tools/bin/uv:

@@ -47,6 +47,9 @@ def test_deploy_installs_releases_and_rolls_back(tmp_path: Path) -> None:
     )  # fmt: skip
     assert version.returncode == 0 and version.stdout.startswith("yquant ")
     assert (current / "deploy" / "haproxy" / "haproxy.cfg.j2").is_file()
+    # Compiled at install: the roles, on a read-only /opt, start without compiling a module.
+    assert list((current / "src" / "yquant" / "adapters" / "db" / "__pycache__").glob("*.pyc"))
+    assert list((current / ".venv").glob("lib/python3*/site-packages/sqlalchemy/__pycache__/*.pyc"))
 
     second = _deploy(root, "--source", str(ROOT), "--no-restart")
     assert second.returncode == 0, second.stdout + second.stderr
