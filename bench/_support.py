@@ -79,10 +79,12 @@ class YquantUp:
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}/"
 
-    def start(self, *args: str, timeout_s: float = 60, own_group: bool = False) -> YquantUp:
-        """Start `yquant up ARGS...` and wait until the webhook reports ready. With
-        ``own_group`` it leads its own process group, which a caller can signal as a
-        terminal or `make` does (``os.killpg``)."""
+    def start(
+        self, *args: str, timeout_s: float = 60, own_group: bool = False, wait: bool = True
+    ) -> YquantUp:
+        """Start `yquant up ARGS...` and wait until the webhook reports ready (unless not
+        ``wait``: the caller waits its own way). With ``own_group`` it leads its own process
+        group, which a caller can signal as a terminal or `make` does (``os.killpg``)."""
         import httpx
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,9 @@ class YquantUp:
                 preexec_fn=die_with_parent(),
                 start_new_session=own_group,
             )
+
+        if not wait:
+            return self
 
         def ready() -> bool:
             assert self.proc is not None

@@ -39,6 +39,11 @@ SMOKES = {
         ["--count", "2", "--rest-s", "1"],
         r"notices\s+filled 2/2\s+REST calls per filled order [\d.]+\s+fill latency median [\d.]+ s",
     ),
+    "startup.py": (
+        ["--alerts", "2"],
+        r"warm +start to healthy [\d.]+ s .*\n.*RSS/peak MB after healthy +webhook [\d.]+/[\d.]+ "
+        r"+engine [\d.]+/[\d.]+",
+    ),
     "webhook.py": (
         ["--quick"],
         r"max sustained: webhook [\d.]+ req/s, bare [\d.]+ req/s",
