@@ -41,8 +41,10 @@ SMOKES = {
     ),
     "startup.py": (
         ["--alerts", "2"],
-        r"warm +start to healthy [\d.]+ s .*\n.*RSS/peak MB after healthy +webhook [\d.]+/[\d.]+ "
-        r"+engine [\d.]+/[\d.]+",
+        (
+            r"warm +start to healthy [\d.]+ s .*\n.*RSS/peak MB after healthy +webhook "
+            r"[\d.]+/[\d.]+ +engine [\d.]+/[\d.]+"
+        ),
     ),
     "webhook.py": (
         ["--quick"],
