@@ -47,12 +47,13 @@ async def run_engine(settings: Settings) -> None:
         lease_s=settings.engine.queue_lease_s,
     )
     consumer = f"engine-{settings.worker.name}"
+    calendars = session_tables(settings)
 
     async def consume_signals() -> None:
         await runtime.bus.consume(SIGNALS, "engine", consumer, engine.signals.handle_signal, stop)
 
     async def keep_calendars() -> None:
-        await session_tables(settings).keep_current(stop)
+        await calendars.keep_current(stop)
 
     async def release_queued() -> None:
         await releaser.run(stop)
@@ -68,9 +69,11 @@ async def run_engine(settings: Settings) -> None:
 
     try:
         # Before the engine says it is up (heartbeat, READY=1), so that the first signal is
-        # decided as fast as the next: the calendars (milliseconds from the session table;
-        # without one the library is read, seconds, in a daemon thread a stop does not wait
-        # for), the kill switch and the statements of a decision's reads.
+        # decided as fast as the next: the calendars (milliseconds from the session table; when
+        # none reaches a month ahead one is made first, in a child process; should that fail,
+        # the library is read, in a daemon thread a stop does not wait for), the kill switch
+        # and the statements of a decision's reads.
+        await calendars.ready(stop)
         await unless_stopped(market_rules.warm_up, WARM_CALENDARS, stop=stop, name="calendars")
         if stop.is_set():
             await runtime.close()

@@ -21,6 +21,7 @@ def other_library_table(path: Path) -> None:
     01:40 UTC."""
     data = json.loads(SHIPPED.read_text())
     data["library"] = "0.0.1"
+    data["until"] = mr.schedule_until(datetime.now(UTC).date()).isoformat()  # usable today
     data["calendars"]["XKRX"]["hours"] = [[0, 100, None, None]] * 2
     calendars.write(path, data)
 
@@ -69,6 +70,28 @@ async def test_a_due_table_is_made_in_a_child_and_read_from_then_on(tmp_path: Pa
         assert best is not None and best.path == tables.path
     finally:
         mr.use_schedule_reader(mr.read_library_schedule)
+
+
+async def test_without_a_table_that_reaches_a_month_ahead_one_is_made_before_the_start(
+    tmp_path: Path,
+) -> None:
+    stale = tmp_path / "shipped.json"
+    data = json.loads(SHIPPED.read_text())
+    data["until"] = "2025-12-31"
+    calendars.write(stale, data)
+    tables = SessionTables(tmp_path / "calendars", shipped=stale)
+    today = datetime.now(UTC).date()
+    assert not tables.usable(tables.best(), today)
+    await tables.ready(asyncio.Event())
+    best = tables.best()
+    assert best is not None and best.path == tables.path
+    assert tables.usable(best, today)
+    # A usable table is not made again.
+    tables.path.unlink()
+    data["until"] = mr.schedule_until(today).isoformat()
+    calendars.write(stale, data)
+    await tables.ready(asyncio.Event())
+    assert not tables.path.exists()
 
 
 async def test_a_stop_ends_a_build_under_way(tmp_path: Path) -> None:

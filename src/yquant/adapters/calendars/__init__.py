@@ -14,8 +14,9 @@ holidays). Two copies can exist:
   so that pandas never lives in the engine.
 
 The reader takes the table made by the installed library version that reaches furthest (else
-any that does). Without a table that reaches at least a month past today, it asks the library
-in the process, as it always could: slower and larger, never wrong.
+any that does). When no table reaches at least a month past today, the engine makes one before
+it starts (`SessionTables.ready`); failing that, the reader asks the library in the process, as
+it always could: slower and larger, never wrong.
 
 Format: per calendar, the distinct session hours (minutes from 00:00 UTC of the session's date:
 open, close, break start, break end) and one character per day from ``first`` to ``last``:
@@ -29,7 +30,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -51,6 +52,10 @@ HOURS_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 CLOSED = "."
 USABLE_AHEAD = timedelta(days=31)  # a table reaching less far than this is not used
 BUILD_TIMEOUT_S = 600.0
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def library_version() -> str:
@@ -217,10 +222,13 @@ def read_table(path: Path) -> Table | None:
 class SessionTables:
     """A `market_rules.ScheduleReader` over the worker's session table and the package's."""
 
-    def __init__(self, directory: Path, shipped: Path = SHIPPED) -> None:
+    def __init__(
+        self, directory: Path, shipped: Path = SHIPPED, today: Callable[[], date] = utc_today
+    ) -> None:
         self.path = directory / TABLE_NAME
         self._shipped = shipped
         self._library = library_version()
+        self._today = today
 
     def best(self) -> Table | None:
         """The table to read: made by the installed library if one was, reaching furthest."""
@@ -239,10 +247,19 @@ class SessionTables:
             or table.until < market_rules.schedule_until(today)
         )
 
+    def usable(self, table: Table | None, today: date) -> bool:
+        return table is not None and table.until >= today + USABLE_AHEAD
+
+    async def ready(self, stop: asyncio.Event) -> None:
+        """Make a table now, in a child process, when none can be read (the engine would
+        otherwise read the library in its own process): seconds, once, before the start."""
+        if not self.usable(self.best(), self._today()):
+            await self.build_in_child(stop)
+
     def __call__(self, code: str) -> Schedule:
-        today = datetime.now(UTC).date()
+        today = self._today()
         table = self.best()
-        if table is not None and table.until >= today + USABLE_AHEAD and code in table.calendars:
+        if table is not None and self.usable(table, today) and code in table.calendars:
             try:
                 return decode(table.calendars[code])
             except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -272,7 +289,7 @@ class SessionTables:
             if stop.is_set():
                 return
             wait_s = every_s
-            if not self.needs_build(datetime.now(UTC).date()):
+            if not self.needs_build(self._today()):
                 continue
             if await self.build_in_child(stop):
                 market_rules.forget_schedules()
