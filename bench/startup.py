@@ -8,6 +8,8 @@ start (the same directory again, as after a restart or a deploy). For each start
   * start to healthy: from launching `yquant up` to the webhook's GET /healthz answering 200 (it
     needs the webhook, the engine and the gateway heartbeating), polled every 20 ms; and when
     each role first showed up in that health report;
+  * CPU time each role (and `yquant up` itself) used until then, from /proc: less sensitive
+    than the time to a machine shared with other work;
   * memory per role: VmRSS (resident now) and VmHWM (the peak since the process started) from
     /proc, right after healthy and again after the alerts;
   * each alert, sent one at a time once the one before is decided, alternating a KRX and a
@@ -95,6 +97,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def role_memory(up_pid: int) -> dict[str, dict[str, float]]:
     """VmRSS and VmHWM in MB of `yquant up`, each role it started and the embedded Valkey."""
     out = {"up": _mb(_status_kb(up_pid))}
@@ -143,6 +155,7 @@ class Start:
     label: str
     healthy_s: float | None = None
     healthz_200_s: float | None = None
+    cpu_s: dict[str, float] = field(default_factory=dict)
     role_up_s: dict[str, float] = field(default_factory=dict)
     memory_healthy: dict[str, dict[str, float]] = field(default_factory=dict)
     memory_after: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -287,6 +300,8 @@ def one_start(
     wait_healthy(up, start, launched, timeout_s)
     assert up.proc is not None
     start.memory_healthy = role_memory(up.proc.pid)
+    pids = {"up": up.proc.pid, **role_pids(up.proc.pid)}
+    start.cpu_s = {name: cpu_seconds(pid) for name, pid in pids.items()}
     if settle_s:
         time.sleep(settle_s)
     send_alerts(up, start, alerts, run_id, timeout_s)
@@ -354,6 +369,7 @@ def _start_dict(s: Start) -> dict[str, Any]:
         "healthy_s": s.healthy_s,
         "healthz_200_s": s.healthz_200_s,
         "role_up_s": s.role_up_s,
+        "cpu_to_healthy_s": s.cpu_s,
         "memory_healthy_mb": s.memory_healthy,
         "memory_after_mb": s.memory_after,
         "decision_ms": first_later(s.decisions_ms),
@@ -387,6 +403,11 @@ def report(r: dict[str, Any]) -> str:
         lines.append(
             f"  {s['label']:<5} start to healthy {fmt(s['healthy_s'], 2)} s   (first heartbeat, "
             f"s: {roles}; /healthz first 200 at {fmt(s['healthz_200_s'], 2)})"
+        )
+        cpu = s["cpu_to_healthy_s"]
+        lines.append(
+            "        CPU s to healthy   "
+            + "  ".join(f"{k} {fmt(cpu.get(k), 2)}" for k in (*ROLES, "up"))
         )
         for when in ("memory_healthy_mb", "memory_after_mb"):
             mem = s[when]
