@@ -42,8 +42,8 @@ SMOKES = {
     "startup.py": (
         ["--alerts", "2"],
         (
-            r"warm +start to healthy [\d.]+ s .*\n.*RSS/peak MB after healthy +webhook "
-            r"[\d.]+/[\d.]+ +engine [\d.]+/[\d.]+"
+            r"warm +start to healthy [\d.]+ s .*\n.*CPU s to healthy +webhook [\d.]+ .*\n"
+            r".*RSS/peak MB after healthy +webhook [\d.]+/[\d.]+ +engine [\d.]+/[\d.]+"
         ),
     ),
     "webhook.py": (
