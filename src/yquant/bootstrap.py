@@ -55,6 +55,7 @@ from yquant.services.control import Control, KillSwitchView
 from yquant.services.decisions import Decider, OrderDesk, RecentOrders
 from yquant.services.gateway import Gateway
 from yquant.services.ingest import Ingest
+from yquant.services.liquidation import Liquidator
 from yquant.services.manual import ManualOrders
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from yquant.adapters.db.audit import SqlAudit
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
     from yquant.adapters.db.desk import DeskQueries
+    from yquant.adapters.db.liquidations import SqlLiquidations
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
 
@@ -655,6 +657,42 @@ def build_cancels(runtime: Runtime) -> OrderCancels:
         recorder=runtime.recorder,
         bus=runtime.bus,
         clock=runtime.clock,
+    )
+
+
+def liquidation_records(store: SqlStore) -> SqlLiquidations:
+    from yquant.adapters.db.liquidations import SqlLiquidations
+
+    return SqlLiquidations(store)
+
+
+def build_liquidator(
+    runtime: Runtime,
+    engine: EngineParts,
+    instruments: Instruments,
+    *,
+    brokers: Broker | None = None,
+    order_wait_s: float | None = None,
+) -> Liquidator:
+    """Liquidation over this worker's engine (its decisions and order desk), the book and its
+    prices (``brokers``: the quotes, where a KIS account exists) and the gateway's cancels."""
+    settings, store = runtime.settings, runtime.store
+    prices = build_prices(
+        settings, store, clock=runtime.clock, brokers=brokers, instruments=instruments
+    )
+    return Liquidator(
+        settings=settings,
+        book=build_book(settings, store, prices, clock=runtime.clock),
+        cancels=build_cancels(runtime),
+        manual=engine.manual,
+        decider=engine.decider,
+        kill_switch=engine.kill_switch,
+        records=liquidation_records(store),
+        instruments=instruments,
+        recorder=runtime.recorder,
+        bus=runtime.bus,
+        clock=runtime.clock,
+        order_wait_s=order_wait_s,
     )
 
 

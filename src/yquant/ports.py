@@ -243,6 +243,46 @@ class SwitchRecords(Protocol):
     async def audit(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LiquidationRecord:
+    """One liquidation as stored: ``detail`` is its plan and outcomes (JSON-ready)."""
+
+    id: str
+    requested_by: str
+    source: str
+    requested_at: datetime
+    filters: dict[str, Any]
+    at_open: bool
+    status: str
+    reason: str | None
+    detail: dict[str, Any]
+    updated_at: datetime
+
+
+class LiquidationRecords(Protocol):
+    """The liquidations in the database both workers share."""
+
+    async def add(self, record: LiquidationRecord) -> None: ...
+
+    async def finish(
+        self,
+        liquidation_id: str,
+        *,
+        status: str,
+        reason: str | None,
+        detail: dict[str, Any],
+        now: datetime,
+    ) -> None: ...
+
+    async def get(self, liquidation_id: str) -> LiquidationRecord | None: ...
+
+    async def recent(self, limit: int = 20) -> list[LiquidationRecord]: ...
+
+    async def order_ids(self, liquidation_id: str) -> list[str]:
+        """The client order ids of the orders that carry ``liquidation_id``."""
+        ...
+
+
 class KillSwitch(Protocol):
     """The switches as a decision reads them: fresh, or the last known during an outage."""
 

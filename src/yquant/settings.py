@@ -444,6 +444,17 @@ class BookSettings(BaseModel):
     quote_cache_s: float = Field(5.0, ge=0, le=3600)
 
 
+class LiquidationSettings(BaseModel):
+    """Liquidation (`yquant liquidate`, the dashboard's /liquidate, scheduled liquidations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # How long the working orders' cancels are waited for before the sells go out.
+    cancel_wait_s: float = Field(10.0, gt=0, le=300)
+    # How long the sells are followed (until final, or resting) before the result is shown.
+    order_wait_s: float = Field(10.0, ge=0, le=300)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="YQUANT__",
@@ -473,6 +484,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     metrics: MetricsSettings = MetricsSettings()
     book: BookSettings = BookSettings()
+    liquidation: LiquidationSettings = LiquidationSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 

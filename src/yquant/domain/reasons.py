@@ -103,6 +103,10 @@ class ReasonCode(StrEnum):
     ALREADY_FINAL = "already_final"  # nothing to cancel: the order had ended
     NOT_ACKNOWLEDGED = "not_acknowledged"  # the broker has not confirmed the order yet
 
+    # ---- liquidation ----------------------------------------------------------------------------
+    CONFIRMATION_REQUIRED = "confirmation_required"  # nothing done without a confirmation
+    PLAN_CHANGED = "plan_changed"  # the book moved since the plan shown: review it again
+
     # ---- the kill-switch control (the API answers the code and an English message) -----------
     UNKNOWN_SCOPE = "unknown_scope"
     REASON_REQUIRED = "reason_required"

@@ -153,6 +153,31 @@ MESSAGES: dict[str, dict[str, str]] = {
         "created": "Created",
         "last_sign_in": "Last sign-in",
         "locked_until": "Locked until",
+        "liq_plan": "Liquidation plan ({filter})",
+        "liq_sells": "Sells (market orders, the whole position of each strategy)",
+        "liq_cancels": "Working orders cancelled first",
+        "liq_proceeds": "Estimated proceeds (before charges)",
+        "liq_unpriced": "{count} position(s) without a price are not in the estimate",
+        "liq_nothing": "nothing to liquidate",
+        "liq_refused": "Refused",
+        "liq_confirm": (
+            "Sell these {count} position(s) and cancel {cancels} working order(s)? [y/N] "
+        ),
+        "liq_needs_yes": "not confirmed: run it in a terminal to answer, or add --yes",
+        "liq_aborted": "nothing liquidated",
+        "liq_dry_run": "dry run: nothing was recorded, cancelled or sent",
+        "liq_result": "Liquidation {id}: {status}",
+        "liq_none": "no liquidation recorded",
+        "liq_unknown": "no liquidation {id}",
+        "liq_at_open": "the sells of a closed market wait for its next open",
+        "liq_requested_by": "Requested by",
+        "liq_filter": "Filter",
+        "liq_id": "Liquidation",
+        "liq_when": "When",
+        "avg_cost": "Avg cost",
+        "est_proceeds": "Est. proceeds",
+        "session": "Session",
+        "open_now": "open",
     },
     "ko": {
         "title": "yQuant 대시보드",
@@ -303,6 +328,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "created": "생성",
         "last_sign_in": "마지막 로그인",
         "locked_until": "잠금 해제 시각",
+        "liq_plan": "청산 계획 ({filter})",
+        "liq_sells": "매도 (시장가, 전략별 보유 수량 전부)",
+        "liq_cancels": "먼저 취소할 미체결 주문",
+        "liq_proceeds": "예상 매도 금액 (수수료·세금 전)",
+        "liq_unpriced": "가격이 없는 {count}개 포지션은 예상 금액에서 빠졌습니다",
+        "liq_nothing": "청산할 것이 없습니다",
+        "liq_refused": "거부됨",
+        "liq_confirm": "포지션 {count}개를 매도하고 미체결 주문 {cancels}건을 취소할까요? [y/N] ",
+        "liq_needs_yes": "확인하지 않았습니다: 터미널에서 실행해 답하거나 --yes 를 붙이세요",
+        "liq_aborted": "청산하지 않았습니다",
+        "liq_dry_run": "모의 실행: 아무것도 기록·취소·전송하지 않았습니다",
+        "liq_result": "청산 {id}: {status}",
+        "liq_none": "기록된 청산 없음",
+        "liq_unknown": "청산 {id} 없음",
+        "liq_at_open": "장이 닫힌 시장의 매도는 다음 개장 때 나갑니다",
+        "liq_requested_by": "요청자",
+        "liq_filter": "조건",
+        "liq_id": "청산",
+        "liq_when": "시각",
+        "avg_cost": "평균단가",
+        "est_proceeds": "예상 금액",
+        "session": "장 상태",
+        "open_now": "개장",
     },
 }
 
@@ -329,6 +377,11 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "queued": "Queued for the next open",
         "releasing": "Placing the order",
         "released": "Order placed",
+        # the states of a liquidation
+        "planned": "Under way",
+        "done": "Done",
+        "partial": "Partly done",
+        "refused": "Refused",
     },
     "ko": {
         SignalStatus.ACCEPTED: "접수됨",
@@ -345,6 +398,11 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "queued": "다음 개장 때 주문 예정",
         "releasing": "주문 전환 중",
         "released": "주문 전환됨",
+        # the states of a liquidation
+        "planned": "진행 중",
+        "done": "완료",
+        "partial": "일부 완료",
+        "refused": "거부됨",
     },
 }
 
@@ -456,6 +514,9 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
             "Give a scope, a state (active, reduce only or halted) and a reason"
         ),
         ReasonCode.DATABASE_UNAVAILABLE: "Database unavailable",
+        # liquidation
+        ReasonCode.CONFIRMATION_REQUIRED: "Confirmation required: nothing was done",
+        ReasonCode.PLAN_CHANGED: "The book changed since the plan: review it again",
         # the dashboard: sign-in and its users
         ReasonCode.SIGN_IN_REQUIRED: "Sign in first",
         ReasonCode.BAD_CREDENTIALS: "Wrong name or password",
@@ -558,6 +619,9 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.CROSS_ORIGIN: "다른 출처의 요청은 거부됩니다",
         ReasonCode.BAD_REQUEST: "범위, 상태(active|reduce_only|halted), 사유를 주세요",
         ReasonCode.DATABASE_UNAVAILABLE: "데이터베이스에 연결할 수 없습니다",
+        # liquidation
+        ReasonCode.CONFIRMATION_REQUIRED: "확인이 필요합니다: 아무것도 하지 않았습니다",
+        ReasonCode.PLAN_CHANGED: "계획 이후 장부가 바뀌었습니다: 다시 확인하세요",
         # the dashboard: sign-in and its users
         ReasonCode.SIGN_IN_REQUIRED: "먼저 로그인하세요",
         ReasonCode.BAD_CREDENTIALS: "이름 또는 비밀번호가 틀렸습니다",

@@ -29,6 +29,7 @@ from yquant.domain.daily import DayMarks, day_result
 from yquant.domain.decision import AccountFacts, AccountRules, Outcome, Verdict, decide
 from yquant.domain.events import SignalDecided
 from yquant.domain.intent import Move, row_of
+from yquant.domain.liquidation import liquidation_of
 from yquant.domain.market_rules import MarketCalendar, MarketState
 from yquant.domain.model import CURRENCY, Alert, Instrument, Market, Order, Side, SignalStatus
 from yquant.domain.positions import PositionScope
@@ -245,6 +246,8 @@ class Decider:
         assert instrument is not None
         assert state is not None
         routed = self._settings.routed_accounts(alert.strategy) if accounts is None else accounts
+        # A liquidation's sell: decided with the liquidation's rules (routing.liquidation_rules).
+        liquidating = liquidation_of(alert.key) is not None
         # The switches are read for every decision; during an outage, the last ones read.
         states = await self._kill.refresh() if self._recorder.database_up else self._kill.known()
         currency = CURRENCY[instrument.market]
@@ -257,6 +260,8 @@ class Decider:
             rules = routing.rules_for(
                 self._settings, alert.strategy, account, currency, self._policies
             )
+            if liquidating:
+                rules = routing.liquidation_rules(rules, self._policies)
             facts = await self._facts(account, alert, instrument, state, now, states, rules)
             outcome = decide(
                 alert,

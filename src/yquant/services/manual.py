@@ -31,7 +31,7 @@ from yquant.domain.book import MANUAL
 from yquant.domain.model import Action, Alert, Market, OrderStatus, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import HEARTBEAT_STALE_S
-from yquant.domain.writes import InsertSignal
+from yquant.domain.writes import InsertSignal, QueueOrder
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import Broker, Bus, Clock, Instruments, Recorder
 from yquant.services.decisions import Decider, Decision, OrderDesk
@@ -126,10 +126,12 @@ class ManualOrders:
         limit_price: Decimal | None,
         price: Decimal | None,
         source: str,
+        strategy: str = STRATEGY,
+        key: str | None = None,
     ) -> Alert:
         return Alert(
-            key=f"manual-{uuid.uuid4().hex[:24]}",
-            strategy=STRATEGY,
+            key=key or f"manual-{uuid.uuid4().hex[:24]}",
+            strategy=strategy,
             ticker=ticker,
             exchange=exchange,
             market=market,
@@ -139,7 +141,7 @@ class ManualOrders:
             quantity=quantity,
             order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
             limit_price=limit_price,
-            comment=f"operator order (yquant {source})",
+            comment=f"operator order (yquant {source})" if key is None else source,
         )
 
     async def preview(
@@ -182,7 +184,16 @@ class ManualOrders:
         wait_s: float,
         allow_resize: bool = False,
         source: str = "cli",
+        strategy: str = STRATEGY,
+        key: str | None = None,
+        keep_queued: bool = False,
     ) -> ManualOutcome:
+        """Decide, record and send one order, and wait up to ``wait_s`` for its outcome.
+
+        ``strategy`` and ``key``: the order's strategy (an operator's: ``manual``) and signal
+        key (a liquidation's sells: `yquant.domain.liquidation.signal_key`, which the engine
+        decides with the liquidation's rules). ``keep_queued``: a closed market queues the
+        order for the next open (status ``queued``) instead of refusing it."""
         alert = self._alert(
             side=side,
             market=market,
@@ -192,6 +203,8 @@ class ManualOrders:
             limit_price=limit_price,
             price=price,
             source=source,
+            strategy=strategy,
+            key=key,
         )
         now = alert.received_at
         if not await gateway_alive(self._bus, self._clock):
@@ -203,6 +216,22 @@ class ManualOrders:
         orders = decision.orders
         notes = tuple(n for o in decision.outcomes for n in o.notes)
         sent = orders[0].quantity if orders else None
+        if decision.queued and keep_queued and decision.state is not None and decision.instrument:
+            outcome = decision.queued[0]
+            release_after, expires_at = self._decider.queue_times(decision.state)
+            await self._record(alert, status, reason, detail, source, account, quantity)
+            await self._recorder.write(
+                QueueOrder(
+                    alert,
+                    outcome.account,
+                    decision.instrument,
+                    outcome.detail,
+                    release_after=release_after,
+                    expires_at=expires_at,
+                    queued_at=now,
+                )
+            )
+            return ManualOutcome(alert.key, "queued", ReasonCode.QUEUED, outcome.detail)
         if decision.queued:
             # An operator order is not kept for the next session: nothing was sent.
             orders, reason = [], reason or ReasonCode.MARKET_CLOSED
@@ -216,19 +245,7 @@ class ManualOrders:
                 f"{_qty(quantity)} asked, {_qty(sent)} possible ({', '.join(notes)});"
                 " nothing was sent (--allow-resize sends the smaller order)"
             )
-        await self._recorder.write(
-            InsertSignal(
-                key=alert.key,
-                worker=self._worker,
-                status=status,
-                received_at=now,
-                updated_at=now,
-                alert=alert,
-                reason=reason,
-                detail=detail,
-                fields={"source": source, "account": account, "quantity": str(quantity)},
-            ),
-        )
+        await self._record(alert, status, reason, detail, source, account, quantity)
         if not orders:
             return ManualOutcome(alert.key, "rejected", reason, detail, None, quantity, sent, notes)
         recorded = await self._desk.send(orders)
@@ -252,6 +269,32 @@ class ManualOrders:
             quantity,
             order.quantity,
             notes if order.quantity != quantity else (),
+        )
+
+    async def _record(
+        self,
+        alert: Alert,
+        status: SignalStatus,
+        reason: ReasonCode | None,
+        detail: str,
+        source: str,
+        account: str,
+        quantity: Decimal,
+    ) -> None:
+        """The signal log's row of the order, with its outcome."""
+        now = alert.received_at
+        await self._recorder.write(
+            InsertSignal(
+                key=alert.key,
+                worker=self._worker,
+                status=status,
+                received_at=now,
+                updated_at=now,
+                alert=alert,
+                reason=reason,
+                detail=detail,
+                fields={"source": source, "account": account, "quantity": str(quantity)},
+            ),
         )
 
 

@@ -65,6 +65,13 @@ def _limits(r: RiskSettings) -> LimitSettings:
     )
 
 
+def follows_sessions(settings: Settings, account: str) -> bool:
+    """Whether ``account`` trades only in its exchange's sessions (paper accounts trade at any
+    hour unless told ``sessions = "exchange"``)."""
+    chosen = settings.accounts[account]
+    return (chosen.sessions or ("always" if chosen.broker == "paper" else "exchange")) == "exchange"
+
+
 def validate_sizing(settings: Settings) -> dict[str, sizing.Policy]:
     """Every policy the settings name, loaded; ConfigurationError naming any that is not."""
     configured: list[tuple[str, str, sizing.SizingParams]] = [
@@ -97,9 +104,6 @@ def rules_for(
         max_daily_loss=account_limits.max_daily_loss,
         max_strategy_daily_loss=strategy_limits.max_daily_loss,
     )
-    sessions = account_settings.sessions or (
-        "always" if account_settings.broker == "paper" else "exchange"
-    )
     commission = account_settings.commission_rate
     if commission is None:
         paper = account_settings.broker == "paper"
@@ -116,12 +120,28 @@ def rules_for(
         params=params,
         limits=limits,
         out_of_session=OutOfSession(chosen.out_of_session),
-        follow_sessions=sessions == "exchange",
+        follow_sessions=follows_sessions(settings, account),
         commission_rate=commission,
         market_buy_margin=margin / 100,
         market_buy_at_upper_limit=kis is not None,
         position_scope=PositionScope(scope),
         replace_working=strategy != MANUAL,
+    )
+
+
+def liquidation_rules(rules: AccountRules, policies: dict[str, sizing.Policy]) -> AccountRules:
+    """A liquidation's sell (`yquant.domain.liquidation`): exactly the quantity the plan names
+    (the alert's), capped by the position of the strategy's scope and what the broker holds,
+    whatever the strategy's sizing; never a cancel-replace (the liquidation cancels the working
+    orders first); and a closed market queues it (the liquidation refuses beforehand unless
+    it was asked to wait for the open)."""
+    policy = policies.get(sizing.DEFAULT_POLICY) or sizing.load_policy(sizing.DEFAULT_POLICY)
+    return replace(
+        rules,
+        policy=policy,
+        params=sizing.SizingParams(),
+        out_of_session=OutOfSession.QUEUE,
+        replace_working=False,
     )
 
 

@@ -16,6 +16,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from yquant.adapters.messages import alert_to_message, order_fields, order_from_message
+from yquant.domain.liquidation import liquidation_of
 from yquant.domain.model import (
     Alert,
     Fill,
@@ -63,7 +64,11 @@ def to_row(write: Write) -> tuple[str, dict[str, Any]]:
         case AdvanceSignal():
             return "signal.advance", advance_signal_row(write)
         case InsertOrder(order=order):
-            return "order.insert", order_row(order)
+            # A liquidation's sell names its liquidation in its signal key.
+            return "order.insert", {
+                **order_row(order),
+                "liquidation_id": liquidation_of(order.signal_key),
+            }
         case AdvanceOrder(order=order):
             return "order.advance", order_row(order)
         case InsertFill(fill=fill):

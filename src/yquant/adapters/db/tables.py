@@ -115,7 +115,10 @@ orders = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # A cancel-replace: the working order cancelled before this one is sent.
     Column("replaces", String(32)),
+    # The liquidation whose sell this is (`liquidations.id`), read from the signal key.
+    Column("liquidation_id", String(12)),
     Index("ix_orders_updated_at", "updated_at"),
+    Index("ix_orders_liquidation_id", "liquidation_id"),
     Index("ix_orders_status", "status"),
 )
 
@@ -340,6 +343,24 @@ audit_log = Table(
     Column("target", String(200)),
     Column("detail", Text),  # JSON, secrets never included
     Index("ix_audit_log_at", "at"),
+)
+
+# A liquidation: who asked, when, for what (the filter), and what became of it. ``detail`` is
+# the plan and each sell's outcome as JSON; the sells' orders carry ``orders.liquidation_id``.
+liquidations = Table(
+    "liquidations",
+    metadata,
+    Column("id", String(12), primary_key=True),
+    Column("requested_by", String(100), nullable=False),
+    Column("source", String(120), nullable=False),  # cli, dashboard, schedule:<name>
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("filters", Text, nullable=False),  # JSON: account, strategy, market, ticker
+    Column("at_open", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(48)),
+    Column("detail", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_liquidations_requested_at", "requested_at"),
 )
 
 # The dashboard's users: a name and an argon2 hash (never the password). ``session_epoch`` is
