@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from yquant.domain.liquidation import LiquidationStatus
 from yquant.domain.model import Action, OrderStatus, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 
@@ -378,10 +379,10 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "releasing": "Placing the order",
         "released": "Order placed",
         # the states of a liquidation
-        "planned": "Under way",
-        "done": "Done",
-        "partial": "Partly done",
-        "refused": "Refused",
+        LiquidationStatus.PLANNED: "Under way",
+        LiquidationStatus.DONE: "Done",
+        LiquidationStatus.PARTIAL: "Partly done",
+        LiquidationStatus.REFUSED: "Refused",
     },
     "ko": {
         SignalStatus.ACCEPTED: "접수됨",
@@ -399,10 +400,10 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "releasing": "주문 전환 중",
         "released": "주문 전환됨",
         # the states of a liquidation
-        "planned": "진행 중",
-        "done": "완료",
-        "partial": "일부 완료",
-        "refused": "거부됨",
+        LiquidationStatus.PLANNED: "진행 중",
+        LiquidationStatus.DONE: "완료",
+        LiquidationStatus.PARTIAL: "일부 완료",
+        LiquidationStatus.REFUSED: "거부됨",
     },
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from yquant.adapters.db import order_queue
+from yquant.domain.liquidation import LiquidationStatus
 from yquant.domain.model import Action, OrderStatus, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import ROLES, Standing
@@ -20,6 +21,7 @@ STATUSES = frozenset(
     {
         *OrderStatus,
         *SignalStatus,
+        *LiquidationStatus,
         order_queue.QUEUED,
         order_queue.RELEASING,
         order_queue.RELEASED,

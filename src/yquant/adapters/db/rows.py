@@ -64,10 +64,13 @@ def to_row(write: Write) -> tuple[str, dict[str, Any]]:
         case AdvanceSignal():
             return "signal.advance", advance_signal_row(write)
         case InsertOrder(order=order):
-            # A liquidation's sell names its liquidation in its signal key.
-            return "order.insert", {
-                **order_row(order),
-                "liquidation_id": liquidation_of(order.signal_key),
+            # A liquidation's sell names its liquidation in its signal key; the other orders'
+            # rows stay the ones earlier versions journaled.
+            liquidation_id = liquidation_of(order.signal_key)
+            row = order_row(order)
+            return "order.insert", row if liquidation_id is None else {
+                **row,
+                "liquidation_id": liquidation_id,
             }
         case AdvanceOrder(order=order):
             return "order.advance", order_row(order)
