@@ -3,7 +3,7 @@
 `Liquidator.plan` reads the book (`BookService`: each strategy's own positions, never the
 ``unattributed`` shares) for the filter (`LiquidationFilter`: account, strategy, market,
 ticker), prices every position (`Prices`: a quote, the last price seen, the catalog's base
-price) and lists exactly what would be sold, the estimated proceeds per currency, the working
+price; else the position's latest fill) and lists exactly what would be sold, the estimated proceeds per currency, the working
 orders that would be cancelled first (every working order the filter matches, so that none
 fills behind the liquidation), the kill switch and the market session of each position, and why
 the liquidation would be refused as it stands. Nothing is recorded or sent.
@@ -52,6 +52,7 @@ from yquant.ports import (
     KillSwitch,
     LiquidationRecord,
     LiquidationRecords,
+    Mark,
     PriceSource,
     Recorder,
 )
@@ -306,6 +307,9 @@ class Liquidator:
             if not filter.matches(position):
                 continue
             mark = row.mark
+            if mark is None and position.last_price is not None and position.last_fill_at:
+                # No price seen since (the account sync records the fills' prices later).
+                mark = Mark(position.last_price, position.last_fill_at, PriceSource.FILL)
             items.append(
                 self._item(
                     position.account,

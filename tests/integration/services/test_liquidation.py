@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from tests.harness import Rig, build_rig
 from yquant.adapters.bus import CANCELS, ORDERS
-from yquant.adapters.db import tables
+from yquant.adapters.db import migrate, tables
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.bootstrap import Runtime, build_liquidator
 from yquant.domain.alerts import decode_body, parse_alert
@@ -276,3 +276,10 @@ async def test_outside_the_session_refused_or_queued_for_the_open(
         assert await held(rig, "daytrade") == 30
     finally:
         await rig.close()
+
+
+def test_the_liquidations_migration_goes_down_and_up_again(db_url: str) -> None:
+    migrate.downgrade(db_url, "0005")
+    assert migrate.current(db_url).startswith("0005")
+    migrate.upgrade(db_url)
+    assert "(head)" in migrate.current(db_url)
