@@ -221,6 +221,9 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
     elif route == "/trade":
         expect(tab.locator("#trade-form select[name=account]")).to_have_value("paper")
         expect(tab.locator("#preview-order")).to_have_text(word(language, "preview"))
+    elif route == "/liquidate":
+        expect(tab.locator("#liquidate-form select[name=account]")).to_have_value("")
+        expect(tab.locator("#show-plan")).to_have_text(word(language, "liq_show_plan"))
     elif route == "/system":
         for role in ("webhook", "engine", "gateway", "dashboard"):
             chip = tab.locator(f'[data-check="{role}"]')

@@ -164,11 +164,18 @@ class LiquidationPlan:
     def ready(self) -> bool:
         return self.refusal is None
 
-    def same_sells(self, other: LiquidationPlan) -> bool:
-        """Whether ``other`` sells the same positions in the same quantities."""
-        mine = sorted((i.key, i.quantity) for i in self.items)
-        theirs = sorted((i.key, i.quantity) for i in other.items)
-        return mine == theirs
+    def fingerprint(self) -> str:
+        """The positions and quantities it sells, as text: a form carries it from the plan
+        shown to the confirmation (`same_sells`)."""
+        return ";".join(
+            sorted(f"{'|'.join(i.key)}|{i.quantity.normalize():f}" for i in self.items)
+        )
+
+    def same_sells(self, other: LiquidationPlan | str) -> bool:
+        """Whether ``other`` (a plan, or its `fingerprint`) sells the same positions in the
+        same quantities."""
+        theirs = other if isinstance(other, str) else other.fingerprint()
+        return self.fingerprint() == theirs
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -427,17 +434,21 @@ class Liquidator:
         source: str,
         confirm: bool,
         at_open: bool | None = None,
+        shown: str | None = None,
     ) -> LiquidationResult:
         """Carry out ``target``: a plan that was shown (refused if the book changed since),
         or a filter (planned now, for a caller that already has its confirmation: a
         schedule). ``confirm`` must be True; ``requested_by`` (a user, ``schedule``) and
         ``source`` (``cli``, ``dashboard``, ``schedule:<name>``) are recorded with it.
-        ``at_open``: a closed market's sells wait for its next open (default: the plan's)."""
+        ``at_open``: a closed market's sells wait for its next open (default: the plan's).
+        ``shown``: the `LiquidationPlan.fingerprint` of the plan the user confirmed, where
+        only that came back (a web form): refused, as for a plan, if the book changed."""
+        expected: LiquidationPlan | str | None = shown
         if isinstance(target, LiquidationPlan):
-            shown: LiquidationPlan | None = target
+            expected = target if shown is None else shown
             wanted, opens = target.filter, target.at_open if at_open is None else at_open
         else:
-            shown, wanted, opens = None, target, bool(at_open)
+            wanted, opens = target, bool(at_open)
         plan = await self.plan(wanted, at_open=opens)
         if not confirm:
             return LiquidationResult(
@@ -450,7 +461,7 @@ class Liquidator:
         now = self._clock.now()
         liquidation_id = new_id(now)
         reason, detail = plan.refusal, plan.refusal_detail
-        if reason is None and shown is not None and not shown.same_sells(plan):
+        if reason is None and expected is not None and not plan.same_sells(expected):
             reason = ReasonCode.PLAN_CHANGED
             detail = "the book changed since the plan was shown: review the plan again"
         if reason is None and not await gateway_alive(self._bus, self._clock):

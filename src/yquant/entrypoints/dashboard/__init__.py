@@ -6,7 +6,8 @@
     /signals      the signal log; /signals/KEY one signal's path: alert, decision, orders, fills
     /system       roles, database, journal, Valkey, streams, tokens, catalog, kill switch, audit
     /trade        an operator's order: the form, the engine's preview, then the order
-    /schedules /liquidate /performance   the frame for the features that fill them
+    /liquidate    a liquidation: the filter, the plan (nothing sent), then the sells
+    /schedules /performance   the frame for the features that fill them
     /events       Server-Sent Events that keep every page live
     /login /logout, /api/control (the kill switch as JSON), /healthz, /metrics
 

@@ -37,6 +37,7 @@ from yquant.entrypoints.dashboard.render import (
     language_of,
     render,
 )
+from yquant.entrypoints.dashboard.liquidate import liquidate_routes
 from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
 
@@ -44,7 +45,6 @@ Page = Callable[[Request], Awaitable[Response]]
 
 PENDING = {
     "/schedules": ("nav_schedules", "pending_schedules"),
-    "/liquidate": ("nav_liquidate", "pending_liquidate"),
     "/performance": ("nav_performance", "pending_performance"),
 }
 
@@ -237,6 +237,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
         *(Route(path, pages.pending(path)) for path in PENDING),
         *cancel_routes(runtime, pages.show),
         *trade_routes(runtime, pages.show, trading),
+        *liquidate_routes(runtime, pages.show, trading),
         *login_routes(runtime, auth),
     ]
 

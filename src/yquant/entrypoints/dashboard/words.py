@@ -117,9 +117,17 @@ WORDS: dict[str, dict[str, str]] = {
         "pending_schedules": (
             "Scheduled orders arrive with the scheduler: nothing is scheduled from here yet."
         ),
-        "pending_liquidate": (
-            "Liquidation by account or strategy arrives with the liquidation feature."
+        "liq_intro": (
+            "Sells every position of the book that matches (each strategy's own shares, at"
+            " market), after cancelling the working orders that match. The plan is shown first;"
+            " nothing is sent before you confirm it."
         ),
+        "liq_plan_title": "Plan: nothing has been sent",
+        "liq_show_plan": "Show the plan",
+        "liq_confirm_button": "Sell {count} positions, cancel {cancels} orders",
+        "liq_result_title": "Liquidation",
+        "liq_history": "Latest liquidations",
+        "liq_at_open_label": "A closed market: sell at its next open",
         "pending_performance": (
             "Reports (daily snapshots, metrics per strategy) arrive with the reports feature."
         ),
@@ -257,7 +265,17 @@ WORDS: dict[str, dict[str, str]] = {
         "pending_schedules": (
             "예약 주문은 스케줄러 기능과 함께 제공됩니다: 아직 예약된 것이 없습니다."
         ),
-        "pending_liquidate": "계좌·전략별 청산은 청산 기능과 함께 제공됩니다.",
+        "liq_intro": (
+            "조건에 맞는 장부의 포지션(전략별 보유분)을 모두 시장가로 매도합니다. 그 전에 조건에"
+            " 맞는 미체결 주문을 취소합니다. 계획을 먼저 보여 주며, 확인하기 전에는 아무것도"
+            " 전송하지 않습니다."
+        ),
+        "liq_plan_title": "계획: 아직 아무것도 전송하지 않았습니다",
+        "liq_show_plan": "계획 보기",
+        "liq_confirm_button": "포지션 {count}개 매도, 주문 {cancels}건 취소",
+        "liq_result_title": "청산 결과",
+        "liq_history": "최근 청산",
+        "liq_at_open_label": "장이 닫혀 있으면 다음 개장 때 매도",
         "pending_performance": (
             "성과 보고(일별 스냅샷, 전략별 지표)는 보고서 기능과 함께 제공됩니다."
         ),
