@@ -3,10 +3,11 @@
 `Liquidator.plan` reads the book (`BookService`: each strategy's own positions, never the
 ``unattributed`` shares) for the filter (`LiquidationFilter`: account, strategy, market,
 ticker), prices every position (`Prices`: a quote, the last price seen, the catalog's base
-price; else the position's latest fill) and lists exactly what would be sold, the estimated proceeds per currency, the working
-orders that would be cancelled first (every working order the filter matches, so that none
-fills behind the liquidation), the kill switch and the market session of each position, and why
-the liquidation would be refused as it stands. Nothing is recorded or sent.
+price; else the position's latest fill) and lists exactly what would be sold, the estimated
+proceeds per currency, the working orders that would be cancelled first (every working order
+the filter matches, so that none fills behind the liquidation), the kill switch and the market
+session of each position, and why the liquidation would be refused as it stands. Nothing is
+recorded or sent.
 
 `Liquidator.execute` carries a plan out once confirmed: it plans again and refuses when the
 book changed since the plan shown (review it again), when the kill switch of an account is
@@ -167,9 +168,7 @@ class LiquidationPlan:
     def fingerprint(self) -> str:
         """The positions and quantities it sells, as text: a form carries it from the plan
         shown to the confirmation (`same_sells`)."""
-        return ";".join(
-            sorted(f"{'|'.join(i.key)}|{i.quantity.normalize():f}" for i in self.items)
-        )
+        return ";".join(sorted(f"{'|'.join(i.key)}|{i.quantity.normalize():f}" for i in self.items))
 
     def same_sells(self, other: LiquidationPlan | str) -> bool:
         """Whether ``other`` (a plan, or its `fingerprint`) sells the same positions in the

@@ -30,6 +30,7 @@ from yquant.entrypoints.dashboard.auth import (
     safe_next,
 )
 from yquant.entrypoints.dashboard.cancels import cancel_routes
+from yquant.entrypoints.dashboard.liquidate import liquidate_routes
 from yquant.entrypoints.dashboard.render import (
     SECURITY_HEADERS,
     Frame,
@@ -37,7 +38,6 @@ from yquant.entrypoints.dashboard.render import (
     language_of,
     render,
 )
-from yquant.entrypoints.dashboard.liquidate import liquidate_routes
 from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
 
