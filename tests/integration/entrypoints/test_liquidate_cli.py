@@ -74,6 +74,10 @@ def test_liquidate_shows_the_plan_needs_a_yes_then_sells_and_lists_it(
     assert listed["requested_by"].startswith("cli")
     code, out = run("liquidations", result["id"])
     assert code == 0 and sell["client_order_id"] in out
+    [shown] = run.json("liquidations", result["id"])
+    assert [(o["client_order_id"], o["status"], o["filled_quantity"]) for o in shown["orders"]] == [
+        (sell["client_order_id"], "filled", "5")
+    ]
     # Nothing left to sell or cancel: refused, with the reason.
     code, out = run("liquidate", "--strategy", "manual", "--dry-run")
     assert code == 1 and "no_position" in out

@@ -263,6 +263,7 @@ def _liquidations(settings: Settings, args: argparse.Namespace) -> int:
     m = i18n.messages(settings.language)
 
     async def run() -> int:
+        orders: list[dict[str, Any]] = []
         async with store_session(settings) as store:
             records = liquidation_records(store)
             if args.id:
@@ -271,14 +272,17 @@ def _liquidations(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"yquant: {m['liq_unknown'].format(id=args.id)}", file=sys.stderr)
                     return EXIT_REFUSED
                 shown = [record]
+                for cid in await records.order_ids(record.id):
+                    row = await store.order(cid)
+                    if row is not None:
+                        orders.append(row)
             else:
                 shown = await records.recent(max(1, args.limit))
         if args.json:
-            print(
-                json.dumps(
-                    [_record_json(r, whole=bool(args.id)) for r in shown], ensure_ascii=False
-                )
-            )
+            listed = [_record_json(r, whole=bool(args.id)) for r in shown]
+            if args.id:
+                listed[0]["orders"] = [_order_json(o) for o in orders]
+            print(json.dumps(listed, ensure_ascii=False))
             return 0
         if not shown:
             print(m["liq_none"])
@@ -305,14 +309,23 @@ def _liquidations(settings: Settings, args: argparse.Namespace) -> int:
             m["reason"],
         ]
         print(fmt.table(rows, heads))
-        if args.id:
-            sells = shown[0].detail.get("sells") or []
-            for s in sells:
-                print(
-                    f"  {s.get('client_order_id') or '-'}  {s['account']} {s['strategy']}"
-                    f" {s['ticker']}  {s.get('quantity') or '-'}"
-                    f"  {_word(settings.language, s['status'])}"
-                )
+        if orders:
+            lines = [
+                [
+                    o["client_order_id"],
+                    o["account"],
+                    o["strategy"],
+                    f"{o['exchange']}:{o['ticker']}",
+                    fmt.quantity(o["quantity"]),
+                    fmt.quantity(o["filled_quantity"]),
+                    fmt.money(o["avg_fill_price"], fmt.currency_of(o["market"])),
+                    _word(settings.language, o["status"]),
+                ]
+                for o in orders
+            ]
+            names = ("order", "account", "strategy", "ticker", "quantity", "filled", "price")
+            print()
+            print(fmt.table(lines, [*(m[h] for h in names), m["status"]], align="llllrrrl"))
         return 0
 
     try:
@@ -320,6 +333,15 @@ def _liquidations(settings: Settings, args: argparse.Namespace) -> int:
     except YquantError as exc:
         print(f"yquant: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def _order_json(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("client_order_id", "account", "strategy", "ticker", "side", "status", "reason")
+    out: dict[str, Any] = {k: row.get(k) for k in keys}
+    for k in ("quantity", "filled_quantity", "avg_fill_price"):
+        value = row.get(k)
+        out[k] = None if value is None else f"{value.normalize():f}"
+    return out
 
 
 def _record_json(record: Any, *, whole: bool) -> dict[str, Any]:
