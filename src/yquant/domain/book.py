@@ -1,8 +1,9 @@
 """The book: whose shares are whose, at what cost, and what each strategy has earned. Pure.
 
 Every fill belongs to the strategy whose order it filled (manual orders: ``manual``; scheduled
-orders and liquidations: their own source). Replaying an account's fills in the order they
-happened gives, per (account, strategy, market, ticker):
+orders: their own source; a liquidation's sells: the strategy whose position they close).
+Replaying an account's fills in the order they happened gives, per (account, strategy, market,
+ticker):
 
 - the quantity held;
 - the average cost, a moving average of the buys' prices (평균단가, as Korean brokers show it:

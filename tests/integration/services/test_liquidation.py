@@ -283,3 +283,52 @@ def test_the_liquidations_migration_goes_down_and_up_again(db_url: str) -> None:
     assert migrate.current(db_url).startswith("0005")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)
+
+
+async def test_the_whole_position_is_sold_whatever_the_strategys_sizing(
+    tmp_path: Path, sqlite_url: str, valkey_url: str
+) -> None:
+    """A strategy that sizes every order at 1 share, and one that trades the account's holdings
+    (position scope ``account``) beside another strategy: each liquidation sells exactly its
+    own position."""
+    rig = await build_rig(
+        tmp_path,
+        sqlite_url,
+        valkey_url,
+        FRIDAY_OPEN,
+        strategies={
+            "onebyone": {
+                "accounts": ["paper"],
+                "sizing": {"policy": "fixed_quantity", "quantity": "1"},
+            },
+            "solo": {"accounts": ["paper"], "position_scope": "account"},
+        },
+    )
+    try:
+        for _ in range(4):
+            await rig.trade(tv(rig, strategy="onebyone", action="buy"))
+        await rig.trade(tv(rig, strategy="solo", action="buy", quantity=6))
+        assert await held(rig, "onebyone") == 4
+        liq = liquidator(rig)
+        async with gateway(rig):
+            result = await liq.execute(
+                LiquidationFilter.of(strategy="onebyone"),
+                requested_by="schedule",
+                source="schedule:close",
+                confirm=True,
+            )
+            assert result.status is LiquidationStatus.DONE, result.as_dict()
+            [sell] = result.sells
+            assert (sell.quantity, sell.filled_quantity) == (4, 4)
+            solo = await liq.execute(
+                LiquidationFilter.of(strategy="solo"),
+                requested_by="t",
+                source="test",
+                confirm=True,
+            )
+        assert solo.status is LiquidationStatus.DONE, solo.as_dict()
+        assert [s.filled_quantity for s in solo.sells] == [6]
+        assert await held(rig, "onebyone") == 0
+        assert await held(rig, "solo") == 0
+    finally:
+        await rig.close()
