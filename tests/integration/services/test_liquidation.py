@@ -332,3 +332,16 @@ async def test_the_whole_position_is_sold_whatever_the_strategys_sizing(
         assert await held(rig, "solo") == 0
     finally:
         await rig.close()
+
+
+async def test_without_a_running_gateway_nothing_is_cancelled_or_sent(rig: Rig) -> None:
+    await seed(rig)
+    before = await rig.store.rows(select(tables.orders))
+    liq = liquidator(rig)
+    plan = await liq.plan(LiquidationFilter.of(strategy="daytrade"))
+    assert plan.ready  # the plan does not need the gateway; carrying it out does
+    refused = await liq.execute(plan, requested_by="t", source="test", confirm=True)
+    assert refused.status is LiquidationStatus.REFUSED
+    assert refused.reason is ReasonCode.GATEWAY_NOT_RUNNING
+    assert await rig.store.rows(select(tables.orders)) == before
+    assert await held(rig, "daytrade") == 30
