@@ -692,6 +692,7 @@ def build_liquidator(
         recorder=runtime.recorder,
         bus=runtime.bus,
         clock=runtime.clock,
+        role=active_role(store, settings.worker.name),
         order_wait_s=order_wait_s,
     )
 

@@ -106,6 +106,7 @@ class ReasonCode(StrEnum):
     # ---- liquidation ----------------------------------------------------------------------------
     CONFIRMATION_REQUIRED = "confirmation_required"  # nothing done without a confirmation
     PLAN_CHANGED = "plan_changed"  # the book moved since the plan shown: review it again
+    NOT_ACTIVE = "not_active"  # a standby worker sends nothing: use the active one
 
     # ---- the kill-switch control (the API answers the code and an English message) -----------
     UNKNOWN_SCOPE = "unknown_scope"

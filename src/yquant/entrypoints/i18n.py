@@ -518,6 +518,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         # liquidation
         ReasonCode.CONFIRMATION_REQUIRED: "Confirmation required: nothing was done",
         ReasonCode.PLAN_CHANGED: "The book changed since the plan: review it again",
+        ReasonCode.NOT_ACTIVE: "This worker is standby: use the active worker",
         # the dashboard: sign-in and its users
         ReasonCode.SIGN_IN_REQUIRED: "Sign in first",
         ReasonCode.BAD_CREDENTIALS: "Wrong name or password",
@@ -623,6 +624,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         # liquidation
         ReasonCode.CONFIRMATION_REQUIRED: "확인이 필요합니다: 아무것도 하지 않았습니다",
         ReasonCode.PLAN_CHANGED: "계획 이후 장부가 바뀌었습니다: 다시 확인하세요",
+        ReasonCode.NOT_ACTIVE: "대기 워커입니다: 활성 워커에서 하세요",
         # the dashboard: sign-in and its users
         ReasonCode.SIGN_IN_REQUIRED: "먼저 로그인하세요",
         ReasonCode.BAD_CREDENTIALS: "이름 또는 비밀번호가 틀렸습니다",

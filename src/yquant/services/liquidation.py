@@ -11,7 +11,8 @@ recorded or sent.
 
 `Liquidator.execute` carries a plan out once confirmed: it plans again and refuses when the
 book changed since the plan shown (review it again), when the kill switch of an account is
-``halted`` (``reduce_only`` allows it: every order is a sell), when no gateway is running, or
+``halted`` (``reduce_only`` allows it: every order is a sell), when this worker is not the
+active one or no gateway is running, or
 when a market is closed (unless ``at_open``: then each sell waits in the queue of the next open
 and is decided again then). Otherwise it records the liquidation (who, when, the filter), has
 the gateway cancel the working orders (``yq:cancels``) and waits for their answers, then sells
@@ -62,6 +63,7 @@ from yquant.services.book import BookService, HoldingsFrom
 from yquant.services.cancels import CancelOutcome, OrderCancels
 from yquant.services.decisions import Decider
 from yquant.services.manual import ManualOrders, gateway_alive, wait_for_outcome
+from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -268,6 +270,7 @@ class Liquidator:
         recorder: Recorder,
         bus: Bus,
         clock: Clock,
+        role: ActiveRole | None = None,
         cancel_wait_s: float | None = None,
         order_wait_s: float | None = None,
     ) -> None:
@@ -282,6 +285,7 @@ class Liquidator:
         self._recorder = recorder
         self._bus = bus
         self._clock = clock
+        self._role = role
         section = settings.liquidation
         self._cancel_wait_s = section.cancel_wait_s if cancel_wait_s is None else cancel_wait_s
         self._order_wait_s = section.order_wait_s if order_wait_s is None else order_wait_s
@@ -463,6 +467,9 @@ class Liquidator:
         if reason is None and expected is not None and not plan.same_sells(expected):
             reason = ReasonCode.PLAN_CHANGED
             detail = "the book changed since the plan was shown: review the plan again"
+        if reason is None and self._role is not None and not await self._role.is_active():
+            # Only the active worker's gateway sends: a standby's orders would wait.
+            reason, detail = ReasonCode.NOT_ACTIVE, "this worker is standby"
         if reason is None and not await gateway_alive(self._bus, self._clock):
             reason, detail = ReasonCode.GATEWAY_NOT_RUNNING, "no gateway heartbeat"
         record = LiquidationRecord(

@@ -345,3 +345,23 @@ async def test_without_a_running_gateway_nothing_is_cancelled_or_sent(rig: Rig) 
     assert refused.reason is ReasonCode.GATEWAY_NOT_RUNNING
     assert await rig.store.rows(select(tables.orders)) == before
     assert await held(rig, "daytrade") == 30
+
+
+async def test_a_standby_worker_refuses_to_carry_a_liquidation_out(rig: Rig) -> None:
+    await seed(rig)
+
+    async def name_blue_active(conn: Any) -> None:
+        await conn.execute(
+            tables.deployment.insert().values(
+                role="active", worker="blue", epoch=1, updated_by="t", updated_at=rig.clock.now()
+            )
+        )
+
+    await rig.store.run(name_blue_active, write=True)
+    liq = liquidator(rig)  # this worker is "local": standby once the record names another
+    async with gateway(rig):
+        refused = await liq.execute(
+            LiquidationFilter.of(strategy="daytrade"), requested_by="t", source="t", confirm=True
+        )
+    assert (refused.status, refused.reason) == (LiquidationStatus.REFUSED, ReasonCode.NOT_ACTIVE)
+    assert await held(rig, "daytrade") == 30
