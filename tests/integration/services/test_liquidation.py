@@ -278,7 +278,7 @@ async def test_outside_the_session_refused_or_queued_for_the_open(
         await rig.close()
 
 
-def test_the_liquidations_migration_goes_down_and_up_again(db_url: str) -> None:
+def test_the_liquidation_migrations_go_down_and_up_again(db_url: str) -> None:
     migrate.downgrade(db_url, "0005")
     assert migrate.current(db_url).startswith("0005")
     migrate.upgrade(db_url)

@@ -360,7 +360,6 @@ liquidations = Table(
     Column("reason", String(48)),
     Column("detail", Text),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("ix_liquidations_requested_at", "requested_at"),
 )
 
 # The dashboard's users: a name and an argon2 hash (never the password). ``session_epoch`` is

@@ -1,4 +1,4 @@
-"""liquidations: one row per liquidation, and orders.liquidation_id tying its sells to it
+"""liquidations: one row per liquidation (who asked, when, the filters, the outcome)
 
 Revision ID: 0006
 Revises: 0005
@@ -42,17 +42,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_liquidations")),
         **MYSQL_OPTS,
     )
-    op.create_index(
-        op.f("ix_liquidations_requested_at"), "liquidations", ["requested_at"], unique=False
-    )
-    with op.batch_alter_table("orders") as batch:
-        batch.add_column(sa.Column("liquidation_id", sa.String(length=12), nullable=True))
-        batch.create_index("ix_orders_liquidation_id", ["liquidation_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("orders") as batch:
-        batch.drop_index("ix_orders_liquidation_id")
-        batch.drop_column("liquidation_id")
-    op.drop_index(op.f("ix_liquidations_requested_at"), table_name="liquidations")
     op.drop_table("liquidations")
