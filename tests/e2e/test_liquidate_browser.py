@@ -110,17 +110,18 @@ def _audit(desk: Desk, target: str) -> dict[str, Any]:
     return {"actor": row[0], "detail": json.loads(row[1])}
 
 
-@pytest.mark.parametrize(("language", "width"), [("ko", "phone"), ("en", "desktop")])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+@pytest.mark.parametrize("language", ["ko", "en"])
 def test_a_strategy_is_liquidated_from_the_page_after_its_plan_is_confirmed(
     browser: Browser, desk: Desk, language: str, width: str
 ) -> None:
     codes = i18n.CODES[language]
-    strategy = f"liq{language}"
+    strategy = f"liq{language}{width}"
     desk.trade("filled", strategy=strategy, quantity=3)
     working = desk.trade(
         "accepted", strategy=strategy, quantity=1, order_type="limit", limit_price=50000
     )
-    other = desk.trade("filled", strategy=f"keep{language}", quantity=2)
+    other = desk.trade("filled", strategy=f"keep{language}{width}", quantity=2)
     before = {o["client_order_id"] for o in desk.up.orders()}
     context, tab, errors = _open(browser, desk, PHONE if width == "phone" else DESKTOP)
     try:
@@ -134,7 +135,7 @@ def test_a_strategy_is_liquidated_from_the_page_after_its_plan_is_confirmed(
         row = plan.locator(f'#liquidate-items tr[data-key="paper:{strategy}:KR:005930"]')
         expect(row).to_contain_text("삼성전자" if language == "ko" else "005930")
         expect(row.locator("td.num").first).to_have_text("3")
-        expect(plan.locator('tfoot tr[data-currency="KRW"]')).to_contain_text("₩213,000")
+        expect(plan.locator('#liquidate-proceeds [data-currency="KRW"]')).to_have_text("₩213,000")
         expect(plan.locator("#liquidate-items tbody tr")).to_have_count(1)  # not the other's
         cancel = plan.locator(f'#liquidate-working tr[data-key="{working["client_order_id"]}"]')
         expect(cancel).to_contain_text(codes["buy"])

@@ -124,7 +124,7 @@ WORDS: dict[str, dict[str, str]] = {
         ),
         "liq_plan_title": "Plan: nothing has been sent",
         "liq_show_plan": "Show the plan",
-        "liq_confirm_button": "Sell {count} positions, cancel {cancels} orders",
+        "liq_confirm_button": "Sell {count} position(s), cancel {cancels} order(s)",
         "liq_result_title": "Liquidation",
         "liq_history": "Latest liquidations",
         "liq_at_open_label": "A closed market: sell at its next open",
