@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,11 +28,13 @@ from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.adapters.db.prices import SqlLastPrices
 from yquant.adapters.db.recorder import Recorder
+from yquant.adapters.db.snapshots import SqlSnapshots
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.db.worker_records import BlockingDeploymentRoles, SqlWorkerRecords
 from yquant.adapters.haproxy import HaproxyAdmin, HaproxySite
 from yquant.adapters.metrics import PrometheusMetrics
 from yquant.domain.book import FeeRule, FeeSchedule
+from yquant.domain.market_rules import Session
 from yquant.domain.model import Market
 from yquant.ports import (
     NO_METRICS,
@@ -60,6 +63,7 @@ from yquant.services.manual import ManualOrders
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
 from yquant.services.signals import SignalHandler
+from yquant.services.snapshots import Sessions, SnapshotService
 from yquant.services.users import Users
 from yquant.services.worker_state import ActiveRole, WorkerState
 from yquant.settings import Settings, webhook_secret
@@ -426,6 +430,51 @@ def build_book(
         stale_after_s=settings.book.stale_after_s,
         broker=brokers,
         synced=account_book(store),
+    )
+
+
+def market_sessions(settings: Settings) -> Sessions:
+    """Each market's regular session on a local date (KR: KRX; US: NYSE, whose days and
+    hours the US exchanges share), with the configured overrides, from the session table."""
+    from yquant.domain import market_rules
+
+    use_session_tables(settings)
+    overrides = routing.calendar_overrides(settings)
+    venues = {Market.KR: "KRX", Market.US: "NYSE"}
+
+    def session(market: Market, day: date) -> Session | None:
+        venue = market_rules.venue_for(venues[market])
+        return market_rules.calendar_for(venue, overrides).session(day)
+
+    return session
+
+
+def build_snapshots(
+    settings: Settings,
+    store: SqlStore,
+    *,
+    clock: Clock | None = None,
+    brokers: Broker | None = None,
+) -> SnapshotService:
+    """The daily snapshots of every configured account; ``brokers``: the cash, holdings,
+    closing quotes and FX rates of a snapshot taken after the close (without: back-fill
+    only)."""
+    clock = clock or SystemClock()
+    config = settings.snapshots
+    return SnapshotService(
+        records=SqlSnapshots(store),
+        fills=SqlFillHistory(store),
+        fees=fee_schedule(settings),
+        prices=build_prices(settings, store, clock=clock, brokers=brokers),
+        last=SqlLastPrices(store),
+        clock=clock,
+        sessions=market_sessions(settings),
+        accounts=list(settings.accounts),
+        broker=brokers,
+        fx_rates=config.fx_rates,
+        flow_min=config.flow_min,
+        after_close=timedelta(minutes=config.after_close_min),
+        check_every_s=config.check_every_s,
     )
 
 

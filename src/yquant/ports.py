@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +27,7 @@ from yquant.domain.model import BrokerOrder, Instrument, Market, Order
 from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
+from yquant.domain.snapshots import AccountDay
 from yquant.domain.writes import Write
 
 # ---- time ----------------------------------------------------------------------------------
@@ -429,6 +430,28 @@ class FillHistory(Protocol):
         ...
 
 
+class SnapshotRecords(Protocol):
+    """The daily snapshots (`yquant.domain.snapshots`). DatabaseUnavailableError when away."""
+
+    async def save(self, snapshot: AccountDay) -> None:
+        """Store ``snapshot`` and its strategy rows in place of any of its (account, day,
+        currency), in one transaction."""
+        ...
+
+    async def get(self, account: str, currency: str, day: date) -> AccountDay | None: ...
+
+    async def latest_before(self, account: str, currency: str, day: date) -> AccountDay | None:
+        """The account's latest snapshot in ``currency`` of a day before ``day``."""
+        ...
+
+    async def days(
+        self, *, account: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[AccountDay]:
+        """Snapshots (with their strategy rows) of ``account`` (or every account) from
+        ``since`` to ``until`` (both included), by day, account and currency."""
+        ...
+
+
 # ---- the dashboard's users -----------------------------------------------------------------
 
 
@@ -541,6 +564,12 @@ class Broker(Protocol):
 
     async def cash(self, account: str) -> dict[str, Decimal]:
         """Cash per currency that new orders can spend (what resting buys hold excluded)."""
+        ...
+
+    async def fx_rates(self, account: str) -> dict[str, Decimal]:
+        """KRW per unit of each foreign currency, as the broker publishes it for ``account``
+        (KIS: the first published rate of the day, with the overseas balance); {} where the
+        broker publishes none."""
         ...
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:

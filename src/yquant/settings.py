@@ -453,6 +453,40 @@ class LiquidationSettings(BaseModel):
     cancel_wait_s: float = Field(10.0, gt=0, le=300)
     # How long the sells are followed (until final, or resting) before the result is shown.
     order_wait_s: float = Field(10.0, ge=0, le=300)
+class SnapshotSettings(BaseModel):
+    """Daily snapshots of each account (docs/reports.md): when they are taken, and the FX
+    rates used where the broker publishes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The active worker's gateway takes each market's snapshot this long after its close
+    # (fills reported late, and KIS's closing quotes, have arrived by then).
+    enabled: bool = True
+    after_close_min: int = Field(30, ge=0, le=600)
+    # How often the gateway looks for a snapshot that is due (or a day to back-fill).
+    check_every_s: float = Field(300.0, gt=0, le=86400)
+    # KRW per unit of a foreign currency, for accounts whose broker publishes no rate (paper)
+    # or when it does not answer: stored with source "config". No rate is ever assumed.
+    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+    # A cash difference below this (per currency) is charges the book estimated differently
+    # from the broker, counted as performance; from it on, money deposited or withdrawn.
+    flow_min: dict[str, Decimal] = Field(
+        default_factory=lambda: {"KRW": Decimal(1000), "USD": Decimal(1)}
+    )
+
+    @field_validator("fx_rates", "flow_min", mode="before")
+    @classmethod
+    def _currencies(cls, v: Any) -> Any:
+        """A currency as the environment spells it (``..._FX_RATES__usd``) in capitals."""
+        return {str(k).upper(): r for k, r in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, rate in v.items():
+            if rate <= 0:
+                raise ValueError(f"{currency}: an exchange rate must be positive")
+        return v
 
 
 class Settings(BaseSettings):
@@ -485,6 +519,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     book: BookSettings = BookSettings()
     liquidation: LiquidationSettings = LiquidationSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 

@@ -13,6 +13,7 @@ from yquant.bootstrap import (
     build_broker,
     build_gateway,
     build_releaser,
+    build_snapshots,
     build_worker_state,
     open_engine,
     session_tables,
@@ -160,6 +161,14 @@ def gateway_work(
     async def run_venues() -> None:
         await broker.run(stop)
 
+    async def take_snapshots() -> None:
+        # Each market's daily snapshot after its close, by the active worker only.
+        if runtime.settings.snapshots.enabled:
+            snapshots = build_snapshots(
+                runtime.settings, runtime.store, clock=runtime.clock, brokers=broker
+            )
+            await role.while_active(stop, snapshots.run)
+
     async def watch_role() -> None:
         await role.watch(stop)
 
@@ -170,5 +179,6 @@ def gateway_work(
         expire_limits,
         sync_accounts,
         run_venues,
+        take_snapshots,
         watch_role,
     ]

@@ -217,7 +217,33 @@ account_snapshots = Table(
     Column("equity", Money(), nullable=False),
     Column("realized_pnl", Money()),
     Column("taken_at", UtcDateTime, nullable=False),
+    Column("unrealized_pnl", Money()),
+    # Cash that came in (+) or went out (-) that the day's fills do not explain.
+    Column("flow", Money(), nullable=False, server_default="0"),
+    # KRW per unit of ``currency`` (1 for KRW), where it came from (kis | config | base), when.
+    Column("fx_rate", Money(), nullable=False, server_default="1"),
+    Column("fx_source", String(16), nullable=False, server_default="base"),
+    Column("fx_at", UtcDateTime),
+    Column("equity_krw", Money(), nullable=False, server_default="0"),
+    # broker: cash as the broker reported it after the close; backfill: from the fills.
+    Column("source", String(16), nullable=False, server_default="broker"),
     UniqueConstraint("account", "day", "currency", name="uq_account_snapshots_key"),
+)
+
+strategy_snapshots = Table(
+    "strategy_snapshots",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("strategy", String(200), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("position_value", Money(), nullable=False),
+    Column("cost_value", Money(), nullable=False),
+    Column("realized_pnl", Money(), nullable=False),  # since the strategy's first fill
+    Column("unrealized_pnl", Money(), nullable=False),
+    Column("taken_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account", "strategy", "day", "currency", name="uq_strategy_snapshots_key"),
 )
 
 scheduled_orders = Table(

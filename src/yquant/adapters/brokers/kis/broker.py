@@ -384,6 +384,10 @@ class KisBroker:
         self._own_account(account)
         return dict((await self._balances())[1])
 
+    async def fx_rates(self, account: str) -> dict[str, Decimal]:
+        self._own_account(account)
+        return await ep.overseas_fx_rates(self.client, self._acct)
+
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         if market is Market.KR:
             return await ep.inquire_price(self.client, self._acct, ticker)
