@@ -62,6 +62,7 @@ from yquant.services.liquidation import Liquidator
 from yquant.services.manual import ManualOrders
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
+from yquant.services.reports import PerformanceReports
 from yquant.services.signals import SignalHandler
 from yquant.services.snapshots import Sessions, SnapshotService
 from yquant.services.users import Users
@@ -475,6 +476,13 @@ def build_snapshots(
         flow_min=config.flow_min,
         after_close=timedelta(minutes=config.after_close_min),
         check_every_s=config.check_every_s,
+    )
+
+
+def build_reports(settings: Settings, store: SqlStore) -> PerformanceReports:
+    """The performance reports over the daily snapshots and the recorded fills."""
+    return PerformanceReports(
+        records=SqlSnapshots(store), fills=SqlFillHistory(store), fees=fee_schedule(settings)
     )
 
 

@@ -108,17 +108,28 @@ class SnapshotService:
         self._markets = list(markets)
         self._days = local_day or LocalDay.of_markets()
 
+    @property
+    def markets(self) -> list[Market]:
+        return list(self._markets)
+
+    def clock_now(self) -> datetime:
+        return self._clock.now()
+
     # ---- the schedule ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take what is due, then look again every ``check_every_s``, until ``stop``."""
+        said = ""  # the last problem logged: said once, not at every pass
         while not stop.is_set():
             try:
                 await self.run_due()
+                said = ""
             except (DatabaseUnavailableError, RetryableError, RejectedError) as exc:
                 logger.warning("snapshots not taken, tried again later: %s", exc)
             except ConfigurationError as exc:
-                logger.error("snapshots not taken: %s", exc)
+                if str(exc) != said:
+                    logger.error("snapshots not taken: %s", exc)
+                said = str(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._every_s)
 
@@ -127,15 +138,23 @@ class SnapshotService:
         and the latest day closed taken from the broker unless it is stored already."""
         now = self._clock.now()
         results: list[Result] = []
+        refused: ConfigurationError | None = None
         for market in self._markets:
             day = self.last_closed(market, now, self._after_close)
             if day is None:
                 continue
             for account in self._accounts:
-                results += await self._bring_up_to(account, market, day, now)
+                try:
+                    results += await self._bring_up_to(account, market, day, now)
+                except ConfigurationError as exc:
+                    refused = refused or exc  # the other accounts and markets go on
+        if refused is not None:
+            raise refused
         return results
 
-    def last_closed(self, market: Market, now: datetime, after: timedelta) -> date | None:
+    def last_closed(
+        self, market: Market, now: datetime, after: timedelta = timedelta(0)
+    ) -> date | None:
         """The latest session of ``market`` that closed ``after`` before ``now``."""
         today = self._days(market, now)
         for back in range(_SEARCH_DAYS):

@@ -24,8 +24,6 @@ def register(sub: Any) -> None:
         help="reports: performance per account and strategy, and more (see `yquant report -h`)",
         description="Reports over what was traded. Without a subcommand: the performance report.",
     )
-    # Until a module claims the bare `yquant report`, it lists the reports.
-    group.set_defaults(func=lambda settings, args: group.print_help() or 2)
     reports = group.add_subparsers(metavar="REPORT")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{info.name}").register(reports, group)

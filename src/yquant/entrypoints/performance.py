@@ -1,0 +1,217 @@
+"""The performance report as people and programs read it: its words in English and Korean,
+the metrics as shown, the JSON, and the daily returns as CSV in the shape QuantStats reads
+(``pd.read_csv(path, index_col="date", parse_dates=True)["returns"]``).
+Shared by `yquant report` and the dashboard's /performance page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from yquant.domain.performance import Metrics
+from yquant.services.reports import Report
+
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "performance": "Performance",
+        "account": "Account",
+        "all_accounts": "all accounts",
+        "strategy": "Strategy",
+        "period": "Period",
+        "metric": "Metric",
+        "value": "Value",
+        "cumulative_return": "Cumulative return",
+        "cagr": "CAGR",
+        "volatility": "Volatility (annual)",
+        "sharpe": "Sharpe",
+        "sortino": "Sortino",
+        "max_drawdown": "Max drawdown",
+        "max_drawdown_days": "Longest drawdown",
+        "exposure": "Exposure",
+        "trades": "Trades (round trips)",
+        "win_rate": "Win rate",
+        "profit_factor": "Profit factor",
+        "avg_win": "Average win",
+        "avg_loss": "Average loss",
+        "days": "Days",
+        "flows": "Deposits − withdrawals",
+        "days_unit": "{n} d",
+        "strategies": "Strategies",
+        "no_snapshots": (
+            "no daily snapshots in this period yet: the active worker takes one after each "
+            "market's close (or run `yquant snapshot`)"
+        ),
+        "no_database": "reports are read from the database, which is unavailable ({reason})",
+        "equity": "Equity (KRW)",
+        "drawdown": "Drawdown",
+        "csv": "Daily returns (CSV)",
+        "show": "Show",
+        "from": "From",
+        "to": "To",
+        "p_1m": "1 month",
+        "p_3m": "3 months",
+        "p_ytd": "This year",
+        "p_1y": "1 year",
+        "p_all": "All",
+        "twr_note": "Time-weighted: deposits and withdrawals are not counted as performance.",
+        "base_note": "Returns in KRW, at each snapshot's FX rate.",
+    },
+    "ko": {
+        "performance": "성과",
+        "account": "계좌",
+        "all_accounts": "전체 계좌",
+        "strategy": "전략",
+        "period": "기간",
+        "metric": "지표",
+        "value": "값",
+        "cumulative_return": "누적 수익률",
+        "cagr": "연복리 수익률 (CAGR)",
+        "volatility": "변동성 (연율)",
+        "sharpe": "샤프 지수",
+        "sortino": "소르티노 지수",
+        "max_drawdown": "최대 낙폭 (MDD)",
+        "max_drawdown_days": "최장 낙폭 기간",
+        "exposure": "보유 비중 (일수)",
+        "trades": "거래 수 (왕복)",
+        "win_rate": "승률",
+        "profit_factor": "손익비 (Profit factor)",
+        "avg_win": "평균 수익",
+        "avg_loss": "평균 손실",
+        "days": "일수",
+        "flows": "입금 − 출금",
+        "days_unit": "{n}일",
+        "strategies": "전략별",
+        "no_snapshots": (
+            "이 기간의 일별 스냅샷이 아직 없습니다: 활성 워커가 각 시장 마감 후 기록합니다 "
+            "(또는 `yquant snapshot` 실행)"
+        ),
+        "no_database": "보고서는 데이터베이스에서 읽는데, 연결할 수 없습니다 ({reason})",
+        "equity": "평가금액 (원)",
+        "drawdown": "낙폭",
+        "csv": "일별 수익률 (CSV)",
+        "show": "보기",
+        "from": "시작",
+        "to": "끝",
+        "p_1m": "1개월",
+        "p_3m": "3개월",
+        "p_ytd": "올해",
+        "p_1y": "1년",
+        "p_all": "전체",
+        "twr_note": "시간가중 수익률: 입출금은 성과에 포함되지 않습니다.",
+        "base_note": "원화 기준, 각 스냅샷의 환율 적용.",
+    },
+}
+
+# The metrics in the order shown, with how each is written.
+METRICS: list[tuple[str, str]] = [
+    ("cumulative_return", "pct"),
+    ("cagr", "pct"),
+    ("volatility", "pct"),
+    ("sharpe", "ratio"),
+    ("sortino", "ratio"),
+    ("max_drawdown", "pct"),
+    ("max_drawdown_days", "days"),
+    ("exposure", "pct"),
+    ("trades", "int"),
+    ("win_rate", "pct"),
+    ("profit_factor", "ratio"),
+    ("avg_win", "pct"),
+    ("avg_loss", "pct"),
+    ("days", "int"),
+]
+
+PERIODS = ("1m", "3m", "ytd", "1y", "all")
+
+
+def words(language: str) -> dict[str, str]:
+    return WORDS.get(language, WORDS["en"])
+
+
+def period_start(period: str, today: date) -> date | None:
+    """The first day of a named period ending ``today`` (None: from the first snapshot)."""
+    if period == "1m":
+        return today - timedelta(days=30)
+    if period == "3m":
+        return today - timedelta(days=91)
+    if period == "ytd":
+        return date(today.year, 1, 1)
+    if period == "1y":
+        return today - timedelta(days=365)
+    return None
+
+
+def shown(metrics: Metrics, name: str, kind: str, language: str) -> str:
+    """One metric as written for people ("–" when it cannot be computed)."""
+    value = getattr(metrics, name)
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:+.2f}%" if name != "exposure" else f"{value * 100:.1f}%"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    if kind == "days":
+        return words(language)["days_unit"].format(n=value)
+    return str(value)
+
+
+def metric_rows(metrics: Metrics, language: str) -> list[tuple[str, str]]:
+    w = words(language)
+    return [(w[name], shown(metrics, name, kind, language)) for name, kind in METRICS]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def metrics_json(metrics: Metrics) -> dict[str, Any]:
+    return {
+        name: _plain(getattr(metrics, name)) for name in ("start", "end", *(n for n, _ in METRICS))
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {
+        "account": report.account,
+        "strategy": report.strategy,
+        "from": _plain(report.since),
+        "to": _plain(report.until),
+        "base_day": _plain(report.base_day),
+        "metrics": metrics_json(report.metrics),
+        "flows_krw": _plain(report.flows),
+        "strategies": {name: metrics_json(m) for name, m in report.strategies.items()},
+        "returns": [{"date": r.day.isoformat(), "returns": r.value} for r in report.returns],
+        "curve": [
+            {
+                "date": p.day.isoformat(),
+                "equity_krw": _plain(p.equity),
+                "index": p.index,
+                "drawdown": p.drawdown,
+            }
+            for p in report.curve
+        ],
+    }
+
+
+def returns_csv(report: Report) -> str:
+    """``date,returns`` then one line per day (a fraction: 0.01 is 1 %)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["date", "returns"])
+    for r in report.returns:
+        writer.writerow([r.day.isoformat(), repr(r.value)])
+    return out.getvalue()
+
+
+def csv_name(report: Report) -> str:
+    """A file name for the CSV: the scope and the period."""
+    scope = report.strategy or report.account or "all"
+    end = report.metrics.end.isoformat() if report.metrics.end else "none"
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in scope)
+    return f"yquant-returns-{safe}-{end}.csv"
