@@ -229,8 +229,17 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
             chip = tab.locator(f'[data-check="{role}"]')
             expect(chip).to_have_text(codes["up"])
         expect(tab.locator("form.switch")).to_have_count(2)
+    elif route == "/performance":
+        _performance(tab)
     else:
         expect(tab.locator(".card.pending")).to_contain_text(word(language, "not_yet"))
+
+
+def _performance(tab: Page) -> None:
+    """The two baselines as daily snapshots: 100,000,000 then 100,250,000."""
+    tile = tab.locator('#perf-tiles .tile[data-metric="cumulative_return"] .value')
+    expect(tile).to_have_text("+0.25%")
+    expect(tab.locator("#perf-line canvas").first).to_be_visible()
 
 
 def _krw_pattern() -> Any:

@@ -124,6 +124,8 @@ METRICS: list[tuple[str, str]] = [
 ]
 
 PERIODS = ("1m", "3m", "ytd", "1y", "all")
+# Shown with their sign (+1.23%): the returns; the others are sizes (volatility, shares).
+SIGNED = frozenset({"cumulative_return", "cagr", "max_drawdown", "avg_win", "avg_loss"})
 
 
 def words(language: str) -> dict[str, str]:
@@ -149,7 +151,8 @@ def shown(metrics: Metrics, name: str, kind: str, language: str) -> str:
     if value is None:
         return "–"
     if kind == "pct":
-        return f"{value * 100:+.2f}%" if name != "exposure" else f"{value * 100:.1f}%"
+        signed = name in SIGNED
+        return f"{value * 100:+.2f}%" if signed else f"{value * 100:.1f}%"
     if kind == "ratio":
         return f"{value:.2f}"
     if kind == "days":
@@ -157,9 +160,10 @@ def shown(metrics: Metrics, name: str, kind: str, language: str) -> str:
     return str(value)
 
 
-def metric_rows(metrics: Metrics, language: str) -> list[tuple[str, str]]:
+def metric_rows(metrics: Metrics, language: str) -> list[tuple[str, str, str]]:
+    """(metric, its name in ``language``, its value as shown) in the order shown."""
     w = words(language)
-    return [(w[name], shown(metrics, name, kind, language)) for name, kind in METRICS]
+    return [(name, w[name], shown(metrics, name, kind, language)) for name, kind in METRICS]
 
 
 def _plain(value: Any) -> Any:

@@ -31,6 +31,7 @@ from yquant.entrypoints.dashboard.auth import (
 )
 from yquant.entrypoints.dashboard.cancels import cancel_routes
 from yquant.entrypoints.dashboard.liquidate import liquidate_routes
+from yquant.entrypoints.dashboard.performance import performance_routes
 from yquant.entrypoints.dashboard.render import (
     SECURITY_HEADERS,
     Frame,
@@ -45,7 +46,6 @@ Page = Callable[[Request], Awaitable[Response]]
 
 PENDING = {
     "/schedules": ("nav_schedules", "pending_schedules"),
-    "/performance": ("nav_performance", "pending_performance"),
 }
 
 
@@ -235,6 +235,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
         Route("/signals/{key:str}", pages.signal),
         Route("/system", pages.system),
         *(Route(path, pages.pending(path)) for path in PENDING),
+        *performance_routes(runtime, pages.show),
         *cancel_routes(runtime, pages.show),
         *trade_routes(runtime, pages.show, trading),
         *liquidate_routes(runtime, pages.show, trading),

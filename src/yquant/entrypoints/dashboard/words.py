@@ -128,9 +128,6 @@ WORDS: dict[str, dict[str, str]] = {
         "liq_result_title": "Liquidation",
         "liq_history": "Latest liquidations",
         "liq_at_open_label": "A closed market: sell at its next open",
-        "pending_performance": (
-            "Reports (daily snapshots, metrics per strategy) arrive with the reports feature."
-        ),
         "not_yet": "Not yet available",
         "unavailable": "unavailable",
         "database_down": "The database does not answer: figures below may be missing.",
@@ -276,9 +273,6 @@ WORDS: dict[str, dict[str, str]] = {
         "liq_result_title": "청산 결과",
         "liq_history": "최근 청산",
         "liq_at_open_label": "장이 닫혀 있으면 다음 개장 때 매도",
-        "pending_performance": (
-            "성과 보고(일별 스냅샷, 전략별 지표)는 보고서 기능과 함께 제공됩니다."
-        ),
         "not_yet": "아직 제공되지 않음",
         "unavailable": "사용할 수 없음",
         "database_down": "데이터베이스가 응답하지 않습니다: 아래 수치가 빠질 수 있습니다.",

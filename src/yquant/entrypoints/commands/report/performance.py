@@ -121,7 +121,7 @@ def report_text(report: Report, language: str) -> str:
     if not report.returns:
         lines.append(f"  {w['no_snapshots']}")
         return "\n".join(lines)
-    rows = [[name, value] for name, value in perf.metric_rows(m, language)]
+    rows = [[name, value] for _, name, value in perf.metric_rows(m, language)]
     rows.append([w["flows"], fmt.money(report.flows, "KRW")])
     lines.append(fmt.table(rows, [w["metric"], w["value"]], align="lr"))
     if report.strategies and report.strategy is None:
