@@ -355,3 +355,13 @@ async def test_a_limit_fills_in_parts_and_a_cancel_keeps_the_part_filled(
     assert (cancelled.status, cancelled.filled_quantity) == (OrderStatus.CANCELLED, Decimal(2))
     # Only the shares bought are paid for: the reservation of the cancelled half is released.
     assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 6 * 70_000
+
+
+async def test_fx_rates_are_krw_per_unit_where_the_broker_publishes_them(venue: Venue) -> None:
+    """KIS publishes the day's first USD rate with the overseas balance (the simulator: 1,350);
+    the paper venue publishes none, and snapshots use the configured rate."""
+    rates = await venue.broker.fx_rates("main")
+    if venue.name == "kis":
+        assert rates == {"USD": Decimal("1350.00")}
+    else:
+        assert rates == {}

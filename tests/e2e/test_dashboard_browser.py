@@ -97,7 +97,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Desk]:
-    up = YquantUp(tmp_path_factory.mktemp("dashboard-browser") / "data").start()
+    # The baselines below are the only daily snapshots: the gateway takes none of its own.
+    up = YquantUp(
+        tmp_path_factory.mktemp("dashboard-browser") / "data", YQUANT__SNAPSHOTS__ENABLED="false"
+    ).start()
     try:
         add_users(up.data_dir, "alice", "bob")  # bob signs out: alice's session stays
         reply = up.post(up.alert(id="browser-" + uuid.uuid4().hex[:8], quantity="2"))

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from tests.fakes import FakeBroker, FixedClock
-from yquant.adapters.db import tables
+from yquant.adapters.db import migrate, tables
 from yquant.adapters.db.snapshots import SqlSnapshots
 from yquant.adapters.db.store import SqlStore
 from yquant.bootstrap import market_sessions
@@ -283,3 +283,10 @@ async def test_fx_rate_from_the_broker_else_the_configuration(store: SqlStore) -
     assert by_hand.snapshot.fx.at == clock.current
     stored = await SqlSnapshots(store).get("main", "USD", date(2026, 12, 11))
     assert stored is not None and stored.equity_krw == D(1300) * D("1350.5")
+
+
+def test_the_snapshots_migration_goes_down_and_up_again(db_url: str) -> None:
+    migrate.downgrade(db_url, "0005")
+    assert migrate.current(db_url).startswith("0005")
+    migrate.upgrade(db_url)
+    assert "(head)" in migrate.current(db_url)
