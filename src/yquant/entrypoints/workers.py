@@ -162,12 +162,15 @@ def gateway_work(
         await broker.run(stop)
 
     async def take_snapshots() -> None:
-        # Each market's daily snapshot after its close, by the active worker only.
-        if runtime.settings.snapshots.enabled:
-            snapshots = build_snapshots(
-                runtime.settings, runtime.store, clock=runtime.clock, brokers=broker
-            )
-            await role.while_active(stop, snapshots.run)
+        # Each market's daily snapshot after its close, by the active worker only. Disabled,
+        # the task still lasts as long as the role (a task that ends ends the role).
+        if not runtime.settings.snapshots.enabled:
+            await stop.wait()
+            return
+        snapshots = build_snapshots(
+            runtime.settings, runtime.store, clock=runtime.clock, brokers=broker
+        )
+        await role.while_active(stop, snapshots.run)
 
     async def watch_role() -> None:
         await role.watch(stop)

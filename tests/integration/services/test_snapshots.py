@@ -4,6 +4,7 @@ recorded, a deposit seen as a flow (not as performance), and the FX rate with it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,7 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Table, func, select
 
-from tests.fakes import FakeBroker, FixedClock
+from tests.fakes import FakeBroker, FakeRoles, FixedClock
 from yquant.adapters.db import migrate, tables
 from yquant.adapters.db.snapshots import SqlSnapshots
 from yquant.adapters.db.store import SqlStore
@@ -24,6 +25,7 @@ from yquant.domain.snapshots import FxSource, SnapshotSource
 from yquant.errors import ConfigurationError
 from yquant.ports import Mark, PriceSource
 from yquant.services.snapshots import Outcome, Result, SnapshotService
+from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 D = Decimal
@@ -290,3 +292,26 @@ def test_the_snapshots_migration_goes_down_and_up_again(db_url: str) -> None:
     assert migrate.current(db_url).startswith("0005")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)
+
+
+async def test_the_schedule_runs_only_while_this_worker_is_active(rig: Rig) -> None:
+    roles = FakeRoles(("green", 1))
+    role = ActiveRole(roles, "blue")
+    role.observe(await roles.active())
+    stop = asyncio.Event()
+    loop = asyncio.create_task(role.while_active(stop, rig.service.run))
+    try:
+        for _ in range(50):  # the standby's loop gets every chance to run
+            await asyncio.sleep(0)
+        assert await rig.records.days() == []
+        roles.current = ("blue", 2)
+        role.observe(roles.current)
+        for _ in range(600):  # up to 30 s on a loaded machine; the loop runs at once
+            if await rig.records.days():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await loop
+    [taken] = await rig.records.days()
+    assert (taken.day, taken.source) == (MON, SnapshotSource.BROKER)
