@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from yquant.domain.book import UNATTRIBUTED, FeeSchedule, LocalDay
+from yquant.domain.model import CURRENCY, Market
 from yquant.domain.performance import (
     DailyReturn,
     DayValue,
@@ -81,7 +82,11 @@ class PerformanceReports:
         series = account_series(rows)
         fx = latest_rates(rows)
         fills = await self._fills.book_fills(account=account)
-        trips = [t for t in round_trips(fills, self._fees, self._days) if _within(t, since, until)]
+        trips = [
+            t
+            for t in round_trips(fills, self._fees, self._days)
+            if _within(self._closed_on(t), since, until)
+        ]
         base = series[0].day if series else None
         names = sorted({s.strategy for r in rows for s in r.strategies} - {UNATTRIBUTED})
         per_strategy: dict[str, Metrics] = {}
@@ -114,16 +119,28 @@ class PerformanceReports:
             strategies=per_strategy,
         )
 
+    def _closed_on(self, trip: RoundTrip) -> date:
+        """The local date (in its market's zone) a trip closed on."""
+        return self._days(_market_of(trip.currency), trip.closed_at)
+
+
+def _market_of(currency: str) -> Market:
+    return next(m for m, c in CURRENCY.items() if c == currency)
+
 
 def account_series(rows: Sequence[AccountDay]) -> list[DayValue]:
     """One value per day of the rows (every account and currency together, in KRW): a row
-    missing on a day (that market was closed) stands at its last value, with no flow."""
+    missing on a day (that market was closed) stands at its last value, with no flow. An
+    account or currency whose first row comes after the first day brings its equity in as a
+    flow (money that came into the sum, not a return)."""
     last: dict[tuple[str, str], AccountDay] = {}
     out: list[DayValue] = []
     for day, today in _by_day(rows):
+        flow = sum((r.flow_krw for r in today), ZERO)
+        if out:
+            flow += sum((r.equity_krw for r in today if (r.account, r.currency) not in last), ZERO)
         for r in today:
             last[(r.account, r.currency)] = r
-        flow = sum((r.flow_krw for r in today), ZERO)
         equity = sum((r.equity_krw for r in last.values()), ZERO)
         exposure = sum((r.positions_value * r.fx.rate for r in last.values()), ZERO)
         out.append(DayValue(day, equity, flow, exposure))
@@ -163,6 +180,5 @@ def _by_day(rows: Sequence[AccountDay]) -> list[tuple[date, list[AccountDay]]]:
     return sorted(days.items())
 
 
-def _within(trip: RoundTrip, since: date | None, until: date | None) -> bool:
-    closed = trip.closed_at.date()
+def _within(closed: date, since: date | None, until: date | None) -> bool:
     return (since is None or closed >= since) and (until is None or closed <= until)

@@ -49,10 +49,20 @@ def _options(p: argparse.ArgumentParser, *, default: Any) -> None:
     p.add_argument("--account", default=default, help="one account (default: all together)")
     p.add_argument("--strategy", default=default, help="one strategy")
     p.add_argument(
-        "--from", dest="since", type=date.fromisoformat, default=default, metavar="YYYY-MM-DD"
+        "--from",
+        dest="since",
+        type=date.fromisoformat,
+        default=default,
+        metavar="YYYY-MM-DD",
+        help="first day (its equity is the base; default: the first snapshot)",
     )
     p.add_argument(
-        "--to", dest="until", type=date.fromisoformat, default=default, metavar="YYYY-MM-DD"
+        "--to",
+        dest="until",
+        type=date.fromisoformat,
+        default=default,
+        metavar="YYYY-MM-DD",
+        help="last day, included (default: the latest snapshot)",
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument(
