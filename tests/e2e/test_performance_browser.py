@@ -86,6 +86,22 @@ def _days() -> list[AccountDay]:
                 strategies=strategies,
             )
         )
+        # A dollar account beside it, at the configured rate: 1,000 USD all along.
+        out.append(
+            AccountDay(
+                account="paper",
+                day=day,
+                currency="USD",
+                cash=D(1000),
+                positions_value=D(0),
+                realised=D(0),
+                unrealised=D(0),
+                flow=D(0),
+                fx=FxRate(D(1400), FxSource.CONFIG),
+                source=SnapshotSource.BACKFILL if i == DAYS - 1 else SnapshotSource.BROKER,
+                taken_at=at,
+            )
+        )
     return out
 
 
@@ -198,6 +214,11 @@ def test_the_report_of_all_accounts_in_both_languages_and_widths(
         expect(flows).to_contain_text("₩10,000,000")
         expect(tab.locator('#perf-metrics tr[data-metric="trades"] td')).to_have_text("5")
         expect(tab.locator('#perf-metrics tr[data-metric="win_rate"] td')).to_have_text("60.0%")
+        usd = tab.locator('#perf-latest tr[data-key="paper:USD"]')
+        expect(usd).to_contain_text("$1,000.00")
+        expect(usd).to_contain_text("1,400")
+        expect(usd).to_contain_text(w["fx_config"])
+        expect(usd).to_contain_text(w["src_backfill"])
         expect(tab.locator("#perf-strategies tbody tr")).to_have_count(2)
         expect(tab.locator('#perf-strategies tr[data-key="trend"]')).to_be_visible()
         no_horizontal_scroll(tab)

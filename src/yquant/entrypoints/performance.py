@@ -57,6 +57,18 @@ WORDS: dict[str, dict[str, str]] = {
         "p_1y": "1 year",
         "p_all": "All",
         "twr_note": "Time-weighted: deposits and withdrawals are not counted as performance.",
+        "latest": "Latest snapshots",
+        "equity_ccy": "Equity",
+        "day": "Day",
+        "currency": "Currency",
+        "fx": "FX (KRW)",
+        "taken_from": "From",
+        "src_broker": "broker",
+        "src_backfill": "back-filled",
+        "fx_base": "base",
+        "fx_kis": "KIS",
+        "fx_config": "settings",
+        "fx_previous": "previous day's",
         "base_note": "Returns in KRW, at each snapshot's FX rate.",
     },
     "ko": {
@@ -101,6 +113,18 @@ WORDS: dict[str, dict[str, str]] = {
         "p_1y": "1년",
         "p_all": "전체",
         "twr_note": "시간가중 수익률: 입출금은 성과에 포함되지 않습니다.",
+        "latest": "최근 스냅샷",
+        "equity_ccy": "평가금액",
+        "day": "날짜",
+        "currency": "통화",
+        "fx": "환율 (원)",
+        "taken_from": "출처",
+        "src_broker": "증권사 잔고",
+        "src_backfill": "체결 내역으로 보충",
+        "fx_base": "기준 통화",
+        "fx_kis": "한국투자증권",
+        "fx_config": "설정값",
+        "fx_previous": "전일 환율",
         "base_note": "원화 기준, 각 스냅샷의 환율 적용.",
     },
 }
@@ -190,6 +214,20 @@ def report_json(report: Report) -> dict[str, Any]:
         "metrics": metrics_json(report.metrics),
         "flows_krw": _plain(report.flows),
         "strategies": {name: metrics_json(m) for name, m in report.strategies.items()},
+        "latest": [
+            {
+                "account": r.account,
+                "day": r.day.isoformat(),
+                "currency": r.currency,
+                "equity": _plain(r.equity),
+                "equity_krw": _plain(r.equity_krw),
+                "fx_rate": _plain(r.fx.rate),
+                "fx_source": r.fx.source.value,
+                "fx_at": r.fx.at.isoformat() if r.fx.at else None,
+                "source": r.source.value,
+            }
+            for r in report.latest
+        ],
         "returns": [{"date": r.day.isoformat(), "returns": r.value} for r in report.returns],
         "curve": [
             {

@@ -53,6 +53,7 @@ class Report:
     metrics: Metrics
     flows: Decimal  # KRW deposited (+) and withdrawn (-) in the period
     strategies: dict[str, Metrics]  # each strategy's, for the comparison (account reports)
+    latest: list[AccountDay]  # the last snapshot of each account and currency in the period
 
 
 class PerformanceReports:
@@ -117,6 +118,7 @@ class PerformanceReports:
             metrics=metrics(returns, trips, fx=fx, base_day=base),
             flows=sum((d.flow for d in series[1:]), ZERO),
             strategies=per_strategy,
+            latest=latest_rows(rows),
         )
 
     def _closed_on(self, trip: RoundTrip) -> date:
@@ -163,6 +165,14 @@ def strategy_pnl(
         pnl[day] = sum((v[0] for v in last.values()), ZERO)
         exposure[day] = sum((v[1] for v in last.values()), ZERO)
     return pnl, exposure
+
+
+def latest_rows(rows: Iterable[AccountDay]) -> list[AccountDay]:
+    """The latest snapshot of each account and currency, by account and currency."""
+    latest: dict[tuple[str, str], AccountDay] = {}
+    for r in sorted(rows, key=lambda r: r.day):
+        latest[(r.account, r.currency)] = r
+    return [latest[k] for k in sorted(latest)]
 
 
 def latest_rates(rows: Iterable[AccountDay]) -> dict[str, Decimal]:
