@@ -229,8 +229,10 @@ class SnapshotService:
             return Result(account, market, day, Outcome.CLOSED)
         previous_close = None
         if previous is not None:
+            # Its day's close; a day the calendar no longer has a session (an override added
+            # since): the time it was taken, which came after that day's fills.
             before = self._sessions(market, previous.day)
-            previous_close = before.close_at if before is not None else None
+            previous_close = before.close_at if before is not None else previous.taken_at
         mine = [f for f in fills if f.account == account]
         keys = sorted({(f.market, f.ticker) for f in mine if f.market is market})
         cash = None
