@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from yquant import views
 from yquant.domain.performance import Metrics
 from yquant.services.reports import Report
 
@@ -191,11 +191,10 @@ def metric_rows(metrics: Metrics, language: str) -> list[tuple[str, str, str]]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value.normalize():f}"
-    if isinstance(value, date):
+    """A value for JSON: a Decimal as its plain text, a date or a time in ISO 8601."""
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value.isoformat()
-    return value
+    return views.plain(value)
 
 
 def metrics_json(metrics: Metrics) -> dict[str, Any]:
@@ -223,7 +222,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 "equity_krw": _plain(r.equity_krw),
                 "fx_rate": _plain(r.fx.rate),
                 "fx_source": r.fx.source.value,
-                "fx_at": r.fx.at.isoformat() if r.fx.at else None,
+                "fx_at": _plain(r.fx.at),
                 "source": r.source.value,
             }
             for r in report.latest

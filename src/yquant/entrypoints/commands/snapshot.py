@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from yquant.entrypoints import formatting as fmt
 from yquant.errors import ConfigurationError, DatabaseUnavailableError
 from yquant.settings import Settings
+from yquant.views import plain
 
 if TYPE_CHECKING:
     from yquant.services.snapshots import Result
@@ -135,33 +136,29 @@ def result_json(r: Result) -> dict[str, Any]:
     if s is not None:
         out |= {
             "currency": s.currency,
-            "cash": _text(s.cash),
-            "positions_value": _text(s.positions_value),
-            "equity": _text(s.equity),
-            "equity_krw": _text(s.equity_krw),
-            "flow": _text(s.flow),
-            "realised": _text(s.realised),
-            "unrealised": _text(s.unrealised),
-            "fx_rate": _text(s.fx.rate),
+            "cash": plain(s.cash),
+            "positions_value": plain(s.positions_value),
+            "equity": plain(s.equity),
+            "equity_krw": plain(s.equity_krw),
+            "flow": plain(s.flow),
+            "realised": plain(s.realised),
+            "unrealised": plain(s.unrealised),
+            "fx_rate": plain(s.fx.rate),
             "fx_source": s.fx.source.value,
             "fx_at": s.fx.at.isoformat() if s.fx.at else None,
             "source": s.source.value,
             "strategies": [
                 {
                     "strategy": x.strategy,
-                    "position_value": _text(x.position_value),
-                    "cost_value": _text(x.cost_value),
-                    "realised": _text(x.realised),
-                    "unrealised": _text(x.unrealised),
+                    "position_value": plain(x.position_value),
+                    "cost_value": plain(x.cost_value),
+                    "realised": plain(x.realised),
+                    "unrealised": plain(x.unrealised),
                 }
                 for x in s.strategies
             ],
         }
     return out
-
-
-def _text(value: Any) -> str:
-    return f"{value.normalize():f}"
 
 
 def _cells(r: Result, t: dict[str, str]) -> list[str]:
