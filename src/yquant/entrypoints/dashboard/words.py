@@ -60,8 +60,8 @@ WORDS: dict[str, dict[str, str]] = {
         "not_synced": "not synced yet",
         "baseline_chart": "Daily equity: the account snapshot of each day",
         "no_baselines": (
-            "No daily snapshots: yQuant does not record them yet (the daily loss is computed"
-            " from the book's fills instead)."
+            "No daily snapshots yet: the active worker takes one after each market's close"
+            " (or run yquant snapshot)."
         ),
         "last_price": "Last price",
         "age_ago": "{age} ago",
@@ -205,8 +205,8 @@ WORDS: dict[str, dict[str, str]] = {
         "not_synced": "아직 동기화 안 됨",
         "baseline_chart": "일별 자산: 날마다의 계좌 스냅숏",
         "no_baselines": (
-            "일별 스냅숏이 없습니다: yQuant는 아직 기록하지 않습니다"
-            " (일일 손실은 장부의 체결로 계산합니다)."
+            "아직 일별 스냅숏이 없습니다: 활성 워커가 각 시장 마감 후 기록합니다"
+            " (또는 yquant snapshot 실행)."
         ),
         "last_price": "현재가",
         "age_ago": "{age} 전",
