@@ -202,7 +202,10 @@ def metrics(
     if base is not None and end is not None:
         years = (end - base).days / DAYS_PER_YEAR
         if years > 0 and growth > 0:
-            cagr = growth ** (1.0 / years) - 1.0
+            try:
+                cagr = growth ** (1.0 / years) - 1.0
+            except OverflowError:  # a large gain over a few days: no meaningful yearly rate
+                cagr = None
     mean = sum(values) / n if n else 0.0
     sd = _sample_sd(values)
     annual = math.sqrt(PERIODS_PER_YEAR)

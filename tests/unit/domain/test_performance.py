@@ -131,3 +131,9 @@ def test_round_trips_and_their_statistics() -> None:
     assert m.profit_factor == pytest.approx((300 + 2000) / 100)
     assert m.avg_win == pytest.approx((300 / 2100 + 0.2) / 2)
     assert m.avg_loss == pytest.approx(-0.10)
+
+
+def test_a_yearly_rate_too_large_to_write_is_left_out() -> None:
+    m = metrics(returns(9.0), base_day=D1 - (D2 - D1))  # tenfold in one day
+    assert m.cumulative_return == pytest.approx(9.0)
+    assert m.cagr is None
