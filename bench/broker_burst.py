@@ -134,6 +134,8 @@ async def start_worker(
         default_accounts=["burst"],
         gateway={"sync_interval_s": 60},
         metrics={"engine_port": 0, "gateway_port": 0},
+        # The burst measures orders alone: no daily snapshot spends the KIS budget meanwhile.
+        snapshots={"enabled": False},
     )
     runtime = bootstrap.build(settings, "gateway")
     state = bootstrap.build_worker_state(settings, runtime.store, runtime.clock)
