@@ -20,7 +20,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from yquant.entrypoints import formatting as fmt
-from yquant.errors import ConfigurationError, DatabaseUnavailableError
+from yquant.errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    RejectedError,
+    RetryableError,
+)
 from yquant.settings import Settings
 from yquant.views import plain
 
@@ -99,7 +104,8 @@ def _snapshot(settings: Settings, args: argparse.Namespace) -> int:
 async def _take(
     settings: Settings, account: str | None, day: date | None
 ) -> tuple[list[Result], list[str]]:
-    """The snapshots, and what refused one (a missing FX rate): the others are still taken."""
+    """The snapshots, and what refused one (a missing FX rate, a broker that did not answer):
+    the others are still taken."""
     from yquant.bootstrap import build_broker, build_snapshots, open_store
 
     store = open_store(settings)
@@ -119,6 +125,10 @@ async def _take(
                     results.append(await service.snapshot(name, market, wanted))
                 except ConfigurationError as exc:
                     refused.append(str(exc))
+                except DatabaseUnavailableError:
+                    raise  # said once, for every snapshot
+                except (RetryableError, RejectedError) as exc:  # its broker did not answer
+                    refused.append(f"{name} {market.value}: {exc}")
         return results, refused
     finally:
         await brokers.close()
