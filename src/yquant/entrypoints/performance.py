@@ -176,12 +176,18 @@ def shown(metrics: Metrics, name: str, kind: str, language: str) -> str:
         return "–"
     if kind == "pct":
         signed = name in SIGNED
-        return f"{value * 100:+.2f}%" if signed else f"{value * 100:.1f}%"
+        percent = _no_negative_zero(value * 100, 2 if signed else 1)
+        return f"{percent:+.2f}%" if signed else f"{percent:.1f}%"
     if kind == "ratio":
-        return f"{value:.2f}"
+        return f"{_no_negative_zero(value, 2):.2f}"
     if kind == "days":
         return words(language)["days_unit"].format(n=value)
     return str(value)
+
+
+def _no_negative_zero(value: float, digits: int) -> float:
+    """``value``, or 0.0 where it rounds to zero at ``digits`` (never "-0.00")."""
+    return 0.0 if round(value, digits) == 0 else value
 
 
 def metric_rows(metrics: Metrics, language: str) -> list[tuple[str, str, str]]:
