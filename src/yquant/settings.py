@@ -453,6 +453,8 @@ class LiquidationSettings(BaseModel):
     cancel_wait_s: float = Field(10.0, gt=0, le=300)
     # How long the sells are followed (until final, or resting) before the result is shown.
     order_wait_s: float = Field(10.0, ge=0, le=300)
+
+
 class SnapshotSettings(BaseModel):
     """Daily snapshots of each account (docs/reports.md): when they are taken, and the FX
     rates used where the broker publishes none."""

@@ -221,12 +221,8 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         for kind in ("decision", "order", "fill"):
             expect(tab.locator(f'ol.flow li[data-kind="{kind}"]').first).to_be_visible()
         expect(tab.locator('ol.flow li[data-kind="fill"]')).to_contain_text("₩71,000")
-    elif route == "/trade":
-        expect(tab.locator("#trade-form select[name=account]")).to_have_value("paper")
-        expect(tab.locator("#preview-order")).to_have_text(word(language, "preview"))
-    elif route == "/liquidate":
-        expect(tab.locator("#liquidate-form select[name=account]")).to_have_value("")
-        expect(tab.locator("#show-plan")).to_have_text(word(language, "liq_show_plan"))
+    elif route in ("/trade", "/liquidate"):
+        _form_page(tab, route, language)
     elif route == "/system":
         for role in ("webhook", "engine", "gateway", "dashboard"):
             chip = tab.locator(f'[data-check="{role}"]')
@@ -236,6 +232,16 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         _performance(tab)
     else:
         expect(tab.locator(".card.pending")).to_contain_text(word(language, "not_yet"))
+
+
+def _form_page(tab: Page, route: str, language: str) -> None:
+    """The order forms: /trade's preview button, /liquidate's plan button."""
+    if route == "/trade":
+        expect(tab.locator("#trade-form select[name=account]")).to_have_value("paper")
+        expect(tab.locator("#preview-order")).to_have_text(word(language, "preview"))
+    else:
+        expect(tab.locator("#liquidate-form select[name=account]")).to_have_value("")
+        expect(tab.locator("#show-plan")).to_have_text(word(language, "liq_show_plan"))
 
 
 def _performance(tab: Page) -> None:
