@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,8 +76,10 @@ if TYPE_CHECKING:
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
     from yquant.adapters.db.desk import DeskQueries
     from yquant.adapters.db.liquidations import SqlLiquidations
+    from yquant.adapters.db.reports import SqlReportReads
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
+    from yquant.services.replay import Replay
 
 T = TypeVar("T")
 
@@ -776,3 +778,93 @@ def embedded_valkey(settings: Settings) -> ValkeyServer:
 def deployment_roles(settings: Settings) -> BlockingDeploymentRoles:
     """The `deployment` table for the blue/green switch (no event loop of its own)."""
     return BlockingDeploymentRoles(lambda: open_store(settings), SystemClock())
+
+
+# ---- reports -------------------------------------------------------------------------------
+
+
+def report_reads(settings: Settings, store: SqlStore) -> SqlReportReads:
+    """The execution, parity and replay reports' reads (nothing writes through them)."""
+    from yquant.adapters.db.reports import SqlReportReads
+
+    return SqlReportReads(store, {name: a.broker for name, a in settings.accounts.items()})
+
+
+def replay_settings(settings: Settings, workdir: Path) -> Settings:
+    """``settings`` made private for a replay: every account a paper account of the same name
+    (its routes, sizing and limits kept), the database, journal, paper ledger and snapshots in
+    ``workdir``; no broker secret is kept."""
+    from pydantic import SecretStr
+
+    accounts = {
+        name: account.model_copy(update={"broker": "paper", "kis": None})
+        for name, account in settings.accounts.items()
+    }
+    database = settings.database.model_copy(
+        update={"url": SecretStr(f"sqlite+aiosqlite:///{workdir / 'replay.sqlite3'}")}
+    )
+    return settings.model_copy(
+        update={"accounts": accounts, "data_dir": workdir, "database": database}
+    )
+
+
+@asynccontextmanager
+async def replay_session(
+    settings: Settings, other: Settings, workdir: Path
+) -> AsyncIterator[Replay]:
+    """A replay of the alerts recorded in ``settings``' database with the settings ``other``,
+    on private parts in ``workdir`` (an empty directory the caller removes after): the real
+    database is only read, no broker of ``settings`` is built, Valkey is never connected."""
+    from yquant.adapters.catalog import CatalogCache
+    from yquant.adapters.catalog.cache import SOURCE_DATABASE, read_catalog
+    from yquant.adapters.catalog.repository import CatalogRepository
+    from yquant.adapters.clock import SetClock
+    from yquant.adapters.db import migrate
+    from yquant.services.replay import Replay
+
+    private = replay_settings(other, workdir)
+    migrate.upgrade(private.database_url)
+    real = open_store(settings)
+    store = open_store(private)
+    journal = Journal(workdir / "journal" / "replay.sqlite3")
+    recorder = Recorder(store, journal)
+    clock = SetClock(datetime.fromtimestamp(0, UTC))
+    venue = build_paper_broker(private, clock)
+    bus: Bus | None = None
+    try:
+        listings, versions = await read_catalog(CatalogRepository(real), seed=False)
+        instruments = CatalogCache(listings, versions, source=SOURCE_DATABASE)
+        await venue.connect()
+        # The engine's own wiring; its bus is never connected: nothing is published.
+        bus = Bus(private.valkey_url)
+        engine = assemble_engine(
+            private,
+            recorder=recorder,
+            bus=bus,
+            broker=AccountBrokers(dict.fromkeys(private.accounts, venue)),
+            instruments=instruments,
+            kill_switch=build_kill_switch(store, workdir / "kill-switch.json"),
+            state=SqlEngineState(store),
+            fills=SqlFillHistory(store),
+            queue=SqlOrderQueue(store),
+            clock=clock,
+        )
+        yield Replay(
+            recorded=report_reads(settings, real),
+            live_fills=SqlFillHistory(real),
+            decider=engine.decider,
+            venue=venue,
+            recorder=recorder,
+            book_fills=SqlFillHistory(store),
+            clock=clock,
+            fees=fee_schedule(private),
+            live_fees=fee_schedule(settings),
+        )
+    finally:
+        if bus is not None:
+            await bus.close()
+        await venue.close()
+        await recorder.close()
+        journal.close()
+        await store.close()
+        await real.close()

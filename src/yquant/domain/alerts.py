@@ -409,6 +409,18 @@ def _decimal_places(number: Decimal) -> int:
     return max(0, -(exponent + min(trailing, max(0, -exponent))))
 
 
+def recorded_timenow(payload: str | None) -> datetime | None:
+    """TradingView's ``timenow`` in a recorded alert's stored fields (the signal log's
+    payload), None where the alert sent none or the stored fields do not read as an alert's:
+    the execution report measures from it and never refuses a recorded signal."""
+    if not payload:
+        return None
+    try:
+        return _timestamp(decode_body(payload.encode("utf-8")), "timenow")
+    except SignalRejectedError:
+        return None
+
+
 def _timestamp(fields: dict[str, Any], name: str) -> datetime | None:
     value = fields.get(name)
     if value is None or value == "":
