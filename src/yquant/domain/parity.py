@@ -335,11 +335,13 @@ class Parity:
 
     @property
     def tv_profit(self) -> Decimal:
-        return sum((t.tv_profit for t in self.trades if t.tv_profit is not None), Decimal(0))
+        """The backtest's profit over the compared trades (`compared_trades`)."""
+        return sum((t.tv_profit or Decimal(0) for t in self.compared_trades), Decimal(0))
 
     @property
     def live_profit(self) -> Decimal:
-        return sum((t.live_profit for t in self.trades if t.live_profit is not None), Decimal(0))
+        """The live gross profit over the compared trades."""
+        return sum((t.live_profit or Decimal(0) for t in self.compared_trades), Decimal(0))
 
     @property
     def compared_trades(self) -> list[TradeGap]:
