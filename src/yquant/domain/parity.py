@@ -56,7 +56,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "profit": ("profit", "net p&l", "net profit", "수익", "순손익", "순 손익", "손익"),
 }
 REQUIRED = ("trade", "type", "time", "price")
-_CURRENCY = re.compile(r"\s+([A-Z]{3})$")
+_CURRENCY = re.compile(r"\s+([A-Z]{3}|\$|₩)$")
+_SYMBOLS = {"$": "USD", "₩": "KRW"}
 _ENTRY = {"entry", "진입", "엔트리"}
 _EXIT = {"exit", "청산", "엑시트", "종료"}
 _LONG = {"long", "롱", "매수"}
@@ -111,7 +112,7 @@ def _header_key(text: str) -> tuple[str, str | None]:
     currency = None
     found = _CURRENCY.search(text)
     if found:
-        currency = found.group(1)
+        currency = _SYMBOLS.get(found.group(1), found.group(1))
         text = text[: found.start()]
     return text.lower(), currency
 
