@@ -151,16 +151,20 @@ def test_short_trades_sell_to_enter_and_buy_to_exit() -> None:
         ("", 1, None, "empty"),
         ("date,open,high,low,close\n2026-12-01,1,2,3,4\n", 1, None, "'trade #' column"),
         (
-            "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
-            "1,Exit long,Close,2026-12-01 14:00,72000,10\n"
-            "1,Entry long,Long,2026-12-01 09:30,abc,10\n",
+            (
+                "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
+                "1,Exit long,Close,2026-12-01 14:00,72000,10\n"
+                "1,Entry long,Long,2026-12-01 09:30,abc,10\n"
+            ),
             3,
             5,
             "(Price KRW): not a positive number",
         ),
         (
-            "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
-            "1,Buy something,Long,2026-12-01 09:30,71000,10\n",
+            (
+                "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
+                "1,Buy something,Long,2026-12-01 09:30,71000,10\n"
+            ),
             2,
             2,
             "(Type): 'buy something' is not Entry/Exit long/short",
@@ -172,15 +176,19 @@ def test_short_trades_sell_to_enter_and_buy_to_exit() -> None:
             "(날짜/시간): not a date and time",
         ),
         (
-            "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
-            "x,Entry long,Long,2026-12-01 09:30,71000,10\n",
+            (
+                "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
+                "x,Entry long,Long,2026-12-01 09:30,71000,10\n"
+            ),
             2,
             1,
             "(Trade #): 'x' is not a trade number",
         ),
         (
-            "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
-            "1,Entry long,Long,2026-12-01 09:30,71000,-3\n",
+            (
+                "Trade #,Type,Signal,Date/Time,Price KRW,Contracts\n"
+                "1,Entry long,Long,2026-12-01 09:30,71000,-3\n"
+            ),
             2,
             6,
             "(Contracts): not a quantity",

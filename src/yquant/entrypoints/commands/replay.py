@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,9 @@ async def replay(
             return await session.run(since, until, strategy)
 
 
-def _s(value: object) -> str | None:
-    return None if value is None else format(value, "f")
+def _s(value: Decimal | None) -> str | None:
+    """An exact amount as text, without the zeros the column's scale adds."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 def replay_json(result: ReplayResult) -> dict[str, Any]:

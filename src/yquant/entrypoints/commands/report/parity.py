@@ -106,7 +106,8 @@ async def _read(settings: Settings, args: argparse.Namespace, text: str) -> Any:
 
 
 def _s(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+    """An exact amount as text, without the zeros the column's scale adds."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 def parity_json(parity: Parity, strategy: str, ticker: str, currency: str | None) -> dict[str, Any]:
