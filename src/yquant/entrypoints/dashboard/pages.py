@@ -30,6 +30,7 @@ from yquant.entrypoints.dashboard.auth import (
     safe_next,
 )
 from yquant.entrypoints.dashboard.cancels import cancel_routes
+from yquant.entrypoints.dashboard.execution import execution_routes
 from yquant.entrypoints.dashboard.liquidate import liquidate_routes
 from yquant.entrypoints.dashboard.performance import performance_routes
 from yquant.entrypoints.dashboard.render import (
@@ -236,6 +237,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
         Route("/system", pages.system),
         *(Route(path, pages.pending(path)) for path in PENDING),
         *performance_routes(runtime, pages.show),
+        *execution_routes(runtime, pages.show),
         *cancel_routes(runtime, pages.show),
         *trade_routes(runtime, pages.show, trading),
         *liquidate_routes(runtime, pages.show, trading),

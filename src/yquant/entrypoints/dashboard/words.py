@@ -18,6 +18,12 @@ WORDS: dict[str, dict[str, str]] = {
         "nav_schedules": "Schedules",
         "nav_liquidate": "Liquidate",
         "nav_performance": "Performance",
+        "exec_page": "Execution quality",
+        "exec_explain": (
+            "Per strategy, market and broker: how long each hop took from TradingView's timenow"
+            " to the last fill (seconds), and the fill against the alert's price (basis points;"
+            " positive is worse for the trader). Orders decided in the period."
+        ),
         "nav_system": "System",
         "language": "Language",
         "sign_in": "Sign in",
@@ -162,6 +168,12 @@ WORDS: dict[str, dict[str, str]] = {
         "nav_schedules": "예약 주문",
         "nav_liquidate": "청산",
         "nav_performance": "성과",
+        "exec_page": "체결 품질",
+        "exec_explain": (
+            "전략·시장·브로커별로 TradingView timenow 부터 마지막 체결까지"
+            " 각 구간에 걸린 시간(초)과 알림 가격 대비 체결 가격(bp, +는 트레이더에게 불리)."
+            " 기간 안에 결정된 주문 기준."
+        ),
         "nav_system": "시스템",
         "language": "언어",
         "sign_in": "로그인",
