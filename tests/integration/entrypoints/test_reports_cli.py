@@ -149,7 +149,9 @@ class Desk:
             side=side,
             order_type=OrderType.MARKET,
             quantity=sum((Decimal(q) for _, q, _ in fills), Decimal(0)) or Decimal(3),
-            created_at=decided,
+            # taken by the engine a millisecond after arrival, recorded when decided (as
+            # `SignalHandler` records it)
+            created_at=alert.received_at + ms(1),
             updated_at=decided,
             reference_price=alert.price,
         )

@@ -2,10 +2,11 @@
 
 Every hop of an order's path is already recorded where it happens, so the reports need no
 column of their own and the order path pays nothing for them: TradingView's ``timenow`` is in
-the signal's stored fields, the arrival is ``signals.received_at``, the decision
-``orders.created_at``, the sending and the broker's answer are the ``order_events`` steps, the
-executions ``fills.filled_at``. Three queries per report (orders with their signals, their
-steps, their fills), whatever the number of orders.
+the signal's stored fields, the arrival is ``signals.received_at``, the end of the decision the
+order's first step (``new``, recorded as the decision ended; else ``orders.created_at``), the
+sending and the broker's answer the later ``order_events`` steps, the executions
+``fills.filled_at``. Three queries per report (orders with their signals, their steps, their
+fills), whatever the number of orders.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class SqlReportReads:
                     market=r["market"],
                     ticker=r["ticker"],
                     side=Side(r["side"]),
-                    decided_at=r["created_at"],
+                    # The end of the decision where the engine recorded it (the order's first
+                    # step), else the time the engine took the signal.
+                    decided_at=mine.get(OrderStatus.NEW.value, r["created_at"]),
                     alert_price=r["reference_price"],
                     timenow=recorded_timenow(r["payload"]),
                     received_at=r["received_at"],
