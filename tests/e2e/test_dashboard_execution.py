@@ -63,6 +63,7 @@ def test_the_page_shows_each_groups_percentiles_with_bars(
     # the bars: each percentile's share of the group's longest p99 (received -> first fill)
     assert '<meter min="0" max="100" value="100"></meter>' in html
     assert 'href="/performance"' in html
+    assert 'href="/performance/execution"' in http.get("/performance").text  # linked from there
 
     korean = http.get(
         "/performance/execution", params={"from": "2026-12-01", "to": "2026-12-01", "lang": "ko"}
