@@ -44,7 +44,10 @@ async def parity_report(
                 f"strategy {strategy!r} traded several instruments ({shown}): give --ticker"
             )
         if not traded:
-            raise ConfigurationError(f"strategy {strategy!r} has no live orders")
+            raise ConfigurationError(
+                f"strategy {strategy!r} has no live orders: give --ticker and --tz to compare"
+                " anyway (every backtest row is then a missed signal)"
+            )
         ticker = traded[0][1]
     market = next((Market(m) for m, t in traded if t == ticker), None)
     if zone is not None:

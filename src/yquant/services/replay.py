@@ -9,7 +9,8 @@ Valkey is never used. Each alert is decided at the time it arrived, as the engin
 (`Decider.decide`, the same code), with the replay's settings: their sizing, risk limits,
 routes and fees. An order it makes is placed on the private paper venue at once (a market order
 fills at the alert's price moved by ``paper.slippage_bps``; a limit fills when a later alert's
-price reaches it), and its fills go to the private book, which the next decisions read (an exit
+price of the instrument reaches it, and is reported with its status when placed), and its
+fills go to the private book, which the next decisions read (an exit
 sells what the replay bought). An alert the settings queue for the next session is reported as
 queued, not traded.
 
@@ -167,6 +168,7 @@ class Replay:
         self._clock = clock
         self._fees = fees
         self._live_fees = live_fees
+        self._working: dict[str, Order] = {}  # placed, not final: a later price may fill them
 
     async def run(
         self, since: datetime, until: datetime, strategy: str | None = None
@@ -194,7 +196,8 @@ class Replay:
         self._clock.set(now)
         if alert.price is not None:
             marks[(alert.market, alert.ticker)] = alert.price
-            await self._venue.observe_price(alert.market, alert.ticker, alert.price, now)
+            filled = await self._venue.observe_price(alert.market, alert.ticker, alert.price, now)
+            await self._follow(filled)
         decision = await self._decider.decide(alert, now)
         base = ReplayedAlert(
             signal_key=alert.key,
@@ -218,10 +221,7 @@ class Replay:
             report = await self._venue.submit(order)
         except RejectedError as exc:
             report = BrokerOrder.rejected(order.client_order_id, exc.reason)
-        for fill in report.fills:
-            await self._recorder.write(InsertFill(fill))
-        final = order.apply(report).evolve(updated_at=self._clock.now())
-        await self._recorder.write(AdvanceOrder(final))
+        final = await self._record(order, report)
         return ReplayedOrder(
             account=order.account,
             side=order.side.value,
@@ -230,6 +230,29 @@ class Replay:
             filled_quantity=final.filled_quantity,
             fill_price=final.avg_fill_price,
         )
+
+    async def _record(self, order: Order, report: BrokerOrder) -> Order:
+        """The venue's report of ``order`` into the private book (a fill recorded before is
+        kept once: fills are keyed by their id); a working order is followed."""
+        for fill in report.fills:
+            await self._recorder.write(InsertFill(fill))
+        now = order.apply(report).evolve(updated_at=self._clock.now())
+        await self._recorder.write(AdvanceOrder(now))
+        if now.status.is_final:
+            self._working.pop(now.client_order_id, None)
+        else:
+            self._working[now.client_order_id] = now
+        return now
+
+    async def _follow(self, changed: Iterable[str]) -> None:
+        """The working orders a price just filled (a resting limit reached): their fills."""
+        for cid in changed:
+            order = self._working.get(cid)
+            if order is None:
+                continue
+            report = await self._venue.get_order(order)
+            if report is not None:
+                await self._record(order, report)
 
     async def _pnl(
         self,

@@ -101,6 +101,7 @@ class Desk:
         quantity: str = "3",
         price: str = "71000",
         timenow: datetime | None = None,
+        **extra: str,
     ) -> alerts.Alert:
         body: dict[str, Any] = {
             "strategy": strategy,
@@ -112,6 +113,7 @@ class Desk:
         }
         if timenow is not None:
             body["timenow"] = timenow.isoformat()
+        body.update(extra)
         fields = alerts.decode_body(json.dumps(body).encode())
         alert = alerts.parse_alert(fields, received)
         await self.recorder.write(
@@ -459,4 +461,40 @@ def test_replay_trades_other_settings_on_paper_and_never_touches_the_real_book(
     assert code == 0, err
     assert "2 recorded alerts: 2 would trade, 0 queued, 0 refused" in out
     assert "₩3,000" in out
+    assert asyncio.run(dump(db_url)) == before
+
+
+async def record_limit_alerts(url: str, journal: Path) -> None:
+    """Alerts only (no live orders): ``alpha`` a limit buy of 3 at 70,500 while the price is
+    71,000, ``beta`` a buy of 1 at 70,400 ten minutes later, ``alpha`` an exit at 72,000."""
+    desk = Desk(url, journal)
+    try:
+        await desk.alert(T0, "buy", price="71000", order_type="limit", limit_price="70500")
+        await desk.alert(
+            T0 + timedelta(minutes=10), "buy", strategy="beta", quantity="1", price="70400"
+        )
+        await desk.alert(T0 + timedelta(hours=1), "exit", price="72000")
+    finally:
+        await desk.close()
+
+
+def test_replay_fills_a_resting_limit_when_a_later_alerts_price_reaches_it(
+    run: Run, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YQUANT__PAPER__COMMISSION_RATE", "0")
+    asyncio.run(record_limit_alerts(db_url, tmp_path / "journal.sqlite3"))
+    before = asyncio.run(dump(db_url))
+    code, out, err = run("replay", "--from", "2026-12-01", "--to", "2026-12-01", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    placed = [[(o["side"], o["quantity"], o["status"]) for o in a["orders"]] for a in r["alerts"]]
+    # the limit rests when placed; beta's price (70,400) fills it; the exit sells the 3 shares
+    assert placed == [
+        [("buy", "3", "accepted")],
+        [("buy", "1", "filled")],
+        [("sell", "3", "filled")],
+    ]
+    # alpha: 3 x (72,000 - 70,400); beta: 1 x (72,000 - 70,400) open at the last price
+    pnl = {p["strategy"]: (p["replay"], p["live"]) for p in r["pnl"]}
+    assert pnl == {"alpha": ("4800", "0"), "beta": ("1600", "0")}
     assert asyncio.run(dump(db_url)) == before
