@@ -498,3 +498,20 @@ def test_replay_fills_a_resting_limit_when_a_later_alerts_price_reaches_it(
     pnl = {p["strategy"]: (p["replay"], p["live"]) for p in r["pnl"]}
     assert pnl == {"alpha": ("4800", "0"), "beta": ("1600", "0")}
     assert asyncio.run(dump(db_url)) == before
+
+
+def test_parity_of_a_strategy_with_no_live_orders(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "List_of_trades.csv"
+    path.write_text(ENGLISH, encoding="utf-8")
+    code, _, err = run("report", "parity", "--strategy", "nobody", "--tv-trades", str(path))
+    assert code == 2
+    assert "has no live orders: give --ticker and --tz" in err
+
+    code, out, err = run(
+        "report", "parity", "--strategy", "nobody", "--tv-trades", str(path),
+        "--ticker", "005930", "--tz", "Asia/Seoul", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    r = json.loads(out)
+    assert (len(r["matched"]), len(r["missed"]), r["extra"]) == (0, 5, [])
+    assert r["pnl"] == {"compared_trades": 0, "tv": "0", "live": "0", "gap": "0"}
