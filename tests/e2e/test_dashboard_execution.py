@@ -69,7 +69,7 @@ def test_the_page_shows_each_groups_percentiles_with_bars(
         "/performance/execution", params={"from": "2026-12-01", "to": "2026-12-01", "lang": "ko"}
     ).text
     assert "체결 품질" in korean
-    assert "수신 -&gt; 결정" in korean
+    assert "수신 → 결정" in korean
 
     other = http.get("/performance/execution", params={"from": "2026-12-02", "to": "2026-12-02"})
     assert 'id="exec-none"' in other.text

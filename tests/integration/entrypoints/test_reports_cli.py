@@ -282,7 +282,7 @@ def test_execution_report_gives_the_percentiles_of_each_hop_and_of_slippage(
     )
     assert code == 0
     assert "Strategy beta | market KR | broker paper" in out
-    assert "first fill -> last fill" in out
+    assert "first fill → last fill" in out
     assert "alpha" not in out
 
     code, out, _ = run("report", "execution", "--from", "2026-12-02", "--to", "2026-12-03")
