@@ -6,8 +6,8 @@ The path of one order, each time as recorded where it happened:
 - ``timenow``: TradingView's ``{{timenow}}`` in the alert, when sent (TradingView's clock);
 - ``received``: the webhook recorded the alert (``signals.received_at``);
 - ``decided``: the engine's decision ended and the order was recorded (the order's first step,
-  ``new`` in ``order_events``; orders made elsewhere: ``orders.created_at``, when the decision
-  began);
+  ``new`` in ``order_events``; an order recorded before this was kept: ``orders.created_at``,
+  when the decision began);
 - ``sent``: the gateway recorded the order as submitted just before asking the broker (the
   ``submitted`` step in ``order_events``);
 - ``accepted``: the first step at which the broker had the order (accepted, or straight to a

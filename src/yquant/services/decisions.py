@@ -469,10 +469,15 @@ class OrderDesk:
         self._recent = recent
         self.worker = worker
 
-    async def send(self, orders: list[Order]) -> list[Order]:
-        """Record new orders (the intent, before any broker sees them); the ones to publish."""
+    async def send(self, orders: list[Order], decided: datetime | None = None) -> list[Order]:
+        """Record new orders (the intent, before any broker sees them); the ones to publish.
+
+        ``decided``: when the decision that made them ended (their ``created_at`` is when it
+        began): their first recorded step carries it, which the execution report measures."""
         out = []
         for order in orders:
+            if decided is not None:
+                order = order.evolve(updated_at=decided)  # noqa: PLW2901 - the order as recorded
             written = await self._recorder.write(InsertOrder(order))
             self._recent.add(order)
             if written is Written.UNCHANGED:

@@ -153,7 +153,7 @@ class QueueReleaser:
                 await self._finish(row, token, REJECTED, reason, detail, now)
                 logger.info("queued order rejected at release cid=%s reason=%s", cid, reason)
                 return False
-            sent = await self._desk.send([outcome.order])
+            sent = await self._desk.send([outcome.order], self._clock.now())
             await self._desk.publish(sent)
             await self._finish(row, token, RELEASED, None, outcome.detail, now)
             logger.info("queued order released cid=%s quantity=%s", cid, outcome.order.quantity)
@@ -180,7 +180,7 @@ class QueueReleaser:
             await self._finish(row, token, REJECTED, reason, detail, now)
             logger.info("handed-over order rejected cid=%s reason=%s", cid, reason)
             return False
-        sent = await self._desk.send([outcome.order])
+        sent = await self._desk.send([outcome.order], self._clock.now())
         await self._desk.publish(sent)
         await self._finish(row, token, RELEASED, None, outcome.detail, now)
         logger.info("handed-over order released cid=%s quantity=%s", cid, outcome.order.quantity)

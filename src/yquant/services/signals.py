@@ -115,13 +115,11 @@ class SignalHandler:
             await self._desk.publish(again)
             return
         decision = await self._decide(alert, now, fresh) if fresh else Decision(alert)
-        # The orders are made when taken (``created_at``, the decision's ``now``) and recorded
-        # as decided now: their first step (``order_events`` at ``new``) is the end of the
-        # decision, which the execution report measures (broker figures and book reads make
-        # up most of a decision). One clock read; no write of its own.
+        # The end of the decision (broker figures and book reads make up most of it), which
+        # the execution report measures: one clock read, no write of its own.
         decided = self._clock.now()
         await self._enqueue(decision, now)
-        sent = await self._desk.send([o.evolve(updated_at=decided) for o in decision.orders])
+        sent = await self._desk.send(decision.orders, decided)
         failpoints.hit("engine.after_orders_recorded")
         await self._desk.publish(again + sent)
         if prior:
