@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from yquant.entrypoints import i18n
 from yquant.entrypoints.periods import add_period, period
 from yquant.errors import ConfigurationError
 from yquant.settings import Settings
+from yquant.views import plain
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -97,11 +97,6 @@ async def replay(
             return await session.run(since, until, strategy)
 
 
-def _s(value: Decimal | None) -> str | None:
-    """An exact amount as text, without the zeros the column's scale adds."""
-    return None if value is None else format(value.normalize(), "f")
-
-
 def replay_json(result: ReplayResult) -> dict[str, Any]:
     return {
         "alerts": [
@@ -118,10 +113,10 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
                     {
                         "account": o.account,
                         "side": o.side,
-                        "quantity": _s(o.quantity),
+                        "quantity": plain(o.quantity),
                         "status": o.status,
-                        "filled_quantity": _s(o.filled_quantity),
-                        "fill_price": _s(o.fill_price),
+                        "filled_quantity": plain(o.filled_quantity),
+                        "fill_price": plain(o.fill_price),
                     }
                     for o in a.orders
                 ],
@@ -133,9 +128,9 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             {
                 "strategy": p.strategy,
                 "currency": p.currency,
-                "replay": _s(p.replay),
-                "live": _s(p.live),
-                "difference": _s(p.difference),
+                "replay": plain(p.replay),
+                "live": plain(p.live),
+                "difference": plain(p.difference),
             }
             for p in result.pnl
         ],

@@ -22,7 +22,6 @@ import asyncio
 import json
 import sys
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from yquant.entrypoints import formatting as fmt
 from yquant.entrypoints import i18n
 from yquant.errors import ConfigurationError
 from yquant.settings import Settings
+from yquant.views import plain
 
 if TYPE_CHECKING:
     from yquant.domain.parity import Parity
@@ -105,11 +105,6 @@ async def _read(settings: Settings, args: argparse.Namespace, text: str) -> Any:
         )
 
 
-def _s(value: Decimal | None) -> str | None:
-    """An exact amount as text, without the zeros the column's scale adds."""
-    return None if value is None else format(value.normalize(), "f")
-
-
 def parity_json(parity: Parity, strategy: str, ticker: str, currency: str | None) -> dict[str, Any]:
     return {
         "strategy": strategy,
@@ -127,13 +122,13 @@ def parity_json(parity: Parity, strategy: str, ticker: str, currency: str | None
                 "delay_s": round(x.delay_s, 3),
                 "client_order_id": x.live.client_order_id,
                 "account": x.live.account,
-                "tv_quantity": _s(x.tv.quantity),
-                "live_quantity": _s(x.live.filled_quantity),
-                "quantity_diff": _s(x.quantity_diff),
-                "tv_price": _s(x.tv.price),
-                "live_price": _s(x.live.fill_price),
-                "price_diff": _s(x.price_diff),
-                "price_diff_bps": _s(x.price_diff_bps),
+                "tv_quantity": plain(x.tv.quantity),
+                "live_quantity": plain(x.live.filled_quantity),
+                "quantity_diff": plain(x.quantity_diff),
+                "tv_price": plain(x.tv.price),
+                "live_price": plain(x.live.fill_price),
+                "price_diff": plain(x.price_diff),
+                "price_diff_bps": plain(x.price_diff_bps),
             }
             for x in parity.matched
         ],
@@ -144,8 +139,8 @@ def parity_json(parity: Parity, strategy: str, ticker: str, currency: str | None
                 "entry": r.entry,
                 "side": r.side.value,
                 "time": r.at.isoformat(),
-                "price": _s(r.price),
-                "quantity": _s(r.quantity),
+                "price": plain(r.price),
+                "quantity": plain(r.quantity),
             }
             for r in parity.missed
         ],
@@ -155,25 +150,25 @@ def parity_json(parity: Parity, strategy: str, ticker: str, currency: str | None
                 "account": o.account,
                 "side": o.side.value,
                 "time": o.decided_at.isoformat(),
-                "quantity": _s(o.filled_quantity),
-                "price": _s(o.fill_price),
+                "quantity": plain(o.filled_quantity),
+                "price": plain(o.fill_price),
             }
             for o in parity.extra
         ],
         "trades": [
             {
                 "trade": t.trade,
-                "tv_profit": _s(t.tv_profit),
-                "live_profit": _s(t.live_profit),
-                "gap": _s(t.gap),
+                "tv_profit": plain(t.tv_profit),
+                "live_profit": plain(t.live_profit),
+                "gap": plain(t.gap),
             }
             for t in parity.trades
         ],
         "pnl": {
             "compared_trades": len(parity.compared_trades),
-            "tv": _s(parity.tv_profit),
-            "live": _s(parity.live_profit),
-            "gap": _s(parity.pnl_gap),
+            "tv": plain(parity.tv_profit),
+            "live": plain(parity.live_profit),
+            "gap": plain(parity.pnl_gap),
         },
         "open_trades": list(parity.open_trades),
     }
