@@ -50,6 +50,7 @@ from yquant.ports import (
     RELEASING,
     Activity,
     Entry,
+    FxRate,
     Handler,
     Holding,
     Mark,
@@ -592,6 +593,7 @@ class FakeBroker:
         self.holdings_unavailable = False
         self.cancelled: list[str] = []
         self.cancel_mode = "cancel"
+        self.rate: FxRate | None = None  # what fx_rate answers
 
     async def connect(self) -> None:
         return None
@@ -613,6 +615,9 @@ class FakeBroker:
 
     async def token_expires_at(self) -> datetime | None:
         return None
+
+    async def fx_rate(self, account: str) -> FxRate | None:
+        return self.rate
 
     async def submit(self, order: Order) -> BrokerOrder:
         if self.unavailable:

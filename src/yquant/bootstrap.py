@@ -24,6 +24,7 @@ from yquant.adapters.db.book import SqlFillHistory
 from yquant.adapters.db.control import SqlControl
 from yquant.adapters.db.deployment import DeploymentRoles
 from yquant.adapters.db.engine_state import SqlEngineState
+from yquant.adapters.db.fx import SqlFxRates
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.order_queue import SqlOrderQueue
 from yquant.adapters.db.prices import SqlLastPrices
@@ -56,6 +57,7 @@ from yquant.services.book import BookService
 from yquant.services.cancels import OrderCancels
 from yquant.services.control import Control, KillSwitchView
 from yquant.services.decisions import Decider, OrderDesk, RecentOrders
+from yquant.services.fx import FxService
 from yquant.services.gateway import Gateway
 from yquant.services.ingest import Ingest
 from yquant.services.liquidation import Liquidator
@@ -414,6 +416,19 @@ def build_prices(
     )
 
 
+def build_fx(settings: Settings, store: SqlStore, *, clock: Clock | None = None) -> FxService:
+    """Exchange rates: a broker's (stored in ``fx_rates`` by the account sync), else the
+    configured ``fx.usdkrw``, else none."""
+    clock = clock or SystemClock()
+    configured = {"USD": settings.fx.usdkrw} if settings.fx.usdkrw is not None else {}
+    return FxService(
+        clock=clock,
+        stored=SqlFxRates(store),
+        configured=configured,
+        configured_at=settings.fx.usdkrw_as_of or clock.now(),
+    )
+
+
 def build_book(
     settings: Settings,
     store: SqlStore,
@@ -679,6 +694,7 @@ def build_gateway(
         clock=runtime.clock,
         ledger=build_book(settings, store, prices, clock=runtime.clock),
         prices=prices,
+        fx=build_fx(settings, store, clock=runtime.clock),
         metrics=runtime.metrics,
     )
     snapshot = kill_snapshot or settings.data_dir / "kill-switch-gateway.json"

@@ -406,6 +406,37 @@ class LastPrices(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FxRate:
+    """How many units of ``quote`` one unit of ``base`` buys (USD/KRW 1385.2: one dollar is
+    1,385.2 won), with when and where the rate was had (``kis``: an account's balance
+    inquiry; ``config``: the operator's ``fx.usdkrw``)."""
+
+    base: str
+    quote: str
+    rate: Decimal
+    at: datetime
+    source: str
+
+    @property
+    def pair(self) -> str:
+        return f"{self.base}/{self.quote}"
+
+    def age_s(self, now: datetime) -> float:
+        return (now - self.at).total_seconds()
+
+
+class FxRates(Protocol):
+    """The latest exchange rate per currency pair in the system of record (``fx_rates``).
+    DatabaseUnavailableError when the database is away."""
+
+    async def latest(self, base: str, quote: str) -> FxRate | None: ...
+
+    async def record(self, rate: FxRate) -> None:
+        """Store ``rate`` unless the stored one of its pair is newer."""
+        ...
+
+
 class SyncedHoldings(Protocol):
     """What each broker held at the last account sync (the ``positions`` table)."""
 
@@ -593,6 +624,11 @@ class Broker(Protocol):
 
     async def token_expires_at(self) -> datetime | None:
         """When the broker's stored access token expires; None when it holds or needs none."""
+        ...
+
+    async def fx_rate(self, account: str) -> FxRate | None:
+        """The USD/KRW rate the broker gave with ``account``'s latest balance (KIS: the
+        buying-power inquiry's ``exrt``, no call of its own); None where it has none."""
         ...
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -489,6 +490,15 @@ class SnapshotSettings(BaseModel):
             if rate <= 0:
                 raise ValueError(f"{currency}: an exchange rate must be positive")
         return v
+class FxSettings(BaseModel):
+    """Exchange rates (`yquant.services.fx`): a KIS account's rate is used when one is known;
+    ``usdkrw`` is the operator's rate for when none is (a paper-only desk), shown with the
+    source ``config`` and the time ``usdkrw_as_of`` (default: when the settings were loaded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usdkrw: Decimal | None = Field(None, gt=0, lt=Decimal(100_000))  # won per dollar
+    usdkrw_as_of: AwareDatetime | None = None
 
 
 class Settings(BaseSettings):
@@ -522,6 +532,7 @@ class Settings(BaseSettings):
     book: BookSettings = BookSettings()
     liquidation: LiquidationSettings = LiquidationSettings()
     snapshots: SnapshotSettings = SnapshotSettings()
+    fx: FxSettings = FxSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 

@@ -12,6 +12,7 @@ not recorded yet) is logged as a warning when it appears or changes, counted in 
 ``yquant_book_unattributed`` gauge, and kept (``unattributed``); the book shows it as an
 ``unattributed`` row, never as a strategy's. The latest fill price of each instrument the
 account traded is recorded as a price seen (one write, skipped while the database is away).
+With ``fx``, the USD/KRW rate the broker gave with the balances (KIS) is recorded too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from yquant.domain.book import Holding, Position, ticker_key
 from yquant.errors import DatabaseUnavailableError, RejectedError, RetryableError
 from yquant.ports import NO_METRICS, AccountBook, Broker, Clock, Metrics
 from yquant.services.book import BookService, fill_marks
+from yquant.services.fx import FxService
 from yquant.services.prices import PriceService
 from yquant.services.worker_state import ActiveRole
 
@@ -44,6 +46,7 @@ class AccountSync:
         clock: Clock,
         ledger: BookService | None = None,
         prices: PriceService | None = None,
+        fx: FxService | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         self._broker = broker
@@ -55,6 +58,7 @@ class AccountSync:
         self._clock = clock
         self._ledger = ledger
         self._prices = prices
+        self._fx = fx
         self._metrics = metrics
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -101,6 +105,8 @@ class AccountSync:
         now = self._clock.now()
         await self._book.replace_positions(account, holdings, now)
         await self._book.replace_cash(account, cash, now)
+        if self._fx is not None:
+            await self._fx.observe(await self._broker.fx_rate(account))
         await self._check(account, holdings)
         self.synced += 1
         logger.info(

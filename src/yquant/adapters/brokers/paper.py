@@ -56,7 +56,7 @@ from yquant.domain.model import (
 )
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import RejectedError, RetryableError, SignalRejectedError
-from yquant.ports import Clock, Holding, Mark, Prices, PriceSource, Quote
+from yquant.ports import Clock, FxRate, Holding, Mark, Prices, PriceSource, Quote
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,9 @@ class PaperBroker:
 
     async def token_expires_at(self) -> datetime | None:
         return None  # the paper ledger needs no token
+
+    async def fx_rate(self, account: str) -> FxRate | None:
+        return None  # the paper ledger converts nothing: the configured fx.usdkrw stands in
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         """The last price this venue saw for the instrument."""

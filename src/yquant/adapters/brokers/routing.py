@@ -14,7 +14,7 @@ from decimal import Decimal
 from yquant.domain.model import BrokerOrder, Market, Order
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import OrderRejectedError
-from yquant.ports import Broker, Holding, Quote
+from yquant.ports import Broker, FxRate, Holding, Quote
 
 
 class AccountBrokers:
@@ -102,6 +102,9 @@ class AccountBrokers:
             if answer is not None:
                 return answer
         return None
+
+    async def fx_rate(self, account: str) -> FxRate | None:
+        return await self.for_account(account).fx_rate(account)
 
     async def token_expires_at(self) -> datetime | None:
         """The earliest expiry among the brokers' stored tokens; None when none holds one."""

@@ -151,6 +151,30 @@ last_prices = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+# A compact price history for charts: per instrument, the first price seen in each
+# ``price_history`` bucket (15 minutes), written at most once per bucket by each process.
+price_history = Table(
+    "price_history",
+    metadata,
+    Column("market", String(4), primary_key=True),
+    Column("ticker", String(40), primary_key=True),
+    Column("bucket", UtcDateTime, primary_key=True),  # the bucket's start
+    Column("price", Money(), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),  # when the price was seen
+)
+
+# The latest exchange rate per currency pair (USD/KRW: won per dollar), with its time and source.
+fx_rates = Table(
+    "fx_rates",
+    metadata,
+    Column("base", String(3), primary_key=True),
+    Column("quote", String(3), primary_key=True),
+    Column("rate", Money(), nullable=False),
+    Column("source", String(16), nullable=False),  # kis | config
+    Column("at", UtcDateTime, nullable=False),
+)
+
 # ---- order history, accounts and positions ------------------------------------------------------
 
 order_events = Table(

@@ -45,7 +45,7 @@ from yquant.adapters.brokers.kis.schemas import (
 from yquant.domain.model import BrokerOrder, Market, Order, OrderStatus, OrderType
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import DatabaseUnavailableError, OrderRejectedError
-from yquant.ports import Holding, Quote
+from yquant.ports import FxRate, Holding, Quote
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class KisBroker:
         self._snapshots: dict[Market, tuple[datetime, date, list[VenueOrder]]] = {}
         self._balance: tuple[datetime, int, list[Holding], dict[str, Decimal]] | None = None
         self._generation = 0  # bumped whenever cash or holdings may have moved
+        self._rate: FxRate | None = None  # USD/KRW as the latest balance inquiry gave it
         self._halted: str | None = None  # KIS's words for the configuration error
         self._halted_at: datetime | None = None
         self._halt_retry = timedelta(seconds=halt_retry_s)
@@ -387,6 +388,11 @@ class KisBroker:
     async def fx_rates(self, account: str) -> dict[str, Decimal]:
         self._own_account(account)
         return await ep.overseas_fx_rates(self.client, self._acct)
+    async def fx_rate(self, account: str) -> FxRate | None:
+        """USD/KRW as the latest balance inquiry (`cash`, `holdings`) gave it: no call of its
+        own, so None until one was made."""
+        self._own_account(account)
+        return self._rate
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         if market is Market.KR:
@@ -590,13 +596,15 @@ class KisBroker:
         krw = await ep.inquire_psbl_order(self.client, self._acct)
         us = await ep.overseas_inquire_balance(self.client, self._acct)
         # Not frcr_dncl_amt_2 (the deposit): orderable cash is net of what open buys hold.
-        foreign = await ep.overseas_psamount(self.client, self._acct)
+        foreign, rate = await ep.overseas_psamount(self.client, self._acct)
         holdings = [Holding(self.account, h.ticker, Market.KR, h.quantity, h.avg_price) for h in kr]
         holdings += [
             Holding(self.account, h.ticker, Market.US, h.quantity, h.avg_price) for h in us
         ]
         cash = {"KRW": krw, **foreign}
         self._balance = (now, generation, holdings, cash)
+        if rate is not None:
+            self._rate = FxRate("USD", "KRW", rate, now, "kis")
         return holdings, cash
 
     def _moved(self) -> None:

@@ -293,8 +293,11 @@ async def overseas_fx_rates(client: KisClient, account: KisAccount) -> dict[str,
     return schemas.parse_overseas_fx_rates(reply.body.get("output2"))
 
 
-async def overseas_psamount(client: KisClient, account: KisAccount) -> dict[str, Decimal]:
-    """해외주식 매수가능금액조회: USD new orders can spend (what open buys hold excluded)."""
+async def overseas_psamount(
+    client: KisClient, account: KisAccount
+) -> tuple[dict[str, Decimal], Decimal | None]:
+    """해외주식 매수가능금액조회: USD new orders can spend (what open buys hold excluded), and
+    the exchange rate (won per dollar) KIS applied to it."""
     code, item, price = schemas.PSAMOUNT_PROBE
     reply = await client.call(
         "GET",
@@ -302,7 +305,7 @@ async def overseas_psamount(client: KisClient, account: KisAccount) -> dict[str,
         tr_id("us_buying_power", account),
         params=schemas.overseas_psamount_params(account.cano, account.product, code, item, price),
     )
-    return schemas.parse_overseas_orderable(reply.body)
+    return schemas.parse_overseas_orderable(reply.body), schemas.parse_exchange_rate(reply.body)
 
 
 async def overseas_price(

@@ -486,6 +486,15 @@ def parse_overseas_orderable(body: dict[str, Any]) -> dict[str, Decimal]:
     return {currency: num0(row.get("ord_psbl_frcr_amt"))}
 
 
+def parse_exchange_rate(body: dict[str, Any]) -> Decimal | None:
+    """The won per unit of the foreign currency KIS applied to the buying power (``exrt``);
+    None when it gives none."""
+    out = body.get("output")
+    row = out[0] if isinstance(out, list) and out else out or {}
+    rate = num0(row.get("exrt"))
+    return rate if rate > 0 else None
+
+
 def parse_overseas_cash(rows: Any) -> dict[str, Decimal]:
     """Foreign cash per currency (frcr_dncl_amt_2) from the execution-based balance."""
     rows = rows if isinstance(rows, list) else [rows] if rows else []
