@@ -27,7 +27,7 @@ from yquant.adapters.db.engine_state import SqlEngineState
 from yquant.adapters.db.fx import SqlFxRates
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.order_queue import SqlOrderQueue
-from yquant.adapters.db.prices import SqlLastPrices
+from yquant.adapters.db.prices import SqlLastPrices, SqlPriceHistory
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.snapshots import SqlSnapshots
 from yquant.adapters.db.store import SqlStore
@@ -405,7 +405,8 @@ def build_prices(
 ) -> PriceService:
     """Prices: a KIS account's quotes (of ``brokers``), else the latest price seen, else the
     catalog's base price (of ``instruments``). With ``recorder``, prices seen are written
-    through it (journaled during an outage), else straight to the database."""
+    through it (journaled during an outage), else straight to the database; the first of each
+    instrument in every 15 minutes also into ``price_history``."""
     return PriceService(
         last=SqlLastPrices(store),
         clock=clock or SystemClock(),
@@ -413,6 +414,7 @@ def build_prices(
         instruments=instruments,
         recorder=recorder,
         quote_cache_s=settings.book.quote_cache_s,
+        history=SqlPriceHistory(store),
     )
 
 

@@ -9,7 +9,7 @@ a stream entry) are defined here so that both sides share one spelling.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -392,6 +392,13 @@ class Prices(Protocol):
         """Remember a price seen (kept only if newer than the one known)."""
         ...
 
+    async def before_today(
+        self, instruments: Sequence[tuple[Market, str, str]]
+    ) -> dict[tuple[Market, str], Mark]:
+        """Per (market, exchange, ticker), the price it had before its market's day began
+        (what the day's P&L is counted from), by (market, ticker); left out when unknown."""
+        ...
+
 
 class LastPrices(Protocol):
     """The latest price seen per instrument in the system of record (``last_prices``).
@@ -403,6 +410,29 @@ class LastPrices(Protocol):
 
     async def record(self, marks: Sequence[tuple[Market, str, Mark]]) -> None:
         """Store prices seen, each only where it is newer than the stored one."""
+        ...
+
+
+class PriceHistory(Protocol):
+    """A compact price history (``price_history``): per instrument, one price per bucket of
+    time (the first seen in it). DatabaseUnavailableError when the database is away."""
+
+    async def sample(self, samples: Sequence[tuple[Market, str, datetime, Mark]]) -> None:
+        """Store (market, ticker, bucket start, price seen) rows; a bucket already stored is
+        kept as it is."""
+        ...
+
+    async def series(
+        self, market: Market, ticker: str, since: datetime, limit: int = 2000
+    ) -> list[Mark]:
+        """The samples of one instrument from ``since`` on, oldest first (at most ``limit``,
+        the newest)."""
+        ...
+
+    async def before(
+        self, keys: Sequence[tuple[Market, str]], starts: Mapping[Market, datetime]
+    ) -> dict[tuple[Market, str], Mark]:
+        """Per instrument, the latest sample seen before its market's ``starts``."""
         ...
 
 

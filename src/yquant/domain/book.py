@@ -227,6 +227,15 @@ class Book:
 
     positions: Mapping[PositionKey, Position]
     realised_since: Mapping[PositionKey, Decimal]
+    # The positions as they were at ``since``, of those a fill has moved since (the others
+    # are as they were).
+    at_since: Mapping[PositionKey, Position] = field(default_factory=dict)
+
+    def at_start(self, key: PositionKey) -> Position | None:
+        """The position ``key`` as it was at ``since`` (None: it did not exist)."""
+        if key in self.at_since:
+            return self.at_since[key]
+        return self.positions.get(key)
 
     def held(self, account: str, strategy: str, market: Market, ticker: str) -> Decimal:
         position = self.positions.get((account, strategy, market, ticker))
@@ -279,15 +288,17 @@ def build(
     market's local day starts at its own midnight)."""
     positions: dict[PositionKey, Position] = {}
     realised_since: dict[PositionKey, Decimal] = {}
+    at_since: dict[PositionKey, Position] = {}
     for fill in sorted(fills, key=lambda f: (f.filled_at, f.fill_id)):
         key = (fill.account, fill.strategy, fill.market, fill.ticker)
-        position = positions.get(key) or Position(*key)
-        position, realised = position.apply(fill, fees, local_day(fill.market, fill.filled_at))
+        before = positions.get(key) or Position(*key)
+        position, realised = before.apply(fill, fees, local_day(fill.market, fill.filled_at))
         positions[key] = position
         start = since.get(fill.market) if isinstance(since, Mapping) else since
         if start is not None and fill.filled_at >= start:
             realised_since[key] = realised_since.get(key, ZERO) + realised
-    return Book(positions, realised_since)
+            at_since.setdefault(key, before)
+    return Book(positions, realised_since, at_since)
 
 
 @dataclass(frozen=True, slots=True)

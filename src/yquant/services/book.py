@@ -14,6 +14,7 @@ against the holdings it has just fetched.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class BookRow:
     mark: Mark | None = None
     stale: bool = False
     realised_today: Decimal = ZERO
+    # The position as the market's day began and its price then (`Prices.before_today`).
+    start: Position | None = None
+    reference: Mark | None = None
 
     @property
     def unattributed(self) -> bool:
@@ -82,6 +86,23 @@ class BookRow:
         if self.position.quantity == 0:
             return ZERO
         return None if self.mark is None else self.position.quantity * self.mark.price
+
+    @property
+    def pnl_today(self) -> Decimal | None:
+        """The change of this position's P&L since its market's day began: the P&L realised
+        today plus the change of the unrealised P&L, i.e. realised_today + (price - average
+        cost) x quantity now - (price before today - average cost then) x quantity then. For
+        shares held all day that is (price - price before today) x quantity. None where a
+        price it needs is not known."""
+        start = self.start if self.start is not None else self.position
+        now = self.unrealised
+        if now is None:
+            return None
+        if start.quantity == 0:
+            return self.realised_today + now
+        if start.quantity < 0 or self.reference is None:
+            return None
+        return self.realised_today + now - (self.reference.price - start.avg_cost) * start.quantity
 
     @property
     def unrealised(self) -> Decimal | None:
@@ -104,7 +125,9 @@ class Totals:
     unrealised: Decimal = ZERO
     realised: Decimal = ZERO
     realised_today: Decimal = ZERO
+    pnl_today: Decimal = ZERO
     priced: bool = True
+    today_known: bool = True  # False when a row's day P&L could not be told (no price)
 
     def add(self, row: BookRow) -> None:
         p = row.position
@@ -119,6 +142,11 @@ class Totals:
             self.unrealised += unrealised
         self.realised += p.realised
         self.realised_today += row.realised_today
+        today = row.pnl_today
+        if today is None:
+            self.today_known = False
+        else:
+            self.pnl_today += today
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +231,22 @@ class BookService:
         marks = await self._prices.marks(
             [(p.market, p.exchange, p.ticker) for p in positions if p.quantity != 0]
         )
+        starts = {p.key: book.at_start(p.key) if p.key in book.positions else p for p in positions}
+        references = await self._prices.before_today(
+            [
+                (p.market, p.exchange, p.ticker)
+                for p in positions
+                if (start := starts[p.key]) is not None and start.quantity > 0
+            ]
+        )
         rows = [
-            self._row(p, marks.get((p.market, p.ticker)), book.realised_since.get(p.key, ZERO), now)
+            dataclasses.replace(
+                self._row(
+                    p, marks.get((p.market, p.ticker)), book.realised_since.get(p.key, ZERO), now
+                ),
+                start=starts[p.key],
+                reference=references.get((p.market, p.ticker)),
+            )
             for p in positions
         ]
         rows.sort(

@@ -14,13 +14,19 @@ A price is written (`observe`) through the recorder where one is given (the engi
 shares the signal's commit, and is journaled during a database outage like every other write),
 else straight to the database, skipped while it is away: a price is worth keeping, never worth
 holding up the order path.
+
+With a `PriceHistory`, the first price this process sees of an instrument in each bucket of
+``HISTORY_BUCKET`` (15 minutes) is also kept there, one insert per instrument and bucket at
+most (never journaled: a gap in a chart costs nothing), for the dashboard's charts (`series`)
+and for the day's P&L (`before_today`: the price each position is compared with).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from yquant.domain.book import LocalDay
@@ -32,11 +38,28 @@ from yquant.errors import (
     RetryableError,
     YquantError,
 )
-from yquant.ports import Broker, Clock, Instruments, LastPrices, Mark, PriceSource, Recorder
+from yquant.ports import (
+    Broker,
+    Clock,
+    Instruments,
+    LastPrices,
+    Mark,
+    PriceHistory,
+    PriceSource,
+    Recorder,
+)
 
 logger = logging.getLogger(__name__)
 
 Key = tuple[Market, str]
+HISTORY_BUCKET = timedelta(minutes=15)
+
+
+def bucket_of(at: datetime) -> datetime:
+    """The start of the ``HISTORY_BUCKET`` that holds ``at`` (in UTC)."""
+    step = int(HISTORY_BUCKET.total_seconds())
+    seconds = int(at.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % step, UTC)
 
 
 class PriceService:
@@ -52,6 +75,7 @@ class PriceService:
         recorder: Recorder | None = None,
         quote_cache_s: float = 5.0,
         local_day: LocalDay | None = None,
+        history: PriceHistory | None = None,
     ) -> None:
         self._last = last
         self._clock = clock
@@ -62,6 +86,8 @@ class PriceService:
         self._days = local_day or LocalDay.of_markets()
         self._quoted: dict[Key, tuple[float, Mark]] = {}  # monotonic time asked, the quote
         self._seen: dict[Key, Mark] = {}  # observed by this process, newest per instrument
+        self._history = history
+        self._sampled: dict[Key, datetime] = {}  # the latest bucket this process stored
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -157,6 +183,7 @@ class PriceService:
                 await self._last.record([(market, ticker, mark)])
         except (DatabaseUnavailableError, JournalUnavailableError) as exc:
             logger.info("price not stored market=%s ticker=%s: %s", market.value, ticker, exc)
+        await self._sample([(market, ticker, mark)])
 
     async def observe_many(self, marks: Sequence[tuple[Market, str, Mark]]) -> None:
         """Several prices at once, in one database transaction (skipped while it is away)."""
@@ -169,3 +196,56 @@ class PriceService:
             await self._last.record(fresh)
         except DatabaseUnavailableError as exc:
             logger.info("prices not stored count=%d: %s", len(fresh), exc)
+        await self._sample(fresh)
+
+    async def _sample(self, marks: Sequence[tuple[Market, str, Mark]]) -> None:
+        """The marks that open a bucket this process has not stored yet, into the history."""
+        if self._history is None:
+            return
+        due = []
+        for market, ticker, mark in marks:
+            bucket = bucket_of(mark.at)
+            last = self._sampled.get((market, ticker))
+            if last is None or bucket > last:
+                due.append((market, ticker, bucket, mark))
+        if not due:
+            return
+        try:
+            await self._history.sample(due)
+        except DatabaseUnavailableError as exc:
+            logger.info("price history not stored count=%d: %s", len(due), exc)
+            return
+        for market, ticker, bucket, _ in due:
+            self._sampled[(market, ticker)] = bucket
+
+    # ---- history --------------------------------------------------------------------------
+
+    async def series(self, market: Market, ticker: str, since: datetime) -> list[Mark]:
+        """The stored history of one instrument from ``since`` on, oldest first ([] without
+        a history). DatabaseUnavailableError when the database is away."""
+        if self._history is None:
+            return []
+        return await self._history.series(market, ticker, since)
+
+    async def before_today(self, instruments: Sequence[tuple[Market, str, str]]) -> dict[Key, Mark]:
+        """Per (market, exchange, ticker), the price it had before its market's day began (the
+        start of the day's P&L): the latest price seen, when it was seen before today; else
+        the latest history sample before today; else the catalog's base price (KRX: the
+        previous close). Left out when none is known; the database away counts as none."""
+        now = self._clock.now()
+        starts = {m: self._days.day_start(m, now) for m in Market}
+        wanted = {(m, t): e for m, e, t in instruments}
+        try:
+            stored = await self._last.last(list(wanted))
+        except DatabaseUnavailableError:
+            stored = {}
+        found = {key: mark for key, mark in stored.items() if mark.at < starts[key[0]]}
+        rest = [key for key in wanted if key not in found]
+        if rest and self._history is not None:
+            with contextlib.suppress(DatabaseUnavailableError):
+                found.update(await self._history.before(rest, starts))
+        for key in [k for k in wanted if k not in found]:
+            base = self._catalog(key, wanted[key])
+            if base is not None:
+                found[key] = base
+        return found

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from tests.fakes import FixedClock
 from yquant.adapters.db.journal import Journal
-from yquant.adapters.db.prices import SqlLastPrices
+from yquant.adapters.db.prices import SqlLastPrices, SqlPriceHistory
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Market
 from yquant.domain.writes import RecordPrice
 from yquant.ports import Mark, PriceSource, Written
+from yquant.services.prices import PriceService, bucket_of
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 KR, US = Market.KR, Market.US
@@ -72,3 +74,27 @@ async def test_the_recorders_price_writes_replay_late_without_moving_a_price_bac
     finally:
         await recorder.close()
         recorder.journal.close()
+
+
+async def test_the_price_history_keeps_the_first_price_of_each_bucket(store: SqlStore) -> None:
+    history = SqlPriceHistory(store)
+    prices = PriceService(last=SqlLastPrices(store), clock=FixedClock(T0), history=history)
+    for minutes, price in ((0, "100"), (5, "101"), (14, "102"), (15, "103"), (44, "104")):
+        await prices.observe(
+            KR, "005930", Decimal(price), T0 + timedelta(minutes=minutes), PriceSource.ALERT
+        )
+    # Another process writing the same bucket changes nothing.
+    await history.sample([(KR, "005930", bucket_of(T0), mark("999", 1))])
+    series = await history.series(KR, "005930", T0 - timedelta(days=1))
+    assert [(m.price, m.at) for m in series] == [
+        (Decimal(100), T0),
+        (Decimal(103), T0 + timedelta(minutes=15)),
+        (Decimal(104), T0 + timedelta(minutes=44)),
+    ]
+    assert [m.price for m in await history.series(KR, "005930", T0, limit=1)] == [Decimal(104)]
+    before = await history.before(
+        [(KR, "005930"), (US, "AAPL")], {KR: T0 + timedelta(minutes=30), US: T0}
+    )
+    assert before == {
+        (KR, "005930"): Mark(Decimal(103), T0 + timedelta(minutes=15), PriceSource.ALERT)
+    }

@@ -203,3 +203,45 @@ async def test_the_account_sync_reports_a_difference_once_and_its_end(
 
 def _seen(price: str, at: datetime, source: PriceSource = PriceSource.ALERT) -> Mark:
     return Mark(D(price), at, source)
+
+
+async def test_the_days_pnl_counts_from_the_price_before_today(parts: Parts) -> None:
+    """Shares held since yesterday count from the last price seen before today (the price
+    history's), those bought today from their cost; a sale today adds its realised P&L."""
+    yesterday = T0 - timedelta(days=1)  # 10:00 KST the day before
+    await parts.filled("g1", "gamma", Side.BUY, "10", "100000", yesterday, ticker="000660")
+    await parts.filled(
+        "g2", "gamma", Side.SELL, "4", "103000", T0 + timedelta(minutes=10), ticker="000660"
+    )
+    prices = build_prices(parts.settings, parts.store, clock=parts.clock)
+    await prices.observe(
+        Market.KR, "000660", D(101000), yesterday + timedelta(hours=5), PriceSource.ALERT
+    )
+    await prices.observe(Market.KR, "000660", D(104000), parts.clock.now(), PriceSource.ALERT)
+    await prices.observe(Market.KR, "005930", D(73000), parts.clock.now(), PriceSource.ALERT)
+    view = await parts.book().view(account="paper", strategy="gamma")
+    [gamma] = view.rows
+    assert gamma.start is not None and gamma.start.quantity == D(10)
+    assert gamma.reference is not None and gamma.reference.price == D(101000)
+    fees = D(4) * (D(103000) - D(100000)) - gamma.realised_today
+    assert fees > 0  # the sale's commission and tax
+    # 6 held at 104,000 against 101,000, 4 sold at 103,000 against 101,000, less the fees.
+    assert gamma.pnl_today == D(6) * D(3000) + D(4) * D(2000) - fees
+    # Bought today: counted from the cost, with no price before today needed.
+    alpha = (await parts.book().view(account="paper", strategy="alpha")).rows
+    kr = next(r for r in alpha if r.position.ticker == "005930")
+    assert kr.start is not None and kr.start.quantity == 0
+    assert kr.pnl_today == kr.realised_today + D(6) * (D(73000) - D(70000))
+    totals = view.totals()["KRW"]
+    assert (totals.pnl_today, totals.today_known) == (gamma.pnl_today, True)
+
+
+async def test_without_a_price_before_today_the_days_pnl_is_unknown(parts: Parts) -> None:
+    yesterday = T0 - timedelta(days=1)
+    await parts.filled("g1", "gamma", Side.BUY, "10", "100000", yesterday, ticker="000660")
+    prices = build_prices(parts.settings, parts.store, clock=parts.clock)
+    await prices.observe(Market.KR, "000660", D(104000), parts.clock.now(), PriceSource.ALERT)
+    view = await parts.book().view(account="paper", strategy="gamma")
+    [gamma] = view.rows
+    assert (gamma.reference, gamma.pnl_today) == (None, None)
+    assert not view.totals()["KRW"].today_known

@@ -1,5 +1,6 @@
 """The latest price seen per instrument (``last_prices``): read by the book to value positions,
-written when an alert or a fill shows a price.
+written when an alert or a fill shows a price. And the compact price history (``price_history``)
+the dashboard's charts and the day's P&L read.
 
 A write goes through the same statement as the recorder's ``price.record`` (`statements`): one
 upsert per row that keeps the stored price unless the new one was seen later, on SQLite and on
@@ -8,10 +9,12 @@ MariaDB alike, so writers never read first and a late write never moves a price 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
@@ -19,6 +22,7 @@ from yquant.domain.model import Market
 from yquant.ports import Mark, PriceSource
 
 lp = tables.last_prices
+ph = tables.price_history
 
 
 class SqlLastPrices:
@@ -59,6 +63,71 @@ class SqlLastPrices:
         ]
         if items:
             await self._store.apply_many(items)
+
+
+class SqlPriceHistory:
+    """Implements `yquant.ports.PriceHistory`."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    async def sample(self, samples: Sequence[tuple[Market, str, datetime, Mark]]) -> None:
+        rows = [
+            {
+                "market": market.value,
+                "ticker": ticker,
+                "bucket": bucket,
+                "price": mark.price,
+                "source": mark.source.value,
+                "at": mark.at,
+            }
+            for market, ticker, bucket, mark in samples
+        ]
+        if not rows:
+            return
+        stmt: Any
+        if self._store.dialect == "sqlite":
+            stmt = sqlite.insert(ph).on_conflict_do_nothing()
+        else:
+            # A no-op update, not INSERT IGNORE (which would also turn bad data into warnings).
+            my = mysql.insert(ph)
+            stmt = my.on_duplicate_key_update(market=ph.c.market)
+
+        async def run(conn: Any) -> None:
+            await conn.execute(stmt, rows)
+
+        await self._store.run(run, write=True)
+
+    async def series(
+        self, market: Market, ticker: str, since: datetime, limit: int = 2000
+    ) -> list[Mark]:
+        stmt = (
+            select(ph)
+            .where(ph.c.market == market.value, ph.c.ticker == ticker, ph.c.bucket >= since)
+            .order_by(ph.c.bucket.desc())
+            .limit(limit)
+        )
+        rows = await self._store.rows(stmt)
+        return [Mark(r["price"], r["at"], _source(r["source"])) for r in reversed(rows)]
+
+    async def before(
+        self, keys: Sequence[tuple[Market, str]], starts: Mapping[Market, datetime]
+    ) -> dict[tuple[Market, str], Mark]:
+        found: dict[tuple[Market, str], Mark] = {}
+        for market, ticker in sorted(set(keys), key=lambda k: (k[0].value, k[1])):
+            start = starts.get(market)
+            if start is None:
+                continue
+            stmt = (
+                select(ph)
+                .where(ph.c.market == market.value, ph.c.ticker == ticker, ph.c.bucket < start)
+                .order_by(ph.c.bucket.desc())
+                .limit(1)
+            )
+            for row in await self._store.rows(stmt):
+                if row["at"] < start:
+                    found[(market, ticker)] = Mark(row["price"], row["at"], _source(row["source"]))
+        return found
 
 
 def _source(value: str) -> PriceSource:
