@@ -62,7 +62,7 @@ from yquant.services import routing
 from yquant.services.book import BookService, HoldingsFrom
 from yquant.services.cancels import CancelOutcome, OrderCancels
 from yquant.services.decisions import Decider
-from yquant.services.manual import ManualOrders, gateway_alive, wait_for_outcome
+from yquant.services.manual import ManualOrders, ManualRequest, gateway_alive, wait_for_outcome
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
@@ -532,7 +532,7 @@ class Liquidator:
         made = []
         for n, item in enumerate(plan.items, start=1):
             key = signal_key(liquidation_id, n)
-            outcome = await self._manual.place(
+            request = ManualRequest(
                 account=item.account,
                 side=Side.SELL,
                 market=item.market,
@@ -541,12 +541,12 @@ class Liquidator:
                 quantity=item.quantity,
                 limit_price=None,
                 price=item.price,
-                wait_s=0,
-                allow_resize=True,
                 source=source(liquidation_id),
                 strategy=item.strategy,
                 key=key,
-                keep_queued=plan.at_open,
+            )
+            outcome = await self._manual.place(
+                request, wait_s=0, allow_resize=True, keep_queued=plan.at_open
             )
             sent = outcome.status not in ("rejected", "queued")
             made.append(

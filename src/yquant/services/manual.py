@@ -44,6 +44,29 @@ US_EXCHANGES = ("NASDAQ", "NYSE", "AMEX")
 
 
 @dataclass(frozen=True, slots=True)
+class ManualRequest:
+    """One operator order as asked: ``account`` and the instrument, side and quantity, a
+    ``limit_price`` (None: a market order), the reference ``price`` sizing and checks use (a
+    quote, the last price seen; the limit where none), and where it came from (``cli``,
+    ``dashboard``)."""
+
+    account: str
+    side: Side
+    market: Market
+    exchange: str
+    ticker: str
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    price: Decimal | None = None
+    source: str = "cli"
+    # The order's strategy (an operator's: ``manual``) and signal key (None: a new one; a
+    # liquidation's sells: `yquant.domain.liquidation.signal_key`, which the engine decides
+    # with the liquidation's rules; the source is then the comment).
+    strategy: str = STRATEGY
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ManualOutcome:
     signal_key: str
     status: str  # the order's last known status, or "rejected" when no order was made
@@ -115,97 +138,45 @@ class ManualOrders:
         self._clock = clock
         self._worker = worker
 
-    def _alert(
-        self,
-        *,
-        side: Side,
-        market: Market,
-        exchange: str,
-        ticker: str,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-        price: Decimal | None,
-        source: str,
-        strategy: str = STRATEGY,
-        key: str | None = None,
-    ) -> Alert:
+    def _alert(self, request: ManualRequest) -> Alert:
         return Alert(
-            key=key or f"manual-{uuid.uuid4().hex[:24]}",
-            strategy=strategy,
-            ticker=ticker,
-            exchange=exchange,
-            market=market,
-            action=Action.BUY if side is Side.BUY else Action.SELL,
+            key=request.key or f"manual-{uuid.uuid4().hex[:24]}",
+            strategy=request.strategy,
+            ticker=request.ticker,
+            exchange=request.exchange,
+            market=request.market,
+            action=Action.BUY if request.side is Side.BUY else Action.SELL,
             received_at=self._clock.now(),
-            price=price if price is not None else limit_price,
-            quantity=quantity,
-            order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
-            limit_price=limit_price,
-            comment=f"operator order (yquant {source})" if key is None else source,
+            price=request.price if request.price is not None else request.limit_price,
+            quantity=request.quantity,
+            order_type=OrderType.LIMIT if request.limit_price is not None else OrderType.MARKET,
+            limit_price=request.limit_price,
+            comment=(
+                f"operator order (yquant {request.source})"
+                if request.key is None
+                else request.source
+            ),
         )
 
-    async def preview(
-        self,
-        *,
-        account: str,
-        side: Side,
-        market: Market,
-        exchange: str,
-        ticker: str,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-        price: Decimal | None,
-        source: str = "cli",
-    ) -> Decision:
+    async def preview(self, request: ManualRequest) -> Decision:
         """What `place` would decide now, with every check, and nothing recorded or sent."""
-        alert = self._alert(
-            side=side,
-            market=market,
-            exchange=exchange,
-            ticker=ticker,
-            quantity=quantity,
-            limit_price=limit_price,
-            price=price,
-            source=source,
-        )
-        return await self._decider.decide(alert, alert.received_at, accounts=[account])
+        alert = self._alert(request)
+        return await self._decider.decide(alert, alert.received_at, accounts=[request.account])
 
     async def place(
         self,
+        request: ManualRequest,
         *,
-        account: str,
-        side: Side,
-        market: Market,
-        exchange: str,
-        ticker: str,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-        price: Decimal | None,
         wait_s: float,
         allow_resize: bool = False,
-        source: str = "cli",
-        strategy: str = STRATEGY,
-        key: str | None = None,
         keep_queued: bool = False,
     ) -> ManualOutcome:
         """Decide, record and send one order, and wait up to ``wait_s`` for its outcome.
 
-        ``strategy`` and ``key``: the order's strategy (an operator's: ``manual``) and signal
-        key (a liquidation's sells: `yquant.domain.liquidation.signal_key`, which the engine
-        decides with the liquidation's rules). ``keep_queued``: a closed market queues the
-        order for the next open (status ``queued``) instead of refusing it."""
-        alert = self._alert(
-            side=side,
-            market=market,
-            exchange=exchange,
-            ticker=ticker,
-            quantity=quantity,
-            limit_price=limit_price,
-            price=price,
-            source=source,
-            strategy=strategy,
-            key=key,
-        )
+        ``keep_queued``: a closed market queues the order for the next open (status
+        ``queued``) instead of refusing it."""
+        alert = self._alert(request)
+        account, quantity, source = request.account, request.quantity, request.source
         now = alert.received_at
         if not await gateway_alive(self._bus, self._clock):
             return ManualOutcome(

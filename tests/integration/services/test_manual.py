@@ -11,7 +11,7 @@ from tests.harness import build_rig
 from tests.integration.services.test_engine import _order
 from yquant.domain.model import Market, Side
 from yquant.domain.reasons import ReasonCode
-from yquant.services.manual import ManualOutcome
+from yquant.services.manual import ManualOutcome, ManualRequest
 
 FRIDAY_OPEN = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 
@@ -33,14 +33,16 @@ async def test_an_operator_order_has_the_quantity_asked_whatever_the_sizing_poli
         await rig.bus.heartbeat("gateway", {})
         for side in (Side.SELL, Side.BUY):
             await rig.engine.manual.place(
-                account="paper",
-                side=side,
-                market=Market.KR,
-                exchange="KRX",
-                ticker="005930",
-                quantity=Decimal(1),
-                limit_price=None,
-                price=Decimal(71000),
+                ManualRequest(
+                    account="paper",
+                    side=side,
+                    market=Market.KR,
+                    exchange="KRX",
+                    ticker="005930",
+                    quantity=Decimal(1),
+                    limit_price=None,
+                    price=Decimal(71000),
+                ),
                 wait_s=0.2,
             )
         published = [(m["side"], m["quantity"]) for m in await rig.published()]
@@ -59,14 +61,16 @@ async def test_an_operator_order_is_never_resized_silently(
 
         async def sell(quantity: int, **kw: object) -> ManualOutcome:
             return await rig.engine.manual.place(
-                account="paper",
-                side=Side.SELL,
-                market=Market.KR,
-                exchange="KRX",
-                ticker="005930",
-                quantity=Decimal(quantity),
-                limit_price=None,
-                price=Decimal(71000),
+                ManualRequest(
+                    account="paper",
+                    side=Side.SELL,
+                    market=Market.KR,
+                    exchange="KRX",
+                    ticker="005930",
+                    quantity=Decimal(quantity),
+                    limit_price=None,
+                    price=Decimal(71000),
+                ),
                 wait_s=0.2,
                 **kw,  # type: ignore[arg-type]
             )

@@ -132,3 +132,19 @@ def test_a_resolved_instrument_carries_the_days_base_price(cache: CatalogCache) 
     assert samsung.base_price == Decimal(71000)  # the anchor of KRX's daily price limits
     found = cache.find("005930")
     assert [(x.market, x.exchange, x.ticker) for x in found] == [("KR", "KOSPI", "005930")]
+
+
+def test_a_search_finds_tickers_and_korean_or_english_names_best_first(
+    cache: CatalogCache,
+) -> None:
+    def found(text: str) -> list[str]:
+        return [f"{x.exchange}:{x.ticker}" for x in cache.search(text)]
+
+    assert found("005930")[0] == "KOSPI:005930"
+    assert "KOSPI:005930" in found("삼성전자")
+    assert found("aapl")[0] == "NASDAQ:AAPL"
+    assert "NASDAQ:AAPL" in found("apple")
+    assert found("  ") == [] and found("zzzz-nothing") == []
+    halted = [x for x in fixture_listings() if x.halted]
+    assert halted and all(f"{x.exchange}:{x.ticker}" not in found(x.ticker) for x in halted)
+    assert len(cache.search("a", limit=3)) == 3

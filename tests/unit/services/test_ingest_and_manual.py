@@ -16,6 +16,7 @@ from yquant.domain.writes import Write
 from yquant.errors import JournalUnavailableError
 from yquant.ports import ORDERS, SIGNALS, Written
 from yquant.services.ingest import Ingest, sweep_waiting
+from yquant.services.manual import ManualRequest
 
 SECRET = "webhook-test-secret-1"
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -97,14 +98,16 @@ async def test_the_sweeper_enqueues_what_no_engine_took_and_closes_what_cannot_b
 async def test_an_operator_order_is_refused_without_a_gateway(tmp_path: Path) -> None:
     e = fake_engine(tmp_path, FRIDAY_OPEN)
     outcome = await e.manual.place(
-        account="paper",
-        side=Side.BUY,
-        market=Market.KR,
-        exchange="KRX",
-        ticker="005930",
-        quantity=Decimal(1),
-        limit_price=None,
-        price=Decimal(71000),
+        ManualRequest(
+            account="paper",
+            side=Side.BUY,
+            market=Market.KR,
+            exchange="KRX",
+            ticker="005930",
+            quantity=Decimal(1),
+            limit_price=None,
+            price=Decimal(71000),
+        ),
         wait_s=0,
     )
     assert (outcome.status, outcome.reason) == ("rejected", "gateway_not_running")
@@ -115,14 +118,16 @@ async def test_an_operator_order_is_decided_recorded_and_published(tmp_path: Pat
     e = fake_engine(tmp_path, FRIDAY_OPEN)
     e.bus.beats["gateway"] = {"at": FRIDAY_OPEN.timestamp() - 3}
     outcome = await e.manual.place(
-        account="paper",
-        side=Side.BUY,
-        market=Market.KR,
-        exchange="KRX",
-        ticker="005930",
-        quantity=Decimal(1),
-        limit_price=None,
-        price=Decimal(71000),
+        ManualRequest(
+            account="paper",
+            side=Side.BUY,
+            market=Market.KR,
+            exchange="KRX",
+            ticker="005930",
+            quantity=Decimal(1),
+            limit_price=None,
+            price=Decimal(71000),
+        ),
         wait_s=0,
     )
     assert outcome.reason is None, outcome.detail

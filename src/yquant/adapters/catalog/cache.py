@@ -128,6 +128,34 @@ class CatalogCache:
         key = ticker_key(ticker)
         return [x for x in self._listings if ticker_key(x.ticker) == key]
 
+    def search(self, text: str, limit: int = 10) -> list[Listing]:
+        """Tradable KR and US listings whose ticker starts with ``text`` or whose Korean or
+        English name holds it (any case), best first: the exact ticker, a ticker that starts
+        with it, a name that starts with it, then a name that holds it (for people typing)."""
+        needle = " ".join(text.split()).casefold()
+        if not needle:
+            return []
+        key = ticker_key(needle.upper())
+        ranked: list[tuple[int, int, str, Listing]] = []
+        for x in self._listings:
+            if x.market not in ("KR", "US") or not x.tradable or x.halted:
+                continue
+            ticker = ticker_key(x.ticker)
+            names = [n.casefold() for n in (x.name_ko, x.name_en) if n]
+            if ticker == key:
+                rank = 0
+            elif ticker.startswith(key):
+                rank = 1
+            elif any(n.startswith(needle) for n in names):
+                rank = 2
+            elif any(needle in n for n in names):
+                rank = 3
+            else:
+                continue
+            ranked.append((rank, len(x.ticker), x.ticker, x))
+        ranked.sort(key=lambda r: r[:3])
+        return [r[3] for r in ranked[:limit]]
+
     # ---- reloading ---------------------------------------------------------------------------
 
     async def refresh(self) -> bool:

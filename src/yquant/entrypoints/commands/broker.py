@@ -282,17 +282,11 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         engine, instruments = await open_engine(settings, runtime, brokers)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
         price = await manual.reference_price(brokers, args.account, market, exchange, ticker)
+        request = manual.ManualRequest(
+            args.account, args.side, market, exchange, ticker, args.quantity, args.price, price
+        )
         outcome = await engine.manual.place(
-            account=args.account,
-            side=args.side,
-            market=market,
-            exchange=exchange,
-            ticker=ticker,
-            quantity=args.quantity,
-            limit_price=args.price,
-            price=price,
-            wait_s=args.wait,
-            allow_resize=args.allow_resize,
+            request, wait_s=args.wait, allow_resize=args.allow_resize
         )
         order = outcome.order or {}
         result = {

@@ -33,9 +33,11 @@ from yquant.domain.risk import KillState
 from yquant.domain.roles import ROLES
 from yquant.entrypoints.dashboard.render import Frame
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, FxRate, Mark
 from yquant.services.book import BookRow, BookService, BookView, HoldingsFrom
 from yquant.services.control import GLOBAL
+from yquant.services.fx import FxService, InKrw
+from yquant.services.prices import PriceService
 
 STATUSES = tuple(s.value for s in OrderStatus)
 SIGNAL_STATUSES = tuple(s.value for s in SignalStatus)
@@ -114,12 +116,14 @@ class Figures:
 class Overview:
     figures: list[Figures] = field(default_factory=list)
     totals: dict[str, Decimal] = field(default_factory=dict)
-    total_krw: Decimal | None = None
+    # Every currency's equity in won, with the rate used; None before any account synced.
+    in_krw: InKrw | None = None
+    fx: FxRate | None = None  # the USD/KRW rate (shown even when nothing is in dollars)
     working: dict[str, int] = field(default_factory=dict)
     baselines: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
-async def overview(runtime: Runtime, desk: DeskQueries) -> Overview:
+async def overview(runtime: Runtime, desk: DeskQueries, fx: FxService) -> Overview:
     cash, holdings, prices, working, baselines = await asyncio.gather(
         desk.cash(), desk.holdings(), desk.last_prices(), desk.working_counts(), desk.baselines()
     )
@@ -143,8 +147,9 @@ async def overview(runtime: Runtime, desk: DeskQueries) -> Overview:
     out.figures = sorted(table.values(), key=lambda x: (x.account, x.currency != "KRW", x.currency))
     for fig in out.figures:
         out.totals[fig.currency] = out.totals.get(fig.currency, Decimal(0)) + fig.equity
-    if set(out.totals) <= {"KRW"}:
-        out.total_krw = out.totals.get("KRW", Decimal(0))
+    out.fx = await fx.rate("USD", "KRW")
+    if out.figures:
+        out.in_krw = await fx.to_krw(out.totals)
     for row in baselines:
         series = out.baselines.setdefault(f"{row['account']} · {row['currency']}", [])
         series.append({"time": row["day"].isoformat(), "value": str(row["equity"])})
@@ -360,6 +365,21 @@ def sorted_rows(rows: list[BookRow], column: str, descending: bool) -> list[Book
     return sorted(known, key=key, reverse=descending) + unknown
 
 
+def chart_points(series: list[Mark], latest: Mark | None) -> list[dict[str, Any]]:
+    """A price chart's points: the history's samples, then the latest price where it is
+    later; times in whole UTC seconds, strictly rising (Lightweight Charts asks that)."""
+    points: list[dict[str, Any]] = []
+    marks = [*series, *([latest] if latest is not None else [])]
+    for mark in marks:
+        at = int(mark.at.timestamp())
+        if points and at <= points[-1]["time"]:
+            if at == points[-1]["time"]:
+                points[-1]["value"] = str(mark.price)
+            continue
+        points.append({"time": at, "value": str(mark.price)})
+    return points
+
+
 class Books:
     """The book as the dashboard reads it: the recorded fills, the prices seen (else the
     catalog's base price; the dashboard asks no broker for quotes, the scarcest resource), and
@@ -368,6 +388,7 @@ class Books:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._service: BookService | None = None
+        self._prices: PriceService | None = None
         self._lock = asyncio.Lock()
 
     async def service(self) -> BookService:
@@ -375,9 +396,15 @@ class Books:
             if self._service is None:
                 settings, store = self._runtime.settings, self._runtime.store
                 instruments = await load_catalog(settings, store)
-                prices = build_prices(settings, store, instruments=instruments)
-                self._service = build_book(settings, store, prices)
+                self._prices = build_prices(settings, store, instruments=instruments)
+                self._service = build_book(settings, store, self._prices)
             return self._service
+
+    async def prices(self) -> PriceService:
+        """The prices the book is valued at (and the price history of the charts)."""
+        await self.service()
+        assert self._prices is not None
+        return self._prices
 
     async def view(self, *, account: str | None = None, strategy: str | None = None) -> BookView:
         service = await self.service()

@@ -10,6 +10,7 @@ import csv
 import hmac
 import io
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from yquant import views
-from yquant.bootstrap import Runtime, desk_queries
+from yquant.adapters.db.desk import RowQuery
+from yquant.bootstrap import Runtime, build_fx, desk_queries
+from yquant.domain.model import Market
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import names
 from yquant.entrypoints.dashboard import data
@@ -44,6 +47,7 @@ from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
 
 Page = Callable[[Request], Awaitable[Response]]
+CHART_SPAN = timedelta(days=30)  # an instrument's chart: its price history this far back
 
 PENDING = {
     "/schedules": ("nav_schedules", "pending_schedules"),
@@ -60,6 +64,7 @@ class Pages:
         self.desk = desk_queries(runtime.store)
         self.accounts = list(runtime.settings.accounts)
         self.books = data.Books(runtime)
+        self.fx = build_fx(runtime.settings, runtime.store, clock=runtime.clock)
 
     def say(self, request: Request) -> Say:
         return Say(language_of(request, self.settings.language), self.zone)
@@ -78,14 +83,24 @@ class Pages:
 
     async def overview(self, request: Request) -> Response:
         try:
-            figures = await data.overview(self.runtime, self.desk)
+            figures = await data.overview(self.runtime, self.desk, self.fx)
         except DatabaseUnavailableError:
             figures = None
         try:
             totals = (await self.books.view()).totals()
         except DatabaseUnavailableError:
             totals = None
-        return await self.show(request, "overview.html", overview=figures, book_totals=totals)
+        today = None
+        if totals:
+            today = await self.fx.to_krw({c: t.pnl_today for c, t in totals.items()})
+        return await self.show(
+            request,
+            "overview.html",
+            overview=figures,
+            book_totals=totals,
+            today_krw=today,
+            today_known=all(t.today_known for t in (totals or {}).values()),
+        )
 
     async def positions(self, request: Request) -> Response:
         """The book per account and strategy (sortable, with totals per currency), then the
@@ -123,6 +138,49 @@ class Pages:
             sort=sort,
             descending=descending,
             named=[*(rows or []), *named],
+        )
+
+    async def instrument(self, request: Request) -> Response:
+        """One instrument: its price chart (the price history, then the latest price), the
+        book's rows of it with quick orders, and its recent orders."""
+        try:
+            market = Market(str(request.path_params["market"]).upper())
+        except ValueError:
+            return await self.show(request, "instrument.html", found=False, status_code=404)
+        ticker = str(request.path_params["ticker"]).upper()[:40]
+        if not ticker.isprintable() or not ticker:
+            return await self.show(request, "instrument.html", found=False, status_code=404)
+        now = self.runtime.clock.now()
+        rows = series = orders = None
+        mark = None
+        try:
+            view = await self.books.view()
+            rows = [
+                r for r in view.rows if r.position.market is market and r.position.ticker == ticker
+            ]
+            prices = await self.books.prices()
+            series = await prices.series(market, ticker, now - CHART_SPAN)
+            exchange = next((r.position.exchange for r in rows if r.position.exchange), "")
+            mark = await prices.mark(market, exchange, ticker)
+            orders = await self.desk.orders(RowQuery(ticker=ticker, limit=50))
+            orders = [o for o in orders if o.get("market") in (None, market.value)]
+        except DatabaseUnavailableError:
+            pass
+        points = data.chart_points(series or [], mark)
+        named = [{"market": market.value, "ticker": ticker}]
+        return await self.show(
+            request,
+            "instrument.html",
+            found=True,
+            market=market.value,
+            ticker=ticker,
+            rows=rows,
+            points=points,
+            mark=mark,
+            orders=orders,
+            now=now,
+            page_accounts=self.accounts,
+            named=[*named, *(orders or [])],
         )
 
     async def orders(self, request: Request) -> Response:
@@ -230,6 +288,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
     return [
         Route("/", pages.overview),
         Route("/positions", pages.positions),
+        Route("/positions/{market:str}/{ticker:str}", pages.instrument),
         Route("/orders", pages.orders),
         Route("/orders.csv", pages.orders_csv),
         Route("/signals", pages.signals),

@@ -129,6 +129,13 @@ class Say:
     def currency(self, row: dict[str, Any]) -> str | None:
         return row.get("currency") or fmt.currency_of(self.market(row))
 
+    def symbol(self, market: str, exchange: str, ticker: str) -> str:
+        """What the /trade form takes for an instrument: ``EXCHANGE:TICKER`` (``KRX`` for a
+        Korean one whose exchange is not known; a US ticker alone, the catalog names it)."""
+        if exchange:
+            return f"{exchange}:{ticker}"
+        return f"KRX:{ticker}" if market == "KR" else ticker
+
     def signed(self, amount: Decimal | None) -> str:
         """``up``/``down``/``flat``: the CSS class of a P&L figure."""
         if amount is None or amount == 0:

@@ -11,31 +11,37 @@ use and kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from yquant.adapters.brokers.routing import AccountBrokers
+from yquant.adapters.catalog import CatalogCache
 from yquant.bootstrap import (
     EngineParts,
     Runtime,
     audit_log,
     build_broker,
     desk_queries,
+    load_catalog,
     open_engine,
 )
 from yquant.domain.model import Market, Side
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints.dashboard.auth import actor_of
+from yquant.entrypoints.dashboard.render import ENV, SECURITY_HEADERS, Say, language_of
 from yquant.entrypoints.simulate import report
 from yquant.errors import DatabaseUnavailableError, RejectedError, RetryableError
 from yquant.services import manual
 
 WAIT_S = 10.0
+CATALOG_CHECK_S = 300.0
+LOOKUP_LIMIT = 8
 
 
 @dataclass
@@ -70,18 +76,6 @@ class Ticket:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    account: str
-    side: Side
-    market: Market
-    exchange: str
-    ticker: str
-    quantity: Decimal
-    limit_price: Decimal | None
-    price: Decimal | None  # the reference price (the limit, a quote, the last price seen)
-
-
 class Refused(Exception):  # noqa: N818 - a refusal of the form, shown, never raised past here
     def __init__(self, code: ReasonCode, detail: str = "") -> None:
         super().__init__(code)
@@ -108,6 +102,8 @@ class Trading:
         self._runtime = runtime
         self._lock = asyncio.Lock()
         self._parts: tuple[EngineParts, Any, AccountBrokers] | None = None
+        self._catalog: CatalogCache | None = None
+        self._catalog_checked = 0.0
 
     async def parts(self) -> tuple[EngineParts, Any, AccountBrokers]:
         async with self._lock:
@@ -120,13 +116,28 @@ class Trading:
                 self._parts = (engine, instruments, brokers)
             return self._parts
 
+    async def catalog(self) -> Any:
+        """The catalog the form's lookup searches: the engine's once it is built, else one
+        loaded for the lookup alone (reloaded when the stored catalog's version moved)."""
+        if self._parts is not None:
+            return self._parts[1]
+        async with self._lock:
+            if self._catalog is None:
+                self._catalog = await load_catalog(self._runtime.settings, self._runtime.store)
+            elif self._runtime.clock.monotonic() - self._catalog_checked > CATALOG_CHECK_S:
+                with contextlib.suppress(DatabaseUnavailableError):
+                    await self._catalog.refresh()
+            self._catalog_checked = self._runtime.clock.monotonic()
+            return self._catalog
+
     async def close(self) -> None:
         if self._parts is not None:
             await self._parts[2].close()
             self._parts = None
 
-    async def order(self, ticket: Ticket) -> Order:
-        """The ticket as an order (Refused, with a reason code, where it is not one)."""
+    async def order(self, ticket: Ticket) -> manual.ManualRequest:
+        """The ticket as an operator's order (Refused, with a reason code, where it is not
+        one)."""
         settings = self._runtime.settings
         if ticket.account not in settings.accounts:
             raise Refused(ReasonCode.UNKNOWN_ACCOUNT, ticket.account)
@@ -155,8 +166,16 @@ class Trading:
             quantity = (amount / price).to_integral_value(rounding=ROUND_FLOOR)
             if quantity <= 0:
                 raise Refused(ReasonCode.NO_QUANTITY, ticket.amount)
-        return Order(
-            ticket.account, Side(ticket.side), market, exchange, ticker, quantity, limit, price
+        return manual.ManualRequest(
+            ticket.account,
+            Side(ticket.side),
+            market,
+            exchange,
+            ticker,
+            quantity,
+            limit,
+            price,
+            source="dashboard",
         )
 
     async def _price(
@@ -176,7 +195,8 @@ class Trading:
 
 def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
     """``show(request, template, **context)`` renders a page in the frame (`pages.Pages`)."""
-    accounts = list(runtime.settings.accounts)
+    settings = runtime.settings
+    accounts = list(settings.accounts)
     audit = audit_log(runtime.store)
 
     async def page(request: Request, ticket: Ticket, **context: Any) -> Response:
@@ -200,17 +220,7 @@ def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
         try:
             order = await trading.order(ticket)
             engine, _, _ = await trading.parts()
-            decision = await engine.manual.preview(
-                account=order.account,
-                side=order.side,
-                market=order.market,
-                exchange=order.exchange,
-                ticker=order.ticker,
-                quantity=order.quantity,
-                limit_price=order.limit_price,
-                price=order.price,
-                source="dashboard",
-            )
+            decision = await engine.manual.preview(order)
         except Refused as exc:
             return await page(request, ticket, refused=exc.code, detail=exc.detail)
         except DatabaseUnavailableError:
@@ -232,17 +242,7 @@ def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
             order = await trading.order(ticket)
             engine, _, _ = await trading.parts()
             outcome = await engine.manual.place(
-                account=order.account,
-                side=order.side,
-                market=order.market,
-                exchange=order.exchange,
-                ticker=order.ticker,
-                quantity=order.quantity,
-                limit_price=order.limit_price,
-                price=order.price,
-                wait_s=WAIT_S,
-                allow_resize=fields.get("allow_resize") == "yes",
-                source="dashboard",
+                order, wait_s=WAIT_S, allow_resize=fields.get("allow_resize") == "yes"
             )
             placed = outcome.order or {}
             await audit.record(
@@ -268,7 +268,23 @@ def trade_routes(runtime: Runtime, show: Any, trading: Trading) -> list[Route]:
             return await page(request, ticket, refused=ReasonCode.DATABASE_UNAVAILABLE)
         return await page(request, ticket, order=order, outcome=outcome, placed=placed)
 
+    async def lookup(request: Request) -> Response:
+        """The instruments whose ticker or name matches what is typed (htmx: the form's
+        ``ticker`` field), as the options of the field and a list to pick from."""
+        text = str(request.query_params.get("ticker") or "").strip()[:40]
+        found: list[Any] = []
+        if len(text) >= 1 and text.isprintable() and ":" not in text:
+            try:
+                catalog = await trading.catalog()
+            except DatabaseUnavailableError:
+                catalog = None
+            found = catalog.search(text, LOOKUP_LIMIT) if catalog is not None else []
+        say = Say(language_of(request, settings.language), settings.dashboard.time_zone)
+        html = ENV.get_template("partials/lookup.html").render(v=say, found=found, text=text)
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
+
     return [
+        Route("/trade/lookup", lookup, methods=["GET"]),
         Route("/trade", form, methods=["GET"]),
         Route("/trade/preview", preview, methods=["POST"]),
         Route("/trade/place", place, methods=["POST"]),

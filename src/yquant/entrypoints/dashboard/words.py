@@ -61,6 +61,37 @@ WORDS: dict[str, dict[str, str]] = {
         "open_orders": "Working orders",
         "total_krw": "Total in KRW",
         "fx_missing": "needs a USD/KRW rate: none is configured yet",
+        "fx_rate": "USD/KRW {rate} · {source} · {at}",
+        "fx_none": "No USD/KRW rate: set fx.usdkrw, or a KIS account's sync brings one",
+        "fx_left_out": "{currencies} not counted: no rate",
+        "fx_source_kis": "KIS balance",
+        "fx_source_config": "configured (fx.usdkrw)",
+        "pnl_today": "Today's P&L",
+        "pnl_today_krw": "Today's P&L in KRW",
+        "pnl_today_unknown": "some rows have no price before today: incomplete",
+        "pnl_today_help": (
+            "Today's P&L is the change since each market's day began (midnight in Seoul for"
+            " KR, in New York for US): the P&L realised today plus the change of the"
+            " unrealised P&L, i.e. (price now - price before today) x shares held all day,"
+            " (price now - cost) x shares bought today, and what today's sales realised, net"
+            " of fees. The price before today is the last price seen before the day, else the"
+            " catalog's base price (KRX: the previous close). Totals in KRW use the rate shown."
+        ),
+        "how_computed": "How it is computed",
+        "price_before_today": "Before today",
+        "price_chart": "Price",
+        "price_chart_empty": (
+            "No price history yet: prices seen (alerts, fills) are kept every 15 minutes."
+        ),
+        "ticker_detail": "Instrument",
+        "quick_buy": "Buy",
+        "quick_sell": "Sell",
+        "quick_exit": "Exit",
+        "quick_exit_title": "Sell the whole position: preview first",
+        "chart_of": "Chart and orders",
+        "lookup_hint": "type a code or a name (Korean or English)",
+        "lookup_none": "no instrument matches",
+        "fills_of": "Fills",
         "accounts": "Accounts",
         "synced_at": "synced {at}",
         "not_synced": "not synced yet",
@@ -212,6 +243,35 @@ WORDS: dict[str, dict[str, str]] = {
         "open_orders": "미체결 주문",
         "total_krw": "원화 합계",
         "fx_missing": "달러/원 환율이 필요하지만 아직 설정된 환율이 없습니다",
+        "fx_rate": "달러/원 {rate} · {source} · {at}",
+        "fx_none": "달러/원 환율 없음: fx.usdkrw 를 설정하거나 KIS 계좌 동기화로 받아옵니다",
+        "fx_left_out": "{currencies} 제외: 환율 없음",
+        "fx_source_kis": "KIS 잔고 조회",
+        "fx_source_config": "설정값 (fx.usdkrw)",
+        "pnl_today": "오늘 손익",
+        "pnl_today_krw": "오늘 손익 (원화)",
+        "pnl_today_unknown": "오늘 이전 가격이 없는 종목이 있어 불완전합니다",
+        "pnl_today_help": (
+            "오늘 손익은 각 시장의 하루가 시작된 뒤(한국은 서울 자정, 미국은 뉴욕 자정)의"
+            " 변화입니다: 오늘 실현 손익 + 평가 손익의 변화, 즉 하루 종일 보유한 주식은"
+            " (현재가 - 오늘 이전 가격) x 수량, 오늘 산 주식은 (현재가 - 매입가) x 수량,"
+            " 그리고 오늘 매도로 실현한 손익(수수료·세금 차감)입니다. 오늘 이전 가격은 오늘"
+            " 전에 마지막으로 본 가격, 없으면 카탈로그 기준가(KRX: 전일 종가)입니다."
+            " 원화 합계는 표시된 환율을 씁니다."
+        ),
+        "how_computed": "계산 방법",
+        "price_before_today": "오늘 이전 가격",
+        "price_chart": "가격",
+        "price_chart_empty": "아직 가격 기록이 없습니다: 본 가격(알림, 체결)을 15분마다 남깁니다.",
+        "ticker_detail": "종목",
+        "quick_buy": "매수",
+        "quick_sell": "매도",
+        "quick_exit": "전량 매도",
+        "quick_exit_title": "보유 전량 매도: 먼저 미리 보기",
+        "chart_of": "차트와 주문",
+        "lookup_hint": "종목코드나 이름(한글 또는 영문)을 입력하세요",
+        "lookup_none": "맞는 종목이 없습니다",
+        "fills_of": "체결",
         "accounts": "계좌",
         "synced_at": "{at} 동기화",
         "not_synced": "아직 동기화 안 됨",

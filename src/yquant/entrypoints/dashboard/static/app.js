@@ -78,7 +78,42 @@
     }, 1000);
   }
 
+  // A time in a market's zone (KST for KRX, New York for US), for a price chart's axis.
+  function zoned(zone, withDay) {
+    const format = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hour12: false, month: withDay ? "2-digit" : undefined,
+      day: withDay ? "2-digit" : undefined, hour: "2-digit", minute: "2-digit",
+    });
+    return function (time) { return format.format(new Date(time * 1000)); };
+  }
+
+  function priceChart() {
+    const box = document.getElementById("price-chart");
+    if (!box || !window.LightweightCharts) return;
+    const data = JSON.parse(document.getElementById(box.dataset.seriesId).textContent);
+    const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const zone = box.dataset.marketZone || undefined;
+    const chart = window.LightweightCharts.createChart(box, {
+      autoSize: true,
+      localization: {
+        locale: lang === "ko" ? "ko-KR" : "en-GB",
+        timeFormatter: zoned(zone, true),
+        priceFormatter: function (p) {
+          return new Intl.NumberFormat("en-US", { maximumFractionDigits: 4 }).format(p);
+        },
+      },
+      layout: { background: { color: "transparent" }, textColor: dark ? "#e6e9ef" : "#1b1f27" },
+      grid: { vertLines: { visible: false }, horzLines: { color: dark ? "#2a303c" : "#e5e8ee" } },
+      timeScale: { borderVisible: false, timeVisible: true, tickMarkFormatter: zoned(zone, false) },
+      rightPriceScale: { borderVisible: false },
+    });
+    const series = chart.addSeries(window.LightweightCharts.LineSeries, { color: "#0969da", lineWidth: 2 });
+    series.setData(data.map(function (p) { return { time: p.time, value: Number(p.value) }; }));
+    chart.timeScale().fitContent();
+  }
+
   function charts() {
+    priceChart();
     const box = document.getElementById("baseline-chart");
     if (!box || !window.LightweightCharts) return;
     const data = JSON.parse(document.getElementById(box.dataset.seriesId).textContent);
@@ -110,6 +145,19 @@
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
       event.preventDefault();
     }
+  });
+
+  // The /trade lookup: a picked instrument fills the ticker field of its form.
+  document.addEventListener("click", function (event) {
+    const pick = event.target.closest && event.target.closest("button[data-fill]");
+    if (!pick) return;
+    const form = pick.closest("form");
+    const input = form && form.querySelector("input[name=ticker]");
+    if (!input) return;
+    input.value = pick.dataset.fill;
+    const box = document.getElementById("ticker-lookup");
+    if (box) box.innerHTML = "";
+    input.focus();
   });
 
   connect();
