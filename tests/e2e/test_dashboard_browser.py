@@ -56,12 +56,17 @@ PAGES = (
     ("/orders", "nav_orders"),
     ("/signals", "signal_log"),
     ("/signal", "signal_title"),
+    ("/instrument", "price_chart"),
     ("/trade", "nav_trade"),
     ("/schedules", "nav_schedules"),
     ("/liquidate", "nav_liquidate"),
     ("/performance", "nav_performance"),
     ("/system", "nav_system"),
 )
+
+
+# The configured USD/KRW rate of the module's desk, and its time (09:00 KST).
+FX_AS_OF = "2026-12-04T00:00:00+00:00"
 
 
 def word(language: str, key: str) -> str:
@@ -99,7 +104,10 @@ def browser() -> Iterator[Browser]:
 def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Desk]:
     # The baselines below are the only daily snapshots: the gateway takes none of its own.
     up = YquantUp(
-        tmp_path_factory.mktemp("dashboard-browser") / "data", YQUANT__SNAPSHOTS__ENABLED="false"
+        tmp_path_factory.mktemp("dashboard-browser") / "data",
+        YQUANT__SNAPSHOTS__ENABLED="false",
+        YQUANT__FX__USDKRW="1385.2",
+        YQUANT__FX__USDKRW_AS_OF=FX_AS_OF,
     ).start()
     try:
         add_users(up.data_dir, "alice", "bob")  # bob signs out: alice's session stays
@@ -108,6 +116,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         filled = wait_until(lambda: _filled_order(up, reply.json()["signal"]))
         assert up.post(up.alert(secret="wrong-" + uuid.uuid4().hex[:8])).status_code == 401
         _baselines(up)
+        _price_history(up)
         context = browser.new_context(viewport=DESKTOP)
         tab = context.new_page()
         tab.goto(up.dashboard_url)
@@ -137,6 +146,27 @@ def _baselines(up: YquantUp) -> None:
             )
 
 
+def _price_history(up: YquantUp) -> None:
+    """Two past days of Samsung's price, a sample an hour in the KRX session, as the price
+    history keeps them (the first price seen in each 15 minutes)."""
+    import sqlite3
+    from datetime import timedelta
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = []
+    for back in (2, 1):
+        for hour in range(7):  # 09:00 to 15:00 KST
+            at = today - timedelta(days=back) + timedelta(hours=hour)
+            price = 70000 + 150 * ((hour * 3 + back) % 7)
+            rows.append(("KR", "005930", str(at)[:19], price, "alert", str(at)[:19]))
+    with sqlite3.connect(up.data_dir / "yquant.sqlite3") as db:
+        db.executemany(
+            "INSERT INTO price_history (market, ticker, bucket, price, source, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
 def _open(browser: Browser, desk: Desk, viewport: dict[str, int]) -> tuple[Any, Page, list[str]]:
     context = browser.new_context(viewport=viewport, storage_state=desk.session)
     tab = context.new_page()
@@ -164,10 +194,16 @@ def test_every_page_in_both_languages_on_desktop_and_phone(
 ) -> None:
     context, tab, errors = _open(browser, desk, DESKTOP if width == "desktop" else PHONE)
     try:
-        path = f"/signals/{desk.filled['signal_id']}" if route == "/signal" else route
+        path = {
+            "/signal": f"/signals/{desk.filled['signal_id']}",
+            "/instrument": "/positions/KR/005930",
+        }.get(route, route)
         tab.goto(f"{desk.url}{path}?lang={language}")
         expect(tab.locator("html")).to_have_attribute("lang", language)
-        expect(tab.locator("main h1")).to_contain_text(word(language, heading))
+        if route == "/instrument":
+            expect(tab.locator("main h2").first).to_contain_text(word(language, heading))
+        else:
+            expect(tab.locator("main h1")).to_contain_text(word(language, heading))
         expect(tab.locator("nav.pages a")).to_have_text([word(language, k) for k in NAV])
         expect(tab.locator("#ready")).to_have_text(f"{word(language, 'ready')} · local")
         _content(tab, desk, route, language)
@@ -179,7 +215,7 @@ def test_every_page_in_both_languages_on_desktop_and_phone(
     assert errors == [], f"errors on {route}: {errors}"
 
 
-def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
+def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa: PLR0915
     """What each page must show of the module's data, in the page's language."""
     codes = i18n.CODES[language]
     order = desk.filled
@@ -190,8 +226,19 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         expect(row).to_be_visible()
         expect(tab.locator("#worker-card")).to_contain_text(word(language, "worker_unassigned"))
         today = tab.locator('.tile[data-currency="KRW"]')
+        expect(today).to_contain_text(word(language, "pnl_today"))
         expect(today).to_contain_text(word(language, "realised_today"))
         expect(today.locator(".value")).to_have_text("₩0")
+        # The paper account's dollars are in the KRW total at the configured rate, shown with
+        # its source and time.
+        total = tab.locator("#total-krw")
+        expect(total.locator(".value")).to_have_text(_krw_pattern())
+        rate = total.locator('[data-fx="rate"]')
+        expect(rate).to_contain_text("1,385.2")
+        expect(rate).to_contain_text(word(language, "fx_source_config"))
+        expect(rate).to_contain_text("2026-12-04 09:00")
+        expect(total.locator('[data-fx="none"]')).to_have_count(0)
+        expect(tab.locator("#pnl-today-krw .value")).to_have_text("₩0")
         # The baselines as a chart (Lightweight Charts draws on canvases).
         expect(tab.locator("#baseline-chart canvas").first).to_be_visible()
     elif route == "/positions":
@@ -203,6 +250,19 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:
         row = tab.locator('#holdings tr[data-key="paper:KR:005930"]')
         expect(row.locator("td.num").first).to_have_text("2")
         expect(row).to_contain_text("₩71,000")
+    elif route == "/instrument":
+        expect(tab.locator("main h1")).to_contain_text("005930")
+        expect(tab.locator("main h1")).to_contain_text("삼성전자" if language == "ko" else "005930")
+        expect(tab.locator("#last-price")).to_have_text("₩71,000")
+        book = tab.locator('table.book tr[data-key="paper:demo:KR:005930"]')
+        expect(book.locator("td.num").first).to_have_text("2")
+        # The price history as a chart (Lightweight Charts draws on canvases).
+        expect(tab.locator("#price-chart canvas").first).to_be_visible()
+        expect(
+            tab.locator('#instrument-trade tr[data-account="paper"] .quick-exit')
+        ).to_be_visible()
+        row = tab.locator(f'tr[data-key="{order["client_order_id"]}"]')
+        expect(row).to_contain_text(codes["filled"])
     elif route == "/orders":
         row = tab.locator(f'#history tr[data-key="{order["client_order_id"]}"]')
         expect(row).to_contain_text(codes["buy"])
@@ -483,3 +543,64 @@ def test_the_pages_follow_the_systems_colour_scheme(
         screenshot(tab, f"orders-ko-phone-{scheme}")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(("language", "typed"), [("ko", "삼성전"), ("en", "samsung elec")])
+def test_the_trade_form_looks_a_ticker_up_by_its_name(
+    page: Page, desk: Desk, language: str, typed: str
+) -> None:
+    page.goto(f"{desk.url}/trade?lang={language}")
+    field = page.locator("#trade-form input[name=ticker]")
+    field.press_sequentially(typed, delay=30)
+    pick = page.locator('#lookup-list button[data-fill="KOSPI:005930"]')
+    expect(pick).to_contain_text("삼성전자", timeout=WAIT_MS)
+    expect(page.locator('#ticker-options option[value="KOSPI:005930"]')).to_have_count(1)
+    screenshot(page, f"trade-lookup-{language}-desktop")
+    pick.click()
+    expect(field).to_have_value("KOSPI:005930")
+    expect(page.locator("#lookup-list")).to_have_count(0)
+    field.fill("")
+    field.press_sequentially("zzzq", delay=30)
+    expect(page.locator("#lookup-none")).to_have_text(word(language, "lookup_none"))
+
+
+@pytest.mark.parametrize(("language", "width"), [("en", "phone"), ("ko", "desktop")])
+def test_a_quick_order_from_a_book_row_is_previewed_confirmed_and_booked(
+    browser: Browser, desk: Desk, language: str, width: str
+) -> None:
+    """Buy 1 from the demo strategy's row: the preview (nothing sent), the confirmation, the
+    order filled, and the strategy ``manual`` holding it in the book; then the exit of the
+    whole manual position from its own row."""
+    codes = i18n.CODES[language]
+    before = {o["client_order_id"] for o in desk.up.orders()}
+    context, tab, errors = _open(browser, desk, PHONE if width == "phone" else DESKTOP)
+    try:
+        tab.goto(f"{desk.url}/positions?lang={language}")
+        row = tab.locator('table.book tr[data-key="paper:demo:KR:005930"]')
+        row.locator("form.quick-order input[name=quantity]").fill("1")
+        row.locator("button.quick-buy").click()
+        preview = tab.locator("#trade-preview")
+        expect(preview).to_have_attribute("data-verdict", "order", timeout=WAIT_MS)
+        expect(preview).to_contain_text(codes["buy"])
+        assert {o["client_order_id"] for o in desk.up.orders()} == before, "a preview sends nothing"
+        no_horizontal_scroll(tab)
+        tab.click("#confirm-order")
+        expect(tab.locator("#trade-result")).to_contain_text(codes["filled"], timeout=WAIT_MS)
+        tab.goto(f"{desk.url}/positions?lang={language}")
+        manual = tab.locator('table.book tr[data-key="paper:manual:KR:005930"]')
+        held = manual.locator("td.num").first.inner_text()
+        assert int(held) >= 1
+        no_horizontal_scroll(tab)
+        screenshot(tab, f"positions-quick-{language}-{width}")
+        manual.locator("button.quick-exit").click()
+        preview = tab.locator("#trade-preview")
+        expect(preview).to_have_attribute("data-verdict", "order", timeout=WAIT_MS)
+        expect(preview).to_contain_text(codes["sell"])
+        expect(preview).to_contain_text(held)
+        tab.click("#confirm-order")
+        expect(tab.locator("#trade-result")).to_contain_text(codes["filled"], timeout=WAIT_MS)
+        tab.goto(f"{desk.url}/positions?lang={language}")
+        expect(manual.locator("td.num").first).to_have_text("0")
+    finally:
+        context.close()
+    assert errors == []

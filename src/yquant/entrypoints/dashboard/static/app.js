@@ -93,6 +93,9 @@
     const data = JSON.parse(document.getElementById(box.dataset.seriesId).textContent);
     const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
     const zone = box.dataset.marketZone || undefined;
+    const hour = zoned(zone, false);
+    const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: zone, month: "2-digit", day: "2-digit" });
+    const day = function (time) { return dayFormat.format(new Date(time * 1000)); };
     const chart = window.LightweightCharts.createChart(box, {
       autoSize: true,
       localization: {
@@ -104,7 +107,11 @@
       },
       layout: { background: { color: "transparent" }, textColor: dark ? "#e6e9ef" : "#1b1f27" },
       grid: { vertLines: { visible: false }, horzLines: { color: dark ? "#2a303c" : "#e5e8ee" } },
-      timeScale: { borderVisible: false, timeVisible: true, tickMarkFormatter: zoned(zone, false) },
+      timeScale: {
+        borderVisible: false, timeVisible: true,
+        // A day's first mark shows the date (MM/DD), the others the time.
+        tickMarkFormatter: function (time, kind) { return kind < 3 ? day(time) : hour(time); },
+      },
       rightPriceScale: { borderVisible: false },
     });
     const series = chart.addSeries(window.LightweightCharts.LineSeries, { color: "#0969da", lineWidth: 2 });
