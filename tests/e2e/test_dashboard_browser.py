@@ -259,7 +259,7 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
         # The price history as a chart (Lightweight Charts draws on canvases).
         expect(tab.locator("#price-chart canvas").first).to_be_visible()
         expect(
-            tab.locator('#instrument-trade tr[data-account="paper"] .quick-exit')
+            tab.locator('#instrument-trade tr[data-account="paper"] button.quick-buy')
         ).to_be_visible()
         row = tab.locator(f'tr[data-key="{order["client_order_id"]}"]')
         expect(row).to_contain_text(codes["filled"])
@@ -592,6 +592,12 @@ def test_a_quick_order_from_a_book_row_is_previewed_confirmed_and_booked(
         assert int(held) >= 1
         no_horizontal_scroll(tab)
         screenshot(tab, f"positions-quick-{language}-{width}")
+        # A strategy's shares are sold through the liquidation page (booked to it).
+        demo = tab.locator('table.book tr[data-key="paper:demo:KR:005930"]')
+        expect(demo.locator("a.quick-liquidate")).to_have_attribute(
+            "href", "/liquidate?account=paper&strategy=demo&market=KR&ticker=005930"
+        )
+        expect(demo.locator("button.quick-exit")).to_have_count(0)
         manual.locator("button.quick-exit").click()
         preview = tab.locator("#trade-preview")
         expect(preview).to_have_attribute("data-verdict", "order", timeout=WAIT_MS)

@@ -88,6 +88,10 @@ WORDS: dict[str, dict[str, str]] = {
         "quick_sell": "Sell",
         "quick_exit": "Exit",
         "quick_exit_title": "Sell the whole position: preview first",
+        "quick_liquidate_title": (
+            "Sell this strategy's position on the liquidation page: what would be sold, then"
+            " a confirmation; the sale is booked to the strategy"
+        ),
         "chart_of": "Chart and orders",
         "lookup_hint": "type a code or a name (Korean or English)",
         "lookup_none": "no instrument matches",
@@ -268,6 +272,10 @@ WORDS: dict[str, dict[str, str]] = {
         "quick_sell": "매도",
         "quick_exit": "전량 매도",
         "quick_exit_title": "보유 전량 매도: 먼저 미리 보기",
+        "quick_liquidate_title": (
+            "이 전략의 보유를 청산 화면에서 매도합니다: 팔 내역을 보여 준 뒤 확인을 받고,"
+            " 매도는 그 전략의 것으로 기록됩니다"
+        ),
         "chart_of": "차트와 주문",
         "lookup_hint": "종목코드나 이름(한글 또는 영문)을 입력하세요",
         "lookup_none": "맞는 종목이 없습니다",
