@@ -288,6 +288,7 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
             chip = tab.locator(f'[data-check="{role}"]')
             expect(chip).to_have_text(codes["up"])
         expect(tab.locator("form.switch")).to_have_count(2)
+        expect(tab.locator('#fx [data-fx="rate"]')).to_contain_text("1,385.2")
     elif route == "/performance":
         _performance(tab)
     else:

@@ -283,7 +283,7 @@ async def signal_flow(desk: DeskQueries, key: str) -> tuple[dict[str, Any] | Non
 # ---- system -----------------------------------------------------------------------------------
 
 
-async def system(runtime: Runtime, desk: DeskQueries) -> dict[str, Any]:
+async def system(runtime: Runtime, desk: DeskQueries, fx: FxService) -> dict[str, Any]:
     ready, report = await health.check(runtime, database_required=True)
     out: dict[str, Any] = {
         "ready": ready,
@@ -299,6 +299,7 @@ async def system(runtime: Runtime, desk: DeskQueries) -> dict[str, Any]:
     except DatabaseUnavailableError:
         out["switches"] = out["audit"] = None
     out["tokens"] = await _tokens(runtime)
+    out["fx"] = await fx.rate("USD", "KRW")
     try:
         out["catalog"] = sorted(
             (await catalog_repository(runtime.store).versions()).values(), key=lambda v: v.market

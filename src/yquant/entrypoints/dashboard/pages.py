@@ -265,7 +265,7 @@ class Pages:
         )
 
     async def system(self, request: Request) -> Response:
-        report = await data.system(self.runtime, self.desk)
+        report = await data.system(self.runtime, self.desk, self.fx)
         return await self.show(
             request,
             "system.html",
