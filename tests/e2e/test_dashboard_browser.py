@@ -546,19 +546,28 @@ def test_the_pages_follow_the_systems_colour_scheme(
         context.close()
 
 
-@pytest.mark.parametrize(("language", "typed"), [("ko", "삼성전"), ("en", "samsung elec")])
+# (language, what is typed, the instrument picked, a word of its name): KRX's files name a
+# share in Korean only, the US files in both.
+LOOKUPS = [
+    ("ko", "삼성전", "KOSPI:005930", "삼성전자"),
+    ("en", "apple", "NASDAQ:AAPL", "APPLE INC"),
+    ("ko", "애플", "NASDAQ:AAPL", "애플"),
+]
+
+
+@pytest.mark.parametrize(("language", "typed", "symbol", "name"), LOOKUPS)
 def test_the_trade_form_looks_a_ticker_up_by_its_name(
-    page: Page, desk: Desk, language: str, typed: str
+    page: Page, desk: Desk, language: str, typed: str, symbol: str, name: str
 ) -> None:
     page.goto(f"{desk.url}/trade?lang={language}")
     field = page.locator("#trade-form input[name=ticker]")
     field.press_sequentially(typed, delay=30)
-    pick = page.locator('#lookup-list button[data-fill="KOSPI:005930"]')
-    expect(pick).to_contain_text("삼성전자", timeout=WAIT_MS)
-    expect(page.locator('#ticker-options option[value="KOSPI:005930"]')).to_have_count(1)
-    screenshot(page, f"trade-lookup-{language}-desktop")
+    pick = page.locator(f'#lookup-list button[data-fill="{symbol}"]')
+    expect(pick).to_contain_text(name, timeout=WAIT_MS)
+    expect(page.locator(f'#ticker-options option[value="{symbol}"]')).to_have_count(1)
+    screenshot(page, f"trade-lookup-{language}-{symbol.replace(':', '-')}-desktop")
     pick.click()
-    expect(field).to_have_value("KOSPI:005930")
+    expect(field).to_have_value(symbol)
     expect(page.locator("#lookup-list")).to_have_count(0)
     field.fill("")
     field.press_sequentially("zzzq", delay=30)
