@@ -196,6 +196,9 @@ def test_each_strategy_sees_its_own_position_and_outside_shares_are_unattributed
     assert (alpha["unrealised"], beta["unrealised"]) == ("12000", "5000")
     assert alpha["currency"] == "KRW"
     assert book["totals"]["KRW"]["realised"] == "7339"
+    # The fills were days ago: today counts from the last price seen before today, unmoved.
+    assert (alpha["price_before_today"], alpha["pnl_today"]) == ("72000", "0")
+    assert book["totals"]["KRW"]["pnl_today"] == "0"
     assert book["checks"]["paper"]["source"] == "broker"
 
     # One strategy: its rows only, and no check against the broker (it holds every strategy's).

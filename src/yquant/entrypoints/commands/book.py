@@ -130,6 +130,8 @@ def row_json(row: BookRow) -> dict[str, Any]:
         "unrealised": _text(row.unrealised),
         "realised": _text(p.realised),
         "realised_today": _text(row.realised_today),
+        "pnl_today": _text(row.pnl_today),
+        "price_before_today": _text(row.reference.price) if row.reference else None,
         "commissions": _text(p.commissions),
         "taxes": _text(p.taxes),
         "currency": p.currency,
@@ -143,6 +145,7 @@ def totals_json(totals: Totals) -> dict[str, Any]:
         "unrealised": _text(totals.unrealised),
         "realised": _text(totals.realised),
         "realised_today": _text(totals.realised_today),
+        "pnl_today": _text(totals.pnl_today) if totals.today_known else None,
         "priced": totals.priced,
     }
 
