@@ -15,10 +15,11 @@ shares the signal's commit, and is journaled during a database outage like every
 else straight to the database, skipped while it is away: a price is worth keeping, never worth
 holding up the order path.
 
-With a `PriceHistory`, the first price this process sees of an instrument in each bucket of
-``HISTORY_BUCKET`` (15 minutes) is also kept there, one insert per instrument and bucket at
-most (never journaled: a gap in a chart costs nothing), for the dashboard's charts (`series`)
-and for the day's P&L (`before_today`: the price each position is compared with).
+With a `PriceHistory`, the first price this process sees (an alert's, a fill's, a quote it
+asked for) of an instrument in each bucket of ``HISTORY_BUCKET`` (15 minutes) is also kept
+there, one insert per instrument and bucket at most (never journaled: a gap in a chart costs
+nothing), for the dashboard's charts (`series`) and for the day's P&L (`before_today`: the
+price each position is compared with).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class PriceService:
             return None
         mark = Mark(price=quote.price, at=self._clock.now(), source=PriceSource.QUOTE)
         self._quoted[key] = (self._clock.monotonic(), mark)
+        await self._sample([(market, ticker, mark)])  # a quote is a price seen, for the charts
         return mark
 
     def _exchange(self, key: Key) -> str:

@@ -18,7 +18,7 @@ from tests.harness import Rig, build_rig, krx_alert
 from tests.support import free_port
 from yquant.adapters.brokers.kis_sim import SimServer
 from yquant.adapters.db.journal import Journal
-from yquant.adapters.db.prices import SqlLastPrices
+from yquant.adapters.db.prices import SqlLastPrices, SqlPriceHistory
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Action, Alert, Market
@@ -45,9 +45,14 @@ async def test_a_kis_quote_comes_first_and_is_kept_briefly(
     # Kept for quote_cache_s: the next read asks KIS nothing.
     sim.control("price", market="KR", ticker="005930", price="72000")
     assert (await prices.mark(KR, "KOSPI", "005930")) == mark
-    fresh = PriceService(last=last, clock=clock, quotes=broker, quote_cache_s=0)
+    history = SqlPriceHistory(sql)
+    fresh = PriceService(last=last, clock=clock, quotes=broker, quote_cache_s=0, history=history)
     again = await fresh.mark(KR, "KOSPI", "005930")
     assert again is not None and again.price == Decimal(72000)
+    # A quote asked for is a price seen: the first of its 15 minutes goes into the history.
+    sim.control("price", market="KR", ticker="005930", price="72500")
+    await fresh.mark(KR, "KOSPI", "005930")
+    assert await history.series(KR, "005930", T0 - timedelta(days=1)) == [again]
 
 
 async def test_a_broker_that_does_not_answer_leaves_the_price_seen(
