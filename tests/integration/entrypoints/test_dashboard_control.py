@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.e2e]
 PAGES = (
     "/",
     "/positions",
+    "/positions/KR/005930",
     "/orders",
     "/signals",
     "/signals/some-key",
@@ -39,7 +40,7 @@ PAGES = (
     "/performance",
     "/system",
 )
-APIS = ("/api/control", "/api/session", "/events", "/orders.csv")
+APIS = ("/api/control", "/api/session", "/events", "/orders.csv", "/trade/lookup?ticker=005")
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def dashboard(
     """One dashboard for the module; each test signs in as its own user, and only one test
     changes the kill switch."""
     d = DashboardProcess(tmp_path_factory.mktemp("dashboard") / "data", valkey.url)
-    d.prepare("alice", "bob", "carol", "dave", "erin", "frank")
+    d.prepare("alice", "bob", "carol", "dave", "erin", "frank", "grace")
     d.start()
     try:
         yield d
@@ -294,6 +295,24 @@ def test_the_orders_export_is_the_filtered_history_as_csv(
     history = page.text.split('id="history"', 1)[1]
     assert rows[1]["client_order_id"] in history
     assert rows[0]["client_order_id"] not in history
+
+
+def test_without_a_rate_the_overview_says_so_and_counts_no_dollars_as_won(
+    dashboard: DashboardProcess, clients: Clients
+) -> None:
+    """No KIS account and no fx.usdkrw: "no rate", on the overview and the system page; the
+    ticker lookup answers the form with the catalog's instruments."""
+    http = clients.signed_in(dashboard.url, "grace")
+    overview = http.get("/?lang=en")
+    assert overview.status_code == 200
+    assert 'data-fx="none"' in overview.text and 'data-fx="rate"' not in overview.text
+    assert "No USD/KRW rate" in overview.text
+    assert 'data-fx="none"' in http.get("/system").text
+    found = http.get("/trade/lookup", params={"ticker": "삼성전자"})
+    assert found.status_code == 200
+    assert 'data-fill="KOSPI:005930"' in found.text
+    assert 'id="lookup-none"' in http.get("/trade/lookup", params={"ticker": "zzzq"}).text
+    assert http.get("/positions/XX/005930").status_code == 404
 
 
 def test_a_page_under_a_foreign_host_name_gets_nothing(
