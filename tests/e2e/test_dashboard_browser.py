@@ -258,6 +258,13 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
         expect(book.locator("td.num").first).to_have_text("2")
         # The price history as a chart (Lightweight Charts draws on canvases).
         expect(tab.locator("#price-chart canvas").first).to_be_visible()
+        # The demo strategy's fill is marked on it (drawn on the canvas, given as data).
+        import json
+
+        markers = json.loads(tab.locator("#price-markers").text_content() or "[]")
+        assert {"side": "buy", "quantity": "2"} in [
+            {k: m[k] for k in ("side", "quantity")} for m in markers
+        ]
         expect(
             tab.locator('#instrument-trade tr[data-account="paper"] button.quick-buy')
         ).to_be_visible()

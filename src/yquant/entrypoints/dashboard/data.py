@@ -33,7 +33,7 @@ from yquant.domain.risk import KillState
 from yquant.domain.roles import ROLES
 from yquant.entrypoints.dashboard.render import Frame
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, FxRate, Mark
+from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, FxRate, Mark, PriceSource
 from yquant.services.book import BookRow, BookService, BookView, HoldingsFrom
 from yquant.services.control import GLOBAL
 from yquant.services.fx import FxService, InKrw
@@ -366,19 +366,43 @@ def sorted_rows(rows: list[BookRow], column: str, descending: bool) -> list[Book
     return sorted(known, key=key, reverse=descending) + unknown
 
 
-def chart_points(series: list[Mark], latest: Mark | None) -> list[dict[str, Any]]:
-    """A price chart's points: the history's samples, then the latest price where it is
-    later; times in whole UTC seconds, strictly rising (Lightweight Charts asks that)."""
+def chart_points(
+    series: list[Mark], latest: Mark | None, fills: list[Mark] | None = None
+) -> list[dict[str, Any]]:
+    """A price chart's points: the history's samples and the fills' prices in time order,
+    then the latest price where it is later; times in whole UTC seconds, strictly rising
+    (Lightweight Charts asks that; of two in one second the later one stays)."""
     points: list[dict[str, Any]] = []
-    marks = [*series, *([latest] if latest is not None else [])]
+    marks = sorted([*series, *(fills or [])], key=lambda m: m.at)
+    if latest is not None and (not marks or latest.at >= marks[-1].at):
+        marks.append(latest)
     for mark in marks:
         at = int(mark.at.timestamp())
         if points and at <= points[-1]["time"]:
-            if at == points[-1]["time"]:
-                points[-1]["value"] = str(mark.price)
+            points[-1]["value"] = str(mark.price)
             continue
         points.append({"time": at, "value": str(mark.price)})
     return points
+
+
+def fill_markers(orders: list[dict[str, Any]]) -> tuple[list[Mark], list[dict[str, Any]]]:
+    """The filled orders of an instrument as prices seen (at their average fill price, when
+    they last moved) and as the chart's markers (side, quantity filled)."""
+    marks: list[Mark] = []
+    markers: list[dict[str, Any]] = []
+    for o in sorted(orders, key=lambda o: o["updated_at"]):
+        price, filled = o.get("avg_fill_price"), o.get("filled_quantity")
+        if not price or not filled or o.get("updated_at") is None:
+            continue
+        marks.append(Mark(Decimal(price), o["updated_at"], PriceSource.FILL))
+        markers.append(
+            {
+                "time": int(o["updated_at"].timestamp()),
+                "side": o["side"],
+                "quantity": views.plain(filled),
+            }
+        )
+    return marks, markers
 
 
 class Books:

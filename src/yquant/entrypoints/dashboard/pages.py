@@ -166,7 +166,8 @@ class Pages:
             orders = [o for o in orders if o.get("market") in (None, market.value)]
         except DatabaseUnavailableError:
             pass
-        points = data.chart_points(series or [], mark)
+        fills, markers = data.fill_markers(orders or [])
+        points = data.chart_points(series or [], mark, fills)
         named = [{"market": market.value, "ticker": ticker}]
         return await self.show(
             request,
@@ -176,6 +177,7 @@ class Pages:
             ticker=ticker,
             rows=rows,
             points=points,
+            markers=markers,
             mark=mark,
             orders=orders,
             now=now,

@@ -116,6 +116,19 @@
     });
     const series = chart.addSeries(window.LightweightCharts.LineSeries, { color: "#0969da", lineWidth: 2 });
     series.setData(data.map(function (p) { return { time: p.time, value: Number(p.value) }; }));
+    // The instrument's fills: an arrow up under a buy, down over a sell, with the quantity.
+    const box2 = document.getElementById("price-markers");
+    if (box2 && window.LightweightCharts.createSeriesMarkers) {
+      const words = { buy: box2.dataset.buy || "buy", sell: box2.dataset.sell || "sell" };
+      const markers = JSON.parse(box2.textContent).map(function (m) {
+        const buy = m.side === "buy";
+        return {
+          time: m.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
+          color: buy ? "#1a7f37" : "#cf222e", text: words[m.side] + " " + m.quantity,
+        };
+      });
+      window.LightweightCharts.createSeriesMarkers(series, markers);
+    }
     chart.timeScale().fitContent();
   }
 
