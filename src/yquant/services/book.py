@@ -143,10 +143,12 @@ class Totals:
         self.realised += p.realised
         self.realised_today += row.realised_today
         today = row.pnl_today
-        if today is None:
-            self.today_known = False
-        else:
+        if today is not None:
             self.pnl_today += today
+        elif p.quantity >= 0 and (row.start is None or row.start.quantity >= 0):
+            # Unknown for want of a price. (Shares the book counts but the broker does not
+            # hold have no P&L of their own, as they have no unrealised P&L: not missing.)
+            self.today_known = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,12 +127,14 @@ async def test_rows_are_valued_and_the_totals_add_up_to_the_brokers_holdings(par
     # The broker holds 8 where the strategies' fills make 11: a negative row, with no cost of
     # its own and so no unrealised P&L.
     short = rows[("unattributed", "005930")]
-    assert (short.position.quantity, short.unrealised) == (D(-3), None)
+    assert (short.position.quantity, short.unrealised, short.pnl_today) == (D(-3), None, None)
     apple = rows[("alpha", "AAPL")]
     assert (apple.mark, apple.market_value, apple.unrealised) == (None, None, None)
     totals = view.totals()
     assert totals["KRW"].value == D(8) * D(73000)  # the broker's shares at the last price
     assert totals["KRW"].priced and not totals["USD"].priced
+    # KRW: every row's day P&L known but the negative one's, which has none of its own.
+    assert totals["KRW"].today_known and not totals["USD"].today_known
     assert view.checks["paper"].source is HoldingsFrom.BROKER
 
 
