@@ -1,13 +1,17 @@
 """The operator dashboard (port 2000): server-rendered pages, signed in, live by SSE.
 
-    /             overview: equity and cash per account, working orders, the active worker
-    /positions    holdings (the broker's view; the per-strategy book arrives with the book)
+    /             overview: equity and cash per account, the total in KRW with its rate, the
+                  day's P&L, working orders, the active worker
+    /positions    the book per account and strategy with quick orders, the broker's holdings
+    /positions/MARKET/TICKER   one instrument: its price chart, book rows, quick orders, orders
     /orders       working, queued and past orders with filters; /orders.csv exports them
     /signals      the signal log; /signals/KEY one signal's path: alert, decision, orders, fills
     /system       roles, database, journal, Valkey, streams, tokens, catalog, kill switch, audit
-    /trade        an operator's order: the form, the engine's preview, then the order
+    /trade        an operator's order: the form (/trade/lookup: tickers by code or name), the
+                  engine's preview, then the order
     /liquidate    a liquidation: the filter, the plan (nothing sent), then the sells
-    /schedules /performance   the frame for the features that fill them
+    /performance  the performance report: equity, drawdown, metrics, strategies, CSV
+    /schedules    the frame for the feature that fills it
     /events       Server-Sent Events that keep every page live
     /login /logout, /api/control (the kill switch as JSON), /healthz, /metrics
 

@@ -5,7 +5,8 @@ limit), the preview (the engine's own decision now, with every check, nothing re
 `ManualOrders.preview`), and, after the operator confirms it, the order (`ManualOrders.place`:
 recorded, sent through this worker's gateway, followed to its outcome). The order is in the
 audit log under the user. The engine's parts (catalog, broker figures) are built on the first
-use and kept.
+use and kept. While the ticker is typed, `/trade/lookup` offers the catalog's instruments whose
+code or Korean or English name matches (`CatalogCache.search`).
 """
 
 from __future__ import annotations
