@@ -100,6 +100,7 @@ class Pages:
             book_totals=totals,
             today_krw=today,
             today_known=all(t.today_known for t in (totals or {}).values()),
+            now=self.runtime.clock.now(),
         )
 
     async def positions(self, request: Request) -> Response:
