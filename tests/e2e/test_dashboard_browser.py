@@ -627,3 +627,25 @@ def test_a_quick_order_from_a_book_row_is_previewed_confirmed_and_booked(
     finally:
         context.close()
     assert errors == []
+
+
+def test_a_form_sent_with_another_sessions_token_is_refused(browser: Browser, desk: Desk) -> None:
+    """CSRF in the browser: the quick order's form with its token altered is refused (403,
+    ``csrf_refused``) and nothing is previewed, recorded or sent."""
+    before = {o["client_order_id"] for o in desk.up.orders()}
+    context, tab, errors = _open(browser, desk, DESKTOP)
+    try:
+        tab.goto(f"{desk.url}/positions?lang=en")
+        form = tab.locator('table.book tr[data-key="paper:demo:KR:005930"] form.quick-order')
+        form.locator("input[name=csrf]").evaluate("input => { input.value = 'x'.repeat(43); }")
+        form.locator("input[name=quantity]").fill("1")
+        with tab.expect_response(lambda r: r.url.endswith("/trade/preview")) as sent:
+            form.locator("button.quick-buy").click()
+        assert sent.value.status == 403
+        assert sent.value.json()["code"] == "csrf_refused"
+        expect(tab.locator("#trade-preview")).to_have_count(0)
+    finally:
+        context.close()
+    assert {o["client_order_id"] for o in desk.up.orders()} == before
+    # The browser reports the refusal (and the favicon of the JSON answer) as failed loads.
+    assert all("Failed to load resource" in e for e in errors), errors
