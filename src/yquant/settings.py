@@ -490,6 +490,8 @@ class SnapshotSettings(BaseModel):
             if rate <= 0:
                 raise ValueError(f"{currency}: an exchange rate must be positive")
         return v
+
+
 class FxSettings(BaseModel):
     """Exchange rates (`yquant.services.fx`): a KIS account's rate is used when one is known;
     ``usdkrw`` is the operator's rate for when none is (a paper-only desk), shown with the

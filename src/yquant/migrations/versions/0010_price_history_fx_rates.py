@@ -1,7 +1,7 @@
 """price_history and fx_rates: a compact price history for charts, the latest exchange rates
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from yquant.adapters.db.tables import UtcDateTime
 
-revision = "0006"
-down_revision = "0005"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
