@@ -584,7 +584,6 @@ class FakeBroker:
 
     def __init__(self, cash: dict[str, Decimal] | None = None) -> None:
         self.cash_by_currency = dict(cash or {"KRW": Decimal(100_000_000), "USD": Decimal(100_000)})
-        self.fx_by_currency: dict[str, Decimal] = {}  # what fx_rates answers (KIS: USD)
         self.holdings_by_account: dict[str, list[Holding]] = {}
         self.placed: dict[str, BrokerOrder] = {}
         self.submitted: list[Order] = []
@@ -729,9 +728,6 @@ class FakeBroker:
 
     async def cash(self, account: str) -> dict[str, Decimal]:
         return dict(self.cash_by_currency)
-
-    async def fx_rates(self, account: str) -> dict[str, Decimal]:
-        return dict(self.fx_by_currency)
 
 
 class RecordingMetrics:

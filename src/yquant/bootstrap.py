@@ -476,9 +476,9 @@ def build_snapshots(
     clock: Clock | None = None,
     brokers: Broker | None = None,
 ) -> SnapshotService:
-    """The daily snapshots of every configured account; ``brokers``: the cash, holdings,
-    closing quotes and FX rates of a snapshot taken after the close (without: back-fill
-    only)."""
+    """The daily snapshots of every configured account, with the FX rates of `build_fx`;
+    ``brokers``: the cash, holdings, closing quotes and FX rate of a snapshot taken after the
+    close (without: back-fill only)."""
     clock = clock or SystemClock()
     config = settings.snapshots
     return SnapshotService(
@@ -490,8 +490,8 @@ def build_snapshots(
         clock=clock,
         sessions=market_sessions(settings),
         accounts=list(settings.accounts),
+        fx=build_fx(settings, store, clock=clock),
         broker=brokers,
-        fx_rates=config.fx_rates,
         flow_min=config.flow_min,
         after_close=timedelta(minutes=config.after_close_min),
         check_every_s=config.check_every_s,

@@ -457,13 +457,23 @@ class FxRate:
 
 
 class FxRates(Protocol):
-    """The latest exchange rate per currency pair in the system of record (``fx_rates``).
-    DatabaseUnavailableError when the database is away."""
+    """The exchange rates per currency pair a broker gave, in the system of record
+    (``fx_rates``, one row per run of an unchanged rate). DatabaseUnavailableError when the
+    database is away."""
 
-    async def latest(self, base: str, quote: str) -> FxRate | None: ...
+    async def latest(self, base: str, quote: str) -> FxRate | None:
+        """The rate seen last, at the time it was seen last."""
+        ...
 
-    async def record(self, rate: FxRate) -> None:
-        """Store ``rate`` unless the stored one of its pair is newer."""
+    async def as_of(self, base: str, quote: str, at: datetime) -> FxRate | None:
+        """The rate recorded at or before ``at`` (its latest sighting by then); None when
+        none was recorded by then."""
+        ...
+
+    async def record(self, rate: FxRate, *, since: datetime | None = None) -> None:
+        """Store ``rate`` as a run of its own, or, with ``since`` (the first sighting of the
+        same rate, recorded before), as that run seen again at ``rate.at``; a run's time only
+        moves forward."""
         ...
 
 
@@ -625,12 +635,6 @@ class Broker(Protocol):
 
     async def cash(self, account: str) -> dict[str, Decimal]:
         """Cash per currency that new orders can spend (what resting buys hold excluded)."""
-        ...
-
-    async def fx_rates(self, account: str) -> dict[str, Decimal]:
-        """KRW per unit of each foreign currency, as the broker publishes it for ``account``
-        (KIS: the first published rate of the day, with the overseas balance); {} where the
-        broker publishes none."""
         ...
 
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:

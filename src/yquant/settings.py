@@ -457,8 +457,8 @@ class LiquidationSettings(BaseModel):
 
 
 class SnapshotSettings(BaseModel):
-    """Daily snapshots of each account (docs/reports.md): when they are taken, and the FX
-    rates used where the broker publishes none."""
+    """Daily snapshots of each account (docs/reports.md): when they are taken (their FX rates
+    come from `yquant.services.fx`, configured by ``fx.usdkrw``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -468,34 +468,24 @@ class SnapshotSettings(BaseModel):
     after_close_min: int = Field(30, ge=0, le=600)
     # How often the gateway looks for a snapshot that is due (or a day to back-fill).
     check_every_s: float = Field(300.0, gt=0, le=86400)
-    # KRW per unit of a foreign currency, for accounts whose broker publishes no rate (paper)
-    # or when it does not answer: stored with source "config". No rate is ever assumed.
-    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
     # A cash difference below this (per currency) is charges the book estimated differently
     # from the broker, counted as performance; from it on, money deposited or withdrawn.
     flow_min: dict[str, Decimal] = Field(
         default_factory=lambda: {"KRW": Decimal(1000), "USD": Decimal(1)}
     )
 
-    @field_validator("fx_rates", "flow_min", mode="before")
+    @field_validator("flow_min", mode="before")
     @classmethod
     def _currencies(cls, v: Any) -> Any:
-        """A currency as the environment spells it (``..._FX_RATES__usd``) in capitals."""
+        """A currency as the environment spells it (``..._FLOW_MIN__usd``) in capitals."""
         return {str(k).upper(): r for k, r in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("fx_rates")
-    @classmethod
-    def _positive(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
-        for currency, rate in v.items():
-            if rate <= 0:
-                raise ValueError(f"{currency}: an exchange rate must be positive")
-        return v
 
 
 class FxSettings(BaseModel):
-    """Exchange rates (`yquant.services.fx`): a KIS account's rate is used when one is known;
-    ``usdkrw`` is the operator's rate for when none is (a paper-only desk), shown with the
-    source ``config`` and the time ``usdkrw_as_of`` (default: when the settings were loaded)."""
+    """Exchange rates (`yquant.services.fx`) for the dashboard's KRW totals and the daily
+    snapshots alike: a KIS account's rate is used when one is known; ``usdkrw`` is the
+    operator's rate for when none is (a paper-only desk), shown with the source ``config`` and
+    the time ``usdkrw_as_of`` (default: when the settings were loaded)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -357,11 +357,14 @@ async def test_a_limit_fills_in_parts_and_a_cancel_keeps_the_part_filled(
     assert (await venue.broker.cash("main"))["KRW"] == CASH["KRW"] - 6 * 70_000
 
 
-async def test_fx_rates_are_krw_per_unit_where_the_broker_publishes_them(venue: Venue) -> None:
-    """KIS publishes the day's first USD rate with the overseas balance (the simulator: 1,350);
-    the paper venue publishes none, and snapshots use the configured rate."""
-    rates = await venue.broker.fx_rates("main")
+async def test_the_fx_rate_comes_with_the_balance_where_the_broker_gives_one(venue: Venue) -> None:
+    """KIS gives the USD rate it applies with the buying power asked for the balance (the
+    simulator: 1,350), no call of its own; the paper venue gives none, and the configured
+    fx.usdkrw stands in."""
+    await venue.broker.cash("main")
+    rate = await venue.broker.fx_rate("main")
     if venue.name == "kis":
-        assert rates == {"USD": Decimal("1350.00")}
+        assert rate is not None
+        assert (rate.pair, rate.rate, rate.source) == ("USD/KRW", Decimal(1350), "kis")
     else:
-        assert rates == {}
+        assert rate is None

@@ -44,8 +44,8 @@ class SnapshotSource(StrEnum):
 
 class FxSource(StrEnum):
     BASE = "base"  # the base currency itself: 1
-    KIS = "kis"  # the rate KIS publishes with the overseas balance (first published of the day)
-    CONFIG = "config"  # the settings' rate (snapshots.fx_rates)
+    KIS = "kis"  # the rate KIS gave with an account's balance (``exrt``), recorded by FxService
+    CONFIG = "config"  # the settings' rate (fx.usdkrw)
     PREVIOUS = "previous"  # the rate of the account's previous snapshot in that currency
 
 

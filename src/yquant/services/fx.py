@@ -1,18 +1,21 @@
 """Exchange rates: what a foreign amount is worth in won, with the rate's time and source.
 
-`FxService.rate` answers the latest USD/KRW rate known, in order of preference:
+`FxService.rate` answers the latest USD/KRW rate known, `FxService.as_of` the rate of a past
+moment (a day's close, for the daily snapshots), in order of preference:
 
 1. a broker's rate: a KIS account's balance inquiry carries the rate KIS applies (``exrt`` of
-   the buying-power inquiry, asked at every account sync; no call of its own). The account
-   sync hands it to `observe`, which stores it in ``fx_rates`` (skipped while the database is
-   away) and keeps it in memory;
+   the buying-power inquiry, asked at every account sync and every snapshot taken from the
+   broker; no call of its own). The account sync and the snapshots hand it to `observe`,
+   which stores it in ``fx_rates`` (one row per run of an unchanged rate, so the rate of any
+   past moment stays known; skipped while the database is away) and keeps it in memory;
 2. the operator's configured rate ``fx.usdkrw`` (source ``config``), stamped with
    ``fx.usdkrw_as_of`` or, without it, the time the settings were loaded;
 3. none: callers show "no rate" and leave foreign amounts out of any KRW total, never a
    total that silently counts dollars as won.
 
 `FxService.to_krw` converts amounts per currency with one rate and says what it used and what
-it could not convert. Used by the dashboard's overview and the daily account snapshots.
+it could not convert. Used by the dashboard's overview and the daily account snapshots: the
+one source of exchange rates, with the one setting ``fx.usdkrw``.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class FxService:
             if rate > 0
         }
         self._seen: dict[tuple[str, str], FxRate] = {}
+        self._runs: dict[tuple[str, str], FxRate] = {}  # each pair's run stored: its first
 
     async def rate(self, base: str = "USD", quote: str = HOME) -> FxRate | None:
         """The latest rate of ``base`` in ``quote``: a broker's (stored or seen by this
@@ -90,9 +94,30 @@ class FxService:
             return self._configured.get(base)
         return None
 
+    async def as_of(self, at: datetime, base: str = "USD", quote: str = HOME) -> FxRate | None:
+        """The rate of ``base`` in ``quote`` at ``at``: a broker's recorded at or before it
+        (its latest sighting by then), else the configured one, else None."""
+        if base == quote:
+            return FxRate(base, quote, Decimal(1), at, "identity")
+        seen = self._seen.get((base, quote))
+        found = [seen] if seen is not None and seen.at <= at else []
+        if self._stored is not None:
+            try:
+                stored = await self._stored.as_of(base, quote, at)
+            except DatabaseUnavailableError as exc:
+                logger.info("fx rate not read %s/%s: database unavailable (%s)", base, quote, exc)
+            else:
+                if stored is not None:
+                    found.append(stored)
+        if found:
+            return max(found, key=lambda r: r.at)
+        if quote == HOME:
+            return self._configured.get(base)
+        return None
+
     async def observe(self, rate: FxRate | None) -> None:
         """Remember a broker's rate (kept only if newer); stored, skipped while the database
-        is away."""
+        is away: the same rate seen again extends its run, a new one starts a run."""
         if rate is None or rate.rate <= 0:
             return
         key = (rate.base, rate.quote)
@@ -101,8 +126,14 @@ class FxService:
             self._seen[key] = rate
         if self._stored is None:
             return
+        run = self._runs.get(key)
+        since = None
+        if run is not None and (run.rate, run.source) == (rate.rate, rate.source):
+            since = run.at if run.at <= rate.at else None
+        elif run is None or run.at <= rate.at:
+            self._runs[key] = rate
         try:
-            await self._stored.record(rate)
+            await self._stored.record(rate, since=since)
         except DatabaseUnavailableError as exc:
             logger.info("fx rate not stored %s: %s", rate.pair, exc)
 

@@ -10,9 +10,12 @@ longer that day's, so a stored day is kept as it is, and a day with no row (the 
 down) is back-filled from the day before it, the fills in between and the prices recorded by
 its close (`yquant.domain.snapshots`).
 
-The FX rate of a foreign currency is the broker's (KIS publishes one with the overseas
-balance), else the configured one (``snapshots.fx_rates``), else, for a day back-filled, the
-previous snapshot's; without any, the snapshot is refused with the setting to add.
+The FX rate of a foreign currency comes from `yquant.services.fx.FxService`, the one source the
+dashboard uses too: for a day taken from the broker, the latest (the rate KIS gave with the
+balance just asked, recorded first; no call of its own), for a day back-filled, the rate
+recorded at or before that day's close; else the configured ``fx.usdkrw``; else, for a day
+back-filled, the previous snapshot's. Without any, the snapshot is refused with the setting
+to add. The rate's source and time are kept in the row.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from yquant.errors import (
     RetryableError,
 )
 from yquant.ports import Broker, Clock, FillHistory, LastPrices, Prices, SnapshotRecords
+from yquant.services.fx import FxService
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +88,8 @@ class SnapshotService:
         clock: Clock,
         sessions: Sessions,
         accounts: Sequence[str],
+        fx: FxService,
         broker: Broker | None = None,
-        fx_rates: Mapping[str, Decimal] | None = None,
         flow_min: Mapping[str, Decimal] | None = None,
         after_close: timedelta = timedelta(minutes=30),
         check_every_s: float = 300.0,
@@ -101,7 +105,7 @@ class SnapshotService:
         self._sessions = sessions
         self._accounts = list(accounts)
         self._broker = broker
-        self._fx = dict(fx_rates or {})
+        self._fx = fx
         self._flow_min = dict(flow_min or {})
         self._after_close = after_close
         self._every_s = check_every_s
@@ -251,7 +255,7 @@ class SnapshotService:
             prices = close_price(
                 fills, {k: (m.price, m.at) for k, m in recorded.items()}, session.close_at
             )
-        fx = await self._fx_rate(account, currency, previous, live=live)
+        fx = await self._fx_rate(account, currency, previous, session.close_at, live=live)
         snapshot = take(
             account=account,
             market=market,
@@ -285,25 +289,34 @@ class SnapshotService:
         return Result(account, market, day, outcome, snapshot)
 
     async def _fx_rate(
-        self, account: str, currency: str, previous: AccountDay | None, *, live: bool
+        self,
+        account: str,
+        currency: str,
+        previous: AccountDay | None,
+        close_at: datetime,
+        *,
+        live: bool,
     ) -> FxRate:
+        """KRW per unit of ``currency``: the latest for a day taken from the broker (the rate
+        its balance inquiry just gave recorded first), else the rate at the day's close."""
         if currency == BASE_CURRENCY:
             return FxRate(Decimal(1), FxSource.BASE)
         if live and self._broker is not None:
             try:
-                published = await self._broker.for_account(account).fx_rates(account)
+                await self._fx.observe(await self._broker.for_account(account).fx_rate(account))
             except (RetryableError, RejectedError) as exc:
                 logger.warning("fx rate not had from the broker account=%s: %s", account, exc)
-            else:
-                if currency in published:
-                    return FxRate(published[currency], FxSource.KIS, self._clock.now())
-        if currency in self._fx:
-            return FxRate(self._fx[currency], FxSource.CONFIG)
+            rate = await self._fx.rate(currency, BASE_CURRENCY)
+        else:
+            rate = await self._fx.as_of(close_at, currency, BASE_CURRENCY)
+        if rate is not None:
+            return FxRate(rate.rate, FxSource(rate.source), rate.at)
         if previous is not None:
             return FxRate(previous.fx.rate, FxSource.PREVIOUS, previous.fx.at or previous.taken_at)
+        fix = "set fx.usdkrw (KRW per USD)" if currency == "USD" else "none can be configured"
         raise ConfigurationError(
-            f"snapshots.fx_rates.{currency}: no exchange rate for {currency} (the broker of "
-            f"account {account} publishes none); set KRW per {currency} there"
+            f"fx.usdkrw: no exchange rate for {currency} (the broker of account {account} "
+            f"gave none); {fix}"
         )
 
     # ---- calendars ---------------------------------------------------------------------------

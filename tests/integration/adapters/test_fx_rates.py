@@ -1,5 +1,6 @@
-"""`fx_rates` on SQLite and MariaDB: the latest rate per pair, moved only by a later one; the
-FX service over it, as the account sync and the dashboard use it; a KIS account's rate as its
+"""`fx_rates` on SQLite and MariaDB: the latest rate per pair, moved only by a later one, and
+the rate of a past moment (one row per run of an unchanged rate); the FX service over it, as
+the account sync, the dashboard and the daily snapshots use it; a KIS account's rate as its
 balance inquiry carries it."""
 
 from __future__ import annotations
@@ -7,9 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import func, select
+
 from tests.fakes import FakeBroker, FakeRoles, FixedClock
 from yquant.adapters.brokers.kis_sim import SimServer
-from yquant.adapters.db import migrate
+from yquant.adapters.db import migrate, tables
 from yquant.adapters.db.accounts import AccountBook
 from yquant.adapters.db.fx import SqlFxRates
 from yquant.adapters.db.store import SqlStore
@@ -38,6 +41,59 @@ async def test_a_later_rate_replaces_the_stored_one_and_an_older_one_does_not(
     await rates.record(FxRate("JPY", "KRW", Decimal("9.31"), T0, "kis"))
     assert (await rates.latest("USD", "KRW")) == usd("1390.5", 3)
     assert (await rates.latest("JPY", "KRW")) == FxRate("JPY", "KRW", Decimal("9.31"), T0, "kis")
+
+
+async def rows(store: SqlStore) -> int:
+    [row] = await store.rows(select(func.count().label("n")).select_from(tables.fx_rates))
+    return int(row["n"])
+
+
+async def test_the_rate_of_a_past_moment_is_the_latest_recorded_by_then(store: SqlStore) -> None:
+    rates = SqlFxRates(store)
+    await rates.record(usd("1385.20"))
+    await rates.record(usd("1385.20", 30), since=T0)  # the same rate seen again: one run
+    await rates.record(usd("1390", 60))
+    assert await rows(store) == 2
+    assert await rates.as_of("USD", "KRW", T0 - timedelta(seconds=1)) is None
+    assert await rates.as_of("USD", "KRW", T0 + timedelta(minutes=10)) == usd("1385.20", 10)
+    assert await rates.as_of("USD", "KRW", T0 + timedelta(minutes=45)) == usd("1385.20", 30)
+    assert await rates.as_of("USD", "KRW", T0 + timedelta(days=1)) == usd("1390", 60)
+    assert await rates.latest("USD", "KRW") == usd("1390", 60)
+    await rates.record(usd("1385.20", 20), since=T0)  # late: the run's time stays
+    assert await rates.as_of("USD", "KRW", T0 + timedelta(minutes=45)) == usd("1385.20", 30)
+
+
+async def test_the_service_stores_a_run_per_unchanged_rate_and_answers_a_past_moment(
+    store: SqlStore,
+) -> None:
+    clock = FixedClock(T0 + timedelta(hours=3))
+    configured_at = T0 - timedelta(days=2)
+    fx = FxService(
+        clock=clock,
+        stored=SqlFxRates(store),
+        configured={"USD": Decimal("1400")},
+        configured_at=configured_at,
+    )
+    for minutes in (0, 5, 10):
+        await fx.observe(usd("1385.20", minutes))
+    await fx.observe(usd("1390", 15))
+    await fx.observe(usd("1390", 20))
+    assert await rows(store) == 2
+    # Another process (a snapshot back-filled later) reads the moment it asks for.
+    other = FxService(
+        clock=clock,
+        stored=SqlFxRates(store),
+        configured={"USD": Decimal(1400)},
+        configured_at=configured_at,
+    )
+    assert await other.as_of(T0 + timedelta(minutes=12)) == usd("1385.20", 10)
+    assert await other.as_of(T0 + timedelta(hours=1)) == usd("1390", 20)
+    assert await other.rate() == usd("1390", 20)
+    # Before any rate was recorded: the configured one.
+    assert await other.as_of(T0 - timedelta(days=1)) == FxRate(
+        "USD", "KRW", Decimal(1400), configured_at, "config"
+    )
+    assert (await other.as_of(T0, "KRW", "KRW")) == FxRate("KRW", "KRW", Decimal(1), T0, "identity")
 
 
 async def test_the_service_prefers_a_brokers_rate_to_the_configured_one(store: SqlStore) -> None:
@@ -106,3 +162,17 @@ def test_the_price_history_and_fx_migration_goes_down_and_up_again(db_url: str) 
     assert migrate.current(db_url).startswith("0005")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)
+
+
+async def test_the_fx_history_migration_keeps_the_latest_rate_down_and_up(
+    store: SqlStore, db_url: str
+) -> None:
+    rates = SqlFxRates(store)
+    await rates.record(usd("1385.20"))
+    await rates.record(usd("1390", 60))
+    await store.close()  # the migration runs on a connection of its own
+    migrate.downgrade(db_url, "0010")
+    migrate.upgrade(db_url)
+    assert await rows(store) == 1
+    assert await SqlFxRates(store).latest("USD", "KRW") == usd("1390", 60)
+    assert await SqlFxRates(store).as_of("USD", "KRW", T0) is None  # the history starts there

@@ -15,6 +15,7 @@ from sqlalchemy import Table, func, select
 
 from tests.fakes import FakeBroker, FakeRoles, FixedClock
 from yquant.adapters.db import migrate, tables
+from yquant.adapters.db.fx import SqlFxRates
 from yquant.adapters.db.snapshots import SqlSnapshots
 from yquant.adapters.db.store import SqlStore
 from yquant.bootstrap import market_sessions
@@ -23,7 +24,8 @@ from yquant.domain.model import Market, Side
 from yquant.domain.performance import DayValue, account_returns
 from yquant.domain.snapshots import FxSource, SnapshotSource
 from yquant.errors import ConfigurationError
-from yquant.ports import Mark, PriceSource
+from yquant.ports import FxRate, Mark, PriceSource
+from yquant.services.fx import FxService
 from yquant.services.snapshots import Outcome, Result, SnapshotService
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
@@ -129,6 +131,7 @@ def rig(store: SqlStore) -> Rig:
         clock=clock,
         sessions=market_sessions(Settings()),
         accounts=["main"],
+        fx=FxService(clock=clock, stored=SqlFxRates(store)),
         broker=broker,
         flow_min={"KRW": D(1000)},
         markets=[Market.KR],
@@ -245,46 +248,112 @@ async def test_no_row_for_a_currency_the_account_does_not_use(rig: Rig) -> None:
     assert await rig.records.days() == []
 
 
-async def test_fx_rate_from_the_broker_else_the_configuration(store: SqlStore) -> None:
+def us_service(
+    store: SqlStore,
+    clock: FixedClock,
+    broker: FakeBroker,
+    configured: dict[str, Decimal] | None = None,
+    configured_at: datetime | None = None,
+) -> SnapshotService:
+    quotes = Quotes({(Market.US, "AAPL"): Mark(D(150), clock.current, PriceSource.QUOTE)})
+    return SnapshotService(
+        records=SqlSnapshots(store),
+        fills=Fills(),
+        fees=FeeSchedule(),
+        prices=quotes,
+        last=Recorded(),
+        clock=clock,
+        sessions=market_sessions(Settings()),
+        accounts=["main"],
+        fx=FxService(
+            clock=clock,
+            stored=SqlFxRates(store),
+            configured=configured,
+            configured_at=configured_at,
+        ),
+        broker=broker,
+        markets=[Market.US],
+    )
+
+
+def usd(rate: str, at: datetime) -> FxRate:
+    return FxRate("USD", "KRW", D(rate), at, "kis")
+
+
+async def test_fx_rate_from_the_fx_service_the_brokers_else_the_configured(
+    store: SqlStore,
+) -> None:
     # New York: Friday 2026-12-11 closes 16:00 EST = 21:00 UTC.
     clock = FixedClock(datetime(2026, 12, 11, 21, 45, tzinfo=UTC))
     broker = FakeBroker(cash={"USD": D(1000)})
     broker.holdings_by_account["main"] = [Holding("main", "AAPL", Market.US, D(2), D(100))]
-    quotes = Quotes({(Market.US, "AAPL"): Mark(D(150), clock.current, PriceSource.QUOTE)})
+    configured_at = datetime(2026, 12, 1, tzinfo=UTC)
+    usdkrw = {"USD": D(1400)}
 
-    def service(fx: dict[str, Decimal]) -> SnapshotService:
-        return SnapshotService(
-            records=SqlSnapshots(store),
-            fills=Fills(),
-            fees=FeeSchedule(),
-            prices=quotes,
-            last=Recorded(),
-            clock=clock,
-            sessions=market_sessions(Settings()),
-            accounts=["main"],
-            broker=broker,
-            fx_rates=fx,
-            markets=[Market.US],
-        )
-
-    with pytest.raises(ConfigurationError, match=r"snapshots\.fx_rates\.USD"):
-        await service({}).run_due()
-    [configured] = await service({"USD": D(1400)}).run_due()
-    broker.fx_by_currency = {"USD": D("1350.5")}
-    [published] = await service({"USD": D(1400)}).run_due()  # again the same evening
+    with pytest.raises(ConfigurationError, match=r"fx\.usdkrw"):
+        await us_service(store, clock, broker).run_due()
+    [configured] = await us_service(store, clock, broker, usdkrw, configured_at).run_due()
+    broker.rate = usd("1350.5", clock.current)
+    [published] = await us_service(
+        store, clock, broker, usdkrw, configured_at
+    ).run_due()  # same evening
 
     assert configured.snapshot is not None and published.snapshot is not None
     assert configured.snapshot.fx.source is FxSource.CONFIG
+    assert configured.snapshot.fx.at == configured_at
     assert configured.snapshot.equity_krw == D(1300) * D(1400)
     # The shares no strategy bought are valued too (an unattributed row).
     assert [s.strategy for s in configured.snapshot.strategies] == ["unattributed"]
     assert published.outcome is Outcome.KEPT  # the schedule does not take a stored day again
-    by_hand = await service({"USD": D(1400)}).snapshot("main", Market.US, date(2026, 12, 11))
+    by_hand = await us_service(store, clock, broker, usdkrw, configured_at).snapshot(
+        "main", Market.US, date(2026, 12, 11)
+    )
     assert by_hand.snapshot is not None
     assert (by_hand.snapshot.fx.rate, by_hand.snapshot.fx.source) == (D("1350.5"), FxSource.KIS)
     assert by_hand.snapshot.fx.at == clock.current
     stored = await SqlSnapshots(store).get("main", "USD", date(2026, 12, 11))
     assert stored is not None and stored.equity_krw == D(1300) * D("1350.5")
+    assert stored.fx.source is FxSource.KIS and stored.fx.at == clock.current
+    # The rate the broker gave with the balance is the one the dashboard reads now too.
+    assert await SqlFxRates(store).latest("USD", "KRW") == usd("1350.5", clock.current)
+
+
+async def test_a_day_back_filled_gets_the_rate_recorded_by_its_close(store: SqlStore) -> None:
+    """New York closes 21:00 UTC. Monday is taken from the broker; the worker is down Tuesday
+    and Wednesday; on Thursday both are back-filled, each with the rate recorded at or before
+    its close (a rate first seen after Wednesday's close is Thursday's, not Wednesday's)."""
+    mon, tue, wed, thu = (date(2026, 12, d) for d in (7, 8, 9, 10))
+
+    def utc(day: date, hour: int, minute: int = 0) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+    clock = FixedClock(utc(mon, 21, 45))
+    broker = FakeBroker(cash={"USD": D(1000)})
+    broker.rate = usd("1380", utc(mon, 21, 45))
+    [monday] = await us_service(store, clock, broker, configured={"USD": D(1)}).run_due()
+    assert monday.snapshot is not None and monday.snapshot.fx.rate == D(1380)
+
+    rates = SqlFxRates(store)
+    await rates.record(usd("1390", utc(tue, 20)))
+    await rates.record(usd("1390", utc(wed, 20, 30)), since=utc(tue, 20))  # seen again
+    await rates.record(usd("1410", utc(wed, 22)))  # after Wednesday's close
+    clock.current = utc(thu, 21, 45)
+    broker.rate = usd("1420", clock.current)
+    results = await us_service(store, clock, broker, configured={"USD": D(1)}).run_due()
+
+    got = {r.day: (r.outcome, r.snapshot.fx if r.snapshot else None) for r in results}
+    assert got[tue][0] is Outcome.BACKFILLED and got[tue][1] is not None
+    assert (got[tue][1].rate, got[tue][1].source, got[tue][1].at) == (
+        D(1390),
+        FxSource.KIS,
+        utc(tue, 21),  # seen unchanged from before Tuesday's close until Wednesday
+    )
+    assert got[wed][0] is Outcome.BACKFILLED and got[wed][1] is not None
+    assert (got[wed][1].rate, got[wed][1].at) == (D(1390), utc(wed, 20, 30))
+    assert got[thu][0] is Outcome.TAKEN and got[thu][1] is not None
+    assert (got[thu][1].rate, got[thu][1].at) == (D(1420), clock.current)
+    stored = await SqlSnapshots(store).get("main", "USD", wed)
+    assert stored is not None and stored.equity_krw == D(1000) * D(1390)
 
 
 def test_the_snapshots_migration_goes_down_and_up_again(db_url: str) -> None:

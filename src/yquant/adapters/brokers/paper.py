@@ -237,10 +237,6 @@ class PaperBroker:
 
         return await self._call(None, read)
 
-    async def fx_rates(self, account: str) -> dict[str, Decimal]:
-        """None: the paper venue publishes no exchange rate (snapshots use the configured one)."""
-        return {}
-
     async def cash(self, account: str) -> dict[str, Decimal]:
         def read(db: sqlite3.Connection, changed: list[str]) -> dict[str, Decimal]:
             self._ensure_account(db, account)

@@ -91,9 +91,6 @@ class AccountBrokers:
     async def cash(self, account: str) -> dict[str, Decimal]:
         return await self.for_account(account).cash(account)
 
-    async def fx_rates(self, account: str) -> dict[str, Decimal]:
-        return await self.for_account(account).fx_rates(account)
-
     async def quote(self, market: Market, exchange: str, ticker: str) -> Quote | None:
         """The first quote one of the brokers gives (for an account's own broker, ask
         `for_account(account).quote`)."""

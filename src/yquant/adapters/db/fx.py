@@ -1,12 +1,15 @@
-"""The latest exchange rate per currency pair (``fx_rates``): written when a broker's balance
-inquiry carries one, read by the dashboard and the daily snapshots.
+"""Exchange rates per currency pair (``fx_rates``): written when a broker's balance inquiry
+carries one, read by the dashboard (the latest) and the daily snapshots (the latest at a day's
+close).
 
-A write is one upsert that keeps the stored rate unless the new one was had later, on SQLite
-and on MariaDB alike, so writers never read first and a late write never moves a rate back.
+One row per run of an unchanged rate: ``since`` its first sighting, ``at`` its latest. A write
+is one upsert of the run's row that moves ``at`` only forward, on SQLite and on MariaDB alike,
+so writers never read first and a late write never moves a rate back.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, select
@@ -26,16 +29,35 @@ class SqlFxRates:
         self._store = store
 
     async def latest(self, base: str, quote: str) -> FxRate | None:
-        rows = await self._store.rows(select(fx).where(fx.c.base == base, fx.c.quote == quote))
+        rows = await self._store.rows(
+            select(fx)
+            .where(fx.c.base == base, fx.c.quote == quote)
+            .order_by(fx.c.at.desc(), fx.c.since.desc())
+            .limit(1)
+        )
         if not rows:
             return None
         row = rows[0]
         return FxRate(row["base"], row["quote"], row["rate"], row["at"], row["source"])
 
-    async def record(self, rate: FxRate) -> None:
+    async def as_of(self, base: str, quote: str, at: datetime) -> FxRate | None:
+        rows = await self._store.rows(
+            select(fx)
+            .where(fx.c.base == base, fx.c.quote == quote, fx.c.since <= at)
+            .order_by(fx.c.since.desc())
+            .limit(1)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        # Seen unchanged from ``since`` to ``at``: the latest sighting by then.
+        return FxRate(row["base"], row["quote"], row["rate"], min(row["at"], at), row["source"])
+
+    async def record(self, rate: FxRate, *, since: datetime | None = None) -> None:
         values = {
             "base": rate.base,
             "quote": rate.quote,
+            "since": since if since is not None else rate.at,
             "rate": rate.rate,
             "source": rate.source[:16],
             "at": rate.at,
@@ -44,7 +66,7 @@ class SqlFxRates:
         if self._store.dialect == "sqlite":
             lite = sqlite.insert(fx).values(**values)
             stmt = lite.on_conflict_do_update(
-                index_elements=[fx.c.base, fx.c.quote],
+                index_elements=[fx.c.base, fx.c.quote, fx.c.since],
                 set_={k: lite.excluded[k] for k in ("rate", "source", "at")},
                 where=lite.excluded.at >= fx.c.at,
             )

@@ -164,14 +164,17 @@ price_history = Table(
     Column("at", UtcDateTime, nullable=False),  # when the price was seen
 )
 
-# The latest exchange rate per currency pair (USD/KRW: won per dollar), with its time and source.
+# Exchange rates per currency pair (USD/KRW: won per dollar) as a broker gave them, with their
+# source: one row per run of an unchanged rate, from its first sighting (``since``) to its latest
+# (``at``), so the rate of a past day's close can be had (snapshot back-fill).
 fx_rates = Table(
     "fx_rates",
     metadata,
     Column("base", String(3), primary_key=True),
     Column("quote", String(3), primary_key=True),
+    Column("since", UtcDateTime, primary_key=True),
     Column("rate", Money(), nullable=False),
-    Column("source", String(16), nullable=False),  # kis | config
+    Column("source", String(16), nullable=False),  # kis
     Column("at", UtcDateTime, nullable=False),
 )
 

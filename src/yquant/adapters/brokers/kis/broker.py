@@ -385,10 +385,6 @@ class KisBroker:
         self._own_account(account)
         return dict((await self._balances())[1])
 
-    async def fx_rates(self, account: str) -> dict[str, Decimal]:
-        self._own_account(account)
-        return await ep.overseas_fx_rates(self.client, self._acct)
-
     async def fx_rate(self, account: str) -> FxRate | None:
         """USD/KRW as the latest balance inquiry (`cash`, `holdings`) gave it: no call of its
         own, so None until one was made."""

@@ -282,17 +282,6 @@ async def overseas_present_balance(client: KisClient, account: KisAccount) -> di
     return schemas.parse_overseas_cash(reply.body.get("output2"))
 
 
-async def overseas_fx_rates(client: KisClient, account: KisAccount) -> dict[str, Decimal]:
-    """해외주식 체결기준현재잔고: KRW per unit of each foreign currency (frst_bltn_exrt)."""
-    reply = await client.call(
-        "GET",
-        PATHS["us_present_balance"],
-        tr_id("us_present_balance", account),
-        params=schemas.overseas_present_balance_params(account.cano, account.product),
-    )
-    return schemas.parse_overseas_fx_rates(reply.body.get("output2"))
-
-
 async def overseas_psamount(
     client: KisClient, account: KisAccount
 ) -> tuple[dict[str, Decimal], Decimal | None]:

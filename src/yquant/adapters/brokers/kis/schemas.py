@@ -506,18 +506,6 @@ def parse_overseas_cash(rows: Any) -> dict[str, Decimal]:
     return cash
 
 
-def parse_overseas_fx_rates(rows: Any) -> dict[str, Decimal]:
-    """KRW per unit of each currency (frst_bltn_exrt, the day's first published rate) from
-    the execution-based balance; a currency without a positive rate is left out."""
-    rows = rows if isinstance(rows, list) else [rows] if rows else []
-    rates: dict[str, Decimal] = {}
-    for r in rows:
-        currency, rate = text(r.get("crcy_cd")), num0(r.get("frst_bltn_exrt"))
-        if currency and rate > 0:
-            rates[currency] = rate
-    return rates
-
-
 # ---- quotes -------------------------------------------------------------------------------------
 
 
