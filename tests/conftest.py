@@ -14,7 +14,7 @@ from yquant.adapters.db.store import SqlStore
 
 # Fixtures of the KIS simulator and of the catalog's master-file server, for every folder that
 # tests against them (adapters, services, entry points, end to end).
-pytest_plugins = ["tests.fixtures.kis", "tests.fixtures.catalog"]
+pytest_plugins = ["tests.fixtures.kis", "tests.fixtures.catalog", "tests.fixtures.notify"]
 
 # Two shared cores: generation speed varies with load, so no deadlines or speed health checks.
 settings.register_profile(

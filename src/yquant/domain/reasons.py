@@ -127,3 +127,6 @@ class ReasonCode(StrEnum):
     WEAK_PASSWORD = "weak_password"  # noqa: S105 - a reason code, not a password
     USER_EXISTS = "user_exists"
     UNKNOWN_USER = "unknown_user"
+
+    # ---- notifications -------------------------------------------------------------------------
+    NOTIFY_REFUSED = "notify_refused"  # Discord or Telegram refused a message for good

@@ -605,6 +605,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.WEAK_PASSWORD: "Password too short",
         ReasonCode.USER_EXISTS: "That user already exists",
         ReasonCode.UNKNOWN_USER: "No such user",
+        ReasonCode.NOTIFY_REFUSED: "The notification channel refused the message",
     },
     "ko": {
         # the webhook: the request itself
@@ -711,6 +712,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.WEAK_PASSWORD: "비밀번호가 너무 짧습니다",
         ReasonCode.USER_EXISTS: "이미 있는 사용자입니다",
         ReasonCode.UNKNOWN_USER: "없는 사용자입니다",
+        ReasonCode.NOTIFY_REFUSED: "알림 채널이 메시지를 거부했습니다",
     },
 }
 

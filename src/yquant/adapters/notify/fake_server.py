@@ -1,0 +1,124 @@
+"""Running the fake Discord and Telegram: in a background thread (tests) or as a process.
+
+    python -m yquant.adapters.notify.fake_server --port 18600 \\
+        --telegram-token 123456:TEST --telegram-chat 424242 --discord-webhook ops
+
+One server on loopback serves both services' paths (they do not overlap): point
+``notify.discord.<name>.url`` at a webhook URL it prints and ``notify.telegram.<name>.api_base``
+at its address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import threading
+import time
+from typing import Self
+
+import uvicorn
+from starlette.applications import Starlette
+
+from yquant.adapters.notify import fake_discord, fake_telegram
+from yquant.adapters.notify.fake_discord import FakeDiscord
+from yquant.adapters.notify.fake_telegram import FakeTelegram
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(discord: FakeDiscord, telegram: FakeTelegram) -> Starlette:
+    return Starlette(routes=[*fake_discord.routes(discord), *fake_telegram.routes(telegram)])
+
+
+class FakeChannels:
+    """Both fakes served by uvicorn on ``127.0.0.1:port`` in a daemon thread.
+
+    ``discord`` and ``telegram`` are the fakes' state (their controls are methods there);
+    ``url`` is the server's address: the Telegram ``api_base``, and the base of the webhook URLs
+    `FakeDiscord.add_webhook` answers.
+    """
+
+    def __init__(
+        self,
+        discord: FakeDiscord | None = None,
+        telegram: FakeTelegram | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.discord = discord or FakeDiscord()
+        self.telegram = telegram or FakeTelegram()
+        self.port = port or free_port()
+        self.discord.base_url = self.url
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                build_app(self.discord, self.telegram),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> Self:
+        self._thread = threading.Thread(target=self._server.run, name="fake-channels", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake channels did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="fake-channels", description="fake Discord and Telegram")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--telegram-token", action="append", default=[], help="123456:SECRET")
+    p.add_argument("--telegram-chat", action="append", default=[], help="a chat id")
+    p.add_argument("--discord-webhook", action="append", default=[], help="a webhook's name")
+    p.add_argument("--discord-rate-limit", type=int, default=5)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-channels %(message)s")
+    discord = FakeDiscord(rate_limit=args.discord_rate_limit)
+    discord.base_url = f"http://127.0.0.1:{args.port}"
+    telegram = FakeTelegram()
+    for token in args.telegram_token:
+        telegram.add_bot(token)
+    for chat in args.telegram_chat:
+        telegram.add_chat(chat)
+    for name in args.discord_webhook:
+        print(f"discord webhook {name}: {discord.add_webhook(name)}", flush=True)
+    print(f"telegram api_base: {discord.base_url}", flush=True)
+    config = uvicorn.Config(
+        build_app(discord, telegram), host="127.0.0.1", port=args.port, log_level="warning"
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
