@@ -172,7 +172,7 @@ class FakeDiscord:
             "X-RateLimit-Remaining": str(max(remaining, 0)),
             "X-RateLimit-Reset": f"{now + reset_after:.3f}",
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": hashlib.sha1(hook.id.encode()).hexdigest()[:32],
+            "X-RateLimit-Bucket": hashlib.sha256(hook.id.encode()).hexdigest()[:32],
         }
         if limited:
             headers["Retry-After"] = str(max(math.ceil(reset_after), 1))
@@ -237,7 +237,7 @@ def routes(fake: FakeDiscord) -> list[Route]:
 def _json(raw: bytes) -> dict[str, Any]:
     body = json.loads(raw or b"null")
     if not isinstance(body, dict):
-        raise ValueError("not an object")
+        raise TypeError("not an object")
     return body
 
 

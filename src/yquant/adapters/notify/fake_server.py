@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     for chat in args.telegram_chat:
         telegram.add_chat(chat)
     for name in args.discord_webhook:
-        print(f"discord webhook {name}: {discord.add_webhook(name)}", flush=True)
-    print(f"telegram api_base: {discord.base_url}", flush=True)
+        logger.info("discord webhook %s: %s", name, discord.add_webhook(name))
+    logger.info("telegram api_base: %s", discord.base_url)
     config = uvicorn.Config(
         build_app(discord, telegram), host="127.0.0.1", port=args.port, log_level="warning"
     )
