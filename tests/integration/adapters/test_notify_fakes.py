@@ -41,6 +41,8 @@ def test_discord_refuses_what_discord_refuses(channels: FakeChannels) -> None:
     )
     bad_json = httpx.post(url, content=b"{", headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and bad_json.json()["code"] == 50109
+    a_list = httpx.post(url, json=["content"])
+    assert a_list.status_code == 400 and a_list.json()["code"] == 50109
     title = httpx.post(url, json={"embeds": [{"title": "x" * 257}]})
     assert title.status_code == 400
     assert title.json()["code"] == 50035

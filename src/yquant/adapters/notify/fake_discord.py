@@ -138,7 +138,7 @@ class FakeDiscord:
                 return 429, _rate_limited(retry), self._limit_headers(hook, 0, retry, now, True)
             try:
                 body = _json(raw)
-            except ValueError:
+            except (ValueError, TypeError):
                 return (
                     400,
                     {"message": "The request body contains invalid JSON.", "code": 50109},
