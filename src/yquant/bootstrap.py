@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
+
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import Bus
@@ -37,9 +39,11 @@ from yquant.adapters.metrics import PrometheusMetrics
 from yquant.domain.book import FeeRule, FeeSchedule
 from yquant.domain.market_rules import Session
 from yquant.domain.model import Market
+from yquant.domain.notices import Level, NoticeKind, Route
 from yquant.ports import (
     NO_METRICS,
     Broker,
+    Channel,
     Clock,
     EngineState,
     FillHistory,
@@ -62,6 +66,7 @@ from yquant.services.gateway import Gateway
 from yquant.services.ingest import Ingest
 from yquant.services.liquidation import Liquidator
 from yquant.services.manual import ManualOrders
+from yquant.services.notifier import ChannelPlan, DeliveryPolicy, Notifier, Render, Watcher
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
 from yquant.services.reports import PerformanceReports
@@ -69,7 +74,7 @@ from yquant.services.signals import SignalHandler
 from yquant.services.snapshots import Sessions, SnapshotService
 from yquant.services.users import Users
 from yquant.services.worker_state import ActiveRole, WorkerState
-from yquant.settings import Settings, webhook_secret
+from yquant.settings import NotifyRouteSettings, Settings, webhook_secret
 
 if TYPE_CHECKING:
     from yquant.adapters.calendars import SessionTables
@@ -78,6 +83,7 @@ if TYPE_CHECKING:
     from yquant.adapters.db.broker_tokens import SqlTokenRecords
     from yquant.adapters.db.desk import DeskQueries
     from yquant.adapters.db.liquidations import SqlLiquidations
+    from yquant.adapters.db.notifications import SqlNotifications
     from yquant.adapters.db.reports import SqlReportReads
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
@@ -886,3 +892,97 @@ async def replay_session(
         journal.close()
         await store.close()
         await real.close()
+
+
+# ---- notifications -------------------------------------------------------------------------
+
+
+def notification_queue(store: SqlStore) -> SqlNotifications:
+    """The notifier's durable queue (the `notifications` table both workers share)."""
+    from yquant.adapters.db.notifications import SqlNotifications
+
+    return SqlNotifications(store)
+
+
+def notify_channels(settings: Settings, http: httpx.AsyncClient) -> dict[str, ChannelPlan]:
+    """Every configured channel (``[notify.discord.*]``, ``[notify.telegram.*]``) with its
+    route and language, sending through ``http``."""
+    from yquant.adapters.notify.channels import DiscordChannel, TelegramChannel
+    from yquant.adapters.notify.discord import DiscordWebhook
+    from yquant.adapters.notify.telegram import TelegramBot
+
+    plans: dict[str, ChannelPlan] = {}
+    for name, hook in settings.notify.discord.items():
+        channel: Channel = DiscordChannel(name, DiscordWebhook(hook.url.get_secret_value(), http))
+        plans[name] = ChannelPlan(channel, notice_route(hook), hook.language or settings.language)
+    for name, bot in settings.notify.telegram.items():
+        client = TelegramBot(bot.bot_token.get_secret_value(), http, bot.api_base)
+        channel = TelegramChannel(name, client, bot.chat_id)
+        plans[name] = ChannelPlan(channel, notice_route(bot), bot.language or settings.language)
+    return plans
+
+
+def notice_route(section: NotifyRouteSettings) -> Route:
+    return Route(
+        events=frozenset(NoticeKind(e) for e in section.events),
+        accounts=frozenset(section.accounts),
+        strategies=frozenset(section.strategies),
+        min_level=Level.named(section.min_level),
+    )
+
+
+def notify_http(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(settings.notify.timeout_s, connect=5.0))
+
+
+@dataclass
+class NotifierParts:
+    notifier: Notifier
+    watcher: Watcher
+    http: httpx.AsyncClient
+
+
+def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> NotifierParts:
+    """The notifier role's service and watchers over ``runtime`` (its store, bus and clock);
+    ``render``: the templates (entrypoints/notices.py, with the operator's words)."""
+    from yquant.adapters.db.journal import waiting
+
+    settings = runtime.settings
+    n = settings.notify
+    http = notify_http(settings)
+    worker = settings.worker.name
+
+    async def claim(key: str) -> bool:
+        return await runtime.bus.claim_send(key, worker, 7 * 24 * 3600)
+
+    notifier = Notifier(
+        queue=notification_queue(runtime.store),
+        plans=notify_channels(settings, http),
+        render=render,
+        clock=runtime.clock,
+        owner=f"notifier-{worker}",
+        worker=worker,
+        is_active=lambda: role.epoch_of(role.last_known) is not None,
+        policy=DeliveryPolicy(
+            first_retry_s=n.first_retry_s,
+            max_retry_s=n.max_retry_s,
+            max_attempts=n.max_attempts,
+            poll_s=n.poll_s,
+        ),
+        claim=claim,
+    )
+
+    async def active() -> tuple[str, int] | None:
+        found: tuple[str, int] | None = await role_records(runtime.store).active()
+        role.observe(found)
+        return found
+
+    watcher = Watcher(
+        notifier,
+        clock=runtime.clock,
+        switches=SqlControl(runtime.store),
+        active_role=active,
+        journal_depth=lambda: waiting(settings.data_dir / "journal"),
+        every_s=n.watch_s,
+    )
+    return NotifierParts(notifier, watcher, http)

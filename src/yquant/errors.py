@@ -5,10 +5,12 @@
     │   ├── DatabaseUnavailableError
     │   ├── JournalUnavailableError
     │   ├── BusUnavailableError
-    │   └── BrokerUnavailableError
+    │   ├── BrokerUnavailableError
+    │   └── ChannelBusyError      a notification channel said "not now" (429, 5xx, no answer)
     ├── RejectedError             final; record the reason code and tell the operator
     │   ├── SignalRejectedError
     │   ├── OrderRejectedError
+    │   ├── ChannelRefusedError   a notification channel refused a message for good
     │   ├── ControlError          (services.control) a kill-switch request refused
     │   ├── CatalogSyncError      (adapters.catalog) a sync that wrote nothing
     │   └── RefusedError          (kis_sim) the simulated exchange's own refusal
@@ -55,6 +57,17 @@ class BrokerUnavailableError(RetryableError):
     """The broker could not be reached; nothing was sent."""
 
 
+class ChannelBusyError(RetryableError):
+    """A notification channel did not take the message now; it may later, after
+    ``retry_after_s`` when the service named a time (Discord's ``retry_after``, Telegram's
+    ``parameters.retry_after``). The message never holds a webhook URL or a bot token."""
+
+    def __init__(self, message: str, *, status: int | None, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
 class NotActiveError(RetryableError):
     """This worker does not hold the active role (or is still taking it over): the work waits
     until it does, or is the active worker's."""
@@ -76,6 +89,16 @@ class SignalRejectedError(RejectedError):
 
 class OrderRejectedError(RejectedError):
     """The broker (or our own checks) refused an order."""
+
+
+class ChannelRefusedError(RejectedError):
+    """A notification channel refused the message for good (an unknown webhook, a bad token, a
+    chat not found, a body it will not take); ``status`` and ``answer`` are its reply."""
+
+    def __init__(self, message: str, *, status: int, answer: object) -> None:
+        super().__init__(ReasonCode.NOTIFY_REFUSED, message, message=message)
+        self.status = status
+        self.answer = answer
 
 
 class HaltError(YquantError):

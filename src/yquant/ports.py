@@ -24,6 +24,7 @@ from yquant.domain.events import CancelAnswered, LiveEvent, OrderFilled
 
 # BrokerOrder (the broker's report on one order) is a domain value: Order.apply takes it.
 from yquant.domain.model import BrokerOrder, Instrument, Market, Order
+from yquant.domain.notices import Notice, Rendered
 from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
@@ -48,6 +49,7 @@ class Clock(Protocol):
 # ---- the bus (a worker's local Valkey) -----------------------------------------------------
 
 SIGNALS = "yq:signals"
+NOTICES = "yq:notices"  # notices for the notifier (orders, alerts, the system): domain/notices.py
 ORDERS = "yq:orders"
 CANCELS = "yq:cancels"
 EXECUTIONS = "yq:executions"
@@ -805,3 +807,79 @@ class NullMetrics:
 
 
 NO_METRICS: Metrics = NullMetrics()
+
+
+# ---- notifications -------------------------------------------------------------------------
+
+
+class Notices(Protocol):
+    """Where producers hand a notice to the notifier (the notices stream). Never waits for a
+    channel and never raises: a notice that cannot be handed over is logged and dropped, so a
+    notification failure never holds up trading."""
+
+    async def notify(self, notice: Notice) -> None: ...
+
+
+class NullNotices:
+    async def notify(self, notice: Notice) -> None:
+        return None
+
+
+NO_NOTICES: Notices = NullNotices()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notice due on one channel, leased to the notifier that read it."""
+
+    id: int
+    channel: str
+    notice: Notice
+    attempts: int
+
+
+class NotificationQueue(Protocol):
+    """The notifier's durable queue in the database both workers share: one row per (notice
+    id, channel). Raises DatabaseUnavailableError when the database is away."""
+
+    async def enqueue(self, notice: Notice, channels: Sequence[str], now: datetime) -> int:
+        """Add a delivery per channel unless one of that notice id is there; how many were
+        added."""
+        ...
+
+    async def take_due(
+        self, owner: str, now: datetime, lease_s: float, limit: int, *, shared: bool
+    ) -> list[Delivery]:
+        """Pending deliveries due by ``now``, leased to ``owner`` (another notifier's lease
+        is respected); ``shared`` False leaves out the notices only the active worker sends."""
+        ...
+
+    async def sent(self, delivery_id: int, receipt: str | None, now: datetime) -> None: ...
+
+    async def retry(self, delivery_id: int, error: str, at: datetime) -> None:
+        """Count a failed attempt and make the delivery due again at ``at``."""
+        ...
+
+    async def dead(self, delivery_id: int, error: str, now: datetime) -> None:
+        """Give the delivery up: it is a dead letter, listed for the operator."""
+        ...
+
+    async def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    async def counts(self) -> dict[str, int]:
+        """Deliveries by status (pending, sent, dead)."""
+        ...
+
+    async def fill_context(self, client_order_id: str) -> tuple[dict[str, Any], Decimal] | None:
+        """The order a fill belongs to and the quantity filled on it so far (fills recorded),
+        or None when the order is not recorded (yet)."""
+        ...
+
+
+class Channel(Protocol):
+    """A place messages go (a Discord webhook, a Telegram chat). `send` raises ChannelBusyError
+    or ChannelRefusedError; it answers the service's id for the message, when it gives one."""
+
+    name: str
+
+    async def send(self, message: Rendered) -> str | None: ...

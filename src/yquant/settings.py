@@ -41,6 +41,7 @@ from pydantic_settings import (
 
 from yquant import settings_names
 from yquant.adapters.brokers.kis.settings import KisSettings
+from yquant.domain.notices import NoticeKind
 from yquant.errors import ConfigurationError
 
 CONFIG_ENV = "YQUANT_CONFIG"
@@ -493,6 +494,72 @@ class FxSettings(BaseModel):
     usdkrw_as_of: AwareDatetime | None = None
 
 
+class NotifyRouteSettings(BaseModel):
+    """Which notices a channel takes (empty: all) and in which language."""
+
+    events: list[str] = Field(default_factory=list)  # notice kinds (domain/notices.py)
+    accounts: list[str] = Field(default_factory=list)
+    strategies: list[str] = Field(default_factory=list)
+    min_level: Literal["info", "warning", "error"] = "info"
+    language: Literal["en", "ko"] | None = None  # None: the top-level ``language``
+
+    @field_validator("events")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        known = {k.value for k in NoticeKind}
+        for kind in v:
+            if kind not in known:
+                raise ValueError(f"unknown event {kind!r} (known: {', '.join(sorted(known))})")
+        return v
+
+
+class DiscordChannelSettings(NotifyRouteSettings):
+    url: SecretStr  # the webhook URL holds its token: a secret
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+
+class TelegramChannelSettings(NotifyRouteSettings):
+    bot_token: SecretStr
+    chat_id: str = Field(min_length=1, max_length=64)
+    api_base: str = "https://api.telegram.org"
+
+    @field_validator("api_base")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return v.rstrip("/")
+
+
+class NotifySettings(BaseModel):
+    """Channels (``[notify.discord.<name>]``, ``[notify.telegram.<name>]``) and delivery."""
+
+    discord: dict[str, DiscordChannelSettings] = Field(default_factory=dict)
+    telegram: dict[str, TelegramChannelSettings] = Field(default_factory=dict)
+    poll_s: float = Field(1.0, gt=0, le=60)  # the queue is read this often
+    timeout_s: float = Field(10.0, gt=0, le=120)  # one call to a channel
+    first_retry_s: float = Field(5.0, gt=0, le=3600)  # doubling up to max_retry_s
+    max_retry_s: float = Field(600.0, gt=0, le=86400)
+    max_attempts: int = Field(8, ge=1, le=100)  # then the delivery is a dead letter
+    watch_s: float = Field(5.0, gt=0, le=600)  # kill switches, the active worker, the database
+    daily_summary: bool = True
+    # Hours without an alert after which a strategy is reported quiet; none: never (default).
+    quiet_after_h: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> NotifySettings:
+        both = set(self.discord) & set(self.telegram)
+        if both:
+            raise ValueError(f"a channel name is used twice: {', '.join(sorted(both))}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="YQUANT__",
@@ -525,6 +592,7 @@ class Settings(BaseSettings):
     liquidation: LiquidationSettings = LiquidationSettings()
     snapshots: SnapshotSettings = SnapshotSettings()
     fx: FxSettings = FxSettings()
+    notify: NotifySettings = NotifySettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 
@@ -698,7 +766,17 @@ def masked(settings: Settings) -> dict[str, Any]:
         "********" if settings.webhook.secret else "(generated, in data_dir)"
     )
     data["webhook"]["path_token"] = "********" if settings.webhook.path_token else None
+    for name, hook in settings.notify.discord.items():
+        data["notify"]["discord"][name]["url"] = _mask_webhook(hook.url.get_secret_value())
+    for name in settings.notify.telegram:
+        data["notify"]["telegram"][name]["bot_token"] = "********"  # noqa: S105 - the mask
     return data
+
+
+def _mask_webhook(url: str) -> str:
+    """A webhook URL with its last path segment (the token) masked."""
+    head, _, _token = url.rstrip("/").rpartition("/")
+    return f"{head}/********"
 
 
 def _mask_url(url: str) -> str:

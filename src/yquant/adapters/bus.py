@@ -26,9 +26,11 @@ from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.adapters import messages
+from yquant.domain import notices
 from yquant.domain.events import CancelAnswered, LiveEvent
+from yquant.domain.notices import Notice
 from yquant.errors import BusUnavailableError, RetryableError
-from yquant.ports import CANCELS, EXECUTIONS, ORDERS, SIGNALS, Entry, Handler, Message
+from yquant.ports import CANCELS, EXECUTIONS, NOTICES, ORDERS, SIGNALS, Entry, Handler, Message
 
 __all__ = [
     "BUS_ERRORS",
@@ -36,6 +38,7 @@ __all__ = [
     "DEAD",
     "EVENTS",
     "EXECUTIONS",
+    "NOTICES",
     "ORDERS",
     "SIGNALS",
     "Bus",
@@ -140,6 +143,15 @@ class Bus:
         data = messages.encode_event(event)
         with contextlib.suppress(*BUS_ERRORS):
             await self.client.publish(EVENTS, json.dumps(data, separators=(",", ":")))
+
+    async def notify(self, notice: Notice) -> None:
+        """Hand ``notice`` to the notifier (the notices stream). Never raises: with Valkey away
+        the notice is logged and dropped (trading never waits for a message), and a stream
+        entry is one command, no wait for any channel."""
+        try:
+            await self.publish(NOTICES, notices.to_dict(notice))
+        except BusUnavailableError as exc:
+            logger.warning("notice dropped id=%s: %s", notice.id, exc)
 
     async def heartbeat(self, role: str, info: dict[str, Any]) -> None:
         payload = json.dumps({**info, "at": time.time()})

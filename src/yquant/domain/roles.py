@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-ROLES: tuple[str, ...] = ("webhook", "engine", "gateway", "dashboard")
+ROLES: tuple[str, ...] = ("webhook", "engine", "gateway", "dashboard", "notifier")
 
 # What the load balancer needs from a worker to send it alerts: the order path. Neither the
 # dashboard nor the database (the webhook journals while it is away) takes a worker out.

@@ -173,7 +173,12 @@ def _role_runner(role: str) -> Callable[[Settings], Coroutine[Any, Any, None]]:
         return run_dashboard
     from yquant.entrypoints import workers
 
-    return workers.run_engine if role == "engine" else workers.run_gateway
+    runners = {
+        "engine": workers.run_engine,
+        "gateway": workers.run_gateway,
+        "notifier": workers.run_notifier,
+    }
+    return runners[role]
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:

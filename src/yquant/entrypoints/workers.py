@@ -185,3 +185,47 @@ def gateway_work(
         take_snapshots,
         watch_role,
     ]
+
+
+async def run_notifier(settings: Settings) -> None:
+    """Notices to channels: take the notices and executions streams into the durable queue,
+    deliver what is due, and watch what nobody publishes (the active worker, the kill
+    switches, this worker's database). Nothing on the order path waits for it."""
+    from yquant.bootstrap import build_notifier
+    from yquant.entrypoints.notices import render
+    from yquant.ports import EXECUTIONS, NOTICES
+
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    runtime = build(settings, "notifier")
+    state = build_worker_state(settings, runtime.store, runtime.clock)
+    await state.load(register=False)
+    parts = build_notifier(runtime, state.role, render)
+    notifier, watcher = parts.notifier, parts.watcher
+    consumer = f"notifier-{settings.worker.name}"
+
+    async def consume_notices() -> None:
+        await runtime.bus.consume(NOTICES, "notifier", consumer, notifier.handle_notice, stop)
+
+    async def consume_fills() -> None:
+        await runtime.bus.consume(EXECUTIONS, "notifier", consumer, notifier.handle_fill, stop)
+
+    async def deliver() -> None:
+        await notifier.run(stop)
+
+    async def watch() -> None:
+        await watcher.run(stop)
+
+    async def watch_role() -> None:
+        await state.role.watch(stop)
+
+    try:
+        await run_tasks(
+            runtime,
+            "notifier",
+            stop,
+            [consume_notices, consume_fills, deliver, watch, watch_role],
+            status=lambda: {"standing": state.role.standing().value},
+        )
+    finally:
+        await parts.http.aclose()

@@ -14,6 +14,7 @@ SQLite's errors stop here: a caller sees JournalUnavailableError.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -126,3 +127,18 @@ class Journal:
 def _kind(op: str) -> str:
     """The kind of row an operation writes ("signal.insert" and "signal.advance": "signal")."""
     return op.partition(".")[0]
+
+
+def waiting(folder: Path) -> int:
+    """Writes waiting in every role's journal under ``folder`` (read-only: a role's own
+    journal is never opened for writing from another process); 0 when there are none."""
+    total = 0
+    for path in sorted(folder.glob("*.sqlite3")):
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+            ) as db:
+                total += int(db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+        except sqlite3.Error:
+            continue  # a journal being created, or not one: counted at the next look
+    return total

@@ -439,3 +439,29 @@ deployment = Table(
     Column("updated_by", String(100), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# The notifier's durable queue: one row per (notice, channel), so that a notice handed over twice
+# (a restarted producer, both workers) is delivered once. ``payload`` is the notice as JSON;
+# ``lease_*`` keeps two notifiers (blue and green share this table) off the same row.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(150), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", String(500)),
+    Column("receipt", String(100)),  # the channel's message id
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    UniqueConstraint("event_id", "channel", name="uq_notifications_event_channel"),
+    Index("ix_notifications_status_next_at", "status", "next_at"),
+)

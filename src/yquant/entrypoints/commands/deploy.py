@@ -333,6 +333,8 @@ def _render_units(settings: Settings, args: argparse.Namespace) -> int:
             # engine and gateway talk to the broker on the internet: no address fence.
             "engine": [],
             "gateway": [],
+            # Discord and Telegram are on the internet: no address fence.
+            "notifier": [],
         }
         for role in ROLES:
             units[f"yquant-{role}.service"] = render(
