@@ -39,9 +39,11 @@ from yquant.adapters.metrics import PrometheusMetrics
 from yquant.domain.book import FeeRule, FeeSchedule
 from yquant.domain.market_rules import Session
 from yquant.domain.model import Market
-from yquant.domain.notices import Level, NoticeKind, Route
+from yquant.domain.notices import Level, Notice, NoticeKind, Route, routed
+from yquant.errors import DatabaseUnavailableError
 from yquant.ports import (
     NO_METRICS,
+    NO_NOTICES,
     Broker,
     Channel,
     Clock,
@@ -50,6 +52,7 @@ from yquant.ports import (
     Instruments,
     KillSwitch,
     Metrics,
+    Notices,
     OrderQueue,
     Prices,
 )
@@ -88,6 +91,8 @@ if TYPE_CHECKING:
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
     from yquant.services.replay import Replay
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -561,10 +566,11 @@ def assemble_engine(
     metrics: Metrics = NO_METRICS,
     prices: Prices | None = None,
     role: ActiveRole | None = None,
+    notices: Notices = NO_NOTICES,
 ) -> EngineParts:
     """The engine's use cases over the ports given (adapters here, fakes in service tests);
     ``prices``: where the alerts' prices are recorded as prices seen; with ``role``, a standby
-    worker hands its signals to the active worker."""
+    worker hands its signals to the active worker; ``notices``: where rejections are told."""
     recent = RecentOrders()
     decider = Decider(
         settings=settings,
@@ -592,6 +598,7 @@ def assemble_engine(
         metrics=metrics,
         prices=prices,
         role=role,
+        notices=notices,
     )
     manual = ManualOrders(
         decider=decider,
@@ -632,6 +639,7 @@ def build_engine(
             settings, store, clock=runtime.clock, instruments=instruments, recorder=runtime.recorder
         ),
         role=role,
+        notices=runtime.bus,
     )
 
 
@@ -704,6 +712,7 @@ def build_gateway(
         prices=prices,
         fx=build_fx(settings, store, clock=runtime.clock),
         metrics=runtime.metrics,
+        notices=runtime.bus,
     )
     snapshot = kill_snapshot or settings.data_dir / "kill-switch-gateway.json"
     gateway = Gateway(
@@ -728,6 +737,7 @@ def build_gateway(
         ttl_sweep_s=settings.gateway.ttl_sweep_s,
         metrics=runtime.metrics,
         shared_accounts=[n for n, a in settings.accounts.items() if a.broker != "paper"],
+        notices=runtime.bus,
     )
     return GatewayParts(gateway, sync)
 
@@ -986,3 +996,29 @@ def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> Notifi
         every_s=n.watch_s,
     )
     return NotifierParts(notifier, watcher, http)
+
+
+def notice_routes(settings: Settings) -> dict[str, Route]:
+    """Each configured channel's route (without a client: for queueing, not sending)."""
+    sections: dict[str, NotifyRouteSettings] = {
+        **settings.notify.discord,
+        **settings.notify.telegram,
+    }
+    return {name: notice_route(section) for name, section in sections.items()}
+
+
+async def queue_notice(settings: Settings, notice: Notice) -> None:
+    """Put ``notice`` straight in the notifications queue, for a process that has no worker's
+    Valkey at hand (the catalog sync on the data node): any notifier delivers it. Never raises
+    for the database being away (the notice is logged and dropped, the job's result stands)."""
+    channels = routed(notice, notice_routes(settings))
+    if not channels:
+        return
+
+    async def put(store: SqlStore) -> int:
+        return await notification_queue(store).enqueue(notice, channels, SystemClock().now())
+
+    try:
+        await with_store(settings, put)
+    except DatabaseUnavailableError as exc:
+        logger.warning("notice dropped id=%s: %s", notice.id, exc)

@@ -6,6 +6,7 @@
     │   ├── JournalUnavailableError
     │   ├── BusUnavailableError
     │   ├── BrokerUnavailableError
+    │   │   └── BrokerTokenError
     │   └── ChannelBusyError      a notification channel said "not now" (429, 5xx, no answer)
     ├── RejectedError             final; record the reason code and tell the operator
     │   ├── SignalRejectedError
@@ -66,6 +67,11 @@ class ChannelBusyError(RetryableError):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class BrokerTokenError(BrokerUnavailableError):
+    """The broker's access token could not be had (issuance throttled or refused): nothing was
+    sent, and the operator is told (a notice), since it may need the keys looked at."""
 
 
 class NotActiveError(RetryableError):

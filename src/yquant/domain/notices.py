@@ -19,6 +19,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from yquant.domain.model import Alert, Order, OrderStatus
+
 
 class NoticeKind(StrEnum):
     # ---- signals and orders (the engine, the gateway) --------------------------------------------
@@ -183,6 +185,58 @@ class Rendered:
     def texts(self) -> list[str]:
         """Every piece of text in the message (what the secret scan reads)."""
         return [self.title, *self.lines, *(f"{k} {v}" for k, v in self.fields), self.footer]
+
+
+# ---- notices of the order path -------------------------------------------------------------
+
+
+def order_notice(order: Order, at: datetime) -> Notice | None:
+    """The notice an order's new state makes, if any: taken by the broker (sent), refused,
+    cancelled or expired. Fills are reported from the executions stream, one per fill."""
+    kinds = {
+        OrderStatus.ACCEPTED: (NoticeKind.ORDER_SENT, "sent"),
+        OrderStatus.REJECTED: (NoticeKind.ORDER_REJECTED, "rejected"),
+        OrderStatus.CANCELLED: (NoticeKind.ORDER_CANCELLED, "ended"),
+        OrderStatus.EXPIRED: (NoticeKind.ORDER_CANCELLED, "ended"),
+    }
+    found = kinds.get(order.status)
+    if found is None:
+        return None
+    kind, step = found
+    return notice(
+        kind,
+        f"{order.client_order_id}:{step}",
+        at,
+        account=order.account,
+        strategy=order.strategy,
+        ticker=order.ticker,
+        side=order.side.value,
+        quantity=_plain(order.quantity),
+        price=_plain(order.limit_price) if order.limit_price is not None else None,
+        filled=_plain(order.filled_quantity) if order.filled_quantity else None,
+        status=order.status.value,
+        reason=order.reason,
+        order=order.client_order_id,
+    )
+
+
+def alert_rejected(alert: Alert, reason: str | None, detail: str | None, at: datetime) -> Notice:
+    return notice(
+        NoticeKind.ALERT_REJECTED,
+        alert.key,
+        at,
+        strategy=alert.strategy,
+        ticker=alert.ticker,
+        side=alert.action.value,
+        quantity=_plain(alert.quantity) if alert.quantity is not None else None,
+        reason=reason,
+        detail=detail,
+    )
+
+
+def _plain(value: Any) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- routing ---------------------------------------------------------------------------------

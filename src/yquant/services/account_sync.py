@@ -23,8 +23,15 @@ import logging
 from decimal import Decimal
 
 from yquant.domain.book import Holding, Position, ticker_key
-from yquant.errors import DatabaseUnavailableError, RejectedError, RetryableError
-from yquant.ports import NO_METRICS, AccountBook, Broker, Clock, Metrics
+from yquant.domain.notices import NoticeKind, notice
+from yquant.errors import (
+    BrokerTokenError,
+    BrokerUnavailableError,
+    DatabaseUnavailableError,
+    RejectedError,
+    RetryableError,
+)
+from yquant.ports import NO_METRICS, NO_NOTICES, AccountBook, Broker, Clock, Metrics, Notices
 from yquant.services.book import BookService, fill_marks
 from yquant.services.fx import FxService
 from yquant.services.prices import PriceService
@@ -48,7 +55,10 @@ class AccountSync:
         prices: PriceService | None = None,
         fx: FxService | None = None,
         metrics: Metrics = NO_METRICS,
+        notices: Notices = NO_NOTICES,
     ) -> None:
+        self._notices = notices
+        self._failing: set[str] = set()  # accounts whose broker failed the latest sync
         self._broker = broker
         self._book = book
         self._role = role
@@ -159,10 +169,32 @@ class AccountSync:
     async def _sync_safely(self, account: str) -> None:
         try:
             await self.sync(account)
+        except BrokerUnavailableError as exc:
+            logger.warning("account sync skipped account=%s: %s", account, exc)
+            await self._unreachable(account, exc)
+            return
         except (RetryableError, RejectedError) as exc:
             logger.warning("account sync skipped account=%s: %s", account, exc)
+            return
         except Exception:
             logger.exception("account sync failed account=%s", account)
+            return
+        self._failing.discard(account)
+
+    async def _unreachable(self, account: str, exc: BrokerUnavailableError) -> None:
+        """Tell the operator once per run of failed syncs (not every interval)."""
+        if account in self._failing:
+            return
+        self._failing.add(account)
+        now = self._clock.now()
+        kind = (
+            NoticeKind.BROKER_TOKEN_FAILED
+            if isinstance(exc, BrokerTokenError)
+            else NoticeKind.ACCOUNT_UNREACHABLE
+        )
+        await self._notices.notify(
+            notice(kind, f"{account}:{now.isoformat()}", now, account=account, error=str(exc))
+        )
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]

@@ -60,6 +60,7 @@ from yquant import failpoints
 from yquant.domain.commands import CancelOrder, PlaceOrder
 from yquant.domain.events import CancelAnswered, OrderChanged, OrderFilled
 from yquant.domain.model import ENDED_BY_CANCEL, BrokerOrder, Order, OrderStatus, OrderType
+from yquant.domain.notices import order_notice
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
 from yquant.domain.roles import Standing
@@ -75,6 +76,7 @@ from yquant.errors import (
 )
 from yquant.ports import (
     NO_METRICS,
+    NO_NOTICES,
     AccountBook,
     Broker,
     Bus,
@@ -82,6 +84,7 @@ from yquant.ports import (
     Entry,
     KillSwitch,
     Metrics,
+    Notices,
     Recorder,
 )
 from yquant.services.account_sync import AccountSync
@@ -114,7 +117,9 @@ class Gateway:
         ttl_sweep_s: float = 5.0,
         metrics: Metrics = NO_METRICS,
         shared_accounts: Collection[str] = (),
+        notices: Notices = NO_NOTICES,
     ) -> None:
+        self._notices = notices
         self._shared = frozenset(shared_accounts)  # accounts every worker's broker can ask
         self._recorder = recorder
         self._metrics = metrics
@@ -438,6 +443,9 @@ class Gateway:
                 updated.filled_quantity,
             )
             await self._bus.announce(OrderChanged(cid, updated.status))
+            told = order_notice(updated, updated.updated_at)
+            if told is not None:
+                await self._notices.notify(told)
         if updated.status.is_final:
             self._open.pop(cid, None)
             self._own.pop(cid, None)

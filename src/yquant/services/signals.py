@@ -25,16 +25,19 @@ from yquant import failpoints
 from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
 from yquant.domain.model import Alert, Order, OrderStatus, SignalStatus, client_order_id
+from yquant.domain.notices import alert_rejected
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import Standing
 from yquant.domain.writes import QueueOrder
 from yquant.errors import DatabaseUnavailableError
 from yquant.ports import (
     NO_METRICS,
+    NO_NOTICES,
     Clock,
     EngineState,
     Entry,
     Metrics,
+    Notices,
     OrderQueue,
     Prices,
     PriceSource,
@@ -63,7 +66,9 @@ class SignalHandler:
         metrics: Metrics = NO_METRICS,
         prices: Prices | None = None,
         role: ActiveRole | None = None,
+        notices: Notices = NO_NOTICES,
     ) -> None:
+        self._notices = notices
         self._settings = settings
         self._prices = prices
         self._role = role
@@ -133,6 +138,8 @@ class SignalHandler:
             self._observe_price(decision),
         )
         self._metrics.decision_seconds(self._clock.monotonic() - started, status.value)
+        if status is SignalStatus.REJECTED:
+            await self._notices.notify(alert_rejected(alert, reason, detail, now))
         logger.info(
             "signal decided key=%s status=%s orders=%d queued=%d reason=%s",
             alert.key,

@@ -173,17 +173,52 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     except CatalogSyncError as exc:
         progress.finish()
         print(f"yquant: {t['failed']}: {exc} ({t['unchanged']})", file=sys.stderr)
+        if not args.dry_run:
+            _tell(settings, markets, error=str(exc))
         return 1
     except DatabaseUnavailableError as exc:
         progress.finish()
         print(f"yquant: {t['failed']}: {t['db_down']} ({exc}); {t['unchanged']}", file=sys.stderr)
         return 1
     progress.finish()
+    if not report.dry_run:
+        _tell(settings, markets, report=report)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
         print(summary(report, t))
     return 0
+
+
+def _tell(
+    settings: Settings,
+    markets: list[str],
+    *,
+    report: SyncReport | None = None,
+    error: str | None = None,
+) -> None:
+    """The sync's result as a notice (queued in the database: this job runs where no worker's
+    Valkey is)."""
+    from yquant.adapters.clock import SystemClock
+    from yquant.bootstrap import queue_notice
+    from yquant.domain.notices import Level, NoticeKind, notice
+
+    now = SystemClock().now()
+    told = notice(
+        NoticeKind.CATALOG_SYNCED,
+        f"{'-'.join(markets)}:{now.isoformat()}",
+        now,
+        level=Level.ERROR if error is not None else Level.INFO,
+        market=" ".join(markets),
+        rows=None
+        if report is None
+        else ", ".join(f"{m.market} {m.rows:,}" for m in report.markets),
+        version=None
+        if report is None
+        else ", ".join(f"{m.market} {m.version_after}" for m in report.markets),
+        error=error,
+    )
+    asyncio.run(queue_notice(settings, told))
 
 
 def summary(report: SyncReport, t: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import (
+    BrokerTokenError,
     BrokerUnavailableError,
     ConfigurationError,
     OrderRejectedError,
@@ -78,7 +79,7 @@ class KisRateLimitedError(BrokerUnavailableError):
     """EGW00201 persisted through the bounded backoff; nothing was processed."""
 
 
-class KisTokenError(BrokerUnavailableError):
+class KisTokenError(BrokerTokenError):
     """No usable access token right now (throttled issuance, or still rejected after re-issue)."""
 
 
