@@ -52,8 +52,16 @@ class SqlNotifications:
         ]
 
         async def run(conn: Any) -> int:
+            # Those already queued are left out first; a race with the other worker's notifier
+            # inserting the same row meanwhile is caught by the unique key (a no-op update on
+            # MariaDB, not INSERT IGNORE, which would also turn bad data into warnings).
+            held = set(
+                (await conn.execute(select(n.c.channel).where(n.c.event_id == notice.id))).scalars()
+            )
             added = 0
             for row in rows:
+                if row["channel"] in held:
+                    continue
                 if self._store.dialect == "sqlite":
                     stmt: Any = sqlite.insert(n).values(**row).on_conflict_do_nothing()
                 else:

@@ -1,0 +1,243 @@
+"""The notifier against the fake Discord and Telegram, with its queue in the real database
+(SQLite and MariaDB): routing, languages, send-once across restarts and workers, retries at the
+time the channel named, dead letters, the active worker's shared notices."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.fakes import FixedClock
+from tests.fixtures.notify import TELEGRAM_CHAT, TELEGRAM_TOKEN
+from yquant.adapters.db.notifications import SqlNotifications
+from yquant.adapters.db.store import SqlStore
+from yquant.adapters.notify.channels import DiscordChannel, TelegramChannel
+from yquant.adapters.notify.discord import DiscordWebhook
+from yquant.adapters.notify.fake_server import FakeChannels
+from yquant.adapters.notify.telegram import TelegramBot
+from yquant.domain.notices import Level, NoticeKind, Route, notice
+from yquant.entrypoints.notices import render
+from yquant.services.notifier import ChannelPlan, DeliveryPolicy, Notifier
+
+T0 = datetime(2026, 12, 4, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+class Setup:
+    def __init__(self, channels: FakeChannels, http: httpx.AsyncClient, store: SqlStore) -> None:
+        self.fakes = channels
+        self.http = http
+        self.clock = FixedClock(T0)
+        self.queue = SqlNotifications(store)
+        hook = channels.discord.add_webhook("ops")
+        bot = TelegramBot(TELEGRAM_TOKEN, http, api_base=channels.url)
+        self.plans = {
+            "ops": ChannelPlan(DiscordChannel("ops", DiscordWebhook(hook, http)), Route(), "en"),
+            "phone": ChannelPlan(
+                TelegramChannel("phone", bot, str(TELEGRAM_CHAT)),
+                Route(
+                    events=frozenset({NoticeKind.ORDER_FILLED, NoticeKind.DATABASE_AWAY}),
+                    accounts=frozenset({"main"}),
+                ),
+                "ko",
+            ),
+        }
+        self.active = True
+
+    def notifier(
+        self, owner: str = "notifier-blue", worker: str = "blue", **policy: float
+    ) -> Notifier:
+        return Notifier(
+            queue=self.queue,
+            plans=self.plans,
+            render=render,
+            clock=self.clock,
+            owner=owner,
+            worker=worker,
+            is_active=lambda: self.active,
+            policy=DeliveryPolicy(**policy),  # type: ignore[arg-type]
+        )
+
+    def discord_titles(self) -> list[str]:
+        return [m.body["embeds"][0]["title"] for m in self.fakes.discord.messages("ops")]
+
+    def telegram_texts(self) -> list[str]:
+        return [s.message["text"] for s in self.fakes.telegram.messages()]
+
+
+@pytest.fixture
+def setup(channels: FakeChannels, http: httpx.AsyncClient, store: SqlStore) -> Setup:
+    return Setup(channels, http, store)
+
+
+def _fill(key: str, account: str = "main") -> object:
+    return notice(
+        NoticeKind.ORDER_FILLED,
+        key,
+        T0,
+        account=account,
+        strategy="trend",
+        ticker="005930",
+        side="buy",
+        quantity="10",
+        price="70000",
+    )
+
+
+async def test_each_channel_gets_what_its_route_takes_in_its_language(setup: Setup) -> None:
+    notifier = setup.notifier()
+    assert await notifier.take(_fill("f1")) == 2  # type: ignore[arg-type]
+    assert await notifier.take(_fill("f2", account="isa")) == 1  # type: ignore[arg-type]
+    rejected = notice(NoticeKind.ALERT_REJECTED, "a1", T0, strategy="trend", reason="market_closed")
+    assert await notifier.take(rejected) == 1
+    assert await notifier.deliver_due() == 4
+    assert setup.discord_titles() == [
+        "ℹ️ Order filled",
+        "ℹ️ Order filled",
+        "⚠️ Alert rejected",
+    ]
+    texts = setup.telegram_texts()
+    assert len(texts) == 1 and texts[0].startswith("ℹ️ 체결 완료")
+    assert "계좌: main" in texts[0]
+    assert await setup.queue.counts() == {"pending": 0, "sent": 4, "dead": 0}
+    assert await notifier.deliver_due() == 0
+
+
+async def test_a_notice_is_sent_once_across_restarts_and_both_workers(setup: Setup) -> None:
+    first = setup.notifier()
+    await first.take(_fill("f1"))  # type: ignore[arg-type]
+    await first.deliver_due()
+    # The stream entry read again by a restarted notifier, and the same fact by the other
+    # worker's notifier: nothing new is queued, nothing is sent again.
+    restarted = setup.notifier()
+    green = setup.notifier(owner="notifier-green", worker="green")
+    assert await restarted.take(_fill("f1")) == 0  # type: ignore[arg-type]
+    assert await green.take(_fill("f1")) == 0  # type: ignore[arg-type]
+    assert await restarted.deliver_due() == 0 and await green.deliver_due() == 0
+    assert len(setup.discord_titles()) == 1 and len(setup.telegram_texts()) == 1
+
+
+async def test_two_notifiers_never_send_one_delivery_twice(setup: Setup) -> None:
+    blue, green = setup.notifier(), setup.notifier(owner="notifier-green", worker="green")
+    for i in range(6):
+        await blue.take(notice(NoticeKind.ORDER_SENT, f"o{i}", T0, account="main"))
+    taken_blue = await setup.queue.take_due("notifier-blue", T0, 60, 4, shared=True)
+    taken_green = await setup.queue.take_due("notifier-green", T0, 60, 10, shared=True)
+    assert len(taken_blue) == 4 and len(taken_green) == 2
+    assert not {d.id for d in taken_blue} & {d.id for d in taken_green}
+    # a lease left by a notifier that died lapses
+    assert await setup.queue.take_due("notifier-green", T0, 60, 10, shared=True) == []
+    later = T0 + timedelta(seconds=61)
+    assert len(await setup.queue.take_due("notifier-green", later, 60, 10, shared=True)) == 6
+    assert green is not blue
+
+
+async def test_a_429_is_retried_at_the_time_discord_named(setup: Setup) -> None:
+    notifier = setup.notifier(first_retry_s=1.0)
+    await notifier.take(notice(NoticeKind.ORDER_SENT, "o1", T0, account="isa"))
+    setup.fakes.discord.fail_next(429, retry_after=42.5)
+    assert await notifier.deliver_due() == 1
+    assert setup.discord_titles() == []
+    setup.clock.set(T0 + timedelta(seconds=42))  # not yet: 0.5 s short of retry_after
+    assert await notifier.deliver_due() == 0
+    setup.clock.set(T0 + timedelta(seconds=42.5))
+    assert await notifier.deliver_due() == 1
+    assert setup.discord_titles() == ["ℹ️ Order sent"]
+    assert await setup.queue.counts() == {"pending": 0, "sent": 1, "dead": 0}
+
+
+async def test_telegram_flood_control_is_waited_out_too(setup: Setup) -> None:
+    notifier = setup.notifier()
+    await notifier.take(_fill("f1"))  # type: ignore[arg-type]
+    setup.fakes.telegram.fail_next(429, retry_after=7)
+    await notifier.deliver_due()
+    assert len(setup.discord_titles()) == 1 and setup.telegram_texts() == []
+    setup.clock.set(T0 + timedelta(seconds=6))
+    assert await notifier.deliver_due() == 0
+    setup.clock.set(T0 + timedelta(seconds=7))
+    assert await notifier.deliver_due() == 1
+    assert len(setup.telegram_texts()) == 1
+
+
+async def test_failures_end_as_dead_letters(setup: Setup) -> None:
+    notifier = setup.notifier(first_retry_s=10.0, max_attempts=3)
+    await notifier.take(notice(NoticeKind.ORDER_SENT, "o1", T0, account="isa"))
+    setup.fakes.discord.fail_next(503, count=3)
+    for _ in range(3):
+        assert await notifier.deliver_due() == 1
+        setup.clock.advance(hours=1)
+    assert await notifier.deliver_due() == 0
+    dead = await setup.queue.dead_letters()
+    assert [(d["channel"], d["event_id"], d["attempts"]) for d in dead] == [
+        ("ops", "order_sent:o1", 3)
+    ]
+    assert "503" in dead[0]["last_error"]
+    # a refusal (the webhook is gone) is not tried again
+    setup.plans["ops"] = ChannelPlan(
+        DiscordChannel("ops", DiscordWebhook(f"{setup.fakes.url}/api/webhooks/1/x", setup.http)),
+        Route(),
+        "en",
+    )
+    gone = setup.notifier()
+    await gone.take(notice(NoticeKind.ORDER_SENT, "o2", T0, account="isa"))
+    await gone.deliver_due()
+    dead = await setup.queue.dead_letters()
+    assert dead[0]["event_id"] == "order_sent:o2" and "Unknown Webhook" in dead[0]["last_error"]
+    assert dead[0]["attempts"] == 1
+    assert await setup.queue.counts() == {"pending": 0, "sent": 0, "dead": 2}
+
+
+async def test_shared_notices_wait_for_the_active_worker(setup: Setup) -> None:
+    setup.active = False
+    standby = setup.notifier(worker="green")
+    switched = notice(
+        NoticeKind.KILL_SWITCH_CHANGED, "global:1", T0, scope="global", state="halted"
+    )
+    await standby.take(switched)
+    await standby.take(notice(NoticeKind.ORDER_SENT, "o1", T0, account="isa"))
+    assert await standby.deliver_due() == 1  # its own notice, not the shared one
+    setup.active = True
+    assert await standby.deliver_due() == 1
+    assert setup.discord_titles() == ["ℹ️ Order sent", "⚠️ Kill switch changed"]
+
+
+async def test_without_the_database_a_notice_is_sent_at_once_and_once(setup: Setup) -> None:
+    claims: set[str] = set()
+
+    async def claim(key: str) -> bool:
+        if key in claims:
+            return False
+        claims.add(key)
+        return True
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    notifier = Notifier(
+        queue=setup.queue,
+        plans=setup.plans,
+        render=render,
+        clock=setup.clock,
+        owner="n",
+        worker="blue",
+        is_active=lambda: True,
+        claim=claim,
+        sleep=sleep,
+    )
+    away = notice(NoticeKind.DATABASE_AWAY, "blue:t0", T0, level=Level.ERROR, journal="12")
+    setup.fakes.discord.fail_next(429, retry_after=3)
+    assert await notifier.send_now(away) == {"ops": "sent", "phone": "sent"}
+    assert waits == [3.0]
+    assert await notifier.send_now(away) == {"ops": "claimed", "phone": "claimed"}
+    assert len(setup.discord_titles()) == 1
+    assert "저널 대기 건수: 12" in setup.telegram_texts()[0]
