@@ -453,3 +453,34 @@ def test_a_halted_broker_account_is_a_red_banner_and_shown_on_the_system_page(
         assert 'data-broker-halt="main"' not in http.get("/").text
     finally:
         asyncio.run(beat(None))
+
+
+def test_notifications_given_up_are_listed_on_the_system_page(
+    dashboard: DashboardProcess, clients: Clients
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from yquant.adapters.db.notifications import SqlNotifications
+    from yquant.adapters.db.store import SqlStore
+    from yquant.domain.notices import NoticeKind, notice
+
+    at = datetime(2026, 12, 4, 6, 30, tzinfo=UTC)
+
+    async def give_up() -> None:
+        store = SqlStore(f"sqlite+aiosqlite:///{dashboard.data_dir / 'yquant.sqlite3'}")
+        try:
+            queue = SqlNotifications(store)
+            told = notice(NoticeKind.ORDER_SENT, "dash-1", at, account="paper")
+            await queue.enqueue(told, ["ops", "phone"], at)
+            (first, *_) = await queue.take_due("test", at, 60, 10, shared=True)
+            await queue.dead(first.id, "discord: HTTP 404 Unknown Webhook (code 10015)", at)
+        finally:
+            await store.close()
+
+    asyncio.run(give_up())
+    http = clients.signed_in(dashboard.url, "frank")
+    system = http.get("/system").text
+    assert 'id="notifications"' in system
+    assert "Pending 1 · sent 0 · given up 1" in system
+    assert "order_sent:dash-1" in system and "Unknown Webhook" in system

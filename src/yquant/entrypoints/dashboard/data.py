@@ -25,6 +25,7 @@ from yquant.bootstrap import (
     build_prices,
     catalog_repository,
     load_catalog,
+    notification_queue,
     role_records,
     token_records,
 )
@@ -33,7 +34,7 @@ from yquant.domain.risk import KillState
 from yquant.domain.roles import ROLES
 from yquant.entrypoints.dashboard.render import Frame
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
-from yquant.ports import EXECUTIONS, ORDERS, SIGNALS, FxRate, Mark, PriceSource
+from yquant.ports import EXECUTIONS, NOTICES, ORDERS, SIGNALS, FxRate, Mark, PriceSource
 from yquant.services.book import BookRow, BookService, BookView, HoldingsFrom
 from yquant.services.control import GLOBAL
 from yquant.services.fx import FxService, InKrw
@@ -301,6 +302,12 @@ async def system(runtime: Runtime, desk: DeskQueries, fx: FxService) -> dict[str
     out["tokens"] = await _tokens(runtime)
     out["fx"] = await fx.rate("USD", "KRW")
     try:
+        queue = notification_queue(runtime.store)
+        out["notifications"] = await queue.counts()
+        out["notify_dead"] = await queue.dead_letters(20)
+    except DatabaseUnavailableError:
+        out["notifications"] = out["notify_dead"] = None
+    try:
         out["catalog"] = sorted(
             (await catalog_repository(runtime.store).versions()).values(), key=lambda v: v.market
         )
@@ -312,7 +319,7 @@ async def system(runtime: Runtime, desk: DeskQueries, fx: FxService) -> dict[str
 async def _streams(runtime: Runtime) -> tuple[list[dict[str, Any]] | None, int | None]:
     try:
         rows = []
-        for stream in (SIGNALS, ORDERS, EXECUTIONS):
+        for stream in (SIGNALS, ORDERS, EXECUTIONS, NOTICES):
             groups = await runtime.bus.stream_groups(stream)
             rows += [{"stream": stream, **g} for g in groups] or [{"stream": stream}]
         return rows, await runtime.bus.stream_length(DEAD)
