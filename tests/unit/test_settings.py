@@ -303,3 +303,45 @@ def test_the_paper_venue_settings_are_read_and_checked(
         with pytest.raises(ConfigurationError, match=rf"paper\.{key.lower()}"):
             load_settings()
         monkeypatch.delenv(f"YQUANT__PAPER__{key}")
+
+
+def test_notify_channels_from_the_file_and_the_environment_with_secrets_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "yquant.toml"
+    config.write_text(
+        "[notify.telegram.phone]\n"
+        'bot_token = "7100200300:AAE-file-bot-token"\n'
+        'chat_id = "424242"\n'
+        'events = ["order_filled", "alert_rejected"]\n'
+        'min_level = "warning"\n'
+        'language = "ko"\n'
+    )
+    monkeypatch.setenv(
+        "YQUANT__NOTIFY__DISCORD__OPS__URL", "https://discord.com/api/webhooks/1/TOKENabc"
+    )
+    monkeypatch.setenv("YQUANT__NOTIFY__DISCORD__OPS__ACCOUNTS", "paper")
+    s = load_settings(config)
+    assert s.notify.discord["ops"].url.get_secret_value().endswith("/TOKENabc")
+    assert s.notify.discord["ops"].accounts == ["paper"]
+    phone = s.notify.telegram["phone"]
+    assert phone.api_base == "https://api.telegram.org" and phone.language == "ko"
+    assert phone.events == ["order_filled", "alert_rejected"] and phone.min_level == "warning"
+    text = json.dumps(masked(s))
+    assert "TOKENabc" not in text and "AAE-file-bot-token" not in text
+    assert "https://discord.com/api/webhooks/1/********" in text
+    assert s.notify.quiet_after_h == {}  # "strategy quiet" is off by default
+
+
+def test_notify_settings_refuse_unknown_events_and_a_name_used_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("YQUANT__NOTIFY__DISCORD__OPS__URL", "https://discord.com/api/webhooks/1/x")
+    monkeypatch.setenv("YQUANT__NOTIFY__DISCORD__OPS__EVENTS", "order_filed")
+    with pytest.raises(ConfigurationError, match="unknown event 'order_filed'"):
+        load_settings()
+    monkeypatch.delenv("YQUANT__NOTIFY__DISCORD__OPS__EVENTS")
+    monkeypatch.setenv("YQUANT__NOTIFY__TELEGRAM__OPS__BOT_TOKEN", "1:x")
+    monkeypatch.setenv("YQUANT__NOTIFY__TELEGRAM__OPS__CHAT_ID", "1")
+    with pytest.raises(ConfigurationError, match="used twice: ops"):
+        load_settings()
