@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,7 +70,15 @@ from yquant.services.gateway import Gateway
 from yquant.services.ingest import Ingest
 from yquant.services.liquidation import Liquidator
 from yquant.services.manual import ManualOrders
-from yquant.services.notifier import ChannelPlan, DeliveryPolicy, Notifier, Render, Watcher
+from yquant.services.notifier import (
+    ChannelPlan,
+    DayFigures,
+    DeliveryPolicy,
+    Notifier,
+    Render,
+    Reports,
+    Watcher,
+)
 from yquant.services.prices import PriceService
 from yquant.services.release import QueueReleaser
 from yquant.services.reports import PerformanceReports
@@ -956,6 +965,7 @@ def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> Notifi
     """The notifier role's service and watchers over ``runtime`` (its store, bus and clock);
     ``render``: the templates (entrypoints/notices.py, with the operator's words)."""
     from yquant.adapters.db.journal import waiting
+    from yquant.adapters.db.notifications import last_alerts
 
     settings = runtime.settings
     n = settings.notify
@@ -987,6 +997,15 @@ def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> Notifi
         role.observe(found)
         return found
 
+    reports = Reports(
+        notifier,
+        clock=runtime.clock,
+        closes=market_closes,
+        figures=day_figures(settings, runtime),
+        last_alerts=lambda: last_alerts(runtime.store),
+        quiet_after_h=n.quiet_after_h,
+        daily=n.daily_summary,
+    )
     watcher = Watcher(
         notifier,
         clock=runtime.clock,
@@ -994,6 +1013,7 @@ def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> Notifi
         active_role=active,
         journal_depth=lambda: waiting(settings.data_dir / "journal"),
         every_s=n.watch_s,
+        reports=reports,
     )
     return NotifierParts(notifier, watcher, http)
 
@@ -1022,3 +1042,60 @@ async def queue_notice(settings: Settings, notice: Notice) -> None:
         await with_store(settings, put)
     except DatabaseUnavailableError as exc:
         logger.warning("notice dropped id=%s: %s", notice.id, exc)
+
+
+SUMMARY_VENUES = (("KR", "KRX"), ("US", "NYSE"))
+
+
+def market_closes(now: datetime) -> list[tuple[str, str, datetime]]:
+    """Each market's latest session that has closed by ``now``: (market, day, close)."""
+    from yquant.domain import market_rules
+
+    found = []
+    for market, exchange in SUMMARY_VENUES:
+        venue = market_rules.venue_for(exchange)
+        calendar = market_rules.calendar_for(venue)
+        today = now.astimezone(venue.tz).date()
+        for day in (today, today - timedelta(days=1)):
+            session = calendar.session(day)
+            if session is not None and session.close_at <= now:
+                found.append((market, day.isoformat(), session.close_at))
+                break
+    return found
+
+
+def day_figures(
+    settings: Settings, runtime: Runtime
+) -> Callable[[str, datetime], Awaitable[DayFigures]]:
+    """A market's figures at its close, from the book (positions at their marks, P&L per
+    strategy), the fills of its session and the cash the last account sync stored."""
+    from yquant.adapters.db.notifications import trades_since
+    from yquant.domain.model import CURRENCY
+    from yquant.services.book import HoldingsFrom
+
+    store = runtime.store
+    prices = build_prices(settings, store, clock=runtime.clock)
+    book = build_book(settings, store, prices, clock=runtime.clock)
+
+    async def figures(market: str, close_at: datetime) -> DayFigures:
+        currency = CURRENCY[Market(market)]
+        view = await book.view(holdings=HoldingsFrom.NONE)
+        pnl: dict[str, Decimal] = {}
+        value = Decimal(0)
+        priced = True
+        for row in view.rows:
+            if row.position.market.value != market or row.unattributed:
+                continue
+            strategy = row.position.strategy
+            pnl[strategy] = pnl.get(strategy, Decimal(0)) + row.realised_today
+            pnl[strategy] += row.unrealised or Decimal(0)
+            if row.market_value is None:
+                priced = False
+            else:
+                value += row.market_value
+        cash = [c for c in await account_book(store).cash() if c["currency"] == currency]
+        equity = value + sum((Decimal(str(c["cash"])) for c in cash), Decimal(0))
+        trades = await trades_since(store, currency, close_at - timedelta(hours=12), close_at)
+        return DayFigures(trades, pnl, equity if priced else None, currency)
+
+    return figures

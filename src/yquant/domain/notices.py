@@ -14,6 +14,7 @@ they reach a template.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -121,13 +122,16 @@ def notice(
     level: Level | None = None,
     account: str | None = None,
     strategy: str | None = None,
+    extra: Mapping[str, object] | None = None,
     **data: object,
 ) -> Notice:
     """A notice of ``kind`` whose id is ``<kind>:<key>`` (``key``: what makes it one fact);
-    values of ``data`` made plain strings (None left out) and cut to a message's size."""
+    values of ``data`` (and ``extra``, for keys that are no Python names) made plain strings
+    (None left out) and cut to a message's size."""
     if at.tzinfo is None:
         raise ValueError("a notice's time must be timezone-aware")
-    plain = {k: str(v)[:MAX_VALUE] for k, v in data.items() if v is not None}
+    merged = {**(extra or {}), **data}
+    plain = {k: str(v)[:MAX_VALUE] for k, v in merged.items() if v is not None}
     return Notice(
         id=f"{kind.value}:{key}"[:MAX_ID],
         kind=kind,

@@ -277,7 +277,9 @@ class Watcher:
         active_role: Callable[[], Awaitable[tuple[str, int] | None]],
         journal_depth: Callable[[], int],
         every_s: float = 5.0,
+        reports: Reports | None = None,
     ) -> None:
+        self._reports = reports
         self._notifier = notifier
         self._clock = clock
         self._switches = switches
@@ -303,6 +305,8 @@ class Watcher:
             await self._role_changed(role)
             if self._notifier_active(role):
                 await self._switches_changed()
+                if self._reports is not None:
+                    await self._reports.check(active=True)
         except DatabaseUnavailableError as exc:
             await self._database_away(str(exc))
 
@@ -387,3 +391,110 @@ class Watcher:
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+
+
+# ---- the daily summary and quiet strategies ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One market's day as the book tells it: the day's fills, each strategy's P&L (realised
+    today plus unrealised, in the market's currency) and the equity (holdings at their prices
+    and cash, when the last sync stored it)."""
+
+    trades: int
+    pnl: dict[str, Decimal]
+    equity: Decimal | None
+    currency: str
+
+
+Closes = Callable[[datetime], list[tuple[str, str, datetime]]]  # (market, day, close) by now
+Figures = Callable[[str, datetime], Awaitable[DayFigures]]  # (market, session open) -> figures
+LastAlerts = Callable[[], Awaitable[dict[str, datetime]]]  # strategy -> its latest alert
+
+
+class Reports:
+    """The active worker's reports: a summary after each market's close (once a day, a little
+    after it, so the closing fills are in), and a strategy gone quiet for longer than its
+    expected cadence (``quiet_after_h``; none by default). Both are shared notices with ids of
+    their day (or quiet spell), so a restart or a switch of the active worker repeats none."""
+
+    AFTER_CLOSE = timedelta(minutes=10)
+    TOO_LATE = timedelta(hours=8)  # a notifier down all evening does not report a stale day
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        *,
+        clock: Clock,
+        closes: Closes,
+        figures: Figures,
+        last_alerts: LastAlerts,
+        quiet_after_h: Mapping[str, float],
+        daily: bool = True,
+    ) -> None:
+        self._notifier = notifier
+        self._clock = clock
+        self._closes = closes
+        self._figures = figures
+        self._last_alerts = last_alerts
+        self._quiet_after_h = dict(quiet_after_h)
+        self._daily = daily
+        self._done: set[str] = set()
+
+    async def check(self, active: bool) -> None:
+        if not active:
+            return
+        now = self._clock.now()
+        if self._daily:
+            for market, day, close_at in self._closes(now):
+                key = f"{market}:{day}"
+                due = close_at + self.AFTER_CLOSE <= now < close_at + self.TOO_LATE
+                if key in self._done or not due:
+                    continue
+                await self._summary(market, day, close_at, key)
+                self._done.add(key)
+        if self._quiet_after_h:
+            await self._quiet(now)
+
+    async def _summary(self, market: str, day: str, close_at: datetime, key: str) -> None:
+        figures = await self._figures(market, close_at)
+        total = sum(figures.pnl.values(), Decimal(0))
+        pnl_lines = {f"pnl.{s}": f"{_signed(v)} {figures.currency}" for s, v in figures.pnl.items()}
+        await self._notifier.take(
+            notices.notice(
+                NoticeKind.DAILY_SUMMARY,
+                key,
+                self._clock.now(),
+                market=market,
+                date=day,
+                trades=figures.trades,
+                pnl=f"{_signed(total)} {figures.currency}",
+                equity=None
+                if figures.equity is None
+                else f"{_plain(figures.equity)} {figures.currency}",
+                extra=pnl_lines,
+            )
+        )
+
+    async def _quiet(self, now: datetime) -> None:
+        latest = await self._last_alerts()
+        for strategy, hours in sorted(self._quiet_after_h.items()):
+            last = latest.get(strategy)
+            if last is None or now - last < timedelta(hours=hours):
+                continue
+            await self._notifier.take(
+                notices.notice(
+                    NoticeKind.STRATEGY_QUIET,
+                    f"{strategy}:{last.isoformat()}",
+                    now,
+                    strategy=strategy,
+                    since=last.isoformat(timespec="minutes"),
+                    expected_h=_plain(Decimal(str(hours))),
+                )
+            )
+
+
+def _signed(value: Decimal) -> str:
+    text = f"{value.quantize(Decimal('0.01')):,}"
+    return text if value < 0 else f"+{text}"

@@ -241,3 +241,83 @@ async def test_without_the_database_a_notice_is_sent_at_once_and_once(setup: Set
     assert await notifier.send_now(away) == {"ops": "claimed", "phone": "claimed"}
     assert len(setup.discord_titles()) == 1
     assert "저널 대기 건수: 12" in setup.telegram_texts()[0]
+
+
+async def test_reports_a_days_summary_once_after_the_close_and_a_quiet_strategy(
+    setup: Setup,
+) -> None:
+    from decimal import Decimal
+
+    from yquant.services.notifier import DayFigures, Reports
+
+    close = T0  # 15:30 in Seoul
+    asked: list[tuple[str, datetime]] = []
+
+    async def figures(market: str, close_at: datetime) -> DayFigures:
+        asked.append((market, close_at))
+        pnl = {"trend": Decimal("12000"), "scalp": Decimal("-3500.5")}
+        return DayFigures(4, pnl, Decimal("100008500"), "KRW")
+
+    async def last_alerts() -> dict[str, datetime]:
+        return {"trend": T0 - timedelta(hours=30), "scalp": T0 - timedelta(hours=1)}
+
+    notifier = setup.notifier()
+    reports = Reports(
+        notifier,
+        clock=setup.clock,
+        closes=lambda now: [("KR", "2026-12-04", close)],
+        figures=figures,
+        last_alerts=last_alerts,
+        quiet_after_h={"trend": 24, "scalp": 24},
+    )
+    setup.clock.set(close + timedelta(minutes=5))  # the closing fills may still come in
+    await reports.check(active=True)
+    assert asked == []
+    setup.clock.set(close + timedelta(minutes=10))
+    await reports.check(active=False)  # only the active worker reports
+    assert asked == []
+    await reports.check(active=True)
+    await reports.check(active=True)
+    # a restarted notifier (or the other worker) may ask again: the queue keeps one
+    again = Reports(
+        notifier,
+        clock=setup.clock,
+        closes=lambda now: [("KR", "2026-12-04", close)],
+        figures=figures,
+        last_alerts=last_alerts,
+        quiet_after_h={"trend": 24},
+    )
+    await again.check(active=True)
+    await notifier.deliver_due()
+    titles = setup.discord_titles()
+    # the quiet strategy was found at the first look, the summary once the close was 10 min past
+    assert titles == ["⚠️ Strategy quiet", "ℹ️ Daily summary"]
+    summary = setup.fakes.discord.messages("ops")[1].body["embeds"][0]
+    fields = {f["name"]: f["value"] for f in summary["fields"]}
+    assert fields["Trades"] == "4" and fields["P&L"] == "+8,499.50 KRW"
+    assert fields["trend"] == "+12,000.00 KRW" and fields["scalp"] == "-3,500.50 KRW"
+    assert fields["Equity"] == "100008500 KRW"
+    quiet = setup.fakes.discord.messages("ops")[0].body["embeds"][0]
+    assert "No alert from trend since" in quiet["description"]
+    # a notifier that was down all evening does not report a stale day
+    setup.clock.set(close + timedelta(hours=9))
+    late = Reports(
+        notifier,
+        clock=setup.clock,
+        closes=lambda now: [("KR", "2026-12-04", close)],
+        figures=figures,
+        last_alerts=last_alerts,
+        quiet_after_h={},
+    )
+    asked.clear()
+    await late.check(active=True)
+    assert asked == []
+
+
+def test_the_latest_closes_of_each_market() -> None:
+    from yquant.bootstrap import market_closes
+
+    friday = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)  # 16:00 in Seoul, 02:00 in New York
+    closes = {m: (day, at) for m, day, at in market_closes(friday)}
+    assert closes["KR"] == ("2026-12-04", datetime(2026, 12, 4, 6, 30, tzinfo=UTC))
+    assert closes["US"] == ("2026-12-03", datetime(2026, 12, 3, 21, 0, tzinfo=UTC))

@@ -192,3 +192,25 @@ def _counted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         values = list(r.values())
         out.append({"status": values[0], "count": values[1]})
     return out
+
+
+async def trades_since(store: SqlStore, currency: str, since: datetime, until: datetime) -> int:
+    """Fills in ``currency`` between ``since`` and ``until`` (a market's session)."""
+    f = tables.fills
+    rows = await store.rows(
+        select(func.count().label("n")).where(
+            f.c.currency == currency, f.c.filled_at >= since, f.c.filled_at <= until
+        )
+    )
+    return int(rows[0]["n"]) if rows else 0
+
+
+async def last_alerts(store: SqlStore) -> dict[str, datetime]:
+    """Each strategy's latest alert (received, whatever became of it)."""
+    s = tables.signals
+    rows = await store.rows(
+        select(s.c.strategy, func.max(s.c.received_at).label("last"))
+        .where(s.c.strategy.is_not(None))
+        .group_by(s.c.strategy)
+    )
+    return {str(r["strategy"]): r["last"] for r in rows if r["last"] is not None}
