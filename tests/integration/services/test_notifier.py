@@ -321,3 +321,68 @@ def test_the_latest_closes_of_each_market() -> None:
     closes = {m: (day, at) for m, day, at in market_closes(friday)}
     assert closes["KR"] == ("2026-12-04", datetime(2026, 12, 4, 6, 30, tzinfo=UTC))
     assert closes["US"] == ("2026-12-03", datetime(2026, 12, 3, 21, 0, tzinfo=UTC))
+
+
+async def test_the_watcher_reports_switches_the_active_worker_and_the_database(
+    setup: Setup,
+) -> None:
+    from yquant.errors import DatabaseUnavailableError
+    from yquant.ports import SwitchRecord
+    from yquant.services.notifier import Watcher
+
+    role: list[tuple[str, int] | None] = [("blue", 3)]
+    database_up = [True]
+    switches = {"global": SwitchRecord("global", "active", None, "ops", T0)}
+
+    class Switches:
+        async def switches(self) -> dict[str, SwitchRecord]:
+            return dict(switches)
+
+        async def set_switch(self, *a: object, **k: object) -> str:
+            raise AssertionError("the watcher only reads")
+
+        async def audit(self, limit: int = 50) -> list[dict[str, object]]:
+            return []
+
+    async def active() -> tuple[str, int] | None:
+        if not database_up[0]:
+            raise DatabaseUnavailableError("connection refused")
+        return role[0]
+
+    notifier = setup.notifier()
+    watcher = Watcher(
+        notifier,
+        clock=setup.clock,
+        switches=Switches(),  # type: ignore[arg-type]
+        active_role=active,
+        journal_depth=lambda: 7,
+    )
+    await watcher.check()  # the first look is the baseline: nothing to tell
+    switches["global"] = SwitchRecord("global", "halted", "gap down", "ops", T0 + timedelta(1))
+    role[0] = ("green", 4)  # blue is no longer active: green reports the switch, not blue
+    await watcher.check()
+    role[0] = ("blue", 5)
+    await watcher.check()
+    database_up[0] = False
+    await watcher.check()
+    await watcher.check()  # still away: told once
+    database_up[0] = True
+    setup.clock.advance(seconds=95)
+    await watcher.check()
+    await notifier.deliver_due()
+    titles = setup.discord_titles()
+    assert titles == [
+        "🚨 Database unreachable",  # sent at once: the queue is in the database
+        "⚠️ Active worker switched",
+        "⚠️ Kill switch changed",
+        "ℹ️ Database back",
+    ]
+    bodies = [m.body["embeds"][0] for m in setup.fakes.discord.messages("ops")]
+    away = {f["name"]: f["value"] for f in bodies[0]["fields"]}
+    assert away["Writes waiting in the journal"] == "7" and away["Worker"] == "blue"
+    switched = {f["name"]: f["value"] for f in bodies[1]["fields"]}
+    assert (switched["Worker"], switched["Epoch"], switched["Before"]) == ("blue", "5", "green")
+    kill = {f["name"]: f["value"] for f in bodies[2]["fields"]}
+    assert (kill["State"], kill["By"]) == ("Trading halted", "ops") and kill["Was"]
+    back = {f["name"]: f["value"] for f in bodies[3]["fields"]}
+    assert back["Away (s)"] == "95"
