@@ -7,14 +7,14 @@ from typing import Any
 
 from yquant.bootstrap import Runtime
 from yquant.domain.reasons import ReasonCode
-from yquant.domain.roles import HEARTBEAT_STALE_S, ROLES
+from yquant.domain.roles import HEARTBEAT_STALE_S, READY_ROLES, ROLES
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
 DATABASE_PING_S = 0.5
 
 
 async def check(
-    runtime: Runtime, *, database_required: bool, roles_required: tuple[str, ...] = ROLES
+    runtime: Runtime, *, database_required: bool, roles_required: tuple[str, ...] = READY_ROLES
 ) -> tuple[bool, dict[str, Any]]:
     """(ready, report). The database is reported always but required only where asked:
     the webhook records into its journal when the database is away, so a database outage must

@@ -6,6 +6,10 @@ from enum import StrEnum
 
 ROLES: tuple[str, ...] = ("webhook", "engine", "gateway", "dashboard", "notifier")
 
+# What makes a worker ready (`yquant health`, the dashboard's `/healthz`, a switch's check): every
+# role but the notifier, which is reported but whose absence never holds up trading or a switch.
+READY_ROLES: tuple[str, ...] = ("webhook", "engine", "gateway", "dashboard")
+
 # What the load balancer needs from a worker to send it alerts: the order path. Neither the
 # dashboard nor the database (the webhook journals while it is away) takes a worker out.
 TRADING_ROLES: tuple[str, ...] = ("webhook", "engine", "gateway")

@@ -22,7 +22,9 @@ from tests.support import yquant, yquant_env
 from yquant.adapters.valkey_server import valkey_binary
 
 BACKUP_UNITS = ["yquant-backup.service", "yquant-backup.timer"]
-ROLE_UNITS = [f"yquant-{r}.service" for r in ("webhook", "engine", "gateway", "dashboard")]
+ROLE_UNITS = [
+    f"yquant-{r}.service" for r in ("webhook", "engine", "gateway", "dashboard", "notifier")
+]
 HARDENING = [
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
