@@ -99,6 +99,11 @@ class Notifier:
         self._sleep = sleep
 
     @property
+    def active(self) -> bool:
+        """Whether this worker holds the active role (as last seen)."""
+        return self._is_active()
+
+    @property
     def routes(self) -> dict[str, Route]:
         return {name: plan.route for name, plan in self._plans.items()}
 
@@ -311,7 +316,9 @@ class Watcher:
             await self._database_away(str(exc))
 
     def _notifier_active(self, role: tuple[str, int] | None) -> bool:
-        return role is None or role[0] == self._notifier.worker
+        if role is None:  # no deployment recorded: the single box ("local") is active
+            return self._notifier.active
+        return role[0] == self._notifier.worker
 
     async def _role_changed(self, role: tuple[str, int] | None) -> None:
         before, seen = self._role, self._role_seen

@@ -158,3 +158,32 @@ async def test_a_day_order_expired_at_the_close_is_recorded_and_its_cash_release
         await eventually(lambda: _status_is(rig, buy, "expired"))
     assert (await rig.status(buy))["filled_quantity"] == 0
     assert (await rig.brokers.cash("paper"))["KRW"] == CASH_KRW
+
+
+async def test_the_orders_steps_are_handed_to_the_notifier(rig: Rig, valkey_url: str) -> None:
+    """Sent and expired as notices on the notices stream, the fill on the executions stream
+    (the notifier reports fills from there, one per fill)."""
+    import json
+
+    from yquant.adapters.bus import EXECUTIONS, NOTICES
+    from yquant.domain import notices
+
+    await rig.alert_price("70000", SEOUL_10)
+    buy = limit_buy("yqpapernotice1", 10, "60000", SEOUL_10)
+    async with running(rig):
+        await rig.post(buy)
+        assert await _status_is(rig, buy, "accepted")
+        rig.clock.set(SEOUL_CLOSE)
+        await eventually(lambda: _status_is(rig, buy, "expired"))
+    bus = Bus(valkey_url)
+    try:
+        entries = await bus.client.xrange(NOTICES)
+        assert await bus.client.xlen(EXECUTIONS) == 0
+    finally:
+        await bus.close()
+    told = [notices.from_dict(json.loads(fields["data"])) for _, fields in entries]
+    assert [(n.id, n.account, n.strategy) for n in told] == [
+        ("order_sent:yqpapernotice1:sent", "paper", "alpha"),
+        ("order_cancelled:yqpapernotice1:ended", "paper", "alpha"),
+    ]
+    assert told[1].data["status"] == "expired"
