@@ -33,6 +33,7 @@ from yquant.domain.model import (
     Side,
     can_transition,
 )
+from yquant.domain.notices import Notice
 from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, strictest
@@ -802,3 +803,13 @@ class FakePrices:
         known = self.marks.get((market, ticker))
         if known is None or known.at <= at:
             self.marks[(market, ticker)] = Mark(price, at, source)
+
+
+class RecordingNotices:
+    """The `Notices` port keeping what producers handed over."""
+
+    def __init__(self) -> None:
+        self.told: list[Notice] = []
+
+    async def notify(self, notice: Notice) -> None:
+        self.told.append(notice)

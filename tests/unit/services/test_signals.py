@@ -74,6 +74,12 @@ async def test_a_halted_switch_rejects_the_signal_and_nothing_is_published(
     signal = e.recorder.signal("s3")
     assert (signal["status"], signal["reason"]) == ("rejected", "halted")
     assert e.kill.refreshed == 1  # read from the database for the decision
+    [told] = e.notices.told  # the operator is told, with the reason
+    assert (told.id, told.strategy, told.data["reason"]) == (
+        "alert_rejected:s3",
+        "default",
+        "halted",
+    )
 
 
 async def test_during_a_database_outage_the_order_is_journaled_and_still_published(

@@ -24,6 +24,7 @@ from tests.fakes import (
     FakeRoles,
     FixedClock,
     RecordingMetrics,
+    RecordingNotices,
 )
 from yquant.bootstrap import assemble_engine, build_releaser
 from yquant.services.decisions import Decider, OrderDesk
@@ -52,6 +53,7 @@ class FakeEngine:
     releaser: QueueReleaser
     metrics: RecordingMetrics
     role: ActiveRole
+    notices: RecordingNotices
 
 
 def fake_engine(
@@ -70,6 +72,7 @@ def fake_engine(
     roles = roles or FakeRoles()
     role = ActiveRole(roles, worker)
     metrics = RecordingMetrics()
+    notices = RecordingNotices()
     parts = assemble_engine(
         settings,
         recorder=recorder,
@@ -83,6 +86,7 @@ def fake_engine(
         clock=clock,
         metrics=metrics,
         role=role,
+        notices=notices,
     )
     releaser = build_releaser(parts, role, poll_s=0.01, lease_s=120)
     return FakeEngine(
@@ -102,4 +106,5 @@ def fake_engine(
         releaser,
         metrics,
         role,
+        notices,
     )
