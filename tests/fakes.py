@@ -590,7 +590,8 @@ class FakeBroker:
         self.submitted: list[Order] = []
         self.modified: list[tuple[str, Decimal | None, Decimal | None]] = []
         self.unavailable = 0
-        self.holdings_unavailable = False
+        # True, or the error to raise (a BrokerTokenError, say)
+        self.holdings_unavailable: bool | BaseException = False
         self.cancelled: list[str] = []
         self.cancel_mode = "cancel"
         self.rate: FxRate | None = None  # what fx_rate answers
@@ -723,6 +724,8 @@ class FakeBroker:
         )
 
     async def holdings(self, account: str) -> list[Holding]:
+        if isinstance(self.holdings_unavailable, BaseException):
+            raise self.holdings_unavailable
         if self.holdings_unavailable:
             raise BrokerUnavailableError("fake broker is away")
         return list(self.holdings_by_account.get(account, []))
