@@ -988,6 +988,7 @@ def build_notifier(runtime: Runtime, role: ActiveRole, render: Render) -> Notifi
             max_retry_s=n.max_retry_s,
             max_attempts=n.max_attempts,
             poll_s=n.poll_s,
+            max_age_s=n.max_age_h * 3600,
         ),
         claim=claim,
     )

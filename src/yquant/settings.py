@@ -548,6 +548,7 @@ class NotifySettings(BaseModel):
     max_retry_s: float = Field(600.0, gt=0, le=86400)
     max_attempts: int = Field(8, ge=1, le=100)  # then the delivery is a dead letter
     watch_s: float = Field(5.0, gt=0, le=600)  # kill switches, the active worker, the database
+    max_age_h: float = Field(24.0, gt=0, le=24 * 30)  # older notices are not sent
     daily_summary: bool = True
     # Hours without an alert after which a strategy is reported quiet; none: never (default).
     quiet_after_h: dict[str, float] = Field(default_factory=dict)

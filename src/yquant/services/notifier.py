@@ -63,6 +63,10 @@ class DeliveryPolicy:
     lease_s: float = 120.0
     batch: int = 20
     poll_s: float = 1.0
+    # A notice older than this is not sent: the first start reads the executions stream from
+    # its beginning (every fill of the last months), and a notifier down for days should not
+    # flood the phone with old news.
+    max_age_s: float = 24 * 3600.0
 
     def wait_s(self, attempts: int, retry_after_s: float | None) -> float:
         """How long before attempt ``attempts + 1``: the service's figure when it named one."""
@@ -115,7 +119,11 @@ class Notifier:
         channels = notices.routed(notice, self.routes)
         if not channels:
             return 0
-        return await self._queue.enqueue(notice, channels, self._clock.now())
+        now = self._clock.now()
+        if (now - notice.at).total_seconds() > self.policy.max_age_s:
+            logger.info("notice too old to send id=%s at=%s", notice.id, notice.at.isoformat())
+            return 0
+        return await self._queue.enqueue(notice, channels, now)
 
     async def handle_notice(self, entry: Entry) -> None:
         """An entry of the notices stream (ValueError/KeyError dead-letters a malformed one)."""

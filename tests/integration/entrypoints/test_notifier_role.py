@@ -21,7 +21,7 @@ from yquant.domain.events import OrderFilled
 from yquant.domain.model import Fill, Side
 from yquant.domain.notices import NoticeKind, notice
 
-AT = datetime(2026, 12, 4, 6, 30, tzinfo=UTC)
+AT = datetime.now(UTC)  # recent: older notices are not sent (notify.max_age_h)
 
 
 def _env(tmp_path: Path, valkey_url: str, channels: FakeChannels) -> dict[str, str]:

@@ -386,3 +386,11 @@ async def test_the_watcher_reports_switches_the_active_worker_and_the_database(
     assert (kill["State"], kill["By"]) == ("Trading halted", "ops") and kill["Was"]
     back = {f["name"]: f["value"] for f in bodies[3]["fields"]}
     assert back["Away (s)"] == "95"
+
+
+async def test_old_news_is_not_sent(setup: Setup) -> None:
+    notifier = setup.notifier(max_age_s=3600)
+    setup.clock.set(T0 + timedelta(hours=2))
+    assert await notifier.take(_fill("old")) == 0  # type: ignore[arg-type]
+    setup.clock.set(T0 + timedelta(minutes=59))
+    assert await notifier.take(_fill("recent")) == 2  # type: ignore[arg-type]
