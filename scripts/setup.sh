@@ -182,7 +182,8 @@ EOF
     --backup-keep "$backup_keep" --output /etc/systemd/system
   run systemctl daemon-reload
   run systemctl enable yquant-worker.target yquant-valkey.service yquant-webhook.service \
-    yquant-engine.service yquant-gateway.service yquant-dashboard.service
+    yquant-engine.service yquant-gateway.service yquant-dashboard.service \
+    yquant-notifier.service
   run systemctl enable --now yquant-backup.timer
 fi
 

@@ -3,7 +3,7 @@
 `yquant up` holds it exclusively for its whole life: a second `yquant up`, or a role started
 alone (`yquant engine`, ...), on the same data directory would share its SQLite database, paper
 ledger and journals, so it is refused with the PID that holds the directory. Roles started
-alone hold it shared: the four roles of a worker (systemd units on ``/var/lib/yquant``) run
+alone hold it shared: the roles of a worker (systemd units on ``/var/lib/yquant``) run
 beside each other, and none of them beside an `up`. A role started BY `yquant up` finds the lock
 held by its parent and runs under it.
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import YquantUp, mariadb_database, wait_until, yquant, yquant_json
+from yquant.domain.roles import ROLES
 
 pytestmark = pytest.mark.e2e
 
@@ -161,7 +162,7 @@ def test_up_killed_by_sigkill_leaves_nothing_running_and_starts_again(tmp_path: 
         valkey_pid = pidfile["pid"]
         assert pidfile["port"] == up.valkey_port and _alive(valkey_pid)
         children = _children(up.proc.pid)
-        assert valkey_pid in children and len(children) == 5  # Valkey and the four roles
+        assert valkey_pid in children and len(children) == 1 + len(ROLES)  # Valkey and the roles
         os.kill(up.proc.pid, signal.SIGKILL)
         up.proc.wait(timeout=10)
         # Valkey and every role die with their owner.
@@ -265,7 +266,7 @@ def test_sigterm_to_the_process_group_stops_everything_quickly(tmp_path: Path, b
             wait_until(lambda: _filled(up, 1))
         valkey_pid = json.loads((tmp_path / "data" / "valkey" / "valkey.pid").read_text())["pid"]
         everyone = [*_group(proc.pid), valkey_pid]
-        assert len(everyone) == 6  # `up`, its four roles and Valkey (in its own session)
+        assert len(everyone) == 2 + len(ROLES)  # `up`, its roles and Valkey (in its own session)
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGTERM)
         wait_until(lambda: not any(_alive(p) for p in everyone), timeout_s=STOP_BOUND_S + 5)

@@ -1,6 +1,7 @@
 """`yquant checkup`: every part of this worker in one report (what scripts/health-check.sh runs).
 
-    roles       each role's heartbeat in this worker's Valkey (webhook, engine, gateway, dashboard)
+    roles       each role's heartbeat in this worker's Valkey (webhook, engine, gateway, dashboard,
+                notifier)
     valkey      the worker's own Valkey answers
     database    MariaDB answers; the local journal's depth (writes waiting for it)
     http        the webhook's and the dashboard's /healthz, asked over loopback
