@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.support import free_port, wait_until, yquant_env
+from yquant.domain.roles import ROLES
 
 
 def test_the_first_start_shows_progress_and_a_command_that_works_from_this_shell(
@@ -40,7 +41,7 @@ def test_the_first_start_shows_progress_and_a_command_that_works_from_this_shell
         steps = [
             "migrating the database…",
             "starting valkey (port",
-            "starting the roles (webhook, engine, gateway, dashboard)",
+            f"starting the roles ({', '.join(ROLES)})",
             "loading the catalog from the package snapshot",
             "yQuant is running",
         ]

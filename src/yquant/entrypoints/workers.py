@@ -26,6 +26,7 @@ from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 WARM_CALENDARS = ("KRX", "NASDAQ", "NYSE", "AMEX")
+SUMMARY_CALENDARS = ("KRX", "NYSE")  # the markets whose close the daily summary follows
 
 
 async def run_engine(settings: Settings) -> None:
@@ -203,6 +204,7 @@ async def run_notifier(settings: Settings) -> None:
     parts = build_notifier(runtime, state.role, render)
     notifier, watcher = parts.notifier, parts.watcher
     consumer = f"notifier-{settings.worker.name}"
+    calendars = session_tables(settings)
 
     async def consume_notices() -> None:
         await runtime.bus.consume(NOTICES, "notifier", consumer, notifier.handle_notice, stop)
@@ -219,12 +221,23 @@ async def run_notifier(settings: Settings) -> None:
     async def watch_role() -> None:
         await state.role.watch(stop)
 
+    async def keep_calendars() -> None:
+        await calendars.keep_current(stop)
+
     try:
+        # The daily summary asks the calendars when each market closed: read from the session
+        # table (milliseconds), never the library on the event loop (seconds, during which the
+        # streams' reads time out and a stop waits).
+        await calendars.ready(stop)
+        await unless_stopped(market_rules.warm_up, SUMMARY_CALENDARS, stop=stop, name="calendars")
+        if stop.is_set():
+            await runtime.close()
+            return
         await run_tasks(
             runtime,
             "notifier",
             stop,
-            [consume_notices, consume_fills, deliver, watch, watch_role],
+            [consume_notices, consume_fills, deliver, watch, watch_role, keep_calendars],
             status=lambda: {"standing": state.role.standing().value},
         )
     finally:
