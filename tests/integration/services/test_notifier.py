@@ -394,3 +394,12 @@ async def test_old_news_is_not_sent(setup: Setup) -> None:
     assert await notifier.take(_fill("old")) == 0  # type: ignore[arg-type]
     setup.clock.set(T0 + timedelta(minutes=59))
     assert await notifier.take(_fill("recent")) == 2  # type: ignore[arg-type]
+
+
+def test_the_notifications_migration_goes_down_and_up_again(db_url: str) -> None:
+    from yquant.adapters.db import migrate
+
+    migrate.downgrade(db_url, "0005")
+    assert migrate.current(db_url).startswith("0005")
+    migrate.upgrade(db_url)
+    assert "(head)" in migrate.current(db_url)
