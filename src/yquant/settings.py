@@ -497,6 +497,8 @@ class FxSettings(BaseModel):
 class NotifyRouteSettings(BaseModel):
     """Which notices a channel takes (empty: all) and in which language."""
 
+    model_config = ConfigDict(extra="forbid")
+
     events: list[str] = Field(default_factory=list)  # notice kinds (domain/notices.py)
     accounts: list[str] = Field(default_factory=list)
     strategies: list[str] = Field(default_factory=list)
@@ -539,6 +541,8 @@ class TelegramChannelSettings(NotifyRouteSettings):
 
 class NotifySettings(BaseModel):
     """Channels (``[notify.discord.<name>]``, ``[notify.telegram.<name>]``) and delivery."""
+
+    model_config = ConfigDict(extra="forbid")
 
     discord: dict[str, DiscordChannelSettings] = Field(default_factory=dict)
     telegram: dict[str, TelegramChannelSettings] = Field(default_factory=dict)
