@@ -294,8 +294,11 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
         for role in ("webhook", "engine", "gateway", "dashboard"):
             chip = tab.locator(f'[data-check="{role}"]')
             expect(chip).to_have_text(codes["up"])
+        # Listed too, but not waited for: the worker is ready without it.
+        expect(tab.locator('[data-check="notifier"]')).to_be_visible()
         expect(tab.locator("form.switch")).to_have_count(2)
         expect(tab.locator('#fx [data-fx="rate"]')).to_contain_text("1,385.2")
+        expect(tab.locator("#notifications h2")).to_have_text(word(language, "notifications"))
     elif route == "/performance":
         _performance(tab)
     else:
