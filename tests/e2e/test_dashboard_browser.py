@@ -291,14 +291,7 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
     elif route in ("/trade", "/liquidate"):
         _form_page(tab, route, language)
     elif route == "/system":
-        for role in ("webhook", "engine", "gateway", "dashboard"):
-            chip = tab.locator(f'[data-check="{role}"]')
-            expect(chip).to_have_text(codes["up"])
-        # Listed too, but not waited for: the worker is ready without it.
-        expect(tab.locator('[data-check="notifier"]')).to_be_visible()
-        expect(tab.locator("form.switch")).to_have_count(2)
-        expect(tab.locator('#fx [data-fx="rate"]')).to_contain_text("1,385.2")
-        expect(tab.locator("#notifications h2")).to_have_text(word(language, "notifications"))
+        _system(tab, language)
     elif route == "/performance":
         _performance(tab)
     else:
@@ -320,6 +313,17 @@ def _performance(tab: Page) -> None:
     tile = tab.locator('#perf-tiles .tile[data-metric="cumulative_return"] .value')
     expect(tile).to_have_text("+0.25%")
     expect(tab.locator("#perf-line canvas").first).to_be_visible()
+
+
+def _system(tab: Page, language: str) -> None:
+    for role in ("webhook", "engine", "gateway", "dashboard"):
+        chip = tab.locator(f'[data-check="{role}"]')
+        expect(chip).to_have_text(i18n.CODES[language]["up"])
+    # Listed too, but not waited for: the worker is ready without it.
+    expect(tab.locator('[data-check="notifier"]')).to_be_visible()
+    expect(tab.locator("form.switch")).to_have_count(2)
+    expect(tab.locator("#notifications h2")).to_have_text(word(language, "notifications"))
+    expect(tab.locator('#fx [data-fx="rate"]')).to_contain_text("1,385.2")
 
 
 def _krw_pattern() -> Any:
