@@ -61,6 +61,7 @@ from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
 from yquant.services import routing
 from yquant.services.account_sync import AccountSync
+from yquant.services.approvals import Approvals
 from yquant.services.book import BookService
 from yquant.services.cancels import OrderCancels
 from yquant.services.control import Control, KillSwitchView
@@ -594,7 +595,12 @@ def assemble_engine(
         fees=fee_schedule(settings),
     )
     desk = OrderDesk(
-        recorder=recorder, bus=bus, state=state, recent=recent, worker=settings.worker.name
+        recorder=recorder,
+        bus=bus,
+        state=state,
+        recent=recent,
+        worker=settings.worker.name,
+        held=lambda strategy: settings.approval_of(strategy) is not None,
     )
     signals = SignalHandler(
         settings=settings,
@@ -749,6 +755,31 @@ def build_gateway(
         notices=runtime.bus,
     )
     return GatewayParts(gateway, sync)
+
+
+def build_approvals(
+    runtime: Runtime,
+    *,
+    brokers: Broker | None = None,
+    instruments: Instruments | None = None,
+    kill_switch: KillSwitch | None = None,
+) -> Approvals:
+    """Deciding orders held for manual approval (the dashboard, `yquant approve|reject`,
+    Telegram through the notifier, the engine's timeouts). The re-check's price is a KIS
+    account's quote where ``brokers`` has one, else the latest price seen."""
+    from yquant.adapters.db.approvals import SqlApprovals
+
+    settings, store = runtime.settings, runtime.store
+    return Approvals(
+        settings=settings,
+        records=SqlApprovals(store),
+        bus=runtime.bus,
+        kill_switch=kill_switch or build_kill_switch(store, None),
+        clock=runtime.clock,
+        prices=build_prices(
+            settings, store, clock=runtime.clock, brokers=brokers, instruments=instruments
+        ),
+    )
 
 
 def build_cancels(runtime: Runtime) -> OrderCancels:

@@ -355,6 +355,28 @@ class WorkingOrders(Protocol):
         ...
 
 
+class ApprovalRecords(Protocol):
+    """Orders held for manual approval in the system of record, and their decisions
+    (DatabaseUnavailableError when the database is away)."""
+
+    async def order(self, client_order_id: str) -> Order | None: ...
+
+    async def awaiting(self) -> list[Order]:
+        """Orders awaiting approval, oldest first."""
+        ...
+
+    async def settle(
+        self, before: Order, after: Order, *, actor: str, detail: dict[str, Any]
+    ) -> bool:
+        """Record ``after`` (approved or rejected) if the order is still awaiting approval, with
+        its audit entry in the same transaction: True for the one decision that wins."""
+        ...
+
+    async def approved_unsent(self, since: datetime, before: datetime) -> list[Order]:
+        """Orders approved between ``since`` and ``before`` that no gateway has taken yet."""
+        ...
+
+
 class PriceSource(StrEnum):
     QUOTE = "quote"  # the broker's quotation (KIS)
     ALERT = "alert"  # the price an alert carried

@@ -311,6 +311,29 @@ class StrategySettings(BaseModel):
     # own (from the book) or the account's (the broker's holdings, for an account one strategy
     # trades alone). None: "strategy", or "account" for the operator's orders (``manual``).
     position_scope: Literal["strategy", "account"] | None = None
+    # "manual": the engine's orders wait (awaiting_approval) for a person to approve them on
+    # the dashboard, the command line or Telegram; after approval_timeout_s, on_timeout decides.
+    approval: Literal["auto", "manual"] = "auto"
+    approval_timeout_s: float = Field(120.0, gt=0, le=3600)
+    on_timeout: Literal["reject", "approve"] = "reject"
+
+
+class ApprovalSettings(BaseModel):
+    """Manual approval (a strategy's ``approval = "manual"``): who may decide on Telegram, and
+    the re-check an approved order passes before it is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Telegram user ids whose Approve / Reject buttons count; anyone else is refused.
+    telegram_user_ids: list[int] = Field(default_factory=list)
+    # An approved order is refused (price_moved) when the current price is further than this
+    # share from the price it was decided at (0.01 is 1%).
+    max_price_deviation: Decimal = Field(Decimal("0.01"), gt=0, le=1)
+    # An approval this long after the strategy's approval_timeout_s is refused
+    # (approval_expired): the timeout did not run (no active worker) and the moment has passed.
+    grace_s: float = Field(30.0, ge=0, le=3600)
+    # The active worker looks for awaiting orders past their timeout this often.
+    sweep_interval_s: float = Field(1.0, gt=0, le=60)
 
 
 class CatalogSettings(BaseModel):
@@ -598,6 +621,7 @@ class Settings(BaseSettings):
     snapshots: SnapshotSettings = SnapshotSettings()
     fx: FxSettings = FxSettings()
     notify: NotifySettings = NotifySettings()
+    approvals: ApprovalSettings = ApprovalSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 
@@ -652,6 +676,25 @@ class Settings(BaseSettings):
                         f"strategies.{strategy}.accounts names unknown account {name!r}"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _approval_before_stale(self) -> Settings:
+        """An approved order is still sent by the gateway only within max_send_delay_s of its
+        decision: a longer wait for approval would end every approval in stale_order."""
+        limit = self.gateway.max_send_delay_s
+        for strategy, s in self.strategies.items():
+            wait = s.approval_timeout_s + self.approvals.grace_s
+            if s.approval == "manual" and wait >= limit:
+                raise ValueError(
+                    f"strategies.{strategy}.approval_timeout_s plus approvals.grace_s ({wait:g} s)"
+                    f" must be below gateway.max_send_delay_s ({limit:g} s)"
+                )
+        return self
+
+    def approval_of(self, strategy: str) -> StrategySettings | None:
+        """The strategy's settings when its orders wait for approval; None when they do not."""
+        s = self.strategies.get(strategy)
+        return s if s is not None and s.approval == "manual" else None
 
     @classmethod
     def settings_customise_sources(

@@ -65,6 +65,9 @@ SIGNAL_RANK: dict[SignalStatus, int] = {
 
 
 class OrderStatus(StrEnum):
+    # Decided by the engine for a strategy in manual approval: recorded, never sent until a
+    # person (or the timeout) decides (yquant.services.approvals).
+    AWAITING_APPROVAL = "awaiting_approval"
     NEW = "new"
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
@@ -101,9 +104,12 @@ LIVE_STATUSES = frozenset(
 # grows, the status stays) until the broker ends the order (cancelled, or filled when the fill
 # won the race). It is the one state that may go back: to working, when the broker refused the
 # cancel (`Order.cancel_refused`); a broker's report never takes it back (`Order.apply`).
+# AWAITING_APPROVAL comes before everything: it is left only by a decision (approved: NEW;
+# refused or timed out: REJECTED), and nothing moves into it.
 # The ranks are stored (orders.status_rank, which makes the database's upsert move forward only):
 # they are never renumbered.
 STATUS_RANK: dict[OrderStatus, int] = {
+    OrderStatus.AWAITING_APPROVAL: -1,
     OrderStatus.NEW: 0,
     OrderStatus.SUBMITTED: 1,
     OrderStatus.UNKNOWN: 2,
@@ -118,11 +124,17 @@ STATUS_RANK: dict[OrderStatus, int] = {
 
 
 _WORKING_AGAIN = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+# What an approval decision leaves an awaiting order as.
+APPROVAL_OUTCOMES = frozenset({OrderStatus.NEW, OrderStatus.REJECTED})
 
 
 def _moves_on(current: OrderStatus, new: OrderStatus) -> bool:
     if current is new:
         return True
+    if current is OrderStatus.AWAITING_APPROVAL:
+        return new in APPROVAL_OUTCOMES
+    if new is OrderStatus.AWAITING_APPROVAL:
+        return False
     if current.is_final:
         return False
     if current is OrderStatus.UNKNOWN:
@@ -279,6 +291,23 @@ class Order:
             broker_order_id=report.broker_order_id or self.broker_order_id,
             reason=reason,
         )
+
+    def awaiting_approval(self) -> Order:
+        """This order, just decided, held for a person's approval instead of being sent."""
+        if self.status is not OrderStatus.NEW:
+            raise ValueError(f"a {self.status} order cannot wait for approval")
+        return dataclasses.replace(self, status=OrderStatus.AWAITING_APPROVAL)
+
+    def approval_decided(self, reason: ReasonCode | None, at: datetime) -> Order:
+        """This awaiting order as its decision leaves it: NEW (to be sent) without a refusal
+        ``reason``, REJECTED with one."""
+        if self.status is not OrderStatus.AWAITING_APPROVAL:
+            raise ValueError(f"a {self.status} order is not awaiting approval")
+        if reason is None:
+            return dataclasses.replace(
+                self, status=OrderStatus.NEW, reason=ReasonCode.APPROVED, updated_at=at
+            )
+        return dataclasses.replace(self, status=OrderStatus.REJECTED, reason=reason, updated_at=at)
 
     @property
     def is_live(self) -> bool:

@@ -108,6 +108,15 @@ class ReasonCode(StrEnum):
     PLAN_CHANGED = "plan_changed"  # the book moved since the plan shown: review it again
     NOT_ACTIVE = "not_active"  # a standby worker sends nothing: use the active one
 
+    # ---- manual approval (yquant.services.approvals) ---------------------------------------------
+    APPROVED = "approved"  # not a refusal: a note on an order a person (or the timeout) approved
+    APPROVAL_REFUSED = "approval_refused"  # a person rejected the order
+    APPROVAL_TIMEOUT = "approval_timeout"  # nobody decided in time; the strategy says reject
+    APPROVAL_EXPIRED = "approval_expired"  # approved too long after the decision to act on
+    PRICE_MOVED = "price_moved"  # approved, but the price moved beyond the allowed deviation
+    NOT_AWAITING_APPROVAL = "not_awaiting_approval"  # already decided (or never held)
+    NOT_ALLOWED_TO_APPROVE = "not_allowed_to_approve"  # a Telegram user not on the list
+
     # ---- the kill-switch control (the API answers the code and an English message) -----------
     UNKNOWN_SCOPE = "unknown_scope"
     REASON_REQUIRED = "reason_required"

@@ -10,6 +10,7 @@ from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.bootstrap import (
     Runtime,
     build,
+    build_approvals,
     build_broker,
     build_gateway,
     build_releaser,
@@ -22,6 +23,7 @@ from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
 from yquant.ports import CANCELS, ORDERS, SIGNALS
 from yquant.services import routing
+from yquant.services.approvals import ApprovalTimeouts
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
@@ -48,6 +50,14 @@ async def run_engine(settings: Settings) -> None:
         poll_s=settings.engine.queue_poll_s,
         lease_s=settings.engine.queue_lease_s,
     )
+    # Orders held for approval: the timeouts, applied by the active worker only.
+    timeouts = ApprovalTimeouts(
+        build_approvals(
+            runtime, brokers=broker, instruments=instruments, kill_switch=engine.kill_switch
+        ),
+        state.role,
+        interval_s=settings.approvals.sweep_interval_s,
+    )
     consumer = f"engine-{settings.worker.name}"
     calendars = session_tables(settings)
 
@@ -59,6 +69,9 @@ async def run_engine(settings: Settings) -> None:
 
     async def release_queued() -> None:
         await releaser.run(stop)
+
+    async def time_out_approvals() -> None:
+        await timeouts.run(stop)
 
     async def refresh_catalog() -> None:
         await instruments.refresh_forever(stop)
@@ -88,6 +101,7 @@ async def run_engine(settings: Settings) -> None:
             [
                 consume_signals,
                 release_queued,
+                time_out_approvals,
                 refresh_catalog,
                 refresh_state,
                 watch_role,

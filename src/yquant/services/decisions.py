@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -31,7 +32,16 @@ from yquant.domain.events import SignalDecided
 from yquant.domain.intent import Move, row_of
 from yquant.domain.liquidation import liquidation_of
 from yquant.domain.market_rules import MarketCalendar, MarketState
-from yquant.domain.model import CURRENCY, Alert, Instrument, Market, Order, Side, SignalStatus
+from yquant.domain.model import (
+    CURRENCY,
+    Alert,
+    Instrument,
+    Market,
+    Order,
+    OrderStatus,
+    Side,
+    SignalStatus,
+)
 from yquant.domain.positions import PositionScope
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState, Limits, RiskFacts
@@ -452,7 +462,10 @@ class Decider:
 
 
 class OrderDesk:
-    """Recording and publishing what a decision made, and a signal's outcome."""
+    """Recording and publishing what a decision made, and a signal's outcome.
+
+    ``held(strategy)``: whether the strategy's orders wait for a person's approval (recorded as
+    ``awaiting_approval``, never published here: see yquant.services.approvals)."""
 
     def __init__(
         self,
@@ -462,22 +475,31 @@ class OrderDesk:
         state: EngineState,
         recent: RecentOrders,
         worker: str,
+        held: Callable[[str], bool] | None = None,
     ) -> None:
         self._recorder = recorder
         self._bus = bus
         self._state = state
         self._recent = recent
+        self._held = held
         self.worker = worker
 
-    async def send(self, orders: list[Order], decided: datetime | None = None) -> list[Order]:
+    async def send(
+        self, orders: list[Order], decided: datetime | None = None, *, approval: bool = True
+    ) -> list[Order]:
         """Record new orders (the intent, before any broker sees them); the ones to publish.
 
         ``decided``: when the decision that made them ended (their ``created_at`` is when it
-        began): their first recorded step carries it, which the execution report measures."""
+        began): their first recorded step carries it, which the execution report measures.
+        With ``approval`` (the engine's decisions; not the operator's own orders) an order of
+        a strategy in manual approval is recorded as awaiting it."""
         out = []
-        for order in orders:
+        for made in orders:
+            order = made
             if decided is not None:
-                order = order.evolve(updated_at=decided)  # noqa: PLW2901 - the order as recorded
+                order = order.evolve(updated_at=decided)
+            if approval and self._held is not None and self._held(order.strategy):
+                order = order.awaiting_approval()
             written = await self._recorder.write(InsertOrder(order))
             self._recent.add(order)
             if written is Written.UNCHANGED:
@@ -493,7 +515,16 @@ class OrderDesk:
         return out
 
     async def publish(self, orders: list[Order]) -> None:
+        """Hand the orders to the gateway; an order awaiting approval is not sent: it goes once
+        it is approved."""
         for order in orders:
+            if order.status is OrderStatus.AWAITING_APPROVAL:
+                logger.info(
+                    "order awaiting approval cid=%s strategy=%s",
+                    order.client_order_id,
+                    order.strategy,
+                )
+                continue
             await self._bus.send(PlaceOrder(order))
 
     async def record_signal(

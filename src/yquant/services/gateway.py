@@ -294,6 +294,10 @@ class Gateway:
         if cid in self._withdrawn:
             return
         stored = await self._stored(cid)
+        if (stored or order).status is OrderStatus.AWAITING_APPROVAL:
+            # Never published while it waits; a copy reaching here is not sent before approval.
+            logger.warning("order awaiting approval not sent cid=%s", cid)
+            return
         if stored is not None and stored.status is not OrderStatus.NEW:
             if not stored.status.is_final:
                 await self._follow_recorded(stored)

@@ -219,7 +219,7 @@ class ManualOrders:
         await self._record(alert, status, reason, detail, source, account, quantity)
         if not orders:
             return ManualOutcome(alert.key, "rejected", reason, detail, None, quantity, sent, notes)
-        recorded = await self._desk.send(orders, self._clock.now())
+        recorded = await self._desk.send(orders, self._clock.now(), approval=False)
         await self._desk.publish(recorded)
         order = recorded[0]
         logger.info(

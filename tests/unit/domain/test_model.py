@@ -84,9 +84,13 @@ def test_a_new_order_found_at_the_broker_moves_straight_on() -> None:
 
 def test_the_rule_is_the_stored_rank_outside_unknown_and_final_states() -> None:
     working_again = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
-    moving = [s for s in OrderStatus if not s.is_final and s is not OrderStatus.UNKNOWN]
+    held = OrderStatus.AWAITING_APPROVAL
+    moving = [s for s in OrderStatus if not s.is_final and s not in (OrderStatus.UNKNOWN, held)]
     for a in moving:
         for b in OrderStatus:
+            if b is held:
+                assert not can_transition(a, b), (a, b)
+                continue
             back = a is OrderStatus.CANCEL_REQUESTED and b in working_again
             assert can_transition(a, b) == (back or STATUS_RANK[b] >= STATUS_RANK[a]), (a, b)
     assert all(order(s).status_rank == STATUS_RANK[s] for s in OrderStatus)
@@ -94,6 +98,7 @@ def test_the_rule_is_the_stored_rank_outside_unknown_and_final_states() -> None:
 
 def test_the_stored_ranks_are_never_renumbered() -> None:
     assert {s.value: r for s, r in STATUS_RANK.items()} == {
+        "awaiting_approval": -1,
         "new": 0,
         "submitted": 1,
         "unknown": 2,
@@ -105,6 +110,28 @@ def test_the_stored_ranks_are_never_renumbered() -> None:
         "cancelled": 9,
         "expired": 9,
     }
+
+
+def test_an_awaiting_order_is_left_only_by_a_decision_and_never_entered() -> None:
+    held = OrderStatus.AWAITING_APPROVAL
+    assert {s for s in OrderStatus if can_transition(held, s)} == {
+        held,
+        OrderStatus.NEW,
+        OrderStatus.REJECTED,
+    }
+    assert [s for s in OrderStatus if s is not held and can_transition(s, held)] == []
+    waiting = order(OrderStatus.NEW).awaiting_approval()
+    assert waiting.status is held
+    approved = waiting.approval_decided(None, T0)
+    assert (approved.status, approved.reason) == (OrderStatus.NEW, "approved")
+    refused = waiting.approval_decided(ReasonCode.PRICE_MOVED, T0)
+    assert (refused.status, refused.reason) == (OrderStatus.REJECTED, "price_moved")
+    # A broker's report never reaches an order nobody sent; were one applied, it changes nothing.
+    assert waiting.apply(report(OrderStatus.ACCEPTED)).status is held
+    with pytest.raises(ValueError, match="not awaiting approval"):
+        approved.approval_decided(None, T0)
+    with pytest.raises(ValueError, match="cannot wait for approval"):
+        order(OrderStatus.SUBMITTED).awaiting_approval()
 
 
 # ---- cancels --------------------------------------------------------------------------------

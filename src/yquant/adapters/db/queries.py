@@ -10,9 +10,16 @@ from sqlalchemy import select
 from yquant.adapters.db import tables
 from yquant.domain.model import OrderStatus
 
-# Orders the broker may still act on (not final); "new" ones were never sent.
+# Orders not final: the broker may still act on them, or they may still be sent ("new" ones were
+# never sent; "awaiting_approval" ones wait for a person). Both count as working for the risk
+# checks (a held buy reserves its instrument like a working one).
 WORKING_STATUSES = tuple(s.value for s in OrderStatus if not s.is_final)
-OPEN_STATUSES = tuple(s for s in WORKING_STATUSES if s != OrderStatus.NEW.value)
+# Orders a broker may know of: what the gateway follows.
+OPEN_STATUSES = tuple(
+    s
+    for s in WORKING_STATUSES
+    if s not in (OrderStatus.NEW.value, OrderStatus.AWAITING_APPROVAL.value)
+)
 
 _LISTED = {"signals": tables.signals, "orders": tables.orders, "fills": tables.fills}
 
