@@ -377,6 +377,45 @@ class ApprovalRecords(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A question with Approve / Reject buttons as one chat received it."""
+
+    chat_id: str
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A person pressed a button of a prompt (``data``: the button's)."""
+
+    query_id: str
+    user_id: int
+    data: str
+    prompt: Prompt | None
+
+
+class ApprovalChannel(Protocol):
+    """Where approvals are asked for and answered (Telegram: a bot, its chats, long polling).
+    Failures raise RetryableError (try again later) or RejectedError (the channel refused)."""
+
+    async def ask(self, text: str, buttons: Sequence[tuple[str, str]]) -> list[Prompt]:
+        """Send ``text`` with buttons (label, data) to every chat; the prompts made."""
+        ...
+
+    async def settle(self, prompt: Prompt, text: str) -> None:
+        """Replace the prompt's text with ``text`` and take its buttons away."""
+        ...
+
+    async def presses(self, timeout_s: int) -> list[Press]:
+        """The presses since the last call, waiting up to ``timeout_s`` for one."""
+        ...
+
+    async def answer(self, press: Press, text: str) -> None:
+        """Tell the person who pressed what came of it."""
+        ...
+
+
 class PriceSource(StrEnum):
     QUOTE = "quote"  # the broker's quotation (KIS)
     ALERT = "alert"  # the price an alert carried

@@ -112,6 +112,9 @@ class Approvals:
     async def awaiting(self) -> list[Order]:
         return await self._records.awaiting()
 
+    async def order(self, client_order_id: str) -> Order | None:
+        return await self._records.order(client_order_id)
+
     async def approve(self, ref: str, *, actor: str, via: Via) -> ApprovalOutcome:
         return await self.decide(ref, approve=True, actor=actor, via=via)
 
