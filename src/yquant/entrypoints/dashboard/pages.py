@@ -20,7 +20,7 @@ from starlette.routing import Route
 from yquant import views
 from yquant.adapters.db.desk import RowQuery
 from yquant.bootstrap import Runtime, build_fx, desk_queries
-from yquant.domain.model import Market
+from yquant.domain.model import Market, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import names
 from yquant.entrypoints.dashboard import data
@@ -32,6 +32,7 @@ from yquant.entrypoints.dashboard.auth import (
     identity_of,
     safe_next,
 )
+from yquant.entrypoints.dashboard.approvals import approval_routes
 from yquant.entrypoints.dashboard.cancels import cancel_routes
 from yquant.entrypoints.dashboard.execution import execution_routes
 from yquant.entrypoints.dashboard.liquidate import liquidate_routes
@@ -45,6 +46,7 @@ from yquant.entrypoints.dashboard.render import (
 )
 from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
+from yquant.settings import StrategySettings
 
 Page = Callable[[Request], Awaitable[Response]]
 CHART_SPAN = timedelta(days=30)  # an instrument's chart: its price history this far back
@@ -197,6 +199,9 @@ class Pages:
             queued = await self.desk.queued(pending_only=True)
         except DatabaseUnavailableError:
             history = working = queued = None
+        # Held for approval: their own section, with Approve and Reject instead of Cancel.
+        awaiting = [w for w in working or [] if w["status"] == OrderStatus.AWAITING_APPROVAL]
+        working = None if working is None else [w for w in working if w not in awaiting]
         return await self.show(
             request,
             "orders.html",
@@ -205,11 +210,23 @@ class Pages:
             statuses=data.STATUSES,
             history=history,
             working=working,
+            awaiting=[{**a, "expires_at": self._expires_at(a)} for a in awaiting],
+            approval_mode=any(
+                s.approval == "manual" for s in self.runtime.settings.strategies.values()
+            ),
             queued=queued,
             limit=data.MAX_ROWS,
-            named=[*(history or []), *(working or []), *(queued or [])],
+            named=[*(history or []), *(working or []), *awaiting, *(queued or [])],
             outcome=_cancel_outcome(request),
+            decision=_decision(request),
         )
+
+    def _expires_at(self, row: dict[str, Any]) -> Any:
+        strategy = self.runtime.settings.strategies.get(row["strategy"])
+        timeout_s = (
+            strategy.approval_timeout_s if strategy else StrategySettings().approval_timeout_s
+        )
+        return row["created_at"] + timedelta(seconds=timeout_s)
 
     async def orders_csv(self, request: Request) -> Response:
         """The filtered history for a spreadsheet: raw values (codes, exact decimals, ISO UTC
@@ -301,6 +318,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
         *performance_routes(runtime, pages.show),
         *execution_routes(runtime, pages.show),
         *cancel_routes(runtime, pages.show),
+        *approval_routes(runtime),
         *trade_routes(runtime, pages.show, trading),
         *liquidate_routes(runtime, pages.show, trading),
         *login_routes(runtime, auth),
@@ -408,6 +426,20 @@ def login_routes(runtime: Runtime, auth: Auth) -> list[Route]:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
+
+
+def _decision(request: Request) -> dict[str, Any] | None:
+    """What the last approval decision did, as its redirect tells."""
+    params = request.query_params
+    decision = params.get("decision", "")
+    if decision not in ("approved", "rejected", "refused"):
+        return None
+    why = params.get("why", "")
+    return {
+        "decision": decision,
+        "order": params.get("order", "")[:40],
+        "why": why if why.replace("_", "").isalpha() else "",
+    }
 
 
 def _cancel_outcome(request: Request) -> dict[str, Any] | None:

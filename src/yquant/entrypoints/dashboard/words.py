@@ -202,6 +202,11 @@ WORDS: dict[str, dict[str, str]] = {
         "pending_n": "{n} sent, outcome pending (the gateway keeps following)",
         "refused_n": "{n} not cancelled",
         "order_limit": "limit",
+        "approve_one": "Approve order {order}? It is re-checked, then sent to the broker.",
+        "reject_one": "Reject order {order}? It will not be sent.",
+        "approved_n": "Order approved and sent",
+        "rejected_n": "Order rejected",
+        "approval_refused_n": "Order not sent",
     },
     "ko": {
         "nav_overview": "개요",
@@ -395,6 +400,11 @@ WORDS: dict[str, dict[str, str]] = {
         "pending_n": "{n}건 전송됨, 결과 확인 중 (게이트웨이가 계속 확인합니다)",
         "refused_n": "{n}건 취소 안 됨",
         "order_limit": "지정가",
+        "approve_one": "주문 {order} 을(를) 승인할까요? 다시 확인한 뒤 브로커로 보냅니다.",
+        "reject_one": "주문 {order} 을(를) 거부할까요? 보내지 않습니다.",
+        "approved_n": "주문이 승인되어 전송되었습니다",
+        "rejected_n": "주문이 거부되었습니다",
+        "approval_refused_n": "주문을 보내지 않았습니다",
     },
 }
 
