@@ -24,6 +24,7 @@ from yquant.domain.model import Market, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import names
 from yquant.entrypoints.dashboard import data
+from yquant.entrypoints.dashboard.approvals import approval_routes
 from yquant.entrypoints.dashboard.auth import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -32,7 +33,6 @@ from yquant.entrypoints.dashboard.auth import (
     identity_of,
     safe_next,
 )
-from yquant.entrypoints.dashboard.approvals import approval_routes
 from yquant.entrypoints.dashboard.cancels import cancel_routes
 from yquant.entrypoints.dashboard.execution import execution_routes
 from yquant.entrypoints.dashboard.liquidate import liquidate_routes
