@@ -61,6 +61,7 @@ from yquant.ports import Bus as BusPort
 from yquant.ports import Recorder as RecorderPort
 from yquant.services import routing
 from yquant.services.account_sync import AccountSync
+from yquant.services.approval_bot import ApprovalBot, Words
 from yquant.services.approvals import Approvals
 from yquant.services.book import BookService
 from yquant.services.cancels import OrderCancels
@@ -779,6 +780,30 @@ def build_approvals(
         prices=build_prices(
             settings, store, clock=runtime.clock, brokers=brokers, instruments=instruments
         ),
+    )
+
+
+def build_approval_bot(
+    runtime: Runtime, role: ActiveRole, http: httpx.AsyncClient, words: Words
+) -> ApprovalBot | None:
+    """Approvals asked on Telegram by the bot of ``approvals.telegram_channel`` (None when no
+    channel is named), as the notifier runs it."""
+    from yquant.adapters.notify.telegram import TelegramBot
+    from yquant.adapters.notify.telegram_approvals import TelegramApprovalChannel
+
+    settings = runtime.settings
+    name = settings.approvals.telegram_channel
+    if name is None:
+        return None
+    chat = settings.notify.telegram[name]
+    bot = TelegramBot(chat.bot_token.get_secret_value(), http, api_base=chat.api_base)
+    return ApprovalBot(
+        approvals=build_approvals(runtime),
+        channel=TelegramApprovalChannel(bot, [chat.chat_id]),
+        bus=runtime.bus,
+        role=role,
+        words=words,
+        interval_s=settings.approvals.sweep_interval_s,
     )
 
 

@@ -334,6 +334,9 @@ class ApprovalSettings(BaseModel):
     grace_s: float = Field(30.0, ge=0, le=3600)
     # The active worker looks for awaiting orders past their timeout this often.
     sweep_interval_s: float = Field(1.0, gt=0, le=60)
+    # The notify.telegram channel whose bot asks for approvals in its chat (Approve / Reject
+    # buttons, answered by long polling); None: approvals on the dashboard and the CLI only.
+    telegram_channel: str | None = None
 
 
 class CatalogSettings(BaseModel):
@@ -689,6 +692,16 @@ class Settings(BaseSettings):
                     f"strategies.{strategy}.approval_timeout_s plus approvals.grace_s ({wait:g} s)"
                     f" must be below gateway.max_send_delay_s ({limit:g} s)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _approval_channel(self) -> Settings:
+        name = self.approvals.telegram_channel
+        if name is not None and name not in self.notify.telegram:
+            known = ", ".join(sorted(self.notify.telegram)) or "none configured"
+            raise ValueError(
+                f"approvals.telegram_channel names no notify.telegram channel {name!r} ({known})"
+            )
         return self
 
     def approval_of(self, strategy: str) -> StrategySettings | None:

@@ -23,6 +23,7 @@ from yquant.domain import market_rules
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
 from yquant.ports import CANCELS, ORDERS, SIGNALS
 from yquant.services import routing
+from yquant.services.approval_bot import Words
 from yquant.services.approvals import ApprovalTimeouts
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
@@ -206,7 +207,7 @@ async def run_notifier(settings: Settings) -> None:
     """Notices to channels: take the notices and executions streams into the durable queue,
     deliver what is due, and watch what nobody publishes (the active worker, the kill
     switches, this worker's database). Nothing on the order path waits for it."""
-    from yquant.bootstrap import build_notifier
+    from yquant.bootstrap import build_approval_bot, build_notifier
     from yquant.entrypoints.notices import render
     from yquant.ports import EXECUTIONS, NOTICES
 
@@ -219,6 +220,7 @@ async def run_notifier(settings: Settings) -> None:
     notifier, watcher = parts.notifier, parts.watcher
     consumer = f"notifier-{settings.worker.name}"
     calendars = session_tables(settings)
+    approval_bot = build_approval_bot(runtime, state.role, parts.http, approval_words(settings))
 
     async def consume_notices() -> None:
         await runtime.bus.consume(NOTICES, "notifier", consumer, notifier.handle_notice, stop)
@@ -238,6 +240,15 @@ async def run_notifier(settings: Settings) -> None:
     async def keep_calendars() -> None:
         await calendars.keep_current(stop)
 
+    tasks = [consume_notices, consume_fills, deliver, watch, watch_role, keep_calendars]
+    if approval_bot is not None:
+        bot = approval_bot
+
+        async def ask_approvals() -> None:
+            await bot.run(stop)
+
+        tasks.append(ask_approvals)
+
     try:
         # The daily summary asks the calendars when each market closed: read from the session
         # table (milliseconds), never the library on the event loop (seconds, during which the
@@ -251,8 +262,20 @@ async def run_notifier(settings: Settings) -> None:
             runtime,
             "notifier",
             stop,
-            [consume_notices, consume_fills, deliver, watch, watch_role, keep_calendars],
+            tasks,
             status=lambda: {"standing": state.role.standing().value},
         )
     finally:
         await parts.http.aclose()
+
+
+def approval_words(settings: Settings) -> Words:
+    """The approval bot's words: in its channel's language, else the operator's."""
+    from yquant.entrypoints import i18n
+
+    name = settings.approvals.telegram_channel
+    chosen = settings.notify.telegram[name].language if name is not None else None
+    language = chosen or settings.language
+    return Words(
+        say=lambda key: i18n.t(language, key), label=lambda code: i18n.label(language, code)
+    )
