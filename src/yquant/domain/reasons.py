@@ -116,6 +116,8 @@ class ReasonCode(StrEnum):
     PRICE_MOVED = "price_moved"  # approved, but the price moved beyond the allowed deviation
     NOT_AWAITING_APPROVAL = "not_awaiting_approval"  # already decided (or never held)
     NOT_ALLOWED_TO_APPROVE = "not_allowed_to_approve"  # a Telegram user not on the list
+    # not cancelled: the order was never sent, it awaits approval (reject it instead)
+    AWAITING_APPROVAL = "awaiting_approval"
 
     # ---- the kill-switch control (the API answers the code and an English message) -----------
     UNKNOWN_SCOPE = "unknown_scope"

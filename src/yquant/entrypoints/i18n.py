@@ -613,6 +613,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.PRICE_MOVED: "The price moved too far before approval",
         ReasonCode.NOT_AWAITING_APPROVAL: "Not awaiting approval (already decided)",
         ReasonCode.NOT_ALLOWED_TO_APPROVE: "You are not allowed to approve orders",
+        ReasonCode.AWAITING_APPROVAL: "Awaiting approval",
         # the kill-switch control (the API answers the code and an English message)
         ReasonCode.UNKNOWN_SCOPE: "No such account",
         ReasonCode.REASON_REQUIRED: "A reason is required",
@@ -730,6 +731,7 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.PRICE_MOVED: "승인 전에 가격이 너무 많이 움직임",
         ReasonCode.NOT_AWAITING_APPROVAL: "승인 대기 중이 아님 (이미 결정됨)",
         ReasonCode.NOT_ALLOWED_TO_APPROVE: "주문을 승인할 권한이 없습니다",
+        ReasonCode.AWAITING_APPROVAL: "승인 대기",
         # the kill-switch control (the API answers the code and an English message)
         ReasonCode.UNKNOWN_SCOPE: "알 수 없는 계좌입니다",
         ReasonCode.REASON_REQUIRED: "사유를 입력해야 합니다",

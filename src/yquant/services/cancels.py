@@ -108,6 +108,15 @@ class OrderCancels:
         for i, order in enumerate(orders):
             if order.status.is_final:
                 outcomes[i] = _final(refs[i], order)
+            elif order.status is OrderStatus.AWAITING_APPROVAL:
+                # Never sent: no broker to ask. Rejecting it (yquant reject) is what ends it.
+                outcomes[i] = CancelOutcome(
+                    refs[i],
+                    order,
+                    order.status,
+                    order.filled_quantity,
+                    reason=ReasonCode.AWAITING_APPROVAL,
+                )
             else:
                 asked[i] = CancelOrder(order.client_order_id, uuid.uuid4().hex, now, reason)
         if asked and not await gateway_alive(self._bus, self._clock):

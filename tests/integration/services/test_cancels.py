@@ -257,6 +257,16 @@ async def test_cancel_all_takes_only_the_working_orders_that_match(desk: Desk) -
     assert await desk.krw() == CASH - 61_000
 
 
+async def test_an_order_awaiting_approval_is_not_cancelled_at_the_broker(desk: Desk) -> None:
+    held = limit("yq-held", Side.BUY, 1, "60000").awaiting_approval()
+    await desk.recorder.write(InsertOrder(held))
+    async with running(desk):
+        outcome = await desk.cancels.cancel_ref("yq-held", wait_s=1)
+    assert (outcome.done, outcome.pending, outcome.reason) == (False, False, "awaiting_approval")
+    assert (await desk.row(held))["status"] == "awaiting_approval"
+    assert await desk.bus.client.xlen(CANCELS) == 0
+
+
 async def test_without_a_running_gateway_nothing_is_cancelled(desk: Desk) -> None:
     await desk.price("005930", "70000")
     buy = limit("yq-nogw", Side.BUY, 1, "60000")
