@@ -28,7 +28,7 @@ from tests.dashboard_support import (
     no_horizontal_scroll,
     screenshot,
 )
-from tests.support import YquantUp, record_rows, refused_order, wait_until
+from tests.support import YquantUp, krx_order, record_rows, refused_order, wait_until
 from yquant.adapters.db.rows import order_row
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import i18n
@@ -490,6 +490,53 @@ def _audit(desk: Desk, action: str, target: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None, (action, target)
     return {"actor": row[0], "detail": json.loads(row[1])}
+
+
+@pytest.mark.parametrize(("language", "width"), [("ko", "phone"), ("en", "desktop")])
+def test_an_order_awaiting_approval_is_approved_or_rejected_from_the_orders_page(
+    browser: Browser, desk: Desk, language: str, width: str
+) -> None:
+    """Held orders (a strategy in manual approval) in their own section: Approve sends one to
+    the running gateway, which fills it; Reject ends the other; both are audited."""
+    context, page, errors = _open(browser, desk, PHONE if width == "phone" else DESKTOP)
+    try:
+        now = datetime.now(UTC)
+        cids = ["held-" + uuid.uuid4().hex[:8] for _ in range(2)]
+        rows = [
+            order_row(
+                krx_order(
+                    cid, now, account="paper", strategy="held", quantity=1
+                ).awaiting_approval()
+            )
+            for cid in cids
+        ]
+        assert record_rows(desk.up.data_dir, [("order.insert", r) for r in rows]) == [True] * 2
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{desk.url}/orders?lang={language}")
+        section = page.locator("#approvals")
+        expect(section.locator("h2")).to_contain_text(word(language, "approvals"))
+        approve = section.locator(f'tr[data-key="{cids[0]}"] button.approve')
+        expect(approve).to_have_text(word(language, "approve"), timeout=WAIT_MS)
+        no_horizontal_scroll(page)
+        screenshot(page, f"orders-approval-{language}-{width}")
+        approve.click()
+        expect(page.locator("#approval-outcome")).to_contain_text(
+            word(language, "approved_n"), timeout=WAIT_MS
+        )
+        section.locator(f'tr[data-key="{cids[1]}"] button.reject').click()
+        expect(page.locator("#approval-outcome")).to_contain_text(
+            word(language, "rejected_n"), timeout=WAIT_MS
+        )
+        expect(page.locator(f'#approvals tr[data-key="{cids[0]}"]')).to_have_count(0)
+        wait_until(lambda: _status(desk, cids[0]) == "filled")
+        assert _status(desk, cids[1]) == "rejected"
+        for cid, after in zip(cids, ("new", "rejected"), strict=True):
+            entry = _audit(desk, "order_approval", cid)
+            assert entry["actor"] == "dashboard:alice"
+            assert (entry["detail"]["from"], entry["detail"]["to"]) == ("awaiting_approval", after)
+    finally:
+        context.close()
+    assert errors == [], f"errors on the dashboard: {errors}"
 
 
 @pytest.mark.parametrize(("language", "width"), [("ko", "phone"), ("en", "desktop")])
