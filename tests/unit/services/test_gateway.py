@@ -127,6 +127,19 @@ async def test_an_order_decided_too_long_ago_is_not_sent() -> None:
     assert (row["status"], row["reason"]) == ("rejected", "stale_order")
 
 
+async def test_an_order_awaiting_approval_is_never_sent() -> None:
+    rig = Rig()
+    held = order().awaiting_approval()
+    await rig.post(held)
+    # A copy reaching the stream without its row (a database away): not sent either.
+    stray = order("yq-2").awaiting_approval()
+    entry = Entry(ORDERS, "0-2", order_to_message(stray), False, PlaceOrder(stray))
+    await rig.gateway.handle_order(entry)
+    assert rig.broker.submitted == []
+    assert rig.status(held) == "awaiting_approval"
+    assert "yq-2" not in rig.recorder.tables["orders"]
+
+
 async def test_a_halt_after_the_decision_stops_the_order_at_the_gateway() -> None:
     rig = Rig()
     rig.kill.states["paper"] = KillState.HALTED
