@@ -702,6 +702,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"approvals.telegram_channel names no notify.telegram channel {name!r} ({known})"
             )
+        if name is not None and not self.approvals.telegram_user_ids:
+            raise ValueError(
+                "approvals.telegram_user_ids: list who may approve on Telegram (user ids)"
+            )
         return self
 
     def approval_of(self, strategy: str) -> StrategySettings | None:

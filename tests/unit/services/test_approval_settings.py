@@ -48,9 +48,12 @@ def test_a_wait_longer_than_the_gateway_sends_after_is_refused(tmp_path: Path) -
 def test_the_telegram_channel_is_a_configured_one(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"names no notify\.telegram channel 'ops'"):
         settings(tmp_path, approvals={"telegram_channel": "ops"})
+    ops = {"telegram": {"ops": {"bot_token": "1:x", "chat_id": "42"}}}
+    with pytest.raises(ValidationError, match="list who may approve on Telegram"):
+        settings(tmp_path, notify=ops, approvals={"telegram_channel": "ops"})
     s = settings(
         tmp_path,
-        notify={"telegram": {"ops": {"bot_token": "1:x", "chat_id": "42"}}},
+        notify=ops,
         approvals={"telegram_channel": "ops", "telegram_user_ids": [5551]},
     )
     assert s.approvals.telegram_user_ids == [5551]
