@@ -17,13 +17,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from yquant.domain.model import Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import RejectedError, RetryableError
 from yquant.ports import ApprovalChannel, Bus, Press, Prompt
-from yquant.services.approvals import ApprovalOutcome, Approvals, Via
+from yquant.services.approvals import ApprovalOutcome, Approvals, Via, plain
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -102,8 +101,8 @@ class ApprovalBot:
         price = order.limit_price or order.reference_price
         lines = [
             say("approval_needed"),
-            f"{label(order.side.value)} {_plain(order.quantity)} {order.ticker} ({order.exchange})"
-            + (f" @ {_plain(price)} {order.currency}" if price is not None else ""),
+            f"{label(order.side.value)} {plain(order.quantity)} {order.ticker} ({order.exchange})"
+            + (f" @ {plain(price)} {order.currency}" if price is not None else ""),
             f"{say('strategy')}: {order.strategy} · {say('account')}: {order.account}",
             say("approval_deadline").format(
                 seconds=int(strategy.approval_timeout_s),
@@ -231,7 +230,3 @@ def _prompts(kept: str) -> list[Prompt]:
     with contextlib.suppress(ValueError, TypeError):
         return [Prompt(str(chat), int(message)) for chat, message in json.loads(kept)]
     return []
-
-
-def _plain(value: object) -> str:
-    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)

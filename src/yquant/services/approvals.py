@@ -207,7 +207,7 @@ class Approvals:
         allowed = self._settings.approvals.max_price_deviation
         if moved > allowed:
             return ReasonCode.PRICE_MOVED, (
-                f"{_plain(decided_at)} -> {_plain(mark.price)} ({_pct(moved)} > {_pct(allowed)})"
+                f"{plain(decided_at)} -> {plain(mark.price)} ({_pct(moved)} > {_pct(allowed)})"
             )
         return None, ""
 
@@ -285,8 +285,9 @@ class ApprovalTimeouts:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
 
 
-def _plain(price: Decimal) -> str:
-    return f"{price.normalize():f}"
+def plain(number: Decimal) -> str:
+    """A price or quantity as written, without trailing zeros or exponent (71000, 0.5)."""
+    return f"{number.normalize():f}"
 
 
 def _pct(share: Decimal) -> str:

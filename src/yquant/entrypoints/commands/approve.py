@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import sys
-from decimal import Decimal
 from typing import Any
 
 from yquant.entrypoints import formatting as fmt
@@ -103,6 +102,7 @@ def _decide(settings: Settings, args: argparse.Namespace) -> int:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     from yquant.bootstrap import build, build_approvals
+    from yquant.services.approvals import plain
 
     async def run() -> list[tuple[Any, Any]]:
         runtime = build(settings, "cli")
@@ -129,7 +129,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
                         "account": o.account,
                         "ticker": o.ticker,
                         "side": o.side.value,
-                        "quantity": _plain(o.quantity),
+                        "quantity": plain(o.quantity),
                         "price": _price(o),
                         "created_at": o.created_at.isoformat(),
                         "expires_at": expires.isoformat(),
@@ -160,10 +160,8 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
 def _price(order: Any) -> str | None:
+    from yquant.services.approvals import plain
+
     price = order.limit_price or order.reference_price
-    return None if price is None else _plain(price)
+    return None if price is None else plain(price)
