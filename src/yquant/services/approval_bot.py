@@ -76,7 +76,10 @@ class ApprovalBot:
             if cid not in self._open:
                 await self._ask(order)
         for cid in [c for c in self._open if c not in awaiting]:
-            order, prompts = self._open.pop(cid)
+            asked = self._open.pop(cid, None)  # a press may have settled it meanwhile
+            if asked is None:
+                continue
+            order, prompts = asked
             current = await self._approvals.order(cid)
             await self._show(prompts, order, self._outcome_line(current, None))
 
@@ -87,10 +90,17 @@ class ApprovalBot:
             self._open[cid] = (order, _prompts(kept))
             return
         say = self._words.say
-        prompts = await self._channel.ask(
-            self.question(order),
-            [(say("approve"), f"{APPROVE}:{cid}"), (say("reject"), f"{REJECT}:{cid}")],
-        )
+        try:
+            prompts = await self._channel.ask(
+                self.question(order),
+                [(say("approve"), f"{APPROVE}:{cid}"), (say("reject"), f"{REJECT}:{cid}")],
+            )
+        except RejectedError as exc:
+            # Refused for good (a chat not found, a bot removed): not asked again every
+            # sweep; the dashboard and the command line still decide it.
+            logger.error("approval not asked on telegram cid=%s: %s", cid, exc)
+            self._open[cid] = (order, [])
+            return
         await self._bus.remember(prompt_key(cid), _kept(prompts), PROMPT_TTL_S)
         self._open[cid] = (order, prompts)
         logger.info("approval asked on telegram cid=%s chats=%d", cid, len(prompts))

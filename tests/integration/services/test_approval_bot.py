@@ -62,6 +62,7 @@ async def make_desk(
     channels: FakeChannels,
     http: httpx.AsyncClient,
     language: str = "en",
+    chat: int = TELEGRAM_CHAT,
     **strategy: Any,
 ) -> Desk:
     rig = await build_rig(
@@ -76,7 +77,7 @@ async def make_desk(
     runtime = Runtime(rig.settings, rig.store, rig.recorder, rig.bus, rig.clock)
     approvals = build_approvals(runtime, kill_switch=rig.engine.kill_switch)
     channel = TelegramApprovalChannel(
-        TelegramBot(TELEGRAM_TOKEN, http, api_base=channels.url), [TELEGRAM_CHAT]
+        TelegramBot(TELEGRAM_TOKEN, http, api_base=channels.url), [chat]
     )
     words = Words(
         say=lambda key: i18n.t(language, key), label=lambda code: i18n.label(language, code)
@@ -293,3 +294,24 @@ async def test_the_bot_loop_answers_a_press_by_long_polling(desk: Desk) -> None:
     finally:
         stop.set()
         await task
+
+
+async def test_a_chat_telegram_refuses_is_not_asked_again_and_nothing_stops(
+    tmp_path: Path,
+    db_url: str,
+    valkey_url: str,
+    channels: FakeChannels,
+    http: httpx.AsyncClient,
+) -> None:
+    desk = await make_desk(tmp_path, db_url, valkey_url, channels, http, chat=999)
+    try:
+        cid = await held(desk)
+        await desk.bot.sweep()  # "chat not found": logged, not raised
+        await desk.bot.sweep()
+        assert desk.messages() == []
+        outcome = await desk.approvals.reject(cid, actor="alice", via=Via.DASHBOARD)
+        assert outcome.decided
+        await desk.bot.sweep()
+        assert await status(desk, cid) == ("rejected", "approval_refused")
+    finally:
+        await desk.rig.close()
