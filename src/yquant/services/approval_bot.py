@@ -22,7 +22,13 @@ from yquant.domain.model import Order, OrderStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import RejectedError, RetryableError
 from yquant.ports import ApprovalChannel, Bus, Press, Prompt
-from yquant.services.approvals import ApprovalOutcome, Approvals, Via, plain
+from yquant.services.approvals import (
+    RECHECK_REASONS,
+    ApprovalOutcome,
+    Approvals,
+    Via,
+    plain,
+)
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -163,9 +169,9 @@ class ApprovalBot:
         ):
             return f"✅ {say('approved_sent')}"
         reason = order.reason or ReasonCode.REJECTED
-        if reason in (ReasonCode.APPROVAL_REFUSED, ReasonCode.APPROVAL_TIMEOUT):
-            return f"❌ {label(reason)}"
-        return f"⚠️ {say('approved_refused')}: {label(reason)}"
+        if reason in RECHECK_REASONS:
+            return f"⚠️ {say('approved_refused')}: {label(reason)}"
+        return f"❌ {label(reason)}"
 
     async def _show(self, prompts: list[Prompt], order: Order, line: str) -> None:
         text = f"{self.question(order)}\n\n{line}"

@@ -40,6 +40,16 @@ from yquant.settings import Settings, StrategySettings
 
 logger = logging.getLogger(__name__)
 
+# What the re-check of an approved order may refuse it for (`Approvals.recheck`).
+RECHECK_REASONS = frozenset(
+    {
+        ReasonCode.APPROVAL_EXPIRED,
+        ReasonCode.HALTED,
+        ReasonCode.REDUCE_ONLY,
+        ReasonCode.MARKET_CLOSED,
+        ReasonCode.PRICE_MOVED,
+    }
+)
 # An approved order not taken by a gateway this long after its approval is published again.
 RESEND_AFTER_S = 5.0
 

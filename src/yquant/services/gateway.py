@@ -587,6 +587,13 @@ class Gateway:
                 current = self._open.get(old_id, old)
                 if current.status.is_final:
                     return current
+                if current.status is OrderStatus.AWAITING_APPROVAL:
+                    # Never sent (its strategy's orders wait for approval): the newer order
+                    # of that strategy replaces it, and it ends here unsent.
+                    return await self._record(
+                        current,
+                        current.evolve(status=OrderStatus.REJECTED, reason=ReasonCode.REPLACED),
+                    )
                 if not asked and (current.is_live or current.status is OrderStatus.NEW):
                     asked = True
                     current, answer = await self._cancel(current, ReasonCode.REPLACED, "")

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.harness import Rig, build_rig, krx_alert
+from tests.integration.services.test_engine import _order
 from yquant.adapters.db import tables
 from yquant.bootstrap import Runtime, active_role, build_approvals, build_control
-from yquant.domain.model import Market, OrderStatus
+from yquant.domain.model import Action, Market, OrderStatus, Side
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.writes import RecordPrice
@@ -294,3 +295,29 @@ async def test_an_approved_order_whose_publication_was_lost_is_published_again(
     rig.executed = 0
     [row] = await rig.execute()
     assert row["status"] == "filled"
+
+
+async def test_a_newer_held_sell_replaces_the_held_one_which_is_never_sent(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    rig = await make_rig(tmp_path, db_url, valkey_url, position_scope="account")
+    try:
+        await rig.broker.submit(_order("seed", Side.BUY, "10", "71000", FRIDAY_OPEN))
+        first = await held_order(rig, "x1", action=Action.EXIT, quantity=None)
+        second = await held_order(rig, "x2", action=Action.EXIT, quantity=None)
+        rows = {r["client_order_id"]: r for r in await rig.store.recent("orders", 10)}
+        assert rows[second]["replaces"] == first
+        assert (rows[first]["status"], rows[second]["status"]) == ("awaiting_approval",) * 2
+        approvals = approvals_of(rig)
+        assert (await approvals.approve(second, actor="alice", via=Via.DASHBOARD)).sent
+        [row] = await rig.execute()
+        assert (row["client_order_id"], row["status"], row["filled_quantity"]) == (
+            second,
+            "filled",
+            10,
+        )
+        assert await status(rig, first) == ("rejected", "replaced")
+        late = await approvals.approve(first, actor="bob", via=Via.CLI)
+        assert (late.decided, late.reason) == (False, ReasonCode.NOT_AWAITING_APPROVAL)
+    finally:
+        await rig.close()
