@@ -9,7 +9,8 @@
    away would otherwise trade twice): it hands each account to the active worker through the
    order queue in the database (`Decider.hand_over`; journaled while the database is away);
 3. queue what waits for the next session (in the database both workers share), record and
-   publish the orders;
+   publish the orders (a strategy in manual approval: recorded ``awaiting_approval``, published
+   once approved, see yquant.services.approvals);
 4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it;
    the alert's price is recorded beside it as the instrument's latest price seen (the two
    writes share one commit).
