@@ -399,7 +399,7 @@ async def test_old_news_is_not_sent(setup: Setup) -> None:
 def test_the_notifications_migration_goes_down_and_up_again(db_url: str) -> None:
     from yquant.adapters.db import migrate
 
-    migrate.downgrade(db_url, "0009")
-    assert migrate.current(db_url).startswith("0009")
+    migrate.downgrade(db_url, "0011")
+    assert migrate.current(db_url).startswith("0011")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)

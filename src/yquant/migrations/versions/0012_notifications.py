@@ -1,7 +1,7 @@
 """notifications: the notifier's durable queue (one row per notice and channel) and dead letters
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from yquant.adapters.db.tables import BigId, UtcDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
