@@ -29,6 +29,7 @@ from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.domain.snapshots import AccountDay
+from yquant.domain.schedules import RunStatus, ScheduledOrder
 from yquant.domain.writes import Write
 
 # ---- time ----------------------------------------------------------------------------------
@@ -636,6 +637,87 @@ class UserRecords(Protocol):
         self, name: str, *, source: str, until: datetime, failures: int, now: datetime
     ) -> None:
         """Audit a lockout of a name that is no user (sign-ins under it fail the same way)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRun:
+    """One schedule's firing on one session date, as recorded."""
+
+    schedule_id: int
+    schedule_name: str
+    session_date: date
+    due_at: datetime
+    status: RunStatus
+    worker: str
+    claimed_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+    detail: str | None = None
+    signal_key: str | None = None
+    orders: tuple[str, ...] = ()
+    epoch: int | None = None
+
+
+class ScheduleRecords(Protocol):
+    """The schedules and their runs in the system of record. A change of a schedule is written
+    with its audit entry in one transaction; `claim` is the exactly-once step."""
+
+    async def all(self) -> list[ScheduledOrder]: ...
+
+    async def get(self, name: str) -> ScheduledOrder | None: ...
+
+    async def save(
+        self, specs: Sequence[ScheduledOrder], *, actor: str, now: datetime, action: str
+    ) -> list[ScheduledOrder]:
+        """Insert or update each by name, all in one transaction (all or nothing)."""
+        ...
+
+    async def set_paused(
+        self, name: str, paused: bool, *, actor: str, now: datetime
+    ) -> ScheduledOrder | None: ...
+
+    async def remove(self, name: str, *, actor: str, now: datetime) -> bool: ...
+
+    async def claim(
+        self,
+        spec: ScheduledOrder,
+        day: date,
+        due_at: datetime,
+        *,
+        status: RunStatus,
+        worker: str,
+        role: tuple[str, int] | None,
+        now: datetime,
+        reason: ReasonCode | None = None,
+        detail: str = "",
+        signal_key: str | None = None,
+    ) -> bool:
+        """Record the run of ``spec`` on ``day`` unless one is recorded: True when this call
+        recorded it. Refused (False) as well when the database's active role is no longer
+        ``role`` (None: no deployment row, which only the embedded worker runs without)."""
+        ...
+
+    async def finish(
+        self,
+        schedule_id: int,
+        day: date,
+        *,
+        status: RunStatus,
+        now: datetime,
+        reason: ReasonCode | None = None,
+        detail: str = "",
+        orders: Sequence[str] = (),
+    ) -> None: ...
+
+    async def runs(
+        self, name: str | None = None, *, since: date | None = None, limit: int = 100
+    ) -> list[ScheduleRun]:
+        """The newest first."""
+        ...
+
+    async def claimed_on(self, days: Sequence[date]) -> set[tuple[int, date]]:
+        """(schedule id, session date) of every run recorded on ``days``."""
         ...
 
 

@@ -591,6 +591,17 @@ class NotifySettings(BaseModel):
         return self
 
 
+class ScheduleSettings(BaseModel):
+    """Scheduled orders (예약 주문), fired by the engine of the active worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A firing reached later than this after its time (a worker that was down) is recorded
+    # ``missed`` and not sent: an order hours late is not the order that was scheduled.
+    grace_s: float = Field(300.0, ge=1, le=3600)
+    tick_s: float = Field(1.0, gt=0, le=60)  # how often the engine looks for a due firing
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="YQUANT__",
@@ -625,6 +636,7 @@ class Settings(BaseSettings):
     fx: FxSettings = FxSettings()
     notify: NotifySettings = NotifySettings()
     approvals: ApprovalSettings = ApprovalSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
     # Per market, its whole list of dated rules: naming a market replaces its defaults.
     fees: dict[FeeMarket, list[FeeRuleSettings]] = Field(default_factory=default_fees)
 

@@ -141,3 +141,9 @@ class ReasonCode(StrEnum):
 
     # ---- notifications -------------------------------------------------------------------------
     NOTIFY_REFUSED = "notify_refused"  # Discord or Telegram refused a message for good
+    # ---- scheduled orders ----------------------------------------------------------------------
+    MARKET_HOLIDAY = "market_holiday"  # a weekday the schedule is set for with no session
+    OUTSIDE_SESSION = "outside_session"  # a fixed time outside that day's session
+    FIRING_LATE = "firing_late"  # more than the grace period past its time: missed, not sent
+    FIRING_ERROR = "firing_error"  # the firing broke off (the detail names the error)
+    LIQUIDATION_UNAVAILABLE = "liquidation_unavailable"

@@ -639,6 +639,12 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.USER_EXISTS: "That user already exists",
         ReasonCode.UNKNOWN_USER: "No such user",
         ReasonCode.NOTIFY_REFUSED: "The notification channel refused the message",
+        # scheduled orders
+        ReasonCode.MARKET_HOLIDAY: "Market closed that day",
+        ReasonCode.OUTSIDE_SESSION: "Time outside the session",
+        ReasonCode.FIRING_LATE: "Too late: missed, not sent",
+        ReasonCode.FIRING_ERROR: "Firing broke off",
+        ReasonCode.LIQUIDATION_UNAVAILABLE: "Liquidation not available",
     },
     "ko": {
         # the webhook: the request itself
@@ -755,6 +761,12 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.USER_EXISTS: "이미 있는 사용자입니다",
         ReasonCode.UNKNOWN_USER: "없는 사용자입니다",
         ReasonCode.NOTIFY_REFUSED: "알림 채널이 메시지를 거부했습니다",
+        # 예약 주문
+        ReasonCode.MARKET_HOLIDAY: "그날은 휴장",
+        ReasonCode.OUTSIDE_SESSION: "정규장 밖의 시각",
+        ReasonCode.FIRING_LATE: "너무 늦음: 놓침, 주문 안 함",
+        ReasonCode.FIRING_ERROR: "실행 중 오류",
+        ReasonCode.LIQUIDATION_UNAVAILABLE: "청산 기능 없음",
     },
 }
 

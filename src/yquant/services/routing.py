@@ -3,12 +3,12 @@
 Sizing: the strategy's policy when it sets one, else the account's, else ``alert_quantity``
 (the alert's own quantity, falling back to the strategy's ``quantity``); an operator's order
 (strategy ``manual``) always has exactly the quantity asked, acts on the account's holdings and
-never cancel-replaces. Limits: the account's and the strategy's, the stricter of each, except
-the daily loss (the account's limits the account's loss, the strategy's its own). Position
-scope: the strategy's ``position_scope``, by default ``strategy`` (``account`` for ``manual``).
-Sessions: accounts follow the exchange calendar except
-paper accounts, which trade at any hour unless told ``sessions = "exchange"`` (so the embedded
-default answers a sample alert at night as well).
+never cancel-replaces; so does an account's scheduled order (strategy ``schedule:<name>``).
+Limits: the account's and the strategy's, the stricter of each, except the daily loss (the
+account's limits the account's loss, the strategy's its own). Position scope: the strategy's
+``position_scope``, by default ``strategy`` (``account`` for ``manual``). Sessions: accounts
+follow the exchange calendar except paper accounts, which trade at any hour unless told
+``sessions = "exchange"`` (so the embedded default answers a sample alert at night as well).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from yquant.domain.book import MANUAL
 from yquant.domain.decision import AccountRules, OutOfSession
 from yquant.domain.positions import PositionScope
 from yquant.domain.risk import LimitSettings
+from yquant.domain.schedules import is_schedule_strategy
 from yquant.settings import RiskSettings, Settings, SizingSettings
 
 
@@ -29,7 +30,7 @@ def policy_choice(
     settings: Settings, strategy: str, account: str
 ) -> tuple[str, sizing.SizingParams]:
     """(policy name, parameters) for ``strategy`` on ``account``."""
-    if strategy == MANUAL:
+    if is_operator(strategy):
         # The operator names the quantity: no configured policy resizes it (the risk limits,
         # the cash and the holdings still cap it).
         return sizing.DEFAULT_POLICY, sizing.SizingParams()
@@ -39,6 +40,11 @@ def policy_choice(
     if configured is None:
         return sizing.DEFAULT_POLICY, sizing.SizingParams(quantity=chosen.quantity)
     return configured.policy, _params(configured, fallback=chosen.quantity)
+
+
+def is_operator(strategy: str) -> bool:
+    """An order whose quantity a person named: ``manual``, or an account's schedule."""
+    return strategy == MANUAL or is_schedule_strategy(strategy)
 
 
 def _params(s: SizingSettings, fallback: Decimal | None = None) -> sizing.SizingParams:
@@ -114,7 +120,7 @@ def rules_for(
         # KIS has no US market order: it sends a limit us_market_band_pct above the last price
         # and holds that amount, so a market buy is capped at that price at least.
         margin = max(margin, kis.us_market_band_pct)
-    scope = chosen.position_scope or ("account" if strategy == MANUAL else "strategy")
+    scope = chosen.position_scope or ("account" if is_operator(strategy) else "strategy")
     return AccountRules(
         policy=policy,
         params=params,
@@ -125,7 +131,7 @@ def rules_for(
         market_buy_margin=margin / 100,
         market_buy_at_upper_limit=kis is not None,
         position_scope=PositionScope(scope),
-        replace_working=strategy != MANUAL,
+        replace_working=not is_operator(strategy),
     )
 
 

@@ -91,13 +91,17 @@ class SignalHandler:
         await self._decided(WARM_UP_KEY)
 
     async def handle_signal(self, entry: Entry) -> None:
-        started = self._clock.monotonic()
         alert = entry.message_as(DecideSignal).alert
         failpoints.hit("engine.after_consume")
+        await self.handle_alert(alert)
+
+    async def handle_alert(self, alert: Alert, accounts: list[str] | None = None) -> Decision:
+        """Steps 1-4 for ``alert`` (recorded as accepted before), for ``accounts`` (default:
+        its strategy's routes): what the stream's signals and a schedule's firing go through."""
+        started = self._clock.monotonic()
         now = self._clock.now()
-        cids = {
-            a: client_order_id(alert.key, a) for a in self._settings.routed_accounts(alert.strategy)
-        }
+        routed = self._settings.routed_accounts(alert.strategy) if accounts is None else accounts
+        cids = {a: client_order_id(alert.key, a) for a in routed}
         existing = await self._stored_orders(list(cids.values()))
         queued = await self._stored_queue(list(cids.values()))
         prior: list[Outcome] = []
@@ -119,7 +123,7 @@ class SignalHandler:
             # then, and are not decided again under today's figures.
             logger.info("signal decided before key=%s: not decided again", alert.key)
             await self._desk.publish(again)
-            return
+            return Decision(alert, outcomes=tuple(prior))
         decision = await self._decide(alert, now, fresh) if fresh else Decision(alert)
         # The end of the decision (broker figures and book reads make up most of it), which
         # the execution report measures: one clock read, no write of its own.
@@ -149,6 +153,7 @@ class SignalHandler:
             len(decision.queued),
             reason,
         )
+        return decision
 
     async def _observe_price(self, decision: Decision) -> None:
         """The alert's price as its instrument's latest price seen (an instrument the catalog

@@ -273,25 +273,56 @@ strategy_snapshots = Table(
     UniqueConstraint("account", "strategy", "day", "currency", name="uq_strategy_snapshots_key"),
 )
 
-scheduled_orders = Table(
-    "scheduled_orders",
+# A schedule (see yquant.domain.schedules); ``days_of_week`` e.g. "mon,tue,wed,thu,fri", times in
+# the market's own time zone. (``scheduled_orders`` of 0002, never written, is left in the database
+# until a later release drops it.)
+schedules = Table(
+    "schedules",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("name", String(100), nullable=False, unique=True),
-    Column("account", String(64), nullable=False),
+    Column("name", String(48), nullable=False, unique=True),
+    Column("action", String(16), nullable=False),  # order | liquidate
     Column("market", String(4), nullable=False),
-    Column("exchange", String(16), nullable=False),
-    Column("ticker", String(40), nullable=False),
-    Column("side", String(8), nullable=False),
+    Column("exchange", String(16)),
+    Column("ticker", String(40)),
+    Column("account", String(64)),
+    Column("strategy", String(200)),
+    Column("side", String(8)),
     Column("quantity", Quantity()),
     Column("amount", Money()),  # in the market's currency, when sized by amount
-    Column("days_of_week", String(20), nullable=False),  # e.g. "mon,tue,wed,thu,fri"
-    Column("local_time", String(5), nullable=False),  # HH:MM in the market's time zone
-    Column("enabled", Boolean, nullable=False, default=True),
-    Column("last_run_at", UtcDateTime),
-    Column("next_run_at", UtcDateTime),
+    Column("order_type", String(8), nullable=False),  # market | limit
+    Column("limit_offset_pct", Numeric(8, 4, asdecimal=True)),
+    Column("days_of_week", String(32), nullable=False),
+    Column("time_kind", String(16), nullable=False),  # fixed | after_open | before_close
+    Column("local_time", String(5)),  # HH:MM, fixed
+    Column("offset_min", Integer),  # after_open | before_close
+    Column("paused", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per schedule and session date, inserted before anything is sent: the unique key is
+# the claim, so a firing happens once however many workers (or restarts) reach it.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("schedule_id", BigId, nullable=False),
+    Column("schedule_name", String(48), nullable=False),
+    Column("session_date", Date, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # claimed|fired|skipped|missed|failed
+    Column("reason", String(48)),
+    Column("detail", String(300)),
+    Column("signal_key", String(64)),
+    Column("orders", String(300)),  # the client order ids made, comma-separated
+    Column("worker", String(16), nullable=False),
+    Column("epoch", Integer),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint(
+        "schedule_id", "session_date", name="uq_schedule_runs_schedule_id_session_date"
+    ),
 )
 
 # ---- stock catalog -------------------------------------------------------------------------------
