@@ -99,9 +99,11 @@ if TYPE_CHECKING:
     from yquant.adapters.db.liquidations import SqlLiquidations
     from yquant.adapters.db.notifications import SqlNotifications
     from yquant.adapters.db.reports import SqlReportReads
+    from yquant.adapters.db.schedules import SqlSchedules
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
     from yquant.services.replay import Replay
+    from yquant.services.schedules import ScheduleBook, Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -656,6 +658,62 @@ def build_engine(
         ),
         role=role,
         notices=runtime.bus,
+    )
+
+
+def schedule_records(store: SqlStore) -> SqlSchedules:
+    from yquant.adapters.db.schedules import SqlSchedules
+
+    return SqlSchedules(store)
+
+
+def build_schedule_book(
+    settings: Settings,
+    store: SqlStore,
+    *,
+    clock: Clock | None = None,
+    prices: Prices | None = None,
+) -> ScheduleBook:
+    """The schedules as the CLI and the dashboard keep them (``prices``: for the estimated
+    quantity of an amount)."""
+    from yquant.services.schedules import ScheduleBook
+
+    return ScheduleBook(
+        records=schedule_records(store),
+        settings=settings,
+        clock=clock or SystemClock(),
+        prices=prices,
+    )
+
+
+def build_scheduler(
+    runtime: Runtime,
+    engine: EngineParts,
+    role: ActiveRole,
+    *,
+    broker: Broker | None = None,
+    instruments: Instruments | None = None,
+) -> Scheduler:
+    """The engine's scheduler: its firings go through ``engine``'s signal handling; prices
+    (an amount's quantity, a limit's offset) from ``broker``'s quotes, else the last seen."""
+    from yquant.services.schedules import Scheduler
+
+    settings, store = runtime.settings, runtime.store
+    return Scheduler(
+        records=schedule_records(store),
+        signals=engine.signals,
+        recorder=runtime.recorder,
+        role=role,
+        clock=runtime.clock,
+        settings=settings,
+        prices=build_prices(
+            settings,
+            store,
+            clock=runtime.clock,
+            brokers=broker,
+            instruments=instruments,
+            recorder=runtime.recorder,
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from yquant.bootstrap import (
     build_broker,
     build_gateway,
     build_releaser,
+    build_scheduler,
     build_snapshots,
     build_worker_state,
     open_engine,
@@ -34,7 +35,8 @@ SUMMARY_CALENDARS = ("KRX", "NYSE")  # the markets whose close the daily summary
 
 async def run_engine(settings: Settings) -> None:
     """Signals to orders: consume the signal stream, release queued orders at the next open,
-    keep the catalog current. Sizing policies are checked before anything is consumed."""
+    fire the scheduled orders that are due (on the active worker), keep the catalog current.
+    Sizing policies are checked before anything is consumed."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
     policies = routing.validate_sizing(settings)
@@ -59,6 +61,7 @@ async def run_engine(settings: Settings) -> None:
         state.role,
         interval_s=settings.approvals.sweep_interval_s,
     )
+    scheduler = build_scheduler(runtime, engine, state.role, broker=broker, instruments=instruments)
     consumer = f"engine-{settings.worker.name}"
     calendars = session_tables(settings)
 
@@ -76,6 +79,11 @@ async def run_engine(settings: Settings) -> None:
 
     async def refresh_catalog() -> None:
         await instruments.refresh_forever(stop)
+
+    async def fire_schedules() -> None:
+        # Only while this worker holds the active role; each firing is claimed in the
+        # database as well, so a switch at the firing moment cannot fire it twice.
+        await state.role.while_active(stop, scheduler.run)
 
     async def refresh_state() -> None:
         await state.refresh_forever(stop)
@@ -103,6 +111,7 @@ async def run_engine(settings: Settings) -> None:
                 consume_signals,
                 release_queued,
                 time_out_approvals,
+                fire_schedules,
                 refresh_catalog,
                 refresh_state,
                 watch_role,

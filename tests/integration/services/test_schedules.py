@@ -1,0 +1,234 @@
+"""Scheduled orders on real parts (SQLite and MariaDB, Valkey, the paper broker) with a clock the
+test moves: the market's own time across daylight saving, holidays and the 수능 late open,
+exactly once, never hours late, and imports that are all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.harness import Rig, build_rig
+from yquant.bootstrap import (
+    Runtime,
+    active_role,
+    build_prices,
+    build_schedule_book,
+    build_scheduler,
+)
+from yquant.domain.model import Market
+from yquant.domain.schedules import RunStatus, ScheduleInvalidError
+from yquant.ports import PriceSource
+from yquant.services.schedules import ImportRefusedError, ScheduleBook, Scheduler
+
+KST = ZoneInfo("Asia/Seoul")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass
+class Kit:
+    rig: Rig
+    book: ScheduleBook
+    scheduler: Scheduler
+
+    async def at(self, when: datetime) -> list[tuple[str, RunStatus]]:
+        self.rig.clock.set(when)
+        return await self.scheduler.tick()
+
+    async def runs(self, name: str) -> list[Any]:
+        return await self.book.runs(name)
+
+
+def kit_of(rig: Rig) -> Kit:
+    runtime = Runtime(rig.settings, rig.store, rig.recorder, rig.bus, rig.clock)
+    role = active_role(rig.store, rig.settings.worker.name)
+    scheduler = build_scheduler(runtime, rig.engine, role)
+    return Kit(rig, build_schedule_book(rig.settings, rig.store, clock=rig.clock), scheduler)
+
+
+async def seen_prices(rig: Rig) -> None:
+    """The last prices seen (an amount's quantity and a market buy's cash check use them)."""
+    prices = build_prices(rig.settings, rig.store, clock=rig.clock)
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    await prices.observe(Market.US, "AAPL", Decimal(200), at, PriceSource.QUOTE)
+    await prices.observe(Market.KR, "005930", Decimal(71000), at, PriceSource.QUOTE)
+
+
+@pytest.fixture
+async def kit(tmp_path: Path, db_url: str, valkey_url: str) -> AsyncIterator[Kit]:
+    rig = await build_rig(tmp_path, db_url, valkey_url, datetime(2026, 3, 2, tzinfo=UTC))
+    try:
+        await seen_prices(rig)
+        yield kit_of(rig)
+    finally:
+        await rig.close()
+
+
+US_TEN = {
+    "name": "aapl-ten",
+    "market": "US",
+    "ticker": "NASDAQ:AAPL",
+    "account": "paper",
+    "side": "buy",
+    "quantity": "1",
+    "time_kind": "fixed",
+    "local_time": "10:00",
+    "days": "mon,tue,wed,thu,fri",
+}
+
+
+async def test_a_us_schedule_at_ten_new_york_fires_at_the_right_utc_instant_across_both_dst_changes(
+    kit: Kit,
+) -> None:
+    await kit.book.add(US_TEN, actor="test")
+    # Friday 6 March 2026, EST (UTC-5): 10:00 New York is 15:00 UTC.
+    assert await kit.at(datetime(2026, 3, 6, 14, 59, 59, tzinfo=UTC)) == []
+    assert await kit.at(datetime(2026, 3, 6, 15, 0, tzinfo=UTC)) == [("aapl-ten", RunStatus.FIRED)]
+    # Monday 9 March, the day after clocks went forward (EDT, UTC-4): 14:00 UTC.
+    assert await kit.at(datetime(2026, 3, 9, 13, 59, tzinfo=UTC)) == []
+    assert await kit.at(datetime(2026, 3, 9, 14, 0, tzinfo=UTC)) == [("aapl-ten", RunStatus.FIRED)]
+    # Friday 30 October, still EDT: 14:00 UTC; Monday 2 November, back to EST: 15:00 UTC.
+    assert await kit.at(datetime(2026, 10, 30, 14, 0, tzinfo=UTC)) == [
+        ("aapl-ten", RunStatus.FIRED)
+    ]
+    assert await kit.at(datetime(2026, 11, 2, 14, 0, tzinfo=UTC)) == []
+    assert await kit.at(datetime(2026, 11, 2, 15, 0, 30, tzinfo=UTC)) == [
+        ("aapl-ten", RunStatus.FIRED)
+    ]
+    runs = sorted(await kit.runs("aapl-ten"), key=lambda r: r.session_date)
+    assert [(r.session_date.isoformat(), r.due_at) for r in runs] == [
+        ("2026-03-06", datetime(2026, 3, 6, 15, 0, tzinfo=UTC)),
+        ("2026-03-09", datetime(2026, 3, 9, 14, 0, tzinfo=UTC)),
+        ("2026-10-30", datetime(2026, 10, 30, 14, 0, tzinfo=UTC)),
+        ("2026-11-02", datetime(2026, 11, 2, 15, 0, tzinfo=UTC)),
+    ]
+    assert all(r.status is RunStatus.FIRED and len(r.orders) == 1 for r in runs)
+    # Each firing is an order through the engine, in the signal log with its source.
+    published = await kit.rig.published()
+    assert [(m["ticker"], m["side"], m["quantity"], m["strategy"]) for m in published] == [
+        ("AAPL", "buy", "1", "schedule:aapl-ten")
+    ] * 4
+    signal = await kit.rig.signal(runs[0].signal_key or "")
+    assert (signal["status"], signal["source_ip"]) == ("ordered", "schedule:aapl-ten")
+    # A second look at the same moment fires nothing again.
+    assert await kit.at(datetime(2026, 11, 2, 15, 1, tzinfo=UTC)) == []
+    assert len(await kit.rig.published()) == 4
+
+
+async def test_a_krx_schedule_skips_chuseok_and_follows_the_late_open_of_the_suneung_day(
+    kit: Kit,
+) -> None:
+    await kit.book.add(
+        {
+            "name": "samsung-open",
+            "ticker": "005930",
+            "market": "KR",
+            "account": "paper",
+            "side": "buy",
+            "quantity": "2",
+            "time_kind": "after_open",
+            "offset_min": "30",
+        },
+        actor="test",
+    )
+    await kit.book.add(
+        {**US_TEN, "name": "samsung-0930", "market": "KR", "ticker": "005930",
+         "local_time": "09:30"},
+        actor="test",
+    )  # fmt: skip
+    # 추석 2026: Thursday 24 and Friday 25 September, KRX closed.
+    for day in (24, 25):
+        done = await kit.at(datetime(2026, 9, day, 0, 1, tzinfo=KST))
+        assert sorted(done) == [
+            ("samsung-0930", RunStatus.SKIPPED),
+            ("samsung-open", RunStatus.SKIPPED),
+        ]
+    assert await kit.at(datetime(2026, 9, 28, 9, 29, tzinfo=KST)) == []
+    assert sorted(await kit.at(datetime(2026, 9, 28, 9, 30, tzinfo=KST))) == [
+        ("samsung-0930", RunStatus.FIRED),
+        ("samsung-open", RunStatus.FIRED),
+    ]
+    # 수능, Thursday 19 November 2026: the market opens at 10:00. Thirty minutes after the open
+    # is 10:30; a fixed 09:30 is before the open that day.
+    assert await kit.at(datetime(2026, 11, 19, 9, 30, tzinfo=KST)) == [
+        ("samsung-0930", RunStatus.SKIPPED)
+    ]
+    assert await kit.at(datetime(2026, 11, 19, 10, 29, tzinfo=KST)) == []
+    assert await kit.at(datetime(2026, 11, 19, 10, 30, tzinfo=KST)) == [
+        ("samsung-open", RunStatus.FIRED)
+    ]
+    runs = {(r.schedule_name, r.session_date.isoformat()): r for r in await kit.book.runs()}
+    holiday = runs[("samsung-open", "2026-09-24")]
+    assert (holiday.status, holiday.reason) == (RunStatus.SKIPPED, "market_holiday")
+    late_open = runs[("samsung-0930", "2026-11-19")]
+    assert (late_open.status, late_open.reason) == (RunStatus.SKIPPED, "outside_session")
+    assert "10:00-16:30" in (late_open.detail or "")
+    assert runs[("samsung-open", "2026-11-19")].due_at == datetime(2026, 11, 19, 10, 30, tzinfo=KST)
+    assert len(await kit.rig.published()) == 3
+
+
+async def test_a_worker_down_for_three_hours_does_not_fire_late(kit: Kit) -> None:
+    await kit.book.add({**US_TEN, "name": "late", "market": "KR", "ticker": "005930"}, actor="t")
+    # Due at 10:00 KST; the first look is at 13:00.
+    assert await kit.at(datetime(2026, 11, 27, 13, 0, tzinfo=KST)) == [("late", RunStatus.MISSED)]
+    [run] = await kit.runs("late")
+    assert (run.status, run.reason) == (RunStatus.MISSED, "firing_late")
+    assert await kit.rig.published() == []
+    assert await kit.at(datetime(2026, 11, 27, 13, 1, tzinfo=KST)) == []
+    # Within the grace period (5 minutes by default) it still fires.
+    assert await kit.at(datetime(2026, 11, 30, 10, 4, 59, tzinfo=KST)) == [
+        ("late", RunStatus.FIRED)
+    ]
+
+
+async def test_a_paused_schedule_does_not_fire_and_resumes(kit: Kit) -> None:
+    await kit.book.add({**US_TEN, "name": "p", "market": "KR", "ticker": "005930"}, actor="t")
+    await kit.book.set_paused("p", True, actor="t")
+    assert await kit.at(datetime(2026, 11, 27, 10, 0, tzinfo=KST)) == []
+    [view] = await kit.book.listing()
+    assert view.next_at is None
+    await kit.book.set_paused("p", False, actor="t")
+    assert await kit.at(datetime(2026, 11, 27, 10, 1, tzinfo=KST)) == [("p", RunStatus.FIRED)]
+
+
+async def test_a_fixed_time_outside_the_session_is_refused_when_saving(kit: Kit) -> None:
+    with pytest.raises(ScheduleInvalidError) as refused:
+        await kit.book.add(
+            {**US_TEN, "name": "early", "market": "KR", "ticker": "005930", "local_time": "08:30"},
+            actor="t",
+        )
+    [problem] = refused.value.problems
+    assert problem.field == "local_time"
+    assert "09:00-15:30" in problem.message
+    assert await kit.book.listing() == []
+
+
+async def test_an_import_with_one_bad_row_changes_nothing(kit: Kit) -> None:
+    await kit.book.add({**US_TEN, "name": "kept"}, actor="t")
+    rows = [
+        {**US_TEN, "name": "kept", "quantity": "5"},
+        {**US_TEN, "name": "new-one"},
+        {**US_TEN, "name": "broken", "side": "hold"},
+    ]
+    with pytest.raises(ImportRefusedError) as refused:
+        await kit.book.import_rows(rows, actor="t")
+    [error] = refused.value.errors
+    assert error.row == 3
+    assert [p.field for p in error.problems] == ["side"]
+    [view] = await kit.book.listing()
+    assert (view.spec.name, view.spec.quantity) == ("kept", Decimal(1))
+    # The same file without the bad row: updated and added by name.
+    saved = await kit.book.import_rows(rows[:2], actor="t")
+    assert [s.name for s in saved] == ["kept", "new-one"]
+    assert {v.spec.name: v.spec.quantity for v in await kit.book.listing()} == {
+        "kept": 5,
+        "new-one": 1,
+    }
+    exported = await kit.book.export()
+    assert [row["name"] for row in exported] == ["kept", "new-one"]
