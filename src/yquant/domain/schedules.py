@@ -275,6 +275,8 @@ def parse(
         exchange = exchange or prefix
     if exchange in ("KOSPI", "KOSDAQ", "KONEX"):
         exchange = "KRX"
+    if not market_text and exchange is None and ticker_text and _krx_code(ticker_text):
+        market_text = "KR"  # a six-digit code is a KRX listing
     market = _market(r, market_text, exchange)
     days = _days(r)
     kind = TimeKind(r.choice("time_kind", TimeKind, "fixed") or "fixed")
@@ -310,6 +312,10 @@ def parse(
     if r.problems or market is None:
         raise ScheduleInvalidError(r.problems)
     return spec
+
+
+def _krx_code(ticker: str) -> bool:
+    return len(ticker) == 6 and ticker[:5].isdigit() and ticker.isalnum()
 
 
 def _timing(r: _Reader, kind: TimeKind) -> tuple[time | None, int | None]:

@@ -14,6 +14,7 @@ from yquant.domain.liquidation import LiquidationStatus
 from yquant.domain.model import Action, OrderStatus, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import ROLES, Standing
+from yquant.domain.schedules import RunStatus
 from yquant.entrypoints import i18n
 
 LANGUAGES = ("en", "ko")
@@ -22,6 +23,7 @@ STATUSES = frozenset(
         *OrderStatus,
         *SignalStatus,
         *LiquidationStatus,
+        *RunStatus,
         order_queue.QUEUED,
         order_queue.RELEASING,
         order_queue.RELEASED,
