@@ -295,6 +295,16 @@ def _content(tab: Page, desk: Desk, route: str, language: str) -> None:  # noqa:
     elif route == "/performance":
         _performance(tab)
     else:
+        _other(tab, route, language)
+
+
+def _other(tab: Page, route: str, language: str) -> None:
+    if route == "/schedules":
+        expect(tab.locator("#schedule-form #check-schedule")).to_have_text(
+            word(language, "sched_check")
+        )
+        expect(tab.locator("#schedule-list")).to_contain_text(word(language, "sched_title"))
+    else:
         expect(tab.locator(".card.pending")).to_contain_text(word(language, "not_yet"))
 
 

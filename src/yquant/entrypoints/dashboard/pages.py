@@ -44,6 +44,7 @@ from yquant.entrypoints.dashboard.render import (
     language_of,
     render,
 )
+from yquant.entrypoints.dashboard.schedules import schedule_routes
 from yquant.entrypoints.dashboard.trade import Trading, trade_routes
 from yquant.errors import DatabaseUnavailableError
 from yquant.settings import StrategySettings
@@ -51,9 +52,8 @@ from yquant.settings import StrategySettings
 Page = Callable[[Request], Awaitable[Response]]
 CHART_SPAN = timedelta(days=30)  # an instrument's chart: its price history this far back
 
-PENDING = {
-    "/schedules": ("nav_schedules", "pending_schedules"),
-}
+# Pages of the navigation whose feature is not built yet (none at present): each says so.
+PENDING: dict[str, tuple[str, str]] = {}
 
 
 class Pages:
@@ -321,6 +321,7 @@ def page_routes(runtime: Runtime, auth: Auth, trading: Trading) -> list[Route]:
         *approval_routes(runtime),
         *trade_routes(runtime, pages.show, trading),
         *liquidate_routes(runtime, pages.show, trading),
+        *schedule_routes(runtime, pages.show),
         *login_routes(runtime, auth),
     ]
 
