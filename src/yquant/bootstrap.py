@@ -694,11 +694,15 @@ def build_scheduler(
     broker: Broker | None = None,
     instruments: Instruments | None = None,
 ) -> Scheduler:
-    """The engine's scheduler: its firings go through ``engine``'s signal handling; prices
+    """The engine's scheduler: its orders go through ``engine``'s signal handling, its
+    liquidations through the liquidation service (with ``instruments``: the catalog); prices
     (an amount's quantity, a limit's offset) from ``broker``'s quotes, else the last seen."""
-    from yquant.services.schedules import Scheduler
+    from yquant.services.schedules import Scheduler, liquidation_by
 
     settings, store = runtime.settings, runtime.store
+    liquidate = None
+    if instruments is not None:
+        liquidate = liquidation_by(build_liquidator(runtime, engine, instruments, brokers=broker))
     return Scheduler(
         records=schedule_records(store),
         signals=engine.signals,
@@ -714,6 +718,7 @@ def build_scheduler(
             instruments=instruments,
             recorder=runtime.recorder,
         ),
+        liquidate=liquidate,
     )
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from yquant.domain import market_rules
+from yquant.domain.liquidation import LiquidationFilter, LiquidationStatus
 from yquant.domain.market_rules import MarketCalendar
 from yquant.domain.model import Action, Alert, OrderType, Side, SignalStatus
 from yquant.domain.reasons import ReasonCode
@@ -59,6 +60,7 @@ from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError
 from yquant.ports import Clock, Prices, Recorder, ScheduleRecords, ScheduleRun
 from yquant.services import routing
+from yquant.services.liquidation import Liquidator
 from yquant.services.signals import SignalHandler
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
@@ -271,6 +273,31 @@ class Result:
 Liquidate = Callable[[ScheduledOrder, str], Awaitable[Result]]
 
 
+def liquidation_by(liquidator: Liquidator) -> Liquidate:
+    """A schedule's liquidation through ``liquidator``: planned and carried out at once (the
+    schedule is its confirmation), recorded as requested by ``schedule`` from the source
+    ``schedule:<name>``. Every sell made: ``fired`` (with the sells' orders); nothing sold (the
+    kill switch halted, no position, a closed market): ``failed`` with the liquidation's
+    reason."""
+
+    async def liquidate(spec: ScheduledOrder, key: str) -> Result:
+        wanted = LiquidationFilter.of(
+            account=spec.account, strategy=spec.strategy, market=spec.market, ticker=spec.ticker
+        )
+        result = await liquidator.execute(
+            wanted, requested_by="schedule", source=spec.source, confirm=True
+        )
+        orders = tuple(s.client_order_id for s in result.sells if s.client_order_id)
+        made = sum(1 for s in result.sells if s.made)
+        detail = f"liquidation {result.id}: {made} of {len(result.sells)} sells made"
+        if result.status is LiquidationStatus.REFUSED or not made:
+            reason = result.reason or ReasonCode.REJECTED
+            return Result(RunStatus.FAILED, reason, f"{detail}; {result.detail}"[:300], orders)
+        return Result(RunStatus.FIRED, result.reason, detail, orders)
+
+    return liquidate
+
+
 class Scheduler:
     def __init__(
         self,
@@ -410,7 +437,7 @@ class Scheduler:
                     return Result(
                         RunStatus.FAILED,
                         ReasonCode.LIQUIDATION_UNAVAILABLE,
-                        "this version has no liquidation service",
+                        "this process fires no liquidations (no catalog was given to it)",
                     )
                 return await self._liquidate(spec, key)
             return await self._order(spec, key, now)

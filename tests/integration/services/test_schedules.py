@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.harness import Rig, build_rig
+from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments
+from tests.harness import Rig, build_rig, krx_alert
 from yquant.bootstrap import (
     Runtime,
     active_role,
@@ -48,7 +49,8 @@ class Kit:
 def kit_of(rig: Rig) -> Kit:
     runtime = Runtime(rig.settings, rig.store, rig.recorder, rig.bus, rig.clock)
     role = active_role(rig.store, rig.settings.worker.name)
-    scheduler = build_scheduler(runtime, rig.engine, role)
+    catalog = FakeInstruments(SAMSUNG, KODEX, APPLE, IBM)
+    scheduler = build_scheduler(runtime, rig.engine, role, instruments=catalog)
     return Kit(rig, build_schedule_book(rig.settings, rig.store, clock=rig.clock), scheduler)
 
 
@@ -232,3 +234,46 @@ async def test_an_import_with_one_bad_row_changes_nothing(kit: Kit) -> None:
     }
     exported = await kit.book.export()
     assert [row["name"] for row in exported] == ["kept", "new-one"]
+
+
+async def test_a_scheduled_liquidation_sells_only_its_strategys_positions(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    """Every trading day 15:10 KST (20 minutes before the close), strategy daytrade."""
+    morning = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
+    rig = await build_rig(
+        tmp_path,
+        db_url,
+        valkey_url,
+        morning,
+        strategies={"daytrade": {}, "swing": {}},
+        liquidation={"order_wait_s": 0, "cancel_wait_s": 1},
+    )
+    try:
+        kit = kit_of(rig)
+        await rig.trade(krx_alert("d1", morning, strategy="daytrade", quantity="3"))
+        await rig.trade(krx_alert("s1", morning, strategy="swing", quantity="5"))
+        await rig.bus.heartbeat("gateway", {})
+        await kit.book.add(
+            {
+                "name": "close-daytrade",
+                "action": "liquidate",
+                "market": "KR",
+                "strategy": "daytrade",
+                "time_kind": "before_close",
+                "offset_min": "20",
+            },
+            actor="t",
+        )
+        sent = len(await rig.published())
+        assert await kit.at(datetime(2026, 11, 27, 15, 9, tzinfo=KST)) == []
+        assert await kit.at(datetime(2026, 11, 27, 15, 10, tzinfo=KST)) == [
+            ("close-daytrade", RunStatus.FIRED)
+        ]
+        [sell] = (await rig.published())[sent:]
+        assert (sell["side"], sell["quantity"], sell["strategy"]) == ("sell", "3", "daytrade")
+        [run] = await kit.runs("close-daytrade")
+        assert run.orders == (sell["client_order_id"],)
+        assert "1 of 1 sells made" in (run.detail or "")
+    finally:
+        await rig.close()
