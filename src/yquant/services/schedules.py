@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -353,7 +353,10 @@ class Scheduler:
             due.append((spec, found))
         if not due:
             return []
-        self._done |= await self._records.claimed_on(sorted({f.day for _, f in due}))
+        days = sorted({f.day for _, f in due})
+        # What is known of earlier days is never asked again: only today's entries are kept.
+        self._done = {k for k in self._done if k[1] >= days[0] - timedelta(days=1)}
+        self._done |= await self._records.claimed_on(days)
         done: list[tuple[str, RunStatus]] = []
         for spec, found in due:
             assert spec.id is not None
