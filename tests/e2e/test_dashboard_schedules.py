@@ -89,7 +89,7 @@ def _audit(up: YquantUp, action: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("language", "width"), [("ko", "phone"), ("en", "desktop"), ("ko", "desktop"), ("en", "phone")]
 )
-def test_a_schedule_is_checked_saved_paused_and_resumed_from_the_dashboard(
+def test_a_schedule_is_checked_saved_paused_resumed_and_edited_from_the_dashboard(
     desk: tuple[YquantUp, Any, Browser], language: str, width: str
 ) -> None:
     up = desk[0]
@@ -101,40 +101,9 @@ def test_a_schedule_is_checked_saved_paused_and_resumed_from_the_dashboard(
         tab.goto(f"{_url(up)}/schedules?lang={language}")
         expect(tab.locator("main h1")).to_have_text(word(language, "nav_schedules"))
         no_horizontal_scroll(tab)
-
-        form = tab.locator("#schedule-form form.schedule")
-        form.locator("input[name=name]").fill(name)
-        form.locator("input[name=ticker]").fill("KRX:005930")
-        form.locator("input[name=amount]").fill("1,000,000")
-        form.locator("input[name=time_kind][value=after_open]").check()
-        form.locator("input[name=offset_min]").fill("30")
-        tab.click("#check-schedule")
-        checked = tab.locator("#schedule-checked")
-        expect(checked).to_contain_text(word(language, "sched_checked"), timeout=WAIT_MS)
-        # 1,000,000 KRW at 71,000: 14 shares; the next firing in KST (the market's own time).
-        expect(tab.locator("#schedule-estimate")).to_have_text("14")
-        expect(checked.locator("dd.next-local")).to_contain_text(":30 KST")
-        expect(checked).to_contain_text(word(language, "sched_after_open", n=30))
-        no_horizontal_scroll(tab)
-        screenshot(tab, f"schedules-check-{language}-{width}")
-        tab.click("#save-schedule")
-        expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "saved")
-        row = tab.locator(f'#schedule-list tr[data-name="{name}"]')
-        expect(row).to_contain_text("KRX:005930")
-        expect(row.locator("td.next-kst")).to_contain_text("KST")
-        no_horizontal_scroll(tab)
-        screenshot(tab, f"schedules-list-{language}-{width}")
-
-        row.locator("button").click()
-        expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "paused")
-        row = tab.locator(f'#schedule-list tr[data-name="{name}"]')
-        expect(row).to_have_attribute("data-paused", "yes")
-        expect(row.locator("td.next-local")).to_have_text(word(language, "sched_paused"))
-        row.locator("button").click()
-        expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "resumed")
-        expect(tab.locator(f'#schedule-list tr[data-name="{name}"]')).to_have_attribute(
-            "data-paused", "no"
-        )
+        _add(tab, name, language, width)
+        _pause_and_resume(tab, name, language)
+        _edit(tab, name, language)
     finally:
         context.close()
     assert errors == []
@@ -142,6 +111,60 @@ def test_a_schedule_is_checked_saved_paused_and_resumed_from_the_dashboard(
     assert [e["actor"] for e in saved] == ["dashboard:alice"]
     assert saved[0]["detail"]["amount"] == "1000000"
     assert [e["target"] for e in _audit(up, "schedule.pause")].count(name) == 1
+    [edited] = [e for e in _audit(up, "schedule.edit") if e["target"] == name]
+    assert edited["detail"]["offset_min"] == 45 and edited["actor"] == "dashboard:alice"
+
+
+def _add(tab: Page, name: str, language: str, width: str) -> None:
+    form = tab.locator("#schedule-form form.schedule")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=ticker]").fill("KRX:005930")
+    form.locator("input[name=amount]").fill("1,000,000")
+    form.locator("input[name=time_kind][value=after_open]").check()
+    form.locator("input[name=offset_min]").fill("30")
+    tab.click("#check-schedule")
+    checked = tab.locator("#schedule-checked")
+    expect(checked).to_contain_text(word(language, "sched_checked"), timeout=WAIT_MS)
+    # 1,000,000 KRW at 71,000: 14 shares; the next firing in KST (the market's own time).
+    expect(tab.locator("#schedule-estimate")).to_have_text("14")
+    expect(checked.locator("dd.next-local")).to_contain_text(":30 KST")
+    expect(checked).to_contain_text(word(language, "sched_after_open", n=30))
+    no_horizontal_scroll(tab)
+    screenshot(tab, f"schedules-check-{language}-{width}")
+    tab.click("#save-schedule")
+    expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "saved")
+    row = tab.locator(f'#schedule-list tr[data-name="{name}"]')
+    expect(row).to_contain_text("KRX:005930")
+    expect(row.locator("td.next-kst")).to_contain_text("KST")
+    no_horizontal_scroll(tab)
+    screenshot(tab, f"schedules-list-{language}-{width}")
+
+
+def _pause_and_resume(tab: Page, name: str, language: str) -> None:
+    row = tab.locator(f'#schedule-list tr[data-name="{name}"]')
+    row.locator("button").click()
+    expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "paused")
+    expect(row).to_have_attribute("data-paused", "yes")
+    expect(row.locator("td.next-local")).to_have_text(word(language, "sched_paused"))
+    row.locator("button").click()
+    expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "resumed")
+    expect(row).to_have_attribute("data-paused", "no")
+
+
+def _edit(tab: Page, name: str, language: str) -> None:
+    """The form comes back filled in, the name fixed; 45 minutes before the close instead."""
+    form = tab.locator("#schedule-form form.schedule")
+    tab.locator(f'#schedule-list tr[data-name="{name}"] a').first.click()
+    expect(form.locator("input[name=name]")).to_have_value(name)
+    expect(form.locator("input[name=amount]")).to_have_value("1000000")
+    form.locator("input[name=time_kind][value=before_close]").check()
+    form.locator("input[name=offset_min]").fill("45")
+    tab.click("#check-schedule")
+    expect(tab.locator("#schedule-checked dd.next-local")).to_contain_text("14:45 KST")
+    tab.click("#save-schedule")
+    expect(tab.locator("#schedule-done")).to_have_attribute("data-done", "saved")
+    row = tab.locator(f'#schedule-list tr[data-name="{name}"]')
+    expect(row).to_contain_text(word(language, "sched_before_close", n=45))
 
 
 @pytest.mark.parametrize("language", ["ko", "en"])

@@ -16,6 +16,7 @@ import pytest
 
 from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments
 from tests.harness import Rig, build_rig, krx_alert
+from yquant.adapters.db import migrate
 from yquant.bootstrap import (
     Runtime,
     active_role,
@@ -277,3 +278,10 @@ async def test_a_scheduled_liquidation_sells_only_its_strategys_positions(
         assert "1 of 1 sells made" in (run.detail or "")
     finally:
         await rig.close()
+
+
+def test_the_schedules_migration_goes_down_and_up_again(db_url: str) -> None:
+    migrate.downgrade(db_url, "0006")
+    assert migrate.current(db_url).startswith("0006")
+    migrate.upgrade(db_url)
+    assert "(head)" in migrate.current(db_url)
