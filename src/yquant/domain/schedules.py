@@ -470,9 +470,12 @@ class Firing:
 
 
 def firing(spec: ScheduledOrder, calendar: MarketCalendar, day: date) -> Firing | None:
-    """The firing on local date ``day``, or None when the schedule is not set for that weekday."""
+    """The firing on local date ``day``, or None when the schedule is not set for that weekday
+    (or the calendar does not reach that day)."""
     if WEEKDAYS[day.weekday()] not in spec.days:
         return None
+    if not calendar.covers(day) and day not in calendar.overrides.special_sessions:
+        return None  # past the calendar's reach: not known to be closed, so never skipped
     tz = calendar.venue.tz
     start_of_day = datetime.combine(day, time(0), tz).astimezone(UTC)
     session = calendar.session(day)

@@ -334,6 +334,8 @@ class Scheduler:
                 # Nothing is claimed without the database: the next tick tries again (and a
                 # firing still unclaimed after its grace period is recorded missed).
                 logger.warning("scheduler waits for the database: %s", exc)
+            except Exception:  # a bad row or a bug must not stop the engine's other work
+                logger.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(leave.wait(), timeout=self._tick_s)
         logger.info("scheduler stopped")
@@ -350,6 +352,8 @@ class Scheduler:
             found = firing(spec, calendar, today)
             if found is None or found.at > now or (spec.id, today) in self._done:
                 continue
+            if found.skip is None and spec.updated_at is not None and found.at < spec.updated_at:
+                continue  # its time had passed when it was saved (or resumed): not due today
             due.append((spec, found))
         if not due:
             return []

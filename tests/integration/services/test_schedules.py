@@ -190,6 +190,14 @@ async def test_a_worker_down_for_three_hours_does_not_fire_late(kit: Kit) -> Non
     ]
 
 
+async def test_a_schedule_saved_after_todays_time_is_not_recorded_missed(kit: Kit) -> None:
+    kit.rig.clock.set(datetime(2026, 11, 27, 13, 0, tzinfo=KST))
+    await kit.book.add({**US_TEN, "name": "new", "market": "KR", "ticker": "005930"}, actor="t")
+    assert await kit.at(datetime(2026, 11, 27, 13, 0, 1, tzinfo=KST)) == []
+    assert await kit.runs("new") == []
+    assert await kit.at(datetime(2026, 11, 30, 10, 0, tzinfo=KST)) == [("new", RunStatus.FIRED)]
+
+
 async def test_a_paused_schedule_does_not_fire_and_resumes(kit: Kit) -> None:
     await kit.book.add({**US_TEN, "name": "p", "market": "KR", "ticker": "005930"}, actor="t")
     await kit.book.set_paused("p", True, actor="t")
