@@ -103,7 +103,8 @@ if TYPE_CHECKING:
     from yquant.adapters.valkey_server import ValkeyServer
     from yquant.domain.sizing import Policy
     from yquant.services.replay import Replay
-    from yquant.services.schedules import ScheduleBook, Scheduler
+    from yquant.services.scheduler import Scheduler
+    from yquant.services.schedules import ScheduleBook
 
 logger = logging.getLogger(__name__)
 
@@ -697,7 +698,7 @@ def build_scheduler(
     """The engine's scheduler: its orders go through ``engine``'s signal handling, its
     liquidations through the liquidation service (with ``instruments``: the catalog); prices
     (an amount's quantity, a limit's offset) from ``broker``'s quotes, else the last seen."""
-    from yquant.services.schedules import Scheduler, liquidation_by
+    from yquant.services.scheduler import Scheduler, liquidation_by
 
     settings, store = runtime.settings, runtime.store
     liquidate = None

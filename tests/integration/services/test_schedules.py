@@ -25,9 +25,11 @@ from yquant.bootstrap import (
     build_scheduler,
 )
 from yquant.domain.model import Market
-from yquant.domain.schedules import RunStatus, ScheduleInvalidError
+from yquant.domain.schedule_fields import ScheduleInvalidError
+from yquant.domain.schedules import RunStatus
 from yquant.ports import PriceSource
-from yquant.services.schedules import ImportRefusedError, ScheduleBook, Scheduler
+from yquant.services.scheduler import Scheduler
+from yquant.services.schedules import ImportRefusedError, ScheduleBook
 
 KST = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")

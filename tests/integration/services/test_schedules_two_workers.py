@@ -32,7 +32,7 @@ from yquant.bootstrap import (
 from yquant.domain.model import Market
 from yquant.domain.schedules import RunStatus, ScheduledOrder
 from yquant.ports import PriceSource, ScheduleRecords
-from yquant.services.schedules import Scheduler
+from yquant.services.scheduler import Scheduler
 
 pytestmark = pytest.mark.mariadb
 

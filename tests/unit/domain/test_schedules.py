@@ -13,15 +13,14 @@ import pytest
 from yquant.domain import market_rules as mr
 from yquant.domain.model import Market, OrderType, Side
 from yquant.domain.reasons import ReasonCode
+from yquant.domain.schedule_fields import ScheduleInvalidError, parse
 from yquant.domain.schedules import (
     ScheduleAction,
     ScheduledOrder,
-    ScheduleInvalidError,
     TimeKind,
     firing,
     limit_price,
     next_firing,
-    parse,
     quantity_for,
     regular_hours,
     signal_key,

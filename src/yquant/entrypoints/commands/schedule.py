@@ -27,7 +27,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from yquant.domain.schedules import ScheduleAction, ScheduleInvalidError
+from yquant.domain.schedule_fields import ScheduleInvalidError
+from yquant.domain.schedules import ScheduleAction
 from yquant.entrypoints import formatting as fmt
 from yquant.entrypoints import i18n
 from yquant.entrypoints import schedule_views as views

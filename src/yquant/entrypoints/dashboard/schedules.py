@@ -27,7 +27,8 @@ from yquant.bootstrap import (
     load_catalog,
     use_session_tables,
 )
-from yquant.domain.schedules import WEEKDAYS, Problem, ScheduleInvalidError, next_firing
+from yquant.domain.schedule_fields import Problem, ScheduleInvalidError
+from yquant.domain.schedules import WEEKDAYS, next_firing
 from yquant.entrypoints import schedule_views as views
 from yquant.entrypoints.dashboard.auth import actor_of
 from yquant.errors import DatabaseUnavailableError
