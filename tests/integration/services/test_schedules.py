@@ -20,11 +20,13 @@ from yquant.adapters.db import migrate
 from yquant.bootstrap import (
     Runtime,
     active_role,
+    build_control,
     build_prices,
     build_schedule_book,
     build_scheduler,
 )
 from yquant.domain.model import Market
+from yquant.domain.risk import KillState
 from yquant.domain.schedule_fields import ScheduleInvalidError
 from yquant.domain.schedules import RunStatus
 from yquant.ports import PriceSource
@@ -295,3 +297,24 @@ def test_the_schedules_migration_goes_down_and_up_again(db_url: str) -> None:
     assert migrate.current(db_url).startswith("0008")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)
+
+
+async def test_a_firing_the_engine_refuses_is_recorded_failed_with_its_reason(kit: Kit) -> None:
+    """The kill switch halts every order a schedule makes, as it halts an alert's."""
+    await build_control(kit.rig.store, ["paper"]).set(
+        "global", KillState.HALTED, actor="t", reason="test", now=kit.rig.clock.now()
+    )
+    await kit.book.add({**US_TEN, "name": "halted", "market": "KR", "ticker": "005930"}, actor="t")
+    await kit.book.add(
+        {**US_TEN, "name": "unpriced", "market": "KR", "ticker": "069500", "quantity": None,
+         "amount": "100000"},
+        actor="t",
+    )  # fmt: skip
+    done = await kit.at(datetime(2026, 11, 27, 10, 0, tzinfo=KST))
+    assert sorted(done) == [("halted", RunStatus.FAILED), ("unpriced", RunStatus.FAILED)]
+    runs = {r.schedule_name: r for r in await kit.book.runs()}
+    assert runs["halted"].reason == "halted"
+    assert runs["unpriced"].reason == "no_price"
+    assert await kit.rig.published() == []
+    signal = await kit.rig.signal(runs["halted"].signal_key or "")
+    assert (signal["status"], signal["reason"]) == ("rejected", "halted")
