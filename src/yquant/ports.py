@@ -28,8 +28,8 @@ from yquant.domain.notices import Notice, Rendered
 from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
-from yquant.domain.snapshots import AccountDay
 from yquant.domain.schedules import RunStatus, ScheduledOrder
+from yquant.domain.snapshots import AccountDay
 from yquant.domain.writes import Write
 
 # ---- time ----------------------------------------------------------------------------------
