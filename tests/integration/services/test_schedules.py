@@ -293,8 +293,8 @@ async def test_a_scheduled_liquidation_sells_only_its_strategys_positions(
 
 
 def test_the_schedules_migration_goes_down_and_up_again(db_url: str) -> None:
-    migrate.downgrade(db_url, "0009")
-    assert migrate.current(db_url).startswith("0009")
+    migrate.downgrade(db_url, "0012")
+    assert migrate.current(db_url).startswith("0012")
     migrate.upgrade(db_url)
     assert "(head)" in migrate.current(db_url)
 

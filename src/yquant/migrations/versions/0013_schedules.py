@@ -5,8 +5,8 @@ never written by any version, and its NOT NULL columns (account, ticker, side, a
 not fit a liquidation or a time relative to the open. Expand, then contract: it stays until a
 later release drops it. One DDL change per revision (docs/database.md).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from yquant.adapters.db.tables import UtcDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ The unique key is the claim: a firing is recorded before its order is made, and 
 claim of the same schedule and session date (another worker, a restart) is refused by the
 database. One DDL change per revision (docs/database.md).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from yquant.adapters.db.tables import UtcDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
