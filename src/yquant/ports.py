@@ -120,8 +120,18 @@ class Bus(Protocol):
         ...
 
     async def consume(
-        self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
-    ) -> None: ...
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        *,
+        lane: Callable[[Message], str] | None = None,
+    ) -> None:
+        """Handle every entry of ``stream`` until ``stop``; with ``lane``, the entries of
+        different lanes side by side, each lane's in order."""
+        ...
 
 
 # ---- the system of record ------------------------------------------------------------------

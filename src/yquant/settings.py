@@ -263,6 +263,13 @@ class EngineSettings(BaseModel):
     queue_poll_s: float = Field(1.0, gt=0, le=60)
     queue_window_min: int = Field(60, ge=1, le=24 * 60)  # released within this of the open
     queue_lease_s: float = Field(120.0, ge=5, le=3600)  # a claim older than this is taken over
+    # An account's cash and holdings are read from its broker when the engine's copy is older
+    # than account_view_s (orders decided since are applied to the copy); a read that takes
+    # longer than account_timeout_s refuses that account's order (account_unavailable), and
+    # for account_retry_s after a failed read its orders are refused without asking again.
+    account_view_s: float = Field(30.0, ge=0, le=3600)
+    account_timeout_s: float = Field(5.0, gt=0, le=120)
+    account_retry_s: float = Field(10.0, ge=0, le=3600)
     markets: dict[Literal["KR", "US", "JP", "HK", "CN"], MarketCalendarSettings] = Field(
         default_factory=dict
     )

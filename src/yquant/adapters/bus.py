@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -51,6 +51,8 @@ DEAD = "yq:dead"
 EVENTS = "yq:events"
 STREAM_MAXLEN = 100_000
 HEARTBEAT_TTL_S = 15
+
+Lane = Callable[[Message], str]  # the lane of a message (`Bus.consume`)
 
 # KEYS[1]: the stream; ARGV: maxlen, the events channel, the event ("" for none), the entries.
 _APPEND_MANY = """
@@ -254,6 +256,7 @@ class Bus:
         claim_idle_ms: int = 30_000,
         block_ms: int = 1000,
         batch: int = 50,
+        lane: Lane | None = None,
     ) -> None:
         """Run ``handler`` for every entry of ``stream`` for this group until ``stop`` is set.
 
@@ -261,15 +264,31 @@ class Bus:
         other consumers left idle for ``claim_idle_ms``, then new entries. An entry is
         acknowledged only after its handler returned; a retryable failure leaves it pending and
         is retried with backoff; any other failure moves it to the dead-letter stream.
+
+        With ``lane`` (a key per message, e.g. its account), entries of different lanes are
+        handled side by side and those of one lane in stream order: a handler that waits
+        (a broker that does not answer, retried) holds up its own lane only.
         """
         # A stop ends a blocked XREADGROUP at once rather than after ``block_ms``.
         stopped = asyncio.ensure_future(stop.wait())
+        lanes = None if lane is None else _Lanes(self, stream, group, handler, stop, lane)
         try:
             await self._consume(
-                stream, group, consumer, handler, stop, stopped, claim_idle_ms, block_ms, batch
+                stream,
+                group,
+                consumer,
+                handler,
+                stop,
+                stopped,
+                claim_idle_ms,
+                block_ms,
+                batch,
+                lanes,
             )
         finally:
             stopped.cancel()
+            if lanes is not None:
+                await lanes.close()
 
     async def _consume(
         self,
@@ -282,6 +301,7 @@ class Bus:
         claim_idle_ms: int,
         block_ms: int,
         batch: int,
+        lanes: _Lanes | None,
     ) -> None:
         backoff = 0.2
         recovered = False
@@ -290,12 +310,14 @@ class Bus:
             try:
                 await self.ensure_group(stream, group)
                 if not recovered:
-                    await self._drain_pending(stream, group, consumer, handler, stop)
+                    await self._drain_pending(stream, group, consumer, handler, stop, lanes)
                     recovered = True
                 now = time.monotonic()
                 if now - last_claim > claim_idle_ms / 1000 / 2:
                     last_claim = now
-                    await self._claim_idle(stream, group, consumer, handler, stop, claim_idle_ms)
+                    await self._claim_idle(
+                        stream, group, consumer, handler, stop, claim_idle_ms, lanes
+                    )
                 read = asyncio.ensure_future(
                     self.client.xreadgroup(
                         group, consumer, {stream: ">"}, count=batch, block=block_ms
@@ -312,7 +334,12 @@ class Bus:
                 reply = read.result()
                 for _, entries in reply or []:
                     for entry_id, fields in entries:
-                        await self._handle(stream, group, entry_id, fields, False, handler, stop)
+                        if lanes is not None:
+                            await lanes.put(entry_id, fields, redelivered=False)
+                        else:
+                            await self._handle(
+                                stream, group, entry_id, fields, False, handler, stop
+                            )
                 backoff = 0.2
             except BUS_ERRORS as exc:
                 logger.warning("bus unavailable stream=%s error=%s", stream, exc)
@@ -321,7 +348,13 @@ class Bus:
                 backoff = min(backoff * 2, 5.0)
 
     async def _drain_pending(
-        self, stream: str, group: str, consumer: str, handler: Handler, stop: asyncio.Event
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        lanes: _Lanes | None = None,
     ) -> None:
         start = "0"
         while not stop.is_set():
@@ -330,7 +363,10 @@ class Bus:
             if not entries:
                 return
             for entry_id, fields in entries:
-                await self._handle(stream, group, entry_id, fields, True, handler, stop)
+                if lanes is not None:
+                    await lanes.put(entry_id, fields, redelivered=True)
+                else:
+                    await self._handle(stream, group, entry_id, fields, True, handler, stop)
                 start = entry_id
 
     async def _claim_idle(
@@ -341,6 +377,7 @@ class Bus:
         handler: Handler,
         stop: asyncio.Event,
         idle_ms: int,
+        lanes: _Lanes | None = None,
     ) -> None:
         cursor = "0-0"
         while not stop.is_set():
@@ -349,7 +386,11 @@ class Bus:
             )
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
-                if fields is not None:
+                if fields is None:
+                    continue
+                if lanes is not None:
+                    await lanes.put(entry_id, fields, redelivered=True)
+                else:
                     await self._handle(stream, group, entry_id, fields, True, handler, stop)
             if cursor == "0-0":
                 return
@@ -364,6 +405,16 @@ class Bus:
         handler: Handler,
         stop: asyncio.Event,
     ) -> None:
+        entry = self._decoded(stream, entry_id, fields, redelivered)
+        if isinstance(entry, str):
+            await self._dead_letter(stream, group, entry_id, fields, entry)
+            return
+        await self._run(entry, group, fields, handler, stop)
+
+    def _decoded(
+        self, stream: str, entry_id: str, fields: dict[str, str] | None, redelivered: bool
+    ) -> Entry | str:
+        """The entry, or why it cannot be decoded."""
         try:
             data = json.loads((fields or {}).get("data", "null"))
             if not isinstance(data, dict):
@@ -371,9 +422,18 @@ class Bus:
                 raise ValueError("entry has no JSON object in field 'data'")  # noqa: TRY004
             message = messages.decode(stream, data)
         except ValueError as exc:  # UndecodableMessageError is one
-            await self._dead_letter(stream, group, entry_id, fields, f"undecodable: {exc}")
-            return
-        entry = Entry(stream, entry_id, data, redelivered, message)
+            return f"undecodable: {exc}"
+        return Entry(stream, entry_id, data, redelivered, message)
+
+    async def _run(
+        self,
+        entry: Entry,
+        group: str,
+        fields: dict[str, str] | None,
+        handler: Handler,
+        stop: asyncio.Event,
+    ) -> None:
+        stream, entry_id = entry.stream, entry.entry_id
         backoff = 0.2
         while True:
             try:
@@ -401,6 +461,69 @@ class Bus:
             approximate=True,
         )
         await self.client.xack(stream, group, entry_id)
+
+
+class _Lanes:
+    """A consumer's entries handed to one worker task per lane (`Bus.consume`'s ``lane``):
+    each lane's entries in stream order, the lanes side by side. At most ``MAX_IN_FLIGHT``
+    entries wait in the lanes; reading waits for room. An entry already in a lane is not taken
+    twice when it is claimed or read back from the pending list meanwhile."""
+
+    MAX_IN_FLIGHT = 1000
+
+    def __init__(
+        self,
+        bus: Bus,
+        stream: str,
+        group: str,
+        handler: Handler,
+        stop: asyncio.Event,
+        key: Lane,
+    ) -> None:
+        self._bus, self._stream, self._group = bus, stream, group
+        self._handler, self._stop, self._key = handler, stop, key
+        self._queues: dict[str, asyncio.Queue[tuple[Entry, dict[str, str] | None] | None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._in_flight: set[str] = set()
+        self._room = asyncio.Semaphore(self.MAX_IN_FLIGHT)
+
+    async def put(self, entry_id: str, fields: dict[str, str] | None, *, redelivered: bool) -> None:
+        if entry_id in self._in_flight:
+            return
+        entry = self._bus._decoded(self._stream, entry_id, fields, redelivered)  # noqa: SLF001
+        if isinstance(entry, str):
+            await self._bus._dead_letter(self._stream, self._group, entry_id, fields, entry)  # noqa: SLF001
+            return
+        name = self._key(entry.message) if entry.message is not None else ""
+        await self._room.acquire()
+        self._in_flight.add(entry_id)
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = asyncio.Queue()
+            self._workers.append(asyncio.create_task(self._work(queue)))
+        queue.put_nowait((entry, fields))
+
+    async def _work(self, queue: asyncio.Queue[tuple[Entry, dict[str, str] | None] | None]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None or self._stop.is_set():
+                return  # what is left stays pending: read back after a restart
+            entry, fields = item
+            try:
+                await self._bus._run(entry, self._group, fields, self._handler, self._stop)  # noqa: SLF001
+            except BUS_ERRORS as exc:  # not acknowledged: stays pending, claimed again later
+                logger.warning(
+                    "bus unavailable stream=%s id=%s error=%s", self._stream, entry.entry_id, exc
+                )
+            finally:
+                self._in_flight.discard(entry.entry_id)
+                self._room.release()
+
+    async def close(self) -> None:
+        """Let each lane finish the entry in hand, and stop."""
+        for queue in self._queues.values():
+            queue.put_nowait(None)
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -53,6 +53,10 @@ class ReasonCode(StrEnum):
     CANCELLED_BY_OPERATOR = "cancelled"  # a queued order the operator withdrew
     CATALOG_REFUSED = "catalog_refused"  # a catalog sync stopped; the stored catalog is kept
     UNKNOWN_ACCOUNT = "unknown_account"
+    # One account's broker did not give its figures within engine.account_timeout_s (or failed
+    # within engine.account_retry_s before): that account's order is refused, the others go on.
+    ACCOUNT_UNAVAILABLE = "account_unavailable"
+    BROKER_CONFIG_ERROR = "broker_config_error"  # the broker refused the account's settings
     REJECTED = "rejected"  # refused at release with no more specific reason
     GATEWAY_NOT_RUNNING = "gateway_not_running"
 

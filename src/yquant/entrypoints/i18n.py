@@ -642,6 +642,8 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.CATALOG_REFUSED: "Catalog sync refused the files",
         ReasonCode.CANCELLED_BY_OPERATOR: "Cancelled",  # one word with the status "cancelled"
         ReasonCode.UNKNOWN_ACCOUNT: "Unknown account",
+        ReasonCode.ACCOUNT_UNAVAILABLE: "Account unavailable",
+        ReasonCode.BROKER_CONFIG_ERROR: "Broker configuration error",
         ReasonCode.REJECTED: "Rejected",
         ReasonCode.GATEWAY_NOT_RUNNING: "Gateway not running",
         # risk limits and the kill switch
@@ -766,6 +768,8 @@ REASON_LABELS: dict[str, dict[ReasonCode, str]] = {
         ReasonCode.CATALOG_REFUSED: "종목 마스터 파일 거부",
         ReasonCode.CANCELLED_BY_OPERATOR: "취소됨",
         ReasonCode.UNKNOWN_ACCOUNT: "알 수 없는 계좌",
+        ReasonCode.ACCOUNT_UNAVAILABLE: "계좌 응답 없음",
+        ReasonCode.BROKER_CONFIG_ERROR: "브로커 설정 오류",
         ReasonCode.REJECTED: "거부됨",
         ReasonCode.GATEWAY_NOT_RUNNING: "게이트웨이 미실행",
         # risk limits and the kill switch

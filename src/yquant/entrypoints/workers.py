@@ -21,8 +21,9 @@ from yquant.bootstrap import (
     session_tables,
 )
 from yquant.domain import market_rules
+from yquant.domain.commands import PlaceOrder
 from yquant.entrypoints.process import install_stop_handlers, run_tasks, unless_stopped
-from yquant.ports import CANCELS, ORDERS, SIGNALS
+from yquant.ports import CANCELS, ORDERS, SIGNALS, Message
 from yquant.services import routing
 from yquant.services.approval_bot import Words
 from yquant.services.approvals import ApprovalTimeouts
@@ -164,7 +165,9 @@ def gateway_work(
             # In-flight orders (a previous life's, or the worker's it takes over from) are
             # settled before anything is sent for them.
             await gateway.reconcile_open()
-            await runtime.bus.consume(ORDERS, "gateway", consumer, gateway.handle_order, leave)
+            await runtime.bus.consume(
+                ORDERS, "gateway", consumer, gateway.handle_order, leave, lane=account_lane
+            )
 
         await role.while_active(stop, while_active)
 
@@ -288,3 +291,10 @@ def approval_words(settings: Settings) -> Words:
     return Words(
         say=lambda key: i18n.t(language, key), label=lambda code: i18n.label(language, code)
     )
+
+
+def account_lane(message: Message) -> str:
+    """An order's send lane: its account. One account's broker that does not answer (its
+    sends retried for ``gateway.submit_retry_s``) holds up no other account's orders; one
+    account's orders keep their order."""
+    return message.order.account if isinstance(message, PlaceOrder) else ""

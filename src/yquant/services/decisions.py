@@ -16,6 +16,7 @@ its sells wait for the database (``database_unavailable``), never sized from the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -60,7 +61,7 @@ from yquant.ports import (
     Written,
 )
 from yquant.services import routing
-from yquant.services.accounts import BrokerAccountBook
+from yquant.services.accounts import AccountViews
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,25 @@ class RecentOrders:
     def add(self, order: Order) -> None:
         self._sequence += 1
         self._made.append((self._sequence, order))
+
+    @property
+    def sequence(self) -> int:
+        """The number of the last order made (0: none yet)."""
+        return self._sequence
+
+    def made_since(self, account: str, sequence: int) -> list[Order] | None:
+        """The orders made for ``account`` after order number ``sequence``; None when some of
+        them are no longer kept."""
+        if sequence < self._sequence and (not self._made or self._made[0][0] > sequence + 1):
+            return None
+        since = []
+        for n, o in reversed(self._made):  # the newest first: a view is seconds old
+            if n <= sequence:
+                break
+            if o.account == account:
+                since.append(o)
+        since.reverse()
+        return since
 
     def count(self, account: str, since: datetime) -> int:
         return sum(1 for _, o in self._made if o.account == account and o.created_at >= since)
@@ -195,7 +215,14 @@ class Decider:
         self._settings = settings
         self._recorder = recorder
         self._instruments = instruments
-        self._accounts = BrokerAccountBook(broker)
+        engine = settings.engine
+        self._accounts = AccountViews(
+            broker,
+            recent,
+            view_s=engine.account_view_s,
+            timeout_s=engine.account_timeout_s,
+            retry_s=engine.account_retry_s,
+        )
         self._kill = kill_switch
         self._state = state
         self._fills = fills
@@ -265,15 +292,18 @@ class Decider:
             # The price now of the alerted instrument (a queued alert's price is the day before's).
             today = now.astimezone(state.venue.tz).date()
             self._prices.see(instrument.market, instrument.ticker, today, alert.price)
-        outcomes = []
-        for account in routed:
+
+        async def one(account: str) -> Outcome:
             rules = routing.rules_for(
                 self._settings, alert.strategy, account, currency, self._policies
             )
             if liquidating:
                 rules = routing.liquidation_rules(rules, self._policies)
-            facts = await self._facts(account, alert, instrument, state, now, states, rules)
-            outcome = decide(
+            try:
+                facts = await self._facts(account, alert, instrument, state, now, states, rules)
+            except SignalRejectedError as exc:  # this account's broker: the others go on
+                return Outcome(account, Verdict.REJECTED, None, exc.reason, exc.detail)
+            return decide(
                 alert,
                 instrument,
                 state if rules.follow_sessions else None,
@@ -282,7 +312,13 @@ class Decider:
                 now,
                 releasing=releasing,
             )
-            outcomes.append(outcome)
+
+        # Each account on its own: one whose broker is slow to answer holds up none of the
+        # others' facts (their database reads share the recorder's commits meanwhile).
+        if len(routed) == 1:
+            outcomes = [await one(routed[0])]
+        else:
+            outcomes = list(await asyncio.gather(*(one(a) for a in routed)))
         return Decision(alert, instrument, state, tuple(outcomes))
 
     def hand_over(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:

@@ -10,7 +10,9 @@
    order queue in the database (`Decider.hand_over`; journaled while the database is away);
 3. queue what waits for the next session (in the database both workers share), record and
    publish the orders (a strategy in manual approval: recorded ``awaiting_approval``, published
-   once approved, see yquant.services.approvals);
+   once approved, see yquant.services.approvals); with several accounts, steps 2 and 3 run for
+   each account on its own (an account whose broker does not answer is refused after
+   ``engine.account_timeout_s``, the others' orders go out meanwhile);
 4. record the signal's outcome (``ordered`` or ``rejected`` with its reason), announce it;
    the alert's price is recorded beside it as the instrument's latest price seen (the two
    writes share one commit).
@@ -124,14 +126,15 @@ class SignalHandler:
             logger.info("signal decided before key=%s: not decided again", alert.key)
             await self._desk.publish(again)
             return Decision(alert, outcomes=tuple(prior))
-        decision = await self._decide(alert, now, fresh) if fresh else Decision(alert)
-        # The end of the decision (broker figures and book reads make up most of it), which
-        # the execution report measures: one clock read, no write of its own.
-        decided = self._clock.now()
-        await self._enqueue(decision, now)
-        sent = await self._desk.send(decision.orders, decided)
-        failpoints.hit("engine.after_orders_recorded")
-        await self._desk.publish(again + sent)
+        await self._desk.publish(again)
+        if len(fresh) > 1:
+            # Each account in its own lane: an account whose broker is slow to answer (up to
+            # engine.account_timeout_s) holds up none of the others' orders.
+            decision = _joined(
+                alert, await asyncio.gather(*(self._act(alert, now, [a]) for a in fresh))
+            )
+        else:
+            decision = await self._act(alert, now, fresh) if fresh else Decision(alert)
         if prior:
             decision = Decision(
                 alert, decision.instrument, decision.state, (*prior, *decision.outcomes)
@@ -153,6 +156,18 @@ class SignalHandler:
             len(decision.queued),
             reason,
         )
+        return decision
+
+    async def _act(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:
+        """Decide ``alert`` for ``accounts``, queue what waits, record and publish the orders."""
+        decision = await self._decide(alert, now, accounts)
+        # The end of the decision (broker figures and book reads make up most of it), which
+        # the execution report measures: one clock read, no write of its own.
+        decided = self._clock.now()
+        await self._enqueue(decision, now)
+        sent = await self._desk.send(decision.orders, decided)
+        failpoints.hit("engine.after_orders_recorded")
+        await self._desk.publish(sent)
         return decision
 
     async def _observe_price(self, decision: Decision) -> None:
@@ -245,3 +260,13 @@ class SignalHandler:
             return await self._queue.existing(cids)
         except DatabaseUnavailableError:
             return {}
+
+
+def _joined(alert: Alert, parts: list[Decision]) -> Decision:
+    """One decision of the per-account ones: a refusal of the whole signal (the same for every
+    account: its instrument, its age) as it is, else every account's outcome."""
+    first = parts[0]
+    if first.reason is not None:
+        return first
+    outcomes = tuple(o for part in parts for o in part.outcomes)
+    return Decision(alert, first.instrument, first.state, outcomes)

@@ -599,9 +599,12 @@ class KisBroker:
             Holding(self.account, h.ticker, Market.US, h.quantity, h.avg_price) for h in us
         ]
         cash = {"KRW": krw, **foreign}
-        self._balance = (now, generation, holdings, cash)
+        # Stamped when the answers came, not before the four calls: at a paper key's pace (one
+        # call a second) the figures were otherwise a second old before they were used, and
+        # the holdings asked right after the cash read all four again (issue 21).
+        self._balance = (self._clock(), generation, holdings, cash)
         if rate is not None:
-            self._rate = FxRate("USD", "KRW", rate, now, "kis")
+            self._rate = FxRate("USD", "KRW", rate, self._balance[0], "kis")
         return holdings, cash
 
     def _moved(self) -> None:
