@@ -32,7 +32,7 @@ from yquant.domain.notices import alert_rejected
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.roles import Standing
 from yquant.domain.writes import QueueOrder
-from yquant.errors import DatabaseUnavailableError
+from yquant.errors import DatabaseUnavailableError, NotActiveError
 from yquant.ports import (
     NO_METRICS,
     NO_NOTICES,
@@ -189,7 +189,12 @@ class SignalHandler:
 
     async def _decide(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:
         """Decided here on the active worker; on a standby, handed to the active worker."""
-        if self._role is not None and self._role.standing() is Standing.STANDBY:
+        standing = self._role.standing() if self._role is not None else Standing.ACTIVE
+        if standing is Standing.TAKING_OVER:
+            # Its brokers answer once the worker it replaces has stopped (seconds): the signal
+            # waits for that rather than refuse every account as unavailable.
+            raise NotActiveError(f"signal key={alert.key} waits: this worker is taking over")
+        if standing is Standing.STANDBY:
             logger.info(
                 "signal handed to the active worker key=%s accounts=%d", alert.key, len(accounts)
             )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.support import eventually
-from yquant.adapters.bus import DEAD, EVENTS, Bus, Entry
+from tests.support import eventually, krx_order
+from yquant.adapters.bus import DEAD, EVENTS, ORDERS, Bus, Entry
+from yquant.adapters.messages import order_to_message
+from yquant.domain.commands import PlaceOrder
+from yquant.entrypoints.workers import account_lane
 from yquant.errors import BusUnavailableError, DatabaseUnavailableError
 
 
@@ -283,4 +287,31 @@ async def test_a_stop_ends_a_blocked_read_at_once_and_loses_nothing(valkey_url: 
     stop.set()
     await task
     assert (await bus.client.xpending("s-stop", "g"))["pending"] == 0
+    await bus.close()
+
+
+async def test_lanes_handle_one_lane_in_order_while_another_waits(valkey_url: str) -> None:
+    bus = Bus(valkey_url)
+    now = datetime.now(UTC)
+    released = asyncio.Event()
+    handled: list[str] = []
+
+    async def handler(entry: Entry) -> None:
+        order = entry.message_as(PlaceOrder).order
+        if order.account == "slow":
+            await released.wait()  # a broker that does not answer yet
+        handled.append(order.client_order_id)
+
+    stop, task = await run_consumer(bus, ORDERS, "c1", handler, block_ms=50, lane=account_lane)
+    for n, account in enumerate(["slow", "fast", "slow", "fast", "fast"]):
+        await bus.publish(ORDERS, order_to_message(krx_order(f"o{n}", now, account=account)))
+    await eventually(lambda: len(handled) == 3)
+    assert handled == ["o1", "o3", "o4"]  # the other account's orders did not wait
+    assert (await bus.client.xpending(ORDERS, "g"))["pending"] == 2
+    released.set()
+    await eventually(lambda: len(handled) == 5)
+    assert handled[3:] == ["o0", "o2"]  # one account's orders in their order
+    stop.set()
+    await task
+    assert (await bus.client.xpending(ORDERS, "g"))["pending"] == 0
     await bus.close()
