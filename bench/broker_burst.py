@@ -17,11 +17,17 @@ role. ``--count`` orders are recorded and put on blue's ``yq:orders`` at once; a
   * the handover: from blue's last order to green's first (the new worker waits until the old
     one has stopped calling KIS), and the time until every order was filled and recorded.
 
+With ``--alerts`` (one worker), the burst is of alerts instead: ``--count`` accepted signals
+on the engine's stream at once, decided by the engine (built as `yquant engine` builds it, its
+own KIS client on the same app key and Valkey rate limiter) and sent by the gateway. Also
+measured: the engine's own KIS calls (it decides from its view of the account, read again
+after ``engine.account_view_s``), and signals refused ``stale_signal`` (goal: none).
+
 Exit status: 0 when every goal is met and every order was filled, 1 when an order was lost or
 KIS's limit was broken, 3 when only the speed goal was missed.
 
     .venv/bin/python bench/broker_burst.py [--count 300] [--rate 15] [--kis-limit 18]
-        [--workers 2] [--switch-at 0.5] [--json]
+        [--workers 2] [--switch-at 0.5] [--alerts] [--json]
 """
 
 from __future__ import annotations
@@ -57,12 +63,20 @@ from yquant.adapters.brokers.kis_sim import (  # noqa: E402
 from yquant.adapters.brokers.routing import AccountBrokers  # noqa: E402
 from yquant.adapters.db import migrate  # noqa: E402
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
-from yquant.domain.commands import PlaceOrder  # noqa: E402
-from yquant.domain.model import Market, Order, OrderType, Side  # noqa: E402
+from yquant.domain.commands import DecideSignal, PlaceOrder  # noqa: E402
+from yquant.domain.model import (  # noqa: E402
+    Action,
+    Alert,
+    Market,
+    Order,
+    OrderType,
+    Side,
+    SignalStatus,
+)
 from yquant.domain.roles import Standing  # noqa: E402
-from yquant.domain.writes import InsertOrder  # noqa: E402
+from yquant.domain.writes import InsertOrder, InsertSignal  # noqa: E402
 from yquant.entrypoints import workers  # noqa: E402
-from yquant.ports import NullMetrics  # noqa: E402
+from yquant.ports import SIGNALS, NullMetrics  # noqa: E402
 from yquant.processes import free_port  # noqa: E402
 from yquant.services.worker_state import WorkerState  # noqa: E402
 from yquant.settings import Settings  # noqa: E402
@@ -130,7 +144,8 @@ async def start_worker(
         database={"url": url, "timeout_s": 2},
         valkey={"url": valkey.url},
         worker={"name": name},
-        accounts={"burst": {"broker": "kis-sim", "kis": kis}},
+        # At any hour: the simulator takes orders whatever KRX's session.
+        accounts={"burst": {"broker": "kis-sim", "kis": kis, "sessions": "always"}},
         default_accounts=["burst"],
         gateway={"sync_interval_s": 60},
         metrics={"engine_port": 0, "gateway_port": 0},
@@ -149,6 +164,85 @@ async def start_worker(
     tasks = [asyncio.create_task(w()) for w in work_items]
     tasks.append(asyncio.create_task(runtime.recorder.relay(stop)))
     return Worker(name, valkey, runtime, state, brokers, calls), tasks
+
+
+async def start_engine(
+    worker: Worker, stop: asyncio.Event
+) -> tuple[CallTimes, list[asyncio.Task[None]], bootstrap.Runtime, AccountBrokers]:
+    """The worker's engine, as `yquant engine` runs it: its own runtime and KIS client (no
+    execution notices) on the worker's Valkey, consuming the signal stream."""
+    settings = worker.runtime.settings
+    runtime = bootstrap.build(settings, "engine")
+    brokers = bootstrap.build_broker(settings, runtime, role=worker.state.role, notices=False)
+    await brokers.connect()
+    calls = CallTimes()
+    kis_broker = brokers.for_account("burst")
+    assert isinstance(kis_broker, KisBroker)
+    kis_broker.client.metrics = calls
+    engine, _ = await bootstrap.open_engine(settings, runtime, brokers, role=worker.state.role)
+    await engine.warm_up()
+    consume = runtime.bus.consume(
+        SIGNALS, "engine", "engine-local", engine.signals.handle_signal, stop
+    )
+    tasks = [asyncio.create_task(consume), asyncio.create_task(runtime.recorder.relay(stop))]
+    return calls, tasks, runtime, brokers
+
+
+def alerts(count: int) -> list[Alert]:
+    now = datetime.now(UTC)
+    return [
+        Alert(
+            key=f"{n:032x}",
+            strategy="burst",
+            ticker="005930",
+            exchange="KRX",
+            market=Market.KR,
+            action=Action.BUY,
+            received_at=now,
+            price=Decimal(71000),
+            quantity=Decimal(1),
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+async def burst_alerts(
+    args: argparse.Namespace, sim: KisSimulator, worker: Worker, engine_runtime: bootstrap.Runtime
+) -> Burst:
+    """``--count`` accepted alerts on the engine's stream at once (the webhook's two steps:
+    each recorded as accepted, then enqueued)."""
+    await until(lambda: worker.state.role.standing() is Standing.ACTIVE, time.time() + 60)
+    broker = worker.brokers.for_account("burst")
+    await broker.quote(Market.KR, "KRX", "005930")  # token issued before the clock starts
+    made = alerts(args.count)
+    for alert in made:
+        await worker.runtime.recorder.write(
+            InsertSignal(
+                key=alert.key,
+                worker="local",
+                status=SignalStatus.ACCEPTED,
+                received_at=alert.received_at,
+                updated_at=alert.received_at,
+                alert=alert,
+            )
+        )
+    first_call = len(sim.received)
+    started = time.time()
+    deadline = started + args.timeout
+    await engine_runtime.bus.send_many([DecideSignal(a) for a in made])
+    filled = 0
+    while time.time() < deadline:
+        rows = await worker.runtime.store.recent("orders", limit=args.count + 10)
+        filled = sum(1 for r in rows if r["status"] == "filled")
+        if filled == args.count:
+            break
+        await asyncio.sleep(0.5)
+    return Burst(args.count, first_call, 0, filled, time.time() - started)
+
+
+async def refused_stale(worker: Worker, count: int) -> int:
+    rows = await worker.runtime.store.recent("signals", count + 10)
+    return sum(1 for r in rows if r["reason"] == "stale_signal")
 
 
 def accepted(sim: KisSimulator, since: int) -> list[float]:
@@ -242,6 +336,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     stop = asyncio.Event()
     pair: list[Worker] = []
     tasks: list[asyncio.Task[None]] = []
+    engine: tuple[CallTimes, list[asyncio.Task[None]], bootstrap.Runtime, AccountBrokers] | None
+    engine = None
+    stale = 0
     try:
         if args.workers == 2:
             await set_active(url, "blue")
@@ -249,17 +346,31 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             worker, started = await start_worker(name, work, url, kis, stop)
             pair.append(worker)
             tasks += started
-        done = await burst(args, sim, pair, url)
+        if args.alerts:
+            engine = await start_engine(pair[0], stop)
+            tasks += engine[1]
+            done = await burst_alerts(args, sim, pair[0], engine[2])
+            stale = await refused_stale(pair[0], args.count)
+        else:
+            done = await burst(args, sim, pair, url)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stop.set()
+        if engine is not None:
+            await engine[3].close()
+            await engine[2].close()
         for worker in pair:
             await worker.brokers.close()
             await worker.runtime.close()
             worker.valkey.stop()
         server.stop()
-    return measure(args, sim, pair, done)
+    result = measure(args, sim, pair, done)
+    if engine is not None:
+        result["engine_kis_calls"] = len(engine[0].at)
+        result["engine_kis_calls_per_decision"] = round(len(engine[0].at) / args.count, 3)
+        result["stale_signal"] = stale
+    return result
 
 
 def measure(
@@ -329,9 +440,14 @@ def main() -> int:
         default=0.5,
         help="share of the orders before the switch (0: none)",
     )
+    p.add_argument(
+        "--alerts", action="store_true", help="a burst of alerts through the engine (one worker)"
+    )
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.alerts:
+        args.workers, args.switch_at = 1, 0.0
     work = Path(tempfile.mkdtemp(prefix="yq-burst-"))
     try:
         result = asyncio.run(run(args, work))
@@ -344,6 +460,7 @@ def main() -> int:
     apart = r["workers_calls_apart_s"]
     correct = (
         r["filled"] == args.count
+        and r.get("stale_signal", 0) == 0
         and r["rate_limit_errors"] == 0
         and r["peak_calls_per_s_per_app_key"] <= args.kis_limit
         and (apart is None or apart >= 1.0)
@@ -380,6 +497,12 @@ def main() -> int:
             print(f"handover                {r['handover_s']} s from blue's last order to green's")
         print(f"all KIS calls in window {r['kis_calls_per_s_in_window']}/s")
         print(f"rate-limit errors       {r['rate_limit_errors']} (goal 0)")
+        if args.alerts:
+            print(
+                f"engine's KIS calls      {r['engine_kis_calls']}"
+                f" ({r['engine_kis_calls_per_decision']} per decision)"
+            )
+            print(f"stale_signal            {r['stale_signal']} (goal 0)")
         print(
             f"filled                  {r['filled']}/{args.count} after {r['all_filled_after_s']} s"
         )

@@ -83,6 +83,22 @@ def test_bench_runs_and_prints_its_figures(script: str, tmp_path: Path) -> None:
     assert re.search(figures, result.stdout), result.stdout[-3000:]
 
 
+def test_broker_burst_of_alerts_runs_through_the_engine(tmp_path: Path) -> None:
+    # The engine decides from its view of the account: exit 1 if a signal went stale, an order
+    # was lost or KIS refused a call; 3 if only the drain rate was missed on a loaded machine.
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "broker_burst.py"), "--alerts", "--count", "20"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode in {0, 3}, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"engine's KIS calls +\d+ \([\d.]+ per decision\)", result.stdout)
+    assert re.search(r"stale_signal +0 \(goal 0\)", result.stdout), result.stdout[-3000:]
+
+
 def _valkey_children_of(pid: int) -> list[int]:
     """valkey-server processes whose parent is ``pid``."""
     found = []
