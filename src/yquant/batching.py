@@ -2,6 +2,9 @@
 
 At low load every item is handled alone, at once; under load the batch grows by itself, so one
 round trip (a commit, a pipeline) serves many items.
+
+`Turns` lets work items handled side by side (so that their round trips are shared) still take
+one step in the order they arrived, per key.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -67,3 +71,53 @@ class Batcher(Generic[T]):
                     # A fault of handle's own: the items behind this batch must not wait for it.
                     logger.exception("batch failed name=%s size=%d", self._name, len(batch))
             self._idle.set()
+
+
+class Turn:
+    """One item's place in the queues of some keys (`Turns.take`)."""
+
+    def __init__(
+        self,
+        turns: Turns,
+        taken: dict[Hashable, tuple[asyncio.Future[None] | None, asyncio.Future[None]]],
+    ) -> None:
+        self._turns = turns
+        self._taken = taken
+
+    async def wait(self, keys: Iterable[Hashable] | None = None) -> None:
+        """Until every item taken before this one for ``keys`` (default: all of its keys) has
+        ended its turn."""
+        for key in self._taken if keys is None else keys:
+            before = self._taken[key][0]
+            if before is not None:
+                await asyncio.shield(before)
+
+    def end(self, keys: Iterable[Hashable] | None = None) -> None:
+        """This item's turn for ``keys`` (default: all; again: nothing) is over."""
+        for key in list(self._taken) if keys is None else keys:
+            self._turns._end(key, self._taken[key][1])  # noqa: SLF001
+
+
+class Turns:
+    """Per key, items take a step one at a time in the order they took their turn (`take`,
+    called in arrival order before the item first waits for anything)."""
+
+    def __init__(self) -> None:
+        self._last: dict[Hashable, asyncio.Future[None]] = {}
+
+    def take(self, keys: Iterable[Hashable]) -> Turn:
+        loop = asyncio.get_running_loop()
+        taken: dict[Hashable, tuple[asyncio.Future[None] | None, asyncio.Future[None]]] = {}
+        for key in keys:
+            if key in taken:
+                continue
+            mine: asyncio.Future[None] = loop.create_future()
+            taken[key] = (self._last.get(key), mine)
+            self._last[key] = mine
+        return Turn(self, taken)
+
+    def _end(self, key: Hashable, mine: asyncio.Future[None]) -> None:
+        if not mine.done():
+            mine.set_result(None)
+        if self._last.get(key) is mine:
+            del self._last[key]

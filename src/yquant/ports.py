@@ -128,9 +128,11 @@ class Bus(Protocol):
         stop: asyncio.Event,
         *,
         lane: Callable[[Message], str] | None = None,
+        concurrency: int = 1,
     ) -> None:
         """Handle every entry of ``stream`` until ``stop``; with ``lane``, the entries of
-        different lanes side by side, each lane's in order."""
+        different lanes side by side, each lane's in order; with ``concurrency``, up to that
+        many entries side by side, each started in stream order."""
         ...
 
 

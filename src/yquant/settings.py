@@ -267,6 +267,9 @@ class EngineSettings(BaseModel):
     # than account_view_s (orders decided since are applied to the copy); a read that takes
     # longer than account_timeout_s refuses that account's order (account_unavailable), and
     # for account_retry_s after a failed read its orders are refused without asking again.
+    # Signals handled side by side (each account's decided one at a time, in stream order):
+    # their database writes share commits.
+    signal_concurrency: int = Field(32, ge=1, le=1000)
     account_view_s: float = Field(30.0, ge=0, le=3600)
     account_timeout_s: float = Field(5.0, gt=0, le=120)
     account_retry_s: float = Field(10.0, ge=0, le=3600)
@@ -372,6 +375,9 @@ class GatewaySettings(BaseModel):
     # is not sent (replace_timeout): never two working.
     replace_wait_s: float = Field(10.0, gt=0, le=300)
     ttl_sweep_s: float = Field(5.0, gt=0, le=3600)  # working limits checked against limit_ttl_s
+    # Orders handled side by side per account (their database writes share commits); one
+    # account's orders in one instrument still reach the broker in stream order.
+    order_concurrency: int = Field(16, ge=1, le=1000)
 
 
 class MetricsSettings(BaseModel):

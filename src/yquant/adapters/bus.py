@@ -257,6 +257,7 @@ class Bus:
         block_ms: int = 1000,
         batch: int = 50,
         lane: Lane | None = None,
+        concurrency: int = 1,
     ) -> None:
         """Run ``handler`` for every entry of ``stream`` for this group until ``stop`` is set.
 
@@ -266,12 +267,17 @@ class Bus:
         is retried with backoff; any other failure moves it to the dead-letter stream.
 
         With ``lane`` (a key per message, e.g. its account), entries of different lanes are
-        handled side by side and those of one lane in stream order: a handler that waits
-        (a broker that does not answer, retried) holds up its own lane only.
+        handled side by side: a handler that waits (a broker that does not answer, retried)
+        holds up its own lane only. In each lane (one lane without ``lane``), up to
+        ``concurrency`` entries are handled side by side, each started in stream order (the
+        handler orders the steps that must stay in order; their database writes share
+        commits); with ``concurrency`` 1, one after the other.
         """
         # A stop ends a blocked XREADGROUP at once rather than after ``block_ms``.
         stopped = asyncio.ensure_future(stop.wait())
-        lanes = None if lane is None else _Lanes(self, stream, group, handler, stop, lane)
+        lanes = None
+        if lane is not None or concurrency > 1:
+            lanes = _Lanes(self, stream, group, handler, stop, lane, concurrency)
         try:
             await self._consume(
                 stream,
@@ -464,10 +470,11 @@ class Bus:
 
 
 class _Lanes:
-    """A consumer's entries handed to one worker task per lane (`Bus.consume`'s ``lane``):
-    each lane's entries in stream order, the lanes side by side. At most ``MAX_IN_FLIGHT``
-    entries wait in the lanes; reading waits for room. An entry already in a lane is not taken
-    twice when it is claimed or read back from the pending list meanwhile."""
+    """A consumer's entries handed to one dispatcher per lane (`Bus.consume`'s ``lane``; one
+    lane without), which starts each entry's task in stream order, at most ``concurrency`` of
+    the lane at a time; the lanes side by side. At most ``MAX_IN_FLIGHT`` entries wait in the
+    lanes; reading waits for room. An entry already taken is not taken twice when it is
+    claimed or read back from the pending list meanwhile."""
 
     MAX_IN_FLIGHT = 1000
 
@@ -478,13 +485,16 @@ class _Lanes:
         group: str,
         handler: Handler,
         stop: asyncio.Event,
-        key: Lane,
+        key: Lane | None,
+        concurrency: int = 1,
     ) -> None:
         self._bus, self._stream, self._group = bus, stream, group
         self._handler, self._stop, self._key = handler, stop, key
         self._queues: dict[str, asyncio.Queue[tuple[Entry, dict[str, str] | None] | None]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()
+        self._concurrency = concurrency
         self._room = asyncio.Semaphore(self.MAX_IN_FLIGHT)
 
     async def put(self, entry_id: str, fields: dict[str, str] | None, *, redelivered: bool) -> None:
@@ -494,9 +504,11 @@ class _Lanes:
         if isinstance(entry, str):
             await self._bus._dead_letter(self._stream, self._group, entry_id, fields, entry)  # noqa: SLF001
             return
-        name = self._key(entry.message) if entry.message is not None else ""
         await self._room.acquire()
         self._in_flight.add(entry_id)
+        name = ""
+        if self._key is not None and entry.message is not None:
+            name = self._key(entry.message)
         queue = self._queues.get(name)
         if queue is None:
             queue = self._queues[name] = asyncio.Queue()
@@ -504,26 +516,39 @@ class _Lanes:
         queue.put_nowait((entry, fields))
 
     async def _work(self, queue: asyncio.Queue[tuple[Entry, dict[str, str] | None] | None]) -> None:
+        lane = asyncio.Semaphore(self._concurrency)
         while True:
             item = await queue.get()
             if item is None or self._stop.is_set():
                 return  # what is left stays pending: read back after a restart
-            entry, fields = item
-            try:
-                await self._bus._run(entry, self._group, fields, self._handler, self._stop)  # noqa: SLF001
-            except BUS_ERRORS as exc:  # not acknowledged: stays pending, claimed again later
-                logger.warning(
-                    "bus unavailable stream=%s id=%s error=%s", self._stream, entry.entry_id, exc
-                )
-            finally:
-                self._in_flight.discard(entry.entry_id)
-                self._room.release()
+            await lane.acquire()
+            if self._stop.is_set():
+                lane.release()
+                return
+            task = asyncio.create_task(self._one(*item, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _one(
+        self, entry: Entry, fields: dict[str, str] | None, lane: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._bus._run(entry, self._group, fields, self._handler, self._stop)  # noqa: SLF001
+        except BUS_ERRORS as exc:  # not acknowledged: stays pending, claimed again later
+            logger.warning(
+                "bus unavailable stream=%s id=%s error=%s", self._stream, entry.entry_id, exc
+            )
+        finally:
+            self._in_flight.discard(entry.entry_id)
+            self._room.release()
+            lane.release()
 
     async def close(self) -> None:
-        """Let each lane finish the entry in hand, and stop."""
+        """Let each lane's entries in hand finish, and stop."""
         for queue in self._queues.values():
             queue.put_nowait(None)
         await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -67,7 +67,14 @@ async def run_engine(settings: Settings) -> None:
     calendars = session_tables(settings)
 
     async def consume_signals() -> None:
-        await runtime.bus.consume(SIGNALS, "engine", consumer, engine.signals.handle_signal, stop)
+        await runtime.bus.consume(
+            SIGNALS,
+            "engine",
+            consumer,
+            engine.signals.handle_signal,
+            stop,
+            concurrency=settings.engine.signal_concurrency,
+        )
 
     async def keep_calendars() -> None:
         await calendars.keep_current(stop)
@@ -166,7 +173,13 @@ def gateway_work(
             # settled before anything is sent for them.
             await gateway.reconcile_open()
             await runtime.bus.consume(
-                ORDERS, "gateway", consumer, gateway.handle_order, leave, lane=account_lane
+                ORDERS,
+                "gateway",
+                consumer,
+                gateway.handle_order,
+                leave,
+                lane=account_lane,
+                concurrency=runtime.settings.gateway.order_concurrency,
             )
 
         await role.while_active(stop, while_active)

@@ -112,11 +112,13 @@ class AccountViews:
         SignalRejectedError (``account_unavailable``, ``broker_config_error``) when its broker
         cannot give them."""
         view = await self._view(account)
-        cash, holdings = dict(view.cash), dict(view.holdings)
         made = self._made.made_since(account, view.sequence)
         assert made is not None  # `_view` reads again when orders were forgotten
+        # Folded into the view once: a burst of orders is not applied again at every decision.
         for order in made:
-            _apply(order, cash, holdings)
+            _apply(order, view.cash, view.holdings)
+        view.sequence = self._made.sequence
+        cash, holdings = view.cash, view.holdings
         currency = CURRENCY[instrument.market]
         this = (instrument.market, instrument.ticker)
         value = Decimal(0)

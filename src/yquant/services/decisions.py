@@ -520,8 +520,19 @@ class OrderDesk:
         self._held = held
         self.worker = worker
 
+    def reserve(self, orders: list[Order]) -> None:
+        """Take ``orders`` into the account views before they are recorded (`send` with
+        ``reserved``): the next decision on the account sees them at once."""
+        for order in orders:
+            self._recent.add(order)
+
     async def send(
-        self, orders: list[Order], decided: datetime | None = None, *, approval: bool = True
+        self,
+        orders: list[Order],
+        decided: datetime | None = None,
+        *,
+        approval: bool = True,
+        reserved: bool = False,
     ) -> list[Order]:
         """Record new orders (the intent, before any broker sees them); the ones to publish.
 
@@ -537,7 +548,8 @@ class OrderDesk:
             if approval and self._held is not None and self._held(order.strategy):
                 order = order.awaiting_approval()
             written = await self._recorder.write(InsertOrder(order))
-            self._recent.add(order)
+            if not reserved:
+                self._recent.add(order)
             if written is Written.UNCHANGED:
                 # Another pass made this order first: what it recorded is what goes out.
                 try:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
 from collections.abc import Collection, Mapping
@@ -57,6 +58,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from yquant import failpoints
+from yquant.batching import Turn, Turns
 from yquant.domain.commands import CancelOrder, PlaceOrder
 from yquant.domain.events import CancelAnswered, OrderChanged, OrderFilled
 from yquant.domain.model import ENDED_BY_CANCEL, BrokerOrder, Order, OrderStatus, OrderType
@@ -91,6 +93,9 @@ from yquant.services.account_sync import AccountSync
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
+
+# The send turn of the order the stream handler is handling (`handle_order`), if any.
+_SEND_TURN: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("send_turn", default=None)
 
 CLAIM_TTL_S = 7 * 24 * 3600
 ANSWER_TTL_S = 24 * 3600
@@ -145,6 +150,7 @@ class Gateway:
         self._waiting: dict[str, list[str]] = {}  # cid -> cancel requests awaiting its end
         self._withdrawn: set[str] = set()  # never sent: cancelled while new
         self._ttl_refused: set[str] = set()  # a time limit's cancel the broker refused
+        self._sends = Turns()  # per account and instrument, orders sent in stream order
 
     @property
     def open_orders(self) -> dict[str, Order]:
@@ -155,8 +161,17 @@ class Gateway:
     async def handle_order(self, entry: Entry) -> None:
         order = entry.message_as(PlaceOrder).order
         self._only_if_active(order.client_order_id)
-        async with self._lock(order.client_order_id):
-            await self._take(order)
+        # Taken before the first wait, so in stream order (orders are handled side by side:
+        # `gateway.order_concurrency`): one account's orders in one instrument reach the
+        # broker in the order they were decided (a close never overtakes its open).
+        turn = self._sends.take([(order.account, order.market, order.ticker)])
+        token = _SEND_TURN.set(turn)
+        try:
+            async with self._lock(order.client_order_id):
+                await self._take(order)
+        finally:
+            _SEND_TURN.reset(token)
+            turn.end()
 
     async def handle_cancel(self, entry: Entry) -> None:
         command = entry.message_as(CancelOrder)
@@ -344,6 +359,9 @@ class Gateway:
             return await self._unsent(order, refusal)
         intent = order.submitted(self._clock.now())
         await self._recorder.write(AdvanceOrder(intent))
+        turn = _SEND_TURN.get()
+        if turn is not None:
+            await turn.wait()
         deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
         while True:
@@ -369,6 +387,8 @@ class Gateway:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        if turn is not None:
+            turn.end()  # the next order in this instrument may go
         failpoints.hit("gateway.after_submit")
         # The loop above leaves only by a break that has just set ``known``.
         return await self._apply(intent, known, asked=False)  # type: ignore[possibly-undefined]

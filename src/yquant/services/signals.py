@@ -25,6 +25,7 @@ import logging
 from datetime import datetime, timedelta
 
 from yquant import failpoints
+from yquant.batching import Turns
 from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
 from yquant.domain.model import Alert, Order, OrderStatus, SignalStatus, client_order_id
@@ -82,6 +83,8 @@ class SignalHandler:
         self._state = state
         self._queue = queue
         self._clock = clock
+        self._deciding = Turns()
+        self._publishing = Turns()
 
     async def warm_up(self) -> None:
         """The first signal's one-time costs, taken before the engine says it is up: the reads
@@ -103,6 +106,17 @@ class SignalHandler:
         started = self._clock.monotonic()
         now = self._clock.now()
         routed = self._settings.routed_accounts(alert.strategy) if accounts is None else accounts
+        # Taken before the first wait, so in the order the signals were taken from the stream
+        # (several are handled side by side: `engine.signal_concurrency`).
+        turn = SignalTurn(self._deciding, self._publishing, routed)
+        try:
+            return await self._handle(alert, started, now, routed, turn)
+        finally:
+            turn.close()
+
+    async def _handle(
+        self, alert: Alert, started: float, now: datetime, routed: list[str], turn: SignalTurn
+    ) -> Decision:
         cids = {a: client_order_id(alert.key, a) for a in routed}
         existing = await self._stored_orders(list(cids.values()))
         queued = await self._stored_queue(list(cids.values()))
@@ -131,10 +145,10 @@ class SignalHandler:
             # Each account in its own lane: an account whose broker is slow to answer (up to
             # engine.account_timeout_s) holds up none of the others' orders.
             decision = _joined(
-                alert, await asyncio.gather(*(self._act(alert, now, [a]) for a in fresh))
+                alert, await asyncio.gather(*(self._act(alert, now, [a], turn) for a in fresh))
             )
         else:
-            decision = await self._act(alert, now, fresh) if fresh else Decision(alert)
+            decision = await self._act(alert, now, fresh, turn) if fresh else Decision(alert)
         if prior:
             decision = Decision(
                 alert, decision.instrument, decision.state, (*prior, *decision.outcomes)
@@ -158,16 +172,33 @@ class SignalHandler:
         )
         return decision
 
-    async def _act(self, alert: Alert, now: datetime, accounts: list[str]) -> Decision:
-        """Decide ``alert`` for ``accounts``, queue what waits, record and publish the orders."""
-        decision = await self._decide(alert, now, accounts)
+    async def _act(
+        self, alert: Alert, now: datetime, accounts: list[str], turn: SignalTurn
+    ) -> Decision:
+        """Decide ``alert`` for ``accounts``, queue what waits, record and publish the orders.
+
+        One signal at a time per account decides (in stream order), and its orders are taken
+        into the account's view before the next one decides: no two signals spend the same
+        cash. Recording the orders and the signal is left to the recorder's group commit,
+        shared with the signals decided meanwhile; an account's orders are published in the
+        order of their signals."""
+        await turn.decide(accounts)
+        try:
+            decision = await self._decide(alert, now, accounts)
+            self._desk.reserve(decision.orders)
+        finally:
+            turn.decided(accounts)
         # The end of the decision (broker figures and book reads make up most of it), which
         # the execution report measures: one clock read, no write of its own.
         decided = self._clock.now()
         await self._enqueue(decision, now)
-        sent = await self._desk.send(decision.orders, decided)
+        sent = await self._desk.send(decision.orders, decided, reserved=True)
         failpoints.hit("engine.after_orders_recorded")
-        await self._desk.publish(sent)
+        await turn.publish(accounts)
+        try:
+            await self._desk.publish(sent)
+        finally:
+            turn.published(accounts)
         return decision
 
     async def _observe_price(self, decision: Decision) -> None:
@@ -275,3 +306,28 @@ def _joined(alert: Alert, parts: list[Decision]) -> Decision:
         return first
     outcomes = tuple(o for part in parts for o in part.outcomes)
     return Decision(alert, first.instrument, first.state, outcomes)
+
+
+class SignalTurn:
+    """One signal's turns, per account: to decide, then to publish its orders."""
+
+    def __init__(self, deciding: Turns, publishing: Turns, accounts: list[str]) -> None:
+        self._decide = deciding.take(accounts)
+        self._publish = publishing.take(accounts)
+
+    async def decide(self, accounts: list[str]) -> None:
+        await self._decide.wait(accounts)
+
+    def decided(self, accounts: list[str]) -> None:
+        self._decide.end(accounts)
+
+    async def publish(self, accounts: list[str]) -> None:
+        await self._publish.wait(accounts)
+
+    def published(self, accounts: list[str]) -> None:
+        self._publish.end(accounts)
+
+    def close(self) -> None:
+        """Every turn not ended yet ended (a signal that stopped early, or failed)."""
+        self._decide.end()
+        self._publish.end()
