@@ -15,6 +15,8 @@ from typing import Any
 
 from yquant.processes import die_with_parent, free_port, wait_until
 
+ROLES = ("webhook", "engine", "gateway", "dashboard")
+
 
 def yquant_env(data_dir: Path, valkey_url: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YQUANT")}
@@ -157,3 +159,41 @@ class YquantUp:
         code = self.proc.returncode
         self.proc = None
         return int(code)
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def role_pids(up_pid: int) -> dict[str, int]:
+    """The pid of each role `yquant up` runs now."""
+    pids = {}
+    for pid in children(up_pid):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        role = next((w for w in reversed(words) if w in ROLES), None)
+        if role is not None:
+            pids[role] = pid
+    return pids

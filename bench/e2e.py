@@ -43,7 +43,7 @@ for p in (ROOT, ROOT / "src"):
         sys.path.insert(0, str(p))
 
 import httpx  # noqa: E402
-from bench._support import YquantUp  # noqa: E402
+from bench._support import YquantUp, cpu_seconds, role_pids  # noqa: E402
 
 # (ticker, price) alternated; the paper account is given cash enough for every one-share buy.
 TICKERS = (("KRX:005930", 71000), ("NASDAQ:AAPL", 190))
@@ -298,6 +298,9 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
         result["baseline_healthz_ms"] = summary(base_ok)
         result["baseline_failures"] = args.count - len(base_ok)
 
+        assert up.proc is not None
+        pids = role_pids(up.proc.pid)
+        cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         sent = asyncio.run(alerts(up, args.count, args.rate, args.concurrency, strategy, run_id))
         accepted = [
             s
@@ -320,6 +323,12 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
 
         db_path = up.data_dir / "yquant.sqlite3"
         outcomes, waited = wait_for_fills(db_path, strategy, set(key_of), args.timeout)
+        # CPU per alert of each role, from sending to the last fill: less sensitive to a shared
+        # machine than the times.
+        result["cpu_ms_per_alert"] = {
+            role: round((cpu_seconds(pid) - cpu_before[role]) * 1000 / args.count, 3)
+            for role, pid in pids.items()
+        }
         result["waited_after_send_s"] = round(waited, 2)
 
         e2e_ms: list[float] = []
@@ -411,6 +420,8 @@ def report(r: dict[str, Any]) -> str:
             f"(n={base['n']}, failures {r['baseline_failures']})"
         ),
         f"  ack p50 / baseline p50    {fmt(r['ack_p50_over_baseline_p50'], 2)}",
+        "  CPU ms per alert          "
+        + "  ".join(f"{k} {fmt(v, 2)}" for k, v in r.get("cpu_ms_per_alert", {}).items()),
         (
             f"  log warnings/errors       {r['log_problem_lines']}   "
             f"yquant exit code {r['yquant_exit_code']}"

@@ -61,10 +61,9 @@ for p in (ROOT, ROOT / "src"):
         sys.path.insert(0, str(p))
 
 import httpx  # noqa: E402
-from bench._support import YquantUp  # noqa: E402
+from bench._support import ROLES, YquantUp, children, cpu_seconds, role_pids  # noqa: E402
 
 TICKERS = (("KRX:005930", 71000), ("NASDAQ:AAPL", 190))
-ROLES = ("webhook", "engine", "gateway", "dashboard")
 TRADING_ROLES = ("webhook", "engine", "gateway")
 GOAL_RSS_MB = 120.0
 GOAL_HEALTHY_S = 3.0
@@ -84,33 +83,10 @@ def _status_kb(pid: int) -> dict[str, int]:
     return out
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time ``pid`` has used so far."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def role_memory(up_pid: int) -> dict[str, dict[str, float]]:
     """VmRSS and VmHWM in MB of `yquant up`, each role it started and the embedded Valkey."""
     out = {"up": _mb(_status_kb(up_pid))}
-    for pid in _children(up_pid):
+    for pid in children(up_pid):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -164,20 +140,6 @@ class Start:
     round_trips_ms: list[float] = field(default_factory=list)
     undecided: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
-
-
-def role_pids(up_pid: int) -> dict[str, int]:
-    """The pid of each role `yquant up` runs now."""
-    pids = {}
-    for pid in _children(up_pid):
-        try:
-            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        role = next((w for w in reversed(words) if w in ROLES), None)
-        if role is not None:
-            pids[role] = pid
-    return pids
 
 
 def wait_healthy(up: YquantUp, start: Start, launched: float, timeout_s: float) -> None:
