@@ -278,6 +278,11 @@ class FakeEngineState:
         row = self._recorder.tables["signals"].get(signal_key)
         return None if row is None else dict(row)
 
+    async def signals(self, signal_keys: list[str]) -> dict[str, dict[str, Any]]:
+        self._recorder.reachable()
+        table = self._recorder.tables["signals"]
+        return {k: dict(table[k]) for k in signal_keys if k in table}
+
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:
         self._recorder.reachable()
         return [dict(o) for o in self._recorder.orders() if o["signal_key"] == signal_key]

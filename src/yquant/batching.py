@@ -3,8 +3,9 @@
 At low load every item is handled alone, at once; under load the batch grows by itself, so one
 round trip (a commit, a pipeline) serves many items.
 
-`Turns` lets work items handled side by side (so that their round trips are shared) still take
-one step in the order they arrived, per key.
+`Lookup` merges the look-ups that arrive together into one query. `Turns` lets work items
+handled side by side (so that their round trips are shared) still take one step in the order
+they arrived, per key.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +124,35 @@ class Turns:
             mine.set_result(None)
         if self._last.get(key) is mine:
             del self._last[key]
+
+
+class Lookup(Batcher[tuple[list[K], "asyncio.Future[dict[K, V]]"]]):
+    """Look-ups by key (``fetch(keys)``: what is found, by key) that arrive while one is under
+    way go together as the next one: under load, one query answers many callers."""
+
+    def __init__(
+        self, fetch: Callable[[list[K]], Awaitable[dict[K, V]]], name: str, max_batch: int = 256
+    ) -> None:
+        super().__init__(max_batch, name)
+        self._fetch = fetch
+
+    async def get(self, keys: list[K]) -> dict[K, V]:
+        """What ``fetch`` finds of ``keys``; its exception when it fails."""
+        if not keys:
+            return {}
+        answer: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
+        self.put((keys, answer))
+        return await answer
+
+    async def handle(self, batch: list[tuple[list[K], asyncio.Future[dict[K, V]]]]) -> None:
+        wanted = list(dict.fromkeys(k for keys, _ in batch for k in keys))
+        try:
+            found = await self._fetch(wanted)
+        except Exception as exc:  # noqa: BLE001 - handed to each caller, who handles it as its own
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        for keys, answer in batch:
+            if not answer.done():
+                answer.set_result({k: found[k] for k in keys if k in found})

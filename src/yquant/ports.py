@@ -187,6 +187,10 @@ class EngineState(Protocol):
 
     async def signal(self, signal_key: str) -> dict[str, Any] | None: ...
 
+    async def signals(self, signal_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The rows of those of ``signal_keys`` on record (one query for many signals)."""
+        ...
+
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]: ...
 
 

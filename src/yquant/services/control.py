@@ -11,6 +11,7 @@ directory, so that a worker started during a database outage still honours a hal
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -86,9 +87,18 @@ class KillSwitchView:
         self._sql = records
         self._snapshot = snapshot
         self._states: dict[str, KillState] | None = None
+        self._reading: asyncio.Future[dict[str, KillState]] | None = None
 
     async def refresh(self) -> dict[str, KillState]:
-        """Read from the database; on an outage keep (or load) the last known states."""
+        """Read from the database; on an outage keep (or load) the last known states. Callers
+        that come while a read is under way share it (a burst of decisions reads once, not
+        once each: what was committed before the read began is what any of them would see)."""
+        reading = self._reading
+        if reading is None or reading.done():
+            reading = self._reading = asyncio.ensure_future(self._refresh())
+        return await asyncio.shield(reading)
+
+    async def _refresh(self) -> dict[str, KillState]:
         try:
             records = await self._sql.switches()
         except DatabaseUnavailableError:

@@ -25,7 +25,7 @@ import logging
 from datetime import datetime, timedelta
 
 from yquant import failpoints
-from yquant.batching import Turns
+from yquant.batching import Lookup, Turns
 from yquant.domain.commands import DecideSignal
 from yquant.domain.decision import Outcome, Verdict
 from yquant.domain.model import Alert, Order, OrderStatus, SignalStatus, client_order_id
@@ -85,6 +85,10 @@ class SignalHandler:
         self._clock = clock
         self._deciding = Turns()
         self._publishing = Turns()
+        # What is on record of the signals handled side by side, read for many in one query.
+        self._orders = Lookup(state.orders, "stored-orders")
+        self._queued = Lookup(queue.existing, "stored-queue")
+        self._signals = Lookup(state.signals, "stored-signals")
 
     async def warm_up(self) -> None:
         """The first signal's one-time costs, taken before the engine says it is up: the reads
@@ -118,8 +122,9 @@ class SignalHandler:
         self, alert: Alert, started: float, now: datetime, routed: list[str], turn: SignalTurn
     ) -> Decision:
         cids = {a: client_order_id(alert.key, a) for a in routed}
-        existing = await self._stored_orders(list(cids.values()))
-        queued = await self._stored_queue(list(cids.values()))
+        existing, queued = await asyncio.gather(
+            self._stored_orders(list(cids.values())), self._stored_queue(list(cids.values()))
+        )
         prior: list[Outcome] = []
         for account, cid in cids.items():
             if cid in existing:
@@ -275,7 +280,7 @@ class SignalHandler:
         if not self._recorder.database_up:
             return {}  # the journal dedupes the orders of a repeated decision
         try:
-            return await self._state.orders(cids)
+            return await self._orders.get(cids)
         except DatabaseUnavailableError:
             return {}
 
@@ -284,7 +289,7 @@ class SignalHandler:
         if not self._recorder.database_up:
             return False
         try:
-            row = await self._state.signal(key)
+            row = (await self._signals.get([key])).get(key)
         except DatabaseUnavailableError:
             return False
         return row is not None and row["status"] != SignalStatus.ACCEPTED.value
@@ -293,7 +298,7 @@ class SignalHandler:
         if not self._recorder.database_up:
             return {}
         try:
-            return await self._queue.existing(cids)
+            return await self._queued.get(cids)
         except DatabaseUnavailableError:
             return {}
 

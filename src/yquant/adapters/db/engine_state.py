@@ -84,6 +84,13 @@ class SqlEngineState:
         rows = await self._store.rows(select(s).where(s.c.signal_key == signal_key))
         return rows[0] if rows else None
 
+    async def signals(self, signal_keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not signal_keys:
+            return {}
+        s = tables.signals
+        rows = await self._store.rows(select(s).where(s.c.signal_key.in_(signal_keys)))
+        return {r["signal_key"]: r for r in rows}
+
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:
         o = tables.orders
         return await self._store.rows(select(o).where(o.c.signal_key == signal_key))
