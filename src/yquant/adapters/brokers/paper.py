@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from yquant.adapters.clock import SystemClock
+from yquant.batching import Batcher
 from yquant.domain import market_rules
 from yquant.domain.model import (
     CURRENCY,
@@ -141,6 +142,7 @@ class PaperBroker:
         self._overrides = dict(calendar_overrides or {})
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._commits = _GroupCommit(self)
         self._listeners: list[Callable[[str], None]] = []
 
     def use_prices(self, prices: Prices | None) -> None:
@@ -192,6 +194,7 @@ class PaperBroker:
         return db
 
     async def close(self) -> None:
+        await self._commits.close(timeout_s=5.0)  # the calls under way are answered first
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -373,11 +376,13 @@ class PaperBroker:
         """``fn`` in one transaction after the expiry sweep; then the listeners hear of every
         order that moved on its own (``own``, the order the call is about, excepted)."""
         changed: list[str] = []
+        answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
-        def work() -> T:
-            return self._tx(fn, changed, *args, **kwargs)
+        def work(db: sqlite3.Connection) -> object:
+            return fn(db, changed, *args, **kwargs)
 
-        result = await asyncio.to_thread(work)
+        self._commits.put((work, changed, answer))
+        result: T = await answer  # type: ignore[assignment]
         self._notify(cid for cid in changed if cid != own)
         return result
 
@@ -386,26 +391,33 @@ class PaperBroker:
             for listener in self._listeners:
                 listener(cid)
 
-    def _tx(
-        self,
-        fn: Callable[Concatenate[sqlite3.Connection, list[str], P], T],
-        changed: list[str],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
+    def _tx_many(self, batch: list[_Work]) -> list[tuple[bool, object]]:
+        """The calls of ``batch`` in one transaction (one fsync), each in a savepoint of its
+        own: one that raises is undone alone. (ok, result or exception) per call."""
         assert self._db is not None, "PaperBroker.connect() was not called"
+        out: list[tuple[bool, object]] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                changed.extend(self._expire_due(db, self._clock.now()))
-                result = fn(db, changed, *args, **kwargs)
+                batch[0][1].extend(self._expire_due(db, self._clock.now()))
+                for work, changed, _ in batch:
+                    mark = len(changed)
+                    db.execute("SAVEPOINT call")
+                    try:
+                        out.append((True, work(db)))
+                    except Exception as exc:  # noqa: BLE001 - the caller's, raised there
+                        db.execute("ROLLBACK TO call")
+                        del changed[mark:]
+                        out.append((False, exc))
+                    db.execute("RELEASE call")
             except BaseException:
                 db.execute("ROLLBACK")
-                changed.clear()
+                for _, changed, _ in batch:
+                    changed.clear()
                 raise
             db.execute("COMMIT")
-            return result
+        return out
 
     def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[str, ...]]:
         assert self._db is not None, "PaperBroker.connect() was not called"
@@ -931,3 +943,35 @@ def _venue(exchange: str, market: Market) -> market_rules.Venue:
 def _stamp(at: datetime) -> str:
     """A time as the ledger stores the times it compares: UTC, to the microsecond."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_Work = tuple[
+    Callable[[sqlite3.Connection], object], list[str], "asyncio.Future[object]"
+]  # a call's transaction work, the orders it moved, its answer
+
+
+class _GroupCommit(Batcher[_Work]):
+    """The paper ledger's calls that come while a transaction is being committed share the
+    next one: a burst of orders costs one fsync per batch, not one per order (at 5 ms an fsync
+    on a loaded machine, one per order held the gateway to about 200 orders/s)."""
+
+    def __init__(self, broker: PaperBroker) -> None:
+        super().__init__(256, "paper-ledger")
+        self._broker = broker
+
+    async def handle(self, batch: list[_Work]) -> None:
+        try:
+            results = await asyncio.to_thread(self._broker._tx_many, batch)  # noqa: SLF001
+        except Exception as exc:  # noqa: BLE001 - every caller's, raised there
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        for (_, _, answer), (ok, value) in zip(batch, results, strict=True):
+            if answer.done():
+                continue
+            if ok:
+                answer.set_result(value)
+            else:
+                assert isinstance(value, BaseException)
+                answer.set_exception(value)
