@@ -57,7 +57,7 @@ def kis_calls(sim: SimServer) -> int:
 
 async def rig_for(
     tmp_path: Path,
-    sqlite_url: str,
+    db_url: str,
     valkey_url: str,
     brokers: dict[str, Broker],
     **engine: float,
@@ -65,7 +65,7 @@ async def rig_for(
     accounts = list(brokers)
     return await build_rig(
         tmp_path,
-        sqlite_url,
+        db_url,
         valkey_url,
         datetime.now(UTC),
         broker=AccountBrokers(brokers),
@@ -79,7 +79,7 @@ async def rig_for(
 
 async def test_an_unreachable_and_a_misconfigured_account_are_refused_alone(
     tmp_path: Path,
-    sqlite_url: str,
+    db_url: str,
     valkey_url: str,
     sim: SimServer,
     make_broker: BrokerFactory,
@@ -92,7 +92,7 @@ async def test_an_unreachable_and_a_misconfigured_account_are_refused_alone(
     }
     rig = await rig_for(
         tmp_path,
-        sqlite_url,
+        db_url,
         valkey_url,
         brokers,
         account_timeout_s=4,
@@ -130,12 +130,12 @@ async def test_an_unreachable_and_a_misconfigured_account_are_refused_alone(
 
 async def test_a_burst_of_decisions_asks_kis_once_and_each_order_is_one_call(
     tmp_path: Path,
-    sqlite_url: str,
+    db_url: str,
     valkey_url: str,
     sim: SimServer,
     make_broker: BrokerFactory,
 ) -> None:
-    rig = await rig_for(tmp_path, sqlite_url, valkey_url, {"good": make_broker(account="good")})
+    rig = await rig_for(tmp_path, db_url, valkey_url, {"good": make_broker(account="good")})
     try:
         await rig.handle(krx_alert("b0", rig.clock.now(), quantity="1"))
         after_first = kis_calls(sim)  # the token aside, the account's one read
