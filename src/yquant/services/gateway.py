@@ -95,7 +95,9 @@ from yquant.services.worker_state import ActiveRole
 logger = logging.getLogger(__name__)
 
 # The send turn of the order the stream handler is handling (`handle_order`), if any.
-_SEND_TURN: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("send_turn", default=None)
+_SEND_TURN: contextvars.ContextVar[tuple[str, Turn] | None] = contextvars.ContextVar(
+    "send_turn", default=None
+)
 
 CLAIM_TTL_S = 7 * 24 * 3600
 ANSWER_TTL_S = 24 * 3600
@@ -165,7 +167,7 @@ class Gateway:
         # `gateway.order_concurrency`): one account's orders in one instrument reach the
         # broker in the order they were decided (a close never overtakes its open).
         turn = self._sends.take([(order.account, order.market, order.ticker)])
-        token = _SEND_TURN.set(turn)
+        token = _SEND_TURN.set((order.client_order_id, turn))
         try:
             async with self._lock(order.client_order_id):
                 await self._take(order)
@@ -359,7 +361,8 @@ class Gateway:
             return await self._unsent(order, refusal)
         intent = order.submitted(self._clock.now())
         await self._recorder.write(AdvanceOrder(intent))
-        turn = _SEND_TURN.get()
+        mine = _SEND_TURN.get()  # only the order the handler took waits for its turn
+        turn = mine[1] if mine is not None and mine[0] == order.client_order_id else None
         if turn is not None:
             await turn.wait()
         deadline = self._clock.monotonic() + self._submit_retry_s
