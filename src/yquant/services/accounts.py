@@ -7,10 +7,12 @@ every decision cost about 8 KIS calls per alert (issue 21: ~8.8 s per decision o
 account: cash per currency and holdings as the broker reported them, read again only when the
 view is older than ``engine.account_view_s``, or after a failed read once
 ``engine.account_retry_s`` has passed. Between reads, every order this process decided since the
-read is applied to the view as if it filled at its reference price (a buy spends its cash and
-adds its shares; a sell takes its shares and frees no cash until the next read): a burst never
-spends the same cash twice. In steady state a decision costs no broker call; the order is the
-only one.
+read is applied to the view: a buy spends its cash at its reference price and adds its shares,
+as if it filled (a resting buy holds its cash at the broker too); a sell takes the shares it
+sold: all of them once it is no longer working, what it filled while it works (the decision
+itself sets the working sells' remaining shares apart), and frees no cash until the next read.
+A burst never spends the same cash twice, nor sells the same shares twice. In steady state a
+decision costs no broker call; the order is the only one.
 
 Each account is its own lane: a read that does not answer within ``engine.account_timeout_s``
 (an unreachable broker) refuses that account's orders with ``account_unavailable``, and a
@@ -37,6 +39,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from yquant.domain.model import CURRENCY, Instrument, Market, Order, Side
+from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import BrokerUnavailableError, ConfigurationError, SignalRejectedError
 from yquant.ports import Broker, Holding
@@ -69,6 +72,7 @@ class _View:
     sequence: int  # the last order made before the read
     cash: dict[str, Decimal]
     holdings: dict[tuple[Market, str], tuple[Decimal, Decimal]]  # quantity, average price
+    sells: list[Order] = field(default_factory=list)  # decided since the read, not folded in
 
 
 @dataclass(slots=True)
@@ -106,19 +110,32 @@ class AccountViews:
                 lane.view = None
 
     async def figures(
-        self, account: str, instrument: Instrument, price: Decimal | None
+        self,
+        account: str,
+        instrument: Instrument,
+        price: Decimal | None,
+        working: Iterable[WorkingOrder] | None = None,
     ) -> AccountFigures:
-        """The account's figures for a decision on ``instrument`` at ``price``; a
-        SignalRejectedError (``account_unavailable``, ``broker_config_error``) when its broker
-        cannot give them."""
+        """The account's figures for a decision on ``instrument`` at ``price``, given the
+        account's ``working`` orders in it where the decision reads them (None: not read; a
+        sell decided since the read then counts as filled); a SignalRejectedError
+        (``account_unavailable``, ``broker_config_error``) when its broker cannot give them."""
         view = await self._view(account)
         made = self._made.made_since(account, view.sequence)
         assert made is not None  # `_view` reads again when orders were forgotten
-        # Folded into the view once: a burst of orders is not applied again at every decision.
+        # Buys folded into the view once: a burst is not applied again at every decision.
         for order in made:
-            _apply(order, view.cash, view.holdings)
+            if order.side is Side.BUY:
+                _bought(order, view.cash, view.holdings)
+            else:
+                view.sells.append(order)
         view.sequence = self._made.sequence
-        cash, holdings = view.cash, view.holdings
+        cash, holdings = view.cash, dict(view.holdings)
+        remaining = None if working is None else {w.client_order_id: w.remaining for w in working}
+        for order in view.sells:
+            # What a working sell has not filled is set apart by the decision itself.
+            left = remaining.get(order.client_order_id) if remaining is not None else None
+            _sold(order, order.quantity - (left or Decimal(0)), holdings)
         currency = CURRENCY[instrument.market]
         this = (instrument.market, instrument.ticker)
         value = Decimal(0)
@@ -196,21 +213,26 @@ def _by_instrument(holdings: list[Holding]) -> dict[tuple[Market, str], tuple[De
     return out
 
 
-def _apply(
+def _bought(
     order: Order,
     cash: dict[str, Decimal],
     holdings: dict[tuple[Market, str], tuple[Decimal, Decimal]],
 ) -> None:
-    """``order`` as if it filled at its price: a buy spends cash and adds shares, a sell takes
-    shares (its proceeds are counted at the next read)."""
+    """A buy as if it filled at its price: it spends cash and adds shares."""
     key = (order.market, order.ticker)
     quantity, cost = holdings.get(key, (Decimal(0), Decimal(0)))
     price = order.limit_price if order.limit_price is not None else order.reference_price
-    if order.side is Side.BUY:
-        if price is not None:
-            cash[order.currency] = cash.get(order.currency, Decimal(0)) - order.quantity * price
-        total = quantity + order.quantity
-        paid = price if price is not None else cost
-        holdings[key] = (total, (quantity * cost + order.quantity * paid) / total)
-    else:
-        holdings[key] = (quantity - order.quantity, cost)
+    if price is not None:
+        cash[order.currency] = cash.get(order.currency, Decimal(0)) - order.quantity * price
+    total = quantity + order.quantity
+    paid = price if price is not None else cost
+    holdings[key] = (total, (quantity * cost + order.quantity * paid) / total)
+
+
+def _sold(
+    order: Order, shares: Decimal, holdings: dict[tuple[Market, str], tuple[Decimal, Decimal]]
+) -> None:
+    """``shares`` of a sell gone from the holdings (its proceeds count at the next read)."""
+    key = (order.market, order.ticker)
+    quantity, cost = holdings.get(key, (Decimal(0), Decimal(0)))
+    holdings[key] = (quantity - shares, cost)

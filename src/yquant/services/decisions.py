@@ -2,9 +2,11 @@
 
 `Decider.decide` is the decision the signal handler, the queue release and an operator's order
 all run (and `yquant simulate`): resolve the instrument through the catalog, the market's state
-from its calendar, each routed account's cash and holdings from its broker, the strategy's
-position and the day's losses from the book (the fills in the database), the kill switch and
-the working orders from the database, then the pure decision per account. `OrderDesk` records
+from its calendar, each routed account's cash and holdings from its view (`AccountViews`: read
+from its broker when old, moved by the orders decided since; an account whose broker fails is
+refused alone), the strategy's position and the day's losses from the book (the fills in the
+database), the kill switch and the working orders from the database, then the pure decision
+per account (the accounts side by side). `OrderDesk` records
 the orders it makes (the intent, before any broker sees them), publishes them to the gateways
 and records a signal's outcome.
 
@@ -359,12 +361,11 @@ class Decider:
         states: dict[str, KillState],
         rules: AccountRules,
     ) -> AccountFacts:
-        """The account's figures for a decision: cash and holdings from the broker, the
+        """The account's figures for a decision: cash and holdings from its view, the
         strategy's position and the day's losses from the book, the working orders in the
         instrument from the database. What no rule reads is not asked for (a plain buy with no
         limit needs no database round trip)."""
         price = alert.limit_price if alert.limit_price is not None else alert.price
-        figures = await self._accounts.figures(account, instrument, price)
         limits = rules.limits
         move = row_of(alert).move
         strategy_scope = rules.position_scope is PositionScope.STRATEGY
@@ -375,10 +376,13 @@ class Decider:
         wants_losses = (
             limits.max_daily_loss is not None or limits.max_strategy_daily_loss is not None
         )
+        working = None
         if selling or _needs_activity(limits):
             activity = await self._activity(account, instrument, now)
+            working = activity.working
         else:
             activity = Activity(0, ())
+        figures = await self._accounts.figures(account, instrument, price, working)
         book = BookFigures()
         if wants_position or wants_losses:
             book = await self._book(

@@ -118,14 +118,24 @@ async def test_unattributed_shares_are_never_sold_by_a_strategy_only_in_account_
     assert (sold["quantity"], sold["status"]) == (100, "filled")
 
 
-async def test_a_sell_never_exceeds_what_the_broker_holds(rig: Rig) -> None:
-    await rig.trade(tv(rig, strategy="scalper", action="buy", quantity=30))
-    # 20 of them sold at the broker outside yQuant: the book still counts 30 for scalper.
-    await rig.broker.submit(_order("outside", Side.SELL, "20", "71000", FRIDAY_OPEN))
-    alert = tv(rig, strategy="scalper", action="sell", quantity=30)
-    [sold] = await rig.trade(alert)
-    assert (sold["quantity"], sold["status"]) == (10, "filled")
-    assert "capped_by_holdings" in (await rig.signal(alert.key))["detail"]
+async def test_a_sell_never_exceeds_what_the_broker_holds(
+    tmp_path: Path, db_url: str, valkey_url: str
+) -> None:
+    # The account read from the broker at every decision (engine.account_view_s 0): a sale
+    # outside yQuant is seen at the next decision, not only once the view is old.
+    rig = await build_rig(
+        tmp_path, db_url, valkey_url, FRIDAY_OPEN, engine={"account_view_s": 0}, **SHARED
+    )
+    try:
+        await rig.trade(tv(rig, strategy="scalper", action="buy", quantity=30))
+        # 20 of them sold at the broker outside yQuant: the book still counts 30 for scalper.
+        await rig.broker.submit(_order("outside", Side.SELL, "20", "71000", FRIDAY_OPEN))
+        alert = tv(rig, strategy="scalper", action="sell", quantity=30)
+        [sold] = await rig.trade(alert)
+        assert (sold["quantity"], sold["status"]) == (10, "filled")
+        assert "capped_by_holdings" in (await rig.signal(alert.key))["detail"]
+    finally:
+        await rig.close()
 
 
 async def test_tradingview_positions_state_the_intent_on_a_cash_account(rig: Rig) -> None:

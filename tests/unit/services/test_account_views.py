@@ -11,6 +11,7 @@ import pytest
 from tests.fakes import SAMSUNG, FakeBroker
 from yquant.domain.book import Holding
 from yquant.domain.model import Market, Order, OrderType, Side
+from yquant.domain.positions import WorkingOrder
 from yquant.domain.reasons import ReasonCode
 from yquant.errors import BrokerUnavailableError, ConfigurationError, SignalRejectedError
 from yquant.services.accounts import AccountViews
@@ -127,3 +128,20 @@ async def test_orders_forgotten_since_the_read_make_the_view_read_again() -> Non
     figures = await v.figures("a", SAMSUNG, Decimal(70_000))
     assert broker.reads == 2
     assert figures.cash == Decimal(1_000_000)
+
+
+async def test_a_working_sell_keeps_its_unfilled_shares_for_the_decision_to_set_apart() -> None:
+    broker, recent, ticks = CountingBroker(), RecentOrders(), Ticks()
+    broker.holdings_by_account["a"] = [
+        Holding("a", SAMSUNG.ticker, Market.KR, Decimal(30), Decimal(60_000))
+    ]
+    v = views(broker, recent, ticks)
+    await v.figures("a", SAMSUNG, Decimal(70_000))
+    sell = order(Side.SELL, 25, 70_000, 1)
+    recent.add(sell)
+    # 10 of the 25 filled: the broker holds 20, 15 of them offered by the working sell.
+    working = [WorkingOrder(sell.client_order_id, "s", Side.SELL, Decimal(15), T0)]
+    assert (await v.figures("a", SAMSUNG, Decimal(70_000), working)).held == Decimal(20)
+    # No longer working: all 25 sold.
+    assert (await v.figures("a", SAMSUNG, Decimal(70_000), [])).held == Decimal(5)
+    assert broker.reads == 1
