@@ -62,7 +62,11 @@ async def test_positions_come_from_memory_and_sells_never_exceed_the_broker(
 ) -> None:
     cut, url = proxy
     now = datetime.now(KST)
-    rig = await build_rig(tmp_path, url, valkey_url, now, **STRATEGIES)
+    # The account read from the broker at every decision (engine.account_view_s 0): the sale
+    # outside yQuant below is seen at once.
+    rig = await build_rig(
+        tmp_path, url, valkey_url, now, engine={"account_view_s": 0}, **STRATEGIES
+    )
     try:
         await rig.trade(alert(now, quantity="30"))
         await rig.trade(alert(now, strategy="other", quantity="50"))
