@@ -99,6 +99,9 @@ async def test_an_unreachable_and_a_misconfigured_account_are_refused_alone(
         account_retry_s=600,
     )
     try:
+        # The app key's token issued first: KIS issues one a minute, and the misconfigured
+        # account (the same app key, a wrong secret) must not be the one to ask for it.
+        await brokers["good"].cash("good")
         first = asyncio.create_task(rig.handle(krx_alert("k1", rig.clock.now(), quantity="1")))
 
         async def good_order_out() -> bool:
