@@ -720,6 +720,7 @@ def build_scheduler(
             recorder=runtime.recorder,
         ),
         liquidate=liquidate,
+        notices=runtime.bus,
     )
 
 
@@ -916,6 +917,7 @@ def build_liquidator(
         clock=runtime.clock,
         role=active_role(store, settings.worker.name),
         order_wait_s=order_wait_s,
+        notices=runtime.bus,
     )
 
 

@@ -95,6 +95,15 @@ FIELDS: dict[str, dict[str, str]] = {
         "since": "Last alert",
         "expected_h": "Expected every (h)",
         "schedule": "Schedule",
+        "due": "Due",
+        "amount": "Amount",
+        "signal": "Signal",
+        "liquidation": "Liquidation",
+        "sold": "Sold",
+        "not_sold": "Not sold",
+        "cancelled": "Cancelled",
+        "not_cancelled": "Not cancelled",
+        "source": "Source",
         "rows": "Rows",
         "version": "Version",
         "orders": "Orders",
@@ -132,6 +141,15 @@ FIELDS: dict[str, dict[str, str]] = {
         "since": "마지막 알림",
         "expected_h": "예상 주기(시간)",
         "schedule": "예약",
+        "due": "예정 시각",
+        "amount": "금액",
+        "signal": "신호",
+        "liquidation": "청산 번호",
+        "sold": "매도",
+        "not_sold": "매도 안 됨",
+        "cancelled": "취소된 주문",
+        "not_cancelled": "취소 안 된 주문",
+        "source": "요청 경로",
         "rows": "종목 수",
         "version": "버전",
         "orders": "주문",
@@ -148,6 +166,11 @@ WORDS: dict[str, dict[str, str]] = {
         "summary_line": "{strategy}: {pnl}",
         "quiet_body": "No alert from {strategy} since {since}.",
         "worker_footer": "yQuant",
+        "schedule_fired": "{schedule} fired for {date}.",
+        "schedule_missed": "{schedule} did not fire on {date}: nothing was sent.",
+        "schedule_failed": "{schedule} failed on {date}: {reason}.",
+        "schedule_liquidates": "This schedule liquidates (see the liquidation's own notice).",
+        "liquidation_body": "Liquidation {liquidation} ({scope}): {status}.",
     },
     "ko": {
         "account": "계좌",
@@ -156,6 +179,11 @@ WORDS: dict[str, dict[str, str]] = {
         "summary_line": "{strategy}: {pnl}",
         "quiet_body": "{since} 이후 {strategy} 전략의 알림이 없습니다.",
         "worker_footer": "yQuant",
+        "schedule_fired": "예약 {schedule}: {date} 실행되었습니다.",
+        "schedule_missed": "예약 {schedule}: {date} 실행되지 않았습니다. 주문을 보내지 않았습니다.",
+        "schedule_failed": "예약 {schedule}: {date} 실패했습니다. 사유: {reason}.",
+        "schedule_liquidates": "청산 예약입니다 (청산 결과는 별도 알림으로 보냅니다).",
+        "liquidation_body": "청산 {liquidation} ({scope}): {status}.",
     },
 }
 
@@ -220,7 +248,36 @@ def _quiet(notice: Notice, lang: str) -> list[str]:
     ]
 
 
+def _schedule(notice: Notice, lang: str) -> list[str]:
+    """A scheduled order's run: which schedule, which session date, and (failed) why."""
+    words, data = WORDS[lang], notice.data
+    line = words[notice.kind.value].format(
+        schedule=data.get("schedule", "-"),
+        date=data.get("date", "-"),
+        reason=i18n.label(lang, data.get("reason", "-")),
+    )
+    lines = [line]
+    if data.get("action") == "liquidate":
+        lines.append(words["schedule_liquidates"])
+    return lines
+
+
+def _liquidation(notice: Notice, lang: str) -> list[str]:
+    data = notice.data
+    return [
+        WORDS[lang]["liquidation_body"].format(
+            liquidation=data.get("liquidation", "-"),
+            scope=data.get("scope", "-"),
+            status=i18n.label(lang, data.get("status", "-")),
+        )
+    ]
+
+
 BODIES: dict[NoticeKind, Callable[[Notice, str], list[str]]] = {
     NoticeKind.TEST: _test,
     NoticeKind.STRATEGY_QUIET: _quiet,
+    NoticeKind.SCHEDULE_FIRED: _schedule,
+    NoticeKind.SCHEDULE_MISSED: _schedule,
+    NoticeKind.SCHEDULE_FAILED: _schedule,
+    NoticeKind.LIQUIDATION_DONE: _liquidation,
 }

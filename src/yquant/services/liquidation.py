@@ -23,17 +23,22 @@ close that strategy's position in the book. A market sell on KIS US goes out as 
 account's band below the last price (the KIS adapter's rule: KIS takes no US market order).
 Each sell's signal key names the liquidation (``liq-<id>-<n>``), its order carries
 ``orders.liquidation_id`` and the signal log shows the source ``liquidation:<id>``.
+
+Every liquidation recorded (carried out, partly, or refused) is told to the notifier as
+``liquidation_done`` (`liquidation_notice`, id ``liquidation_done:<id>``): its status, the
+positions sold and not sold, the orders cancelled, with the filter's account and strategy (or
+the one account / strategy it touched) for the channels' routing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from yquant.domain import market_rules
 from yquant.domain.liquidation import (
@@ -44,10 +49,12 @@ from yquant.domain.liquidation import (
     source,
 )
 from yquant.domain.model import CURRENCY, Market, Order, Side, client_order_id
+from yquant.domain.notices import Level, Notice, NoticeKind, notice
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.errors import DatabaseUnavailableError, SignalRejectedError
 from yquant.ports import (
+    NO_NOTICES,
     Bus,
     Clock,
     Instruments,
@@ -55,6 +62,7 @@ from yquant.ports import (
     LiquidationRecord,
     LiquidationRecords,
     Mark,
+    Notices,
     PriceSource,
     Recorder,
 )
@@ -67,6 +75,8 @@ from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 __all__ = [
     "LiquidationFilter",
@@ -273,8 +283,10 @@ class Liquidator:
         role: ActiveRole | None = None,
         cancel_wait_s: float | None = None,
         order_wait_s: float | None = None,
+        notices: Notices = NO_NOTICES,
     ) -> None:
         self._settings = settings
+        self._notices = notices
         self._book = book
         self._cancels = cancels
         self._manual = manual
@@ -493,9 +505,11 @@ class Liquidator:
                 wanted.describe(),
                 reason,
             )
-            return LiquidationResult(
+            refused = LiquidationResult(
                 liquidation_id, plan, LiquidationStatus.REFUSED, reason, detail
             )
+            await self._tell(refused, requested_by, source)
+            return refused
         logger.info(
             "liquidation started id=%s by=%s source=%s filter=%s sells=%d cancels=%d",
             liquidation_id,
@@ -524,7 +538,13 @@ class Liquidator:
             len(sells),
             sum(1 for s in sells if s.made),
         )
+        await self._tell(result, requested_by, source)
         return result
+
+    async def _tell(self, result: LiquidationResult, requested_by: str, source: str) -> None:
+        told = liquidation_notice(result, requested_by, source, self._clock.now())
+        if told is not None:
+            await self._notices.notify(told)  # never waits for a channel, never raises
 
     async def _sell(self, liquidation_id: str, plan: LiquidationPlan) -> tuple[SellOutcome, ...]:
         """Each position's sell, made one after the other, then followed together until each
@@ -623,6 +643,61 @@ def _result(
     else:
         status, reason, detail = LiquidationStatus.DONE, None, "working orders cancelled only"
     return LiquidationResult(liquidation_id, plan, status, reason, detail, cancels, tuple(sells))
+
+
+def liquidation_notice(
+    result: LiquidationResult, requested_by: str, source: str, at: datetime
+) -> Notice | None:
+    """What the notifier is told of a recorded liquidation (None: nothing was recorded, no
+    confirmation). Its account and strategy are the filter's, else the one account (strategy)
+    its sells and cancels touched: a channel routed to one strategy gets the liquidations of
+    that strategy's positions. A refused liquidation is an error, the others a warning."""
+    if result.id is None:
+        return None
+    plan = result.plan
+    wanted = plan.filter
+    touched = [(i.account, i.strategy, i.market) for i in plan.items]
+    touched += [(o.account, o.strategy, o.market) for o in plan.cancels]
+    sold = [s for s in result.sells if s.made]
+    unsold = [s for s in result.sells if not s.made]
+    cancelled = [c.client_order_id or c.ref for c in result.cancels if c.done]
+    pending = [c.client_order_id or c.ref for c in result.cancels if not c.done]
+    market = wanted.market or _only(m for _, _, m in touched)
+    return notice(
+        NoticeKind.LIQUIDATION_DONE,
+        result.id,
+        at,
+        level=Level.ERROR if result.status is LiquidationStatus.REFUSED else None,
+        account=wanted.account or _only(a for a, _, _ in touched),
+        strategy=wanted.strategy or _only(s for _, s, _ in touched),
+        liquidation=result.id,
+        status=result.status.value,
+        reason=None if result.reason is None else result.reason.value,
+        detail=result.detail or None,
+        scope=wanted.describe(),
+        market=None if market is None else market.value,
+        ticker=wanted.ticker,
+        sold=", ".join(_sold(s) for s in sold) or None,
+        not_sold=", ".join(_sold(s) for s in unsold) or None,
+        orders=", ".join(s.client_order_id for s in sold if s.client_order_id) or None,
+        cancelled=", ".join(cancelled) or None,
+        not_cancelled=", ".join(pending) or None,
+        actor=requested_by,
+        source=source,
+    )
+
+
+def _only(values: Iterable[_T]) -> _T | None:
+    """The one value of ``values``, or None for none or several."""
+    distinct = set(values)
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
+def _sold(sell: SellOutcome) -> str:
+    """``<strategy> <ticker> ×<quantity>`` of one sell (its order's quantity, else the
+    position's)."""
+    quantity = sell.quantity if sell.quantity is not None else sell.item.quantity
+    return f"{sell.item.strategy} {sell.item.ticker} ×{_text(quantity)}"
 
 
 def _code(value: ReasonCode | str | None) -> ReasonCode | None:

@@ -13,7 +13,11 @@ starts and stops it), every ``schedules.tick_s``, as these steps:
    its epoch), and only then made: an order goes as a signal of source ``schedule:<name>``
    through the engine's own path (`SignalHandler.handle_alert`: catalog, market session,
    sizing, risk limits, kill switch, book), a liquidation through the liquidation service;
-4. the run is finished as ``fired`` (with its orders) or ``failed`` (with the reason).
+4. the run is finished as ``fired`` (with its orders) or ``failed`` (with the reason);
+5. a run that ended ``fired``, ``missed`` or ``failed`` is told to the notifier
+   (`schedule_notice`: ``schedule_fired`` / ``schedule_missed`` / ``schedule_failed``, id
+   ``<kind>:<schedule id>:<session date>``, so a run told twice is sent once); a ``skipped`` day
+   (a holiday) is not told.
 
 A crash between the claim and the finish leaves the run ``claimed``: it is never made again
 (the signal key is derived from the schedule and the date, so its orders would dedupe even if
@@ -31,6 +35,7 @@ from datetime import date, datetime, timedelta
 
 from yquant.domain.liquidation import LiquidationFilter, LiquidationStatus
 from yquant.domain.model import Action, Alert, OrderType, Side, SignalStatus
+from yquant.domain.notices import Notice, NoticeKind, notice
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.schedules import (
     Firing,
@@ -44,7 +49,7 @@ from yquant.domain.schedules import (
 )
 from yquant.domain.writes import InsertSignal
 from yquant.errors import DatabaseUnavailableError
-from yquant.ports import Clock, Prices, Recorder, ScheduleRecords
+from yquant.ports import NO_NOTICES, Clock, Notices, Prices, Recorder, ScheduleRecords
 from yquant.services.liquidation import Liquidator
 from yquant.services.schedules import Calendars, price_of
 from yquant.services.signals import SignalHandler
@@ -62,6 +67,51 @@ class Result:
     reason: ReasonCode | None = None
     detail: str = ""
     orders: tuple[str, ...] = ()
+
+
+# The notice of each run's end (a skipped day is not told).
+NOTICE_KINDS = {
+    RunStatus.FIRED: NoticeKind.SCHEDULE_FIRED,
+    RunStatus.MISSED: NoticeKind.SCHEDULE_MISSED,
+    RunStatus.FAILED: NoticeKind.SCHEDULE_FAILED,
+}
+
+
+def schedule_notice(
+    spec: ScheduledOrder, found: Firing, result: Result, at: datetime
+) -> Notice | None:
+    """What the notifier is told of one run's end: None for a skipped (or still claimed) run.
+    Its id names the schedule and the session date (one run), so however often it is handed
+    over it is sent once; account and strategy are the schedule's own (the channels' routing)."""
+    kind = NOTICE_KINDS.get(result.status)
+    if kind is None or spec.id is None:
+        return None
+    return notice(
+        kind,
+        f"{spec.id}:{found.day.isoformat()}",
+        at,
+        account=spec.account,
+        strategy=spec.strategy,
+        schedule=spec.name,
+        date=found.day.isoformat(),
+        due=found.at.astimezone(spec.venue.tz).isoformat(timespec="minutes"),
+        action=spec.action.value,
+        market=spec.market.value,
+        ticker=spec.ticker,
+        side=None if spec.side is None else spec.side.value,
+        quantity=None if spec.quantity is None else _plain(spec.quantity),
+        amount=None if spec.amount is None else _plain(spec.amount),
+        status=result.status.value,
+        reason=None if result.reason is None else result.reason.value,
+        detail=result.detail or None,
+        orders=", ".join(result.orders) or None,
+        signal=signal_key(spec.id, found.day) if result.status is RunStatus.FIRED else None,
+    )
+
+
+def _plain(value: object) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # A scheduled liquidation: the schedule (its filters) and the firing's signal key, to its result.
@@ -105,8 +155,10 @@ class Scheduler:
         settings: Settings,
         prices: Prices | None = None,
         liquidate: Liquidate | None = None,
+        notices: Notices = NO_NOTICES,
     ) -> None:
         self._records = records
+        self._notices = notices
         self._signals = signals
         self._recorder = recorder
         self._role = role
@@ -203,6 +255,9 @@ class Scheduler:
                 logger.warning(
                     "schedule missed name=%s day=%s late_s=%d", spec.name, found.day, late_s
                 )
+                await self._tell(
+                    spec, found, Result(RunStatus.MISSED, ReasonCode.FIRING_LATE, detail)
+                )
                 return RunStatus.MISSED
             return None
         if not await claim(RunStatus.CLAIMED, None, ""):
@@ -229,7 +284,13 @@ class Scheduler:
             len(result.orders),
             result.reason,
         )
+        await self._tell(spec, found, result)
         return result.status
+
+    async def _tell(self, spec: ScheduledOrder, found: Firing, result: Result) -> None:
+        told = schedule_notice(spec, found, result, self._clock.now())
+        if told is not None:
+            await self._notices.notify(told)  # never waits for a channel, never raises
 
     async def _fire(self, spec: ScheduledOrder, day: date, now: datetime) -> Result:
         key = signal_key(spec.id or 0, day)
