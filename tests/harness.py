@@ -13,15 +13,17 @@ from typing import Any
 
 from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments, ManualClock
 from yquant.adapters.brokers.paper import PaperBroker
-from yquant.adapters.bus import ORDERS, SIGNALS, Bus, Entry
+from yquant.adapters.bus import NOTICES, ORDERS, SIGNALS, Bus, Entry
 from yquant.adapters.db.book import SqlFillHistory
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import alert_to_message, decode
 from yquant.bootstrap import EngineParts, Runtime, active_role, build_engine, build_gateway
+from yquant.domain import notices
 from yquant.domain.book import Book, FeeSchedule, LocalDay, build
 from yquant.domain.model import Action, Alert, Market, OrderType, SignalStatus
+from yquant.domain.notices import Notice
 from yquant.domain.writes import InsertSignal
 from yquant.ports import Broker, Instruments
 from yquant.services.gateway import Gateway
@@ -78,6 +80,13 @@ class Rig:
     async def published(self) -> list[dict[str, Any]]:
         entries = await self.bus.client.xrange(ORDERS)
         return [json.loads(fields["data"]) for _, fields in entries]
+
+    async def notices(self, prefix: str = "") -> list[Notice]:
+        """The notices handed to the notifier (the notices stream) whose kind starts with
+        ``prefix``, in order."""
+        entries = await self.bus.client.xrange(NOTICES)
+        told = [notices.from_dict(json.loads(fields["data"])) for _, fields in entries]
+        return [n for n in told if n.kind.value.startswith(prefix)]
 
     async def execute(self) -> list[dict[str, Any]]:
         """What the gateway does with the orders published since the last call: send each to

@@ -26,6 +26,7 @@ from yquant.bootstrap import Runtime, build_liquidator
 from yquant.domain.alerts import decode_body, parse_alert
 from yquant.domain.liquidation import LiquidationFilter, LiquidationStatus
 from yquant.domain.model import Alert, Market
+from yquant.domain.notices import Level, NoticeKind
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import KillState
 from yquant.services.control import Control
@@ -190,6 +191,25 @@ async def test_by_strategy_sells_only_its_positions_after_cancelling_its_working
         "ticker": None,
     }
     assert sorted(o.client_order_id for o in orders) == sorted(r["client_order_id"] for r in rows)
+    # One notice for the notifier: what was sold and cancelled, routed by account and strategy.
+    [told] = await rig.notices("liquidation_")
+    assert (told.id, told.kind, told.level) == (
+        f"liquidation_done:{result.id}",
+        NoticeKind.LIQUIDATION_DONE,
+        Level.WARNING,
+    )
+    assert (told.account, told.strategy) == ("paper", "daytrade")
+    assert told.data["liquidation"] == result.id
+    assert (told.data["status"], told.data["scope"], told.data["market"]) == (
+        "done",
+        "strategy=daytrade",
+        "KR",
+    )
+    assert sorted(told.data["sold"].split(", ")) == ["daytrade 005930 ×30", "daytrade 069500 ×10"]
+    assert sorted(told.data["orders"].split(", ")) == sorted(r["client_order_id"] for r in rows)
+    assert told.data["cancelled"] == working["buy"]["client_order_id"]
+    assert (told.data["actor"], told.data["source"]) == ("tester", "test")
+    assert "not_sold" not in told.data and "not_cancelled" not in told.data
 
 
 async def test_a_dry_run_plan_changes_nothing(rig: Rig) -> None:
@@ -208,6 +228,7 @@ async def test_a_dry_run_plan_changes_nothing(rig: Rig) -> None:
     assert (refused.id, refused.reason) == (None, ReasonCode.CONFIRMATION_REQUIRED)
     assert await rig.store.rows(select(tables.orders)) == before
     assert await rig.store.rows(select(tables.liquidations)) == []
+    assert await rig.notices("liquidation_") == []  # nothing recorded: nothing to tell
 
 
 async def test_halted_refuses_and_reduce_only_allows(rig: Rig) -> None:
@@ -224,6 +245,14 @@ async def test_halted_refuses_and_reduce_only_allows(rig: Rig) -> None:
     assert await rig.store.rows(select(tables.orders)) == before  # nothing cancelled or sent
     [row] = await rig.store.rows(select(tables.liquidations))
     assert (row["status"], row["reason"]) == ("refused", "halted")
+    [told] = await rig.notices("liquidation_")
+    assert (told.id, told.level, told.strategy) == (
+        f"liquidation_done:{refused.id}",
+        Level.ERROR,
+        "swing",
+    )
+    assert (told.data["status"], told.data["reason"]) == ("refused", "halted")
+    assert "sold" not in told.data and "cancelled" not in told.data
 
     await control.set("global", KillState.REDUCE_ONLY, actor="t", reason="t", now=rig.clock.now())
     await control.set("paper", KillState.ACTIVE, actor="t", reason="test", now=rig.clock.now())
@@ -234,6 +263,12 @@ async def test_halted_refuses_and_reduce_only_allows(rig: Rig) -> None:
     assert done.status is LiquidationStatus.DONE, done.as_dict()
     assert await held(rig, "swing") == 0
     assert await held(rig, "daytrade") == 30
+    told = await rig.notices("liquidation_")
+    assert [(n.id, n.data["status"]) for n in told] == [
+        (f"liquidation_done:{refused.id}", "refused"),
+        (f"liquidation_done:{done.id}", "done"),
+    ]
+    assert told[1].data["sold"] == "swing 005930 ×70"
 
 
 async def test_the_book_changed_since_the_plan_refuses(rig: Rig) -> None:

@@ -4,6 +4,7 @@ exactly once, never hours late, and imports that are all or nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,11 +13,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments
+from tests.fixtures.notify import TELEGRAM_CHAT, TELEGRAM_TOKEN
 from tests.harness import Rig, build_rig, krx_alert
 from yquant.adapters.db import migrate
+from yquant.adapters.db.notifications import SqlNotifications
+from yquant.adapters.notify.channels import DiscordChannel, TelegramChannel
+from yquant.adapters.notify.discord import DiscordWebhook
+from yquant.adapters.notify.fake_server import FakeChannels
+from yquant.adapters.notify.telegram import TelegramBot
 from yquant.bootstrap import (
     Runtime,
     active_role,
@@ -26,10 +34,14 @@ from yquant.bootstrap import (
     build_scheduler,
 )
 from yquant.domain.model import Market
+from yquant.domain.notices import Level, NoticeKind, Route
 from yquant.domain.risk import KillState
 from yquant.domain.schedule_fields import ScheduleInvalidError
 from yquant.domain.schedules import RunStatus
+from yquant.entrypoints import i18n
+from yquant.entrypoints.notices import render
 from yquant.ports import PriceSource
+from yquant.services.notifier import ChannelPlan, DeliveryPolicy, Notifier
 from yquant.services.scheduler import Scheduler
 from yquant.services.schedules import ImportRefusedError, ScheduleBook
 
@@ -178,6 +190,13 @@ async def test_a_krx_schedule_skips_chuseok_and_follows_the_late_open_of_the_sun
     assert "10:00-16:30" in (late_open.detail or "")
     assert runs[("samsung-open", "2026-11-19")].due_at == datetime(2026, 11, 19, 10, 30, tzinfo=KST)
     assert len(await kit.rig.published()) == 3
+    # A day skipped (a holiday, a time outside that day's session) is not told; a firing is.
+    told = await kit.rig.notices("schedule_")
+    assert sorted((n.kind.value, n.data["date"]) for n in told) == [
+        ("schedule_fired", "2026-09-28"),
+        ("schedule_fired", "2026-09-28"),
+        ("schedule_fired", "2026-11-19"),
+    ]
 
 
 async def test_a_worker_down_for_three_hours_does_not_fire_late(kit: Kit) -> None:
@@ -288,6 +307,16 @@ async def test_a_scheduled_liquidation_sells_only_its_strategys_positions(
         [run] = await kit.runs("close-daytrade")
         assert run.orders == (sell["client_order_id"],)
         assert "1 of 1 sells made" in (run.detail or "")
+        told = await rig.notices()
+        assert [n.kind for n in told] == [NoticeKind.LIQUIDATION_DONE, NoticeKind.SCHEDULE_FIRED]
+        done, fired = told
+        assert (fired.data["action"], fired.data["orders"]) == (
+            "liquidate",
+            sell["client_order_id"],
+        )
+        assert (done.strategy, done.data["status"]) == ("daytrade", "done")
+        assert done.data["source"] == "schedule:close-daytrade"
+        assert done.data["sold"] == "daytrade 005930 ×3"
     finally:
         await rig.close()
 
@@ -316,5 +345,167 @@ async def test_a_firing_the_engine_refuses_is_recorded_failed_with_its_reason(ki
     assert runs["halted"].reason == "halted"
     assert runs["unpriced"].reason == "no_price"
     assert await kit.rig.published() == []
+    told = {n.data["schedule"]: n for n in await kit.rig.notices("schedule_")}
+    assert {k: (n.kind, n.data["reason"]) for k, n in told.items()} == {
+        "halted": (NoticeKind.SCHEDULE_FAILED, "halted"),
+        "unpriced": (NoticeKind.SCHEDULE_FAILED, "no_price"),
+    }
     signal = await kit.rig.signal(runs["halted"].signal_key or "")
     assert (signal["status"], signal["reason"]) == ("rejected", "halted")
+
+
+async def test_each_run_that_ends_is_told_to_the_notifier_once(kit: Kit) -> None:
+    """Fired (with its order and signal), missed (late past the grace period) and failed (with
+    the reason): one notice each, its id the schedule and the session date, so a notifier that
+    reads it twice sends it once; looking again tells nothing new."""
+    on_time = {**US_TEN, "name": "on-time", "market": "KR", "ticker": "005930"}
+    await kit.book.add(on_time, actor="t")
+    await kit.book.add({**on_time, "name": "late", "local_time": "09:30"}, actor="t")
+    await kit.book.add(
+        {**on_time, "name": "unpriced", "ticker": "069500", "quantity": None, "amount": "100000"},
+        actor="t",
+    )
+    done = await kit.at(datetime(2026, 11, 27, 10, 0, tzinfo=KST))
+    assert sorted(done) == [
+        ("late", RunStatus.MISSED),
+        ("on-time", RunStatus.FIRED),
+        ("unpriced", RunStatus.FAILED),
+    ]
+    runs = {r.schedule_name: r for r in await kit.book.runs()}
+    told = await kit.rig.notices()
+    assert len(told) == 3 and {n.kind for n in told} == {
+        NoticeKind.SCHEDULE_FIRED,
+        NoticeKind.SCHEDULE_MISSED,
+        NoticeKind.SCHEDULE_FAILED,
+    }
+    by_name = {n.data["schedule"]: n for n in told}
+    fired, missed, failed = by_name["on-time"], by_name["late"], by_name["unpriced"]
+    run = runs["on-time"]
+    assert fired.id == f"schedule_fired:{run.schedule_id}:2026-11-27"
+    assert (fired.kind, fired.level) == (NoticeKind.SCHEDULE_FIRED, Level.INFO)
+    assert (fired.account, fired.strategy) == ("paper", None)
+    [order] = run.orders
+    assert (fired.data["orders"], fired.data["signal"]) == (order, run.signal_key)
+    assert (fired.data["status"], fired.data["ticker"], fired.data["quantity"]) == (
+        "fired",
+        "005930",
+        "1",
+    )
+    assert fired.data["due"] == "2026-11-27T10:00+09:00"
+    assert missed.id == f"schedule_missed:{runs['late'].schedule_id}:2026-11-27"
+    assert (missed.kind, missed.level) == (NoticeKind.SCHEDULE_MISSED, Level.WARNING)
+    assert missed.data["reason"] == "firing_late"
+    assert "grace" in missed.data["detail"] and "orders" not in missed.data
+    assert failed.id == f"schedule_failed:{runs['unpriced'].schedule_id}:2026-11-27"
+    assert (failed.kind, failed.level) == (NoticeKind.SCHEDULE_FAILED, Level.ERROR)
+    assert (failed.data["reason"], failed.data["detail"]) == (
+        runs["unpriced"].reason,
+        runs["unpriced"].detail,
+    )
+    assert failed.data["reason"] == "no_price" and failed.data["amount"] == "100000"
+    assert await kit.at(datetime(2026, 11, 27, 10, 1, tzinfo=KST)) == []
+    assert len(await kit.rig.notices()) == 3
+
+
+async def test_the_runs_and_the_liquidation_reach_discord_and_telegram_in_their_languages(
+    tmp_path: Path, db_url: str, valkey_url: str, channels: FakeChannels
+) -> None:
+    """At 15:10 KST a liquidation of strategy daytrade fires, an order due at 10:00 is missed
+    (the workers were down) and an amount with no price fails. The notices from the stream go
+    through the notifier: the Discord channel (English, every notice) gets all four, the
+    Telegram chat (Korean, strategy swing only) the two that name no strategy."""
+    morning = datetime(2026, 11, 27, 10, 0, tzinfo=KST)
+    rig = await build_rig(
+        tmp_path,
+        db_url,
+        valkey_url,
+        morning,
+        strategies={"daytrade": {}, "swing": {}},
+        liquidation={"order_wait_s": 0, "cancel_wait_s": 1},
+    )
+    try:
+        kit = kit_of(rig)
+        await rig.trade(krx_alert("d1", morning, strategy="daytrade", quantity="3"))
+        await rig.bus.heartbeat("gateway", {})
+        rig.clock.set(datetime(2026, 11, 27, 8, 0, tzinfo=KST))
+        await kit.book.add(
+            {"name": "close-daytrade", "action": "liquidate", "market": "KR",
+             "strategy": "daytrade", "time_kind": "before_close", "offset_min": "20"},
+            actor="t",
+        )  # fmt: skip
+        order = {**US_TEN, "market": "KR", "ticker": "005930"}
+        await kit.book.add({**order, "name": "late"}, actor="t")
+        await kit.book.add(
+            {**order, "name": "unpriced", "ticker": "069500", "quantity": None,
+             "amount": "100000", "local_time": "15:10"},
+            actor="t",
+        )  # fmt: skip
+        done = await kit.at(datetime(2026, 11, 27, 15, 10, tzinfo=KST))
+        assert sorted(done) == [
+            ("close-daytrade", RunStatus.FIRED),
+            ("late", RunStatus.MISSED),
+            ("unpriced", RunStatus.FAILED),
+        ]
+        told = await rig.notices()
+        assert len(told) == 4
+
+        async with httpx.AsyncClient(timeout=10) as http:
+            hook = channels.discord.add_webhook("ops")
+            bot = TelegramBot(TELEGRAM_TOKEN, http, api_base=channels.url)
+            plans = {
+                "ops": ChannelPlan(
+                    DiscordChannel("ops", DiscordWebhook(hook, http)), Route(), "en"
+                ),
+                "phone": ChannelPlan(
+                    TelegramChannel("phone", bot, str(TELEGRAM_CHAT)),
+                    Route(strategies=frozenset({"swing"})),
+                    "ko",
+                ),
+            }
+            notifier = Notifier(
+                queue=SqlNotifications(rig.store),
+                plans=plans,
+                render=render,
+                clock=rig.clock,
+                owner="notifier-rig",
+                worker="rig",
+                is_active=lambda: True,
+                policy=DeliveryPolicy(),
+            )
+            assert [await notifier.take(n) for n in told] == [
+                1 if n.strategy == "daytrade" else 2 for n in told
+            ]
+            assert [await notifier.take(n) for n in told] == [0, 0, 0, 0]  # handed over again
+            assert await notifier.deliver_due() == 6
+
+        discord = [m.body["embeds"][0] for m in channels.discord.messages("ops")]
+        assert sorted(e["title"].split(" ", 1)[1] for e in discord) == [
+            "Liquidation done",
+            "Scheduled order failed",
+            "Scheduled order missed",
+            "Scheduled order placed",
+        ]
+        english = json.dumps(discord, ensure_ascii=False)
+        [liquidation] = [n for n in told if n.kind is NoticeKind.LIQUIDATION_DONE]
+        assert (
+            f"Liquidation {liquidation.data['liquidation']} (strategy=daytrade market=KR): Done."
+            in english
+        )
+        assert "daytrade 005930 ×3" in english and "close-daytrade fired for 2026-11-27." in english
+        assert f"unpriced failed on 2026-11-27: {i18n.label('en', 'no_price')}." in english
+        texts = sorted(s.message["text"] for s in channels.telegram.messages())
+        assert len(texts) == 2
+        missed, failed = (
+            next(t for t in texts if "예약 주문 누락" in t),
+            next(t for t in texts if "예약 주문 실패" in t),
+        )
+        assert "예약 late: 2026-11-27 실행되지 않았습니다." in missed
+        assert f"사유: {i18n.label('ko', 'firing_late')}" in missed
+        assert (
+            f"예약 unpriced: 2026-11-27 실패했습니다. 사유: {i18n.label('ko', 'no_price')}."
+            in failed
+        )
+        assert "금액: 100000" in failed and "계좌: paper" in failed
+        assert not any("청산" in t for t in texts)
+    finally:
+        await rig.close()

@@ -58,6 +58,18 @@ def _secret_bearing(kind: NoticeKind) -> list[object]:
         "price": "70000",
         "state": "halted",
         "pnl.trend": "+12,000 KRW",
+        # a scheduled order's run, a liquidation
+        "schedule": f"buy-{ACCOUNT_PLAIN}",
+        "date": "2026-12-04",
+        "action": "liquidate",
+        "status": "done",
+        "liquidation": "0a1b2c3d4e5f",
+        "scope": f"account={ACCOUNT} strategy=trend",
+        "sold": f"trend 005930 ×10 of {ACCOUNT}",
+        "not_sold": f"trend 000660 ×5 of {ACCOUNT_PLAIN}",
+        "cancelled": "yqfedcba9876543210fedcba",
+        "signal_key": PATH_TOKEN,
+        "source": f"schedule:{ACCOUNT_PLAIN}",
     }
     return [
         notice(kind, "k1", AT, account="main", strategy="trend", **loaded),
@@ -126,3 +138,50 @@ def test_text_is_escaped_for_telegram_and_cut_to_the_limits() -> None:
     layout = embed(message)
     assert all(len(f["value"]) <= 1024 for f in layout["fields"])  # type: ignore[index, union-attr]
     assert len(json.dumps(layout)) < 6000
+
+
+def test_schedule_runs_and_liquidations_read_in_both_languages() -> None:
+    failed = notice(
+        NoticeKind.SCHEDULE_FAILED,
+        "7:2026-12-04",
+        AT,
+        account="main",
+        schedule="aapl-ten",
+        date="2026-12-04",
+        reason="no_price",
+        amount="1000",
+        status="failed",
+    )
+    en, ko = render(failed, "en"), render(failed, "ko")
+    assert en.title == "Scheduled order failed" and ko.title == "예약 주문 실패"
+    assert en.lines == ("aapl-ten failed on 2026-12-04: " + i18n.label("en", "no_price") + ".",)
+    assert ko.lines == (
+        "예약 aapl-ten: 2026-12-04 실패했습니다. 사유: " + i18n.label("ko", "no_price") + ".",
+    )
+    assert ("Amount", "1000") in en.fields and ("금액", "1000") in ko.fields
+    assert ("상태", i18n.label("ko", "failed")) in ko.fields
+    liquidated = notice(
+        NoticeKind.LIQUIDATION_DONE,
+        "abc",
+        AT,
+        strategy="trend",
+        liquidation="abc",
+        scope="strategy=trend",
+        status="partial",
+        sold="trend 005930 ×10",
+        not_sold="trend 000660 ×5",
+        cancelled="yq1",
+    )
+    en, ko = render(liquidated, "en"), render(liquidated, "ko")
+    assert en.lines == ("Liquidation abc (strategy=trend): Partly done.",)
+    assert ko.lines == ("청산 abc (strategy=trend): 일부 완료.",)
+    assert [f for f in en.fields if f[0] in ("Sold", "Not sold", "Cancelled")] == [
+        ("Sold", "trend 005930 ×10"),
+        ("Not sold", "trend 000660 ×5"),
+        ("Cancelled", "yq1"),
+    ]
+    assert ("매도", "trend 005930 ×10") in ko.fields and ("취소된 주문", "yq1") in ko.fields
+    # A liquidation schedule's run points to the liquidation's own notice.
+    fired = notice(NoticeKind.SCHEDULE_FIRED, "8:2026-12-04", AT, schedule="close",
+                   date="2026-12-04", action="liquidate")  # fmt: skip
+    assert render(fired, "ko").lines[1].startswith("청산 예약입니다")
