@@ -72,6 +72,7 @@ def scheduler(rig: Rig, records: ScheduleRecords | None = None) -> Scheduler:
         clock=rig.clock,
         settings=runtime.settings,
         prices=build_prices(rig.settings, rig.store, clock=rig.clock),
+        notices=rig.bus,
     )
 
 
@@ -146,6 +147,7 @@ async def test_a_switch_just_after_blue_fired_does_not_fire_again_on_green(
     assert await scheduler(green).tick() == []
     assert await runs(green) == [("once", "fired", "blue")]
     assert len(await blue.published()) == 1
+    assert len(await blue.notices("schedule_")) == 1  # told by blue only
 
 
 async def test_both_workers_ticking_while_the_switch_is_made_fire_each_schedule_once(
@@ -169,3 +171,7 @@ async def test_both_workers_ticking_while_the_switch_is_made_fire_each_schedule_
     published = await blue.published()
     assert len(published) == len(names)
     assert len({m["client_order_id"] for m in published}) == len(names)
+    # One notice per firing (both workers share the notices stream): told once each.
+    told = await blue.notices("schedule_")
+    assert sorted(n.data["schedule"] for n in told) == names
+    assert len({n.id for n in told}) == len(names)
