@@ -581,10 +581,12 @@ def assemble_engine(
     prices: Prices | None = None,
     role: ActiveRole | None = None,
     notices: Notices = NO_NOTICES,
+    account_view_s: float | None = None,
 ) -> EngineParts:
     """The engine's use cases over the ports given (adapters here, fakes in service tests);
     ``prices``: where the alerts' prices are recorded as prices seen; with ``role``, a standby
-    worker hands its signals to the active worker; ``notices``: where rejections are told."""
+    worker hands its signals to the active worker; ``notices``: where rejections are told;
+    ``account_view_s``: see `Decider` (None: ``engine.account_view_s``)."""
     recent = RecentOrders()
     decider = Decider(
         settings=settings,
@@ -597,6 +599,7 @@ def assemble_engine(
         recent=recent,
         policies=policies,
         fees=fee_schedule(settings),
+        account_view_s=account_view_s,
     )
     desk = OrderDesk(
         recorder=recorder,
@@ -638,8 +641,10 @@ def build_engine(
     policies: dict[str, Policy] | None = None,
     kill_switch: KillSwitch | None = None,
     role: ActiveRole | None = None,
+    account_view_s: float | None = None,
 ) -> EngineParts:
-    """The engine over a runtime's database, journal and Valkey."""
+    """The engine over a runtime's database, journal and Valkey (``account_view_s``: see
+    `Decider`)."""
     settings, store = runtime.settings, runtime.store
     return assemble_engine(
         settings,
@@ -659,6 +664,7 @@ def build_engine(
         ),
         role=role,
         notices=runtime.bus,
+        account_view_s=account_view_s,
     )
 
 
@@ -746,12 +752,26 @@ async def open_engine(
     broker: Broker,
     policies: dict[str, Any] | None = None,
     role: ActiveRole | None = None,
+    *,
+    operator: bool = False,
 ) -> tuple[EngineParts, CatalogCache]:
     """The engine over this worker's parts, as the engine role, `simulate` and `buy|sell` use
-    it: the catalog (loaded now) and the exchange calendars read from a session table."""
+    it: the catalog (loaded now) and the exchange calendars read from a session table.
+
+    ``operator``: outside the engine's process (an operator's order, a liquidation, a
+    simulation), where the orders the engine decides are not seen: each decision reads the
+    account from its broker instead of a view kept between decisions."""
     use_session_tables(settings)
     instruments = await load_catalog(settings, runtime.store)
-    return build_engine(runtime, broker, instruments, policies=policies, role=role), instruments
+    engine = build_engine(
+        runtime,
+        broker,
+        instruments,
+        policies=policies,
+        role=role,
+        account_view_s=0 if operator else None,
+    )
+    return engine, instruments
 
 
 def session_tables(settings: Settings) -> SessionTables:

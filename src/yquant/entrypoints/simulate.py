@@ -31,7 +31,7 @@ async def simulate(settings: Settings, body: bytes, now: datetime) -> dict[str, 
     broker = build_broker(settings, runtime)
     try:
         await broker.connect()
-        engine, _ = await open_engine(settings, runtime, broker)
+        engine, _ = await open_engine(settings, runtime, broker, operator=True)
         decision = await engine.decider.decide(alert, now)
         return report(decision, now)
     finally:

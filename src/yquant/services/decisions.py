@@ -213,7 +213,12 @@ class Decider:
         recent: RecentOrders,
         policies: dict[str, Policy] | None = None,
         fees: FeeSchedule | None = None,
+        account_view_s: float | None = None,
     ) -> None:
+        """``account_view_s``: how long an account's figures read from its broker are used
+        (default ``engine.account_view_s``; 0: read at every decision, as an operator's order
+        made outside the engine's process does, since that process's view cannot see the
+        engine's orders)."""
         self._settings = settings
         self._recorder = recorder
         self._instruments = instruments
@@ -221,7 +226,7 @@ class Decider:
         self._accounts = AccountViews(
             broker,
             recent,
-            view_s=engine.account_view_s,
+            view_s=engine.account_view_s if account_view_s is None else account_view_s,
             timeout_s=engine.account_timeout_s,
             retry_s=engine.account_retry_s,
         )

@@ -279,7 +279,7 @@ def _order(settings: Settings, args: argparse.Namespace) -> int:
         await state.load(register=False)
         if state.role.standing() is Standing.STANDBY:
             raise NotActiveError(m["manual_standby"])
-        engine, instruments = await open_engine(settings, runtime, brokers)
+        engine, instruments = await open_engine(settings, runtime, brokers, operator=True)
         market, exchange, ticker = manual.parse_ticker(args.ticker, instruments)
         price = await manual.reference_price(brokers, args.account, market, exchange, ticker)
         request = manual.ManualRequest(

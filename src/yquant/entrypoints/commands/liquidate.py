@@ -92,7 +92,7 @@ def _liquidate(settings: Settings, args: argparse.Namespace) -> int:
         await state.load(register=False)
         if not args.dry_run and state.role.standing() is Standing.STANDBY:
             raise NotActiveError(m["manual_standby"])
-        engine, instruments = await open_engine(settings, runtime, brokers)
+        engine, instruments = await open_engine(settings, runtime, brokers, operator=True)
         liquidator = build_liquidator(
             runtime, engine, instruments, brokers=brokers, order_wait_s=args.wait
         )

@@ -112,7 +112,7 @@ class Trading:
                 brokers = build_broker(self._runtime.settings, self._runtime)
                 await brokers.connect()
                 engine, instruments = await open_engine(
-                    self._runtime.settings, self._runtime, brokers
+                    self._runtime.settings, self._runtime, brokers, operator=True
                 )
                 self._parts = (engine, instruments, brokers)
             return self._parts
