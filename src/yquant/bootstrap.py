@@ -1033,6 +1033,10 @@ async def replay_session(
             fills=SqlFillHistory(store),
             queue=SqlOrderQueue(store),
             clock=clock,
+            # The replay decides through the decider alone (its orders are not sent through the
+            # engine's desk), so no view kept between decisions would see them: read the
+            # private paper venue at each decision.
+            account_view_s=0,
         )
         yield Replay(
             recorded=report_reads(settings, real),

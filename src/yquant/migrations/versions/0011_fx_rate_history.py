@@ -1,5 +1,7 @@
-"""fx_rates keeps its history: one row per run of an unchanged rate (``since`` its first
-sighting, ``at`` its latest), so a day's rate can be had after the day (snapshot back-fill)
+"""fx_rates keeps its history: one row per run of an unchanged rate, for back-filled days
+
+``since`` is the rate's first sighting, ``at`` its latest, so a day's rate can be had after the
+day (a snapshot back-filled).
 
 Revision ID: 0011
 Revises: 0010
