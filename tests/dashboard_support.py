@@ -214,3 +214,12 @@ class Heartbeats:
                 await asyncio.sleep(1)
         finally:
             await bus.close()
+
+
+def word(language: str, key: str, **values: Any) -> str:
+    """A dashboard word (else a CLI message) in ``language``, filled with ``values``."""
+    from yquant.entrypoints import i18n
+    from yquant.entrypoints.dashboard.words import WORDS
+
+    text = WORDS[language].get(key) or i18n.MESSAGES[language][key]
+    return text.format(**values) if values else text

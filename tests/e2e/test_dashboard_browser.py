@@ -16,23 +16,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     PASSWORD,
     PHONE,
     add_users,
     no_horizontal_scroll,
     screenshot,
+    word,
 )
 from tests.support import YquantUp, krx_order, record_rows, refused_order, wait_until
 from yquant.adapters.db.rows import order_row
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints import i18n
-from yquant.entrypoints.dashboard.words import WORDS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -69,10 +67,6 @@ PAGES = (
 FX_AS_OF = "2026-12-04T00:00:00+00:00"
 
 
-def word(language: str, key: str) -> str:
-    return WORDS[language].get(key) or i18n.MESSAGES[language][key]
-
-
 class Desk:
     """The module's `yquant up`, its session, and what was sent to it."""
 
@@ -88,16 +82,6 @@ def _filled_order(up: YquantUp, signal_key: str) -> dict[str, Any] | None:
         if order["signal_id"] == signal_key and order["status"] == "filled":
             return order
     return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,19 +23,14 @@ from tests.dashboard_support import (
     add_users,
     no_horizontal_scroll,
     screenshot,
+    word,
 )
 from tests.support import YquantUp, wait_until
 from yquant.entrypoints import i18n
-from yquant.entrypoints.dashboard.words import WORDS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 WAIT_MS = 20_000
-
-
-def word(language: str, key: str, **values: Any) -> str:
-    text = WORDS[language].get(key) or i18n.MESSAGES[language][key]
-    return text.format(**values) if values else text
 
 
 @pytest.fixture(scope="module")

@@ -17,29 +17,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     PASSWORD,
     PHONE,
     add_users,
     no_horizontal_scroll,
     screenshot,
+    word,
 )
 from tests.support import YquantUp, wait_until
 from yquant.entrypoints import i18n
-from yquant.entrypoints.dashboard.words import WORDS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 WAIT_MS = 30_000
-
-
-def word(language: str, key: str) -> str:
-    return WORDS[language].get(key) or i18n.MESSAGES[language][key]
 
 
 class Desk:
@@ -60,16 +54,6 @@ class Desk:
         found = wait_until(lambda: self.order(reply.json()["signal"], status))
         assert found is not None
         return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from yquant.processes import free_port
 from yquant.settings import Settings, load_settings
 
 SIM_ACCOUNT = "5000000001"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
@@ -69,7 +64,7 @@ def simulated_accounts(settings: Settings, url: str, key: str, secret: str) -> d
 def up_with_simulator(
     settings: Settings, args: argparse.Namespace, up: Callable[[Settings, argparse.Namespace], int]
 ) -> int:
-    port = _free_port()
+    port = free_port()
     key = "SIM" + secrets.token_hex(16)
     secret = "SIM" + secrets.token_hex(88)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

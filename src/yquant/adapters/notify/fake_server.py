@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
-import threading
-import time
-from typing import Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -23,6 +19,8 @@ from starlette.applications import Starlette
 from yquant.adapters.notify import fake_discord, fake_telegram
 from yquant.adapters.notify.fake_discord import FakeDiscord
 from yquant.adapters.notify.fake_telegram import FakeTelegram
+from yquant.adapters.threaded_server import ThreadedServer
+from yquant.processes import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ def build_app(discord: FakeDiscord, telegram: FakeTelegram) -> Starlette:
     return Starlette(routes=[*fake_discord.routes(discord), *fake_telegram.routes(telegram)])
 
 
-class FakeChannels:
+class FakeChannels(ThreadedServer):
     """Both fakes served by uvicorn on ``127.0.0.1:port`` in a daemon thread.
 
     ``discord`` and ``telegram`` are the fakes' state (their controls are methods there);
@@ -47,51 +45,17 @@ class FakeChannels:
     ) -> None:
         self.discord = discord or FakeDiscord()
         self.telegram = telegram or FakeTelegram()
-        self.port = port or free_port()
-        self.discord.base_url = self.url
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                build_app(self.discord, self.telegram),
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-            )
+        port = port or free_port()
+        config = uvicorn.Config(
+            build_app(self.discord, self.telegram),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
         )
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 10.0) -> Self:
-        self._thread = threading.Thread(target=self._server.run, name="fake-channels", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake channels did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        super().__init__(config, port, "fake channels")
+        self.discord.base_url = self.url
 
 
 def main(argv: list[str] | None = None) -> int:

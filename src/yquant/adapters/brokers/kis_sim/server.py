@@ -13,56 +13,27 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import socket
-import threading
-import time
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import uvicorn
 
 from yquant.adapters.brokers.kis_sim.app import KisSimulator, SimConfig, build_app
+from yquant.adapters.threaded_server import ThreadedServer
+from yquant.processes import free_port
 
 logger = logging.getLogger(__name__)
 
 
-class SimServer:
+class SimServer(ThreadedServer):
     """A `KisSimulator` served by uvicorn on ``127.0.0.1:port`` in a daemon thread."""
 
     def __init__(self, sim: KisSimulator | None = None, port: int | None = None) -> None:
         self.sim = sim or KisSimulator()
-        self.port = port or _free_port()
-        self._server = uvicorn.Server(
-            server_config(build_app(self.sim), self.port, access_log=False)
-        )
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 10.0) -> Self:
-        self._thread = threading.Thread(target=self._server.run, name="kis-sim", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("KIS simulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        port = port or free_port()
+        config = server_config(build_app(self.sim), port, access_log=False)
+        super().__init__(config, port, "KIS simulator")
 
     # ---- control over HTTP (what `yquant up --broker kis-sim` and scripts use) --------------
 
@@ -92,12 +63,6 @@ def server_config(app: Any, port: int, **extra: Any) -> uvicorn.Config:
         lifespan="off",
         **extra,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:
