@@ -21,7 +21,7 @@ one source of exchange rates, with the one setting ``fx.usdkrw``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -79,20 +79,9 @@ class FxService:
         process, the newer), else the configured one, else None."""
         if base == quote:
             return FxRate(base, quote, Decimal(1), self._clock.now(), "identity")
-        found = [r for r in (self._seen.get((base, quote)),) if r is not None]
-        if self._stored is not None:
-            try:
-                stored = await self._stored.latest(base, quote)
-            except DatabaseUnavailableError as exc:
-                logger.info("fx rate not read %s/%s: database unavailable (%s)", base, quote, exc)
-            else:
-                if stored is not None:
-                    found.append(stored)
-        if found:
-            return max(found, key=lambda r: r.at)
-        if quote == HOME:
-            return self._configured.get(base)
-        return None
+        stored = self._stored
+        read = None if stored is None else (lambda: stored.latest(base, quote))
+        return await self._pick(base, quote, self._seen.get((base, quote)), read)
 
     async def as_of(self, at: datetime, base: str = "USD", quote: str = HOME) -> FxRate | None:
         """The rate of ``base`` in ``quote`` at ``at``: a broker's recorded at or before it
@@ -100,10 +89,25 @@ class FxService:
         if base == quote:
             return FxRate(base, quote, Decimal(1), at, "identity")
         seen = self._seen.get((base, quote))
-        found = [seen] if seen is not None and seen.at <= at else []
-        if self._stored is not None:
+        stored = self._stored
+        read = None if stored is None else (lambda: stored.as_of(base, quote, at))
+        return await self._pick(
+            base, quote, seen if seen is not None and seen.at <= at else None, read
+        )
+
+    async def _pick(
+        self,
+        base: str,
+        quote: str,
+        seen: FxRate | None,
+        read: Callable[[], Awaitable[FxRate | None]] | None,
+    ) -> FxRate | None:
+        """The newer of the rate this process saw and the one ``read`` from the database (not
+        read while it is away), else the configured rate."""
+        found = [seen] if seen is not None else []
+        if read is not None:
             try:
-                stored = await self._stored.as_of(base, quote, at)
+                stored = await read()
             except DatabaseUnavailableError as exc:
                 logger.info("fx rate not read %s/%s: database unavailable (%s)", base, quote, exc)
             else:

@@ -23,6 +23,7 @@ from yquant.bootstrap import Runtime, audit_log, build_liquidator, liquidation_r
 from yquant.domain.liquidation import LiquidationFilter
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints.dashboard.auth import actor_of
+from yquant.entrypoints.dashboard.render import form_text
 from yquant.entrypoints.dashboard.trade import Trading
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.liquidation import Liquidator
@@ -43,8 +44,7 @@ class Ask:
     @classmethod
     def of(cls, form: Any) -> Ask:
         def text(name: str, limit: int = 40) -> str:
-            value = str(form.get(name) or "").strip()
-            return value[:limit] if value.isprintable() else ""
+            return form_text(form, name, limit)
 
         return cls(
             account=text("account", 64),

@@ -202,6 +202,13 @@ class Frame:
         return json.dumps({"X-CSRF-Token": self.csrf})
 
 
+def form_text(form: Any, name: str, limit: int = 40) -> str:
+    """A form field as typed, stripped and cut to ``limit``; "" when it holds a character that
+    does not print (it is echoed back into the page)."""
+    value = str(form.get(name) or "").strip()[:limit]
+    return value if value.isprintable() else ""
+
+
 def language_of(request: Request, default: str) -> str:
     """``?lang=`` (remembered in a cookie), else the cookie, else the configured language;
     anything but a known language falls back, never echoed."""

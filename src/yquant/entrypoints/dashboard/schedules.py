@@ -31,6 +31,7 @@ from yquant.domain.schedule_fields import Problem, ScheduleInvalidError
 from yquant.domain.schedules import WEEKDAYS, next_firing
 from yquant.entrypoints import schedule_views as views
 from yquant.entrypoints.dashboard.auth import actor_of
+from yquant.entrypoints.dashboard.render import form_text
 from yquant.errors import DatabaseUnavailableError
 from yquant.services.schedules import ScheduleBook, ScheduleError, ScheduleView
 
@@ -67,8 +68,7 @@ class Draft:
     @classmethod
     def of(cls, form: Any) -> Draft:
         def text(name: str) -> str:
-            value = str(form.get(name) or "").strip()[:64]
-            return value if value.isprintable() else ""
+            return form_text(form, name, 64)
 
         days = (
             [d for d in form.getlist("days") if d in WEEKDAYS] if hasattr(form, "getlist") else []

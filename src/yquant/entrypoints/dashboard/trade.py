@@ -35,7 +35,7 @@ from yquant.bootstrap import (
 from yquant.domain.model import Market, Side
 from yquant.domain.reasons import ReasonCode
 from yquant.entrypoints.dashboard.auth import actor_of
-from yquant.entrypoints.dashboard.render import ENV, SECURITY_HEADERS, Say, language_of
+from yquant.entrypoints.dashboard.render import ENV, SECURITY_HEADERS, Say, form_text, language_of
 from yquant.entrypoints.simulate import report
 from yquant.errors import DatabaseUnavailableError, RejectedError, RetryableError
 from yquant.services import manual
@@ -60,8 +60,7 @@ class Ticket:
     @classmethod
     def of(cls, form: Any) -> Ticket:
         def text(name: str, limit: int = 40) -> str:
-            value = str(form.get(name) or "").strip()
-            return value[:limit] if value.isprintable() else ""
+            return form_text(form, name, limit)
 
         return cls(
             account=text("account", 64),
