@@ -4,17 +4,29 @@ goes from an alert to the fills the book is replayed from."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import valkey.asyncio as avalkey
 
 from tests.fakes import APPLE, IBM, KODEX, SAMSUNG, FakeInstruments, ManualClock
+from tests.fixtures.kis_kit import kis_settings, start_sim
+from tests.support import eventually
+from yquant.adapters.brokers.kis.factory import build_kis_broker
+from yquant.adapters.brokers.kis_sim import SimServer
 from yquant.adapters.brokers.paper import PaperBroker
+from yquant.adapters.brokers.routing import AccountBrokers
 from yquant.adapters.bus import NOTICES, ORDERS, SIGNALS, Bus, Entry
 from yquant.adapters.db.book import SqlFillHistory
+from yquant.adapters.db.broker_tokens import SqlTokenRecords
 from yquant.adapters.db.journal import Journal
 from yquant.adapters.db.recorder import Recorder
 from yquant.adapters.db.store import SqlStore
@@ -180,3 +192,58 @@ def krx_alert(
         order_type=kw.pop("order_type", OrderType.MARKET),
         **kw,
     )
+
+
+@contextlib.asynccontextmanager
+async def kis_sim_rig(
+    tmp_path: Path,
+    db_url: str,
+    valkey_url: str,
+    *,
+    strategies: dict[str, Any],
+    prices: dict[tuple[str, str], str],
+    **kis: Any,
+) -> AsyncIterator[tuple[Rig, SimServer]]:
+    """A rig whose one account ``main`` is on a KIS simulator (``prices``: (market, ticker) →
+    price set there; ``kis``: the account's KIS settings beyond the simulator's address), its
+    gateway following the orders."""
+    sim = start_sim(rate_limit_per_s=100)
+    for (market, ticker), price in prices.items():
+        sim.control("price", market=market, ticker=ticker, price=price)
+    tokens = SqlStore(db_url, timeout_s=5)
+    client = avalkey.from_url(valkey_url, decode_responses=True)
+    settings = kis_settings(sim.url, rate_limit_per_s=50, **kis)
+    broker = build_kis_broker("main", settings, records=SqlTokenRecords(tokens), valkey=client)
+    rig = await build_rig(
+        tmp_path,
+        db_url,
+        valkey_url,
+        datetime.now(ZoneInfo("Asia/Seoul")),
+        broker=AccountBrokers({"main": broker}),
+        accounts={"main": {"broker": "kis-sim", "kis": settings, "sessions": "always"}},
+        default_accounts=["main"],
+        strategies=strategies,
+    )
+    stop = asyncio.Event()
+    tracking = asyncio.create_task(rig.gateway.track(stop))
+    try:
+        yield rig, sim
+    finally:
+        stop.set()
+        await tracking
+        await rig.close()
+        await client.aclose()
+        await tokens.close()
+        sim.stop()
+
+
+async def filled(rig: Rig, a: Alert) -> dict[str, Any]:
+    """The alert's one order once its broker has filled it (followed by the gateway)."""
+    [sent] = await rig.trade(a)
+
+    async def done() -> dict[str, Any] | None:
+        row = await rig.store.order(sent["client_order_id"])
+        return row if row is not None and row["status"] == "filled" else None
+
+    row: dict[str, Any] = await eventually(done)
+    return row

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,40 +13,11 @@ from typing import Any
 import pytest
 import valkey
 
+from tests.integration.entrypoints.conftest import start_gateway
 from tests.integration.entrypoints.test_commands import Run
-from tests.support import Roles, wait_until
+from tests.support import Roles
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.domain.model import Market
-
-
-def start_gateway(roles: Roles, valkey_url: str) -> None:
-    """`yquant gateway` as its own process, once its heartbeat is there."""
-    client = valkey.Valkey.from_url(valkey_url)
-    roles.start("gateway")
-    assert wait_until(lambda: client.get("yq:hb:gateway"), timeout_s=60)
-    client.close()
-
-
-@pytest.fixture
-def roles(tmp_path: Path, valkey_url: str) -> Roles:
-    return Roles(tmp_path / "data", valkey_url)
-
-
-@pytest.fixture
-def run(roles: Roles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(monkeypatch, capsys)
-    r.env(roles.env)
-    assert r("db", "upgrade")[0] == 0
-    return r
-
-
-@pytest.fixture
-def gateway(roles: Roles, run: Run, valkey_url: str) -> Iterator[Roles]:
-    try:
-        start_gateway(roles, valkey_url)
-        yield roles
-    finally:
-        roles.stop_all()
 
 
 def resting_buy(run: Run, data: Path, price: str = "50000") -> str:

@@ -5,36 +5,10 @@ running as its own process (the paper broker, SQLite, Valkey). The commands run 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.integration.entrypoints.test_cancel_cli import resting_buy, start_gateway
+from tests.integration.entrypoints.test_cancel_cli import resting_buy
 from tests.integration.entrypoints.test_commands import Run
 from tests.support import Roles
-
-
-@pytest.fixture
-def roles(tmp_path: Path, valkey_url: str) -> Roles:
-    return Roles(tmp_path / "data", valkey_url)
-
-
-@pytest.fixture
-def run(roles: Roles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(monkeypatch, capsys)
-    r.env(roles.env)
-    assert r("db", "upgrade")[0] == 0
-    return r
-
-
-@pytest.fixture
-def gateway(roles: Roles, run: Run, valkey_url: str) -> Iterator[Roles]:
-    try:
-        start_gateway(roles, valkey_url)
-        yield roles
-    finally:
-        roles.stop_all()
 
 
 def test_liquidate_shows_the_plan_needs_a_yes_then_sells_and_lists_it(

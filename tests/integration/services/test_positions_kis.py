@@ -3,25 +3,15 @@ exactly its own shares, from alert to the simulator's fill and the book."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import valkey.asyncio as valkey
 
-from tests.fixtures.kis_kit import kis_settings, start_sim
-from tests.harness import Rig, build_rig
-from tests.support import eventually
-from yquant.adapters.brokers.kis.factory import build_kis_broker
+from tests.harness import Rig, filled, kis_sim_rig
 from yquant.adapters.brokers.kis_sim import SimServer
-from yquant.adapters.brokers.routing import AccountBrokers
-from yquant.adapters.db.broker_tokens import SqlTokenRecords
-from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Action, Alert, Market
 
 KST = ZoneInfo("Asia/Seoul")
@@ -32,33 +22,14 @@ _keys = iter(range(10**6))
 async def kis_rig(
     tmp_path: Path, db_url: str, valkey_url: str
 ) -> AsyncIterator[tuple[Rig, SimServer]]:
-    sim = start_sim(rate_limit_per_s=100)
-    sim.control("price", market="KR", ticker="005930", price="70000")
-    tokens = SqlStore(db_url, timeout_s=5)
-    client = valkey.from_url(valkey_url, decode_responses=True)
-    settings = kis_settings(sim.url, rate_limit_per_s=50)
-    kis = build_kis_broker("main", settings, records=SqlTokenRecords(tokens), valkey=client)
-    rig = await build_rig(
+    async with kis_sim_rig(
         tmp_path,
         db_url,
         valkey_url,
-        datetime.now(KST),
-        broker=AccountBrokers({"main": kis}),
-        accounts={"main": {"broker": "kis-sim", "kis": settings, "sessions": "always"}},
-        default_accounts=["main"],
         strategies={"scalper": {"accounts": ["main"]}, "long_term": {"accounts": ["main"]}},
-    )
-    stop = asyncio.Event()
-    tracking = asyncio.create_task(rig.gateway.track(stop))
-    try:
-        yield rig, sim
-    finally:
-        stop.set()
-        await tracking
-        await rig.close()
-        await client.aclose()
-        await tokens.close()
-        sim.stop()
+        prices={("KR", "005930"): "70000"},
+    ) as parts:
+        yield parts
 
 
 def alert(rig: Rig, strategy: str, action: Action, quantity: str | None = None) -> Alert:
@@ -73,18 +44,6 @@ def alert(rig: Rig, strategy: str, action: Action, quantity: str | None = None) 
         price=Decimal(70000),
         quantity=None if quantity is None else Decimal(quantity),
     )
-
-
-async def filled(rig: Rig, a: Alert) -> dict[str, Any]:
-    """The alert's one order once the simulator has filled it (followed by the gateway)."""
-    [sent] = await rig.trade(a)
-
-    async def done() -> dict[str, Any] | None:
-        row = await rig.store.order(sent["client_order_id"])
-        return row if row is not None and row["status"] == "filled" else None
-
-    row: dict[str, Any] = await eventually(done)
-    return row
 
 
 async def test_each_strategys_exit_sells_its_own_shares_on_kis(
