@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.support import krx_order, mariadb_database
@@ -435,6 +435,34 @@ async def test_warm_up_opens_the_first_write_s_connection_and_writes_nothing(
     assert writers() == before + (1 if store.dialect == "sqlite" else 0)
     assert await store.recent("signals") == []
     assert await store.apply("signal.insert", a_signal("k1")) is True
+
+
+async def test_a_read_sees_what_another_connection_committed_just_before(store: SqlStore) -> None:
+    """Reads hold no snapshot between calls: each sees the latest commit of any writer."""
+    for n in range(3):
+        assert await store.apply("signal.insert", a_signal(f"seen{n}")) is True
+        assert await store.has_signal(f"seen{n}")
+
+
+async def test_a_sqlite_read_past_the_timeout_is_cut_off_and_the_next_read_works(
+    sqlite_url: str,
+) -> None:
+    """SQLite reads run in place; one that runs past the store's timeout is interrupted
+    and reads as the database unavailable, like any call past the timeout."""
+    store = SqlStore(sqlite_url, timeout_s=0.3)
+    endless = text(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT count(*) FROM (SELECT x FROM c LIMIT 10000000000)"
+    )
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(DatabaseUnavailableError, match="interrupted"):
+            await store.rows(endless)
+        assert loop.time() - started < 3.0
+        assert await store.recent("signals") == []
+    finally:
+        await store.close()
 
 
 async def test_warm_up_of_a_database_that_is_away_says_so() -> None:

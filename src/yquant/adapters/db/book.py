@@ -54,7 +54,7 @@ class SqlFillHistory:
         if ticker is not None:
             stmt = stmt.where(f.c.ticker == ticker)
 
-        async def run(conn: Any) -> list[BookFill]:
+        def run(conn: Any) -> list[BookFill]:
             return [
                 BookFill(
                     fill_id=r.fill_id,
@@ -70,7 +70,7 @@ class SqlFillHistory:
                     filled_at=r.filled_at,
                     exchange=r.exchange,
                 )
-                for r in await conn.execute(stmt)
+                for r in conn.execute(stmt)
             ]
 
-        return await self._store.run(run)
+        return await self._store.read(run)

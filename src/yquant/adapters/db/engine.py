@@ -47,6 +47,24 @@ def make_sync_sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def make_sync_sqlite_reader(url: str, timeout_s: float) -> Engine:
+    """The blocking engine for SQLite reads: the driver begins no transaction, so every
+    statement reads what is committed when it runs; a lock is waited for ``timeout_s``."""
+    engine = _sqlite_pragmas(
+        create_engine(
+            url.replace("+aiosqlite", "", 1),
+            connect_args={"timeout": timeout_s, "check_same_thread": False},
+        )
+    )
+
+    @event.listens_for(engine, "connect")
+    def _reader(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+
+    return engine
+
+
 def sqlite_driver(conn: Connection, sql: str, params: Any = (), *, many: bool = False) -> list[Any]:
     """Run ``sql`` on the SQLite driver's own cursor, inside whatever transaction ``conn``
     holds, and return its rows. For the writer's hot path: SQLAlchemy's handling of a

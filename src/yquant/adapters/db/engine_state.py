@@ -53,9 +53,9 @@ class SqlEngineState:
             recent = recent.where(o.c.client_order_id != exclude)
             working = working.where(o.c.client_order_id != exclude)
 
-        async def run(conn: Any) -> Activity:
-            count = (await conn.execute(recent)).scalar_one()
-            rows = await conn.execute(working)
+        def run(conn: Any) -> Activity:
+            count = conn.execute(recent).scalar_one()
+            rows = conn.execute(working)
             return Activity(
                 orders_last_minute=int(count),
                 working=tuple(
@@ -70,7 +70,7 @@ class SqlEngineState:
                 ),
             )
 
-        return await self._store.run(run)
+        return await self._store.read(run)
 
     async def orders(self, client_order_ids: list[str]) -> dict[str, Order]:
         if not client_order_ids:

@@ -159,22 +159,18 @@ class SqlNotifications:
     async def fill_context(self, client_order_id: str) -> tuple[dict[str, Any], Decimal] | None:
         o, f = tables.orders, tables.fills
 
-        async def run(conn: Any) -> tuple[dict[str, Any], Decimal] | None:
-            order = (
-                await conn.execute(select(o).where(o.c.client_order_id == client_order_id))
-            ).first()
+        def run(conn: Any) -> tuple[dict[str, Any], Decimal] | None:
+            order = conn.execute(select(o).where(o.c.client_order_id == client_order_id)).first()
             if order is None:
                 return None
-            total = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(f.c.quantity), 0)).where(
-                        f.c.client_order_id == client_order_id
-                    )
+            total = conn.execute(
+                select(func.coalesce(func.sum(f.c.quantity), 0)).where(
+                    f.c.client_order_id == client_order_id
                 )
             ).scalar_one()
             return dict(order._mapping), Decimal(str(total))  # noqa: SLF001 - public API
 
-        return await self._store.run(run)
+        return await self._store.read(run)
 
     async def _set(self, delivery_id: int, **values: Any) -> None:
         stmt = update(n).where(n.c.id == delivery_id).values(**values)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from yquant.adapters.db import queries
 from yquant.adapters.db.engine import dialect_of, make_engine
-from yquant.adapters.db.writer import SqliteWriter
+from yquant.adapters.db.writer import SqliteReader, SqliteWriter
 from yquant.adapters.db.writes import Writes
 from yquant.errors import DatabaseUnavailableError, SchemaMissingError
 
@@ -33,6 +33,7 @@ class SqlStore:
         self._timeout_s = timeout_s
         self._engine: AsyncEngine | None = None
         self._writer: SqliteWriter | None = None
+        self._reader: SqliteReader | None = None
         self._writes = Writes(dialect_of(url))
 
     @property
@@ -55,15 +56,20 @@ class SqlStore:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.dispose()
 
     async def ping(self) -> None:
-        await self.run(lambda conn: conn.execute(text("SELECT 1")))
+        await self.read(lambda conn: conn.execute(text("SELECT 1")).all())
 
     async def warm_up(self) -> None:
-        """Open now what the first read and the first write would open: a pooled connection
-        and, on SQLite, the writer thread with its connection (an empty transaction)."""
+        """Open now what the first read and the first write would open: a connection (on
+        SQLite: the reader's, a pooled one for the other writes, and the writer thread with
+        its connection, in an empty transaction)."""
         await self.ping()
         if self.dialect == "sqlite":
+            await self.run(lambda conn: conn.execute(text("SELECT 1")))
             await self._in_writer_thread(lambda conn: None)
 
     # ---- writes -----------------------------------------------------------------------------
@@ -113,12 +119,18 @@ class SqlStore:
 
     async def rows(self, stmt: Any) -> list[dict[str, Any]]:
         """Run a read statement (under the store's timeout) and return plain dict rows."""
+        return await self.read(_dict_rows, stmt)
 
-        async def run(conn: Any) -> list[dict[str, Any]]:
-            result = await conn.execute(stmt)
-            return [dict(r._mapping) for r in result]  # noqa: SLF001 - Row._mapping is public API
-
-        return await self.run(run)
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)``, a blocking read that may run several statements,
+        under the store's timeout. On SQLite it runs in place (`SqliteReader`); on MariaDB on
+        a pooled connection of the async engine."""
+        if self.dialect == "sqlite":
+            if self._reader is None:
+                self._reader = SqliteReader(self._url, self._timeout_s)
+            async with self._guarded():
+                return self._reader.read(fn, args)  # type: ignore[no-any-return]
+        return await self.run(lambda conn: conn.run_sync(fn, *args))
 
     # ---- guarded calls ----------------------------------------------------------------------
 
@@ -165,6 +177,10 @@ class SqlStore:
             if "transport" in str(exc).lower() or "socket" in str(exc).lower():
                 raise DatabaseUnavailableError(_describe(exc)) from None
             raise
+
+
+def _dict_rows(conn: Any, stmt: Any) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(stmt)]  # noqa: SLF001 - public API
 
 
 def schema_missing(exc: DBAPIError) -> bool:
