@@ -6,6 +6,7 @@ benchmark or a test that crashes, or is killed, leaves nothing running on its po
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 
 from yquant.processes import die_with_parent, free_port, wait_until
 
-ROLES = ("webhook", "engine", "gateway", "dashboard")
+ROLES = ("webhook", "engine", "gateway", "dashboard", "notifier")
 
 
 def yquant_env(data_dir: Path, valkey_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -197,3 +198,64 @@ def role_pids(up_pid: int) -> dict[str, int]:
         if role is not None:
             pids[role] = pid
     return pids
+
+
+def valkey_pids(up_pid: int) -> dict[str, int]:
+    """The embedded Valkey server `yquant up` started, if any, under the name ``valkey``."""
+    for pid in children(up_pid):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("valkey"):
+            return {"valkey": pid}
+    return {}
+
+
+# ---- a minimal HTTP/1.1 keep-alive client (light enough not to be the bottleneck) -------------
+
+
+class Connection:
+    def __init__(self, port: int, path: str = "/webhook") -> None:
+        self.port = port
+        self.path = path
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        return await self._exchange(head + body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self._exchange(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None
+        assert self.writer is not None
+        self.writer.write(request)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return status, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def open_pool(port: int, size: int, path: str = "/webhook") -> list[Connection]:
+    pool = [Connection(port, path) for _ in range(size)]
+    await asyncio.gather(*(c.open() for c in pool))
+    return pool

@@ -43,6 +43,8 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from bench._support import Connection, open_pool  # noqa: E402
+
 from yquant.adapters.valkey_server import ValkeyServer  # noqa: E402
 from yquant.processes import die_with_parent, free_port, wait_until  # noqa: E402
 
@@ -111,43 +113,6 @@ def serve_bare(port: int) -> None:
     run_event_loop(main())
 
 
-# ---- a minimal HTTP/1.1 keep-alive client -------------------------------------------------------
-
-
-class Connection:
-    def __init__(self, port: int, path: str = "/webhook") -> None:
-        self.port = port
-        self.path = path
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        assert self.reader is not None
-        assert self.writer is not None
-        head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        await self.writer.drain()
-        status_line = await self.reader.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length)
-        return status, payload
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 def alert_body(n: int, run: str) -> bytes:
     ticker = "KRX:005930" if n % 2 else "NASDAQ:AAPL"
     return json.dumps(
@@ -161,12 +126,6 @@ def alert_body(n: int, run: str) -> bytes:
             "id": f"{run}-{n}",
         }
     ).encode()
-
-
-async def open_pool(port: int, size: int, path: str = "/webhook") -> list[Connection]:
-    pool = [Connection(port, path) for _ in range(size)]
-    await asyncio.gather(*(c.open() for c in pool))
-    return pool
 
 
 async def fixed_rate(port: int, rate: int, seconds: float, run: str) -> dict[str, Any]:
