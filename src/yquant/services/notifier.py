@@ -43,6 +43,8 @@ from yquant.ports import Channel, Clock, Delivery, Entry, NotificationQueue, Swi
 logger = logging.getLogger(__name__)
 
 Render = Callable[[Notice, str], Rendered]
+# The notices a fill on the executions stream becomes (`Notifier.handle_fill`).
+FILL_KINDS = (NoticeKind.ORDER_FILLED, NoticeKind.ORDER_PARTIALLY_FILLED)
 Claim = Callable[[str], Awaitable[bool]]
 
 
@@ -134,8 +136,10 @@ class Notifier:
 
     async def handle_fill(self, entry: Entry) -> None:
         """An entry of the executions stream: a fill, reported with its order's strategy and
-        whether the order is filled now."""
+        whether the order is filled now (read only when a channel could take the notice)."""
         fill = entry.message_as(OrderFilled).fill
+        if not self._takes_fills(fill.account, fill.filled_at):
+            return  # no channel takes it, whatever its order says: nothing to read
         context = await self._queue.fill_context(fill.client_order_id)
         strategy: str | None = None
         kind = NoticeKind.ORDER_FILLED
@@ -163,6 +167,16 @@ class Notifier:
                 order=fill.client_order_id,
                 **extra,
             )
+        )
+
+    def _takes_fills(self, account: str, at: datetime) -> bool:
+        """Whether a channel could take a fill notice of ``account``, before its order is read
+        for the strategy and for which of the two kinds it is: a notice of no strategy passes
+        every route's strategies, so "no" here is "no" for the notice the read would make."""
+        return any(
+            plan.route.takes(notices.notice(kind, "-", at, account=account))
+            for kind in FILL_KINDS
+            for plan in self._plans.values()
         )
 
     # ---- delivery --------------------------------------------------------------------------

@@ -4,21 +4,32 @@ time the channel named, dead letters, the active worker's shared notices."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from tests.fakes import FixedClock
 from tests.fixtures.notify import TELEGRAM_CHAT, TELEGRAM_TOKEN
+from tests.support import krx_order
+from yquant.adapters.bus import EXECUTIONS, Entry
 from yquant.adapters.db.notifications import SqlNotifications
+from yquant.adapters.db.rows import to_row
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.notify.channels import DiscordChannel, TelegramChannel
 from yquant.adapters.notify.discord import DiscordWebhook
 from yquant.adapters.notify.fake_server import FakeChannels
 from yquant.adapters.notify.telegram import TelegramBot
+from yquant.domain.events import OrderFilled
+from yquant.domain.model import Fill, Side
 from yquant.domain.notices import Level, NoticeKind, Route, notice
+from yquant.domain.writes import InsertFill, InsertOrder
 from yquant.entrypoints.notices import render
 from yquant.services.notifier import ChannelPlan, DeliveryPolicy, Notifier
 
@@ -138,6 +149,81 @@ async def test_two_notifiers_never_send_one_delivery_twice(setup: Setup) -> None
     later = T0 + timedelta(seconds=61)
     assert len(await setup.queue.take_due("notifier-green", later, 60, 10, shared=True)) == 6
     assert green is not blue
+
+
+@contextmanager
+def statements(store: SqlStore) -> Iterator[list[str]]:
+    """The SQL statements ``store`` runs meanwhile."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_fill_is_read_about_only_when_a_channel_could_take_its_notice(
+    setup: Setup, store: SqlStore
+) -> None:
+    order = krx_order("yqfill1", T0, account="main", strategy="trend", quantity=Decimal(10))
+    fill = Fill(
+        "yqfill1:1",
+        "yqfill1",
+        "main",
+        "005930",
+        Side.BUY,
+        Decimal(10),
+        Decimal(70000),
+        Decimal(105),
+        "KRW",
+        T0,
+    )
+    for write in (InsertOrder(order), InsertFill(fill)):
+        await store.apply(*to_row(write))
+    entry = Entry(EXECUTIONS, "1-1", {}, False, OrderFilled(fill))
+    # No channel takes fill notices (the phone takes them of another account only): the fill's
+    # order is not read, nothing is queued.
+    setup.plans["ops"] = ChannelPlan(
+        setup.plans["ops"].channel, Route(events=frozenset({NoticeKind.ALERT_REJECTED})), "en"
+    )
+    setup.plans["phone"] = ChannelPlan(
+        setup.plans["phone"].channel,
+        Route(events=frozenset({NoticeKind.ORDER_FILLED}), accounts=frozenset({"isa"})),
+        "ko",
+    )
+    with statements(store) as seen:
+        await setup.notifier().handle_fill(entry)
+    assert seen == []
+    assert await setup.queue.counts() == {"pending": 0, "sent": 0, "dead": 0}
+    # A channel that takes them (of this account, this strategy): the order is read, the
+    # notice queued as before, with the order's strategy and what it has filled.
+    setup.plans["phone"] = ChannelPlan(
+        setup.plans["phone"].channel,
+        Route(events=frozenset({NoticeKind.ORDER_FILLED}), strategies=frozenset({"trend"})),
+        "ko",
+    )
+    with statements(store) as seen:
+        await setup.notifier().handle_fill(entry)
+    assert any("FROM fills" in s for s in seen)
+    [delivery] = await setup.queue.take_due("notifier-blue", T0, 60, 10, shared=True)
+    assert delivery.channel == "phone"
+    assert delivery.notice.id == "order_filled:yqfill1:1"
+    assert delivery.notice.strategy == "trend"
+    assert (delivery.notice.data["filled"], delivery.notice.data["ordered"]) == ("10", "10")
+    # A route for another strategy does not take it: read (the strategy is the order's), and
+    # not queued.
+    setup.plans["phone"] = ChannelPlan(
+        setup.plans["phone"].channel,
+        Route(events=frozenset({NoticeKind.ORDER_FILLED}), strategies=frozenset({"meanrev"})),
+        "ko",
+    )
+    again = OrderFilled(replace(fill, fill_id="yqfill1:2"))
+    await setup.notifier().handle_fill(Entry(EXECUTIONS, "1-2", {}, False, again))
+    assert await setup.queue.counts() == {"pending": 1, "sent": 0, "dead": 0}
 
 
 async def test_a_429_is_retried_at_the_time_discord_named(setup: Setup) -> None:
