@@ -20,11 +20,29 @@ from bench._support import YquantUp as YquantUp
 from bench._support import yquant as yquant
 from bench._support import yquant_env as yquant_env
 from bench._support import yquant_json as yquant_json
+from sqlalchemy import Engine, event
 
 from yquant.adapters.valkey_server import ValkeyServer
 from yquant.processes import die_with_parent
 from yquant.processes import free_port as free_port
 from yquant.processes import wait_until as wait_until
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements every SQLAlchemy engine of this process runs meanwhile (a store
+    reads SQLite on an engine of its own: listening on one engine would miss them)."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
 
 MARIADB_HOST = os.environ.get("YQUANT_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("YQUANT_TEST_MARIADB_PORT", "3306"))

@@ -4,20 +4,17 @@ time the channel named, dead letters, the active worker's shared notices."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from tests.fakes import FixedClock
 from tests.fixtures.notify import TELEGRAM_CHAT, TELEGRAM_TOKEN
-from tests.support import krx_order
+from tests.support import krx_order, statements
 from yquant.adapters.bus import EXECUTIONS, Entry
 from yquant.adapters.db.notifications import SqlNotifications
 from yquant.adapters.db.rows import to_row
@@ -151,21 +148,6 @@ async def test_two_notifiers_never_send_one_delivery_twice(setup: Setup) -> None
     assert green is not blue
 
 
-@contextmanager
-def statements(store: SqlStore) -> Iterator[list[str]]:
-    """The SQL statements ``store`` runs meanwhile."""
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
-
-
 async def test_a_fill_is_read_about_only_when_a_channel_could_take_its_notice(
     setup: Setup, store: SqlStore
 ) -> None:
@@ -195,7 +177,7 @@ async def test_a_fill_is_read_about_only_when_a_channel_could_take_its_notice(
         Route(events=frozenset({NoticeKind.ORDER_FILLED}), accounts=frozenset({"isa"})),
         "ko",
     )
-    with statements(store) as seen:
+    with statements() as seen:
         await setup.notifier().handle_fill(entry)
     assert seen == []
     assert await setup.queue.counts() == {"pending": 0, "sent": 0, "dead": 0}
@@ -206,7 +188,7 @@ async def test_a_fill_is_read_about_only_when_a_channel_could_take_its_notice(
         Route(events=frozenset({NoticeKind.ORDER_FILLED}), strategies=frozenset({"trend"})),
         "ko",
     )
-    with statements(store) as seen:
+    with statements() as seen:
         await setup.notifier().handle_fill(entry)
     assert any("FROM fills" in s for s in seen)
     [delivery] = await setup.queue.take_due("notifier-blue", T0, 60, 10, shared=True)
