@@ -40,7 +40,8 @@ class Batcher(Generic[T]):
         self._pending.append(item)
         self._idle.clear()
         self._ready.set()
-        if self._task is None or self._task.done():
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def flush(self, timeout_s: float = 5.0) -> None:

@@ -26,6 +26,7 @@ from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.adapters import messages
+from yquant.batching import Batcher
 from yquant.domain import notices
 from yquant.domain.events import CancelAnswered, LiveEvent
 from yquant.domain.notices import Notice
@@ -75,6 +76,7 @@ class Bus:
         self._url = url
         self._client: valkey.Valkey | None = None
         self._append_many: AsyncScript | None = None
+        self._acks: dict[tuple[str, str], _Acks] = {}
 
     @property
     def client(self) -> valkey.Valkey:
@@ -85,6 +87,9 @@ class Bus:
         return self._client
 
     async def close(self) -> None:
+        acks, self._acks = list(self._acks.values()), {}
+        for batcher in acks:
+            await batcher.close(timeout_s=1.0)  # an ack left undone: the entry is read again
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -455,7 +460,16 @@ class Bus:
                 logger.exception("handler failed stream=%s id=%s", stream, entry_id)
                 await self._dead_letter(stream, group, entry_id, fields, repr(exc)[:300])
                 return
-        await self.client.xack(stream, group, entry_id)
+        await self._ack(stream, group, entry_id)
+
+    async def _ack(self, stream: str, group: str, entry_id: str) -> None:
+        """Acknowledge ``entry_id``; the acks that come while one is under way go together."""
+        acks = self._acks.get((stream, group))
+        if acks is None:
+            acks = self._acks[(stream, group)] = _Acks(self, stream, group)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acks.put((entry_id, done))
+        await done
 
     async def _dead_letter(
         self, stream: str, group: str, entry_id: str, fields: dict[str, str] | None, error: str
@@ -467,6 +481,28 @@ class Bus:
             approximate=True,
         )
         await self.client.xack(stream, group, entry_id)
+
+
+class _Acks(Batcher[tuple[str, "asyncio.Future[None]"]]):
+    """The XACKs of one stream and group: those that come while one is under way go as one
+    command (a burst of entries handled side by side costs one round trip per batch). Each
+    caller hears its own outcome; an ack that fails leaves its entry pending (read again)."""
+
+    def __init__(self, bus: Bus, stream: str, group: str) -> None:
+        super().__init__(512, f"xack:{stream}:{group}")
+        self._bus, self._stream, self._group = bus, stream, group
+
+    async def handle(self, batch: list[tuple[str, asyncio.Future[None]]]) -> None:
+        try:
+            await self._bus.client.xack(self._stream, self._group, *(i for i, _ in batch))
+        except Exception as exc:  # noqa: BLE001 - handed to each caller, raised there
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
 
 
 class _Lanes:

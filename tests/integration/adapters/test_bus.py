@@ -315,3 +315,38 @@ async def test_lanes_handle_one_lane_in_order_while_another_waits(valkey_url: st
     await task
     assert (await bus.client.xpending(ORDERS, "g"))["pending"] == 0
     await bus.close()
+
+
+async def test_entries_handled_side_by_side_are_acknowledged_together(valkey_url: str) -> None:
+    """A burst handled side by side costs fewer XACKs than entries, and every entry is
+    acknowledged by the time its handling has returned."""
+    bus = Bus(valkey_url)
+    await bus.ensure_group("s-acks", "g")
+    for n in range(60):
+        await bus.publish("s-acks", {"n": n})
+
+    def xacks(stats: dict) -> int:
+        return int(stats.get("cmdstat_xack", {}).get("calls", 0))
+
+    before = xacks(await bus.client.info("commandstats"))
+    release = asyncio.Event()
+    seen: list[int] = []
+
+    async def handler(entry: Entry) -> None:
+        await release.wait()  # all in hand at once, then all done together
+        seen.append(entry.data["n"])
+
+    stop, task = await run_consumer(bus, "s-acks", "c1", handler, block_ms=50, concurrency=60)
+    await eventually(lambda: _pending(bus, "s-acks", 60), timeout_s=5)
+    release.set()
+    await eventually(lambda: len(seen) == 60)
+    await eventually(lambda: _pending(bus, "s-acks", 0), timeout_s=5)
+    stop.set()
+    await task
+    used = xacks(await bus.client.info("commandstats")) - before
+    assert 1 <= used < 60
+    await bus.close()
+
+
+async def _pending(bus: Bus, stream: str, count: int) -> bool:
+    return bool((await bus.client.xpending(stream, "g"))["pending"] == count)
