@@ -245,6 +245,7 @@ async def run_notifier(settings: Settings) -> None:
     notifier, watcher = parts.notifier, parts.watcher
     consumer = f"notifier-{settings.worker.name}"
     calendars = session_tables(settings)
+    market_rules.use_schedule_reader(calendars)  # never the library (pandas, seconds of CPU)
     approval_bot = build_approval_bot(runtime, state.role, parts.http, approval_words(settings))
 
     async def consume_notices() -> None:
