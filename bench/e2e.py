@@ -195,6 +195,18 @@ async def alerts(
         return await paced(count, rate, concurrency, request)
 
 
+def valkey_commands(port: int) -> dict[str, int]:
+    """Calls of each command the embedded Valkey has served so far (INFO commandstats)."""
+    import valkey
+
+    client = valkey.Valkey(port=port, socket_timeout=5)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
 # ---- reading the database ------------------------------------------------------------------------
 
 
@@ -313,6 +325,7 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
         pids = role_pids(up.proc.pid)
         pids.update(valkey_pids(up.proc.pid))
         cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        commands_before = valkey_commands(up.valkey_port)
         client_before = time.process_time()
         sent = asyncio.run(alerts(up, args.count, args.rate, args.concurrency, strategy, run_id))
         client_cpu_s = time.process_time() - client_before
@@ -342,6 +355,13 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
         result["cpu_ms_per_alert"] = {
             role: round((cpu_seconds(pid) - cpu_before[role]) * 1000 / args.count, 3)
             for role, pid in pids.items()
+        }
+        # Valkey commands per alert, by command, from sending to the last fill.
+        commands = valkey_commands(up.valkey_port)
+        result["valkey_commands_per_alert"] = {
+            name: round((calls - commands_before.get(name, 0)) / args.count, 2)
+            for name, calls in sorted(commands.items(), key=lambda kv: -kv[1])
+            if calls - commands_before.get(name, 0) >= args.count / 10
         }
         # The load generator's own share while it sent (it runs on the same cores).
         result["cpu_ms_per_alert"]["client"] = round(client_cpu_s * 1000 / args.count, 3)
@@ -438,6 +458,8 @@ def report(r: dict[str, Any]) -> str:
         f"  ack p50 / baseline p50    {fmt(r['ack_p50_over_baseline_p50'], 2)}",
         "  CPU ms per alert          "
         + "  ".join(f"{k} {fmt(v, 2)}" for k, v in r.get("cpu_ms_per_alert", {}).items()),
+        "  Valkey commands per alert "
+        + "  ".join(f"{k} {fmt(v, 2)}" for k, v in r.get("valkey_commands_per_alert", {}).items()),
         (
             f"  log warnings/errors       {r['log_problem_lines']}   "
             f"yquant exit code {r['yquant_exit_code']}"

@@ -319,8 +319,10 @@ class Bus:
         last_claim = 0.0
         while not stop.is_set():
             try:
-                await self.ensure_group(stream, group)
                 if not recovered:
+                    # Once per start and after each failure (a group removed meanwhile reads
+                    # as NOGROUP, a failure): not a command per read.
+                    await self.ensure_group(stream, group)
                     await self._drain_pending(stream, group, consumer, handler, stop, lanes)
                     recovered = True
                 now = time.monotonic()

@@ -15,6 +15,7 @@ from sqlalchemy import Executable, select
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
+from yquant.adapters.db.queries import KILL_SWITCHES
 from yquant.adapters.db.store import SqlStore
 from yquant.ports import SwitchRecord
 
@@ -24,7 +25,7 @@ class SqlControl:
         self._store = store
 
     async def switches(self) -> dict[str, SwitchRecord]:
-        rows = await self._store.rows(select(tables.kill_switch))
+        rows = await self._store.rows(KILL_SWITCHES)
         return {r["scope"]: _record(r) for r in rows}
 
     async def set_switch(

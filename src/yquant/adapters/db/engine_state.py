@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from yquant.adapters.db import tables
-from yquant.adapters.db.queries import WORKING_STATUSES
+from yquant.adapters.db.queries import ORDERS_BY_IDS, SIGNALS_BY_KEYS, WORKING_STATUSES
 from yquant.adapters.db.rows import order_from_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import Order, Side
@@ -75,8 +75,7 @@ class SqlEngineState:
     async def orders(self, client_order_ids: list[str]) -> dict[str, Order]:
         if not client_order_ids:
             return {}
-        o = tables.orders
-        rows = await self._store.rows(select(o).where(o.c.client_order_id.in_(client_order_ids)))
+        rows = await self._store.rows(ORDERS_BY_IDS, {"ids": client_order_ids})
         return {r["client_order_id"]: order_from_row(r) for r in rows}
 
     async def signal(self, signal_key: str) -> dict[str, Any] | None:
@@ -87,8 +86,7 @@ class SqlEngineState:
     async def signals(self, signal_keys: list[str]) -> dict[str, dict[str, Any]]:
         if not signal_keys:
             return {}
-        s = tables.signals
-        rows = await self._store.rows(select(s).where(s.c.signal_key.in_(signal_keys)))
+        rows = await self._store.rows(SIGNALS_BY_KEYS, {"keys": signal_keys})
         return {r["signal_key"]: r for r in rows}
 
     async def orders_for_signal(self, signal_key: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from yquant.adapters.db import tables
+from yquant.adapters.db.queries import QUEUED_BY_IDS
 from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import alert_from_message
 from yquant.domain.reasons import ReasonCode
@@ -143,7 +144,7 @@ class SqlOrderQueue:
     async def existing(self, client_order_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not client_order_ids:
             return {}
-        rows = await self._store.rows(select(q).where(q.c.client_order_id.in_(client_order_ids)))
+        rows = await self._store.rows(QUEUED_BY_IDS, {"ids": client_order_ids})
         return {r["client_order_id"]: r for r in rows}
 
     async def listing(self, limit: int = 50, pending_only: bool = False) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
@@ -23,6 +23,11 @@ from yquant.ports import Mark, PriceSource
 
 lp = tables.last_prices
 ph = tables.price_history
+
+
+_ONE_PRICE = select(lp).where(
+    lp.c.market == bindparam("market"), lp.c.ticker == bindparam("ticker")
+)
 
 
 class SqlLastPrices:
@@ -38,10 +43,16 @@ class SqlLastPrices:
         found: dict[tuple[Market, str], Mark] = {}
         for start in range(0, len(wanted), 200):  # a bounded statement, whatever the book's size
             chunk = wanted[start : start + 200]
-            stmt = select(lp).where(
-                or_(*(and_(lp.c.market == m, lp.c.ticker == t) for m, t in chunk))
-            )
-            for row in await self._store.rows(stmt):
+            if len(chunk) == 1:  # an order's mark: the statement built once
+                [(market, ticker)] = chunk
+                rows = await self._store.rows(_ONE_PRICE, {"market": market, "ticker": ticker})
+            else:
+                rows = await self._store.rows(
+                    select(lp).where(
+                        or_(*(and_(lp.c.market == m, lp.c.ticker == t) for m, t in chunk))
+                    )
+                )
+            for row in rows:
                 found[(Market(row["market"]), row["ticker"])] = Mark(
                     price=row["price"], at=row["at"], source=_source(row["source"])
                 )

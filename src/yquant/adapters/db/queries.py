@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from yquant.adapters.db import tables
 from yquant.domain.model import OrderStatus
@@ -28,6 +28,21 @@ def recent(table_name: str, limit: int) -> Any:
     """The newest ``limit`` rows of signals, orders or fills, newest first."""
     table = _LISTED[table_name]
     return select(table).order_by(table.c.id.desc()).limit(limit)
+
+
+# The hot reads, built once (see `SqlStore.rows`): an order by id; orders, signals and
+# queued orders by a list of ids (an expanding parameter).
+ORDER_BY_ID = select(tables.orders).where(tables.orders.c.client_order_id == bindparam("cid"))
+ORDERS_BY_IDS = select(tables.orders).where(
+    tables.orders.c.client_order_id.in_(bindparam("ids", expanding=True))
+)
+SIGNALS_BY_KEYS = select(tables.signals).where(
+    tables.signals.c.signal_key.in_(bindparam("keys", expanding=True))
+)
+QUEUED_BY_IDS = select(tables.queued_orders).where(
+    tables.queued_orders.c.client_order_id.in_(bindparam("ids", expanding=True))
+)
+KILL_SWITCHES = select(tables.kill_switch)
 
 
 def order(client_order_id: str) -> Any:
