@@ -77,6 +77,7 @@ class Bus:
         self._client: valkey.Valkey | None = None
         self._append_many: AsyncScript | None = None
         self._acks: dict[tuple[str, str], _Acks] = {}
+        self._commands: _Commands | None = None
 
     @property
     def client(self) -> valkey.Valkey:
@@ -90,6 +91,9 @@ class Bus:
         acks, self._acks = list(self._acks.values()), {}
         for batcher in acks:
             await batcher.close(timeout_s=1.0)  # an ack left undone: the entry is read again
+        if self._commands is not None:
+            commands, self._commands = self._commands, None
+            await commands.close(timeout_s=1.0)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -149,7 +153,16 @@ class Bus:
         """Best-effort live event for dashboards; losing one is harmless."""
         data = messages.encode_event(event)
         with contextlib.suppress(*BUS_ERRORS):
-            await self.client.publish(EVENTS, json.dumps(data, separators=(",", ":")))
+            await self._command("PUBLISH", EVENTS, json.dumps(data, separators=(",", ":")))
+
+    async def _command(self, *args: Any) -> Any:
+        """Run one command; those that come while a batch is under way go together as one
+        pipeline (one write, one round trip). Its own reply, or its own error."""
+        if self._commands is None:
+            self._commands = _Commands(self)
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._commands.put((args, reply))
+        return await reply
 
     async def notify(self, notice: Notice) -> None:
         """Hand ``notice`` to the notifier (the notices stream). Never raises: with Valkey away
@@ -188,7 +201,7 @@ class Bus:
     async def claim_send(self, key: str, owner: str, ttl_s: int) -> bool:
         """Take ``key`` for ``owner`` for ``ttl_s`` unless it is taken: True if taken now."""
         try:
-            return bool(await self.client.set(key, owner, nx=True, ex=ttl_s))
+            return bool(await self._command("SET", key, owner, "NX", "EX", ttl_s))
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
 
@@ -505,6 +518,34 @@ class _Acks(Batcher[tuple[str, "asyncio.Future[None]"]]):
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
+
+
+class _Commands(Batcher[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]):
+    """Single commands (a send claim, a live event) that come while a batch is under way go
+    as the next batch, in one pipeline without a transaction: each its own reply or error."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(256, "valkey-commands")
+        self._bus = bus
+
+    async def handle(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        try:
+            async with self._bus.client.pipeline(transaction=False) as pipe:
+                for args, _ in batch:
+                    pipe.execute_command(*args)
+                replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - handed to each caller, raised there
+            for _, reply in batch:
+                if not reply.done():
+                    reply.set_exception(exc)
+            return
+        for (_, reply), value in zip(batch, replies, strict=True):
+            if reply.done():
+                continue
+            if isinstance(value, Exception):
+                reply.set_exception(value)
+            else:
+                reply.set_result(value)
 
 
 class _Lanes:

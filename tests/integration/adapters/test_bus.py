@@ -350,3 +350,22 @@ async def test_entries_handled_side_by_side_are_acknowledged_together(valkey_url
 
 async def _pending(bus: Bus, stream: str, count: int) -> bool:
     return bool((await bus.client.xpending(stream, "g"))["pending"] == count)
+
+
+async def test_claims_made_side_by_side_each_get_their_own_answer(valkey_url: str) -> None:
+    """Send claims that come together share a pipeline, yet each key has exactly one
+    winner, and one command's error is that caller's alone."""
+    bus = Bus(valkey_url)
+    keys = [f"yq:test:claim:{n % 10}" for n in range(50)]
+    won = await asyncio.gather(*(bus.claim_send(k, f"w{n}", 60) for n, k in enumerate(keys)))
+    for key in set(keys):
+        assert sum(w for k, w in zip(keys, won, strict=True) if k == key) == 1
+    await bus.client.rpush("yq:test:a-list", "x")
+    results = await asyncio.gather(
+        bus._command("INCR", "yq:test:a-list"),  # noqa: SLF001 - the pipeline's error path
+        bus.claim_send("yq:test:claim:other", "w", 60),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Exception)
+    assert results[1] is True
+    await bus.close()
