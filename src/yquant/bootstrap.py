@@ -808,6 +808,7 @@ def build_gateway(
         role=role,
         accounts=list(settings.accounts) if accounts is None else accounts,
         interval_s=settings.gateway.sync_interval_s,
+        settle_max_s=settings.gateway.sync_settle_max_s,
         clock=runtime.clock,
         ledger=build_book(settings, store, prices, clock=runtime.clock),
         prices=prices,

@@ -371,6 +371,10 @@ class GatewaySettings(BaseModel):
     # An order decided longer ago than this is not sent (stale_order): the market has moved.
     max_send_delay_s: float = Field(300.0, gt=0, le=86400)
     sync_interval_s: float = Field(60.0, ge=1, le=86400)  # account sync on the active worker
+    # A sync after a fill waits until the account is quiet (nothing sent or recorded for a
+    # second), this long at most; run then while orders are still under way, it leaves the
+    # book's check until they are done.
+    sync_settle_max_s: float = Field(10.0, ge=1, le=3600)
     # A cancel-replace waits this long for the order it replaces to end; past it, the new order
     # is not sent (replace_timeout): never two working.
     replace_wait_s: float = Field(10.0, gt=0, le=300)

@@ -365,36 +365,40 @@ class Gateway:
         turn = mine[1] if mine is not None and mine[0] == order.client_order_id else None
         if turn is not None:
             await turn.wait()
+        with self._at_broker(intent.account):
+            known = await self._submit(intent)
+            if turn is not None:
+                turn.end()  # the next order in this instrument may go
+            failpoints.hit("gateway.after_submit")
+            return await self._apply(intent, known, asked=False)
+
+    async def _submit(self, intent: Order) -> BrokerOrder:
+        """The broker's answer to sending ``intent``: tried again while the broker is
+        unavailable (nothing was sent) for ``submit_retry_s``, then a rejection."""
         deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
         while True:
             sent_at = self._clock.monotonic()
             try:
                 known = await self._broker.submit(intent)
-                self._metrics.send_seconds(self._clock.monotonic() - sent_at)
-                break
             except OrderRejectedError as exc:
                 self._metrics.send_seconds(self._clock.monotonic() - sent_at)
-                known = BrokerOrder.rejected(intent.client_order_id, exc.reason)
-                break
+                return BrokerOrder.rejected(intent.client_order_id, exc.reason)
             except BrokerUnavailableError as exc:
                 # Nothing was sent: trying again cannot place it twice.
                 if self._clock.monotonic() > deadline:
                     logger.error("order not sent cid=%s: %s", intent.client_order_id, exc)
-                    known = BrokerOrder.rejected(
+                    return BrokerOrder.rejected(
                         intent.client_order_id, ReasonCode.BROKER_UNAVAILABLE
                     )
-                    break
                 logger.warning(
                     "broker unavailable, retrying cid=%s: %s", intent.client_order_id, exc
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        if turn is not None:
-            turn.end()  # the next order in this instrument may go
-        failpoints.hit("gateway.after_submit")
-        # The loop above leaves only by a break that has just set ``known``.
-        return await self._apply(intent, known, asked=False)  # type: ignore[possibly-undefined]
+            else:
+                self._metrics.send_seconds(self._clock.monotonic() - sent_at)
+                return known
 
     async def _unsent(self, order: Order, reason: ReasonCode) -> Order:
         """``order`` settled as never sent, for ``reason``."""
@@ -439,18 +443,20 @@ class Gateway:
         if asked and known.status is OrderStatus.UNKNOWN and not known.fills:
             self._open[order.client_order_id] = order
             return order
-        new_fills = False
-        for fill in known.fills:
-            if fill.fill_id in self._published:
-                continue
-            await self._recorder.write(InsertFill(fill))
-            await self._bus.send(OrderFilled(fill))
-            self._published.add(fill.fill_id)
-            new_fills = True
         # A lagging answer never moves an order back.
-        updated = await self._record(order, order.apply(known))
-        if new_fills and self._sync is not None:
-            self._sync.request(order.account)
+        if all(fill.fill_id in self._published for fill in known.fills):
+            return await self._record(order, order.apply(known))
+        # New fills: the broker's holdings are ahead of the book until they are recorded.
+        with self._at_broker(order.account):
+            for fill in known.fills:
+                if fill.fill_id in self._published:
+                    continue
+                await self._recorder.write(InsertFill(fill))
+                await self._bus.send(OrderFilled(fill))
+                self._published.add(fill.fill_id)
+            updated = await self._record(order, order.apply(known))
+            if self._sync is not None:
+                self._sync.request(order.account)
         return updated
 
     async def _record(self, order: Order, updated: Order) -> Order:
@@ -631,6 +637,13 @@ class Gateway:
             await asyncio.sleep(self._track_interval_s)
 
     # ---- helpers ---------------------------------------------------------------------------------
+
+    def _at_broker(self, account: str) -> contextlib.AbstractContextManager[None]:
+        """Around a send to ``account``'s broker and the recording of its answer, and around
+        the recording of new fills: the account sync trusts no book check that overlaps one."""
+        if self._sync is None:
+            return contextlib.nullcontext()
+        return self._sync.in_flight(account)
 
     def _lock(self, cid: str) -> asyncio.Lock:
         lock = self._locks.get(cid)
