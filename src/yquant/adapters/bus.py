@@ -22,7 +22,7 @@ import orjson
 import valkey.asyncio as valkey
 from valkey.commands.core import AsyncScript
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
-from valkey.exceptions import ResponseError
+from valkey.exceptions import NoScriptError, ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.adapters import messages
@@ -124,10 +124,14 @@ class Bus:
             self._append_many = self.client.register_script(_APPEND_MANY)
         entries = [orjson.dumps(data) for data in messages]
         announcement = orjson.dumps(event) if event is not None else b""
+        args: list[bytes | str | int] = [STREAM_MAXLEN, EVENTS, announcement, *entries]
         try:
-            await self._append_many(
-                keys=[stream], args=[STREAM_MAXLEN, EVENTS, announcement, *entries]
-            )
+            # Through the shared pipeline: appends made side by side (a burst's orders and
+            # fills) go to Valkey together.
+            try:
+                await self._command("EVALSHA", self._append_many.sha, 1, stream, *args)
+            except NoScriptError:  # a Valkey that restarted, or first use: load it, once more
+                await self._append_many(keys=[stream], args=args)
         except BUS_ERRORS as exc:
             raise BusUnavailableError(f"valkey: {exc}") from exc
 

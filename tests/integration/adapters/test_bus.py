@@ -369,3 +369,15 @@ async def test_claims_made_side_by_side_each_get_their_own_answer(valkey_url: st
     assert isinstance(results[0], Exception)
     assert results[1] is True
     await bus.close()
+
+
+async def test_appends_go_on_after_valkey_forgets_its_scripts(valkey_url: str) -> None:
+    """The append script is called by its hash; a Valkey that lost it (a restart, SCRIPT
+    FLUSH) gets it loaded again and nothing is lost."""
+    bus = Bus(valkey_url)
+    await bus.publish("s-flush", {"n": 1})
+    await bus.client.script_flush()
+    await bus.publish("s-flush", {"n": 2})
+    entries = await bus.client.xrange("s-flush")
+    assert [json.loads(fields["data"])["n"] for _, fields in entries] == [1, 2]
+    await bus.close()
