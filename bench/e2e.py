@@ -324,6 +324,7 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
         assert up.proc is not None
         pids = role_pids(up.proc.pid)
         pids.update(valkey_pids(up.proc.pid))
+        pids["up"] = up.proc.pid  # the supervisor (it carries the roles' logs)
         cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         commands_before = valkey_commands(up.valkey_port)
         client_before = time.process_time()
