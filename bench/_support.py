@@ -191,7 +191,8 @@ def role_pids(up_pid: int) -> dict[str, int]:
     pids = {}
     for pid in children(up_pid):
         try:
-            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            words = cmdline.replace("\0", " ").split()  # a forked role: one string
         except OSError:
             continue
         role = next((w for w in reversed(words) if w in ROLES), None)

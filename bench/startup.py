@@ -88,10 +88,10 @@ def role_memory(up_pid: int) -> dict[str, dict[str, float]]:
     out = {"up": _mb(_status_kb(up_pid))}
     for pid in children(up_pid):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        words = [a.decode(errors="replace") for a in argv if a]
+        words = cmdline.replace("\0", " ").split()  # a forked role names itself in one string
         name = next((w for w in reversed(words) if w in ROLES), None)
         if name is None:
             name = "valkey" if any("valkey" in w for w in words) else Path(words[0]).name

@@ -60,6 +60,10 @@ class DataDirLock:
         self._fd = fd
         return self
 
+    def descriptors(self) -> tuple[int, ...]:
+        """The descriptor holding the lock, if held (a forked child closes it)."""
+        return () if self._fd is None else (self._fd,)
+
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:

@@ -120,6 +120,24 @@ def test_a_role_that_dies_is_restarted(tmp_path: Path) -> None:
         assert up.stop() == 0, up.log()
 
 
+def test_each_role_runs_as_its_own_named_process(tmp_path: Path) -> None:
+    """The roles are forked from `yquant up` (their code loaded once), and each names itself
+    as `python -m yquant ROLE` in the process list, as a role started alone would."""
+    up = YquantUp(tmp_path / "data").start()
+    try:
+        assert up.proc is not None
+        named: dict[str, int] = {}
+        for pid in _children(up.proc.pid):
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ").split()
+            if words[-3:-1] == ["-m", "yquant"]:
+                named[words[-1]] = pid
+        assert sorted(named) == sorted(ROLES)
+        assert up.post(up.alert(id="named")).status_code == 200
+        wait_until(lambda: _filled(up, 1))
+    finally:
+        assert up.stop() == 0, up.log()
+
+
 def test_up_refuses_an_unknown_sizing_policy_before_starting_anything(tmp_path: Path) -> None:
     up = YquantUp(
         tmp_path / "data",

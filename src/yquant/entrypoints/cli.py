@@ -13,6 +13,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Coroutine
@@ -206,13 +207,14 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
                 "database schema is not at head; run `yquant db upgrade` once, from one place"
             )
     secret = webhook_secret(settings)
-    supervisor = Supervisor(settings)
+
+    def banner() -> None:  # after the roles are forked: no thread may run while they are
+        threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
+
+    supervisor = Supervisor(settings, keep_closed=lock.descriptors(), on_started=banner)
     if settings.valkey.url is None:
         print(m["progress_valkey"].format(port=settings.valkey.embedded_port), flush=True)
     print(m["progress_roles"].format(roles=", ".join(ROLES)), flush=True)
-    import threading
-
-    threading.Thread(target=_banner_when_ready, args=(settings, secret), daemon=True).start()
     try:
         return supervisor.run()
     finally:
