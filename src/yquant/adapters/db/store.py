@@ -130,8 +130,15 @@ class SqlStore:
         if self.dialect == "sqlite":
             if self._reader is None:
                 self._reader = SqliteReader(self._url, self._timeout_s)
-            async with self._guarded():
+            # No asyncio timeout: nothing can interrupt a call in place but SQLite's own (the
+            # reader's deadline); the same errors as any other call.
+            try:
                 return self._reader.read(fn, args)  # type: ignore[no-any-return]
+            except Exception as exc:
+                mapped = _mapped(exc)
+                if mapped is exc:
+                    raise
+                raise mapped from None  # without the statement (it may hold account data)
         return await self.run(lambda conn: conn.run_sync(fn, *args))
 
     # ---- guarded calls ----------------------------------------------------------------------
@@ -165,20 +172,31 @@ class SqlStore:
                 yield
         except TimeoutError as exc:
             raise DatabaseUnavailableError("database call timed out") from exc
-        except DBAPIError as exc:
-            if schema_missing(exc):
-                raise SchemaMissingError(_describe(exc)) from None
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise DatabaseUnavailableError(_describe(exc)) from None
-            raise
-        except (OSError, ConnectionError) as exc:
-            raise DatabaseUnavailableError(_describe(exc)) from None
-        except RuntimeError as exc:
-            # asyncmy reports a connection reset while it connects (seen under uvloop) as
-            # "Transport does not expose socket instance": the server is not reachable.
-            if "transport" in str(exc).lower() or "socket" in str(exc).lower():
-                raise DatabaseUnavailableError(_describe(exc)) from None
-            raise
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+
+def _mapped(exc: Exception) -> Exception:
+    """``exc`` as the store's error when it says the database is away or unmigrated; else
+    ``exc`` itself."""
+    if isinstance(exc, DBAPIError):
+        if schema_missing(exc):
+            return SchemaMissingError(_describe(exc))
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            return DatabaseUnavailableError(_describe(exc))
+        return exc
+    if isinstance(exc, (OSError, ConnectionError)):
+        return DatabaseUnavailableError(_describe(exc))
+    # asyncmy reports a connection reset while it connects (seen under uvloop) as "Transport
+    # does not expose socket instance": the server is not reachable.
+    if isinstance(exc, RuntimeError) and (
+        "transport" in str(exc).lower() or "socket" in str(exc).lower()
+    ):
+        return DatabaseUnavailableError(_describe(exc))
+    return exc
 
 
 def _dict_rows(conn: Any, stmt: Any, params: dict[str, Any] | None) -> list[dict[str, Any]]:
