@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import logging
 import os
 import select
@@ -69,6 +70,11 @@ def preload() -> None:
     import uvicorn  # noqa: F401 - loaded here, once, for every role forked
 
     from yquant.entrypoints import dashboard, webhook, workers  # noqa: F401
+
+    # Kept out of the collector from here on, here and in every role forked: a role's full
+    # pass then neither walks the loaded code nor copies its pages (copy-on-write).
+    gc.collect()
+    gc.freeze()
 
 
 class ForkedRole:
