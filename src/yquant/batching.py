@@ -23,6 +23,13 @@ V = TypeVar("V")
 logger = logging.getLogger(__name__)
 
 
+def settle(answers: Iterable[asyncio.Future[V]], exc: BaseException) -> None:
+    """Hand ``exc`` to every caller of a batch that failed whole (one still waiting)."""
+    for answer in answers:
+        if not answer.done():
+            answer.set_exception(exc)
+
+
 class Batcher(Generic[T]):
     """Hands items to ``handle`` in arrival order, at most ``max_batch`` at a time, from one task
     (started with the first item). ``handle`` must not raise: it settles its own failures."""
@@ -150,9 +157,7 @@ class Lookup(Batcher[tuple[list[K], "asyncio.Future[dict[K, V]]"]]):
         try:
             found = await self._fetch(wanted)
         except Exception as exc:  # noqa: BLE001 - handed to each caller, who handles it as its own
-            for _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
+            settle((answer for _, answer in batch), exc)
             return
         for keys, answer in batch:
             if not answer.done():

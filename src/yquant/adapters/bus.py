@@ -26,7 +26,7 @@ from valkey.exceptions import NoScriptError, ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from yquant.adapters import messages
-from yquant.batching import Batcher
+from yquant.batching import Batcher, settle
 from yquant.domain import notices
 from yquant.domain.events import CancelAnswered, LiveEvent
 from yquant.domain.notices import Notice
@@ -515,9 +515,7 @@ class _Acks(Batcher[tuple[str, "asyncio.Future[None]"]]):
         try:
             await self._bus.client.xack(self._stream, self._group, *(i for i, _ in batch))
         except Exception as exc:  # noqa: BLE001 - handed to each caller, raised there
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
+            settle((done for _, done in batch), exc)
             return
         for _, done in batch:
             if not done.done():
@@ -539,9 +537,7 @@ class _Commands(Batcher[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]):
                     pipe.execute_command(*args)
                 replies = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # noqa: BLE001 - handed to each caller, raised there
-            for _, reply in batch:
-                if not reply.done():
-                    reply.set_exception(exc)
+            settle((reply for _, reply in batch), exc)
             return
         for (_, reply), value in zip(batch, replies, strict=True):
             if reply.done():

@@ -20,7 +20,7 @@ import pytest
 
 from tests.fakes import FixedClock, RecordingMetrics
 from tests.harness import make_settings
-from tests.support import eventually, statements
+from tests.support import eventually, krx_order, statements
 from yquant.adapters.brokers.paper import PaperBroker
 from yquant.adapters.bus import ORDERS, Bus, Entry
 from yquant.adapters.db.accounts import AccountBook
@@ -30,7 +30,7 @@ from yquant.adapters.db.store import SqlStore
 from yquant.adapters.messages import order_to_message
 from yquant.bootstrap import Runtime, active_role, build_broker, build_gateway
 from yquant.domain.commands import PlaceOrder
-from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.domain.model import Order, OrderStatus
 from yquant.domain.writes import InsertFill, InsertOrder
 from yquant.services.account_sync import AccountSync
 from yquant.services.gateway import Gateway
@@ -113,20 +113,12 @@ async def syncing(r: Rig) -> AsyncIterator[None]:
 
 
 def buy(cid: str, quantity: int = 1) -> Order:
-    return Order(
-        client_order_id=cid,
-        signal_key=None,
-        account="paper",
+    return krx_order(
+        cid,
+        SEOUL_10,
         strategy="alpha",
-        ticker="005930",
-        exchange="KRX",
-        market=Market.KR,
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
         quantity=Decimal(quantity),
         reference_price=Decimal(70000),
-        created_at=SEOUL_10,
-        updated_at=SEOUL_10,
     )
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from yquant.adapters.clock import SystemClock
-from yquant.batching import Batcher
+from yquant.batching import Batcher, settle
 from yquant.domain import market_rules
 from yquant.domain.model import (
     CURRENCY,
@@ -963,9 +963,7 @@ class _GroupCommit(Batcher[_Work]):
         try:
             results = await asyncio.to_thread(self._broker._tx_many, batch)  # noqa: SLF001
         except Exception as exc:  # noqa: BLE001 - every caller's, raised there
-            for _, _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
+            settle((answer for _, _, answer in batch), exc)
             return
         for (_, _, answer), (ok, value) in zip(batch, results, strict=True):
             if answer.done():
