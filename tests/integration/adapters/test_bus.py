@@ -344,7 +344,10 @@ async def test_entries_handled_side_by_side_are_acknowledged_together(valkey_url
     stop.set()
     await task
     used = xacks(await bus.client.info("commandstats")) - before
-    assert 1 <= used < 60
+    # The 60 handlers end in one turn of the loop: their acks go as one XACK, or two if the
+    # first one left before the others arrived (one XACK per entry before).
+    assert used in (1, 2), used
+    assert sorted(seen) == list(range(60))
     await bus.close()
 
 
