@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 
 from yquant.adapters.db.engine import make_sync_sqlite_engine, make_sync_sqlite_reader
 
@@ -23,12 +26,13 @@ class SqliteWriter:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="yq-sqlite-writer")
         self._engine = make_sync_sqlite_engine(url)
         self._conn: Connection | None = None
+        self._turn = WriteTurn.for_url(url)
 
     def transaction(self, fn: Any, args: tuple[Any, ...]) -> Any:
         if self._conn is None:
             self._conn = self._engine.connect()
         try:
-            with self._conn.begin():
+            with self._turn.taken(), self._conn.begin():
                 return fn(self._conn, *args)
         except BaseException:
             self._drop()  # the next transaction starts on a fresh connection
@@ -45,7 +49,73 @@ class SqliteWriter:
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self.thread, self._drop)
         await loop.run_in_executor(None, self.thread.shutdown)
+        self._turn.close()
         self._engine.dispose()
+
+
+class WriteTurn:
+    """The turn to write one SQLite file, taken by every yquant writer of that file (each
+    role's writer thread) before its BEGIN IMMEDIATE, on a lock file beside it.
+
+    SQLite's own lock stays what keeps writes apart; the turn only decides how a writer waits.
+    SQLite's busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so while the webhook,
+    the engine and the gateway all commit in a burst, a waiting writer slept through many
+    chances to write: the webhook's group commits waited up to 533 ms for the lock, and its
+    acks with them (docs/performance.md). Waiting here costs at most ``_MAX_NAP_S`` after the
+    turn is given back. Past ``wait_s`` the writer goes on to SQLite's lock and its busy
+    handler, as without the turn (a stuck holder of the file costs no more than before)."""
+
+    _NAPS_S = (0.0001, 0.0002, 0.0005)
+    _MAX_NAP_S = 0.001
+
+    def __init__(self, path: str | None, wait_s: float = 2.0) -> None:
+        self._path = path
+        self._wait_s = wait_s
+        self._fd: int | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> WriteTurn:
+        """The turn of the file ``url`` names (none for an in-memory database)."""
+        database = make_url(url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return cls(None)
+        return cls(database + ".turn")
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[None]:
+        fd = self._take()
+        try:
+            yield
+        finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _take(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None:
+            # Opened by the thread that writes, in the process that writes (after any fork):
+            # a descriptor shared with another process would share its turn.
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = self._fd
+        deadline = 0.0
+        tries = 0
+        while True:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + self._wait_s
+            elif now > deadline:
+                return None  # SQLite's lock decides, as without the turn
+            time.sleep(self._NAPS_S[tries] if tries < len(self._NAPS_S) else self._MAX_NAP_S)
+            tries += 1
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 class SqliteReader:
