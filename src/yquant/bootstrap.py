@@ -187,8 +187,6 @@ def build_broker(
     its timer is among the loops `AccountBrokers.run` runs (in the gateway). With ``role`` (a
     worker's order-path process) only the active worker calls KIS; ``notices``: the KIS
     execution-notice session (the gateway's)."""
-    from yquant.adapters.brokers.kis.factory import build_kis_broker
-
     closers = []
     brokers: dict[str, Broker] = {}
     paper: PaperBroker | None = None
@@ -201,6 +199,9 @@ def build_broker(
             brokers[name] = paper
             continue
         assert account.kis is not None  # settings validation guarantees it
+        # Imported for a KIS account only: a paper-only process never loads the KIS client.
+        from yquant.adapters.brokers.kis.factory import build_kis_broker
+
         if store is None:
             store = open_store(settings)
             closers.append(store.close)
