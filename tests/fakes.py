@@ -151,8 +151,12 @@ class FakeRecorder:
         self.writes: list[tuple[str, dict[str, Any]]] = []
         self.journal: list[tuple[str, dict[str, Any]]] = []
         self.order_events: list[dict[str, Any]] = []  # each step an orders row moved to
+        self.rehearsed: list[tuple[str, dict[str, Any]]] = []  # run and undone: never applied
         self.database_up = True
         self._ids = itertools.count(1)
+
+    async def rehearse(self, writes: list[Write]) -> None:
+        self.rehearsed.extend(to_row(w) for w in writes)
 
     async def write(self, write: Write) -> Written:
         op, row = to_row(write)
@@ -785,6 +789,10 @@ class FakePrices:
         self.observed: list[tuple[Market, str, Decimal, datetime, PriceSource]] = []
         self.error: Exception | None = None  # raised by `mark` while set
         self.hang = False  # `mark` never answers while set (a database that does not reply)
+        self.warmed = 0  # times `warm_up` was called
+
+    async def warm_up(self) -> None:
+        self.warmed += 1
 
     def set(
         self,

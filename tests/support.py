@@ -21,6 +21,7 @@ from bench._support import yquant as yquant
 from bench._support import yquant_env as yquant_env
 from bench._support import yquant_json as yquant_json
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import default
 
 from yquant.adapters.valkey_server import ValkeyServer
 from yquant.processes import die_with_parent
@@ -42,6 +43,25 @@ def statements() -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", count)
+
+
+@contextlib.contextmanager
+def compiled_first() -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy compiles meanwhile (not found in its compiled cache): each
+    costs a compile at its first use in a process, which a warm-up is there to take early."""
+    seen: list[str] = []
+
+    def compiled(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if context is not None and context.cache_hit is default.CACHE_MISS:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", compiled)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", compiled)
 
 
 MARIADB_HOST = os.environ.get("YQUANT_TEST_MARIADB_HOST", "127.0.0.1")

@@ -157,6 +157,12 @@ class Recorder(Protocol):
 
     async def order(self, client_order_id: str) -> dict[str, Any] | None: ...
 
+    async def rehearse(self, writes: list[Write]) -> None:
+        """Run ``writes`` and undo them, so that the first real writes of their kinds pay no
+        one-time cost (each statement is compiled at its first use); never raises for a
+        database away."""
+        ...
+
     async def stored_order(self, client_order_id: str) -> Order | None:
         """The order as the database holds it, or None when it holds no such order."""
         ...
@@ -457,6 +463,11 @@ class Prices(Protocol):
     KIS account exists, else the latest price seen (an alert's, a fill's), else the catalog's
     base price; None when nothing is known."""
 
+    async def warm_up(self) -> None:
+        """Its first writes rehearsed before the first price comes (a database away is left
+        for later)."""
+        ...
+
     async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None: ...
 
     async def marks(
@@ -500,6 +511,10 @@ class PriceHistory(Protocol):
     async def sample(self, samples: Sequence[tuple[Market, str, datetime, Mark]]) -> None:
         """Store (market, ticker, bucket start, price seen) rows; a bucket already stored is
         kept as it is."""
+        ...
+
+    async def rehearse(self) -> None:
+        """Store a sample and undo it, so that the first real one pays no one-time cost."""
         ...
 
     async def series(

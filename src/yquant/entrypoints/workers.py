@@ -169,6 +169,7 @@ def gateway_work(
 
     async def consume_orders() -> None:
         async def while_active(leave: asyncio.Event) -> None:
+            await gateway.warm_up()
             # In-flight orders (a previous life's, or the worker's it takes over from) are
             # settled before anything is sent for them.
             await gateway.reconcile_open()

@@ -61,7 +61,14 @@ from yquant import failpoints
 from yquant.batching import Turn, Turns
 from yquant.domain.commands import CancelOrder, PlaceOrder
 from yquant.domain.events import CancelAnswered, OrderChanged, OrderFilled
-from yquant.domain.model import ENDED_BY_CANCEL, BrokerOrder, Order, OrderStatus, OrderType
+from yquant.domain.model import (
+    ENDED_BY_CANCEL,
+    BrokerOrder,
+    Order,
+    OrderStatus,
+    OrderType,
+    client_order_id,
+)
 from yquant.domain.notices import order_notice
 from yquant.domain.reasons import ReasonCode
 from yquant.domain.risk import check_kill_switch
@@ -90,6 +97,7 @@ from yquant.ports import (
     Recorder,
 )
 from yquant.services.account_sync import AccountSync
+from yquant.services.rehearsal import WARM_UP_KEY, gateway_writes
 from yquant.services.worker_state import ActiveRole
 
 logger = logging.getLogger(__name__)
@@ -159,6 +167,15 @@ class Gateway:
         return dict(self._open)
 
     # ---- the stream handlers -----------------------------------------------------------------
+
+    async def warm_up(self) -> None:
+        """What the first order would pay once, paid before it comes: the reads of a send
+        (each statement is compiled at its first use) and its writes, rehearsed."""
+        now = self._clock.now()
+        await self._stored(client_order_id(WARM_UP_KEY, "-"))
+        with contextlib.suppress(DatabaseUnavailableError):
+            await self._kill.refresh()
+        await self._recorder.rehearse(gateway_writes(now))
 
     async def handle_order(self, entry: Entry) -> None:
         order = entry.message_as(PlaceOrder).order

@@ -90,6 +90,14 @@ class PriceService:
         self._history = history
         self._sampled: dict[Key, datetime] = {}  # the latest bucket this process stored
 
+    async def warm_up(self) -> None:
+        """The history's first sample rehearsed (a database away is left for later)."""
+        if self._history is not None:
+            try:
+                await self._history.rehearse()
+            except DatabaseUnavailableError as exc:
+                logger.info("price history not rehearsed: %s", exc)
+
     # ---- reading --------------------------------------------------------------------------
 
     async def mark(self, market: Market, exchange: str, ticker: str) -> Mark | None:

@@ -48,12 +48,11 @@ from yquant.ports import (
     Recorder,
 )
 from yquant.services.decisions import Decider, Decision, OrderDesk
+from yquant.services.rehearsal import WARM_UP_KEY, engine_writes
 from yquant.services.worker_state import ActiveRole
 from yquant.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-WARM_UP_KEY = "warm-up"  # not a signal key (those are 32 hex digits): found nowhere
 
 
 class SignalHandler:
@@ -98,6 +97,9 @@ class SignalHandler:
         await self._stored_orders([cid])
         await self._stored_queue([cid])
         await self._decided(WARM_UP_KEY)
+        await self._recorder.rehearse(engine_writes(self._clock.now()))
+        if self._prices is not None:
+            await self._prices.warm_up()
 
     async def handle_signal(self, entry: Entry) -> None:
         alert = entry.message_as(DecideSignal).alert

@@ -9,8 +9,10 @@ MariaDB alike, so writers never read first and a late write never moves a price 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
@@ -18,6 +20,7 @@ from sqlalchemy.dialects import mysql, sqlite
 
 from yquant.adapters.db import tables
 from yquant.adapters.db.store import SqlStore
+from yquant.batching import Batcher, settle
 from yquant.domain.model import Market
 from yquant.ports import Mark, PriceSource
 
@@ -77,10 +80,13 @@ class SqlLastPrices:
 
 
 class SqlPriceHistory:
-    """Implements `yquant.ports.PriceHistory`."""
+    """Implements `yquant.ports.PriceHistory`. The samples of signals handled side by side go
+    in one transaction (at a bar close every instrument opens a bucket at once), on SQLite on
+    the writer thread."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
+        self._samples = _Samples(store)
 
     async def sample(self, samples: Sequence[tuple[Market, str, datetime, Mark]]) -> None:
         rows = [
@@ -96,18 +102,12 @@ class SqlPriceHistory:
         ]
         if not rows:
             return
-        stmt: Any
-        if self._store.dialect == "sqlite":
-            stmt = sqlite.insert(ph).on_conflict_do_nothing()
-        else:
-            # A no-op update, not INSERT IGNORE (which would also turn bad data into warnings).
-            my = mysql.insert(ph)
-            stmt = my.on_duplicate_key_update(market=ph.c.market)
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._samples.put((rows, answer))
+        await answer
 
-        async def run(conn: Any) -> None:
-            await conn.execute(stmt, rows)
-
-        await self._store.run(run, write=True)
+    async def rehearse(self) -> None:
+        await self._store.rehearsal(_insert, self._samples.stmt, [_REHEARSAL])
 
     async def series(
         self, market: Market, ticker: str, since: datetime, limit: int = 2000
@@ -146,3 +146,43 @@ def _source(value: str) -> PriceSource:
         return PriceSource(value)
     except ValueError:  # a source a newer release wrote: shown as the price seen, not lost
         return PriceSource.ALERT
+
+
+_REHEARSAL = {
+    "market": Market.KR.value,
+    "ticker": "-",
+    "bucket": datetime(2000, 1, 1, tzinfo=UTC),
+    "price": Decimal(1),
+    "source": PriceSource.ALERT.value,
+    "at": datetime(2000, 1, 1, tzinfo=UTC),
+}
+
+_Sample = tuple[list[dict[str, Any]], "asyncio.Future[None]"]  # the rows, the caller's answer
+
+
+class _Samples(Batcher[_Sample]):
+    def __init__(self, store: SqlStore) -> None:
+        super().__init__(256, "price-history")
+        self._store = store
+        stmt: Any
+        if store.dialect == "sqlite":
+            stmt = sqlite.insert(ph).on_conflict_do_nothing()
+        else:
+            # A no-op update, not INSERT IGNORE (which would also turn bad data into warnings).
+            stmt = mysql.insert(ph).on_duplicate_key_update(market=ph.c.market)
+        self.stmt = stmt
+
+    async def handle(self, batch: list[_Sample]) -> None:
+        rows = [row for rows, _ in batch for row in rows]
+        try:
+            await self._store.transaction(_insert, self.stmt, rows)
+        except Exception as exc:  # noqa: BLE001 - every caller's, raised there
+            settle((answer for _, answer in batch), exc)
+            return
+        for _, answer in batch:
+            if not answer.done():
+                answer.set_result(None)
+
+
+def _insert(conn: Any, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    conn.execute(stmt, rows)

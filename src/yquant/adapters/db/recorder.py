@@ -168,6 +168,14 @@ class Recorder:
         self._wake.set()
         return Written.JOURNALED
 
+    async def rehearse(self, writes: list[Write]) -> None:
+        """The statements of ``writes`` compiled, their effect undone (`SqlStore.rehearse`);
+        a database away is left for the real writes to find."""
+        try:
+            await self.store.rehearse([to_row(w) for w in writes])
+        except DatabaseUnavailableError as exc:
+            logger.info("writes not rehearsed: %s", exc)
+
     async def stored_order(self, client_order_id: str) -> Order | None:
         """The order as the database holds it, or None when it holds no such order."""
         row = await self.store.order(client_order_id)

@@ -93,6 +93,42 @@ class SqlStore:
             return list(await self._in_writer_thread(write_all, items))
         return list(await self.run(lambda conn: conn.run_sync(write_all, items), write=True))
 
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)``, blocking writes, in one transaction: on SQLite on the
+        writer thread (one connection, its turn, no event-loop hops), on MariaDB on a pooled
+        connection of the async engine."""
+        if self.dialect == "sqlite":
+            result: T = await self._in_writer_thread(fn, *args)
+            return result
+        return await self.run(lambda conn: conn.run_sync(fn, *args), write=True)
+
+    async def rehearse(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run ``items`` as `apply_many` would, and undo them (`rehearsal`)."""
+        await self.rehearsal(self._writes.write_all, items)
+
+    async def rehearsal(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(connection, *args)`` in a transaction that is then rolled back: nothing
+        is left behind, but the statements it runs are compiled (SQLAlchemy compiles each at
+        its first use, milliseconds for an upsert) before a process's first real write."""
+        if self.dialect == "sqlite":
+            if self._writer is None:
+                self._writer = SqliteWriter(self._url)
+            writer = self._writer
+            async with self._guarded():
+                await asyncio.get_running_loop().run_in_executor(
+                    writer.thread, writer.rehearsal, fn, args
+                )
+            return
+
+        async def rolled_back(conn: Any) -> None:
+            tx = await conn.begin()
+            try:
+                await conn.run_sync(fn, *args)
+            finally:
+                await tx.rollback()
+
+        await self.run(rolled_back)
+
     async def replay_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Run journaled writes in ONE transaction, in order, without a result per write: runs
         of one operation go as one executemany each."""

@@ -38,6 +38,22 @@ class SqliteWriter:
             self._drop()  # the next transaction starts on a fresh connection
             raise
 
+    def rehearsal(self, fn: Any, args: tuple[Any, ...]) -> None:
+        """``fn(connection, *args)`` in a transaction that is then rolled back: what it would
+        write is undone, what it compiled stays compiled."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._turn.taken():
+                tx = self._conn.begin()
+                try:
+                    fn(self._conn, *args)
+                finally:
+                    tx.rollback()
+        except BaseException:
+            self._drop()
+            raise
+
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
