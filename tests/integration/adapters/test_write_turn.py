@@ -162,3 +162,21 @@ def test_a_file_databases_turn_is_the_file_beside_it(tmp_path: Path) -> None:
         assert turn._fd is not None  # noqa: SLF001
     turn.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["yquant.db.turn"]
+
+
+def test_a_turn_file_the_process_may_not_open_leaves_writes_to_sqlites_lock(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A turn file left by another user (or a file system without flock) must not stop the
+    writes: they go on under SQLite's lock alone, and the log says so once."""
+    turn_file = Path(f"{db}.turn")
+    turn_file.mkdir()  # opening it for writing fails (EISDIR), whoever the test runs as
+    writer = SqliteWriter(f"sqlite+aiosqlite:///{db}")
+    try:
+        for n in (1, 2):
+            writer.thread.submit(writer.transaction, _insert, (n,)).result()
+        assert _rows(db) == [1, 2]
+        said = [r.getMessage() for r in caplog.records if "write turn not used" in r.getMessage()]
+        assert len(said) == 1
+    finally:
+        _close(writer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, make_url
 
 from yquant.adapters.db.engine import make_sync_sqlite_engine, make_sync_sqlite_reader
+
+logger = logging.getLogger(__name__)
 
 
 class SqliteWriter:
@@ -109,11 +112,21 @@ class WriteTurn:
     def _take(self) -> int | None:
         if self._path is None:
             return None
-        if self._fd is None:
-            # Opened by the thread that writes, in the process that writes (after any fork):
-            # a descriptor shared with another process would share its turn.
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fd = self._fd
+        try:
+            if self._fd is None:
+                # Opened by the thread that writes, in the process that writes (after any
+                # fork): a descriptor shared with another process would share its turn.
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            return self._wait(self._fd)
+        except OSError as exc:  # not BlockingIOError: caught in _wait
+            # A file this process may not open, a file system without flock: SQLite's lock
+            # alone, as before the turn.
+            logger.warning("SQLite write turn not used (%s): %s", self._path, exc.strerror)
+            self._path = None
+            self.close()
+            return None
+
+    def _wait(self, fd: int) -> int | None:
         deadline = 0.0
         tries = 0
         while True:
