@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import YquantUp, mariadb_database, wait_until, yquant, yquant_env, yquant_json
+from yquant.adapters.db.backup import default_name
 
 
 async def _mariadb_snapshot(url: str) -> dict[str, Any]:
@@ -161,3 +163,17 @@ def test_sqlite_backup_is_online_and_restores_into_an_empty_data_dir(tmp_path: P
         assert "in use by `yquant up`" in refused.stderr
     finally:
         assert up.stop() == 0, up.log()
+
+
+def test_backups_made_in_the_same_second_keep_a_file_each_and_sort_by_time() -> None:
+    """The timer's backup and an operator's can land in one second: neither may replace the
+    other, and rotation (newest last by name) must still see them in time order."""
+    url = "mysql+asyncmy://u@127.0.0.1/yquant"
+    second = datetime(2026, 12, 6, 7, 57, 42, tzinfo=UTC)
+    names = [default_name(url, second.replace(microsecond=us)) for us in (900_000, 5, 120)]
+    assert len(set(names)) == 3
+    assert sorted(names) == [names[1], names[2], names[0]]
+    assert names[1] == "yquant-20261206T075742.000005Z.sql.gz"
+    # Against the names of the next second, and of backups named to the second before.
+    assert sorted([default_name(url, second + timedelta(seconds=1)), names[0]])[0] == names[0]
+    assert sorted(["yquant-20261206T075741Z.sql.gz", names[1]])[0].endswith("075741Z.sql.gz")

@@ -117,7 +117,9 @@ def sqlite_path(url: str) -> Path:
 
 
 def default_name(url: str, now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    """``yquant-<UTC time>`` to the microsecond: two backups in one second (the timer's and an
+    operator's) each keep a file of their own, and names still sort by time."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{PREFIX}{stamp}.sqlite3" if is_sqlite(url) else f"{PREFIX}{stamp}.sql.gz"
 
 
