@@ -30,38 +30,24 @@ from yquant.processes import wait_until as wait_until
 
 
 @contextlib.contextmanager
-def statements() -> Iterator[list[str]]:
+def statements(*, compiled_only: bool = False) -> Iterator[list[str]]:
     """The SQL statements every SQLAlchemy engine of this process runs meanwhile (a store
-    reads SQLite on an engine of its own: listening on one engine would miss them)."""
+    reads SQLite on an engine of its own: listening on one engine would miss them). With
+    ``compiled_only``, only those SQLAlchemy compiled (not found in its compiled cache): each
+    costs a compile at its first use in a process, which a warm-up is there to take early."""
     seen: list[str] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
+    def count(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if not compiled_only or (context is not None and context.cache_hit is default.CACHE_MISS):
+            seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", count)
     try:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", count)
-
-
-@contextlib.contextmanager
-def compiled_first() -> Iterator[list[str]]:
-    """The SQL statements SQLAlchemy compiles meanwhile (not found in its compiled cache): each
-    costs a compile at its first use in a process, which a warm-up is there to take early."""
-    seen: list[str] = []
-
-    def compiled(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
-    ) -> None:
-        if context is not None and context.cache_hit is default.CACHE_MISS:
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", compiled)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", compiled)
 
 
 MARIADB_HOST = os.environ.get("YQUANT_TEST_MARIADB_HOST", "127.0.0.1")

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tests.harness import build_rig, krx_alert
-from tests.support import compiled_first
+from tests.support import statements
 from yquant.adapters.bus import SIGNALS, Entry
 from yquant.adapters.messages import alert_to_message, decode
 
@@ -51,7 +51,7 @@ async def test_after_the_warm_ups_the_first_signal_and_its_order_compile_no_writ
             assert await rig.store.recent(table) == []
         alert = krx_alert("s1", FRIDAY_OPEN)
         await rig.receive(alert)  # the webhook's write, in its own process
-        with compiled_first() as compiled:
+        with statements(compiled_only=True) as compiled:
             data = alert_to_message(alert)
             await rig.engine.signals.handle_signal(
                 Entry(SIGNALS, "0-1", data, False, decode(SIGNALS, data))
