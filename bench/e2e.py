@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import shutil
 import sqlite3
@@ -47,6 +48,26 @@ from bench._support import Connection, YquantUp, cpu_seconds, open_pool, role_pi
 
 # (ticker, price) alternated; the paper account is given cash enough for every one-share buy.
 TICKERS = (("KRX:005930", 71000), ("NASDAQ:AAPL", 190))
+
+
+def many_tickers(count: int) -> tuple[tuple[str, int], ...]:
+    """``count`` tradable stocks of the shipped catalog, Korean and US in turn while both
+    last (a bar close fires many strategies on many instruments at once); one price per
+    market."""
+    from yquant.adapters.catalog.snapshot import shipped_listings
+
+    stocks = [
+        x for x in shipped_listings() if x.tradable and not x.halted and x.security_type == "stock"
+    ]
+    kr = [(f"KRX:{x.ticker}", 10_000) for x in stocks if x.market == "KR"]
+    # As TradingView spells them: BRK.B for the catalog's (KIS's) BRK/B.
+    us = [(f"{x.exchange}:{x.ticker.replace('/', '.')}", 50) for x in stocks if x.market == "US"]
+    mixed = [t for pair in itertools.zip_longest(kr, us) for t in pair if t is not None]
+    if count > len(mixed):
+        raise ValueError(f"--tickers: the shipped catalog has {len(mixed)} stocks")
+    return tuple(mixed[:count])
+
+
 FINAL_BAD_ORDER = ("rejected", "cancelled", "expired")
 
 
@@ -171,12 +192,18 @@ async def baseline(up: YquantUp, count: int, rate: float, concurrency: int) -> R
 
 
 async def alerts(
-    up: YquantUp, count: int, rate: float, concurrency: int, strategy: str, run_id: str
+    up: YquantUp,
+    count: int,
+    rate: float,
+    concurrency: int,
+    strategy: str,
+    run_id: str,
+    tickers: tuple[tuple[str, int], ...],
 ) -> Run:
     async with client_pool(up.webhook_port, concurrency) as free:
 
         async def request(i: int) -> tuple[int, dict[str, Any] | None]:
-            ticker, price = TICKERS[i % len(TICKERS)]
+            ticker, price = tickers[i % len(tickers)]
             body = up.alert(
                 strategy=strategy,
                 ticker=ticker,
@@ -290,9 +317,10 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
     strategy = f"bench-{run_id}"
     tmp = Path(tempfile.mkdtemp(prefix="yquant-bench-"))
     # Cash for all the buys (twice over), so that no order is refused for want of money.
+    tickers = many_tickers(args.tickers) if args.tickers else TICKERS
     need = {"KRW": 0, "USD": 0}
     for i in range(args.count):
-        ticker, price = TICKERS[i % len(TICKERS)]
+        ticker, price = tickers[i % len(tickers)]
         need["KRW" if ticker.startswith("KRX:") else "USD"] += price
     up = YquantUp(
         tmp / "data",
@@ -301,6 +329,7 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
     )
     result: dict[str, Any] = {
         "count": args.count,
+        "tickers": len(tickers),
         "rate": args.rate,
         "concurrency": args.concurrency,
         "data_dir": str(up.data_dir),
@@ -328,7 +357,9 @@ def bench(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:  # noqa: PLR0
         cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         commands_before = valkey_commands(up.valkey_port)
         client_before = time.process_time()
-        sent = asyncio.run(alerts(up, args.count, args.rate, args.concurrency, strategy, run_id))
+        sent = asyncio.run(
+            alerts(up, args.count, args.rate, args.concurrency, strategy, run_id, tickers)
+        )
         client_cpu_s = time.process_time() - client_before
         accepted = [
             s
@@ -484,11 +515,20 @@ def main(argv: list[str] | None = None) -> int:
         default=120.0,
         help="seconds to wait for the fills after the last send (default 120)",
     )
+    p.add_argument(
+        "--tickers",
+        type=int,
+        default=0,
+        help="spread the alerts over this many instruments of the shipped catalog "
+        "(default: Samsung Electronics and Apple in turn)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = p.parse_args(argv)
     if args.count < 1 or args.rate <= 0 or args.concurrency < 1 or args.timeout <= 0:
         p.error("--count, --rate, --concurrency and --timeout must be positive")
+    if args.tickers < 0:
+        p.error("--tickers must not be negative")
     try:
         code, result = bench(args)
     except KeyboardInterrupt:

@@ -776,10 +776,24 @@ class Settings(BaseSettings):
         return f"redis://127.0.0.1:{self.valkey.embedded_port}/0"
 
     def strategy(self, name: str) -> StrategySettings:
-        return self.strategies.get(name) or StrategySettings(accounts=list(self.default_accounts))
+        """The settings of strategy ``name``; one not configured routes to the default
+        accounts with the defaults (built once per list of default accounts: a decision asks
+        several times, and validating a new model each time cost 3 % of the engine's CPU)."""
+        chosen = self.strategies.get(name)
+        if chosen is not None:
+            return chosen
+        key = tuple(self.default_accounts)
+        default = _DEFAULT_STRATEGIES.get(key)
+        if default is None:
+            default = _DEFAULT_STRATEGIES[key] = StrategySettings(accounts=list(key))
+        return default
 
     def routed_accounts(self, strategy: str) -> list[str]:
-        return self.strategy(strategy).accounts or list(self.default_accounts)
+        """A new list each time (the caller's to change)."""
+        return list(self.strategy(strategy).accounts or self.default_accounts)
+
+
+_DEFAULT_STRATEGIES: dict[tuple[str, ...], StrategySettings] = {}
 
 
 class _EnvSource(EnvSettingsSource):
