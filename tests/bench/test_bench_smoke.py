@@ -99,6 +99,21 @@ def test_broker_burst_of_alerts_runs_through_the_engine(tmp_path: Path) -> None:
     assert re.search(r"stale_signal +0 \(goal 0\)", result.stdout), result.stdout[-3000:]
 
 
+def test_e2e_bench_spreads_a_burst_over_many_instruments(tmp_path: Path) -> None:
+    # The catalog's stocks as TradingView names them (BRK.B for KIS's BRK/B), every one
+    # accepted and filled: exit 1 otherwise.
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "e2e.py"), "--count", "8", "--tickers", "8", "--rate", "50"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"sent 8 +accepted 8 +filled 8", result.stdout), result.stdout[-3000:]
+
+
 def _valkey_children_of(pid: int) -> list[int]:
     """valkey-server processes whose parent is ``pid``."""
     found = []
