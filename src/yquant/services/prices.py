@@ -97,6 +97,8 @@ class PriceService:
                 await self._history.rehearse()
             except DatabaseUnavailableError as exc:
                 logger.info("price history not rehearsed: %s", exc)
+            except Exception:  # only the first sample's compile is at stake
+                logger.warning("price history not rehearsed", exc_info=True)
 
     # ---- reading --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from yquant.adapters.db.rows import to_row
 from yquant.adapters.db.store import SqlStore
 from yquant.domain.model import SignalStatus
 from yquant.domain.writes import AdvanceSignal, InsertSignal
+from yquant.services.rehearsal import engine_writes, gateway_writes
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -545,3 +546,46 @@ async def test_replaying_writes_the_database_already_has_logs_no_warning(
         await recorder.close()
         await store.close()
         recorder.journal.close()
+
+
+async def test_workers_rehearsing_at_once_all_go_on_and_leave_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Blue and green start together: their rehearsals of the same writes (the same keys)
+    wait for one another's rollback at most; none raises, and no row is left."""
+    stores = [SqlStore(db_url, timeout_s=5) for _ in range(2)]
+    recorders = [Recorder(s, Journal(tmp_path / f"j{i}.sqlite3")) for i, s in enumerate(stores)]
+    try:
+        now = datetime.now(UTC)
+        writes = [*engine_writes(now), *gateway_writes(now)]
+        await asyncio.gather(*(r.rehearse(writes) for r in recorders for _ in range(3)))
+        for table in ("signals", "orders", "fills"):
+            assert await stores[0].recent(table) == [], table
+        assert await stores[0].rows(text("SELECT * FROM order_events")) == []
+        assert await stores[0].rows(text("SELECT * FROM last_prices")) == []
+    finally:
+        for r in recorders:
+            await r.close()
+            r.journal.close()
+        for s in stores:
+            await s.close()
+
+
+async def test_a_rehearsal_that_fails_is_said_and_never_raised(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SqlStore(db_url, timeout_s=5)
+    recorder = Recorder(store, Journal(tmp_path / "j.sqlite3"))
+
+    async def refused(items: object) -> None:
+        raise RuntimeError("lock wait timeout")
+
+    monkeypatch.setattr(store, "rehearse", refused)
+    try:
+        await recorder.rehearse(engine_writes(datetime.now(UTC)))
+        assert any("writes not rehearsed" in r.getMessage() for r in caplog.records)
+        assert await store.recent("signals") == []
+    finally:
+        await recorder.close()
+        recorder.journal.close()
+        await store.close()

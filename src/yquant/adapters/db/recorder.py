@@ -169,12 +169,15 @@ class Recorder:
         return Written.JOURNALED
 
     async def rehearse(self, writes: list[Write]) -> None:
-        """The statements of ``writes`` compiled, their effect undone (`SqlStore.rehearse`);
-        a database away is left for the real writes to find."""
+        """The statements of ``writes`` compiled, their effect undone (`SqlStore.rehearse`).
+        Never raises: a database away is left for the real writes to find, and a rehearsal
+        that fails costs only the first writes' compiles."""
         try:
             await self.store.rehearse([to_row(w) for w in writes])
         except DatabaseUnavailableError as exc:
             logger.info("writes not rehearsed: %s", exc)
+        except Exception:  # e.g. a lock wait lost to the other worker's rehearsal
+            logger.warning("writes not rehearsed", exc_info=True)
 
     async def stored_order(self, client_order_id: str) -> Order | None:
         """The order as the database holds it, or None when it holds no such order."""
