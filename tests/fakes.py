@@ -629,7 +629,9 @@ class FakeBroker:
     async def fx_rate(self, account: str) -> FxRate | None:
         return self.rate
 
-    async def submit(self, order: Order) -> BrokerOrder:
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
         if self.unavailable:
             self.unavailable -= 1
             raise BrokerUnavailableError("fake broker is away")

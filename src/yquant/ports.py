@@ -782,8 +782,15 @@ class Broker(Protocol):
 
     async def close(self) -> None: ...
 
-    async def submit(self, order: Order) -> BrokerOrder:
-        """Place ``order``. Raises BrokerUnavailableError when nothing was sent."""
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
+        """Place ``order``. Raises BrokerUnavailableError when nothing was sent.
+
+        ``queued``, when given, is called as soon as no order submitted after this one can
+        reach the broker before it (the paper ledger: the call is in its queue, whose calls run
+        in order), before the answer; a broker whose calls may overtake one another on their
+        way (HTTP requests in flight) never calls it, and the caller waits for the answer."""
         ...
 
     async def get_order(self, order: Order) -> BrokerOrder | None:

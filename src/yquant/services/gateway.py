@@ -53,7 +53,7 @@ import contextlib
 import contextvars
 import logging
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -383,21 +383,24 @@ class Gateway:
         if turn is not None:
             await turn.wait()
         with self._at_broker(intent.account):
-            known = await self._submit(intent)
+            # The next order in this instrument may go once the broker has this one in a queue
+            # that keeps its order (the paper ledger), else once it answered.
+            known = await self._submit(intent, queued=None if turn is None else turn.end)
             if turn is not None:
-                turn.end()  # the next order in this instrument may go
+                turn.end()
             failpoints.hit("gateway.after_submit")
             return await self._apply(intent, known, asked=False)
 
-    async def _submit(self, intent: Order) -> BrokerOrder:
+    async def _submit(self, intent: Order, queued: Callable[[], None] | None = None) -> BrokerOrder:
         """The broker's answer to sending ``intent``: tried again while the broker is
-        unavailable (nothing was sent) for ``submit_retry_s``, then a rejection."""
+        unavailable (nothing was sent) for ``submit_retry_s``, then a rejection. ``queued``:
+        see `Broker.submit` (a retry comes after the orders the first try let go)."""
         deadline = self._clock.monotonic() + self._submit_retry_s
         backoff = 0.5
         while True:
             sent_at = self._clock.monotonic()
             try:
-                known = await self._broker.submit(intent)
+                known = await self._broker.submit(intent, queued=queued)
             except OrderRejectedError as exc:
                 self._metrics.send_seconds(self._clock.monotonic() - sent_at)
                 return BrokerOrder.rejected(intent.client_order_id, exc.reason)

@@ -563,3 +563,33 @@ async def test_a_quote_port_that_fails_or_does_not_answer_leaves_the_orders_own_
     silent = await asyncio.wait_for(b.submit(order(Side.BUY, 1, price="102")), timeout=30)
     assert (silent.status, silent.avg_fill_price) == (OrderStatus.FILLED, Decimal(102))
     await b.close()
+
+
+async def test_an_order_sent_once_the_ledger_queued_the_one_before_cannot_overtake_it(
+    broker,
+) -> None:
+    """`queued` is called while the buy's answer is still to come: a sell of the same shares
+    submitted from there on runs after the buy (it finds them; before it, it would be
+    refused for want of a position)."""
+    events: list[str] = []
+    sell: asyncio.Task[Any] | None = None
+
+    def queued() -> None:
+        nonlocal sell
+        events.append("queued")
+        sell = asyncio.ensure_future(broker.submit(order(Side.SELL, 5, cid="sell")))
+
+    bought = await broker.submit(order(Side.BUY, 5, cid="buy"), queued=queued)
+    events.append("answered")
+    assert events == ["queued", "answered"]
+    assert sell is not None
+    sold = await sell
+    assert bought.status is OrderStatus.FILLED
+    assert sold.status is OrderStatus.FILLED, sold.reason
+    assert await broker.holdings("acct") == []
+
+
+async def test_a_sell_with_no_position_is_refused(broker) -> None:
+    """The other order of the test above: what overtaking would have given."""
+    refused = await broker.submit(order(Side.SELL, 5))
+    assert refused.status is OrderStatus.REJECTED

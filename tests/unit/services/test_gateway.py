@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +21,7 @@ from tests.fakes import (
 )
 from yquant.adapters.messages import order_to_message
 from yquant.domain.commands import PlaceOrder
-from yquant.domain.model import Market, Order, OrderStatus, OrderType, Side
+from yquant.domain.model import BrokerOrder, Market, Order, OrderStatus, OrderType, Side
 from yquant.domain.risk import KillState
 from yquant.domain.roles import Standing
 from yquant.domain.writes import InsertOrder
@@ -39,9 +41,11 @@ class Rig:
         submit_retry_s: float = 0.0,
         replace_wait_s: float = 10.0,
         limit_ttl_s: dict[str, float] | None = None,
+        broker: FakeBroker | None = None,
     ) -> None:
         self.clock = FixedClock(NOW)
-        self.recorder, self.bus, self.broker = FakeRecorder(), FakeBus(), FakeBroker()
+        self.recorder, self.bus = FakeRecorder(), FakeBus()
+        self.broker = broker or FakeBroker()
         self.kill = FakeKillSwitch()
         self.metrics = RecordingMetrics()
         self.book = FakeAccountBook(self.recorder)
@@ -289,3 +293,54 @@ async def test_each_answered_send_is_timed_and_a_send_that_never_went_is_not() -
     await rig.post(order("yq-2"))
     assert rig.status(order("yq-2")) == "rejected"
     assert len(rig.metrics.named("send_seconds")) == 1
+
+
+class HeldBroker(FakeBroker):
+    """Holds the answer to ``held`` until ``release`` is set; calls ``queued`` at once when
+    ``keeps_order`` (a broker whose queue keeps the order of its calls)."""
+
+    def __init__(self, held: str, *, keeps_order: bool) -> None:
+        super().__init__()
+        self.held, self.keeps_order = held, keeps_order
+        self.release = asyncio.Event()
+        self.reached: list[str] = []
+
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
+        self.reached.append(order.client_order_id)
+        if self.keeps_order and queued is not None:
+            queued()
+        if order.client_order_id == self.held:
+            await self.release.wait()
+        return await super().submit(order)
+
+
+@pytest.mark.parametrize("keeps_order", [True, False])
+async def test_the_next_order_in_an_instrument_goes_once_the_broker_queued_the_one_before(
+    keeps_order: bool,
+) -> None:
+    """One account's orders in one instrument reach the broker in order: the next waits for
+    the one before to be answered, or only to be queued where the broker keeps the order of
+    its calls (the paper ledger)."""
+    broker = HeldBroker("yq-1", keeps_order=keeps_order)
+    rig = Rig(broker=broker)
+    first, second = order("yq-1"), order("yq-2")
+    for o in (first, second):
+        await rig.recorder.write(InsertOrder(o))
+    handled = [
+        asyncio.ensure_future(
+            rig.gateway.handle_order(
+                Entry(ORDERS, f"0-{n}", order_to_message(o), False, PlaceOrder(o))
+            )
+        )
+        for n, o in enumerate((first, second), 1)
+    ]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert broker.reached == (["yq-1", "yq-2"] if keeps_order else ["yq-1"])
+    assert not handled[0].done()
+    broker.release.set()
+    await asyncio.gather(*handled)
+    assert broker.reached == ["yq-1", "yq-2"]
+    assert rig.status(first) == rig.status(second) == "filled"

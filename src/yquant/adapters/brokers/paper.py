@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Concatenate, Literal, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from yquant.adapters.clock import SystemClock
 from yquant.batching import Batcher, settle
@@ -201,7 +201,11 @@ class PaperBroker:
 
     # ---- the Broker port -------------------------------------------------------------------
 
-    async def submit(self, order: Order) -> BrokerOrder:
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
+        """``queued`` is called once the order is in the ledger's queue, whose calls run in
+        the order they were queued: an order submitted after that cannot overtake it."""
         mark = await self._mark(order.market, order.exchange, order.ticker, wait_s=_MARK_WAIT_S)
         when = (order.account, order.market, order.exchange, self._clock.now())
         if self._sessions.get(order.account) == "exchange":
@@ -209,7 +213,11 @@ class PaperBroker:
             expires_at = await asyncio.to_thread(self._expiry, *when)
         else:
             expires_at = self._expiry(*when)
-        return await self._call(order.client_order_id, self._submit, order, mark, expires_at)
+        answer, changed = self._queue(self._submit, order, mark, expires_at)
+        if queued is not None:
+            queued()
+        result: BrokerOrder = await self._answered(order.client_order_id, answer, changed)
+        return result
 
     async def get_order(self, order: Order) -> BrokerOrder | None:
         return await self._call(order.client_order_id, self._get, order.client_order_id)
@@ -375,6 +383,17 @@ class PaperBroker:
     ) -> T:
         """``fn`` in one transaction after the expiry sweep; then the listeners hear of every
         order that moved on its own (``own``, the order the call is about, excepted)."""
+        answer, changed = self._queue(fn, *args, **kwargs)
+        result: T = await self._answered(own, answer, changed)
+        return result
+
+    def _queue(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, list[str], P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> tuple[asyncio.Future[object], list[str]]:
+        """``fn`` queued for the next transaction: calls run in the order they were queued."""
         changed: list[str] = []
         answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
@@ -382,7 +401,12 @@ class PaperBroker:
             return fn(db, changed, *args, **kwargs)
 
         self._commits.put((work, changed, answer))
-        result: T = await answer  # type: ignore[assignment]
+        return answer, changed
+
+    async def _answered(
+        self, own: str | None, answer: asyncio.Future[object], changed: list[str]
+    ) -> Any:
+        result = await answer
         self._notify(cid for cid in changed if cid != own)
         return result
 

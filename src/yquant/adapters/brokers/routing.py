@@ -71,8 +71,10 @@ class AccountBrokers:
         for closer in self._on_close:
             await closer()
 
-    async def submit(self, order: Order) -> BrokerOrder:
-        return await self.for_account(order.account).submit(order)
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
+        return await self.for_account(order.account).submit(order, queued=queued)
 
     async def get_order(self, order: Order) -> BrokerOrder | None:
         return await self.for_account(order.account).get_order(order)

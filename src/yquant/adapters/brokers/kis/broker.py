@@ -170,7 +170,10 @@ class KisBroker:
 
     # ---- orders ------------------------------------------------------------------------------
 
-    async def submit(self, order: Order) -> BrokerOrder:
+    async def submit(
+        self, order: Order, *, queued: Callable[[], None] | None = None
+    ) -> BrokerOrder:
+        """``queued`` is never called: requests in flight may reach KIS in any order."""
         self._own(order)
         if self._still_halted():
             return BrokerOrder.rejected(order.client_order_id, ReasonCode.BROKER_HALTED)
