@@ -17,7 +17,6 @@ from yquant.domain.model import (
     Market,
     Order,
     OrderStatus,
-    OrderType,
     Side,
     SignalStatus,
     client_order_id,
@@ -49,27 +48,29 @@ def _alert(now: datetime) -> Alert:
     )
 
 
-def _order(now: datetime) -> Order:
+def _order(alert: Alert) -> Order:
+    """The order a decision of ``alert`` makes: one share at its price."""
     return Order(
-        client_order_id=client_order_id(WARM_UP_KEY, _ACCOUNT),
-        signal_key=WARM_UP_KEY,
+        client_order_id=client_order_id(alert.key, _ACCOUNT),
+        signal_key=alert.key,
         account=_ACCOUNT,
-        strategy="warm-up",
-        ticker="005930",
-        exchange="KRX",
-        market=Market.KR,
+        strategy=alert.strategy,
+        ticker=alert.ticker,
+        exchange=alert.exchange,
+        market=alert.market,
         side=Side.BUY,
-        order_type=OrderType.MARKET,
+        order_type=alert.order_type,
         quantity=Decimal(1),
-        created_at=now,
-        updated_at=now,
-        reference_price=Decimal(1),
+        created_at=alert.received_at,
+        updated_at=alert.received_at,
+        reference_price=alert.price,
     )
 
 
 def engine_writes(now: datetime) -> list[Write]:
     """A decision's writes: its order, the signal's decision and the alert's price."""
-    alert, order = _alert(now), _order(now)
+    alert = _alert(now)
+    order = _order(alert)
     return [
         InsertOrder(order),
         AdvanceSignal(
@@ -86,7 +87,7 @@ def engine_writes(now: datetime) -> list[Write]:
 
 def gateway_writes(now: datetime) -> list[Write]:
     """A send's writes: the order as submitted, its fill, the order as filled."""
-    order = _order(now)
+    order = _order(_alert(now))
     fill = Fill(
         fill_id=f"{order.client_order_id}:1",
         client_order_id=order.client_order_id,
